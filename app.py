@@ -1,0 +1,86 @@
+"""Application factory."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from flask import Flask, Response
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from core.config import build_config
+from core.db import configure_sqlite
+from core.errors import problem_response, register_error_handlers
+from core.extensions import api, db, jwt, limiter, migrate
+
+log = logging.getLogger(__name__)
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_path=os.environ.get("INSTANCE_PATH") or None)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.config.update(build_config(app.instance_path, test_config))
+
+    # Import models so metadata is complete for create_all and Alembic.
+    import accounts.models  # noqa: F401
+    import core.audit  # noqa: F401
+    import grids.models  # noqa: F401
+    import volunteers.models  # noqa: F401
+
+    db.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            configure_sqlite(db.engine)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"))
+    jwt.init_app(app)
+    limiter.init_app(app)
+    api.init_app(app)
+    register_error_handlers(app)
+
+    from accounts.tokens import register_jwt_handlers
+
+    register_jwt_handlers(jwt)
+    _register_blueprints()
+    _register_transaction_boundary(app)
+    _register_cli(app)
+    return app
+
+
+def _register_blueprints() -> None:
+    from accounts.routes import blp as accounts_blp
+    from core.health import blp as health_blp
+    from grids.routes import blp as grids_blp
+    from volunteers.routes import blp as volunteers_blp
+
+    for blueprint in (health_blp, accounts_blp, grids_blp, volunteers_blp):
+        api.register_blueprint(blueprint)
+
+
+def _register_transaction_boundary(app: Flask) -> None:
+    """The one place a request's work is committed: services only flush."""
+
+    @app.after_request
+    def commit_or_rollback(response: Response) -> Response:
+        if response.status_code >= 400:
+            db.session.rollback()
+            return response
+        try:
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            return problem_response(409, "conflict")
+        except SQLAlchemyError:
+            db.session.rollback()
+            log.exception("commit failed")
+            return problem_response(500, "internal_error")
+        return response
+
+
+def _register_cli(app: Flask) -> None:
+    from demo_data import seed_demo_command
+    from grids.cli import grids_cli
+
+    app.cli.add_command(grids_cli)
+    app.cli.add_command(seed_demo_command)

@@ -1,0 +1,1 @@
+"""Cross-cutting pieces every domain package builds on: config, extensions, errors, auth, i18n."""

@@ -1,0 +1,119 @@
+"""Configuration from the environment, with an embedded default that needs no service.
+
+Secrets come from environment variables in production. In the embedded default they are generated
+once into ``instance/secrets.json`` (mode 0600) so that no secret ever lives in the code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet
+
+SECRET_NAMES = ("SECRET_KEY", "JWT_SECRET_KEY", "PII_ENCRYPTION_KEY", "PII_HASH_KEY")
+
+
+def _generate_secret(name: str) -> str:
+    if name == "PII_ENCRYPTION_KEY":
+        return Fernet.generate_key().decode()
+    return secrets.token_urlsafe(48)
+
+
+def load_instance_secrets(instance_path: str) -> dict[str, str]:
+    """Read the embedded default's secrets, generating any that are missing."""
+    path = Path(instance_path) / "secrets.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    missing = [name for name in SECRET_NAMES if name not in stored]
+    if missing:
+        stored.update({name: _generate_secret(name) for name in missing})
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(stored, handle, indent=2)
+    return stored
+
+
+def normalise_database_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL whichever spelling the operator gave."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _int_env(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def build_config(instance_path: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    overrides = dict(overrides or {})
+    env = os.environ
+    database_url = overrides.pop("SQLALCHEMY_DATABASE_URI", None) or env.get("DATABASE_URL")
+    if not database_url:
+        database_url = "sqlite:///" + str(Path(instance_path) / "shouwang.db")
+    redis_url = env.get("REDIS_URL")
+
+    config: dict[str, Any] = {
+        "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "MAX_CONTENT_LENGTH": 1024 * 1024,
+        "JSON_SORT_KEYS": False,
+        "REDIS_URL": redis_url,
+        # flask-smorest / OpenAPI
+        "API_TITLE": "Shouwang 守望 API",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "docs",
+        "OPENAPI_SWAGGER_UI_URL": env.get(
+            "OPENAPI_SWAGGER_UI_URL", "https://cdn.jsdelivr.net/npm/swagger-ui-dist/"
+        ),
+        "API_SPEC_OPTIONS": {
+            "components": {
+                "securitySchemes": {
+                    "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                }
+            },
+            "info": {
+                "description": "Volunteer auxiliary patrols by grid. Errors are RFC 9457 "
+                "problem+json; messages are Chinese unless `Accept-Language: en`."
+            },
+        },
+        # Tokens
+        "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=_int_env("ACCESS_TOKEN_MINUTES", 15)),
+        "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=_int_env("REFRESH_TOKEN_DAYS", 30)),
+        "SESSION_ABSOLUTE_LIFETIME": timedelta(days=_int_env("SESSION_ABSOLUTE_DAYS", 90)),
+        "REFRESH_REUSE_GRACE": timedelta(seconds=_int_env("REFRESH_REUSE_GRACE_SECONDS", 10)),
+        "JWT_TOKEN_LOCATION": ["headers"],
+        "JWT_ERROR_MESSAGE_KEY": "detail",
+        # Password hashing: argon2id at the OWASP minimum (19 MiB, 2 iterations, 1 lane).
+        "ARGON2_TIME_COST": _int_env("ARGON2_TIME_COST", 2),
+        "ARGON2_MEMORY_COST": _int_env("ARGON2_MEMORY_COST", 19 * 1024),
+        "ARGON2_PARALLELISM": _int_env("ARGON2_PARALLELISM", 1),
+        # Brute-force limits on login (failed attempts only).
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "LOGIN_LIMIT_PER_PHONE": env.get("LOGIN_LIMIT_PER_PHONE", "5 per minute;20 per hour"),
+        "LOGIN_LIMIT_PER_ADDRESS": env.get("LOGIN_LIMIT_PER_ADDRESS", "30 per minute;200 per hour"),
+        # Domain defaults
+        "DEFAULT_TIMEZONE": env.get("DEFAULT_TIMEZONE", "Asia/Shanghai"),
+        "GRID_MAX_VERTICES": _int_env("GRID_MAX_VERTICES", 2000),
+        "PRIVACY_TERMS_VERSION": env.get("PRIVACY_TERMS_VERSION", "2026-01"),
+    }
+
+    for name in SECRET_NAMES:
+        if env.get(name):
+            config[name] = env[name]
+    if any(name not in config and name not in overrides for name in SECRET_NAMES):
+        stored = load_instance_secrets(instance_path)
+        for name in SECRET_NAMES:
+            config.setdefault(name, stored[name])
+
+    config.update(overrides)
+    return config

@@ -1,0 +1,167 @@
+"""One error shape everywhere: RFC 9457 ``application/problem+json``.
+
+Services raise :class:`ApiError` (or a subclass); routes never build error responses by hand. Every
+HTTP exception, including unknown routes, JWT failures and rate limits, goes through
+:func:`problem_response`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, current_app, json
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from core import i18n
+
+PROBLEM_MIMETYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://shouwang.example/problems/"
+
+log = logging.getLogger(__name__)
+
+_CODE_BY_STATUS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "too_many_requests",
+    503: "service_unavailable",
+}
+
+
+class ApiError(Exception):
+    """A failure the client can act on. ``detail`` is English; it is shown translated."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        errors: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or code or self.code)
+        self.detail = detail
+        if code:
+            self.code = code
+        if status:
+            self.status = status
+        self.errors = errors
+        self.headers = headers or {}
+
+
+class ValidationFailed(ApiError):
+    status = 422
+    code = "validation_failed"
+
+
+class Unauthorized(ApiError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(ApiError):
+    status = 403
+    code = "forbidden"
+
+
+class OutOfScope(Forbidden):
+    code = "out_of_scope"
+
+
+class NotFound(ApiError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(ApiError):
+    status = 409
+    code = "conflict"
+
+
+def problem_response(
+    status: int,
+    code: str,
+    detail: str | None = None,
+    errors: Any = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    language = i18n.current_language()
+    title = i18n.title_for(code, language)
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + code,
+        "title": title,
+        "status": status,
+        "detail": i18n.translate(detail, language) if detail else title,
+        "code": code,
+    }
+    if errors:
+        body["errors"] = i18n.translate_errors(errors, language)
+    response = current_app.response_class(
+        json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM_MIMETYPE
+    )
+    response.headers["Content-Language"] = language
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _flatten_webargs_messages(messages: Any) -> tuple[str | None, Any]:
+    """webargs nests errors by location ({"json": {...}}); clients want fields at the top."""
+    if not isinstance(messages, dict):
+        return None, messages
+    merged: dict[str, Any] = {}
+    for location, fields in messages.items():
+        if isinstance(fields, dict):
+            merged.update(fields)
+        else:
+            merged[f"_{location}"] = fields
+    return None, merged
+
+
+def handle_http_exception(error: HTTPException) -> Response:
+    status = error.code or 500
+    if status >= 500:
+        return handle_unexpected(error)
+    data = getattr(error, "data", None) or {}
+    messages = data.get("messages") or data.get("errors")
+    headers = dict(data.get("headers") or {})
+    if status == 400 and messages and "json" in messages and not isinstance(messages["json"], dict):
+        return problem_response(400, "malformed_json", "Invalid JSON body.", headers=headers)
+    code = _CODE_BY_STATUS.get(status, "bad_request")
+    valid_methods = getattr(error, "valid_methods", None)
+    if status == 405 and valid_methods:
+        headers["Allow"] = ", ".join(valid_methods)
+    errors = None
+    if messages:
+        _, errors = _flatten_webargs_messages(messages)
+    detail = data.get("message")
+    return problem_response(status, code, detail, errors, headers)
+
+
+def handle_api_error(error: ApiError) -> Response:
+    return problem_response(error.status, error.code, error.detail, error.errors, error.headers)
+
+
+def handle_unexpected(error: Exception) -> Response:
+    original = getattr(error, "original_exception", None) or error
+    if not isinstance(original, HTTPException):
+        log.exception("unhandled error", exc_info=original)
+    return problem_response(500, "internal_error")
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(ApiError, handle_api_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(InternalServerError, handle_unexpected)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,25 @@
+"""Extension singletons, bound to the app in ``create_app``."""
+
+from __future__ import annotations
+
+from flask import request
+from flask_jwt_extended import JWTManager
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+
+from core.api import ShouwangApi
+from core.db import Base
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
+jwt = JWTManager()
+api = ShouwangApi()
+# Limits are declared per endpoint (login); nothing is limited by default.
+limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+def client_address() -> str:
+    """The caller's address; behind a balancer, run gunicorn with --forwarded-allow-ips."""
+    return request.remote_addr or "unknown"

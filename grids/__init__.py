@@ -1,0 +1,1 @@
+"""The area tree (city → district → sub-district → community → grid) and grid boundaries."""

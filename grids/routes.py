@@ -1,0 +1,7 @@
+"""HTTP layer of grids: parse, authorise, call the service, serialise."""
+
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+
+blp = Blueprint("grids", __name__, url_prefix="/api/v1", description="grids")

@@ -1,0 +1,146 @@
+"""Test harness: one schema per session, each test rolled back.
+
+Set TEST_DATABASE_URL to run the same suite against PostgreSQL. Tests marked ``committing`` (race
+tests) see real commits across several connections; they get their own setup and clean-up.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from cryptography.fernet import Fernet
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_sqlalchemy.session import _app_ctx_id
+from sqlalchemy import orm
+
+from app import create_app
+from core.extensions import db, limiter
+from grids.models import Area, AreaLevel
+from tests import factories
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "committing: the test commits for real (race tests)")
+
+
+def test_database_url(tmp_dir: str) -> str:
+    return os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_dir}/test.db"
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    instance = tmp_path_factory.mktemp("instance")
+    application = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": test_database_url(str(instance)),
+            "SECRET_KEY": "test-secret",
+            "JWT_SECRET_KEY": "test-jwt-secret-that-is-long-enough-for-hs256",
+            "PII_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+            "PII_HASH_KEY": "test-pii-hash-key",
+            # Cheap hashing in tests; production uses the OWASP minimum.
+            "ARGON2_TIME_COST": 1,
+            "ARGON2_MEMORY_COST": 8,
+            "ARGON2_PARALLELISM": 1,
+            "RATELIMIT_STORAGE_URI": "memory://",
+        }
+    )
+    with application.app_context():
+        db.drop_all()
+        db.create_all()
+    yield application
+    with application.app_context():
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _isolated(app: Flask, request: pytest.FixtureRequest) -> Iterator[None]:
+    """Run each test inside an outer transaction that is rolled back afterwards.
+
+    Every request gets its own session on the same connection, joined through SAVEPOINTs, so the
+    app's commit at the end of a request commits only the savepoint.
+    """
+    limiter.reset()
+    if request.node.get_closest_marker("committing"):
+        yield
+        _truncate_all(app)
+        return
+    with app.app_context():
+        connection = db.engine.connect()
+        outer = connection.begin()
+        original = db.session
+        db.session = orm.scoped_session(
+            orm.sessionmaker(bind=connection, join_transaction_mode="create_savepoint"),
+            scopefunc=_app_ctx_id,
+        )
+        try:
+            with app.app_context():
+                yield
+        finally:
+            db.session.remove()
+            db.session = original
+            outer.rollback()
+            connection.close()
+
+
+def _truncate_all(app: Flask) -> None:
+    with app.app_context():
+        db.session.remove()
+        with db.engine.begin() as connection:
+            for table in reversed(db.metadata.sorted_tables):
+                connection.execute(table.delete())
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@dataclass
+class Tree:
+    """city → districts A, B → sub-districts → communities A1, B1 (+A2) → grids."""
+
+    city: Area
+    district_a: Area
+    district_b: Area
+    subdistrict_a: Area
+    subdistrict_b: Area
+    community_a: Area
+    community_a2: Area
+    community_b: Area
+    grid_a: Area
+    grid_a_east: Area
+    grid_a2: Area
+    grid_b: Area
+
+
+@pytest.fixture
+def tree() -> Tree:
+    city = factories.make_area(AreaLevel.CITY, name="包头市", code="150200")
+    district_a = factories.make_area(AreaLevel.DISTRICT, city, name="东河区")
+    district_b = factories.make_area(AreaLevel.DISTRICT, city, name="昆都仑区")
+    sub_a = factories.make_area(AreaLevel.SUBDISTRICT, district_a, name="和平路街道")
+    sub_b = factories.make_area(AreaLevel.SUBDISTRICT, district_b, name="少先路街道")
+    com_a = factories.make_area(AreaLevel.COMMUNITY, sub_a, name="东站社区")
+    com_a2 = factories.make_area(AreaLevel.COMMUNITY, sub_a, name="北梁社区")
+    com_b = factories.make_area(AreaLevel.COMMUNITY, sub_b, name="友谊社区")
+    return Tree(
+        city=city,
+        district_a=district_a,
+        district_b=district_b,
+        subdistrict_a=sub_a,
+        subdistrict_b=sub_b,
+        community_a=com_a,
+        community_a2=com_a2,
+        community_b=com_b,
+        grid_a=factories.make_area(AreaLevel.GRID, com_a, boundary=factories.square(109.84, 40.65)),
+        grid_a_east=factories.make_area(AreaLevel.GRID, com_a, boundary=factories.square(109.85, 40.65)),
+        grid_a2=factories.make_area(AreaLevel.GRID, com_a2, boundary=factories.square(109.84, 40.66)),
+        grid_b=factories.make_area(AreaLevel.GRID, com_b, boundary=factories.square(109.80, 40.62)),
+    )

@@ -1,0 +1,1 @@
+"""Volunteer profiles, kinds, self-registration, vetting, availability and personal data rights."""
