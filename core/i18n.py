@@ -26,6 +26,7 @@ _TITLES: dict[str, tuple[str, str]] = {
     "forbidden": ("无权执行此操作", "You are not allowed to do this"),
     "out_of_scope": ("超出您的管辖区域", "Outside your area"),
     "not_found": ("资源不存在", "Resource not found"),
+    "area_not_found": ("区域不存在", "Area not found"),
     "method_not_allowed": ("不支持该请求方法", "Method not allowed"),
     "conflict": ("与现有数据冲突", "Conflicts with existing data"),
     "payload_too_large": ("请求体过大", "Request body too large"),
@@ -61,6 +62,7 @@ _MESSAGES: dict[str, str] = {
     "Field may not be blank.": "字段不能为空。",
     "Shorter than minimum length 1.": "不能为空。",
     "Invalid cursor.": "分页游标无效。",
+    "Not a grid.": "不是网格。",
     "Datetime must have a time zone offset.": "日期时间必须带时区偏移。",
 }
 

@@ -84,6 +84,8 @@ class Area(db.Model):
         sa.CheckConstraint("households IS NULL OR households >= 0", name="households_non_negative"),
         sa.Index("ix_areas_bbox", "min_lat", "max_lat", "min_lon", "max_lon"),
         sa.Index("ix_areas_level_path", "level", "path"),
+        # LIKE 'prefix%' needs a pattern index on PostgreSQL unless the database collation is C.
+        sa.Index("ix_areas_path_pattern", "path", postgresql_ops={"path": "varchar_pattern_ops"}),
     )
 
     @property

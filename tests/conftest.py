@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from flask import Flask
 from flask.testing import FlaskClient
@@ -21,6 +22,7 @@ from app import create_app
 from core.extensions import db, limiter
 from grids.models import Area, AreaLevel
 from tests import factories
+from volunteers.models import BUILTIN_KINDS, VolunteerKind
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -52,6 +54,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     with application.app_context():
         db.drop_all()
         db.create_all()
+        _insert_builtin_kinds()
     yield application
     with application.app_context():
         db.session.remove()
@@ -89,12 +92,22 @@ def _isolated(app: Flask, request: pytest.FixtureRequest) -> Iterator[None]:
             connection.close()
 
 
+def _insert_builtin_kinds() -> None:
+    """What the first migration seeds; the test schema comes from create_all, so insert it here."""
+    db.session.add_all(VolunteerKind(**kind, builtin=True) for kind in BUILTIN_KINDS)
+    db.session.commit()
+
+
 def _truncate_all(app: Flask) -> None:
     with app.app_context():
         db.session.remove()
         with db.engine.begin() as connection:
             for table in reversed(db.metadata.sorted_tables):
-                connection.execute(table.delete())
+                if table.name != VolunteerKind.__tablename__:
+                    connection.execute(table.delete())
+            connection.execute(
+                sa.delete(VolunteerKind).where(VolunteerKind.builtin.is_(False))
+            )
 
 
 @pytest.fixture

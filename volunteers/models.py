@@ -22,6 +22,13 @@ class VolunteerStatus(StrEnum):
     RETIRED = "retired"
 
 
+#: Kinds every city has; admins add more (e.g. herder sentinel 牧民哨兵). Seeded by the first migration.
+BUILTIN_KINDS = (
+    {"code": "volunteer_police", "name_zh": "义警", "name_en": "Volunteer police"},
+    {"code": "alley_steward", "name_zh": "小巷管家", "name_en": "Alley steward"},
+)
+
+
 class VolunteerKind(db.Model):
     __tablename__ = "volunteer_kinds"
 
