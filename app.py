@@ -6,10 +6,12 @@ import logging
 import os
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from core.config import build_config
+from core.docs import assets as docs_assets
 from core.db import configure_sqlite
 from core.errors import problem_response, register_error_handlers
 from core.extensions import api, db, jwt, limiter, migrate
@@ -33,7 +35,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(db.engine)
-    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"))
+    migrate.init_app(
+        app,
+        db,
+        directory=os.path.join(os.path.dirname(__file__), "migrations"),
+        render_as_batch=True,  # SQLite alters tables by copy
+        compare_type=True,
+    )
     jwt.init_app(app)
     limiter.init_app(app)
     api.init_app(app)
@@ -43,6 +51,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     register_jwt_handlers(jwt)
     _register_blueprints()
+    app.register_blueprint(docs_assets)
+    _refuse_oversized_bodies(app)
     _register_transaction_boundary(app)
     _register_cli(app)
     return app
@@ -56,6 +66,16 @@ def _register_blueprints() -> None:
 
     for blueprint in (health_blp, accounts_blp, grids_blp, volunteers_blp):
         api.register_blueprint(blueprint)
+
+
+def _refuse_oversized_bodies(app: Flask) -> None:
+    """413 before any work, whether or not the endpoint would read the body."""
+
+    @app.before_request
+    def refuse_oversized() -> None:
+        limit = app.config["MAX_CONTENT_LENGTH"]
+        if request.content_length is not None and request.content_length > limit:
+            raise RequestEntityTooLarge()
 
 
 def _register_transaction_boundary(app: Flask) -> None:

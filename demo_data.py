@@ -1,11 +1,210 @@
-"""``flask seed-demo``: a Baotou-like city for the embedded default, seeded once."""
+"""``flask seed-demo``: a Baotou-like city for the embedded default, seeded once.
+
+Two districts, three sub-districts, six communities and twenty grids with real-looking polygons around
+40.65N 109.84E; one login per role; about 200 volunteers in every status. Passwords are generated on
+the first run and kept in ``instance/demo_logins.json`` so later runs can print them again.
+"""
 
 from __future__ import annotations
 
+import json
+import math
+import random
+import secrets
+from datetime import time
+from pathlib import Path
+from typing import Any
+
 import click
+import sqlalchemy as sa
+from flask import current_app
+
+from accounts.models import User
+from accounts.passwords import hash_password
+from core import crypto
+from core.db import utcnow
+from core.extensions import db
+from core.geo import bounds
+from grids.models import Area, AreaLevel
+from volunteers.models import (
+    AvailabilitySlot,
+    StatusChange,
+    Volunteer,
+    VolunteerKind,
+    VolunteerSkill,
+    VolunteerStatus,
+)
+
+CITY_CODE = "150200"
+ORIGIN_LON, ORIGIN_LAT = 109.820, 40.630
+GRID_WIDTH, GRID_HEIGHT = 0.0045, 0.0032  # about 380 m × 355 m: an urban grid of ~350 households
+
+#: district → sub-districts → communities → number of grids (20 in all)
+LAYOUT: list[tuple[str, str, list[tuple[str, list[tuple[str, int]]]]]] = [
+    ("150202", "东河区", [
+        ("和平路街道", [("东站社区", 4), ("北梁新区南社区", 3)]),
+        ("西脑包街道", [("财神庙社区", 3), ("西河楞社区", 3)]),
+    ]),
+    ("150203", "昆都仑区", [
+        ("少先路街道", [("友谊社区", 4), ("团结社区", 3)]),
+    ]),
+]
+
+SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡贾丁魏薛叶阎余潘杜戴夏钟汪田任姜范方石姚谭廖邹熊金陆郝孔白崔康毛邱秦江史顾侯邵孟龙万段雷钱汤尹黎易常武乔贺赖龚文"
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华建国志红玉兰海燕波斌辉鹏飞宇浩然晨阳巴特尔乌兰其木格"
+SKILLS = ["急救", "驾驶", "蒙古语", "调解", "消防", "摄影", "无人机", "心理疏导"]
+ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def _national_id(rng: random.Random, region: str) -> str:
+    body = f"{region}{rng.randint(1960, 2004)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}{rng.randint(0, 999):03d}"
+    total = sum(int(d) * w for d, w in zip(body, ID_WEIGHTS))
+    return body + "10X98765432"[total % 11]
+
+
+def _grid_polygon(rng: random.Random, column: int, row: int) -> dict[str, Any]:
+    """A lattice cell with its inner corners nudged, so neighbours still share their edges."""
+
+    def corner(c: int, r: int) -> list[float]:
+        jitter = random.Random(c * 1000 + r)  # same corner → same nudge for every grid touching it
+        dx = jitter.uniform(-0.0006, 0.0006) if 0 < c else 0.0
+        dy = jitter.uniform(-0.0004, 0.0004) if 0 < r else 0.0
+        return [round(ORIGIN_LON + c * GRID_WIDTH + dx, 6), round(ORIGIN_LAT + r * GRID_HEIGHT + dy, 6)]
+
+    ring = [corner(column, row), corner(column + 1, row), corner(column + 1, row + 1), corner(column, row + 1)]
+    # Street corners are rarely straight: add a midpoint bulge on the bottom edge.
+    (x0, y0), (x1, y1) = ring[0], ring[1]
+    bulge = [round((x0 + x1) / 2, 6), round((y0 + y1) / 2 - 0.0001 * math.sin(column + row), 6)]
+    ring = [ring[0], bulge, ring[1], ring[2], ring[3], ring[0]]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+def _add_area(level: AreaLevel, parent: Area | None, code: str, name: str, **grid: Any) -> Area:
+    area = Area(
+        level=level.value,
+        parent_id=parent.id if parent else None,
+        code=code,
+        name=name,
+        timezone="Asia/Shanghai",
+        path="/pending/" + code,
+        depth=parent.depth + 1 if parent else 0,
+        **grid,
+    )
+    if area.boundary:
+        area.min_lon, area.min_lat, area.max_lon, area.max_lat = bounds(area.boundary)
+    db.session.add(area)
+    db.session.flush()
+    area.path = (parent.path if parent else "/") + f"{area.id}/"
+    return area
+
+
+def _logins_file() -> Path:
+    return Path(current_app.instance_path) / "demo_logins.json"
+
+
+def seed_demo(rng: random.Random | None = None) -> dict[str, dict[str, str]] | None:
+    """Create the demo city unless it exists. Returns the logins created, or None if already seeded."""
+    if db.session.scalar(sa.select(Area.id).where(Area.code == CITY_CODE)) is not None:
+        return None
+    rng = rng or random.Random(2026)
+    city = _add_area(AreaLevel.CITY, None, CITY_CODE, "包头市")
+    grids: list[Area] = []
+    communities: list[Area] = []
+    districts: list[Area] = []
+    column = 0
+    for district_code, district_name, subdistricts in LAYOUT:
+        district = _add_area(AreaLevel.DISTRICT, city, district_code, district_name)
+        districts.append(district)
+        for s_index, (sub_name, community_list) in enumerate(subdistricts, start=1):
+            sub = _add_area(AreaLevel.SUBDISTRICT, district, f"{district_code}{s_index:03d}", sub_name)
+            for c_index, (community_name, grid_count) in enumerate(community_list, start=1):
+                community = _add_area(
+                    AreaLevel.COMMUNITY, sub, f"{sub.code}{c_index:03d}", community_name
+                )
+                communities.append(community)
+                for g_index in range(1, grid_count + 1):
+                    row = (g_index - 1) % 2
+                    grid = _add_area(
+                        AreaLevel.GRID, community, f"{community.code}{g_index:02d}",
+                        f"{community_name}第{g_index}网格",
+                        grid_kind="urban", households=rng.randint(280, 420),
+                        boundary=_grid_polygon(rng, column + (g_index - 1) // 2, row),
+                    )
+                    grids.append(grid)
+                column += (grid_count + 1) // 2
+
+    logins: dict[str, dict[str, str]] = {}
+
+    def add_login(role: str, area: Area, phone: str, name: str) -> User:
+        password = secrets.token_urlsafe(9)
+        user = User(phone=phone, password_hash=hash_password(password), role=role,
+                    display_name=name, area_id=area.id)
+        db.session.add(user)
+        logins[role] = {"phone": phone, "password": password, "area": area.name}
+        return user
+
+    add_login("admin", city, "+8613900000001", "市平安办管理员")
+    add_login("staff", districts[0], "+8613900000002", "东河区政法委干部")
+    add_login("organiser", communities[0], "+8613900000003", "东站社区组织者")
+
+    kinds = {k.code: k for k in db.session.scalars(sa.select(VolunteerKind))}
+    shared_hash = hash_password(secrets.token_urlsafe(12))  # demo volunteers other than the first cannot log in
+    statuses = [VolunteerStatus.ACTIVE] * 16 + [VolunteerStatus.PENDING] * 3 + [VolunteerStatus.SUSPENDED]
+    now = utcnow()
+    for index in range(200):
+        grid = grids[index % len(grids)]
+        region = "150202" if grid.path.startswith(districts[0].path) else "150203"
+        name = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.randint(1, 2)))
+        phone = f"+86138{index:08d}"
+        status = VolunteerStatus.ACTIVE if index == 0 else rng.choice(statuses)
+        if index == 0:
+            user = add_login("volunteer", grid, phone, name)
+        else:
+            user = User(phone=phone, password_hash=shared_hash, role="volunteer", display_name=name,
+                        area_id=grid.id)
+            db.session.add(user)
+        db.session.flush()
+        number = _national_id(rng, region)
+        kind = kinds["alley_steward"] if index % 5 == 0 else kinds["volunteer_police"]
+        volunteer = Volunteer(
+            user_id=user.id, kind_id=kind.id, home_grid_id=grid.id, status=status.value,
+            real_name=name, national_id_encrypted=crypto.encrypt(number),
+            national_id_hash=crypto.keyed_hash(number),
+            consent_version=current_app.config["PRIVACY_TERMS_VERSION"], consented_at=now,
+            certificate_no=f"BTYJ{2026}{index:05d}" if status != VolunteerStatus.PENDING else None,
+            armband_no=f"{index:04d}" if status != VolunteerStatus.PENDING else None,
+            skills=[VolunteerSkill(skill=s) for s in sorted(set(rng.sample(SKILLS, rng.randint(0, 2))))],
+            availability=[
+                AvailabilitySlot(weekday=day, start_time=time(19), end_time=time(21))
+                for day in sorted(rng.sample(range(7), rng.randint(1, 3)))
+            ],
+        )
+        db.session.add(volunteer)
+        db.session.flush()
+        db.session.add(StatusChange(volunteer_id=volunteer.id, from_status=None,
+                                    to_status=VolunteerStatus.PENDING.value, reason="demo"))
+        if status != VolunteerStatus.PENDING:
+            db.session.add(StatusChange(volunteer_id=volunteer.id, from_status="pending",
+                                        to_status=status.value, reason="demo"))
+    db.session.flush()
+    return logins
 
 
 @click.command("seed-demo")
 def seed_demo_command() -> None:
-    """Seed demo data (once) and print the demo logins."""
-    click.echo("not yet")
+    """Seed the demo city once and print the demo logins."""
+    logins = seed_demo()
+    path = _logins_file()
+    if logins is None:
+        click.echo("Demo data already present.")
+        logins = json.loads(path.read_text()) if path.exists() else {}
+    else:
+        db.session.commit()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(logins, ensure_ascii=False, indent=2))
+        path.chmod(0o600)
+        click.echo("Seeded the demo city 包头市: 20 grids, 200 volunteers.")
+    if logins:
+        click.echo("Demo logins (POST /api/v1/auth/login with phone and password):")
+        for role, login in logins.items():
+            click.echo(f"  {role:<10} {login['phone']}  {login['password']}  ({login['area']})")

@@ -71,9 +71,8 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
         "OPENAPI_URL_PREFIX": "/api",
         "OPENAPI_JSON_PATH": "openapi.json",
         "OPENAPI_SWAGGER_UI_PATH": "docs",
-        "OPENAPI_SWAGGER_UI_URL": env.get(
-            "OPENAPI_SWAGGER_UI_URL", "https://cdn.jsdelivr.net/npm/swagger-ui-dist/"
-        ),
+        # Served from the swagger-ui-bundle package (core/docs.py); no CDN needed.
+        "OPENAPI_SWAGGER_UI_URL": env.get("OPENAPI_SWAGGER_UI_URL", "/api/docs/assets/"),
         "API_SPEC_OPTIONS": {
             "components": {
                 "securitySchemes": {

@@ -1,0 +1,47 @@
+# Shouwang — two commands set up a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export FLASK_APP := app:create_app
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: run test test-sqlite test-postgres install upgrade seed serve worker bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+## run: embedded default — SQLite under instance/, demo data seeded once, API on http://$(HOST):$(PORT)
+run: install
+	$(BIN)/flask db upgrade
+	$(BIN)/flask seed-demo
+	$(BIN)/flask run --host $(HOST) --port $(PORT)
+
+## test: the whole suite on SQLite, then on PostgreSQL too when TEST_DATABASE_URL is set
+test: install
+	env -u TEST_DATABASE_URL $(BIN)/python -m pytest -q
+	@if [ -n "$$TEST_DATABASE_URL" ]; then \
+		echo "== again on PostgreSQL: $$TEST_DATABASE_URL"; \
+		$(BIN)/python -m pytest -q -p no:cacheprovider; \
+	else echo "(TEST_DATABASE_URL not set: PostgreSQL run skipped)"; fi
+
+## upgrade: apply migrations to DATABASE_URL (or the embedded SQLite)
+upgrade: install
+	$(BIN)/flask db upgrade
+
+## serve: production-style server (gunicorn); set DATABASE_URL, REDIS_URL and secrets first
+serve: install
+	$(BIN)/gunicorn --workers $${WEB_CONCURRENCY:-4} --bind $(HOST):$(PORT) "app:create_app()"
+
+bench: install
+	bash bench/run.sh
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .hypothesis
