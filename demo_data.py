@@ -62,7 +62,7 @@ def _national_id(rng: random.Random, region: str) -> str:
     return body + "10X98765432"[total % 11]
 
 
-def _grid_polygon(rng: random.Random, column: int, row: int) -> dict[str, Any]:
+def _grid_polygon(column: int, row: int) -> dict[str, Any]:
     """A lattice cell with its inner corners nudged, so neighbours still share their edges."""
 
     def corner(c: int, r: int) -> list[float]:
@@ -72,10 +72,12 @@ def _grid_polygon(rng: random.Random, column: int, row: int) -> dict[str, Any]:
         return [round(ORIGIN_LON + c * GRID_WIDTH + dx, 6), round(ORIGIN_LAT + r * GRID_HEIGHT + dy, 6)]
 
     ring = [corner(column, row), corner(column + 1, row), corner(column + 1, row + 1), corner(column, row + 1)]
-    # Street corners are rarely straight: add a midpoint bulge on the bottom edge.
-    (x0, y0), (x1, y1) = ring[0], ring[1]
-    bulge = [round((x0 + x1) / 2, 6), round((y0 + y1) / 2 - 0.0001 * math.sin(column + row), 6)]
-    ring = [ring[0], bulge, ring[1], ring[2], ring[3], ring[0]]
+    if row == 0:
+        # The river bank along the southern edge is not straight; no neighbour lies beyond it.
+        (x0, y0), (x1, y1) = ring[0], ring[1]
+        bulge = [round((x0 + x1) / 2, 6), round((y0 + y1) / 2 - 0.0002 - 0.0001 * math.sin(column), 6)]
+        ring = [ring[0], bulge, ring[1], ring[2], ring[3]]
+    ring.append(ring[0])
     return {"type": "Polygon", "coordinates": [ring]}
 
 
@@ -128,7 +130,7 @@ def seed_demo(rng: random.Random | None = None) -> dict[str, dict[str, str]] | N
                         AreaLevel.GRID, community, f"{community.code}{g_index:02d}",
                         f"{community_name}第{g_index}网格",
                         grid_kind="urban", households=rng.randint(280, 420),
-                        boundary=_grid_polygon(rng, column + (g_index - 1) // 2, row),
+                        boundary=_grid_polygon(column + (g_index - 1) // 2, row),
                     )
                     grids.append(grid)
                 column += (grid_count + 1) // 2
