@@ -12,8 +12,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from core.config import build_config
 from core.docs import assets as docs_assets
-from core.db import configure_sqlite
-from core.errors import problem_response, register_error_handlers
+from core.db import changes_kept_on_error, configure_sqlite, render_migration_item
+from core.errors import BoundedIntConverter, problem_response, register_error_handlers
 from core.extensions import api, db, jwt, limiter, migrate
 
 log = logging.getLogger(__name__)
@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=os.environ.get("INSTANCE_PATH") or None)
+    # Ids are 32-bit on PostgreSQL: a larger id in a path is simply not found, never a 500.
+    app.url_map.converters["int"] = BoundedIntConverter
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.config.update(build_config(app.instance_path, test_config))
@@ -41,6 +43,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         directory=os.path.join(os.path.dirname(__file__), "migrations"),
         render_as_batch=True,  # SQLite alters tables by copy
         compare_type=True,
+        render_item=render_migration_item,
     )
     jwt.init_app(app)
     limiter.init_app(app)
@@ -83,7 +86,7 @@ def _register_transaction_boundary(app: Flask) -> None:
 
     @app.after_request
     def commit_or_rollback(response: Response) -> Response:
-        if response.status_code >= 400:
+        if response.status_code >= 400 and not changes_kept_on_error():
             db.session.rollback()
             return response
         try:

@@ -87,12 +87,12 @@ def auth_required(*roles: Role) -> Callable[[F], F]:
         apidoc = dict(getattr(wrapper, "_apidoc", {}))
         manual = dict(apidoc.get("manual_doc", {}))
         manual["security"] = [{"bearerAuth": []}]
-        if roles:
-            allowed = ", ".join(role.value for role in roles)
-            manual.setdefault("description", "")
-            manual["description"] = (manual["description"] + f"\n\nAllowed roles: {allowed}.").strip()
         apidoc["manual_doc"] = manual
         wrapper._apidoc = apidoc  # type: ignore[attr-defined]
+        if roles:
+            # Appended to the docstring, which flask-smorest turns into summary and description.
+            allowed = ", ".join(role.value for role in roles)
+            wrapper.__doc__ = (func.__doc__ or "").rstrip() + f"\n\nAllowed roles: {allowed}."
         return wrapper  # type: ignore[return-value]
 
     return decorator

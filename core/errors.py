@@ -11,11 +11,15 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, current_app, json
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.routing import IntegerConverter, Map
 
 from core import i18n
 
 PROBLEM_MIMETYPE = "application/problem+json"
+#: Largest id or integer PostgreSQL's ``integer`` holds.
+MAX_DB_INT = 2**31 - 1
 PROBLEM_TYPE_BASE = "https://shouwang.example/problems/"
 
 log = logging.getLogger(__name__)
@@ -160,8 +164,26 @@ def handle_unexpected(error: Exception) -> Response:
     return problem_response(500, "internal_error")
 
 
+def handle_data_error(error: DataError) -> Response:
+    """A value the database refuses (out of range, malformed) that validation let through.
+
+    Schemas should catch these first; this keeps a missed case a client error, not a 500.
+    """
+    log.warning("database refused a value: %s", error.orig)
+    return problem_response(422, "validation_failed", "A value is out of range or malformed.")
+
+
+class BoundedIntConverter(IntegerConverter):
+    """``<int:...>`` limited to PostgreSQL's integer range."""
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_DB_INT)
+        super().__init__(map, *args, **kwargs)
+
+
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(ApiError, handle_api_error)
+    app.register_error_handler(DataError, handle_data_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(InternalServerError, handle_unexpected)
     app.register_error_handler(Exception, handle_unexpected)

@@ -1,7 +1,148 @@
-"""HTTP layer of grids: parse, authorise, call the service, serialise."""
+"""HTTP layer of grids: parse, authorise, call the service, serialise.
+
+Reads are public: administrative divisions and grid boundaries are public information, and a
+volunteer must find their home grid before they have an account. Writes are for staff and admins,
+inside their own subtree.
+"""
 
 from __future__ import annotations
 
+from http import HTTPStatus
+from typing import Any
+
+from flask.views import MethodView
+from flask_jwt_extended import get_jwt, verify_jwt_in_request
 from flask_smorest import Blueprint
 
+from core.auth import Role, auth_required, current_caller
+from core.pagination import PageArgs, page_schema
+from grids import service
+from grids.models import Area
+from grids.schemas import (
+    AreaCreateSchema,
+    AreaListArgs,
+    AreaMoveSchema,
+    AreaSchema,
+    AreaSearchArgs,
+    AreaSummarySchema,
+    AreaUpdateSchema,
+    LocateArgs,
+    LocateResultSchema,
+)
+
 blp = Blueprint("grids", __name__, url_prefix="/api/v1", description="grids")
+
+WRITERS = (Role.STAFF, Role.ADMIN)
+
+
+def _errors(*statuses: int) -> Any:
+    """Document problem+json error responses (the components ShouwangApi registers by name)."""
+
+    def decorator(func: Any) -> Any:
+        for status in statuses:
+            func = blp.alt_response(status, response=HTTPStatus(status).name)(func)
+        return func
+
+    return decorator
+
+
+@blp.route("/areas")
+class Areas(MethodView):
+    @blp.doc(security=[{}, {"bearerAuth": []}])
+    @blp.arguments(AreaListArgs, location="query")
+    @blp.response(200, page_schema(AreaSummarySchema))
+    @_errors(401)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """List areas (no boundaries), by id.
+
+        Public. With a token and no `under`, only the caller's own area subtree is listed.
+        """
+        verify_jwt_in_request(optional=True)
+        default_root = current_caller().area_path if get_jwt() else None
+        return service.list_areas(
+            under=args.get("under"),
+            default_root_path=default_root,
+            level=args.get("level"),
+            parent_id=args.get("parent_id"),
+            limit=args["limit"],
+            cursor=args["cursor"],
+        )
+
+    @auth_required(*WRITERS)
+    @blp.arguments(AreaCreateSchema)
+    @blp.response(201, AreaSchema)
+    @_errors(401, 403, 409)
+    def post(self, data: dict[str, Any]) -> Area:
+        """Create an area under a parent in your subtree (cities come from `flask grids import`)."""
+        return service.create_area(current_caller(), data)
+
+
+@blp.route("/areas/search")
+class AreaSearch(MethodView):
+    @blp.arguments(AreaSearchArgs, location="query")
+    @blp.response(200, page_schema(AreaSummarySchema))
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Find areas whose name contains `q` or whose code starts with it. Public."""
+        return service.search_areas(
+            args["q"],
+            level=args.get("level"),
+            under=args.get("under"),
+            limit=args["limit"],
+            cursor=args["cursor"],
+        )
+
+
+@blp.route("/areas/locate")
+class AreaLocate(MethodView):
+    @blp.arguments(LocateArgs, location="query")
+    @blp.response(200, LocateResultSchema)
+    @_errors(404)
+    def get(self, args: dict[str, Any]) -> service.LocatedGrid:
+        """The grid containing a WGS84 point (no boundary), with its ancestors from the city down.
+
+        Public: a volunteer finds their home grid before they have an account. 404 with code
+        `no_grid_here` when no grid covers the point.
+        """
+        return service.locate_grid(args["lon"], args["lat"])
+
+
+@blp.route("/areas/<int:area_id>")
+class AreaItem(MethodView):
+    @blp.response(200, AreaSchema)
+    @_errors(404)
+    def get(self, area_id: int) -> Area:
+        """One area, with its boundary if it is a grid. Public."""
+        return service.get_area(area_id)
+
+    @auth_required(*WRITERS)
+    @blp.arguments(AreaUpdateSchema)
+    @blp.response(200, AreaSchema)
+    @_errors(401, 403, 404, 409)
+    def patch(self, changes: dict[str, Any], area_id: int) -> Area:
+        """Change an area in your subtree; a new boundary bumps `version`."""
+        area = service.get_area(area_id)
+        service.update_area(current_caller(), area, changes)
+        return area
+
+
+@blp.route("/areas/<int:area_id>/children")
+class AreaChildren(MethodView):
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, page_schema(AreaSummarySchema))
+    @_errors(404)
+    def get(self, args: dict[str, Any], area_id: int) -> dict[str, Any]:
+        """The area's direct children (no boundaries), by id. Public."""
+        return service.list_children(area_id, limit=args["limit"], cursor=args["cursor"])
+
+
+@blp.route("/areas/<int:area_id>/move")
+class AreaMove(MethodView):
+    @auth_required(*WRITERS)
+    @blp.arguments(AreaMoveSchema)
+    @blp.response(200, AreaSchema)
+    @_errors(401, 403, 404)
+    def post(self, data: dict[str, Any], area_id: int) -> Area:
+        """Move an area and its whole subtree under another parent; both in your subtree."""
+        area = service.get_area(area_id)
+        service.move_area(current_caller(), area, data["parent_id"])
+        return area

@@ -6,14 +6,16 @@ tests) see real commits across several connections; they get their own setup and
 
 from __future__ import annotations
 
+import contextvars
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
-from flask import Flask
+from flask import Flask, has_app_context
 from flask.testing import FlaskClient
 from flask_sqlalchemy.session import _app_ctx_id
 from sqlalchemy import orm
@@ -51,6 +53,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
             "RATELIMIT_STORAGE_URI": "memory://",
         }
     )
+    application.test_client_class = RequestIsolatingClient
     with application.app_context():
         db.drop_all()
         db.create_all()
@@ -103,11 +106,31 @@ def _truncate_all(app: Flask) -> None:
         db.session.remove()
         with db.engine.begin() as connection:
             for table in reversed(db.metadata.sorted_tables):
-                if table.name != VolunteerKind.__tablename__:
+                if table.name == Area.__tablename__:
+                    # Areas reference their parent, checked row by row on SQLite: leaves first.
+                    for depth in range(len(AreaLevel) - 1, -1, -1):
+                        connection.execute(table.delete().where(table.c.depth == depth))
+                elif table.name != VolunteerKind.__tablename__:
                     connection.execute(table.delete())
             connection.execute(
                 sa.delete(VolunteerKind).where(VolunteerKind.builtin.is_(False))
             )
+
+
+class RequestIsolatingClient(FlaskClient):
+    """Sends each request from an empty context, as a server would.
+
+    Flask reuses an app context that is already pushed, so without this a request would share the
+    test's database session, and a refused request's rollback would wipe the test's own setup. Here
+    each request pushes its own app context and so gets its own session on the test's connection
+    (a SAVEPOINT). Afterwards the test's session is expired so it reads what the request wrote.
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        response = contextvars.Context().run(super().open, *args, **kwargs)
+        if has_app_context():
+            db.session.expire_all()
+        return response
 
 
 @pytest.fixture

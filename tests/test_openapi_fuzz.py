@@ -41,12 +41,18 @@ def _operations(app: Flask) -> list:
     return [result.ok() for result in schema.get_all_operations()]
 
 
+def _takes_input(operation) -> bool:
+    return bool(list(operation.iter_parameters())) or bool(list(operation.body))
+
+
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)
 def test_every_endpoint_conforms(app: Flask, callers: dict[str, User], mode: GenerationMode) -> None:
     operations = _operations(app)
     assert len(operations) >= 5
     failures: list[str] = []
     for operation in operations:
+        if mode is GenerationMode.NEGATIVE and not _takes_input(operation):
+            continue  # nothing to get wrong: no parameter and no body
 
         @given(case=operation.as_strategy(generation_mode=mode))
         @settings(

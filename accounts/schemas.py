@@ -1,0 +1,181 @@
+"""Request and response shapes of accounts: login, tokens, the caller's own account, staff accounts, audit."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+
+from core import i18n
+from core.auth import Role
+from core.pagination import PageArgs
+from core.validators import CNMobile
+
+PASSWORD_MIN_LENGTH = 8
+PASSWORD_MAX_LENGTH = 128
+#: Roles that /users manages; volunteers self-register through the volunteers package.
+MANAGED_ROLES = (Role.ORGANISER.value, Role.STAFF.value, Role.ADMIN.value)
+LOCALES = ("zh", "en")
+
+i18n.register_messages(
+    {
+        "Not a valid aware datetime.": "日期时间必须带时区偏移。",
+        "Must not be blank.": "不能为空白。",
+        "Must not contain NUL characters.": "不能包含 NUL 字符。",
+    }
+)
+
+#: Ids are 32-bit on PostgreSQL; a larger number must be a 422, not a database error.
+MAX_ID = 2**31 - 1
+_ID_RANGE = ma.validate.Range(min=1, max=MAX_ID)
+
+
+def _no_nul(value: str) -> None:
+    # PostgreSQL refuses NUL in text, which would surface as a 500.
+    if "\x00" in value:
+        raise ma.ValidationError("Must not contain NUL characters.")
+
+
+def _not_blank(value: str) -> None:
+    _no_nul(value)
+    if not value.strip():
+        raise ma.ValidationError("Must not be blank.")
+
+
+def _password_field(**kwargs: object) -> ma.fields.String:
+    return ma.fields.String(
+        required=True,
+        load_only=True,
+        validate=ma.validate.Length(min=PASSWORD_MIN_LENGTH, max=PASSWORD_MAX_LENGTH),
+        metadata={"format": "password"},
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def _display_name_field(**kwargs: object) -> ma.fields.String:
+    return ma.fields.String(
+        validate=[ma.validate.Length(min=1, max=100), _not_blank],
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+# --- output -----------------------------------------------------------------------------------
+
+
+class AccountAreaSchema(ma.Schema):
+    """The area an account belongs to (its scope for organisers, staff and admins)."""
+
+    id = ma.fields.Integer(required=True)
+    code = ma.fields.String(required=True)
+    name = ma.fields.String(required=True)
+    level = ma.fields.String(required=True)
+    path = ma.fields.String(required=True, metadata={"example": "/1/4/17/"})
+
+
+class MeSchema(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    phone = ma.fields.String(required=True, metadata={"example": "+8613800138000"})
+    role = ma.fields.String(required=True, metadata={"enum": [role.value for role in Role]})
+    display_name = ma.fields.String(required=True)
+    locale = ma.fields.String(required=True, metadata={"enum": list(LOCALES)})
+    area = ma.fields.Nested(AccountAreaSchema, required=True)
+    created_at = ma.fields.AwareDateTime(required=True)
+
+
+class UserSchema(MeSchema):
+    """An account as staff and admins see it."""
+
+    is_active = ma.fields.Boolean(required=True)
+    updated_at = ma.fields.AwareDateTime(required=True)
+    password_changed_at = ma.fields.AwareDateTime(required=True)
+    created_by_id = ma.fields.Integer(required=True, allow_none=True)
+
+
+class SessionTokensSchema(ma.Schema):
+    access_token = ma.fields.String(required=True)
+    refresh_token = ma.fields.String(
+        required=True, metadata={"description": "Send to /auth/refresh; single use (rotated)"}
+    )
+    token_type = ma.fields.String(required=True, metadata={"example": "Bearer"})
+    expires_in = ma.fields.Integer(
+        required=True, metadata={"description": "Seconds until the access token expires"}
+    )
+    user = ma.fields.Nested(MeSchema, required=True)
+
+
+class AuditEntrySchema(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    at = ma.fields.AwareDateTime(required=True)
+    actor_id = ma.fields.Integer(required=True, allow_none=True)
+    actor_role = ma.fields.String(required=True, allow_none=True)
+    action = ma.fields.String(required=True, metadata={"example": "user.update"})
+    target_type = ma.fields.String(required=True, metadata={"example": "user"})
+    target_id = ma.fields.String(required=True)
+    area_path = ma.fields.String(required=True)
+    before = ma.fields.Dict(required=True, allow_none=True)
+    after = ma.fields.Dict(required=True, allow_none=True)
+
+
+# --- input ------------------------------------------------------------------------------------
+
+
+class LoginSchema(ma.Schema):
+    phone = CNMobile(required=True)
+    # No minimum here: a login only has to be right, and old accounts may predate the policy.
+    password = ma.fields.String(
+        required=True,
+        load_only=True,
+        validate=ma.validate.Length(min=1, max=PASSWORD_MAX_LENGTH),
+        metadata={"format": "password"},
+    )
+
+
+class MeUpdateSchema(ma.Schema):
+    display_name = _display_name_field()
+    locale = ma.fields.String(validate=ma.validate.OneOf(LOCALES))
+
+
+class PasswordChangeSchema(ma.Schema):
+    current_password = ma.fields.String(
+        required=True,
+        load_only=True,
+        validate=ma.validate.Length(min=1, max=PASSWORD_MAX_LENGTH),
+        metadata={"format": "password"},
+    )
+    new_password = _password_field()
+
+
+class UserCreateSchema(ma.Schema):
+    phone = CNMobile(required=True)
+    password = _password_field()
+    display_name = _display_name_field(required=True)
+    role = ma.fields.String(required=True, validate=ma.validate.OneOf(MANAGED_ROLES))
+    area_id = ma.fields.Integer(required=True, strict=True, validate=_ID_RANGE)
+    locale = ma.fields.String(load_default="zh", validate=ma.validate.OneOf(LOCALES))
+
+
+class UserUpdateSchema(ma.Schema):
+    display_name = _display_name_field()
+    area_id = ma.fields.Integer(strict=True, validate=_ID_RANGE)
+    role = ma.fields.String(validate=ma.validate.OneOf(MANAGED_ROLES))
+    is_active = ma.fields.Boolean()
+
+
+class UserQuerySchema(PageArgs):
+    role = ma.fields.String(validate=ma.validate.OneOf(MANAGED_ROLES))
+    area_id = ma.fields.Integer(
+        validate=_ID_RANGE,
+        metadata={"description": "Only accounts in this area's subtree (must be in yours)"}
+    )
+    q = ma.fields.String(
+        validate=[ma.validate.Length(min=1, max=100), _no_nul],
+        metadata={"description": "Display name or phone contains this text"},
+    )
+    is_active = ma.fields.Boolean()
+
+
+class AuditQuerySchema(PageArgs):
+    target_type = ma.fields.String(validate=[ma.validate.Length(min=1, max=32), _no_nul])
+    target_id = ma.fields.String(validate=[ma.validate.Length(min=1, max=64), _no_nul])
+    action = ma.fields.String(validate=[ma.validate.Length(min=1, max=64), _no_nul])
+    actor_id = ma.fields.Integer(validate=_ID_RANGE)
+    since = ma.fields.AwareDateTime(metadata={"description": "Entries at or after this instant"})
+    until = ma.fields.AwareDateTime(metadata={"description": "Entries before this instant"})

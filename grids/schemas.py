@@ -1,0 +1,193 @@
+"""marshmallow schemas of the area tree: output, create, update (partial), move and query arguments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+
+from core import i18n
+from core.pagination import PageArgs
+from core.validators import TimeZoneName
+from grids.models import AreaLevel, GridKind
+
+#: Area ids are 32-bit integer columns; anything larger can only be a client error.
+MAX_AREA_ID = 2**31 - 1
+MAX_HOUSEHOLDS = 100_000
+CODE_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
+
+CODE_MESSAGE = "Use 1 to 32 letters, digits, '_' or '-'."
+BLANK_NAME_MESSAGE = "Field may not be blank."
+
+i18n.register_messages({CODE_MESSAGE: "须为 1 到 32 个字母、数字、“_”或“-”。"})
+
+
+class TrimmedString(ma.fields.String):
+    """A string with surrounding whitespace removed, so "  " cannot pass as a name."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if not text:
+            raise ma.ValidationError(BLANK_NAME_MESSAGE)
+        return text
+
+
+def area_id_field(*, strict: bool = True, **kwargs: Any) -> ma.fields.Integer:
+    """An area id; ``strict=False`` for query strings, where every value arrives as text."""
+    return ma.fields.Integer(
+        strict=strict, validate=ma.validate.Range(min=1, max=MAX_AREA_ID), **kwargs
+    )
+
+
+def code_field(**kwargs: Any) -> ma.fields.String:
+    return ma.fields.String(
+        validate=ma.validate.Regexp(CODE_PATTERN, error=CODE_MESSAGE),
+        metadata={"example": "150202001001"},
+        **kwargs,
+    )
+
+
+def name_field(**kwargs: Any) -> TrimmedString:
+    return TrimmedString(validate=ma.validate.Length(min=1, max=100), **kwargs)
+
+
+def households_field(**kwargs: Any) -> ma.fields.Integer:
+    return ma.fields.Integer(
+        strict=True, validate=ma.validate.Range(min=0, max=MAX_HOUSEHOLDS), **kwargs
+    )
+
+
+BOUNDARY_DESCRIPTION = (
+    "GeoJSON Polygon or MultiPolygon in WGS84 ([longitude, latitude]); closed rings, "
+    "not self-intersecting, at most GRID_MAX_VERTICES vertices."
+)
+
+
+# ---------------------------------------------------------------------------------------- output
+
+
+class AncestorSchema(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    level = ma.fields.String(required=True)
+    code = ma.fields.String(required=True)
+    name = ma.fields.String(required=True)
+
+
+class AreaSummarySchema(ma.Schema):
+    """An area without its boundary polygon (list items, locate)."""
+
+    id = ma.fields.Integer(required=True)
+    parent_id = ma.fields.Integer(required=True, allow_none=True)
+    level = ma.fields.String(required=True, metadata={"enum": [level.value for level in AreaLevel]})
+    code = ma.fields.String(required=True)
+    name = ma.fields.String(required=True)
+    timezone = ma.fields.String(required=True)
+    path = ma.fields.String(required=True, metadata={"description": "Materialised path of ids"})
+    depth = ma.fields.Integer(required=True)
+    grid_kind = ma.fields.String(allow_none=True, metadata={"enum": [kind.value for kind in GridKind]})
+    households = ma.fields.Integer(allow_none=True)
+    bbox = ma.fields.Method(
+        "get_bbox",
+        allow_none=True,
+        metadata={
+            "type": "array",
+            "items": {"type": "number"},
+            "description": "[min_lon, min_lat, max_lon, max_lat] of a grid's boundary; null otherwise",
+        },
+    )
+    version = ma.fields.Integer(required=True, metadata={"description": "Bumped on boundary changes"})
+    created_at = ma.fields.AwareDateTime(required=True)
+    updated_at = ma.fields.AwareDateTime(required=True)
+
+    def get_bbox(self, area: Any) -> list[float] | None:
+        if area.min_lon is None:
+            return None
+        return [area.min_lon, area.min_lat, area.max_lon, area.max_lat]
+
+
+class AreaSchema(AreaSummarySchema):
+    """The full record, with a grid's boundary."""
+
+    boundary = ma.fields.Dict(allow_none=True, metadata={"description": BOUNDARY_DESCRIPTION})
+
+
+class LocateResultSchema(AreaSummarySchema):
+    """The grid (without its boundary) and the chain of areas above it."""
+
+    ancestors = ma.fields.List(
+        ma.fields.Nested(AncestorSchema),
+        required=True,
+        metadata={"description": "From the city down to the grid's community"},
+    )
+
+# ----------------------------------------------------------------------------------------- input
+
+
+class AreaCreateSchema(ma.Schema):
+    parent_id = area_id_field(required=True)
+    level = ma.fields.Enum(AreaLevel, by_value=True, required=True)
+    code = code_field(required=True)
+    name = name_field(required=True)
+    timezone = TimeZoneName(metadata={"description": "IANA name; defaults to the parent's"})
+    boundary = ma.fields.Dict(metadata={"description": BOUNDARY_DESCRIPTION + " Grids only."})
+    grid_kind = ma.fields.Enum(GridKind, by_value=True, metadata={"description": "Grids only"})
+    households = households_field(metadata={"description": "Grids only"})
+
+
+class AreaUpdateSchema(ma.Schema):
+    """Every field optional; only the given ones change."""
+
+    code = code_field()
+    name = name_field()
+    timezone = TimeZoneName()
+    boundary = ma.fields.Dict(metadata={"description": BOUNDARY_DESCRIPTION + " Grids only."})
+    grid_kind = ma.fields.Enum(GridKind, by_value=True, metadata={"description": "Grids only"})
+    households = households_field(metadata={"description": "Grids only"})
+
+
+class AreaMoveSchema(ma.Schema):
+    parent_id = area_id_field(required=True)
+
+
+class ImportPropertiesSchema(ma.Schema):
+    """``properties`` of one feature of ``flask grids import``; the geometry is the boundary."""
+
+    code = code_field(required=True)
+    name = name_field(required=True)
+    level = ma.fields.Enum(AreaLevel, by_value=True, required=True)
+    parent_code = ma.fields.String(
+        required=True, allow_none=True, validate=ma.validate.Regexp(CODE_PATTERN, error=CODE_MESSAGE)
+    )
+    timezone = TimeZoneName()
+    grid_kind = ma.fields.Enum(GridKind, by_value=True)
+    households = households_field()
+
+
+# ----------------------------------------------------------------------------------- query args
+
+
+class AreaListArgs(PageArgs):
+    under = area_id_field(
+        strict=False,
+        metadata={
+            "description": "Only this area's subtree (inclusive). Without it, a signed-in caller "
+            "gets their own area's subtree and an anonymous one the whole tree."
+        }
+    )
+    level = ma.fields.Enum(AreaLevel, by_value=True)
+    parent_id = area_id_field(strict=False)
+
+
+class AreaSearchArgs(PageArgs):
+    q = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(min=1, max=50),
+        metadata={"description": "Part of the name, or the start of the code"},
+    )
+    level = ma.fields.Enum(AreaLevel, by_value=True)
+    under = area_id_field(strict=False)
+
+
+class LocateArgs(ma.Schema):
+    lat = ma.fields.Float(required=True, validate=ma.validate.Range(min=-90, max=90))
+    lon = ma.fields.Float(required=True, validate=ma.validate.Range(min=-180, max=180))

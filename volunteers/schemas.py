@@ -1,0 +1,330 @@
+"""marshmallow schemas of volunteers: output, create, update (partial) and query arguments.
+
+Unknown fields are rejected (marshmallow's default RAISE): a volunteer editing their own profile can
+only send the fields its update schema declares, so status, kind, certificate and the like can never
+be mass-assigned.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from core import i18n
+from core.errors import MAX_DB_INT
+from core.pagination import PageArgs
+from core.validators import CNMobile, NationalID
+from volunteers.models import VolunteerStatus
+
+#: Largest id a client may send; larger values would overflow 32-bit integer columns.
+MAX_ID = MAX_DB_INT
+MAX_SLOTS = 42
+MAX_SKILLS = 20
+
+i18n.register_messages(
+    {
+        "Use 2–32 lowercase letters, digits or underscores.": "请使用 2–32 位小写字母、数字或下划线。",
+        "Consent to the privacy terms is required.": "必须同意隐私条款。",
+        "Use HH:MM (24-hour clock).": "请使用 HH:MM（24 小时制）。",
+        "The end must be after the start.": "结束时间必须晚于开始时间。",
+        "Overlaps another slot on the same weekday.": "与同一天的另一个时段重叠。",
+        "Provide at least one field to change.": "请至少提供一个要修改的字段。",
+        "Unknown volunteer kind.": "未知的志愿者类型。",
+        "Unknown area.": "未知的区域。",
+        "Must not contain NUL characters.": "不能包含 NUL 字符。",
+    }
+)
+
+
+class TrimmedString(fields.String):
+    """A string with surrounding whitespace removed before it is validated; no NUL characters
+    (PostgreSQL refuses them in text, which would otherwise surface as a 500)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise ma.ValidationError("Must not contain NUL characters.")
+        return text.strip()
+
+
+class SkillList(fields.List):
+    """0–20 skills of 1–50 characters each; repeats are dropped, first spelling and order kept."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            TrimmedString(validate=validate.Length(min=1, max=50)),
+            validate=validate.Length(max=MAX_SKILLS),
+            **kwargs,
+        )
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[str]:
+        skills = super()._deserialize(value, attr, data, **kwargs)
+        return list(dict.fromkeys(skills))
+
+
+class AcceptedConsent(fields.Field):
+    """Only the JSON literal ``true``: no "yes", 1 or "true" strings count as consent."""
+
+    default_error_messages = {"required": "Consent to the privacy terms is required."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if value is not True:
+            raise ma.ValidationError("Consent to the privacy terms is required.")
+        return True
+
+
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class LocalTime(fields.Time):
+    """A wall-clock time ``HH:MM`` (24-hour) in the home grid's time zone."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {}).setdefault("example", "19:00")
+        super().__init__(format="%H:%M", **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> time:
+        if not isinstance(value, str) or not _HHMM.match(value):
+            raise ma.ValidationError("Use HH:MM (24-hour clock).")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+def _reason(required: bool) -> fields.Field:
+    return TrimmedString(
+        required=required,
+        allow_none=not required,
+        validate=validate.Length(min=1, max=500),
+    )
+
+
+# --- kinds -------------------------------------------------------------------------------------
+
+
+class VolunteerKindSchema(ma.Schema):
+    id = fields.Integer(dump_only=True)
+    code = fields.String(required=True)
+    name_zh = fields.String(required=True)
+    name_en = fields.String(required=True)
+    builtin = fields.Boolean(dump_only=True)
+    created_at = fields.AwareDateTime(dump_only=True)
+
+
+class VolunteerKindCreateSchema(ma.Schema):
+    code = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            r"^[a-z0-9_]{2,32}$", error="Use 2–32 lowercase letters, digits or underscores."
+        ),
+        metadata={"example": "herder_sentinel"},
+    )
+    name_zh = TrimmedString(required=True, validate=validate.Length(min=1, max=50))
+    name_en = TrimmedString(required=True, validate=validate.Length(min=1, max=50))
+
+
+class KindRefSchema(ma.Schema):
+    code = fields.String()
+    name_zh = fields.String()
+    name_en = fields.String()
+
+
+# --- volunteer output --------------------------------------------------------------------------
+
+
+class GridRefSchema(ma.Schema):
+    id = fields.Integer()
+    code = fields.String()
+    name = fields.String()
+    path = fields.String()
+
+
+class EmergencyContactSchema(ma.Schema):
+    name = TrimmedString(required=True, validate=validate.Length(min=1, max=50))
+    phone = CNMobile(required=True)
+
+
+class VolunteerSchema(ma.Schema):
+    """A volunteer as shown to themself or to a manager in scope (built by ``service.view``)."""
+
+    id = fields.Integer()
+    user_id = fields.Integer()
+    real_name = fields.String()
+    phone = fields.String(metadata={"description": "E.164; shown in full to managers in scope"})
+    national_id = fields.String(
+        metadata={
+            "description": "Masked (1502**********1234) unless the caller is staff, an admin "
+            "or the volunteer themself"
+        }
+    )
+    kind = fields.Nested(KindRefSchema)
+    home_grid = fields.Nested(GridRefSchema)
+    status = fields.String(metadata={"enum": [s.value for s in VolunteerStatus]})
+    status_reason = fields.String(allow_none=True)
+    skills = fields.List(fields.String())
+    emergency_contact = fields.Nested(EmergencyContactSchema, allow_none=True)
+    certificate_no = fields.String(allow_none=True, metadata={"description": "聘任证书编号"})
+    armband_no = fields.String(allow_none=True)
+    consent_version = fields.String()
+    consented_at = fields.AwareDateTime()
+    closure_requested_at = fields.AwareDateTime(allow_none=True)
+    created_at = fields.AwareDateTime()
+    updated_at = fields.AwareDateTime()
+
+
+class StatusChangeSchema(ma.Schema):
+    id = fields.Integer()
+    from_status = fields.String(allow_none=True)
+    to_status = fields.String()
+    reason = fields.String(allow_none=True)
+    actor_id = fields.Integer(allow_none=True)
+    at = fields.AwareDateTime()
+
+
+# --- registration and self-service -------------------------------------------------------------
+
+
+class RegistrationSchema(ma.Schema):
+    real_name = TrimmedString(required=True, validate=validate.Length(min=1, max=50))
+    phone = CNMobile(required=True)
+    password = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=8, max=128)
+    )
+    national_id = NationalID(required=True, load_only=True)
+    kind = TrimmedString(
+        required=True,
+        validate=validate.Length(min=2, max=32),
+        metadata={"description": "Code of a volunteer kind", "example": "volunteer_police"},
+    )
+    home_grid_id = fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=1, max=MAX_ID)
+    )
+    skills = SkillList(load_default=list)
+    emergency_contact = fields.Nested(EmergencyContactSchema, allow_none=True, load_default=None)
+    consent = AcceptedConsent(
+        required=True,
+        metadata={"type": "boolean", "enum": [True], "description": "Must be exactly true"},
+    )
+    locale = fields.String(validate=validate.OneOf(["zh", "en"]))
+
+
+class OwnProfileUpdateSchema(ma.Schema):
+    """What a volunteer may change themself; everything else is refused as an unknown field."""
+
+    skills = SkillList()
+    emergency_contact = fields.Nested(EmergencyContactSchema, allow_none=True)
+    locale = fields.String(validate=validate.OneOf(["zh", "en"]))
+
+    @ma.validates_schema
+    def _not_empty(self, data: dict[str, Any], **_: Any) -> None:
+        if not data:
+            raise ma.ValidationError("Provide at least one field to change.")
+
+
+class AvailabilitySlotSchema(ma.Schema):
+    weekday = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=0, max=6),
+        metadata={"description": "0 = Monday … 6 = Sunday"},
+    )
+    start = LocalTime(required=True)
+    end = LocalTime(required=True, metadata={"description": "Exclusive; 23:59 at the latest"})
+
+    @ma.validates_schema
+    def _start_before_end(self, data: dict[str, Any], **_: Any) -> None:
+        if data["start"] >= data["end"]:
+            raise ma.ValidationError("The end must be after the start.", field_name="end")
+
+
+class AvailabilityInputSchema(ma.Schema):
+    slots = fields.List(
+        fields.Nested(AvailabilitySlotSchema),
+        required=True,
+        validate=validate.Length(max=MAX_SLOTS),
+    )
+
+    @ma.validates_schema
+    def _no_overlap(self, data: dict[str, Any], **_: Any) -> None:
+        ordered = sorted(enumerate(data["slots"]), key=lambda pair: (pair[1]["weekday"], pair[1]["start"]))
+        errors: dict[int, dict[str, list[str]]] = {}
+        for (_, earlier), (index, later) in zip(ordered, ordered[1:]):
+            if earlier["weekday"] == later["weekday"] and later["start"] < earlier["end"]:
+                errors[index] = {"start": ["Overlaps another slot on the same weekday."]}
+        if errors:
+            raise ma.ValidationError({"slots": errors})
+
+
+class AvailabilitySchema(ma.Schema):
+    timezone = fields.String(metadata={"description": "The home grid's time zone"})
+    slots = fields.List(fields.Nested(AvailabilitySlotSchema))
+
+
+class ClosureSchema(ma.Schema):
+    reason = _reason(required=False)
+
+
+class PersonalDataExportSchema(ma.Schema):
+    format = fields.String(metadata={"example": "shouwang.personal-data.v1"})
+    exported_at = fields.AwareDateTime()
+    sections = fields.Dict(
+        keys=fields.String(),
+        values=fields.Raw(),
+        metadata={
+            "description": "account, profile, skills, emergency_contact, availability, "
+            "status_history, consent, and sections added by other packages"
+        },
+    )
+
+
+# --- management --------------------------------------------------------------------------------
+
+
+class VolunteerQueryArgs(PageArgs):
+    status = fields.String(validate=validate.OneOf([s.value for s in VolunteerStatus]))
+    kind = TrimmedString(validate=validate.Length(min=2, max=32))
+    grid_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
+    under = fields.Integer(
+        validate=validate.Range(min=1, max=MAX_ID),
+        metadata={"description": "An area id: volunteers whose home grid lies in its subtree"},
+    )
+    skill = TrimmedString(validate=validate.Length(min=1, max=50))
+    q = TrimmedString(
+        validate=validate.Length(min=1, max=50),
+        metadata={"description": "Part of the real name, or digits of the phone number"},
+    )
+
+
+class HistoryQueryArgs(PageArgs):
+    pass
+
+
+class VolunteerManageUpdateSchema(ma.Schema):
+    kind = TrimmedString(validate=validate.Length(min=2, max=32))
+    home_grid_id = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID))
+    certificate_no = TrimmedString(validate=validate.Length(min=1, max=50))
+    armband_no = TrimmedString(allow_none=True, validate=validate.Length(min=1, max=50))
+
+    @ma.validates_schema
+    def _not_empty(self, data: dict[str, Any], **_: Any) -> None:
+        if not data:
+            raise ma.ValidationError("Provide at least one field to change.")
+
+
+class ApproveSchema(ma.Schema):
+    certificate_no = TrimmedString(
+        required=True,
+        validate=validate.Length(min=1, max=50),
+        metadata={"description": "聘任证书编号"},
+    )
+    armband_no = TrimmedString(allow_none=True, validate=validate.Length(min=1, max=50))
+
+
+class ReasonRequiredSchema(ma.Schema):
+    reason = _reason(required=True)
+
+
+class ReasonOptionalSchema(ma.Schema):
+    reason = _reason(required=False)

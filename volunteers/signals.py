@@ -1,0 +1,31 @@
+"""Events of the volunteers package; other packages (notifications, rewards) listen.
+
+Every signal is sent with ``sender=SENDER`` and the keyword arguments ``volunteer_id`` and
+``actor_id`` (the user who caused it: the volunteer on self-registration and closure, otherwise the
+organiser, staff member or admin); transitions add ``reason`` when one was given.
+
+Receivers run inside the request's transaction, before the commit: they may add rows (an outbox entry,
+a ledger line) that commit or roll back with the change, but must not push, mail or enqueue anything
+themselves — that happens after the commit, from those rows.
+"""
+
+from __future__ import annotations
+
+from blinker import Namespace
+
+SENDER = "volunteers"
+
+_signals = Namespace()
+
+volunteer_registered = _signals.signal("volunteer-registered", doc="A volunteer registered (pending).")
+volunteer_approved = _signals.signal("volunteer-approved", doc="pending → active.")
+volunteer_rejected = _signals.signal("volunteer-rejected", doc="pending → rejected.")
+volunteer_suspended = _signals.signal("volunteer-suspended", doc="active → suspended.")
+volunteer_reinstated = _signals.signal("volunteer-reinstated", doc="suspended → active.")
+volunteer_retired = _signals.signal(
+    "volunteer-retired", doc="→ retired, by a manager or by the volunteer's account closure."
+)
+volunteer_closure_requested = _signals.signal(
+    "volunteer-closure-requested",
+    doc="The volunteer closed their account (PIPL); sent after volunteer_retired if that applied.",
+)
