@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import marshmallow as ma
 from flask import current_app, request
@@ -12,7 +10,7 @@ from flask.views import MethodView
 from flask_jwt_extended import get_jwt, verify_jwt_in_request
 from flask_smorest import Blueprint
 
-from accounts import service
+from accounts import service, sessions
 from accounts.models import User
 from accounts.schemas import (
     AuditEntrySchema,
@@ -28,7 +26,8 @@ from accounts.schemas import (
     UserUpdateSchema,
 )
 from core.auth import OFFICIALS, auth_required, current_caller
-from core.extensions import client_address, db, limiter
+from core.db import keep_changes_on_error
+from core.extensions import client_address, limiter
 from core.pagination import page_schema
 from core.validators import normalise_cn_mobile
 
@@ -40,22 +39,9 @@ blp = Blueprint(
 )
 
 BEARER = [{"bearerAuth": []}]
-F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _keep_description(func: F) -> F:
-    """Document the docstring's body explicitly.
-
-    auth_required(*roles) writes "Allowed roles" into the manual description, which would otherwise
-    replace the description flask-smorest takes from the docstring.
-    """
-    parts = (func.__doc__ or "").strip().split("\n", 1)
-    if len(parts) < 2 or not parts[1].strip():
-        return func
-    return blp.doc(description=inspect.cleandoc(parts[1]))(func)  # type: ignore[no-any-return]
-
-
-def _failed(response: Any) -> bool:
+def _login_failed(response: Any) -> bool:
     return response.status_code == 401
 
 
@@ -84,12 +70,12 @@ def _password_user_key() -> str:
 _limit_per_phone = limiter.limit(
     lambda: current_app.config["LOGIN_LIMIT_PER_PHONE"],
     key_func=_login_phone_key,
-    deduct_when=_failed,
+    deduct_when=_login_failed,
 )
 _limit_per_address = limiter.limit(
     lambda: current_app.config["LOGIN_LIMIT_PER_ADDRESS"],
     key_func=_login_address_key,
-    deduct_when=_failed,
+    deduct_when=_login_failed,
 )
 # Guessing the current password with a stolen access token is brute force too.
 _limit_password_guesses = limiter.limit(
@@ -99,7 +85,7 @@ _limit_password_guesses = limiter.limit(
 )
 
 
-def _tokens_body(pair: service.TokenPair) -> dict[str, Any]:
+def _tokens_body(pair: sessions.TokenPair) -> dict[str, Any]:
     return {
         "access_token": pair.access_token,
         "refresh_token": pair.refresh_token,
@@ -128,7 +114,7 @@ class Login(MethodView):
         `invalid_credentials`. Failed attempts are limited per phone number and per client address
         (429 `too_many_requests` with `Retry-After`); successful logins do not count.
         """
-        pair = service.login(
+        pair = sessions.login(
             data["phone"],
             data["password"],
             user_agent=request.headers.get("User-Agent"),
@@ -153,12 +139,12 @@ class Refresh(MethodView):
         verify_jwt_in_request(refresh=True)
         claims = get_jwt()
         try:
-            pair = service.refresh_session(
+            pair = sessions.refresh_session(
                 jti=claims["jti"], session_id=claims.get("sid", ""), user_id=int(claims["sub"])
             )
-        except service.RefreshReuseDetected:
-            # The revocation must survive the 401, which the request boundary would roll back.
-            db.session.commit()
+        except sessions.RefreshReuseDetected:
+            # The family's revocation must survive the 401, which would otherwise be rolled back.
+            keep_changes_on_error()
             raise
         return _tokens_body(pair)
 
@@ -174,7 +160,7 @@ class Logout(MethodView):
         The access token and refresh token of this session stop working at once (401
         `token_revoked`). Other devices stay logged in.
         """
-        service.revoke_session(current_caller().session_id, service.REASON_LOGOUT)
+        sessions.revoke_session(current_caller().session_id, sessions.REASON_LOGOUT)
 
 
 # --- the caller's own account -----------------------------------------------------------------
@@ -226,7 +212,6 @@ class Users(MethodView):
     @blp.arguments(UserQuerySchema, location="query")
     @blp.response(200, page_schema(UserSchema))
     @blp.alt_response(403, response="FORBIDDEN")
-    @_keep_description
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """List organiser, staff and admin accounts in your area
 
@@ -240,7 +225,6 @@ class Users(MethodView):
     @blp.response(201, UserSchema)
     @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(409, response="CONFLICT")
-    @_keep_description
     def post(self, data: dict[str, Any]) -> User:
         """Create an organiser, staff or admin account
 
@@ -257,7 +241,6 @@ class UserDetail(MethodView):
     @blp.response(200, UserSchema)
     @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(404, response="NOT_FOUND")
-    @_keep_description
     def get(self, user_id: int) -> User:
         """One organiser, staff or admin account in your area"""
         return service.get_user(current_caller(), user_id)
@@ -267,7 +250,6 @@ class UserDetail(MethodView):
     @blp.response(200, UserSchema)
     @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(404, response="NOT_FOUND")
-    @_keep_description
     def patch(self, changes: dict[str, Any], user_id: int) -> User:
         """Change an account's display name, area, role or active flag
 
@@ -288,7 +270,6 @@ class Audit(MethodView):
     @blp.arguments(AuditQuerySchema, location="query")
     @blp.response(200, page_schema(AuditEntrySchema))
     @blp.alt_response(403, response="FORBIDDEN")
-    @_keep_description
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Audit log of administrative changes in your area, newest first
 

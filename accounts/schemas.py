@@ -7,7 +7,7 @@ import marshmallow as ma
 from core import i18n
 from core.auth import Role
 from core.pagination import PageArgs
-from core.validators import CNMobile
+from core.validators import CNMobile, Text, id_field
 
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 128
@@ -15,29 +15,8 @@ PASSWORD_MAX_LENGTH = 128
 MANAGED_ROLES = (Role.ORGANISER.value, Role.STAFF.value, Role.ADMIN.value)
 LOCALES = ("zh", "en")
 
-i18n.register_messages(
-    {
-        "Not a valid aware datetime.": "日期时间必须带时区偏移。",
-        "Must not be blank.": "不能为空白。",
-        "Must not contain NUL characters.": "不能包含 NUL 字符。",
-    }
-)
-
-#: Ids are 32-bit on PostgreSQL; a larger number must be a 422, not a database error.
-MAX_ID = 2**31 - 1
-_ID_RANGE = ma.validate.Range(min=1, max=MAX_ID)
-
-
-def _no_nul(value: str) -> None:
-    # PostgreSQL refuses NUL in text, which would surface as a 500.
-    if "\x00" in value:
-        raise ma.ValidationError("Must not contain NUL characters.")
-
-
-def _not_blank(value: str) -> None:
-    _no_nul(value)
-    if not value.strip():
-        raise ma.ValidationError("Must not be blank.")
+# marshmallow's message for a datetime without an offset (the audit filters `since` and `until`).
+i18n.register_messages({"Not a valid aware datetime.": "日期时间必须带时区偏移。"})
 
 
 def _password_field(**kwargs: object) -> ma.fields.String:
@@ -50,11 +29,8 @@ def _password_field(**kwargs: object) -> ma.fields.String:
     )
 
 
-def _display_name_field(**kwargs: object) -> ma.fields.String:
-    return ma.fields.String(
-        validate=[ma.validate.Length(min=1, max=100), _not_blank],
-        **kwargs,  # type: ignore[arg-type]
-    )
+def _display_name_field(**kwargs: object) -> Text:
+    return Text(validate=ma.validate.Length(min=1, max=100), **kwargs)  # type: ignore[arg-type]
 
 
 # --- output -----------------------------------------------------------------------------------
@@ -148,34 +124,34 @@ class UserCreateSchema(ma.Schema):
     password = _password_field()
     display_name = _display_name_field(required=True)
     role = ma.fields.String(required=True, validate=ma.validate.OneOf(MANAGED_ROLES))
-    area_id = ma.fields.Integer(required=True, strict=True, validate=_ID_RANGE)
+    area_id = id_field(required=True)
     locale = ma.fields.String(load_default="zh", validate=ma.validate.OneOf(LOCALES))
 
 
 class UserUpdateSchema(ma.Schema):
     display_name = _display_name_field()
-    area_id = ma.fields.Integer(strict=True, validate=_ID_RANGE)
+    area_id = id_field()
     role = ma.fields.String(validate=ma.validate.OneOf(MANAGED_ROLES))
     is_active = ma.fields.Boolean()
 
 
 class UserQuerySchema(PageArgs):
     role = ma.fields.String(validate=ma.validate.OneOf(MANAGED_ROLES))
-    area_id = ma.fields.Integer(
-        validate=_ID_RANGE,
-        metadata={"description": "Only accounts in this area's subtree (must be in yours)"}
+    area_id = id_field(
+        strict=False,
+        metadata={"description": "Only accounts in this area's subtree (must be in yours)"},
     )
-    q = ma.fields.String(
-        validate=[ma.validate.Length(min=1, max=100), _no_nul],
+    q = Text(
+        validate=ma.validate.Length(min=1, max=100),
         metadata={"description": "Display name or phone contains this text"},
     )
     is_active = ma.fields.Boolean()
 
 
 class AuditQuerySchema(PageArgs):
-    target_type = ma.fields.String(validate=[ma.validate.Length(min=1, max=32), _no_nul])
-    target_id = ma.fields.String(validate=[ma.validate.Length(min=1, max=64), _no_nul])
-    action = ma.fields.String(validate=[ma.validate.Length(min=1, max=64), _no_nul])
-    actor_id = ma.fields.Integer(validate=_ID_RANGE)
+    target_type = Text(validate=ma.validate.Length(min=1, max=32))
+    target_id = Text(validate=ma.validate.Length(min=1, max=64))
+    action = Text(validate=ma.validate.Length(min=1, max=64))
+    actor_id = id_field(strict=False)
     since = ma.fields.AwareDateTime(metadata={"description": "Entries at or after this instant"})
     until = ma.fields.AwareDateTime(metadata={"description": "Entries before this instant"})

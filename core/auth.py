@@ -7,6 +7,7 @@ with their own (materialised paths look like ``/1/4/17/``).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -92,7 +93,7 @@ def auth_required(*roles: Role) -> Callable[[F], F]:
         if roles:
             # Appended to the docstring, which flask-smorest turns into summary and description.
             allowed = ", ".join(role.value for role in roles)
-            wrapper.__doc__ = (func.__doc__ or "").rstrip() + f"\n\nAllowed roles: {allowed}."
+            wrapper.__doc__ = inspect.cleandoc(func.__doc__ or "") + f"\n\nAllowed roles: {allowed}."
         return wrapper  # type: ignore[return-value]
 
     return decorator

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from collections import OrderedDict
+from collections.abc import Hashable
 from typing import Any
 
 import shapely
@@ -83,18 +84,24 @@ def bounds(geometry: dict[str, Any]) -> tuple[float, float, float, float]:
     return tuple(shape(geometry).bounds)  # type: ignore[return-value]
 
 
-@lru_cache(maxsize=20_000)
-def _prepared(key: tuple[int, str], geojson: str) -> BaseGeometry:
-    import json
-
-    geometry = shape(json.loads(geojson))
-    shapely.prepare(geometry)
-    return geometry
+_PREPARED_CACHE_SIZE = 20_000
+_prepared: OrderedDict[Hashable, BaseGeometry] = OrderedDict()
 
 
-def contains(key: tuple[int, str], geometry: dict[str, Any], lon: float, lat: float) -> bool:
-    """Point in polygon, boundary included. ``key`` (id, version) caches the prepared shape."""
-    import json
+def contains(key: Hashable, geometry: dict[str, Any], lon: float, lat: float) -> bool:
+    """Point in polygon, boundary included.
 
-    prepared = _prepared(key, json.dumps(geometry, separators=(",", ":")))
+    ``key`` must change whenever the geometry does, e.g. (area id, boundary version, updated_at):
+    the prepared shape is cached under it, so the GeoJSON is parsed once per key per process.
+    The timestamp guards against a reused id (SQLite may reuse the id of a deleted row).
+    """
+    prepared = _prepared.get(key)
+    if prepared is None:
+        prepared = shape(geometry)
+        shapely.prepare(prepared)
+        _prepared[key] = prepared
+        if len(_prepared) > _PREPARED_CACHE_SIZE:
+            _prepared.popitem(last=False)
+    else:
+        _prepared.move_to_end(key)
     return bool(prepared.covers(shapely.Point(lon, lat)))

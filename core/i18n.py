@@ -92,6 +92,11 @@ def register_messages(messages: dict[str, str]) -> None:
     _MESSAGES.update(messages)
 
 
+def register_patterns(patterns: dict[str, str]) -> None:
+    """Add translations of texts with variable parts: ``{english regex: chinese replacement}``."""
+    _PATTERNS.extend((re.compile(pattern), replacement) for pattern, replacement in patterns.items())
+
+
 def current_language() -> str:
     if not has_request_context():
         return DEFAULT_LANGUAGE

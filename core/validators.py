@@ -10,6 +10,7 @@ import marshmallow as ma
 import phonenumbers
 
 from core import i18n
+from core.errors import MAX_DB_INT
 from core.timeutil import is_valid_timezone
 
 i18n.register_messages(
@@ -17,6 +18,7 @@ i18n.register_messages(
         "Not a valid mainland China mobile number.": "不是有效的中国大陆手机号码。",
         "Not a valid national ID number.": "不是有效的居民身份证号码。",
         "Unknown time zone.": "未知的时区。",
+        "Must not contain NUL characters.": "不能包含 NUL 字符。",
     }
 )
 
@@ -77,3 +79,26 @@ class TimeZoneName(ma.fields.String):
         if len(text) > 64 or not is_valid_timezone(text):
             raise ma.ValidationError("Unknown time zone.")
         return text
+
+
+class Text(ma.fields.String):
+    """Text as people type it: surrounding whitespace trimmed, no NUL characters (PostgreSQL refuses
+    them in text), and not blank unless ``allow_blank``. Validators run on the trimmed value."""
+
+    def __init__(self, *, allow_blank: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.allow_blank = allow_blank
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise ma.ValidationError("Must not contain NUL characters.")
+        text = text.strip()
+        if not text and not self.allow_blank:
+            raise ma.ValidationError("Field may not be blank.")
+        return text
+
+
+def id_field(*, strict: bool = True, **kwargs: Any) -> ma.fields.Integer:
+    """A record id: 1 to PostgreSQL's integer maximum. ``strict=False`` for query strings."""
+    return ma.fields.Integer(strict=strict, validate=ma.validate.Range(min=1, max=MAX_DB_INT), **kwargs)

@@ -10,7 +10,7 @@ from flask.cli import AppGroup
 
 from core import i18n
 from core.extensions import db
-from grids import service
+from grids import importing
 
 grids_cli = AppGroup("grids", help="Area tree and grid boundaries.")
 
@@ -53,8 +53,8 @@ def import_command(file: Path, dry_run: bool, lang: str) -> None:
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise click.ClickException(f"{file}: not a JSON file ({error}).") from None
     try:
-        result = service.import_areas(collection)
-    except service.ImportFailed as failure:
+        result = importing.import_areas(collection)
+    except importing.ImportFailed as failure:
         db.session.rollback()
         for problem in failure.problems:
             where = "collection" if problem.index is None else f"features[{problem.index}]"

@@ -8,35 +8,14 @@ import marshmallow as ma
 
 from core import i18n
 from core.pagination import PageArgs
-from core.validators import TimeZoneName
+from core.validators import Text, TimeZoneName, id_field
 from grids.models import AreaLevel, GridKind
 
-#: Area ids are 32-bit integer columns; anything larger can only be a client error.
-MAX_AREA_ID = 2**31 - 1
 MAX_HOUSEHOLDS = 100_000
 CODE_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
-
 CODE_MESSAGE = "Use 1 to 32 letters, digits, '_' or '-'."
-BLANK_NAME_MESSAGE = "Field may not be blank."
 
 i18n.register_messages({CODE_MESSAGE: "须为 1 到 32 个字母、数字、“_”或“-”。"})
-
-
-class TrimmedString(ma.fields.String):
-    """A string with surrounding whitespace removed, so "  " cannot pass as a name."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs).strip()
-        if not text:
-            raise ma.ValidationError(BLANK_NAME_MESSAGE)
-        return text
-
-
-def area_id_field(*, strict: bool = True, **kwargs: Any) -> ma.fields.Integer:
-    """An area id; ``strict=False`` for query strings, where every value arrives as text."""
-    return ma.fields.Integer(
-        strict=strict, validate=ma.validate.Range(min=1, max=MAX_AREA_ID), **kwargs
-    )
 
 
 def code_field(**kwargs: Any) -> ma.fields.String:
@@ -47,8 +26,8 @@ def code_field(**kwargs: Any) -> ma.fields.String:
     )
 
 
-def name_field(**kwargs: Any) -> TrimmedString:
-    return TrimmedString(validate=ma.validate.Length(min=1, max=100), **kwargs)
+def name_field(**kwargs: Any) -> Text:
+    return Text(validate=ma.validate.Length(min=1, max=100), **kwargs)
 
 
 def households_field(**kwargs: Any) -> ma.fields.Integer:
@@ -124,7 +103,7 @@ class LocateResultSchema(AreaSummarySchema):
 
 
 class AreaCreateSchema(ma.Schema):
-    parent_id = area_id_field(required=True)
+    parent_id = id_field(required=True)
     level = ma.fields.Enum(AreaLevel, by_value=True, required=True)
     code = code_field(required=True)
     name = name_field(required=True)
@@ -146,7 +125,7 @@ class AreaUpdateSchema(ma.Schema):
 
 
 class AreaMoveSchema(ma.Schema):
-    parent_id = area_id_field(required=True)
+    parent_id = id_field(required=True)
 
 
 class ImportPropertiesSchema(ma.Schema):
@@ -155,9 +134,7 @@ class ImportPropertiesSchema(ma.Schema):
     code = code_field(required=True)
     name = name_field(required=True)
     level = ma.fields.Enum(AreaLevel, by_value=True, required=True)
-    parent_code = ma.fields.String(
-        required=True, allow_none=True, validate=ma.validate.Regexp(CODE_PATTERN, error=CODE_MESSAGE)
-    )
+    parent_code = code_field(required=True, allow_none=True)
     timezone = TimeZoneName()
     grid_kind = ma.fields.Enum(GridKind, by_value=True)
     households = households_field()
@@ -167,25 +144,25 @@ class ImportPropertiesSchema(ma.Schema):
 
 
 class AreaListArgs(PageArgs):
-    under = area_id_field(
+    under = id_field(
         strict=False,
         metadata={
             "description": "Only this area's subtree (inclusive). Without it, a signed-in caller "
             "gets their own area's subtree and an anonymous one the whole tree."
-        }
+        },
     )
     level = ma.fields.Enum(AreaLevel, by_value=True)
-    parent_id = area_id_field(strict=False)
+    parent_id = id_field(strict=False)
 
 
 class AreaSearchArgs(PageArgs):
-    q = ma.fields.String(
+    q = Text(
         required=True,
         validate=ma.validate.Length(min=1, max=50),
         metadata={"description": "Part of the name, or the start of the code"},
     )
     level = ma.fields.Enum(AreaLevel, by_value=True)
-    under = area_id_field(strict=False)
+    under = id_field(strict=False)
 
 
 class LocateArgs(ma.Schema):

@@ -30,16 +30,6 @@ EN = {"Accept-Language": "en"}
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def settle() -> None:
-    """Make the data arranged so far survive a refused request.
-
-    Requests made inside a test share its app context and so its session: a 4xx response's rollback
-    would otherwise discard the test's uncommitted fixtures. Committing releases only the savepoint;
-    the test's outer transaction is still rolled back afterwards.
-    """
-    db.session.commit()
-
-
 def bearer(token: str, **extra: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}", **extra}
 
@@ -82,7 +72,6 @@ def refresh_row(token: str) -> RefreshToken:
 @pytest.fixture
 def organiser(tree: Tree) -> User:
     user = factories.make_user("organiser", tree.community_a, phone="+8613800138000", display_name="王芳")
-    settle()
     return user
 
 
@@ -156,7 +145,7 @@ def test_unknown_phone_wrong_password_and_inactive_account_look_the_same(
 ) -> None:
     inactive = factories.make_user("staff", tree.district_a)
     inactive.is_active = False
-    settle()
+    db.session.flush()
     sessions_before = db.session.scalar(sa.select(sa.func.count()).select_from(AuthSession))
 
     bodies = [
@@ -191,7 +180,7 @@ def test_login_validation_errors_are_translated(client: FlaskClient) -> None:
 
 def test_login_rehashes_when_parameters_changed(client: FlaskClient, organiser: User) -> None:
     organiser.password_hash = PasswordHasher(time_cost=2, memory_cost=8, parallelism=1).hash(PASSWORD)
-    settle()
+    db.session.flush()
     old_hash = organiser.password_hash
     assert needs_rehash(old_hash)
     assert login(client, organiser.phone).status_code == 200
@@ -239,7 +228,6 @@ def test_other_phones_from_the_same_address_pass_until_the_address_limit(
 ) -> None:
     monkeypatch.setitem(app.config, "LOGIN_LIMIT_PER_ADDRESS", "8 per minute")
     other = factories.make_user("staff", tree.district_a)
-    settle()
     for _ in range(5):
         assert login(client, organiser.phone, "wrong").status_code == 401
     assert_problem(login(client, organiser.phone), 429, "too_many_requests")
@@ -331,7 +319,6 @@ def test_reuse_detected_by_age_of_rotation(client: FlaskClient, organiser: User)
         .where(RefreshToken.jti == decode_token(first["refresh_token"])["jti"])
         .values(rotated_at=utcnow() - timedelta(seconds=11))
     )
-    settle()
     assert_problem(refresh(client, first["refresh_token"]), 401, "token_revoked")
     assert session_row(decode_token(first["access_token"])["sid"]).revoked_reason == "refresh_reuse"
 
@@ -368,7 +355,7 @@ def test_refresh_carries_the_current_role_and_area(client: FlaskClient, tree: Tr
     first = logged_in(client, organiser)
     organiser.role = "staff"
     organiser.area_id = tree.district_a.id
-    settle()
+    db.session.flush()
     body = refresh(client, first["refresh_token"]).get_json()
     claims = decode_token(body["access_token"])
     assert claims["role"] == "staff"
@@ -382,7 +369,6 @@ def test_refresh_never_outlives_the_session(client: FlaskClient, organiser: User
     sid = decode_token(first["access_token"])["sid"]
     ends = utcnow() + timedelta(minutes=5)
     db.session.execute(sa.update(AuthSession).where(AuthSession.id == sid).values(expires_at=ends))
-    settle()
 
     body = refresh(client, first["refresh_token"]).get_json()
     assert body["expires_in"] <= 5 * 60
@@ -393,7 +379,6 @@ def test_refresh_never_outlives_the_session(client: FlaskClient, organiser: User
     db.session.execute(
         sa.update(AuthSession).where(AuthSession.id == sid).values(expires_at=utcnow() - timedelta(seconds=1))
     )
-    settle()
     assert_problem(refresh(client, body["refresh_token"]), 401, "token_revoked")
     assert_problem(client.get("/api/v1/me", headers=bearer(body["access_token"])), 401, "token_revoked")
 
@@ -401,7 +386,7 @@ def test_refresh_never_outlives_the_session(client: FlaskClient, organiser: User
 def test_refresh_of_a_deactivated_account_fails(client: FlaskClient, organiser: User) -> None:
     first = logged_in(client, organiser)
     organiser.is_active = False
-    settle()
+    db.session.flush()
     assert_problem(refresh(client, first["refresh_token"]), 401, "token_revoked")
 
 
@@ -508,7 +493,7 @@ def test_me_and_update_me(client: FlaskClient, organiser: User) -> None:
         422,
         "validation_failed",
     )
-    assert body["errors"] == {"display_name": ["Must not be blank."], "role": ["Unknown field."]}
+    assert body["errors"] == {"display_name": ["Field may not be blank."], "role": ["Unknown field."]}
     db.session.expire_all()
     user = db.session.get(User, organiser.id)
     assert (user.display_name, user.role) == ("王芳芳", "organiser")
@@ -516,7 +501,6 @@ def test_me_and_update_me(client: FlaskClient, organiser: User) -> None:
 
 def test_volunteer_sees_own_account(client: FlaskClient, tree: Tree) -> None:
     volunteer = factories.make_volunteer(tree.grid_a)
-    settle()
     body = client.get("/api/v1/me", headers=factories.headers_for(volunteer.user)).get_json()
     assert body["role"] == "volunteer"
     assert body["area"]["level"] == "grid"
@@ -639,6 +623,18 @@ def test_openapi_documents_the_account_endpoints(client: FlaskClient) -> None:
         assert (operation.get("security") == [{"bearerAuth": []}]) is secured, (path, method)
     assert "429" in paths["/api/v1/auth/login"]["post"]["responses"]
 
+    # The docstring's body is the description, and auth_required adds who may call.
+    update_user = paths["/api/v1/users/{user_id}"]["patch"]
+    assert update_user["summary"] == "Change an account's display name, area, role or active flag"
+    assert " ".join(update_user["description"].split()) == (
+        "You may not manage accounts of a higher role than yours (403 `higher_role`), grant a role above "
+        "yours (403 `role_not_allowed`), move an account outside your area, or deactivate yourself or "
+        "change your own role (403 `own_account`). Deactivating an account, or changing its role or area, "
+        "ends all its logins. Allowed roles: staff, admin."
+    )
+    assert update_user["description"].endswith("\n\nAllowed roles: staff, admin.")
+    assert paths["/api/v1/users/{user_id}"]["get"]["description"] == "Allowed roles: staff, admin."
+    assert "Allowed roles" not in paths["/api/v1/auth/login"]["post"]["description"]
 
 
 # --- services other packages call -------------------------------------------------------------
@@ -655,7 +651,6 @@ def test_revoke_all_sessions_ends_every_login(client: FlaskClient, organiser: Us
 
     with signals.sessions_revoked.connected_to(listener):
         assert revoke_all_sessions(organiser.id, "account_closed") == 2
-        settle()
         assert client.post("/api/v1/auth/logout", headers=bearer(phone["access_token"])).status_code == 401
     sids = sorted(decode_token(tokens["access_token"])["sid"] for tokens in (phone, tablet))
     assert len(heard) == 1

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.audit import AuditEntry
-from core.errors import ValidationFailed
+from core.errors import Conflict, ValidationFailed
 from core.extensions import db
 from grids import service
 from grids.models import CHILD_LEVEL, Area, AreaLevel
@@ -21,24 +21,6 @@ from tests import factories
 from tests.conftest import Tree
 
 EN = {"Accept-Language": "en"}
-
-
-class _SetupCommittingClient(FlaskClient):
-    """Commits the test's own setup before each request.
-
-    Requests share the test's session, and a failing request rolls that session back; without
-    this, a refused request would also discard the fixture data created before it. The commit only
-    releases a SAVEPOINT: conftest still rolls the whole test back.
-    """
-
-    def open(self, *args: Any, **kwargs: Any) -> Any:
-        db.session.commit()
-        return super().open(*args, **kwargs)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return _SetupCommittingClient(app, app.response_class)
 
 
 def _headers(role: str, area: Area, **extra: str) -> dict[str, str]:
@@ -481,7 +463,7 @@ def test_duplicate_code_is_409(client: FlaskClient, tree: Tree) -> None:
 def test_a_unique_violation_at_flush_is_a_409(client: FlaskClient, tree: Tree, app: Flask) -> None:
     # The race the pre-check cannot see: another transaction inserts the code in between.
     area = Area(level="grid", code=tree.grid_b.code, name="x", path="/race/", depth=4, version=1)
-    with pytest.raises(service.Conflict) as raised:
+    with pytest.raises(Conflict) as raised:
         service._flush_new_area(area)
     assert raised.value.code == "area_code_taken"
     assert db.session.get(Area, tree.grid_b.id) is not None  # the savepoint kept the session usable

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 from pathlib import Path
 from typing import Any
@@ -45,9 +46,10 @@ def _collection() -> dict[str, Any]:
 def _run(app: Flask, tmp_path: Path, collection: Any, *extra: str) -> Result:
     path = tmp_path / "areas.geojson"
     path.write_text(json.dumps(collection, ensure_ascii=False), encoding="utf-8")
-    # Setup made in this test must survive the command's rollback on failure (see test_grids_api).
-    db.session.commit()
-    result = app.test_cli_runner().invoke(args=["grids", "import", str(path), *extra])
+    # Invoked from an empty context, as from a shell: the command pushes its own app context and so
+    # gets its own session, whose commit or rollback leaves the test's session alone.
+    runner = app.test_cli_runner()
+    result = contextvars.Context().run(runner.invoke, args=["grids", "import", str(path), *extra])
     db.session.expire_all()
     return result
 

@@ -7,7 +7,6 @@ leave any area with a path that disagrees with its parent's.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,21 +18,6 @@ from grids.models import Area, AreaLevel
 from tests import factories
 
 pytestmark = pytest.mark.committing
-
-
-@pytest.fixture(autouse=True)
-def _delete_areas_leaves_first(app: Flask) -> Iterator[None]:
-    """Areas reference their parent (checked per row), so delete the leaves before the harness
-    truncates everything else."""
-    yield
-    with app.app_context():
-        db.session.remove()
-        with db.engine.begin() as connection:
-            for table in reversed(db.metadata.sorted_tables):
-                if table.name not in (Area.__tablename__, "volunteer_kinds"):
-                    connection.execute(table.delete())
-            for depth in range(4, -1, -1):
-                connection.execute(sa.delete(Area).where(Area.depth == depth))
 
 
 def _at_once(app: Flask, calls: list[tuple[str, str, dict[str, Any]]], headers: dict[str, str]) -> list[int]:

@@ -20,22 +20,6 @@ ID_A = factories.national_id(123, region="150202", birth="19850615")
 ID_B = factories.national_id(456, region="150203", birth="19920101")
 
 
-@pytest.fixture
-def tree(tree):
-    settle()
-    return tree
-
-
-def settle() -> None:
-    """Release the test's savepoint so its setup survives a refused request.
-
-    In tests the request runs in the test's app context (Flask reuses a pushed one), so it shares the
-    test's session, and the rollback after a 4xx would otherwise discard the setup too. The outer
-    transaction is still rolled back after the test.
-    """
-    db.session.commit()
-
-
 class People:
     def __init__(self, tree: Any) -> None:
         self.volunteer_a = factories.make_volunteer(
@@ -48,7 +32,6 @@ class People:
         self.organiser_b = factories.make_user("organiser", tree.community_b)
         self.staff_a = factories.make_user("staff", tree.district_a)
         self.admin = factories.make_user("admin", tree.city)
-        settle()
 
 
 @pytest.fixture
@@ -57,9 +40,7 @@ def people(tree) -> People:
 
 
 def as_(user: User, **extra: str) -> dict[str, str]:
-    headers = factories.headers_for(user, **extra)
-    settle()  # the login session must outlive a refused request too
-    return headers
+    return factories.headers_for(user, **extra)
 
 
 def user_of(volunteer: Volunteer) -> User:
@@ -67,7 +48,6 @@ def user_of(volunteer: Volunteer) -> User:
 
 
 def state(volunteer_id: int) -> dict[str, Any]:
-    db.session.expire_all()
     volunteer = db.session.get(Volunteer, volunteer_id)
     return {
         "status": volunteer.status,
@@ -232,7 +212,6 @@ SIGNAL_OF = {
 @pytest.mark.parametrize(("start", "action", "payload", "target"), VALID)
 def test_valid_transitions(client, tree, people, start, action, payload, target) -> None:
     volunteer = factories.make_volunteer(tree.grid_a_east, status=start)
-    settle()
     received: list[dict[str, Any]] = []
 
     def listener(sender: Any, **kwargs: Any) -> None:
@@ -296,7 +275,6 @@ def test_invalid_transitions_are_409_and_change_nothing(
     client, tree, people, start, action, payload
 ) -> None:
     volunteer = factories.make_volunteer(tree.grid_a, status=start)
-    settle()
     before = state(volunteer.id)
     response = client.post(
         f"{API}/{volunteer.id}/{action}", json=payload, headers=as_(people.staff_a, **EN)
@@ -345,7 +323,6 @@ def test_transition_input_is_validated(client, people, action, payload, field) -
 
 def test_suspend_needs_a_reason(client, tree, people) -> None:
     volunteer = factories.make_volunteer(tree.grid_a, status="active")
-    settle()
     response = client.post(f"{API}/{volunteer.id}/suspend", json={}, headers=as_(people.organiser_a))
     assert response.status_code == 422
     assert state(volunteer.id)["status"] == "active"
@@ -492,7 +469,6 @@ def crowd(tree, people) -> dict[str, Volunteer]:
     made["east_active"].skills = [VolunteerSkill(skill="急救"), VolunteerSkill(skill="驾驶")]
     made["a2_steward"].skills = [VolunteerSkill(skill="急救")]
     db.session.flush()
-    settle()
     return made
 
 
@@ -555,7 +531,6 @@ def test_bad_filters_are_422(client, tree, people, query, field) -> None:
 
 def test_cursor_pagination_across_pages(client, tree, people) -> None:
     extra = [factories.make_volunteer(tree.grid_a_east, status="active") for _ in range(6)]
-    settle()
     expected = sorted([people.volunteer_a.id] + [v.id for v in extra])
     seen: list[int] = []
     cursor = None
@@ -575,7 +550,6 @@ def test_cursor_pagination_across_pages(client, tree, people) -> None:
 def test_filters_combine_with_pagination(client, tree, people) -> None:
     active = [factories.make_volunteer(tree.grid_a_east, status="active") for _ in range(3)]
     factories.make_volunteer(tree.grid_a_east, status="pending")
-    settle()
     first = client.get(f"{API}?status=active&limit=2", headers=as_(people.organiser_a)).get_json()
     second = client.get(
         f"{API}?status=active&limit=2&cursor={first['next_cursor']}", headers=as_(people.organiser_a)

@@ -3,39 +3,23 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import orm
 from flask import Flask
+from sqlalchemy import orm
 
 from accounts.models import User
 from core.audit import AuditEntry
 from core.extensions import db
-from grids.models import Area, AreaLevel
+from grids.models import AreaLevel
 from tests import factories
-from volunteers.models import StatusChange, Volunteer, VolunteerKind
+from volunteers.models import StatusChange, Volunteer
 
 pytestmark = pytest.mark.committing
 
 API = "/api/v1/volunteers"
-
-
-@pytest.fixture(autouse=True)
-def _delete_areas_leaves_first(app: Flask) -> Iterator[None]:
-    """Before the harness truncates: areas reference their parent, and SQLite checks that per row,
-    so ``DELETE FROM areas`` fails unless the children are gone first."""
-    yield
-    with app.app_context():
-        db.session.remove()
-        with db.engine.begin() as connection:
-            for table in reversed(db.metadata.sorted_tables):
-                if table.name not in (Area.__tablename__, VolunteerKind.__tablename__):
-                    connection.execute(table.delete())
-            for depth in range(4, -1, -1):
-                connection.execute(sa.delete(Area).where(Area.depth == depth))
 
 
 def run_at_once(app: Flask, requests: list[tuple[str, str, dict[str, Any], dict[str, str]]]) -> list[Any]:

@@ -36,22 +36,6 @@ def body(grid_id: int, **overrides: Any) -> dict[str, Any]:
     return {key: value for key, value in data.items() if value is not ...}
 
 
-@pytest.fixture
-def tree(tree):
-    settle()
-    return tree
-
-
-def settle() -> None:
-    """Release the test's savepoint so its setup survives a refused request.
-
-    In tests the request runs in the test's app context (Flask reuses a pushed one), so it shares the
-    test's session, and the rollback after a 4xx would otherwise discard the setup too. The outer
-    transaction is still rolled back after the test.
-    """
-    db.session.commit()
-
-
 def count(model: type, *where: Any) -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
 
@@ -263,7 +247,6 @@ def test_body_must_be_a_json_object(client, tree) -> None:
 
 def test_duplicate_phone_is_409_phone_taken(client, tree) -> None:
     existing = factories.make_volunteer(tree.grid_b, phone="+8613911112222")
-    settle()
     before = written()
     response = client.post(REGISTER, json=body(tree.grid_a.id, phone="139-1111-2222"), headers=EN)
     assert response.status_code == 409
@@ -276,7 +259,6 @@ def test_duplicate_phone_is_409_phone_taken(client, tree) -> None:
 
 def test_phone_of_a_staff_account_is_taken_too(client, tree) -> None:
     staff = factories.make_user("staff", tree.district_a)
-    settle()
     response = client.post(REGISTER, json=body(tree.grid_a.id, phone=staff.phone))
     assert response.status_code == 409
     assert response.get_json()["code"] == "phone_taken"
@@ -286,7 +268,6 @@ def test_phone_of_a_staff_account_is_taken_too(client, tree) -> None:
 def test_duplicate_national_id_is_409_national_id_taken(client, tree) -> None:
     number = factories.national_id()
     factories.make_volunteer(tree.grid_b, id_number=number)
-    settle()
     before = written()
     response = client.post(REGISTER, json=body(tree.grid_a.id, national_id=number))
     assert response.status_code == 409
@@ -345,7 +326,6 @@ def test_kinds_are_public(client) -> None:
 
 def test_admin_adds_a_kind_audited_and_duplicates_conflict(client, tree) -> None:
     admin = factories.make_user("admin", tree.city)
-    settle()
     payload = {"code": "herder_sentinel", "name_zh": "牧民哨兵", "name_en": "Herder sentinel"}
     response = client.post("/api/v1/volunteer-kinds", json=payload, headers=factories.headers_for(admin))
     assert response.status_code == 201, response.get_json()
@@ -369,7 +349,6 @@ def test_admin_adds_a_kind_audited_and_duplicates_conflict(client, tree) -> None
 @pytest.mark.parametrize("role", ["volunteer", "organiser", "staff"])
 def test_only_admins_add_kinds(client, tree, role: str) -> None:
     user = factories.make_user(role, tree.grid_a if role == "volunteer" else tree.district_a)
-    settle()
     payload = {"code": "river_guard", "name_zh": "护河员", "name_en": "River guard"}
     response = client.post("/api/v1/volunteer-kinds", json=payload, headers=factories.headers_for(user))
     assert response.status_code == 403
@@ -389,7 +368,6 @@ def test_only_admins_add_kinds(client, tree, role: str) -> None:
 )
 def test_kind_validation(client, tree, payload: dict[str, Any]) -> None:
     admin = factories.make_user("admin", tree.city)
-    settle()
     before = count(VolunteerKind)
     response = client.post("/api/v1/volunteer-kinds", json=payload, headers=factories.headers_for(admin))
     assert response.status_code == 422

@@ -20,22 +20,6 @@ EN = {"Accept-Language": "en"}
 
 
 @pytest.fixture
-def tree(tree):
-    settle()
-    return tree
-
-
-def settle() -> None:
-    """Release the test's savepoint so its setup survives a refused request.
-
-    In tests the request runs in the test's app context (Flask reuses a pushed one), so it shares the
-    test's session, and the rollback after a 4xx would otherwise discard the setup too. The outer
-    transaction is still rolled back after the test.
-    """
-    db.session.commit()
-
-
-@pytest.fixture
 def volunteer(tree) -> Volunteer:
     made = factories.make_volunteer(
         tree.grid_a, status="pending", real_name="赵六", id_number=factories.national_id(77)
@@ -44,18 +28,14 @@ def volunteer(tree) -> Volunteer:
     made.emergency_contact_name = "赵五"
     made.emergency_contact_phone = factories.unique_phone()
     db.session.flush()
-    settle()
     return made
 
 
 def auth(volunteer: Volunteer, **extra: str) -> dict[str, str]:
-    headers = factories.headers_for(db.session.get(User, volunteer.user_id), **extra)
-    settle()  # the login session must outlive a refused request too
-    return headers
+    return factories.headers_for(db.session.get(User, volunteer.user_id), **extra)
 
 
 def snapshot(volunteer_id: int) -> dict[str, Any]:
-    db.session.expire_all()
     volunteer = db.session.get(Volunteer, volunteer_id)
     return {
         "status": volunteer.status,
@@ -91,7 +71,6 @@ def test_me_shows_own_profile_unmasked_even_when_pending(client, volunteer) -> N
 def test_me_needs_a_volunteer_token(client, tree, volunteer) -> None:
     assert client.get(ME).status_code == 401
     organiser = factories.make_user("organiser", tree.community_a)
-    settle()
     response = client.get(ME, headers=factories.headers_for(organiser))
     assert response.status_code == 403
     assert response.get_json()["code"] == "forbidden"
@@ -99,7 +78,6 @@ def test_me_needs_a_volunteer_token(client, tree, volunteer) -> None:
 
 def test_volunteer_user_without_profile_is_404(client, tree) -> None:
     user = factories.make_user("volunteer", tree.grid_a)
-    settle()
     response = client.get(ME, headers=factories.headers_for(user, **EN))
     assert response.status_code == 404
     assert response.get_json()["code"] == "volunteer_not_found"
@@ -245,7 +223,6 @@ def test_availability_uses_the_home_grid_time_zone(client, tree) -> None:
         "grid", tree.community_a, boundary=factories.square(120.0, 49.2), timezone="Asia/Urumqi"
     )
     volunteer = factories.make_volunteer(grid)
-    settle()
     assert client.get(AVAILABILITY, headers=auth(volunteer)).get_json()["timezone"] == "Asia/Urumqi"
 
 
@@ -299,7 +276,6 @@ def test_overlap_message_in_chinese(client, volunteer) -> None:
 
 def test_availability_is_for_volunteers_only(client, tree) -> None:
     staff = factories.make_user("staff", tree.district_a)
-    settle()
     assert client.get(AVAILABILITY, headers=factories.headers_for(staff)).status_code == 403
     assert client.put(AVAILABILITY, json={"slots": []}).status_code == 401
 
@@ -337,7 +313,6 @@ def test_export_is_a_download_of_all_own_personal_data(client, volunteer) -> Non
 
 def test_export_lists_status_history(client, tree, volunteer) -> None:
     organiser = factories.make_user("organiser", tree.community_a)
-    settle()
     approved = client.post(
         f"/api/v1/volunteers/{volunteer.id}/approve",
         json={"certificate_no": "BT-2026-0001"},
@@ -364,7 +339,6 @@ def test_other_packages_can_add_export_sections(client, volunteer) -> None:
 
 def test_export_is_for_volunteers_only(client, tree) -> None:
     admin = factories.make_user("admin", tree.city)
-    settle()
     assert client.get("/api/v1/volunteers/me/export", headers=factories.headers_for(admin)).status_code == 403
 
 
@@ -375,7 +349,6 @@ def test_closure_retires_deactivates_and_revokes_every_session(client, tree) -> 
     volunteer = factories.make_volunteer(tree.grid_a, status="active")
     other_device = factories.token_for(db.session.get(User, volunteer.user_id))
     headers = auth(volunteer)
-    settle()
     events: list[tuple[str, dict[str, Any]]] = []
 
     def on_retired(sender: Any, **kwargs: Any) -> None:
@@ -397,7 +370,6 @@ def test_closure_retires_deactivates_and_revokes_every_session(client, tree) -> 
     assert data["status_reason"] == "搬家了"
     assert data["closure_requested_at"] is not None
 
-    db.session.expire_all()
     user = db.session.get(User, volunteer.user_id)
     assert user.is_active is False
     sessions = db.session.scalars(sa.select(AuthSession).where(AuthSession.user_id == user.id)).all()
@@ -430,9 +402,7 @@ def test_closure_retires_deactivates_and_revokes_every_session(client, tree) -> 
 
 def test_second_closure_is_409_and_changes_nothing(client, tree) -> None:
     volunteer = factories.make_volunteer(tree.grid_a, status="pending")
-    settle()
     assert client.post("/api/v1/volunteers/me/closure", headers=auth(volunteer)).status_code == 202
-    db.session.expire_all()
     closed_at = db.session.get(Volunteer, volunteer.id).closure_requested_at
     changes = db.session.scalar(sa.select(sa.func.count()).select_from(StatusChange))
     # A token issued anyhow (e.g. by an admin tool) still cannot close twice.
@@ -441,19 +411,16 @@ def test_second_closure_is_409_and_changes_nothing(client, tree) -> None:
     problem = response.get_json()
     assert problem["code"] == "closure_already_requested"
     assert problem["title"] == "Account closure already requested"
-    db.session.expire_all()
     assert db.session.get(Volunteer, volunteer.id).closure_requested_at == closed_at
     assert db.session.scalar(sa.select(sa.func.count()).select_from(StatusChange)) == changes
 
 
 def test_closure_of_a_retired_volunteer_keeps_history_clean(client, tree) -> None:
     volunteer = factories.make_volunteer(tree.grid_a, status="retired")
-    settle()
     response = client.post("/api/v1/volunteers/me/closure", headers=auth(volunteer))
     assert response.status_code == 202
     assert response.get_json()["status"] == "retired"
     assert db.session.scalar(sa.select(sa.func.count()).select_from(StatusChange)) == 0
-    db.session.expire_all()
     assert db.session.get(User, volunteer.user_id).is_active is False
 
 
@@ -462,15 +429,12 @@ def test_closure_reason_is_validated(client, volunteer) -> None:
         "/api/v1/volunteers/me/closure", json={"reason": "x" * 501}, headers=auth(volunteer)
     )
     assert response.status_code == 422
-    db.session.expire_all()
     assert db.session.get(Volunteer, volunteer.id).closure_requested_at is None
     assert db.session.get(User, volunteer.user_id).is_active is True
 
 
 def test_closure_is_for_volunteers_only(client, tree) -> None:
     organiser = factories.make_user("organiser", tree.community_a)
-    settle()
     response = client.post("/api/v1/volunteers/me/closure", headers=factories.headers_for(organiser))
     assert response.status_code == 403
-    db.session.expire_all()
     assert db.session.get(User, organiser.id).is_active is True

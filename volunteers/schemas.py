@@ -15,13 +15,10 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core import i18n
-from core.errors import MAX_DB_INT
 from core.pagination import PageArgs
-from core.validators import CNMobile, NationalID
+from core.validators import CNMobile, NationalID, Text, id_field
 from volunteers.models import VolunteerStatus
 
-#: Largest id a client may send; larger values would overflow 32-bit integer columns.
-MAX_ID = MAX_DB_INT
 MAX_SLOTS = 42
 MAX_SKILLS = 20
 
@@ -35,31 +32,26 @@ i18n.register_messages(
         "Provide at least one field to change.": "请至少提供一个要修改的字段。",
         "Unknown volunteer kind.": "未知的志愿者类型。",
         "Unknown area.": "未知的区域。",
-        "Must not contain NUL characters.": "不能包含 NUL 字符。",
     }
 )
 
 
-class TrimmedString(fields.String):
-    """A string with surrounding whitespace removed before it is validated; no NUL characters
-    (PostgreSQL refuses them in text, which would otherwise surface as a 500)."""
+def short_text(max_length: int, **kwargs: Any) -> Text:
+    """Trimmed text of 1 to ``max_length`` characters. ``Text`` itself refuses blank; the minimum
+    is stated too so that the OpenAPI document shows it (``minLength: 1``)."""
+    return Text(validate=validate.Length(min=1, max=max_length), **kwargs)
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if "\x00" in text:
-            raise ma.ValidationError("Must not contain NUL characters.")
-        return text.strip()
+
+def kind_code_field(**kwargs: Any) -> Text:
+    """A reference to a volunteer kind by its code (checked against the table by the service)."""
+    return Text(validate=validate.Length(min=2, max=32), **kwargs)
 
 
 class SkillList(fields.List):
     """0–20 skills of 1–50 characters each; repeats are dropped, first spelling and order kept."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(
-            TrimmedString(validate=validate.Length(min=1, max=50)),
-            validate=validate.Length(max=MAX_SKILLS),
-            **kwargs,
-        )
+        super().__init__(short_text(50), validate=validate.Length(max=MAX_SKILLS), **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[str]:
         skills = super()._deserialize(value, attr, data, **kwargs)
@@ -93,12 +85,8 @@ class LocalTime(fields.Time):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
-def _reason(required: bool) -> fields.Field:
-    return TrimmedString(
-        required=required,
-        allow_none=not required,
-        validate=validate.Length(min=1, max=500),
-    )
+def _reason(required: bool) -> Text:
+    return short_text(500, required=required, allow_none=not required)
 
 
 # --- kinds -------------------------------------------------------------------------------------
@@ -121,8 +109,8 @@ class VolunteerKindCreateSchema(ma.Schema):
         ),
         metadata={"example": "herder_sentinel"},
     )
-    name_zh = TrimmedString(required=True, validate=validate.Length(min=1, max=50))
-    name_en = TrimmedString(required=True, validate=validate.Length(min=1, max=50))
+    name_zh = short_text(50, required=True)
+    name_en = short_text(50, required=True)
 
 
 class KindRefSchema(ma.Schema):
@@ -142,7 +130,7 @@ class GridRefSchema(ma.Schema):
 
 
 class EmergencyContactSchema(ma.Schema):
-    name = TrimmedString(required=True, validate=validate.Length(min=1, max=50))
+    name = short_text(50, required=True)
     phone = CNMobile(required=True)
 
 
@@ -187,20 +175,17 @@ class StatusChangeSchema(ma.Schema):
 
 
 class RegistrationSchema(ma.Schema):
-    real_name = TrimmedString(required=True, validate=validate.Length(min=1, max=50))
+    real_name = short_text(50, required=True)
     phone = CNMobile(required=True)
     password = fields.String(
         required=True, load_only=True, validate=validate.Length(min=8, max=128)
     )
     national_id = NationalID(required=True, load_only=True)
-    kind = TrimmedString(
+    kind = kind_code_field(
         required=True,
-        validate=validate.Length(min=2, max=32),
         metadata={"description": "Code of a volunteer kind", "example": "volunteer_police"},
     )
-    home_grid_id = fields.Integer(
-        required=True, strict=True, validate=validate.Range(min=1, max=MAX_ID)
-    )
+    home_grid_id = id_field(required=True)
     skills = SkillList(load_default=list)
     emergency_contact = fields.Nested(EmergencyContactSchema, allow_none=True, load_default=None)
     consent = AcceptedConsent(
@@ -284,15 +269,15 @@ class PersonalDataExportSchema(ma.Schema):
 
 class VolunteerQueryArgs(PageArgs):
     status = fields.String(validate=validate.OneOf([s.value for s in VolunteerStatus]))
-    kind = TrimmedString(validate=validate.Length(min=2, max=32))
-    grid_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
-    under = fields.Integer(
-        validate=validate.Range(min=1, max=MAX_ID),
+    kind = kind_code_field()
+    grid_id = id_field(strict=False)
+    under = id_field(
+        strict=False,
         metadata={"description": "An area id: volunteers whose home grid lies in its subtree"},
     )
-    skill = TrimmedString(validate=validate.Length(min=1, max=50))
-    q = TrimmedString(
-        validate=validate.Length(min=1, max=50),
+    skill = short_text(50)
+    q = short_text(
+        50,
         metadata={"description": "Part of the real name, or digits of the phone number"},
     )
 
@@ -302,10 +287,10 @@ class HistoryQueryArgs(PageArgs):
 
 
 class VolunteerManageUpdateSchema(ma.Schema):
-    kind = TrimmedString(validate=validate.Length(min=2, max=32))
-    home_grid_id = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID))
-    certificate_no = TrimmedString(validate=validate.Length(min=1, max=50))
-    armband_no = TrimmedString(allow_none=True, validate=validate.Length(min=1, max=50))
+    kind = kind_code_field()
+    home_grid_id = id_field()
+    certificate_no = short_text(50)
+    armband_no = short_text(50, allow_none=True)
 
     @ma.validates_schema
     def _not_empty(self, data: dict[str, Any], **_: Any) -> None:
@@ -314,12 +299,8 @@ class VolunteerManageUpdateSchema(ma.Schema):
 
 
 class ApproveSchema(ma.Schema):
-    certificate_no = TrimmedString(
-        required=True,
-        validate=validate.Length(min=1, max=50),
-        metadata={"description": "聘任证书编号"},
-    )
-    armband_no = TrimmedString(allow_none=True, validate=validate.Length(min=1, max=50))
+    certificate_no = short_text(50, required=True, metadata={"description": "聘任证书编号"})
+    armband_no = short_text(50, allow_none=True)
 
 
 class ReasonRequiredSchema(ma.Schema):
