@@ -5,28 +5,52 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Response
+from sqlalchemy import orm
+from flask import Response, g
 from flask_jwt_extended import JWTManager
 
-from accounts.models import AuthSession
+from accounts.models import AuthSession, User
 from core.db import utcnow
 from core.errors import problem_response
 from core.extensions import db
+from grids.models import Area
+
+#: The area columns callers' scopes and /me need; not the boundary, which can be large.
+_SCOPE_COLUMNS = (Area.id, Area.code, Area.name, Area.level, Area.path, Area.timezone)
+
+# Built once with bound parameters: SQLAlchemy then reuses its cache key and compiled form,
+# which per call cost more than the query's round trip (bench/profile_request.py).
+_SESSION_WITH_USER = (
+    sa.select(User, AuthSession.revoked_at, AuthSession.expires_at)
+    .join(AuthSession, AuthSession.user_id == User.id)
+    .where(AuthSession.id == sa.bindparam("sid"), User.id == sa.bindparam("uid"))
+    .options(orm.joinedload(User.area).load_only(*_SCOPE_COLUMNS))
+)
 
 
-def session_is_revoked(session_id: str | None) -> bool:
-    if not session_id:
+def session_is_revoked(session_id: str | None, user_id: int | None = None) -> bool:
+    """True unless the session is live and belongs to an active ``user_id``.
+
+    One statement checks the session and loads the user with the few area columns a scope needs,
+    so the user lands in the request's identity map and ``db.session.get(User, id)`` later in the
+    request costs no second round trip (this is on the path of every authenticated request).
+    """
+    if not session_id or user_id is None:
         return True
-    row = db.session.execute(
-        sa.select(AuthSession.revoked_at, AuthSession.expires_at).where(AuthSession.id == session_id)
-    ).first()
-    return row is None or row.revoked_at is not None or row.expires_at <= utcnow()
+    row = db.session.execute(_SESSION_WITH_USER, {"sid": session_id, "uid": user_id}).first()
+    if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
+        return True
+    # The identity map holds objects weakly: keep the user alive for the rest of the request.
+    g.authenticated_user = row.User
+    return not row.User.is_active
 
 
 def register_jwt_handlers(jwt: JWTManager) -> None:
     @jwt.token_in_blocklist_loader
     def _is_revoked(_header: dict[str, Any], payload: dict[str, Any]) -> bool:
-        return session_is_revoked(payload.get("sid"))
+        subject = payload.get("sub")
+        user_id = int(subject) if isinstance(subject, str) and subject.isdigit() else None
+        return session_is_revoked(payload.get("sid"), user_id)
 
     @jwt.unauthorized_loader
     def _missing(_reason: str) -> Response:

@@ -60,7 +60,13 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
 
     config: dict[str, Any] = {
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Pre-ping costs a round trip on every request (bench/README.md). Without it, a request on a
+        # pooled connection that died with a database restart answers 503 with Retry-After
+        # (core/errors.py) and the pool replaces the connection.
+        "SQLALCHEMY_ENGINE_OPTIONS": {
+            "pool_pre_ping": env.get("DATABASE_POOL_PRE_PING", "0") == "1",
+            "pool_recycle": _int_env("DATABASE_POOL_RECYCLE_SECONDS", 1800),
+        },
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "JSON_SORT_KEYS": False,
         "REDIS_URL": redis_url,

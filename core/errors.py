@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, current_app, json
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.routing import IntegerConverter, Map
 
@@ -173,6 +173,12 @@ def handle_data_error(error: DataError) -> Response:
     return problem_response(422, "validation_failed", "A value is out of range or malformed.")
 
 
+def handle_database_unavailable(error: OperationalError) -> Response:
+    """The database went away (restart, failover, lock timeout): the client should retry shortly."""
+    log.warning("database unavailable: %s", error.orig)
+    return problem_response(503, "service_unavailable", headers={"Retry-After": "1"})
+
+
 class BoundedIntConverter(IntegerConverter):
     """``<int:...>`` limited to PostgreSQL's integer range."""
 
@@ -184,6 +190,7 @@ class BoundedIntConverter(IntegerConverter):
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(ApiError, handle_api_error)
     app.register_error_handler(DataError, handle_data_error)
+    app.register_error_handler(OperationalError, handle_database_unavailable)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(InternalServerError, handle_unexpected)
     app.register_error_handler(Exception, handle_unexpected)

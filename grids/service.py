@@ -149,18 +149,6 @@ def ancestor_ids(path: str) -> list[int]:
     return [int(part) for part in path.strip("/").split("/")[:-1]]
 
 
-def ancestors_of(area: Area) -> list[dict[str, Any]]:
-    """The chain from the city down to the area's parent, in one query."""
-    ids = ancestor_ids(area.path)
-    if not ids:
-        return []
-    rows = db.session.execute(
-        sa.select(Area.id, Area.level, Area.code, Area.name).where(Area.id.in_(ids))
-    ).all()
-    by_id = {row.id: row._asdict() for row in rows}
-    return [by_id[area_id] for area_id in ids if area_id in by_id]
-
-
 @dataclass(frozen=True)
 class LocatedGrid:
     """A grid found by position, with its ancestors; reads through to the grid's attributes."""
@@ -172,31 +160,58 @@ class LocatedGrid:
         return getattr(self.grid, name)
 
 
-def locate_grid(lon: float, lat: float) -> LocatedGrid:
-    """The grid whose boundary covers the point, and its ancestors.
+#: Above a grid: community, sub-district, district, city (CHILD_LEVEL fixes the depth).
+_GRID_ANCESTOR_LEVELS = 4
+_ANCESTOR_FIELDS = ("id", "level", "code", "name")
 
-    The bounding-box columns narrow the grids to a handful in one indexed query; the exact test runs
-    on prepared polygons that core.geo caches by (id, version, updated_at). A point on a shared
-    border belongs to both grids: the lower id wins, so the answer is stable.
+
+def _grid_with_ancestors() -> sa.Select:
+    # Built once, with the point as bound parameters: building it per call (fresh aliases, new
+    # cache key) cost more than the query itself (bench/profile_request.py).
+    chain = [orm.aliased(Area, name=f"ancestor_{n}") for n in range(_GRID_ANCESTOR_LEVELS)]
+    stmt = sa.select(Area, *(getattr(a, f) for a in chain for f in _ANCESTOR_FIELDS)).options(
+        orm.lazyload(Area.parent)
+    )
+    child: Any = Area
+    for ancestor in chain:
+        stmt = stmt.outerjoin(ancestor, ancestor.id == child.parent_id)
+        child = ancestor
+    lon, lat = sa.bindparam("lon", type_=sa.Float), sa.bindparam("lat", type_=sa.Float)
+    return stmt.where(
+        Area.min_lat <= lat,
+        Area.max_lat >= lat,
+        Area.min_lon <= lon,
+        Area.max_lon >= lon,
+        # A literal, not a bound parameter: once psycopg prepares this statement, PostgreSQL's
+        # generic plan for "level = $n" scanned every grid in ix_areas_level_path (bench/README.md).
+        Area.level == sa.literal_column(f"'{AreaLevel.GRID.value}'"),
+    ).order_by(Area.id)
+
+
+_LOCATE_WITH_ANCESTORS = _grid_with_ancestors()
+
+
+def locate_grid(lon: float, lat: float) -> LocatedGrid:
+    """The grid whose boundary covers the point, and its ancestors, in one query.
+
+    The bounding-box columns narrow the grids to a handful through an index; each candidate comes
+    with its parent chain by primary-key joins; the exact test runs on prepared polygons that
+    core.geo caches by (id, version, updated_at). A point on a shared border belongs to both
+    grids: the lower id wins, so the answer is stable.
     """
     # The boundaries come with the candidates on purpose. Measured on the 10,000-grid bench seed,
     # loading them only on a cache miss cost a round trip per miss (+0.5 ms a call while the cache
     # fills) and saved nothing measurable once it was warm.
-    candidates = db.session.scalars(
-        sa.select(Area)
-        .options(orm.lazyload(Area.parent))
-        .where(
-            Area.min_lat <= lat,
-            Area.max_lat >= lat,
-            Area.min_lon <= lon,
-            Area.max_lon >= lon,
-            Area.level == AreaLevel.GRID.value,
-        )
-        .order_by(Area.id)
-    ).all()
-    for grid in candidates:
+    rows = db.session.execute(_LOCATE_WITH_ANCESTORS, {"lon": lon, "lat": lat}).all()
+    for grid, *columns in rows:
         if grid.boundary and geo.contains((grid.id, grid.version, grid.updated_at), grid.boundary, lon, lat):
-            return LocatedGrid(grid, ancestors_of(grid))
+            width = len(_ANCESTOR_FIELDS)
+            ancestors = [
+                dict(zip(_ANCESTOR_FIELDS, columns[i : i + width]))
+                for i in range(0, len(columns), width)
+                if columns[i] is not None
+            ]
+            return LocatedGrid(grid, ancestors[::-1])  # city first
     raise NotFound(NO_GRID_HERE, code="no_grid_here")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
+from sqlalchemy.exc import DataError, OperationalError
 
 from core.errors import PROBLEM_MIMETYPE, register_error_handlers
 
@@ -88,3 +89,33 @@ def test_openapi_document_and_docs_page(client) -> None:
 @pytest.mark.parametrize("path", ["/healthz", "/readyz"])
 def test_probes_need_no_token(client, path: str) -> None:
     assert client.get(path).status_code == 200
+
+
+def _probe_app(error: Exception) -> Flask:
+    app = Flask("probe")
+    register_error_handlers(app)
+
+    @app.get("/fail")
+    def fail() -> str:
+        raise error
+
+    return app
+
+
+def test_lost_database_connection_is_503_with_retry_after() -> None:
+    lost = OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"))
+    response = _probe_app(lost).test_client().get("/fail", headers={"Accept-Language": "en"})
+    body = assert_problem(response, 503, "service_unavailable")
+    assert response.headers["Retry-After"] == "1"
+    assert "server closed" not in response.get_data(as_text=True)
+    assert body["title"] == "Service unavailable"
+
+
+def test_value_the_database_refuses_is_422_not_500() -> None:
+    refused = DataError("INSERT", {}, Exception("integer out of range"))
+    response = _probe_app(refused).test_client().get("/fail")
+    assert_problem(response, 422, "validation_failed")
+
+
+def test_ids_beyond_the_database_range_are_404(client) -> None:
+    assert_problem(client.get(f"/api/v1/areas/{2**31}"), 404, "not_found")

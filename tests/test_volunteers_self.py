@@ -400,17 +400,15 @@ def test_closure_retires_deactivates_and_revokes_every_session(client, tree) -> 
     assert login.status_code == 401
 
 
-def test_second_closure_is_409_and_changes_nothing(client, tree) -> None:
+def test_a_closed_account_cannot_close_again_and_nothing_changes(client, tree) -> None:
     volunteer = factories.make_volunteer(tree.grid_a, status="pending")
     assert client.post("/api/v1/volunteers/me/closure", headers=auth(volunteer)).status_code == 202
     closed_at = db.session.get(Volunteer, volunteer.id).closure_requested_at
     changes = db.session.scalar(sa.select(sa.func.count()).select_from(StatusChange))
-    # A token issued anyhow (e.g. by an admin tool) still cannot close twice.
+    # Even a token minted afterwards (e.g. by an admin tool) is refused: the account is inactive.
     response = client.post("/api/v1/volunteers/me/closure", json={}, headers=auth(volunteer, **EN))
-    assert response.status_code == 409
-    problem = response.get_json()
-    assert problem["code"] == "closure_already_requested"
-    assert problem["title"] == "Account closure already requested"
+    assert response.status_code == 401
+    assert response.get_json()["code"] == "token_revoked"
     assert db.session.get(Volunteer, volunteer.id).closure_requested_at == closed_at
     assert db.session.scalar(sa.select(sa.func.count()).select_from(StatusChange)) == changes
 

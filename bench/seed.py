@@ -1,0 +1,352 @@
+"""Seed a benchmark database: a city of 10,000 grids and one organiser who can log in.
+
+Usage (from the repository root)::
+
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test_bench INSTANCE_PATH=/tmp/x \\
+        .venv/bin/python bench/seed.py --recreate --out /tmp/x/bench_seed.json
+
+The database must be empty; ``--recreate`` drops and creates it first (``bench/run.sh`` does this).
+The schema comes from the Alembic migrations when there are any, else from ``db.create_all()``. The lattice is 100 × 100 cells of about
+340 m × 330 m around 40.65N 109.84E; each cell's corners and edges are jittered, and neighbours share
+their edges exactly, so every point inside the lattice lies in exactly one grid (boundaries aside).
+Each grid has 8–12 distinct vertices.
+
+Rows go in with SQLAlchemy Core ``executemany`` and ids chosen here, so every materialised path is
+known before the insert; the id sequence is moved past them afterwards.
+
+The output JSON holds what the driver needs and nothing secret beyond the bench login: the lattice
+extent, a few probe points with the grid code each must resolve to, the organiser's phone and
+password, and a fallback access token minted the way login does (used only when there is no login
+endpoint).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import sqlalchemy as sa  # noqa: E402
+
+#: Lattice geometry. 0.004° of longitude at 40.65N is ~338 m, 0.003° of latitude ~333 m.
+COLUMNS = ROWS = 100
+CELL_LON, CELL_LAT = 0.004, 0.003
+ORIGIN_LON = round(109.84 - COLUMNS * CELL_LON / 2, 6)
+ORIGIN_LAT = round(40.65 - ROWS * CELL_LAT / 2, 6)
+#: Inner corners move by up to this fraction of a cell; edge vertices bulge by up to EDGE_BULGE.
+CORNER_JITTER = 0.12
+EDGE_BULGE = 0.08
+
+#: city → 4 districts (50 × 50 cells) → 5 sub-districts each (50 × 10) → 20 communities each (5 × 5)
+#: → 25 grids each: 4 + 20 + 400 communities + 10,000 grids.
+COMMUNITY_SIDE = 5
+CITY_CODE = "150200"
+DISTRICTS = [("150202", "东河区"), ("150203", "昆都仑区"), ("150204", "青山区"), ("150205", "石拐区")]
+SUBDISTRICT_NAMES = ["和平路街道", "西脑包街道", "少先路街道", "富强路街道", "友谊大街街道"]
+
+BENCH_PHONE = "+8613800138000"
+BENCH_PASSWORD = "Bench-Patrol-2026"
+SEED = 2026
+
+
+def _corner(c: int, r: int, rng: random.Random) -> tuple[float, float]:
+    dx = rng.uniform(-CORNER_JITTER, CORNER_JITTER) if 0 < c < COLUMNS else 0.0
+    dy = rng.uniform(-CORNER_JITTER, CORNER_JITTER) if 0 < r < ROWS else 0.0
+    return (ORIGIN_LON + (c + dx) * CELL_LON, ORIGIN_LAT + (r + dy) * CELL_LAT)
+
+
+def _edge_points(
+    start: tuple[float, float], end: tuple[float, float], outer: bool, rng: random.Random
+) -> list[tuple[float, float]]:
+    """One or two vertices between two corners, bulging sideways unless on the lattice's outline."""
+    count = rng.choice((1, 2))
+    fractions = sorted(rng.uniform(0.25, 0.75) for _ in range(count))
+    if count == 2 and fractions[1] - fractions[0] < 0.1:
+        fractions = [0.33, 0.67]
+    (x0, y0), (x1, y1) = start, end
+    # Perpendicular in cell units, so the bulge stays proportional on both axes.
+    nx, ny = -(y1 - y0) / CELL_LAT, (x1 - x0) / CELL_LON
+    norm = (nx * nx + ny * ny) ** 0.5 or 1.0
+    points = []
+    for t in fractions:
+        bulge = 0.0 if outer else rng.uniform(-EDGE_BULGE, EDGE_BULGE)
+        points.append(
+            (x0 + t * (x1 - x0) + bulge * nx / norm * CELL_LON, y0 + t * (y1 - y0) + bulge * ny / norm * CELL_LAT)
+        )
+    return points
+
+
+def lattice_polygons() -> dict[tuple[int, int], dict[str, Any]]:
+    """GeoJSON polygon per cell (column, row), counter-clockwise, sharing edges with neighbours."""
+    rng = random.Random(SEED)
+    corners = {(c, r): _corner(c, r, rng) for r in range(ROWS + 1) for c in range(COLUMNS + 1)}
+    horizontal = {  # edge from corner (c, r) to (c + 1, r)
+        (c, r): _edge_points(corners[c, r], corners[c + 1, r], r in (0, ROWS), rng)
+        for r in range(ROWS + 1)
+        for c in range(COLUMNS)
+    }
+    vertical = {  # edge from corner (c, r) to (c, r + 1)
+        (c, r): _edge_points(corners[c, r], corners[c, r + 1], c in (0, COLUMNS), rng)
+        for c in range(COLUMNS + 1)
+        for r in range(ROWS)
+    }
+
+    def rounded(point: tuple[float, float]) -> list[float]:
+        return [round(point[0], 6), round(point[1], 6)]
+
+    polygons = {}
+    for r in range(ROWS):
+        for c in range(COLUMNS):
+            ring = (
+                [corners[c, r], *horizontal[c, r]]
+                + [corners[c + 1, r], *vertical[c + 1, r]]
+                + [corners[c + 1, r + 1], *reversed(horizontal[c, r + 1])]
+                + [corners[c, r + 1], *reversed(vertical[c, r])]
+            )
+            coordinates = [rounded(p) for p in ring]
+            coordinates.append(coordinates[0])
+            polygons[c, r] = {"type": "Polygon", "coordinates": [coordinates]}
+    return polygons
+
+
+def build_rows(now: Any) -> tuple[list[dict[str, Any]], dict[str, int], dict[tuple[int, int], str]]:
+    """Every area row, with ids and materialised paths fixed here.
+
+    Returns the rows, the ids the seed needs later, and each lattice cell's grid code.
+    """
+    from core.geo import bounds, validate_boundary
+
+    rows: list[dict[str, Any]] = []
+    next_id = iter(range(1, 10**7))
+
+    def add(level: str, parent: dict[str, Any] | None, code: str, name: str, **grid: Any) -> dict[str, Any]:
+        area_id = next(next_id)
+        row = {
+            "id": area_id,
+            "parent_id": parent["id"] if parent else None,
+            "level": level,
+            "code": code,
+            "name": name,
+            "timezone": "Asia/Shanghai",
+            "path": (parent["path"] if parent else "/") + f"{area_id}/",
+            "depth": parent["depth"] + 1 if parent else 0,
+            "grid_kind": None,
+            "households": None,
+            "boundary": None,
+            "min_lon": None,
+            "min_lat": None,
+            "max_lon": None,
+            "max_lat": None,
+            "created_at": now,
+            "updated_at": now,
+            "version": 1,
+        }
+        row.update(grid)
+        rows.append(row)
+        return row
+
+    rng = random.Random(SEED + 1)
+    polygons = lattice_polygons()
+    city = add("city", None, CITY_CODE, "包头市")
+    half = COLUMNS // 2
+    communities_per_row = half // COMMUNITY_SIDE  # 10 community blocks across a district
+    first_community = None
+    cell_codes: dict[tuple[int, int], str] = {}
+    for d_index, (d_code, d_name) in enumerate(DISTRICTS):
+        district = add("district", city, d_code, d_name)
+        col0, row0 = (d_index % 2) * half, (d_index // 2) * half
+        band_rows = half // len(SUBDISTRICT_NAMES)  # 10 lattice rows per sub-district
+        for s_index, s_name in enumerate(SUBDISTRICT_NAMES):
+            sub = add("subdistrict", district, f"{d_code}{s_index + 1:03d}", s_name)
+            for k in range(communities_per_row * band_rows // COMMUNITY_SIDE):  # 20 communities
+                bc, br = k % communities_per_row, k // communities_per_row
+                community = add(
+                    "community", sub, f"{sub['code']}{k + 1:03d}", f"{s_name[:-2]}第{k + 1}社区"
+                )
+                first_community = first_community or community
+                for g in range(COMMUNITY_SIDE * COMMUNITY_SIDE):
+                    c = col0 + bc * COMMUNITY_SIDE + g % COMMUNITY_SIDE
+                    r = row0 + s_index * band_rows + br * COMMUNITY_SIDE + g // COMMUNITY_SIDE
+                    boundary = validate_boundary(polygons[c, r], max_vertices=2000)
+                    min_lon, min_lat, max_lon, max_lat = bounds(boundary)
+                    cell_codes[c, r] = f"{community['code']}{g + 1:03d}"
+                    add(
+                        "grid", community, cell_codes[c, r], f"{community['name']}第{g + 1}网格",
+                        grid_kind="urban", households=rng.randint(280, 420), boundary=boundary,
+                        min_lon=min_lon, min_lat=min_lat, max_lon=max_lon, max_lat=max_lat,
+                    )
+    assert first_community is not None
+    return rows, {"city": city["id"], "organiser_area": first_community["id"]}, cell_codes
+
+
+def recreate_database(url: str) -> None:
+    """Drop and create the database ``url`` names, through the server's ``postgres`` database.
+
+    Only names that look disposable (``test_*`` or containing ``bench``) are dropped, unless
+    BENCH_ALLOW_DROP=1: a mistyped BENCH_DATABASE_URL must not cost anyone their data.
+    """
+    from core.config import normalise_database_url
+
+    target = sa.engine.make_url(normalise_database_url(url))
+    name = target.database or ""
+    if not (name.startswith("test_") or "bench" in name) and os.environ.get("BENCH_ALLOW_DROP") != "1":
+        raise SystemExit(f"refusing to drop database {name!r}: name it test_* or *bench*, or set BENCH_ALLOW_DROP=1")
+    engine = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            quoted = engine.dialect.identifier_preparer.quote(name)
+            connection.execute(sa.text(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
+            connection.execute(sa.text(f"CREATE DATABASE {quoted}"))
+    finally:
+        engine.dispose()
+
+
+def create_schema() -> str:
+    from flask_migrate import upgrade
+
+    from core.extensions import db
+
+    versions = ROOT / "migrations" / "versions"
+    if any(versions.glob("*.py")):
+        upgrade(directory=str(ROOT / "migrations"))
+        return "flask db upgrade"
+    db.create_all()
+    return "db.create_all()"
+
+
+def mint_token(user_id: int, role: str, area_path: str) -> str:
+    """An access token in a fresh login session, as tests/factories.token_for builds one."""
+    from flask_jwt_extended import create_access_token
+
+    from accounts.models import AuthSession
+    from core.db import utcnow
+    from core.extensions import db
+
+    session = AuthSession(id=str(uuid.uuid4()), user_id=user_id, expires_at=utcnow() + timedelta(days=1))
+    db.session.add(session)
+    db.session.flush()
+    return create_access_token(
+        identity=str(user_id),
+        additional_claims={"role": role, "area_path": area_path, "sid": session.id},
+        expires_delta=timedelta(hours=2),
+    )
+
+
+def probe_points(cell_codes: dict[tuple[int, int], str], count: int = 40) -> list[dict[str, Any]]:
+    """Cell centres with the grid each must resolve to (well clear of any jittered edge)."""
+    rng = random.Random(SEED + 2)
+    probes = []
+    for _ in range(count):
+        c, r = rng.randrange(COLUMNS), rng.randrange(ROWS)
+        probes.append(
+            {
+                "lon": round(ORIGIN_LON + (c + 0.5) * CELL_LON, 6),
+                "lat": round(ORIGIN_LAT + (r + 0.5) * CELL_LAT, 6),
+                "code": cell_codes[c, r],
+            }
+        )
+    return probes
+
+
+def seed(out: Path) -> dict[str, Any]:
+    from accounts.models import User
+    from accounts.passwords import hash_password
+    from app import create_app
+    from core.db import utcnow
+    from core.extensions import db
+    from grids.models import Area
+
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    app = create_app()
+    with app.app_context():
+        schema_from = create_schema()
+        timings["schema_s"] = time.perf_counter() - started
+        if db.session.scalar(sa.select(sa.func.count()).select_from(Area)):
+            raise SystemExit("the database already has areas; recreate it first (bench/run.sh does)")
+
+        mark = time.perf_counter()
+        rows, ids, cell_codes = build_rows(utcnow())
+        timings["build_s"] = time.perf_counter() - mark
+
+        mark = time.perf_counter()
+        connection = db.session.connection()
+        # Parents before children: rows are generated depth-first, so each parent precedes its children.
+        for start in range(0, len(rows), 2000):
+            connection.execute(sa.insert(Area.__table__), rows[start : start + 2000])
+        connection.execute(
+            sa.text("SELECT setval(pg_get_serial_sequence('areas', 'id'), (SELECT max(id) FROM areas))")
+        )
+        timings["insert_s"] = time.perf_counter() - mark
+
+        organiser_area = db.session.get(Area, ids["organiser_area"])
+        assert organiser_area is not None
+        user = User(
+            phone=BENCH_PHONE,
+            password_hash=hash_password(BENCH_PASSWORD),
+            role="organiser",
+            display_name="基准测试组织者",
+            area_id=organiser_area.id,
+        )
+        db.session.add(user)
+        db.session.flush()
+        user_id = user.id
+        token = mint_token(user_id, user.role, organiser_area.path)
+        db.session.commit()
+        connection = db.session.connection()
+        connection.execute(sa.text("ANALYZE"))
+        db.session.commit()
+        counts = dict(
+            db.session.execute(sa.select(Area.level, sa.func.count()).group_by(Area.level)).all()
+        )
+    timings["total_s"] = time.perf_counter() - started
+
+    vertex_counts = [len(r["boundary"]["coordinates"][0]) - 1 for r in rows if r["boundary"]]
+    info = {
+        "schema_from": schema_from,
+        "areas": counts,
+        "grid_vertices": {"min": min(vertex_counts), "max": max(vertex_counts)},
+        "extent": {
+            "min_lon": ORIGIN_LON,
+            "min_lat": ORIGIN_LAT,
+            "max_lon": round(ORIGIN_LON + COLUMNS * CELL_LON, 6),
+            "max_lat": round(ORIGIN_LAT + ROWS * CELL_LAT, 6),
+        },
+        "probes": probe_points(cell_codes),
+        "user": {"id": user_id, "phone": BENCH_PHONE, "password": BENCH_PASSWORD, "role": "organiser"},
+        "fallback_token": token,
+        "timings": {k: round(v, 2) for k, v in timings.items()},
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(info, handle, ensure_ascii=False, indent=2)
+    return info
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, required=True, help="where to write the driver's seed info")
+    parser.add_argument("--recreate", action="store_true", help="drop and create DATABASE_URL's database first")
+    args = parser.parse_args()
+    if not os.environ.get("DATABASE_URL", "").startswith(("postgresql", "postgres://")):
+        raise SystemExit("DATABASE_URL must point at a PostgreSQL database")
+    if args.recreate:
+        recreate_database(os.environ.get("DATABASE_URL", ""))
+    info = seed(args.out)
+    summary = {k: info[k] for k in ("schema_from", "areas", "grid_vertices", "timings")}
+    print("seeded:", json.dumps(summary, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
