@@ -31,7 +31,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "committing: the test commits for real (race tests)")
 
 
-def test_database_url(tmp_dir: str) -> str:
+def _database_url(tmp_dir: str) -> str:
     return os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_dir}/test.db"
 
 
@@ -41,7 +41,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     application = create_app(
         {
             "TESTING": True,
-            "SQLALCHEMY_DATABASE_URI": test_database_url(str(instance)),
+            "SQLALCHEMY_DATABASE_URI": _database_url(str(instance)),
             "SECRET_KEY": "test-secret",
             "JWT_SECRET_KEY": "test-jwt-secret-that-is-long-enough-for-hs256",
             "PII_ENCRYPTION_KEY": Fernet.generate_key().decode(),
