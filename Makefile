@@ -6,7 +6,7 @@ export FLASK_APP := app:create_app
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test test-sqlite test-postgres install upgrade seed serve worker bench clean
+.PHONY: run test install browser upgrade serve bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,13 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
+# The API docs page is tested in a real browser: Debian's chromium, installed when missing (as root).
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  { echo "Install Chromium (Debian package chromium) for the browser test" >&2; exit 1; }
+
 ## run: embedded default — SQLite under instance/, demo data seeded once, API on http://$(HOST):$(PORT)
 run: install
 	$(BIN)/flask db upgrade
@@ -25,7 +32,7 @@ run: install
 	$(BIN)/flask run --host $(HOST) --port $(PORT)
 
 ## test: the whole suite on SQLite, then on PostgreSQL too when TEST_DATABASE_URL is set
-test: install
+test: install browser
 	env -u TEST_DATABASE_URL $(BIN)/python -m pytest -q
 	@if [ -n "$$TEST_DATABASE_URL" ]; then \
 		echo "== again on PostgreSQL: $$TEST_DATABASE_URL"; \
