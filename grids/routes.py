@@ -30,7 +30,12 @@ from grids.schemas import (
     LocateResultSchema,
 )
 
-blp = Blueprint("grids", __name__, url_prefix="/api/v1", description="grids")
+blp = Blueprint(
+    "grids",
+    __name__,
+    url_prefix="/api/v1",
+    description="The area tree (city → district → sub-district → community → grid), boundaries, point lookup",
+)
 
 WRITERS = (Role.STAFF, Role.ADMIN)
 

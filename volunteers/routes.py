@@ -31,7 +31,12 @@ from volunteers.schemas import (
     VolunteerSchema,
 )
 
-blp = Blueprint("volunteers", __name__, url_prefix="/api/v1", description="volunteers")
+blp = Blueprint(
+    "volunteers",
+    __name__,
+    url_prefix="/api/v1",
+    description="Volunteer kinds, self-registration, vetting, own profile, availability, export, closure",
+)
 
 DEFAULT_REGISTRATION_LIMIT = "20 per hour"
 
