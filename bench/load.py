@@ -33,120 +33,15 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-ENDPOINTS = ("bare", "me", "locate")
+from stats import ENDPOINTS, CpuMeter, Phase, markdown, ratios, summarise  # bench/ is the script directory
+
 TARGET_RATIO = 2.5
 HERE = Path(__file__).resolve().parent
-
-
-@dataclass
-class Phase:
-    endpoint: str
-    round: int
-    seconds: float = 0.0
-    latencies: list[float] = field(default_factory=list)  # seconds, successful requests only
-    errors: dict[str, int] = field(default_factory=dict)
-    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds spent during the phase, by party
-
-    @property
-    def requests(self) -> int:
-        return len(self.latencies) + sum(self.errors.values())
-
-
-class CpuMeter:
-    """CPU seconds used by the driver, the gunicorn master and workers, and the database's backends.
-
-    Read from /proc (Linux), so the cost of a request can be compared even when other work on the
-    machine disturbs the latencies. Backends are recognised by their process title, which names the
-    database (``postgres: 15/main: postgres test_bench 127.0.0.1(…) idle``).
-    """
-
-    def __init__(self, server_pid: int | None, database: str | None) -> None:
-        self.server_pid = server_pid
-        self.database = database
-        self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-        self.enabled = Path("/proc/self/stat").exists()
-
-    @staticmethod
-    def _stat(pid: str) -> tuple[int, int] | None:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            return None
-        return int(fields[1]), int(fields[11]) + int(fields[12])  # ppid, utime + stime (ticks)
-
-    def snapshot(self) -> dict[str, dict[str, int]]:
-        if not self.enabled:
-            return {}
-        server: dict[str, int] = {}
-        database: dict[str, int] = {}
-        marker = f" {self.database} " if self.database else None
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
-            stat = self._stat(entry.name)
-            if stat is None:
-                continue
-            ppid, ticks = stat
-            if self.server_pid and (int(entry.name) == self.server_pid or ppid == self.server_pid):
-                server[entry.name] = ticks
-            elif marker:
-                try:
-                    title = Path(f"/proc/{entry.name}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-                except (OSError, UnicodeDecodeError):
-                    continue
-                if title.startswith("postgres:") and marker in title + " ":
-                    database[entry.name] = ticks
-        times = os.times()
-        return {"server": server, "database": database,
-                "driver": {"self": round((times.user + times.system) * self.tick)}}
-
-    def spent(self, before: dict[str, dict[str, int]], after: dict[str, dict[str, int]]) -> dict[str, float]:
-        """CPU seconds per party between two snapshots (a process born in between counts in full)."""
-        return {
-            party: sum(ticks - before.get(party, {}).get(pid, 0) for pid, ticks in after[party].items())
-            / self.tick
-            for party in after
-        }
-
-
-def percentile(sorted_values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile of an already sorted list."""
-    if not sorted_values:
-        return float("nan")
-    rank = max(1, min(len(sorted_values), round(fraction * len(sorted_values) + 0.5)))
-    return sorted_values[rank - 1]
-
-
-def summarise(
-    latencies: list[float], errors: dict[str, int], seconds: float, cpu: dict[str, float] | None = None
-) -> dict[str, Any]:
-    ordered = sorted(latencies)
-    total = len(ordered) + sum(errors.values())
-    cpu_per_request = {
-        f"{party}_ms": round(used / total * 1000, 3) if total else float("nan") for party, used in (cpu or {}).items()
-    }
-    if cpu_per_request:
-        cpu_per_request["server_and_database_ms"] = round(
-            cpu_per_request.get("server_ms", 0.0) + cpu_per_request.get("database_ms", 0.0), 3
-        )
-    return {
-        "requests": total,
-        "errors": sum(errors.values()),
-        "error_kinds": dict(errors),
-        "seconds": round(seconds, 3),
-        "rps": round(len(ordered) / seconds, 1) if seconds else 0.0,
-        "p50_ms": round(percentile(ordered, 0.50) * 1000, 3),
-        "p99_ms": round(percentile(ordered, 0.99) * 1000, 3),
-        "mean_ms": round(sum(ordered) / len(ordered) * 1000, 3) if ordered else float("nan"),
-        "cpu_per_request": cpu_per_request,
-        "cores_busy": {party: round(used / seconds, 2) for party, used in (cpu or {}).items()} if seconds else {},
-    }
 
 
 class Target:
@@ -297,42 +192,6 @@ def preflight(target: Target, seed_info: dict[str, Any]) -> None:
     connection.close()
     if wrong:
         raise SystemExit(f"locate gave {len(wrong)} wrong answers out of {len(seed_info['probes'])}, e.g. {wrong[0]!r}")
-
-
-def ratios(pooled: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
-    bare = pooled["bare"]
-    out = {}
-    for endpoint in ("me", "locate"):
-        figures = pooled[endpoint]
-        out[endpoint] = {
-            "p50": round(figures["p50_ms"] / bare["p50_ms"], 2),
-            "p99": round(figures["p99_ms"] / bare["p99_ms"], 2),
-            "rps": round(bare["rps"] / figures["rps"], 2) if figures["rps"] else float("inf"),
-        }
-        cpu, bare_cpu = figures["cpu_per_request"], bare["cpu_per_request"]
-        if cpu and bare_cpu.get("server_and_database_ms"):
-            # Reported, not part of the target: what a request costs the server, whatever else runs.
-            out[endpoint]["cpu_info"] = round(cpu["server_and_database_ms"] / bare_cpu["server_and_database_ms"], 2)
-    return out
-
-
-def markdown(pooled: dict[str, dict[str, Any]], ratio: dict[str, dict[str, float]]) -> str:
-    lines = [
-        "| endpoint | requests | errors | req/s | p50 ms | p99 ms | p50 ÷ bare | p99 ÷ bare | bare req/s ÷ req/s "
-        "| server+DB CPU ms/req |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    labels = {"bare": "bare `GET /healthz`", "me": "`GET /api/v1/me`", "locate": "`GET /api/v1/areas/locate`"}
-    for endpoint in ENDPOINTS:
-        f = pooled[endpoint]
-        r = ratio.get(endpoint, {"p50": 1.0, "p99": 1.0, "rps": 1.0, "cpu_info": 1.0})
-        cpu = f["cpu_per_request"].get("server_and_database_ms")
-        cpu_cell = f"{cpu:.2f} ({r.get('cpu_info', float('nan')):.2f}×)" if cpu is not None else "n/a"
-        lines.append(
-            f"| {labels[endpoint]} | {f['requests']} | {f['errors']} | {f['rps']:.0f} | {f['p50_ms']:.2f} | "
-            f"{f['p99_ms']:.2f} | {r['p50']:.2f}× | {r['p99']:.2f}× | {r['rps']:.2f}× | {cpu_cell} |"
-        )
-    return "\n".join(lines)
 
 
 def git_commit() -> str | None:

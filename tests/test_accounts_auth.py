@@ -21,10 +21,9 @@ from core.extensions import db
 from grids.models import AreaLevel
 from tests import factories
 from tests.conftest import Tree
+from tests.problems import EN, assert_problem
 
 PASSWORD = factories.DEFAULT_PASSWORD
-PROBLEM = "application/problem+json"
-EN = {"Accept-Language": "en"}
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -46,17 +45,6 @@ def logged_in(client: FlaskClient, user: User) -> dict[str, Any]:
 
 def refresh(client: FlaskClient, refresh_token: str, **headers: str) -> Any:
     return client.post("/api/v1/auth/refresh", headers=bearer(refresh_token, **headers))
-
-
-def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == PROBLEM
-    body = response.get_json()
-    assert body["status"] == status
-    assert body["code"] == code
-    assert body["type"].endswith("/" + code)
-    assert body["title"] and body["detail"]
-    return body
 
 
 def session_row(session_id: str) -> AuthSession:

@@ -19,7 +19,8 @@ from core.db import utcnow
 from core.extensions import db
 from tests import factories
 from tests.conftest import Tree
-from tests.test_accounts_auth import EN, assert_problem, bearer, login
+from tests.problems import EN, assert_problem
+from tests.test_accounts_auth import bearer, login
 
 NEW_PASSWORD = "Grid-Keeper-2026"
 

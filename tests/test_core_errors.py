@@ -6,21 +6,8 @@ import pytest
 from flask import Flask
 from sqlalchemy.exc import DataError, OperationalError
 
-from core.errors import PROBLEM_MIMETYPE, register_error_handlers
-
-PROBLEM_KEYS = {"type", "title", "status", "detail", "code"}
-
-
-def assert_problem(response, status: int, code: str) -> dict:
-    assert response.status_code == status
-    assert response.mimetype == PROBLEM_MIMETYPE
-    body = response.get_json(force=True)
-    assert PROBLEM_KEYS <= set(body)
-    assert body["status"] == status
-    assert body["code"] == code
-    assert body["type"].endswith("/" + code)
-    return body
-
+from core.errors import register_error_handlers
+from tests.problems import assert_problem
 
 def test_unknown_route_is_a_404_problem_in_chinese(client) -> None:
     body = assert_problem(client.get("/api/v1/no-such-thing"), 404, "not_found")
