@@ -110,6 +110,24 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
         "DEFAULT_TIMEZONE": env.get("DEFAULT_TIMEZONE", "Asia/Shanghai"),
         "GRID_MAX_VERTICES": _int_env("GRID_MAX_VERTICES", 2000),
         "PRIVACY_TERMS_VERSION": env.get("PRIVACY_TERMS_VERSION", "2026-01"),
+        "IDEMPOTENCY_TTL_HOURS": _int_env("IDEMPOTENCY_TTL_HOURS", 24),  # replays kept this long
+        # Shifts (shifts/): volunteers withdraw on their own up to this long before the start.
+        "SHIFT_WITHDRAW_CUTOFF_MINUTES": _int_env("SHIFT_WITHDRAW_CUTOFF_MINUTES", 120),
+        # Least time between the end of one of a volunteer's shifts and the start of the next.
+        "SHIFT_MIN_REST_MINUTES": _int_env("SHIFT_MIN_REST_MINUTES", 60),
+        "SHIFT_MAX_HOURS": _int_env("SHIFT_MAX_HOURS", 12),
+        "SHIFT_MAX_HEADCOUNT": _int_env("SHIFT_MAX_HEADCOUNT", 100),
+        # Repeating shifts exist as concrete shifts this far ahead; a periodic task tops them up.
+        "SERIES_HORIZON_DAYS": _int_env("SERIES_HORIZON_DAYS", 56),
+        "SERIES_MAX_OCCURRENCES": _int_env("SERIES_MAX_OCCURRENCES", 366),
+        # Auto-fill: default cap on a volunteer's planned hours in one week (Monday to Sunday, local).
+        "AUTOFILL_WEEKLY_CAP_HOURS": _int_env("AUTOFILL_WEEKLY_CAP_HOURS", 8),
+        # Background work (core/tasks.py): without a broker every task runs in-process at once.
+        "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL"),  # amqp://… (RabbitMQ) or redis://…
+        "CELERY_RESULT_BACKEND": env.get("CELERY_RESULT_BACKEND"),  # unset: results not kept
+        "CELERY_QUEUE": env.get("CELERY_QUEUE", "shouwang"),
+        # How often beat tops repeating shifts up to SERIES_HORIZON_DAYS (shifts.top_up_series).
+        "SERIES_TOP_UP_MINUTES": _int_env("SERIES_TOP_UP_MINUTES", 60),
     }
 
     for name in SECRET_NAMES:

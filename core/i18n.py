@@ -64,6 +64,8 @@ _MESSAGES: dict[str, str] = {
     "Invalid cursor.": "分页游标无效。",
     "Not a grid.": "不是网格。",
     "Datetime must have a time zone offset.": "日期时间必须带时区偏移。",
+    "The record is outside your area.": "该记录不在您的管辖范围内。",
+    "Your role may not do this.": "您的角色无权执行此操作。",
 }
 
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [

@@ -1,0 +1,42 @@
+"""Transaction-scoped locks on things that have no row of their own to lock.
+
+A volunteer's schedule spans many shift rows, so "no overlapping shifts for one volunteer" cannot be
+guarded by one conditional UPDATE. On PostgreSQL we take an advisory lock per volunteer for the rest
+of the transaction; SQLite needs none because ``BEGIN IMMEDIATE`` already serialises every writer
+(core/db.py). Take locks in ascending key order so two transactions never wait on each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import IntEnum
+
+import sqlalchemy as sa
+
+from core.extensions import db
+
+
+class LockSpace(IntEnum):
+    """The first half of a two-part advisory lock key: what kind of thing the second half names."""
+
+    VOLUNTEER_SCHEDULE = 1
+
+
+def lock(space: LockSpace, keys: Iterable[int]) -> None:
+    """Hold locks on ``keys`` in ``space`` until the transaction ends (sorted, de-duplicated)."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    for key in sorted(set(keys)):
+        db.session.execute(
+            sa.text("SELECT pg_advisory_xact_lock(:space, :key)"), {"space": int(space), "key": key}
+        )
+
+
+def try_lock(space: LockSpace, key: int) -> bool:
+    """Take the lock on ``key`` if nobody holds it; never waits (for locks taken out of order)."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return True
+    acquired = db.session.scalar(
+        sa.text("SELECT pg_try_advisory_xact_lock(:space, :key)"), {"space": int(space), "key": key}
+    )
+    return bool(acquired)

@@ -1,0 +1,282 @@
+"""Patrol shifts, their repeating series, assignments (primary, backup, waitlist), swaps, calendar feeds.
+
+Headcount is kept on the shift row (``primary_count``, ``backup_count``) and changes only by a
+conditional UPDATE, with CHECK constraints as the last line of defence, so concurrent sign-ups can
+never overbook (DESIGN.md, data rules). ``queue_seq`` is bumped by every sign-up: the bump takes the
+shift's row lock on PostgreSQL (SQLite serialises writers anyway) and its value orders the waitlist
+and the backups.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from core.audit import JSONType
+from core.db import UTCDateTime, utcnow
+from core.extensions import db
+from grids.models import Area
+from volunteers.models import Volunteer
+
+
+class ShiftStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    CANCELLED = "cancelled"
+
+
+class SeriesStatus(StrEnum):
+    ACTIVE = "active"
+    ENDED = "ended"  # cut short by "this and following" or cancelled as a whole
+
+
+class AssignmentStatus(StrEnum):
+    INVITED = "invited"  # an organiser's invitation, not yet answered; holds no place
+    ASSIGNED = "assigned"  # holds a primary or backup place
+    WAITLISTED = "waitlisted"  # waits for a primary place, in queue_seq order
+    DECLINED = "declined"  # the invitation was declined
+    WITHDRAWN = "withdrawn"  # the volunteer left (late_withdrawal marks the ones after the cut-off)
+    REMOVED = "removed"  # an organiser took the volunteer off
+    CANCELLED = "cancelled"  # the shift was cancelled
+    SWAPPED = "swapped"  # handed over to another volunteer by an approved swap
+    ABSENT = "absent"  # marked as a no-show (patrols)
+
+
+#: Statuses in which an assignment still counts: one live row per volunteer and shift.
+LIVE_STATUSES = (AssignmentStatus.INVITED, AssignmentStatus.ASSIGNED, AssignmentStatus.WAITLISTED)
+
+
+class AssignmentRole(StrEnum):
+    PRIMARY = "primary"
+    BACKUP = "backup"  # AB岗: promoted in queue_seq order when a primary drops out
+
+
+class AssignmentSource(StrEnum):
+    SIGNUP = "signup"
+    ORGANISER = "organiser"
+    INVITATION = "invitation"
+    AUTOFILL = "autofill"
+    SWAP = "swap"
+
+
+class SwapStatus(StrEnum):
+    PROPOSED = "proposed"  # waiting for the other volunteer
+    ACCEPTED = "accepted"  # the other volunteer agreed; waiting for an organiser
+    APPROVED = "approved"  # carried out
+    DECLINED = "declined"  # by the other volunteer
+    REJECTED = "rejected"  # by an organiser
+    CANCELLED = "cancelled"  # by the requester, or because an assignment changed meanwhile
+
+
+def _required_kinds_default() -> list[dict[str, Any]]:
+    return []
+
+
+class ShiftSeries(db.Model):
+    """A weekly repeat rule and the template its occurrences are made from.
+
+    ``rrule`` is the normalised RFC 5545 rule without DTSTART; ``first_start_local`` is the naive
+    wall-clock start of the first occurrence in ``timezone``. Occurrences exist as ``Shift`` rows up to
+    ``expanded_until``, which a periodic task moves forward to the planning horizon.
+    """
+
+    __tablename__ = "shift_series"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grid_id: Mapped[int] = mapped_column(sa.ForeignKey("areas.id", ondelete="RESTRICT"), index=True)
+    status: Mapped[str] = mapped_column(sa.String(16), default=SeriesStatus.ACTIVE, index=True)
+    timezone: Mapped[str] = mapped_column(sa.String(64))
+    rrule: Mapped[str] = mapped_column(sa.String(500))
+    first_start_local: Mapped[datetime] = mapped_column(sa.DateTime(timezone=False))
+    duration_minutes: Mapped[int] = mapped_column(sa.Integer)
+    title: Mapped[str] = mapped_column(sa.String(100))
+    instructions: Mapped[str | None] = mapped_column(sa.Text)
+    meeting_point: Mapped[str | None] = mapped_column(sa.String(200))
+    min_headcount: Mapped[int] = mapped_column(sa.SmallInteger)
+    max_headcount: Mapped[int] = mapped_column(sa.SmallInteger)
+    backup_slots: Mapped[int] = mapped_column(sa.SmallInteger, default=0)
+    required_kinds: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONType, default=_required_kinds_default
+    )
+    # Occurrences starting before this instant exist as shifts; null until first expanded.
+    expanded_until: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    created_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    grid: Mapped[Area] = relationship(lazy="joined")
+
+    __table_args__ = (
+        sa.CheckConstraint("status IN ('active','ended')", name="status_known"),
+        sa.CheckConstraint("duration_minutes > 0", name="duration_positive"),
+        sa.CheckConstraint(
+            "min_headcount >= 0 AND max_headcount >= 1 AND min_headcount <= max_headcount",
+            name="headcount_range",
+        ),
+        sa.CheckConstraint("backup_slots >= 0", name="backup_slots_non_negative"),
+    )
+
+
+class Shift(db.Model):
+    __tablename__ = "shifts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grid_id: Mapped[int] = mapped_column(sa.ForeignKey("areas.id", ondelete="RESTRICT"))
+    series_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("shift_series.id", ondelete="SET NULL"), index=True
+    )
+    # The occurrence of the series this shift stands for (its original local start), kept when the
+    # shift is moved, so expanding the series again never duplicates it.
+    occurrence_local: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=False))
+    # Edited on its own: later whole-series edits leave it alone.
+    detached: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    status: Mapped[str] = mapped_column(sa.String(16), default=ShiftStatus.SCHEDULED)
+    timezone: Mapped[str] = mapped_column(sa.String(64))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    title: Mapped[str] = mapped_column(sa.String(100))
+    instructions: Mapped[str | None] = mapped_column(sa.Text)
+    meeting_point: Mapped[str | None] = mapped_column(sa.String(200))
+    min_headcount: Mapped[int] = mapped_column(sa.SmallInteger)
+    max_headcount: Mapped[int] = mapped_column(sa.SmallInteger)
+    backup_slots: Mapped[int] = mapped_column(sa.SmallInteger, default=0)
+    # [{"kind": "volunteer_police", "minimum": 1}, ...]
+    required_kinds: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONType, default=_required_kinds_default
+    )
+    primary_count: Mapped[int] = mapped_column(sa.Integer, default=0)
+    backup_count: Mapped[int] = mapped_column(sa.Integer, default=0)
+    queue_seq: Mapped[int] = mapped_column(sa.Integer, default=0)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancel_reason: Mapped[str | None] = mapped_column(sa.String(500))
+    created_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    grid: Mapped[Area] = relationship(lazy="joined")
+
+    __table_args__ = (
+        sa.CheckConstraint("status IN ('scheduled','cancelled')", name="status_known"),
+        sa.CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        sa.CheckConstraint(
+            "min_headcount >= 0 AND max_headcount >= 1 AND min_headcount <= max_headcount",
+            name="headcount_range",
+        ),
+        sa.CheckConstraint("backup_slots >= 0", name="backup_slots_non_negative"),
+        # The last guard against overbooking; the service's conditional UPDATEs come first.
+        sa.CheckConstraint(
+            "primary_count >= 0 AND primary_count <= max_headcount", name="primary_count_range"
+        ),
+        sa.CheckConstraint(
+            "backup_count >= 0 AND backup_count <= backup_slots", name="backup_count_range"
+        ),
+        sa.UniqueConstraint("series_id", "occurrence_local", name="uq_shifts_series_occurrence"),
+        sa.Index("ix_shifts_grid_starts_at", "grid_id", "starts_at"),
+        sa.Index("ix_shifts_starts_at", "starts_at"),
+    )
+
+
+class Assignment(db.Model):
+    """A volunteer's place on a shift: invited, assigned (primary or backup) or waitlisted, and how it ended."""
+
+    __tablename__ = "shift_assignments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shift_id: Mapped[int] = mapped_column(sa.ForeignKey("shifts.id", ondelete="CASCADE"))
+    volunteer_id: Mapped[int] = mapped_column(sa.ForeignKey("volunteers.id", ondelete="RESTRICT"))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    role: Mapped[str] = mapped_column(sa.String(16), default=AssignmentRole.PRIMARY)
+    source: Mapped[str] = mapped_column(sa.String(16))
+    # The shift's queue_seq when the volunteer joined the queue: orders the waitlist and backups.
+    queue_seq: Mapped[int | None] = mapped_column(sa.Integer)
+    # Withdrew after the cut-off (with an organiser): counts against the volunteer in reports.
+    late_withdrawal: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    created_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    end_reason: Mapped[str | None] = mapped_column(sa.String(500))
+
+    shift: Mapped[Shift] = relationship(lazy="joined")
+    volunteer: Mapped[Volunteer] = relationship(lazy="joined")
+
+    __table_args__ = (
+        sa.CheckConstraint(
+            "status IN ('invited','assigned','waitlisted','declined','withdrawn','removed',"
+            "'cancelled','swapped','absent')",
+            name="status_known",
+        ),
+        sa.CheckConstraint("role IN ('primary','backup')", name="role_known"),
+        # One live place per volunteer and shift; ended rows stay as history.
+        sa.Index(
+            "uq_shift_assignments_live",
+            "shift_id",
+            "volunteer_id",
+            unique=True,
+            postgresql_where=sa.text("status IN ('invited','assigned','waitlisted')"),
+            sqlite_where=sa.text("status IN ('invited','assigned','waitlisted')"),
+        ),
+        sa.Index("ix_shift_assignments_shift_status", "shift_id", "status", "queue_seq"),
+        sa.Index("ix_shift_assignments_volunteer_status", "volunteer_id", "status"),
+    )
+
+
+class SwapRequest(db.Model):
+    """A volunteer hands their assignment to another volunteer, or exchanges it for theirs.
+
+    The other volunteer accepts, then an organiser in scope of both shifts approves; the rules are
+    checked again when it is carried out.
+    """
+
+    __tablename__ = "shift_swaps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    from_assignment_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("shift_assignments.id", ondelete="CASCADE"), index=True
+    )
+    to_volunteer_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("volunteers.id", ondelete="CASCADE"), index=True
+    )
+    # Set for an exchange: the other volunteer's assignment that the requester takes in return.
+    to_assignment_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("shift_assignments.id", ondelete="CASCADE")
+    )
+    status: Mapped[str] = mapped_column(sa.String(16), default=SwapStatus.PROPOSED, index=True)
+    message: Mapped[str | None] = mapped_column(sa.String(500))
+    decided_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    decision_reason: Mapped[str | None] = mapped_column(sa.String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    from_assignment: Mapped[Assignment] = relationship(
+        foreign_keys=[from_assignment_id], lazy="joined"
+    )
+    to_assignment: Mapped[Assignment | None] = relationship(
+        foreign_keys=[to_assignment_id], lazy="joined"
+    )
+
+    __table_args__ = (
+        sa.CheckConstraint(
+            "status IN ('proposed','accepted','approved','declined','rejected','cancelled')",
+            name="status_known",
+        ),
+    )
+
+
+class CalendarFeed(db.Model):
+    """A volunteer's secret iCalendar URL; only a keyed hash of the token is stored."""
+
+    __tablename__ = "calendar_feeds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    volunteer_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("volunteers.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
