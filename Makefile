@@ -6,7 +6,7 @@ export FLASK_APP := app:create_app
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test install browser upgrade serve bench clean
+.PHONY: run test install browser upgrade serve worker bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,7 @@ browser:
 run: install
 	$(BIN)/flask db upgrade
 	$(BIN)/flask seed-demo
+	$(BIN)/flask tasks run-periodic
 	$(BIN)/flask run --host $(HOST) --port $(PORT)
 
 ## test: the whole suite on SQLite, then on PostgreSQL too when TEST_DATABASE_URL is set
@@ -46,6 +47,10 @@ upgrade: install
 ## serve: production-style server (gunicorn); set DATABASE_URL, REDIS_URL and secrets first
 serve: install
 	$(BIN)/gunicorn --workers $${WEB_CONCURRENCY:-4} --bind $(HOST):$(PORT) "app:create_app()"
+
+## worker: Celery worker with beat embedded (one machine); set CELERY_BROKER_URL first
+worker: install
+	$(BIN)/celery -A worker worker --beat --loglevel INFO
 
 bench: install
 	bash bench/run.sh

@@ -15,6 +15,7 @@ from core.docs import assets as docs_assets
 from core.db import changes_kept_on_error, configure_sqlite, render_migration_item
 from core.errors import BoundedIntConverter, problem_response, register_error_handlers
 from core.extensions import api, db, jwt, limiter, migrate
+from core.tasks import init_celery
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # Import models so metadata is complete for create_all and Alembic.
     import accounts.models  # noqa: F401
     import core.audit  # noqa: F401
+    import core.idempotency  # noqa: F401
     import grids.models  # noqa: F401
     import volunteers.models  # noqa: F401
+    import shifts.models  # noqa: F401
 
     db.init_app(app)
     with app.app_context():
@@ -54,9 +57,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     register_jwt_handlers(jwt)
     _register_blueprints()
+    _connect_listeners()
     app.register_blueprint(docs_assets)
     _refuse_oversized_bodies(app)
     _register_transaction_boundary(app)
+    # The one list of each package's tasks module (background and periodic work).
+    init_celery(app, task_modules=("shifts.tasks",))
     _register_cli(app)
     return app
 
@@ -65,10 +71,30 @@ def _register_blueprints() -> None:
     from accounts.routes import blp as accounts_blp
     from core.health import blp as health_blp
     from grids.routes import blp as grids_blp
+    from shifts import autofill_routes, calendar_routes, planning_routes, routes, swaps_routes
+    from shifts import views_routes
     from volunteers.routes import blp as volunteers_blp
 
-    for blueprint in (health_blp, accounts_blp, grids_blp, volunteers_blp):
+    for blueprint in (
+        health_blp,
+        accounts_blp,
+        grids_blp,
+        volunteers_blp,
+        planning_routes.blp,
+        routes.blp,
+        swaps_routes.blp,
+        views_routes.blp,
+        autofill_routes.blp,
+        calendar_routes.blp,
+    ):
         api.register_blueprint(blueprint)
+
+
+def _connect_listeners() -> None:
+    """Packages react to each other's events here, never by importing against DESIGN.md's direction."""
+    from shifts import listeners as shift_listeners
+
+    shift_listeners.connect()
 
 
 def _refuse_oversized_bodies(app: Flask) -> None:
@@ -104,6 +130,8 @@ def _register_transaction_boundary(app: Flask) -> None:
 def _register_cli(app: Flask) -> None:
     from demo_data import seed_demo_command
     from grids.cli import grids_cli
+    from shifts.cli import shifts_cli
 
     app.cli.add_command(grids_cli)
+    app.cli.add_command(shifts_cli)
     app.cli.add_command(seed_demo_command)

@@ -11,7 +11,8 @@ import json
 import math
 import random
 import secrets
-from datetime import time
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 from pathlib import Path
 from typing import Any
 
@@ -145,7 +146,7 @@ def seed_demo(rng: random.Random | None = None) -> dict[str, dict[str, str]] | N
         logins[role] = {"phone": phone, "password": password, "area": area.name}
         return user
 
-    add_login("admin", city, "+8613900000001", "市平安办管理员")
+    admin = add_login("admin", city, "+8613900000001", "市平安办管理员")
     add_login("staff", districts[0], "+8613900000002", "东河区政法委干部")
     add_login("organiser", communities[0], "+8613900000003", "东站社区组织者")
 
@@ -189,7 +190,28 @@ def seed_demo(rng: random.Random | None = None) -> dict[str, dict[str, str]] | N
             db.session.add(StatusChange(volunteer_id=volunteer.id, from_status="pending",
                                         to_status=status.value, reason="demo"))
     db.session.flush()
+    _seed_patrol_series(admin, city, communities)
     return logins
+
+
+def _seed_patrol_series(admin: User, city: Area, communities: list[Area]) -> None:
+    """Evening patrols Mon/Wed/Fri 19:00–21:00 in each community's first grid, made 8 weeks ahead."""
+    from core.auth import Caller, Role
+    from shifts.series import create_series
+
+    caller = Caller(user_id=admin.id, role=Role.ADMIN, area_path=city.path, session_id="seed-demo")
+    today = datetime.now(ZoneInfo(city.timezone)).date()
+    for community in communities:
+        first_grid = db.session.scalars(
+            sa.select(Area).where(Area.parent_id == community.id).order_by(Area.code).limit(1)
+        ).one()
+        create_series(caller, {
+            "grid_id": first_grid.id, "rrule": "FREQ=WEEKLY;BYDAY=MO,WE,FR",
+            "starts_on": today + timedelta(days=1), "start_time": time(19), "end_time": time(21),
+            "title": "夜间巡逻", "instructions": "两人一组，沿主街和背街小巷巡查，发现隐患及时上报。",
+            "meeting_point": f"{community.name}警务室门口", "min_headcount": 2, "max_headcount": 4,
+            "backup_slots": 1, "required_kinds": [{"kind": "volunteer_police", "minimum": 1}],
+        })
 
 
 @click.command("seed-demo")
@@ -205,7 +227,7 @@ def seed_demo_command() -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(logins, ensure_ascii=False, indent=2))
         path.chmod(0o600)
-        click.echo("Seeded the demo city 包头市: 20 grids, 200 volunteers.")
+        click.echo("Seeded the demo city 包头市: 20 grids, 200 volunteers, evening patrols in 6 communities.")
     if logins:
         click.echo("Demo logins (POST /api/v1/auth/login with phone and password):")
         for role, login in logins.items():

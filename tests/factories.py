@@ -147,3 +147,65 @@ def token_for(user: User) -> str:
 
 def headers_for(user: User, **extra: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token_for(user)}", **extra}
+
+
+def make_shift(
+    grid: Area,
+    *,
+    starts_in: timedelta = timedelta(days=1),
+    hours: float = 2,
+    min_headcount: int = 1,
+    max_headcount: int = 3,
+    backup_slots: int = 0,
+    required_kinds: list[dict[str, Any]] | None = None,
+    title: str = "夜间巡逻",
+    series_id: int | None = None,
+) -> Any:
+    """A scheduled shift starting ``starts_in`` from now (whole minutes), ``hours`` long."""
+    from shifts.models import Shift
+
+    start = (utcnow() + starts_in).replace(second=0, microsecond=0)
+    shift = Shift(
+        grid_id=grid.id,
+        series_id=series_id,
+        timezone=grid.timezone,
+        starts_at=start,
+        ends_at=start + timedelta(hours=hours),
+        title=title,
+        min_headcount=min_headcount,
+        max_headcount=max_headcount,
+        backup_slots=backup_slots,
+        required_kinds=required_kinds or [],
+        status="scheduled",
+        primary_count=0,
+        backup_count=0,
+        queue_seq=0,
+    )
+    db.session.add(shift)
+    db.session.flush()
+    return shift
+
+
+def make_assignment(
+    shift: Any, volunteer: Volunteer, *, role: str = "primary", status: str = "assigned"
+) -> Any:
+    """A place on ``shift``, keeping the shift's counters as the service would."""
+    from shifts.models import Assignment
+
+    shift.queue_seq += 1
+    if status == "assigned":
+        if role == "primary":
+            shift.primary_count += 1
+        else:
+            shift.backup_count += 1
+    assignment = Assignment(
+        shift_id=shift.id,
+        volunteer_id=volunteer.id,
+        status=status,
+        role=role,
+        source="organiser",
+        queue_seq=shift.queue_seq,
+    )
+    db.session.add(assignment)
+    db.session.flush()
+    return assignment

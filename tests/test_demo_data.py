@@ -12,6 +12,7 @@ from core.extensions import db
 from core.geo import validate_boundary
 from demo_data import seed_demo
 from grids.models import Area, AreaLevel
+from shifts.models import Shift, ShiftSeries
 from volunteers.models import Volunteer
 
 
@@ -31,6 +32,12 @@ def test_demo_city_shape_and_logins(client, app) -> None:
         for second in shapes[i + 1 :]:
             assert first.intersection(second).area < 1e-12  # neighbours share edges, never overlap
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Volunteer)) == 200
+    series = db.session.scalars(sa.select(ShiftSeries)).all()
+    assert len(series) == 6 and {s.rrule.split(";")[0] for s in series} == {"FREQ=WEEKLY"}
+    shifts = db.session.scalars(sa.select(Shift)).all()
+    # Mon/Wed/Fri for the 8-week horizon: 23 to 24 occurrences per series, 19:00–21:00 local.
+    assert 6 * 23 <= len(shifts) <= 6 * 25
+    assert {(s.ends_at - s.starts_at).seconds for s in shifts} == {7200}
 
     for grid, polygon in zip(grids, shapes):
         point = polygon.representative_point()

@@ -1,0 +1,175 @@
+"""Organisers fill shifts: assign directly, invite (the volunteer accepts or declines), remove, mark absent.
+
+Same locks and counters as sign-up (shifts/filling.py). An organiser may place only volunteers whose
+home grid lies in their own subtree, on shifts in their subtree.
+"""
+
+from __future__ import annotations
+
+from core import audit, i18n
+from core.auth import Caller
+from core.db import utcnow
+from core.errors import Conflict, ValidationFailed
+from core.extensions import db
+from shifts import rules, signals
+from shifts.filling import (
+    announce_created,
+    claim_place,
+    end_assignment,
+    full_error,
+    leave,
+    live_assignment,
+    take_queue_number,
+)
+from shifts.models import Assignment, AssignmentSource, AssignmentStatus, Shift
+from volunteers.models import Volunteer
+
+i18n.register_messages(
+    {
+        "Unknown volunteer.": "未知的志愿者。",
+        "The volunteer is outside your area.": "该志愿者不在您的管辖范围内。",
+    }
+)
+
+
+def volunteer_in_scope(caller: Caller, volunteer_id: int) -> Volunteer:
+    volunteer = db.session.get(Volunteer, volunteer_id)
+    if volunteer is None:
+        raise ValidationFailed(errors={"volunteer_id": ["Unknown volunteer."]})
+    caller.ensure_scope(volunteer.home_grid.path)
+    return volunteer
+
+
+def _audit(caller: Caller, action: str, shift: Shift, assignment: Assignment, **after: object) -> None:
+    audit.record(
+        caller,
+        action,
+        target_type="shift_assignment",
+        target_id=assignment.id,
+        area_path=shift.grid.path,
+        after={"shift_id": shift.id, "volunteer_id": assignment.volunteer_id, **after},
+    )
+
+
+def assign(caller: Caller, shift: Shift, volunteer_id: int, role: str) -> Assignment:
+    """Give the volunteer a place directly; a waiting or invited volunteer is moved up."""
+    volunteer = volunteer_in_scope(caller, volunteer_id)
+    rules.lock_schedules([volunteer.id])
+    existing = live_assignment(shift.id, volunteer.id)
+    if existing is not None and existing.status == AssignmentStatus.ASSIGNED:
+        raise Conflict("The volunteer already has a place on this shift.", code="already_on_shift")
+    # Organisers may still fill a gap once the shift has begun.
+    rules.ensure_can_take(volunteer, shift, allow_started=True)
+    queue_number = take_queue_number(shift)
+    if not claim_place(shift, role):
+        raise full_error(role)
+    assignment = existing or Assignment(shift_id=shift.id, volunteer_id=volunteer.id)
+    assignment.status = AssignmentStatus.ASSIGNED
+    assignment.role = role
+    assignment.source = AssignmentSource.ORGANISER
+    assignment.queue_seq = queue_number
+    assignment.created_by = assignment.created_by or caller.user_id
+    assignment.updated_at = utcnow()
+    db.session.add(assignment)
+    db.session.flush()
+    db.session.refresh(shift)
+    _audit(caller, "shift.assign", shift, assignment, role=role)
+    announce_created(assignment, caller.user_id)
+    return assignment
+
+
+def invite(caller: Caller, shift: Shift, volunteer_id: int, role: str) -> Assignment:
+    """Ask the volunteer to take a place; nothing is held until they accept."""
+    volunteer = volunteer_in_scope(caller, volunteer_id)
+    rules.lock_schedules([volunteer.id])
+    if live_assignment(shift.id, volunteer.id) is not None:
+        raise Conflict("The volunteer already has a place on this shift.", code="already_on_shift")
+    rules.ensure_can_take(volunteer, shift)
+    assignment = Assignment(
+        shift_id=shift.id,
+        volunteer_id=volunteer.id,
+        status=AssignmentStatus.INVITED,
+        role=role,
+        source=AssignmentSource.INVITATION,
+        created_by=caller.user_id,
+    )
+    db.session.add(assignment)
+    db.session.flush()
+    _audit(caller, "shift.invite", shift, assignment, role=role)
+    signals.invitation_sent.send(
+        signals.SENDER,
+        assignment_id=assignment.id,
+        shift_id=shift.id,
+        volunteer_id=volunteer.id,
+        role=role,
+        actor_id=caller.user_id,
+    )
+    return assignment
+
+
+def _ensure_invitation(assignment: Assignment) -> None:
+    if assignment.status != AssignmentStatus.INVITED:
+        raise Conflict("This is not an open invitation.", code="not_an_invitation")
+
+
+def accept(caller: Caller, assignment: Assignment) -> Assignment:
+    """The invited volunteer takes the place, if the rules still allow and a place is free."""
+    _ensure_invitation(assignment)
+    shift = assignment.shift
+    rules.lock_schedules([assignment.volunteer_id])
+    rules.ensure_can_take(assignment.volunteer, shift)
+    queue_number = take_queue_number(shift)
+    if not claim_place(shift, assignment.role):
+        raise full_error(assignment.role)
+    assignment.status = AssignmentStatus.ASSIGNED
+    assignment.queue_seq = queue_number
+    assignment.updated_at = utcnow()
+    db.session.flush()
+    db.session.refresh(shift)
+    announce_created(assignment, caller.user_id)
+    return assignment
+
+
+def decline(caller: Caller, assignment: Assignment, reason: str | None) -> Assignment:
+    _ensure_invitation(assignment)
+    end_assignment(assignment, AssignmentStatus.DECLINED, caller.user_id, reason, utcnow())
+    db.session.flush()
+    signals.assignment_cancelled.send(
+        signals.SENDER,
+        assignment_id=assignment.id,
+        shift_id=assignment.shift_id,
+        volunteer_id=assignment.volunteer_id,
+        status=AssignmentStatus.DECLINED,
+        late=False,
+        actor_id=caller.user_id,
+        reason=reason,
+    )
+    return assignment
+
+
+def remove(caller: Caller, assignment: Assignment, reason: str) -> Assignment:
+    """An organiser takes a volunteer off (a place, the waitlist or an invitation)."""
+    if assignment.status not in (
+        AssignmentStatus.ASSIGNED, AssignmentStatus.WAITLISTED, AssignmentStatus.INVITED
+    ):
+        raise Conflict("This place has already ended.", code="assignment_not_live")
+    if assignment.shift.ends_at <= utcnow():
+        raise Conflict("The shift has already started.", code="shift_started")
+    leave(assignment, AssignmentStatus.REMOVED, caller.user_id, reason)
+    _audit(caller, "shift.remove", assignment.shift, assignment, reason=reason)
+    return assignment
+
+
+def mark_absent(actor_id: int | None, assignment: Assignment, reason: str | None = None) -> Assignment:
+    """A no-show: the place ends as ``absent`` and a primary's place goes to the first backup.
+
+    Organisers call it by hand; the patrols package calls it when no check-in arrives in time.
+    """
+    if assignment.status != AssignmentStatus.ASSIGNED:
+        raise Conflict("This place has already ended.", code="assignment_not_live")
+    if assignment.shift.starts_at > utcnow():
+        raise Conflict(
+            "Absence can only be recorded once the shift has started.", code="shift_not_started"
+        )
+    leave(assignment, AssignmentStatus.ABSENT, actor_id, reason)
+    return assignment

@@ -1,0 +1,140 @@
+"""The rules every path that puts a volunteer on a shift must keep.
+
+Sign-up, organiser assignment, accepted invitations, waitlist promotion, swaps and auto-fill all call
+:func:`ensure_can_take`. Callers first take the volunteer's schedule lock (:func:`lock_schedules`),
+so two requests cannot both pass the overlap check for the same volunteer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from core import i18n
+from core.db import utcnow
+from core.errors import Conflict, Forbidden
+from core.extensions import db
+from core.locks import LockSpace, lock, try_lock
+from shifts.models import Assignment, AssignmentStatus, Shift, ShiftStatus
+from volunteers.models import Volunteer, VolunteerStatus
+
+i18n.register_titles(
+    {
+        "volunteer_not_active": ("志愿者未在岗", "Volunteer not active"),
+        "shift_cancelled": ("班次已取消", "Shift cancelled"),
+        "shift_started": ("班次已开始", "Shift already started"),
+        "shift_overlap": ("班次时间冲突", "Overlapping shift"),
+        "rest_too_short": ("休息时间不足", "Too little rest between shifts"),
+    }
+)
+i18n.register_messages(
+    {
+        "Only active volunteers can take shifts.": "只有在岗（已审核通过）的志愿者才能参加班次。",
+        "The shift has been cancelled.": "该班次已取消。",
+        "The shift has already started.": "该班次已经开始。",
+        "The volunteer already has a shift at this time.": "该志愿者在此时间段已有班次。",
+        "The volunteer would have too little rest between two shifts.": "该志愿者两个班次之间的休息时间不足。",
+    }
+)
+
+
+def min_rest() -> timedelta:
+    return timedelta(minutes=current_app.config["SHIFT_MIN_REST_MINUTES"])
+
+
+def lock_schedules(volunteer_ids: Iterable[int]) -> None:
+    """Hold the schedule locks of these volunteers until the transaction ends."""
+    lock(LockSpace.VOLUNTEER_SCHEDULE, volunteer_ids)
+
+
+def try_lock_schedule(volunteer_id: int) -> bool:
+    """The volunteer's schedule lock if it is free right now; for callers already holding shift rows."""
+    return try_lock(LockSpace.VOLUNTEER_SCHEDULE, volunteer_id)
+
+
+def ensure_active(volunteer: Volunteer) -> None:
+    if volunteer.status != VolunteerStatus.ACTIVE:
+        raise Forbidden("Only active volunteers can take shifts.", code="volunteer_not_active")
+
+
+def ensure_open(shift: Shift, *, allow_started: bool = False, now: datetime | None = None) -> None:
+    """The shift is scheduled and, unless ``allow_started`` (organisers filling a gap), not begun."""
+    if shift.status != ShiftStatus.SCHEDULED:
+        raise Conflict("The shift has been cancelled.", code="shift_cancelled")
+    now = now or utcnow()
+    if shift.ends_at <= now or (not allow_started and shift.starts_at <= now):
+        raise Conflict("The shift has already started.", code="shift_started")
+
+
+def clashing_shifts(
+    volunteer_id: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    *,
+    ignore_shift_ids: Iterable[int] = (),
+) -> list[tuple[Shift, bool]]:
+    """The volunteer's assigned shifts too close to [starts_at, ends_at): (shift, overlaps) pairs.
+
+    ``overlaps`` is False when the shift only breaks the minimum rest.
+    """
+    rest = min_rest()
+    stmt = (
+        sa.select(Shift)
+        .join(Assignment, Assignment.shift_id == Shift.id)
+        .where(
+            Assignment.volunteer_id == volunteer_id,
+            Assignment.status == AssignmentStatus.ASSIGNED,
+            Shift.status == ShiftStatus.SCHEDULED,
+            Shift.starts_at < ends_at + rest,
+            Shift.ends_at > starts_at - rest,
+        )
+        .order_by(Shift.starts_at, Shift.id)
+    )
+    ignored = list(ignore_shift_ids)
+    if ignored:
+        stmt = stmt.where(Shift.id.not_in(ignored))
+    return [
+        (shift, shift.starts_at < ends_at and shift.ends_at > starts_at)
+        for shift in db.session.scalars(stmt).unique()
+    ]
+
+
+def ensure_no_clash(
+    volunteer_id: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    *,
+    ignore_shift_ids: Iterable[int] = (),
+) -> None:
+    clashes = clashing_shifts(volunteer_id, starts_at, ends_at, ignore_shift_ids=ignore_shift_ids)
+    if any(overlaps for _, overlaps in clashes):
+        shift = next(shift for shift, overlaps in clashes if overlaps)
+        raise Conflict(
+            "The volunteer already has a shift at this time.",
+            code="shift_overlap",
+            errors={"conflicting_shift_id": [str(shift.id)]},
+        )
+    if clashes:
+        raise Conflict(
+            "The volunteer would have too little rest between two shifts.",
+            code="rest_too_short",
+            errors={"conflicting_shift_id": [str(clashes[0][0].id)]},
+        )
+
+
+def ensure_can_take(
+    volunteer: Volunteer,
+    shift: Shift,
+    *,
+    allow_started: bool = False,
+    ignore_shift_ids: Iterable[int] = (),
+) -> None:
+    """Every rule for putting ``volunteer`` on ``shift``; raises the first one broken."""
+    ensure_active(volunteer)
+    ensure_open(shift, allow_started=allow_started)
+    ensure_no_clash(
+        volunteer.id, shift.starts_at, shift.ends_at, ignore_shift_ids=[shift.id, *ignore_shift_ids]
+    )

@@ -1,0 +1,101 @@
+"""marshmallow schemas shared across the shifts package: a shift and an assignment as returned.
+
+Feature modules keep their own input schemas next to their routes' needs (``planning_schemas.py``,
+``series_schemas.py``, ...); everything a client receives about a shift or a place on it comes from here.
+Times are ISO 8601 with the offset of the shift's time zone (``timezone``), stored in UTC.
+"""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields
+
+from core.validators import id_field
+
+
+class KindCoverageSchema(ma.Schema):
+    kind = fields.String(required=True, metadata={"description": "Volunteer kind code"})
+    minimum = fields.Integer(required=True)
+    assigned = fields.Integer(
+        required=True, metadata={"description": "Primaries of this kind now assigned"}
+    )
+    met = fields.Boolean(required=True)
+
+
+class ShiftSchema(ma.Schema):
+    id = fields.Integer(required=True)
+    grid_id = fields.Integer(required=True)
+    grid_name = fields.String(required=True)
+    community_id = fields.Integer(required=True, allow_none=True)
+    series_id = fields.Integer(required=True, allow_none=True)
+    occurrence = fields.NaiveDateTime(
+        required=True, allow_none=True,
+        metadata={"description": "The series occurrence (original local start) this shift stands for"},
+    )
+    detached = fields.Boolean(required=True, metadata={"description": "Edited apart from its series"})
+    status = fields.String(required=True, metadata={"enum": ["scheduled", "cancelled"]})
+    timezone = fields.String(required=True)
+    starts_at = fields.DateTime(required=True)
+    ends_at = fields.DateTime(required=True)
+    title = fields.String(required=True)
+    instructions = fields.String(required=True, allow_none=True)
+    meeting_point = fields.String(required=True, allow_none=True)
+    min_headcount = fields.Integer(required=True)
+    max_headcount = fields.Integer(required=True)
+    backup_slots = fields.Integer(required=True)
+    primary_count = fields.Integer(required=True)
+    backup_count = fields.Integer(required=True)
+    waitlist_count = fields.Integer(required=True)
+    open_places = fields.Integer(required=True, metadata={"description": "Primary places still free"})
+    below_minimum = fields.Boolean(required=True)
+    required_kinds = fields.List(fields.Nested(KindCoverageSchema), required=True)
+    unmet_kinds = fields.List(fields.String(), required=True)
+    cancelled_at = fields.DateTime(required=True, allow_none=True)
+    cancel_reason = fields.String(required=True, allow_none=True)
+
+
+class AssignmentSchema(ma.Schema):
+    id = fields.Integer(required=True)
+    shift_id = fields.Integer(required=True)
+    volunteer_id = fields.Integer(required=True)
+    volunteer_name = fields.String(required=True)
+    volunteer_kind = fields.String(required=True)
+    status = fields.String(
+        required=True,
+        metadata={
+            "enum": [
+                "invited", "assigned", "waitlisted", "declined", "withdrawn", "removed",
+                "cancelled", "swapped", "absent",
+            ]
+        },
+    )
+    role = fields.String(required=True, metadata={"enum": ["primary", "backup"]})
+    source = fields.String(required=True)
+    waitlist_position = fields.Integer(
+        required=True, allow_none=True,
+        metadata={"description": "1 for the next to be promoted; null unless waitlisted"},
+    )
+    late_withdrawal = fields.Boolean(required=True)
+    created_at = fields.DateTime(required=True)
+    ended_at = fields.DateTime(required=True, allow_none=True)
+    end_reason = fields.String(required=True, allow_none=True)
+    shift = fields.Nested(ShiftSchema, required=False)
+
+
+# --- input of the filling endpoints (shifts/routes.py) -----------------------------------------
+
+def _role() -> fields.String:
+    return fields.String(
+        load_default="primary",
+        validate=ma.validate.OneOf(["primary", "backup"]),
+        metadata={"description": "primary place, or backup (AB岗) promoted when a primary drops out"},
+    )
+
+
+class SignUpSchema(ma.Schema):
+    role = _role()
+
+
+class PlaceVolunteerSchema(ma.Schema):
+    volunteer_id = id_field(required=True)
+    role = _role()

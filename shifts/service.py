@@ -1,0 +1,220 @@
+"""Shifts: lookups, scope and the views every feature returns. No HTTP here.
+
+The package is larger than the others, so each feature keeps its rooms in its own modules:
+planning (``planning.py``, one-off shifts and edits), repeats (``repeats.py``, ``series.py``),
+filling (``filling.py``: sign-up, waitlist, withdrawal, organiser assignment, invitations, A/B
+promotion), swaps (``swaps.py``), schedules and coverage (``views.py``), auto-fill (``autofill.py``)
+and calendar feeds (``calendar.py``). This module is what they share.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from core import i18n
+from core.auth import Caller, Role
+from core.errors import NotFound, OutOfScope
+from core.extensions import db
+from shifts.models import Assignment, AssignmentRole, AssignmentStatus, Shift
+from volunteers.models import Volunteer, VolunteerKind
+
+i18n.register_titles(
+    {
+        "shift_not_found": ("班次不存在", "Shift not found"),
+        "assignment_not_found": ("排班记录不存在", "Assignment not found"),
+    }
+)
+i18n.register_messages(
+    {
+        "Shift not found.": "班次不存在。",
+        "Assignment not found.": "排班记录不存在。",
+        "The shift is outside your area.": "该班次不在您的管辖范围内。",
+    }
+)
+
+
+def get_shift(shift_id: int) -> Shift:
+    shift = db.session.get(Shift, shift_id)
+    if shift is None:
+        raise NotFound("Shift not found.", code="shift_not_found")
+    return shift
+
+
+def city_path(path: str) -> str:
+    """``/1/4/17/`` → ``/1/``: volunteers may take shifts anywhere in their home city."""
+    return "/" + path.strip("/").split("/")[0] + "/"
+
+
+def ensure_may_see(caller: Caller, shift: Shift, volunteer: Volunteer | None = None) -> None:
+    """Managers see shifts in their subtree; volunteers see shifts in their home city."""
+    if caller.role == Role.VOLUNTEER:
+        if not shift.grid.path.startswith(city_path(caller.area_path)):
+            raise OutOfScope("The shift is outside your area.")
+        return
+    if not caller.in_scope(shift.grid.path):
+        raise OutOfScope("The shift is outside your area.")
+
+
+def get_shift_for(caller: Caller, shift_id: int) -> Shift:
+    shift = get_shift(shift_id)
+    ensure_may_see(caller, shift)
+    return shift
+
+
+def get_managed_shift(caller: Caller, shift_id: int) -> Shift:
+    """A shift an organiser, staff member or admin may change: inside their subtree."""
+    shift = get_shift(shift_id)
+    if not caller.in_scope(shift.grid.path):
+        raise OutOfScope("The shift is outside your area.")
+    return shift
+
+
+def get_assignment(assignment_id: int, shift: Shift | None = None) -> Assignment:
+    assignment = db.session.get(Assignment, assignment_id)
+    if assignment is None or (shift is not None and assignment.shift_id != shift.id):
+        raise NotFound("Assignment not found.", code="assignment_not_found")
+    return assignment
+
+
+# --- views -------------------------------------------------------------------------------------
+
+
+def _local(value: Any, tz: ZoneInfo) -> Any:
+    return value.astimezone(tz) if value is not None else None
+
+
+def shift_views(shifts: Sequence[Shift]) -> list[dict[str, Any]]:
+    """Shifts as ``ShiftSchema`` dicts, with kind coverage and waitlist counted in two queries."""
+    ids = [shift.id for shift in shifts]
+    kinds_assigned: dict[int, dict[str, int]] = defaultdict(dict)
+    waitlists: dict[int, int] = {}
+    if ids:
+        by_kind = db.session.execute(
+            sa.select(Assignment.shift_id, VolunteerKind.code, sa.func.count())
+            .join(Volunteer, Volunteer.id == Assignment.volunteer_id)
+            .join(VolunteerKind, VolunteerKind.id == Volunteer.kind_id)
+            .where(
+                Assignment.shift_id.in_(ids),
+                Assignment.status == AssignmentStatus.ASSIGNED,
+                Assignment.role == AssignmentRole.PRIMARY,
+            )
+            .group_by(Assignment.shift_id, VolunteerKind.code)
+        )
+        for shift_id, code, count in by_kind:
+            kinds_assigned[shift_id][code] = count
+        waiting = db.session.execute(
+            sa.select(Assignment.shift_id, sa.func.count())
+            .where(Assignment.shift_id.in_(ids), Assignment.status == AssignmentStatus.WAITLISTED)
+            .group_by(Assignment.shift_id)
+        )
+        waitlists = dict(waiting.tuples().all())
+    return [_shift_view(shift, kinds_assigned[shift.id], waitlists.get(shift.id, 0)) for shift in shifts]
+
+
+def shift_view(shift: Shift) -> dict[str, Any]:
+    return shift_views([shift])[0]
+
+
+def kind_coverage(shift: Shift, assigned_by_kind: dict[str, int]) -> list[dict[str, Any]]:
+    coverage = []
+    for requirement in shift.required_kinds or []:
+        assigned = assigned_by_kind.get(requirement["kind"], 0)
+        coverage.append(
+            {
+                "kind": requirement["kind"],
+                "minimum": requirement["minimum"],
+                "assigned": assigned,
+                "met": assigned >= requirement["minimum"],
+            }
+        )
+    return coverage
+
+
+def _shift_view(shift: Shift, assigned_by_kind: dict[str, int], waitlist_count: int) -> dict[str, Any]:
+    tz = ZoneInfo(shift.timezone)
+    coverage = kind_coverage(shift, assigned_by_kind)
+    return {
+        "id": shift.id,
+        "grid_id": shift.grid_id,
+        "grid_name": shift.grid.name,
+        "community_id": shift.grid.parent_id,
+        "series_id": shift.series_id,
+        "occurrence": shift.occurrence_local,
+        "detached": shift.detached,
+        "status": shift.status,
+        "timezone": shift.timezone,
+        "starts_at": _local(shift.starts_at, tz),
+        "ends_at": _local(shift.ends_at, tz),
+        "title": shift.title,
+        "instructions": shift.instructions,
+        "meeting_point": shift.meeting_point,
+        "min_headcount": shift.min_headcount,
+        "max_headcount": shift.max_headcount,
+        "backup_slots": shift.backup_slots,
+        "primary_count": shift.primary_count,
+        "backup_count": shift.backup_count,
+        "waitlist_count": waitlist_count,
+        "open_places": max(shift.max_headcount - shift.primary_count, 0),
+        "below_minimum": shift.primary_count < shift.min_headcount,
+        "required_kinds": coverage,
+        "unmet_kinds": [item["kind"] for item in coverage if not item["met"]],
+        "cancelled_at": _local(shift.cancelled_at, tz),
+        "cancel_reason": shift.cancel_reason,
+    }
+
+
+def waitlist_positions(shift_ids: Sequence[int]) -> dict[int, int]:
+    """Assignment id → 1-based place in its shift's waitlist, for every waitlisted assignment."""
+    if not shift_ids:
+        return {}
+    position = sa.func.row_number().over(
+        partition_by=Assignment.shift_id, order_by=(Assignment.queue_seq, Assignment.id)
+    )
+    rows = db.session.execute(
+        sa.select(Assignment.id, position).where(
+            Assignment.shift_id.in_(list(set(shift_ids))),
+            Assignment.status == AssignmentStatus.WAITLISTED,
+        )
+    )
+    return dict(rows.tuples().all())
+
+
+def assignment_views(
+    assignments: Sequence[Assignment], *, with_shift: bool = False
+) -> list[dict[str, Any]]:
+    positions = waitlist_positions([assignment.shift_id for assignment in assignments])
+    shifts = {}
+    if with_shift:
+        unique = {assignment.shift_id: assignment.shift for assignment in assignments}
+        shifts = {view["id"]: view for view in shift_views(list(unique.values()))}
+    views = []
+    for assignment in assignments:
+        tz = ZoneInfo(assignment.shift.timezone)
+        view = {
+            "id": assignment.id,
+            "shift_id": assignment.shift_id,
+            "volunteer_id": assignment.volunteer_id,
+            "volunteer_name": assignment.volunteer.real_name,
+            "volunteer_kind": assignment.volunteer.kind.code,
+            "status": assignment.status,
+            "role": assignment.role,
+            "source": assignment.source,
+            "waitlist_position": positions.get(assignment.id),
+            "late_withdrawal": assignment.late_withdrawal,
+            "created_at": _local(assignment.created_at, tz),
+            "ended_at": _local(assignment.ended_at, tz),
+            "end_reason": assignment.end_reason,
+        }
+        if with_shift:
+            view["shift"] = shifts[assignment.shift_id]
+        views.append(view)
+    return views
+
+
+def assignment_view(assignment: Assignment, *, with_shift: bool = False) -> dict[str, Any]:
+    return assignment_views([assignment], with_shift=with_shift)[0]
