@@ -6,7 +6,7 @@ export FLASK_APP := app:create_app
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test install browser upgrade serve worker bench clean
+.PHONY: run test install browser upgrade serve worker bench bench-autofill clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,10 @@ worker: install
 
 bench: install
 	bash bench/run.sh
+
+## bench-autofill: auto-fill solver at 2k×10k and 10k×50k, and the endpoint on PostgreSQL (recreates test_bench)
+bench-autofill: install
+	$(BIN)/python bench/autofill.py --endpoint
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .hypothesis

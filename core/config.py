@@ -122,6 +122,10 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
         "SERIES_MAX_OCCURRENCES": _int_env("SERIES_MAX_OCCURRENCES", 366),
         # Auto-fill: default cap on a volunteer's planned hours in one week (Monday to Sunday, local).
         "AUTOFILL_WEEKLY_CAP_HOURS": _int_env("AUTOFILL_WEEKLY_CAP_HOURS", 8),
+        # Auto-fill refuses areas with more open shifts than this (422), and tries the exact CP-SAT
+        # model only when a plan has at most this many candidate (shift, volunteer) pairs.
+        "AUTOFILL_MAX_SHIFTS": _int_env("AUTOFILL_MAX_SHIFTS", 20_000),
+        "AUTOFILL_EXACT_MAX_PAIRS": _int_env("AUTOFILL_EXACT_MAX_PAIRS", 20_000),
         # Background work (core/tasks.py): without a broker every task runs in-process at once.
         "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL"),  # amqp://… (RabbitMQ) or redis://…
         "CELERY_RESULT_BACKEND": env.get("CELERY_RESULT_BACKEND"),  # unset: results not kept

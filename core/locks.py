@@ -26,10 +26,18 @@ def lock(space: LockSpace, keys: Iterable[int]) -> None:
     """Hold locks on ``keys`` in ``space`` until the transaction ends (sorted, de-duplicated)."""
     if db.session.get_bind().dialect.name != "postgresql":
         return
-    for key in sorted(set(keys)):
-        db.session.execute(
-            sa.text("SELECT pg_advisory_xact_lock(:space, :key)"), {"space": int(space), "key": key}
-        )
+    ordered = sorted(set(keys))
+    if not ordered:
+        return
+    # One round trip for many keys (auto-fill locks thousands). PostgreSQL evaluates volatile
+    # functions in the select list after ORDER BY, so the locks are taken in ascending order.
+    db.session.execute(
+        sa.text(
+            "SELECT pg_advisory_xact_lock(:space, key) FROM unnest(CAST(:keys AS integer[])) AS key"
+            " ORDER BY key"
+        ),
+        {"space": int(space), "keys": ordered},
+    )
 
 
 def try_lock(space: LockSpace, key: int) -> bool:

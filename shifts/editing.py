@@ -23,6 +23,7 @@ from core.db import utcnow
 from core.errors import Conflict
 from core.extensions import db
 from shifts import rules, signals
+from shifts.filling import promote_into_free_places
 from shifts.models import LIVE_STATUSES, Assignment, AssignmentStatus, Shift, ShiftStatus
 
 TEMPLATE_FIELDS = (
@@ -175,9 +176,6 @@ def _announce(caller: Caller, change: PlannedChange, volunteer_ids: list[int]) -
         actor_id=caller.user_id,
     )
     if change.values.get("max_headcount", 0) > change.before.get("max_headcount", 0):
-        # The lead's module; imported here so that planning does not load filling at import time.
-        from shifts.filling import promote_into_free_places
-
         promote_into_free_places(shift, caller.user_id)
 
 

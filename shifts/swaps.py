@@ -51,7 +51,6 @@ i18n.register_titles(
         ),
         "swap_no_longer_possible": ("换班已无法进行", "The swap is no longer possible"),
         "assignment_not_swappable": ("该排班不能换班", "This place cannot be swapped"),
-        "already_on_shift": ("已在该班次中", "Already on this shift"),
         "not_swap_recipient": (
             "您不是该换班申请的接收人",
             "You are not the recipient of this swap",
@@ -70,7 +69,6 @@ i18n.register_messages(
         "The shift is not in your city.": "该班次不在您所在的城市。",
         "Only an assigned place (primary or backup) can be swapped.": "只有已排定的岗位（正式或备岗）才能换班。",
         "A swap request for this place is already open.": "该排班已有进行中的换班申请。",
-        "The volunteer already has a place on this shift.": "该志愿者已在该班次中排班。",
         "Only the volunteer asked can answer this swap request.": "只有被邀请的志愿者才能回复该换班申请。",
         "Only the volunteer who sent this swap request can cancel it.": "只有发起人才能撤销该换班申请。",
         "This swap request is not open for this action.": "该换班申请当前状态不允许此操作。",

@@ -1,0 +1,221 @@
+"""Benchmark of auto-fill: the solver on synthetic cities in memory, and the endpoint on PostgreSQL.
+
+Usage (from the repository root)::
+
+    .venv/bin/python bench/autofill.py                    # solver: 2k and 10k, standard and staggered
+    .venv/bin/python bench/autofill.py --endpoint         # ... and POST /api/v1/autofill on PostgreSQL
+
+Solver cases (``bench/autofill_data.py``, seeded): "2k" is 2,000 shifts × 10,000 volunteers in 20
+sub-districts, "10k" is 10,000 × 50,000 in 100; two weeks. "standard" shifts start at the usual
+patrol times; "staggered" ones at any quarter hour, 2-4 h long, which makes clashes that the flow's
+cliques miss (the repair rounds' hard case). Each case is solved ``--repeat`` times as the endpoint
+would (``shifts.autofill_solver.solve``), checked rule by rule (``autofill_model.violations``) and for
+determinism, and its places filled are compared with upper bounds on the optimum of the same model:
+the flow relaxation's maximum (no plan can fill more) and, with ``--exact-seconds``, CP-SAT on the
+exact model (best plan found and its bound, 2 workers, wall-clock limit).
+
+Endpoint case (``--endpoint``): drops and recreates ``BENCH_DATABASE_URL`` (default
+``postgresql://postgres@127.0.0.1:5432/test_bench``; only ``test_*`` or ``*bench*`` names), writes the
+2k standard problem into it (``bench/autofill_seed.py``), then times the dry run and the apply through
+the Flask test client in-process (no HTTP server: the figure is the request's own cost), as staff of
+the district. Results go to ``bench/results/autofill-<UTC timestamp>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import ortools  # noqa: E402
+
+from bench.autofill_data import SHAPES, generate  # noqa: E402
+from shifts.autofill_exact import exact_max_places  # noqa: E402
+from shifts.autofill_model import violations  # noqa: E402
+from shifts.autofill_solver import solve  # noqa: E402
+
+DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/test_bench"
+
+
+def solver_case(name: str, variant: str, repeat: int, exact_seconds: float) -> dict[str, Any]:
+    shape = dataclasses.replace(SHAPES[name], staggered=variant == "staggered")
+    started = time.perf_counter()
+    problem = generate(shape)
+    generate_s = time.perf_counter() - started
+    seconds, plans = [], []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        plans.append(solve(problem))
+        seconds.append(time.perf_counter() - started)
+    plan = plans[0]
+    broken = violations(problem, [(p.shift_id, p.volunteer_id) for p in plan.places])
+    deterministic = all(other.places == plan.places and other.open_shifts == plan.open_shifts for other in plans)
+    places = sum(shift.open_places for shift in problem.shifts)
+    filled = len(plan.places)
+    case: dict[str, Any] = {
+        "case": f"{name} {variant}", "shifts": len(problem.shifts), "volunteers": len(problem.volunteers),
+        "places": places, "pairs": plan.report.pairs, "generate_s": round(generate_s, 2),
+        "seconds": [round(s, 3) for s in seconds], "median_s": round(statistics.median(seconds), 3),
+        "filled": filled, "coverage": round(filled / places, 4), "method": plan.report.method,
+        "status": plan.report.status, "rounds": plan.report.rounds, "flow_bound": plan.report.upper_bound,
+        "violations": len(broken), "deterministic": deterministic,
+    }
+    bound = plan.report.upper_bound
+    if exact_seconds > 0:
+        started = time.perf_counter()
+        best, cp_bound, proven = exact_max_places(problem, exact_seconds, workers=2)
+        case.update(cp_best=best, cp_bound=cp_bound, cp_proven=proven, cp_s=round(time.perf_counter() - started, 1))
+        bound = min(bound, cp_bound)
+    case["best_bound"] = bound
+    case["gap_to_bound"] = round((bound - filled) / bound, 5) if bound else 0.0
+    return case
+
+
+def next_monday(after_days: int = 7) -> date:
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=after_days)
+    return today + timedelta(days=(7 - today.weekday()) % 7)
+
+
+def endpoint_case(database_url: str, repeat: int) -> dict[str, Any]:
+    from bench.autofill_seed import seed_problem
+    from bench.seed import create_schema, mint_token, recreate_database
+
+    recreate_database(database_url)
+    os.environ["DATABASE_URL"] = database_url
+    os.environ.setdefault("INSTANCE_PATH", tempfile.mkdtemp(prefix="shouwang-autofill-"))
+    import sqlalchemy as sa
+
+    from app import create_app
+    from core.extensions import db
+    from grids.models import Area
+    from shifts.models import Assignment
+
+    shape = dataclasses.replace(SHAPES["2k"], first_day=next_monday())
+    problem = generate(shape)
+    expected = solve(problem)
+    app = create_app()
+    timings: dict[str, Any] = {}
+    with app.app_context():
+        create_schema()
+        started = time.perf_counter()
+        ids = seed_problem(shape, problem)
+        db.session.commit()
+        db.session.execute(sa.text("ANALYZE"))
+        db.session.commit()
+        timings["seed_s"] = round(time.perf_counter() - started, 1)
+        district = db.session.get(Area, ids["district"])
+        token = mint_token(ids["staff_user"], "staff", district.path)
+        db.session.commit()
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    body = {
+        "area_id": ids["district"], "from": shape.first_day.isoformat(),
+        "to": (shape.first_day + timedelta(days=shape.days - 1)).isoformat(), "weekly_cap_hours": shape.weekly_cap_hours,
+    }
+    dry_seconds, solver_seconds, answers = [], [], []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        response = client.post("/api/v1/autofill", json=body, headers=headers)
+        dry_seconds.append(time.perf_counter() - started)
+        assert response.status_code == 200, response.get_data(as_text=True)[:500]
+        answers.append(response.get_json())
+        solver_seconds.append(answers[-1]["solver"]["seconds"])
+    dry = answers[0]
+    started = time.perf_counter()
+    response = client.post("/api/v1/autofill", json=body | {"apply": True, "plan_token": dry["plan_token"]}, headers=headers)
+    apply_s = time.perf_counter() - started
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    applied = response.get_json()
+    with app.app_context():
+        written = db.session.scalar(sa.select(sa.func.count()).select_from(Assignment).where(Assignment.source == "autofill"))
+        db.session.remove()
+        db.engine.dispose()
+    return {
+        "case": "endpoint 2k standard (PostgreSQL)", "shifts": dry["summary"]["shifts"],
+        "volunteers": dry["summary"]["volunteers_considered"], "places": dry["summary"]["open_places"],
+        "filled": dry["summary"]["planned"], "solver_alone_filled": len(expected.places),
+        "same_plan_each_time": all(answer["plan_token"] == dry["plan_token"] for answer in answers),
+        "dry_run_s": [round(s, 3) for s in dry_seconds], "dry_run_median_s": round(statistics.median(dry_seconds), 3),
+        "solver_s": solver_seconds, "apply_s": round(apply_s, 3), "assigned": applied["summary"]["assigned"],
+        "skipped": len(applied["skipped"]), "rows_written": written, **timings,
+    }
+
+
+def markdown(solver_cases: list[dict[str, Any]], endpoint: dict[str, Any] | None) -> str:
+    lines = [
+        "| case | shifts × volunteers | places | pairs | solve s (median) | filled | coverage | "
+        "flow bound | CP-SAT best / bound | gap to best bound |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for case in solver_cases:
+        cp = f"{case['cp_best']} / {case['cp_bound']}" if "cp_best" in case else "–"
+        lines.append(
+            f"| {case['case']} | {case['shifts']:,} × {case['volunteers']:,} | {case['places']:,} | {case['pairs']:,} | "
+            f"{case['median_s']:.2f} | {case['filled']:,} | {case['coverage']:.1%} | {case['flow_bound']:,} | {cp} | "
+            f"{case['gap_to_bound']:.2%} |"
+        )
+    if endpoint:
+        lines += [
+            "",
+            f"Endpoint, 2k standard on PostgreSQL: dry run {endpoint['dry_run_median_s']:.2f} s median "
+            f"(solver {statistics.median(endpoint['solver_s']):.2f} s of it), apply {endpoint['apply_s']:.2f} s "
+            f"writing {endpoint['assigned']:,} assignments; filled {endpoint['filled']:,} "
+            f"(solver alone {endpoint['solver_alone_filled']:,}).",
+        ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--shapes", default="2k,10k")
+    parser.add_argument("--variants", default="standard,staggered")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--exact-seconds", type=float, default=120, help="CP-SAT yardstick per case (0: none)")
+    parser.add_argument("--exact-shapes", default="2k", help="shapes that get the CP-SAT yardstick")
+    parser.add_argument("--endpoint", action="store_true", help="also time the endpoint on PostgreSQL")
+    parser.add_argument("--database", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE))
+    args = parser.parse_args()
+
+    load_before = os.getloadavg()
+    exact_shapes = set(args.exact_shapes.split(","))
+    solver_cases = []
+    for name in args.shapes.split(","):
+        for variant in args.variants.split(","):
+            exact = args.exact_seconds if name in exact_shapes else 0
+            case = solver_case(name, variant, args.repeat, exact)
+            print(json.dumps(case), file=sys.stderr)
+            solver_cases.append(case)
+    endpoint = endpoint_case(args.database, args.repeat) if args.endpoint else None
+    if endpoint:
+        print(json.dumps(endpoint), file=sys.stderr)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    result = {
+        "at": stamp, "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                                 "ortools": ortools.__version__, "load_before": load_before,
+                                 "load_after": os.getloadavg()},
+        "solver": solver_cases, "endpoint": endpoint,
+    }
+    out = ROOT / "bench" / "results" / f"autofill-{stamp}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(markdown(solver_cases, endpoint))
+    print(f"\n(results: {out.relative_to(ROOT)})")
+    if any(case["violations"] or not case["deterministic"] for case in solver_cases):
+        raise SystemExit("a plan broke a rule or differed between runs")
+
+
+if __name__ == "__main__":
+    main()
