@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -12,42 +11,12 @@ import sqlalchemy as sa
 from core.audit import AuditEntry
 from core.extensions import db
 from grids.models import AreaLevel
-from shifts import signals
 from shifts.models import Assignment, Shift
 from tests import factories
+from tests.shift_events import events  # noqa: F401  (fixture)
 from tests.problems import EN, assert_problem
 
 API = "/api/v1"
-
-
-class Events:
-    """Every shifts signal sent during a test, as (name, kwargs)."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, dict[str, Any]]] = []
-
-    def named(self, name: str) -> list[dict[str, Any]]:
-        return [kwargs for sent_name, kwargs in self.sent if sent_name == name]
-
-
-@pytest.fixture
-def events() -> Iterator[Events]:
-    recorded = Events()
-    names = [
-        "assignment_created", "assignment_cancelled", "invitation_sent", "backup_promoted",
-        "waitlist_promoted", "shift_changed", "shift_cancelled",
-    ]
-    receivers = []
-    for name in names:
-        def receiver(sender: str, _name: str = name, **kwargs: Any) -> None:
-            assert sender == signals.SENDER
-            recorded.sent.append((_name, kwargs))
-
-        receivers.append(receiver)
-        getattr(signals, name).connect(receiver)
-    yield recorded
-    for name, receiver in zip(names, receivers):
-        getattr(signals, name).disconnect(receiver)
 
 
 def as_(volunteer_or_user: Any) -> dict[str, str]:
