@@ -111,6 +111,7 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
         "GRID_MAX_VERTICES": _int_env("GRID_MAX_VERTICES", 2000),
         "PRIVACY_TERMS_VERSION": env.get("PRIVACY_TERMS_VERSION", "2026-01"),
         "IDEMPOTENCY_TTL_HOURS": _int_env("IDEMPOTENCY_TTL_HOURS", 24),  # replays kept this long
+        "IDEMPOTENCY_PURGE_MINUTES": _int_env("IDEMPOTENCY_PURGE_MINUTES", 60),
         # Shifts (shifts/): volunteers withdraw on their own up to this long before the start.
         "SHIFT_WITHDRAW_CUTOFF_MINUTES": _int_env("SHIFT_WITHDRAW_CUTOFF_MINUTES", 120),
         # Least time between the end of one of a volunteer's shifts and the start of the next.

@@ -40,6 +40,7 @@ from flask.cli import AppGroup
 from sqlalchemy import orm
 
 from core.extensions import db
+from core.idempotency import purge_idempotency_records
 
 _PENDING_KEY = "core.tasks.after_commit"
 # Used when no broker is configured; tasks then run eagerly and nothing is ever sent here.
@@ -199,6 +200,13 @@ def _fresh_connections_in_child(**_: Any) -> None:
 def ping() -> str:
     """Round trip through the broker and a worker; touches nothing (``celery -A worker call core.ping``)."""
     return "pong"
+
+
+@periodic("IDEMPOTENCY_PURGE_MINUTES")
+@celery.task(name="core.purge_idempotency_records")
+def purge_idempotency_records_task() -> int:
+    """Forget Idempotency-Key records older than IDEMPOTENCY_TTL_HOURS; returns how many."""
+    return purge_idempotency_records()
 
 
 tasks_cli = AppGroup("tasks", help="Background and periodic tasks.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
-from shifts.tasks import TOP_UP_BATCH, top_up_batch
+from shifts.tasks import TOP_UP_BATCH, top_up_all
 
 shifts_cli = AppGroup("shifts", help="Shifts and repeating series.")
 
@@ -20,11 +20,5 @@ def top_up_command(batch_size: int) -> None:
 
     Runs batches until no series is due; safe to run while another run or the periodic task works.
     """
-    total_series = total_shifts = 0
-    while True:
-        result = top_up_batch(limit=batch_size)
-        total_series += result.series
-        total_shifts += result.shifts
-        if result.series < batch_size:
-            break
-    click.echo(f"{total_shifts} shifts made for {total_series} series.")
+    result = top_up_all(batch_size=batch_size)
+    click.echo(f"{result.shifts} shifts made for {result.series} series.")

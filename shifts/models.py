@@ -75,7 +75,32 @@ def _required_kinds_default() -> list[dict[str, Any]]:
     return []
 
 
-class ShiftSeries(db.Model):
+class ShiftTemplate:
+    """What a shift and the series it comes from share: texts, places and required kinds."""
+
+    title: Mapped[str] = mapped_column(sa.String(100))
+    instructions: Mapped[str | None] = mapped_column(sa.Text)
+    meeting_point: Mapped[str | None] = mapped_column(sa.String(200))
+    min_headcount: Mapped[int] = mapped_column(sa.SmallInteger)
+    max_headcount: Mapped[int] = mapped_column(sa.SmallInteger)
+    backup_slots: Mapped[int] = mapped_column(sa.SmallInteger, default=0)
+    # [{"kind": "volunteer_police", "minimum": 1}, ...]
+    required_kinds: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONType, default=_required_kinds_default
+    )
+
+
+def _template_checks() -> tuple[sa.CheckConstraint, ...]:
+    return (
+        sa.CheckConstraint(
+            "min_headcount >= 0 AND max_headcount >= 1 AND min_headcount <= max_headcount",
+            name="headcount_range",
+        ),
+        sa.CheckConstraint("backup_slots >= 0", name="backup_slots_non_negative"),
+    )
+
+
+class ShiftSeries(ShiftTemplate, db.Model):
     """A weekly repeat rule and the template its occurrences are made from.
 
     ``rrule`` is the normalised RFC 5545 rule without DTSTART; ``first_start_local`` is the naive
@@ -92,15 +117,6 @@ class ShiftSeries(db.Model):
     rrule: Mapped[str] = mapped_column(sa.String(500))
     first_start_local: Mapped[datetime] = mapped_column(sa.DateTime(timezone=False))
     duration_minutes: Mapped[int] = mapped_column(sa.Integer)
-    title: Mapped[str] = mapped_column(sa.String(100))
-    instructions: Mapped[str | None] = mapped_column(sa.Text)
-    meeting_point: Mapped[str | None] = mapped_column(sa.String(200))
-    min_headcount: Mapped[int] = mapped_column(sa.SmallInteger)
-    max_headcount: Mapped[int] = mapped_column(sa.SmallInteger)
-    backup_slots: Mapped[int] = mapped_column(sa.SmallInteger, default=0)
-    required_kinds: Mapped[list[dict[str, Any]]] = mapped_column(
-        JSONType, default=_required_kinds_default
-    )
     # Occurrences starting before this instant exist as shifts; null until first expanded.
     expanded_until: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     created_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
@@ -112,15 +128,11 @@ class ShiftSeries(db.Model):
     __table_args__ = (
         sa.CheckConstraint("status IN ('active','ended')", name="status_known"),
         sa.CheckConstraint("duration_minutes > 0", name="duration_positive"),
-        sa.CheckConstraint(
-            "min_headcount >= 0 AND max_headcount >= 1 AND min_headcount <= max_headcount",
-            name="headcount_range",
-        ),
-        sa.CheckConstraint("backup_slots >= 0", name="backup_slots_non_negative"),
+        *_template_checks(),
     )
 
 
-class Shift(db.Model):
+class Shift(ShiftTemplate, db.Model):
     __tablename__ = "shifts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -137,16 +149,6 @@ class Shift(db.Model):
     timezone: Mapped[str] = mapped_column(sa.String(64))
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    title: Mapped[str] = mapped_column(sa.String(100))
-    instructions: Mapped[str | None] = mapped_column(sa.Text)
-    meeting_point: Mapped[str | None] = mapped_column(sa.String(200))
-    min_headcount: Mapped[int] = mapped_column(sa.SmallInteger)
-    max_headcount: Mapped[int] = mapped_column(sa.SmallInteger)
-    backup_slots: Mapped[int] = mapped_column(sa.SmallInteger, default=0)
-    # [{"kind": "volunteer_police", "minimum": 1}, ...]
-    required_kinds: Mapped[list[dict[str, Any]]] = mapped_column(
-        JSONType, default=_required_kinds_default
-    )
     primary_count: Mapped[int] = mapped_column(sa.Integer, default=0)
     backup_count: Mapped[int] = mapped_column(sa.Integer, default=0)
     queue_seq: Mapped[int] = mapped_column(sa.Integer, default=0)
@@ -161,11 +163,7 @@ class Shift(db.Model):
     __table_args__ = (
         sa.CheckConstraint("status IN ('scheduled','cancelled')", name="status_known"),
         sa.CheckConstraint("ends_at > starts_at", name="ends_after_start"),
-        sa.CheckConstraint(
-            "min_headcount >= 0 AND max_headcount >= 1 AND min_headcount <= max_headcount",
-            name="headcount_range",
-        ),
-        sa.CheckConstraint("backup_slots >= 0", name="backup_slots_non_negative"),
+        *_template_checks(),
         # The last guard against overbooking; the service's conditional UPDATEs come first.
         sa.CheckConstraint(
             "primary_count >= 0 AND primary_count <= max_headcount", name="primary_count_range"

@@ -32,12 +32,24 @@ class TopUpResult:
 
 
 def top_up_series(now: datetime | None = None) -> int:
-    """Expand every due series to the planning horizon, one batch; returns the shifts made.
+    """Expand every due series to the planning horizon; returns the shifts made."""
+    return top_up_all(now).shifts
+
+
+def top_up_all(now: datetime | None = None, *, batch_size: int = TOP_UP_BATCH) -> TopUpResult:
+    """Expand every due series to the planning horizon, batch after batch until none is due.
 
     Safe to run twice or at once: on PostgreSQL each series row is taken with SKIP LOCKED (a
-    concurrent run passes over it), and expansion itself never makes an occurrence twice.
+    concurrent run passes over it, and this run stops at a short batch), and expansion itself
+    never makes an occurrence twice.
     """
-    return top_up_batch(now).shifts
+    total_series = total_shifts = 0
+    while True:
+        result = top_up_batch(now, limit=batch_size)
+        total_series += result.series
+        total_shifts += result.shifts
+        if result.series < batch_size:
+            return TopUpResult(series=total_series, shifts=total_shifts)
 
 
 def top_up_batch(now: datetime | None = None, *, limit: int = TOP_UP_BATCH) -> TopUpResult:
@@ -72,5 +84,8 @@ def top_up_batch(now: datetime | None = None, *, limit: int = TOP_UP_BATCH) -> T
 @periodic("SERIES_TOP_UP_MINUTES")
 @celery.task(name="shifts.top_up_series")
 def top_up_series_task() -> int:
-    """Beat runs this every SERIES_TOP_UP_MINUTES; ``flask tasks run-periodic`` runs it once."""
+    """Beat runs this every SERIES_TOP_UP_MINUTES; ``flask tasks run-periodic`` runs it once.
+
+    Returns the shifts made.
+    """
     return top_up_series()

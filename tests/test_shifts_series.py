@@ -18,7 +18,7 @@ from grids.models import AreaLevel
 from shifts import series as series_service
 from shifts.cli import shifts_cli
 from shifts.models import Shift, ShiftSeries
-from shifts.tasks import top_up_series
+from shifts.tasks import top_up_all, top_up_series
 from tests import factories
 from tests.problems import assert_problem
 from tests.test_shifts_planning import as_, count, events, people  # noqa: F401 - fixtures shared
@@ -250,6 +250,19 @@ def test_listing_series_in_the_subtree(client, tree, people) -> None:
 
 
 # --- top-up --------------------------------------------------------------------------------------------------
+
+
+def test_top_up_works_through_every_due_series_batch_after_batch(client, tree, people) -> None:
+    series_ids = [
+        create(client, people.admin, grid)["id"] for grid in (tree.grid_a, tree.grid_a2, tree.grid_b)
+    ]
+    before = {series_id: len(shifts_of(series_id)) for series_id in series_ids}
+
+    result = top_up_all(utcnow() + timedelta(days=7), batch_size=2)
+
+    assert (result.series, result.shifts) == (3, 9)
+    assert all(len(shifts_of(series_id)) == before[series_id] + 3 for series_id in series_ids)
+
 
 
 def test_top_up_extends_the_horizon_once(client, tree, people) -> None:

@@ -22,7 +22,9 @@ from flask import Flask
 from kombu.exceptions import OperationalError
 
 from core.config import build_config
+from core.db import utcnow
 from core.extensions import db
+from core.idempotency import IdempotencyRecord
 from core.tasks import (
     ShouwangCelery,
     beat_schedule,
@@ -31,6 +33,8 @@ from core.tasks import (
     init_celery,
     ping,
 )
+from grids.models import AreaLevel
+from tests import factories
 from tests.celery_probe_tasks import ProbeFailure, record_kind, record_kind_then_fail
 from volunteers.models import VolunteerKind
 
@@ -263,3 +267,23 @@ def test_cli_runs_every_periodic_task_once(app: Flask, tasks_app: ShouwangCelery
 
     assert result.exit_code == 0, result.output
     assert "shifts.top_up_series: " in result.output
+
+
+def test_beat_purges_old_idempotency_records(app: Flask, tasks_app: ShouwangCelery) -> None:
+    entry = tasks_app.conf.beat_schedule["core.purge_idempotency_records"]
+    assert entry["schedule"] == timedelta(minutes=app.config["IDEMPOTENCY_PURGE_MINUTES"])
+    user = factories.make_user("volunteer", factories.make_area(AreaLevel.CITY))
+    ttl = timedelta(hours=app.config["IDEMPOTENCY_TTL_HOURS"])
+    for key, age in (("old", ttl + timedelta(minutes=1)), ("fresh", ttl - timedelta(minutes=1))):
+        db.session.add(IdempotencyRecord(
+            user_id=user.id, key=key, method="POST", path="/x", request_hash="0" * 64,
+            status_code=201, response_body="{}", content_type="application/json",
+            created_at=utcnow() - age,
+        ))
+    db.session.flush()
+
+    result = tasks_app.tasks["core.purge_idempotency_records"].apply()
+
+    assert result.successful() and result.result == 1
+    left = db.session.scalars(sa.select(IdempotencyRecord.key).where(IdempotencyRecord.user_id == user.id))
+    assert list(left) == ["fresh"]
