@@ -16,6 +16,7 @@ from core.db import changes_kept_on_error, configure_sqlite, render_migration_it
 from core.errors import BoundedIntConverter, problem_response, register_error_handlers
 from core.extensions import api, db, jwt, limiter, migrate
 from core.tasks import init_celery
+from core.uploads import request_body_limit
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     import grids.models  # noqa: F401
     import volunteers.models  # noqa: F401
     import shifts.models  # noqa: F401
+    import patrols.models  # noqa: F401
+    import patrols.track_models  # noqa: F401
+    import patrols.report_models  # noqa: F401
 
     db.init_app(app)
     with app.app_context():
@@ -62,7 +66,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     _refuse_oversized_bodies(app)
     _register_transaction_boundary(app)
     # The one list of each package's tasks module (background and periodic work).
-    init_celery(app, task_modules=("shifts.tasks",))
+    init_celery(app, task_modules=("shifts.tasks", "patrols.tasks"))
     _register_cli(app)
     return app
 
@@ -73,6 +77,7 @@ def _register_blueprints() -> None:
     from grids.routes import blp as grids_blp
     from shifts import autofill_routes, calendar_routes, planning_routes, routes, swaps_routes
     from shifts import views_routes
+    from patrols import presence_routes, reports_routes, tracks_routes
     from volunteers.routes import blp as volunteers_blp
 
     for blueprint in (
@@ -86,6 +91,9 @@ def _register_blueprints() -> None:
         views_routes.blp,
         autofill_routes.blp,
         calendar_routes.blp,
+        presence_routes.blp,
+        tracks_routes.blp,
+        reports_routes.blp,
     ):
         api.register_blueprint(blueprint)
 
@@ -102,7 +110,7 @@ def _refuse_oversized_bodies(app: Flask) -> None:
 
     @app.before_request
     def refuse_oversized() -> None:
-        limit = app.config["MAX_CONTENT_LENGTH"]
+        limit = request_body_limit(app)  # MAX_CONTENT_LENGTH, or an upload route's own limit
         if request.content_length is not None and request.content_length > limit:
             raise RequestEntityTooLarge()
 

@@ -133,6 +133,49 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
         "CELERY_QUEUE": env.get("CELERY_QUEUE", "shouwang"),
         # How often beat tops repeating shifts up to SERIES_HORIZON_DAYS (shifts.top_up_series).
         "SERIES_TOP_UP_MINUTES": _int_env("SERIES_TOP_UP_MINUTES", 60),
+        # Reports (patrols/reports.py, patrols/photos.py): photos are JPEG or PNG up to this size
+        # (the upload route allows this plus the multipart envelope above MAX_CONTENT_LENGTH).
+        "REPORT_PHOTO_MAX_BYTES": _int_env("REPORT_PHOTO_MAX_BYTES", 5 * 1024 * 1024),
+        # Larger images are refused before decoding (decompression bombs).
+        "REPORT_PHOTO_MAX_PIXELS": _int_env("REPORT_PHOTO_MAX_PIXELS", 40_000_000),
+        # "local": files under REPORT_PHOTO_DIR; "s3": an S3-compatible bucket (credentials from the
+        # standard AWS_* environment variables).
+        "REPORT_PHOTO_STORAGE": env.get("REPORT_PHOTO_STORAGE", "local"),
+        "REPORT_PHOTO_DIR": env.get("REPORT_PHOTO_DIR") or str(Path(instance_path) / "report_photos"),
+        "REPORT_PHOTO_S3_BUCKET": env.get("REPORT_PHOTO_S3_BUCKET"),
+        "REPORT_PHOTO_S3_ENDPOINT_URL": env.get("REPORT_PHOTO_S3_ENDPOINT_URL"),  # unset: AWS
+        "REPORT_PHOTO_S3_REGION": env.get("REPORT_PHOTO_S3_REGION"),
+        "REPORT_PHOTO_S3_PREFIX": env.get("REPORT_PHOTO_S3_PREFIX", "report-photos/"),
+        # Tracks and checkpoints (patrols/tracks.py, patrols/checkpoints.py).
+        # Track points are purged this many days after their shift ends (PIPL art. 28).
+        "TRACK_RETENTION_DAYS": _int_env("TRACK_RETENTION_DAYS", 90),
+        "TRACK_PURGE_MINUTES": _int_env("TRACK_PURGE_MINUTES", 60),
+        "TRACK_MAX_BATCH": _int_env("TRACK_MAX_BATCH", 1000),  # points per upload
+        "TRACK_MAX_POINTS_PER_PATROL": _int_env("TRACK_MAX_POINTS_PER_PATROL", 50_000),
+        # Faster than this between consecutive points is a GPS jump, left out of the distance.
+        "TRACK_MAX_SPEED_KMH": _int_env("TRACK_MAX_SPEED_KMH", 150),
+        # Track points and scans are accepted from this long before the start to after the end.
+        "PATROL_EVENT_SLACK_MINUTES": _int_env("PATROL_EVENT_SLACK_MINUTES", 60),
+        # Checkpoints may stand up to this far outside their grid (a gate on the boundary road).
+        "CHECKPOINT_MAX_OUTSIDE_M": _int_env("CHECKPOINT_MAX_OUTSIDE_M", 200),
+        # A scan reported farther than this (plus its accuracy, bounded) is flagged.
+        "CHECKPOINT_SCAN_RADIUS_M": _int_env("CHECKPOINT_SCAN_RADIUS_M", 100),
+        # HMAC key of QR payloads; unset: derived from SECRET_KEY.
+        "CHECKPOINT_QR_KEY": env.get("CHECKPOINT_QR_KEY"),
+        # Patrols, presence (patrols/presence.py): check-in opens this long before the start.
+        "CHECK_IN_OPENS_MINUTES": _int_env("CHECK_IN_OPENS_MINUTES", 30),
+        # Served time runs at most this long past the end; a forgotten check-out closes then.
+        "CHECK_OUT_GRACE_MINUTES": _int_env("CHECK_OUT_GRACE_MINUTES", 30),
+        # A position less accurate than this needs review; the geofence allows at most this much.
+        "CHECK_IN_MAX_ACCURACY_M": _int_env("CHECK_IN_MAX_ACCURACY_M", 100),
+        # A device clock this far ahead of our receipt time is flagged device_time_future.
+        "CHECK_IN_CLOCK_SKEW_MINUTES": _int_env("CHECK_IN_CLOCK_SKEW_MINUTES", 5),
+        # Offline phones deliver late; a device time further behind receipt than this is flagged.
+        "CHECK_IN_MAX_OFFLINE_HOURS": _int_env("CHECK_IN_MAX_OFFLINE_HOURS", 72),
+        # A primary without check-in this long after the start is marked absent.
+        "NO_SHOW_AFTER_MINUTES": _int_env("NO_SHOW_AFTER_MINUTES", 15),
+        # How often beat runs the presence tasks (auto-close, no-shows).
+        "PRESENCE_TASKS_MINUTES": _int_env("PRESENCE_TASKS_MINUTES", 5),
     }
 
     for name in SECRET_NAMES:

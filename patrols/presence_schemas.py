@@ -1,0 +1,122 @@
+"""marshmallow schemas of check-in, check-out and presence review (in and out).
+
+Times come in as ISO 8601 instants with an offset (the device's clock) and go out in the shift's
+time zone. Coordinates are WGS84 degrees.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from core import i18n
+from core.pagination import PageArgs
+from volunteers.schemas import ReasonOptionalSchema, ReasonRequiredSchema
+
+i18n.register_messages(
+    {"Must be a time between 2000 and 2099.": "时间必须在 2000 年到 2099 年之间。"}
+)
+
+#: Accuracy the phone may report at all; beyond CHECK_IN_MAX_ACCURACY_M it only needs review.
+MAX_REPORTED_ACCURACY_M = 100_000
+PRESENCE_STATUSES = ["verified", "needs_review", "approved", "rejected"]
+FLAGS_DESCRIPTION = (
+    "Why presence needs review: outside_grid, poor_accuracy, clock_skew, device_time_future, "
+    "mock_location, marked_absent, no_boundary; empty when verified"
+)
+
+
+class DeviceTime(fields.AwareDateTime):
+    """An instant with an offset, in the years a phone's clock can plausibly show."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        if not 2000 <= moment.year <= 2099:
+            raise ma.ValidationError("Must be a time between 2000 and 2099.")
+        return moment
+
+
+class PresenceEventSchema(ma.Schema):
+    client_id = fields.UUID(
+        required=True,
+        metadata={"description": "Generated on the phone for this event; the same id again is a replay"},
+    )
+    lat = fields.Float(required=True, allow_nan=False, validate=validate.Range(min=-90, max=90))
+    lon = fields.Float(required=True, allow_nan=False, validate=validate.Range(min=-180, max=180))
+    accuracy_m = fields.Float(
+        required=True, allow_nan=False, validate=validate.Range(min=0, max=MAX_REPORTED_ACCURACY_M),
+        metadata={"description": "Reported horizontal accuracy in metres"},
+    )
+    device_time = DeviceTime(
+        required=True, metadata={"description": "The phone's clock when it happened, with offset"}
+    )
+    mock_location = fields.Boolean(
+        load_default=False, metadata={"description": "The phone reports a mock-location provider"}
+    )
+
+
+class PresenceEventRecordSchema(ma.Schema):
+    client_id = fields.String(
+        required=True, allow_none=True, metadata={"description": "Null for an automatic close"}
+    )
+    device_time = fields.DateTime(required=True, allow_none=True)
+    received_at = fields.DateTime(
+        required=True, allow_none=True, metadata={"description": "Our receipt time"}
+    )
+    lat = fields.Float(required=True, allow_none=True)
+    lon = fields.Float(required=True, allow_none=True)
+    accuracy_m = fields.Float(required=True, allow_none=True)
+    flags = fields.List(fields.String(), required=True, metadata={"description": FLAGS_DESCRIPTION})
+
+
+class PresenceReviewRecordSchema(ma.Schema):
+    reviewed_by = fields.Integer(required=True, allow_none=True)
+    reviewed_at = fields.DateTime(required=True)
+    reason = fields.String(required=True, allow_none=True)
+
+
+class PatrolPresenceSchema(ma.Schema):
+    id = fields.Integer(required=True)
+    assignment_id = fields.Integer(required=True)
+    shift_id = fields.Integer(required=True)
+    volunteer_id = fields.Integer(required=True)
+    timezone = fields.String(required=True, metadata={"description": "Times below are shown in it"})
+    presence_status = fields.String(
+        required=True, allow_none=True,
+        metadata={"enum": PRESENCE_STATUSES, "description": "Null until the check-in arrives"},
+    )
+    counts = fields.Boolean(required=True, metadata={"description": "Presence is verified or approved"})
+    check_in = fields.Nested(PresenceEventRecordSchema, required=True, allow_none=True)
+    check_out = fields.Nested(
+        PresenceEventRecordSchema, required=True, allow_none=True,
+        metadata={"description": "Null until the phone checks out or the patrol is closed automatically"},
+    )
+    auto_closed = fields.Boolean(
+        required=True, metadata={"description": "Closed at the end plus grace because no check-out came"}
+    )
+    late_minutes = fields.Integer(required=True, allow_none=True)
+    served_minutes = fields.Integer(
+        required=True, allow_none=True,
+        metadata={"description": "Set once both ends are known and presence counts"},
+    )
+    review = fields.Nested(PresenceReviewRecordSchema, required=True, allow_none=True)
+    distance_m = fields.Float(required=True)
+    track_point_count = fields.Integer(required=True)
+
+
+class PresenceReviewQueryArgs(PageArgs):
+    status = fields.String(
+        load_default="needs_review", validate=validate.OneOf(PRESENCE_STATUSES),
+        metadata={"description": "Presence status to list (default needs_review)"},
+    )
+
+
+class PresenceApproveSchema(ReasonOptionalSchema):
+    pass
+
+
+class PresenceRejectSchema(ReasonRequiredSchema):
+    pass

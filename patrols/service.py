@@ -1,0 +1,78 @@
+"""Patrols: the patrol row of an assignment and who may touch it. No HTTP here.
+
+Feature modules keep their rooms as ``<feature>.py``, ``<feature>_schemas.py`` and
+``<feature>_routes.py`` (presence: check-in/out and review; tracks and checkpoints; reports), as in
+``shifts/``; this module is what they share.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from core import i18n
+from core.auth import Caller
+from core.db import utcnow
+from core.errors import NotFound, OutOfScope
+from core.extensions import db
+from patrols.models import Patrol
+from shifts.models import Assignment
+from shifts.service import get_assignment
+
+i18n.register_titles({"patrol_not_found": ("巡逻记录不存在", "Patrol not found")})
+i18n.register_messages({"Patrol not found.": "巡逻记录不存在。"})
+
+
+def patrol_for(assignment: Assignment) -> Patrol:
+    """The patrol row of ``assignment``, made if this is the first event to arrive for it.
+
+    Safe under concurrency: the insert does nothing when another request made the row first (the
+    unique ``assignment_id``), and the row is then read back; on PostgreSQL the insert waits for
+    the other transaction, so it sees the committed row.
+    """
+    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    now = utcnow()
+    db.session.execute(
+        dialect.insert(Patrol)
+        .values(
+            assignment_id=assignment.id,
+            volunteer_id=assignment.volunteer_id,
+            shift_id=assignment.shift_id,
+            check_in_flags=[],
+            check_out_flags=[],
+            auto_closed=False,
+            distance_m=0.0,
+            track_point_count=0,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["assignment_id"])
+    )
+    return db.session.scalars(
+        sa.select(Patrol)
+        .where(Patrol.assignment_id == assignment.id)
+        .execution_options(populate_existing=True)
+    ).one()
+
+
+def own_assignment(caller: Caller, assignment_id: int) -> Assignment:
+    """The caller's own assignment; another volunteer's is simply not found."""
+    assignment = get_assignment(assignment_id)
+    if assignment.volunteer.user_id != caller.user_id:
+        raise NotFound("Assignment not found.", code="assignment_not_found")
+    return assignment
+
+
+def get_patrol(patrol_id: int) -> Patrol:
+    patrol = db.session.get(Patrol, patrol_id)
+    if patrol is None:
+        raise NotFound("Patrol not found.", code="patrol_not_found")
+    return patrol
+
+
+def get_managed_patrol(caller: Caller, patrol_id: int) -> Patrol:
+    """A patrol on a shift in the caller's subtree (organisers, staff, admins)."""
+    patrol = get_patrol(patrol_id)
+    if not caller.in_scope(patrol.assignment.shift.grid.path):
+        raise OutOfScope("The record is outside your area.")
+    return patrol
