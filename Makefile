@@ -6,7 +6,7 @@ export FLASK_APP := app:create_app
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test install browser upgrade serve worker bench bench-autofill clean
+.PHONY: run test install browser upgrade serve worker bench bench-autofill bench-checkin clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,10 @@ worker: install
 
 bench: install
 	bash bench/run.sh
+
+## bench-checkin: check-in throughput and p99 against the bare endpoint (recreates test_bench_checkin)
+bench-checkin: install
+	$(BIN)/python bench/checkin.py
 
 ## bench-autofill: auto-fill solver at 2k×10k and 10k×50k, and the endpoint on PostgreSQL (recreates test_bench)
 bench-autofill: install
