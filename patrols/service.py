@@ -1,5 +1,8 @@
 """Patrols: the patrol row of an assignment and who may touch it. No HTTP here.
 
+``own_assignment`` (the caller's own place; another volunteer's is not found) is re-exported from
+``shifts.filling`` for the feature modules.
+
 Feature modules keep their rooms as ``<feature>.py``, ``<feature>_schemas.py`` and
 ``<feature>_routes.py`` (presence: check-in/out and review; tracks and checkpoints; reports), as in
 ``shifts/``; this module is what they share.
@@ -16,8 +19,10 @@ from core.db import utcnow
 from core.errors import NotFound, OutOfScope
 from core.extensions import db
 from patrols.models import Patrol
+from shifts.filling import own_assignment
 from shifts.models import Assignment
-from shifts.service import get_assignment
+
+__all__ = ["get_managed_patrol", "get_patrol", "own_assignment", "patrol_for"]
 
 i18n.register_titles({"patrol_not_found": ("巡逻记录不存在", "Patrol not found")})
 i18n.register_messages({"Patrol not found.": "巡逻记录不存在。"})
@@ -53,14 +58,6 @@ def patrol_for(assignment: Assignment) -> Patrol:
         .where(Patrol.assignment_id == assignment.id)
         .execution_options(populate_existing=True)
     ).one()
-
-
-def own_assignment(caller: Caller, assignment_id: int) -> Assignment:
-    """The caller's own assignment; another volunteer's is simply not found."""
-    assignment = get_assignment(assignment_id)
-    if assignment.volunteer.user_id != caller.user_id:
-        raise NotFound("Assignment not found.", code="assignment_not_found")
-    return assignment
 
 
 def get_patrol(patrol_id: int) -> Patrol:
