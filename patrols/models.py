@@ -85,7 +85,9 @@ class Patrol(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
-    assignment: Mapped[Assignment] = relationship(lazy="joined")
+    # Loaded on access: the phone's requests already hold the assignment (identity map), and a
+    # joined load would drag its shift, grid polygon, volunteer and user into every patrol query.
+    assignment: Mapped[Assignment] = relationship(lazy="select")
 
     __table_args__ = (
         sa.CheckConstraint(

@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 
 from core import audit, i18n
 from core.auth import Caller, Role
@@ -109,6 +110,7 @@ def review_queue(caller: Caller, status: str, *, limit: int, cursor: str | None)
         .join(Shift, Shift.id == Patrol.shift_id)
         .join(Area, Area.id == Shift.grid_id)
         .where(Patrol.presence_status == status, Area.path.startswith(caller.area_path, autoescape=True))
+        .options(selectinload(Patrol.assignment))
     )
     return paginate(stmt, [Patrol.id], limit=limit, cursor=cursor)
 
