@@ -31,7 +31,8 @@ from grids.queries import get_area
 from patrols.models import Patrol
 from patrols.service import patrol_for
 from patrols.track_models import Checkpoint, CheckpointScan
-from patrols.tracks import event_window, haversine_m, patrollable_assignment, readable_assignment
+from patrols.tracks import event_window, haversine_m, patrollable_assignment
+from shifts.filling import get_assignment_for
 
 PAYLOAD_PREFIX = "SW1"
 _MAC_BYTES = 16  # 128 bits: 22 base64url characters keep the QR code small
@@ -274,7 +275,7 @@ def scan_view(scan: CheckpointScan, assignment_id: int, tz: ZoneInfo) -> dict[st
 
 def patrol_summary(caller: Caller, assignment_id: int) -> dict[str, Any]:
     """Distance, points, served minutes, and the grid's checkpoints visited and missed."""
-    assignment = readable_assignment(caller, assignment_id)
+    assignment = get_assignment_for(caller, assignment_id)
     shift = assignment.shift
     tz = ZoneInfo(shift.timezone)
     patrol = db.session.scalar(sa.select(Patrol).where(Patrol.assignment_id == assignment.id))
@@ -323,7 +324,7 @@ def patrol_summary(caller: Caller, assignment_id: int) -> dict[str, Any]:
 
 def own_scans_view(caller: Caller, assignment_id: int, args: dict[str, Any]) -> dict[str, Any]:
     """The scans of an assignment's patrol, oldest first (paginated)."""
-    assignment = readable_assignment(caller, assignment_id)
+    assignment = get_assignment_for(caller, assignment_id)
     patrol_id = db.session.scalar(sa.select(Patrol.id).where(Patrol.assignment_id == assignment.id))
     stmt = sa.select(CheckpointScan).where(CheckpointScan.patrol_id == (patrol_id or 0))
     page = paginate(stmt, [CheckpointScan.id], limit=args["limit"], cursor=args.get("cursor"))

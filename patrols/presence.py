@@ -227,16 +227,29 @@ def _presence_after_flags(patrol: Patrol) -> str:
     return PresenceStatus.NEEDS_REVIEW if flagged else PresenceStatus.VERIFIED
 
 
-def check_in(caller: Caller, assignment_id: int, event: PhoneEvent) -> Patrol:
-    """Record the volunteer's check-in (or return it again for the same ``client_id``)."""
+def _take_event(
+    caller: Caller, assignment_id: int, event: PhoneEvent, column: sa.Column
+) -> tuple[Assignment, Patrol | None]:
+    """The caller's assignment, locked and re-read, or the patrol this ``client_id`` already went into.
+
+    The volunteer's schedule lock serialises check-in, check-out and the no-show task (which marks
+    absent only under it), since presence depends on all of them.
+    """
     assignment = own_assignment(caller, assignment_id)
-    replay = _replayed(event.client_id, assignment, Patrol.check_in_client_id)
+    replay = _replayed(event.client_id, assignment, column)
     if replay is not None:
-        return replay
-    # Serialises with the no-show task, which marks absent only under this lock.
+        return assignment, replay
     rules.lock_schedules([assignment.volunteer_id])
     db.session.refresh(assignment)
     _ensure_takes_events(assignment)
+    return assignment, None
+
+
+def check_in(caller: Caller, assignment_id: int, event: PhoneEvent) -> Patrol:
+    """Record the volunteer's check-in (or return it again for the same ``client_id``)."""
+    assignment, replay = _take_event(caller, assignment_id, event, Patrol.check_in_client_id)
+    if replay is not None:
+        return replay
     shift = assignment.shift
     received_at = utcnow()
     arrived = event_time(event.device_time, received_at)
@@ -284,14 +297,9 @@ def check_in(caller: Caller, assignment_id: int, event: PhoneEvent) -> Patrol:
 
 def check_out(caller: Caller, assignment_id: int, event: PhoneEvent) -> Patrol:
     """Record the check-out; before the check-in, or replacing an automatic close, is fine."""
-    assignment = own_assignment(caller, assignment_id)
-    replay = _replayed(event.client_id, assignment, Patrol.check_out_client_id)
+    assignment, replay = _take_event(caller, assignment_id, event, Patrol.check_out_client_id)
     if replay is not None:
         return replay
-    # Check-in and check-out of one volunteer never interleave: presence depends on both.
-    rules.lock_schedules([assignment.volunteer_id])
-    db.session.refresh(assignment)
-    _ensure_takes_events(assignment)
     shift = assignment.shift
     received_at = utcnow()
     left = event_time(event.device_time, received_at)

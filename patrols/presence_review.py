@@ -15,18 +15,18 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from core import audit, i18n
-from core.auth import Caller, Role
+from core.auth import Caller
 from core.db import utcnow
-from core.errors import Conflict, NotFound, OutOfScope
+from core.errors import Conflict, NotFound
 from core.extensions import db
 from core.pagination import paginate
 from grids.models import Area
 from patrols import signals
 from patrols.models import COUNTED_PRESENCE, Patrol, PresenceStatus
 from patrols.presence import settle
-from patrols.service import get_managed_patrol, own_assignment
+from patrols.service import get_managed_patrol
+from shifts.filling import get_assignment_for
 from shifts.models import Shift
-from shifts.service import get_assignment
 
 i18n.register_titles(
     {"presence_not_under_review": ("签到无需审核", "Presence is not waiting for review")}
@@ -89,12 +89,7 @@ def patrol_view(patrol: Patrol) -> dict[str, Any]:
 
 def patrol_of_assignment(caller: Caller, assignment_id: int) -> Patrol:
     """The patrol of an assignment: the volunteer's own, or one in a manager's subtree."""
-    if caller.role == Role.VOLUNTEER:
-        assignment = own_assignment(caller, assignment_id)
-    else:
-        assignment = get_assignment(assignment_id)
-        if not caller.in_scope(assignment.shift.grid.path):
-            raise OutOfScope("The record is outside your area.")
+    assignment = get_assignment_for(caller, assignment_id)
     patrol = db.session.scalar(sa.select(Patrol).where(Patrol.assignment_id == assignment.id))
     if patrol is None:
         raise NotFound(

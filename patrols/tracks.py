@@ -20,15 +20,15 @@ from flask import current_app
 from sqlalchemy.dialects import sqlite
 
 from core import i18n
-from core.auth import Caller, Role
+from core.auth import Caller
 from core.db import utcnow
-from core.errors import Conflict, OutOfScope, ValidationFailed
+from core.errors import Conflict, ValidationFailed
 from core.extensions import db
 from patrols.models import Patrol
 from patrols.service import own_assignment, patrol_for
 from patrols.track_models import TrackPoint
+from shifts.filling import get_assignment_for
 from shifts.models import Assignment, AssignmentStatus, Shift, ShiftStatus
-from shifts.service import get_assignment
 
 EARTH_RADIUS_M = 6_371_008.8
 #: Assignments a phone may still send patrol data for (an absent mark may be reconciled later).
@@ -100,16 +100,6 @@ def analyse_track(
 
 
 # --- who may touch which track -----------------------------------------------------------------
-
-
-def readable_assignment(caller: Caller, assignment_id: int) -> Assignment:
-    """The volunteer's own assignment (another's is 404), or one in a manager's subtree (else 403)."""
-    if caller.role == Role.VOLUNTEER:
-        return own_assignment(caller, assignment_id)
-    assignment = get_assignment(assignment_id)
-    if not caller.in_scope(assignment.shift.grid.path):
-        raise OutOfScope("The record is outside your area.")
-    return assignment
 
 
 def patrollable_assignment(caller: Caller, assignment_id: int) -> Assignment:
@@ -259,7 +249,7 @@ def track_view(caller: Caller, assignment_id: int) -> dict[str, Any]:
     The first feature is the LineString of the plausible points (when there are two or more), then
     one Point per stored fix with its time, accuracy and ``implausible`` flag.
     """
-    assignment = readable_assignment(caller, assignment_id)
+    assignment = get_assignment_for(caller, assignment_id)
     tz = ZoneInfo(assignment.shift.timezone)
     patrol = db.session.scalar(sa.select(Patrol).where(Patrol.assignment_id == assignment.id))
     rows = _stored_points(patrol.id) if patrol else []

@@ -15,10 +15,10 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
-from core import audit, i18n
+from core import i18n
 from core.auth import Caller, Role
 from core.db import utcnow
-from core.errors import Conflict, NotFound, OutOfScope
+from core.errors import Conflict, NotFound
 from core.extensions import db
 from shifts import rules, signals
 from shifts.models import (
@@ -31,8 +31,7 @@ from shifts.models import (
     ShiftStatus,
 )
 from shifts.service import ensure_may_see, get_assignment
-from volunteers.models import Volunteer
-from volunteers.service import get_volunteer, own_volunteer
+from volunteers.service import own_volunteer
 
 i18n.register_titles(
     {
@@ -195,8 +194,7 @@ def get_assignment_for(caller: Caller, assignment_id: int) -> Assignment:
     if caller.role == Role.VOLUNTEER:
         return own_assignment(caller, assignment_id)
     assignment = get_assignment(assignment_id)
-    if not caller.in_scope(assignment.shift.grid.path):
-        raise OutOfScope("The shift is outside your area.")
+    caller.ensure_scope(assignment.shift.grid.path)
     return assignment
 
 

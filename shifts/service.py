@@ -50,14 +50,13 @@ def city_path(path: str) -> str:
     return "/" + path.strip("/").split("/")[0] + "/"
 
 
-def ensure_may_see(caller: Caller, shift: Shift, volunteer: Volunteer | None = None) -> None:
+def ensure_may_see(caller: Caller, shift: Shift) -> None:
     """Managers see shifts in their subtree; volunteers see shifts in their home city."""
     if caller.role == Role.VOLUNTEER:
         if not shift.grid.path.startswith(city_path(caller.area_path)):
             raise OutOfScope("The shift is outside your area.")
         return
-    if not caller.in_scope(shift.grid.path):
-        raise OutOfScope("The shift is outside your area.")
+    caller.ensure_scope(shift.grid.path)
 
 
 def get_shift_for(caller: Caller, shift_id: int) -> Shift:
@@ -69,8 +68,7 @@ def get_shift_for(caller: Caller, shift_id: int) -> Shift:
 def get_managed_shift(caller: Caller, shift_id: int) -> Shift:
     """A shift an organiser, staff member or admin may change: inside their subtree."""
     shift = get_shift(shift_id)
-    if not caller.in_scope(shift.grid.path):
-        raise OutOfScope("The shift is outside your area.")
+    caller.ensure_scope(shift.grid.path)
     return shift
 
 
