@@ -180,8 +180,11 @@ def markdown(pooled: dict[str, dict[str, Any]], ratio: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
-def verify(url: str, done: list[tuple[int, str]]) -> dict[str, Any]:
-    """Every check-in answered 200 is in the database exactly once, and nothing else was checked in."""
+def verify(url: str, done: list[tuple[int, str]], last_assignment: int) -> dict[str, Any]:
+    """Every check-in answered 200 is in the database exactly once, and nothing else was checked in.
+
+    Yesterday's seeded patrols (assignments above ``last_assignment``) are left out.
+    """
     from core.config import normalise_database_url
 
     engine = sa.create_engine(normalise_database_url(url))
@@ -189,9 +192,11 @@ def verify(url: str, done: list[tuple[int, str]]) -> dict[str, Any]:
         with engine.connect() as connection:
             rows = connection.execute(sa.text(
                 "SELECT assignment_id, check_in_client_id, presence_status FROM patrols "
-                "WHERE check_in_client_id IS NOT NULL"
-            )).all()
-            idempotency_rows = connection.execute(sa.text("SELECT count(*) FROM idempotency_records")).scalar()
+                "WHERE check_in_client_id IS NOT NULL AND assignment_id <= :last"
+            ), {"last": last_assignment}).all()
+            idempotency_rows = connection.execute(sa.text(
+                "SELECT count(*) FROM idempotency_records WHERE request_hash <> repeat('0', 64)"
+            )).scalar()
     finally:
         engine.dispose()
     stored: dict[str, list[int]] = {}
@@ -320,7 +325,7 @@ def main() -> int:
     finally:
         stop(server)
         log.close()
-    database_check = verify(url, work.done)
+    database_check = verify(url, work.done, args.assignments)
 
     pooled = {}
     for endpoint in ENDPOINTS:

@@ -91,6 +91,52 @@ def inside_point(cell: tuple[int, int], rng: random.Random) -> tuple[float, floa
     )
 
 
+def _history(connection: sa.Connection, now: Any, shifts: list[dict[str, Any]], count: int) -> None:
+    """Yesterday's shifts, served: one patrol and one idempotency record per volunteer.
+
+    Tables the check-in reads by index must not start empty: statistics of an empty table make
+    PostgreSQL plan sequential scans, which then slow down as the run fills the table.
+    """
+    from core.idempotency import IdempotencyRecord
+    from patrols.models import Patrol
+    from shifts.models import Assignment, Shift
+
+    day = timedelta(days=1)
+    past_shifts = [
+        {**shift, "id": shift["id"] + len(shifts), "starts_at": shift["starts_at"] - day,
+         "ends_at": shift["ends_at"] - day}
+        for shift in shifts
+    ]
+    assignments, patrols, records = [], [], []
+    for i in range(1, count + 1):
+        shift = past_shifts[(i - 1) // PLACES_PER_SHIFT]
+        assignments.append({
+            "id": count + i, "shift_id": shift["id"], "volunteer_id": i, "status": "assigned", "role": "primary",
+            "source": "organiser", "queue_seq": (i - 1) % PLACES_PER_SHIFT + 1, "late_withdrawal": False,
+            "created_at": now - day, "updated_at": now - day,
+        })
+        patrols.append({
+            "assignment_id": count + i, "volunteer_id": i, "shift_id": shift["id"],
+            "check_in_client_id": str(uuid.uuid4()), "check_in_device_at": shift["starts_at"],
+            "check_in_received_at": shift["starts_at"], "check_in_lat": 40.65, "check_in_lon": 109.84,
+            "check_in_accuracy_m": 8.0, "check_in_flags": [], "presence_status": "verified", "late_minutes": 0,
+            "check_out_client_id": str(uuid.uuid4()), "check_out_device_at": shift["ends_at"],
+            "check_out_received_at": shift["ends_at"], "check_out_lat": 40.65, "check_out_lon": 109.84,
+            "check_out_accuracy_m": 8.0, "check_out_flags": [], "auto_closed": False,
+            "served_minutes": int(SHIFT_LENGTH.total_seconds() // 60), "distance_m": 0.0, "track_point_count": 0,
+            "created_at": shift["starts_at"], "updated_at": shift["ends_at"],
+        })
+        records.append({
+            "user_id": i, "key": str(uuid.uuid4()), "method": "POST",
+            "path": f"/api/v1/assignments/{count + i}/check-in", "request_hash": "0" * 64, "status_code": 200,
+            "response_body": "{}", "content_type": "application/json", "created_at": shift["starts_at"],
+        })
+    _insert(connection, Shift.__table__, past_shifts)
+    _insert(connection, Assignment.__table__, assignments)
+    _insert(connection, Patrol.__table__, patrols)
+    _insert(connection, IdempotencyRecord.__table__, records)
+
+
 def seed(count: int) -> dict[str, Any]:
     """Write everything into DATABASE_URL's (migrated, empty) database; returns the driver's work list."""
     from flask_jwt_extended import create_access_token
@@ -184,6 +230,7 @@ def seed(count: int) -> dict[str, Any]:
             work.append({"assignment_id": i, "token": token, "lon": lon, "lat": lat})
         _insert(connection, Shift.__table__, shifts)
         _insert(connection, Assignment.__table__, assignments)
+        _history(connection, now, shifts, count)
         db.session.commit()
         timings["insert_s"] = time.perf_counter() - mark
         db.session.connection().execute(sa.text("ANALYZE"))

@@ -20,6 +20,7 @@ import random
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,6 @@ def main() -> None:
     args = parser.parse_args()
 
     from app import create_app
-    from core.extensions import db
 
     seed_info = json.loads(args.seed_info.read_text())
     app = create_app()
@@ -58,6 +58,13 @@ def main() -> None:
         lon = rng.uniform(extent["min_lon"] + 1e-5, extent["max_lon"] - 1e-5)
         lat = rng.uniform(extent["min_lat"] + 1e-5, extent["max_lat"] - 1e-5)
         return client.get(f"/api/v1/areas/locate?lat={lat:.6f}&lon={lon:.6f}").status_code
+
+    profile(app, one, args.endpoint, args.requests, args.top, args.sort)
+
+
+def profile(app: Any, one: Callable[[], int], name: str, n: int, top: int = 30, sort: str = "tottime") -> None:
+    """Warm up, time ``n`` calls of ``one`` plain, then ``n`` more under cProfile, and print the report."""
+    from core.extensions import db
 
     statements: Counter[str] = Counter()
     sql_seconds: dict[str, float] = defaultdict(float)
@@ -80,13 +87,12 @@ def main() -> None:
         checkouts[0] += 1
 
     # Warm every cache the way a long-running worker would have (for locate: the prepared polygons).
-    for _ in range(min(args.requests, 500)):
+    for _ in range(min(n, 500)):
         one()
     statements.clear()
     sql_seconds.clear()
     checkouts[0] = 0
 
-    n = args.requests
     began = time.perf_counter()
     statuses = Counter(one() for _ in range(n))
     plain = time.perf_counter() - began
@@ -101,7 +107,7 @@ def main() -> None:
     profiler.disable()
     wall = time.perf_counter() - began
 
-    print(f"endpoint {args.endpoint}: {n} requests twice, statuses {dict(statuses)}")
+    print(f"endpoint {name}: {n} requests twice, statuses {dict(statuses)}")
     print(f"  wall per request: {plain / n * 1000:.3f} ms plain, {wall / n * 1000:.3f} ms under cProfile")
     print(f"  pool checkouts per request: {checkouts[0] / n:.2f}")
     total_sql = sum(sql_seconds.values())
@@ -117,10 +123,11 @@ def main() -> None:
     print("  own time by package (share of the profiled pass):")
     for package, own in sorted(by_package.items(), key=lambda item: -item[1])[:14]:
         print(f"    {own / profiled_total * 100:5.1f}%  {package}")
-    if args.top:
+    if top:
         stream = io.StringIO()
-        pstats.Stats(profiler, stream=stream).sort_stats(args.sort).print_stats(args.top)
+        pstats.Stats(profiler, stream=stream).sort_stats(sort).print_stats(top)
         print(stream.getvalue())
+
 
 
 def package_of(filename: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -92,3 +93,36 @@ def configure_sqlite(engine: sa.Engine) -> None:
 
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def insert_on_conflict(
+    table: sa.Table,
+    columns: Sequence[str],
+    conflict: Sequence[str],
+    *,
+    update: Mapping[str, str] | None = None,
+    where: str | None = None,
+    returning: Sequence[str] = ("id",),
+) -> sa.TextualSelect:
+    """``INSERT … ON CONFLICT … RETURNING`` as text, built once: the same SQL on PostgreSQL and SQLite.
+
+    SQLAlchemy's dialect ``on_conflict_do_*`` constructs have no cache key (2.0), so they are
+    compiled on every execution, which on the phone's hot path costs more than the round trip
+    itself; a text statement is compiled once. Bind parameters are named after ``columns`` and
+    typed by them (JSON and UTC times convert as in the ORM). ``update`` maps a column to an SQL
+    expression (``excluded.<column>`` is the row proposed); without it the conflict does nothing
+    and no row comes back. ``where`` guards the update.
+    """
+    action = "DO NOTHING"
+    if update:
+        action = "DO UPDATE SET " + ", ".join(f"{name} = {sql}" for name, sql in update.items())
+        if where:
+            action += f" WHERE {where}"
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "
+        f"VALUES ({', '.join(':' + name for name in columns)}) "
+        f"ON CONFLICT ({', '.join(conflict)}) {action} "
+        f"RETURNING {', '.join(f'{table.name}.{name}' for name in returning)}"
+    )
+    binds = [sa.bindparam(name, type_=table.c[name].type) for name in columns]
+    return sa.text(sql).bindparams(*binds).columns(*(table.c[name] for name in returning))

@@ -5,7 +5,8 @@ different request is 409. The stored response is written in the same transaction
 describes, so a retry after a lost response can never apply the change twice.
 
 Put :func:`idempotent` directly under ``@auth_required(...)`` (keys are per caller) and above
-``@blp.arguments``/``@blp.response`` (it stores the finished response)::
+``@blp.arguments``/``@blp.response`` (it stores the finished response); an upload route's
+``@upload_body_limit`` goes above both (``core/uploads.py``)::
 
     @blp.route("/swap-requests", methods=["POST"])
     @auth_required(Role.VOLUNTEER)
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import json
 import re
 from collections.abc import Callable
 from copy import deepcopy
@@ -37,12 +39,11 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from flask import Response, current_app, request
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core import i18n
 from core.auth import current_caller
-from core.db import UTCDateTime, changes_kept_on_error, utcnow
+from core.db import UTCDateTime, changes_kept_on_error, insert_on_conflict, utcnow
 from core.errors import ApiError, Conflict, ValidationFailed, handle_api_error
 from core.extensions import db
 
@@ -117,6 +118,23 @@ class IdempotencyRecord(db.Model):
     )
 
 
+_INSERT = insert_on_conflict(
+    IdempotencyRecord.__table__,
+    ["user_id", "key", "method", "path", "request_hash", "created_at"],
+    ["user_id", "key"],
+)
+_REMEMBER = (
+    sa.update(IdempotencyRecord)
+    .where(IdempotencyRecord.id == sa.bindparam("record_id"))
+    .values(
+        status_code=sa.bindparam("status_code"),
+        response_body=sa.bindparam("response_body"),
+        content_type=sa.bindparam("content_type"),
+    )
+    .execution_options(synchronize_session=False)
+)
+
+
 # --- the decorator -----------------------------------------------------------------------------
 
 
@@ -130,7 +148,7 @@ def idempotent(func: F) -> F:
             return func(*args, **kwargs)
         if not _KEY_PATTERN.fullmatch(key):
             raise ValidationFailed(errors={HEADER: [_INVALID_KEY]})
-        record, replay = _claim(current_caller().user_id, key, request_fingerprint())
+        record_id, replay = _claim(current_caller().user_id, key, request_fingerprint())
         if replay is not None:
             return replay
         try:
@@ -141,11 +159,11 @@ def idempotent(func: F) -> F:
             response = handle_api_error(error)
         except Exception:
             if changes_kept_on_error():
-                _forget(record)
+                _forget(record_id)
             raise
         # Whatever commits with the record is what a retry must see again; anything else rolls back.
         if response.status_code < 400 or changes_kept_on_error():
-            _remember(record, response)
+            _remember(record_id, response)
         return response
 
     _document(wrapper)
@@ -156,13 +174,30 @@ def idempotent(func: F) -> F:
 
 
 def request_fingerprint() -> str:
-    """SHA-256 of method, path with query string and body bytes, each length-prefixed."""
+    """SHA-256 of method, path with query string and body, each length-prefixed.
+
+    The body is its bytes, except for multipart forms: a phone that rebuilds an upload from its
+    offline queue picks a new random boundary, so there the fields and each file's name, type and
+    content hash are compared instead.
+    """
     digest = hashlib.sha256()
     target = request.path.encode() + (b"?" + request.query_string if request.query_string else b"")
-    for part in (request.method.encode(), target, request.get_data(cache=True)):
+    body = _form_fingerprint() if request.mimetype == "multipart/form-data" else request.get_data(cache=True)
+    for part in (request.method.encode(), target, body):
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
     return digest.hexdigest()
+
+
+def _form_fingerprint() -> bytes:
+    parts: list[list[str]] = [["field", name, value] for name, value in request.form.items(multi=True)]
+    for name, upload in request.files.items(multi=True):
+        content = hashlib.sha256()
+        for chunk in iter(lambda: upload.stream.read(65536), b""):
+            content.update(chunk)
+        upload.stream.seek(0)  # the view reads it next
+        parts.append(["file", name, upload.filename or "", upload.mimetype or "", content.hexdigest()])
+    return json.dumps(sorted(parts), ensure_ascii=False).encode()
 
 
 def ttl() -> timedelta:
@@ -194,35 +229,42 @@ def _find(user_id: int, key: str) -> IdempotencyRecord | None:
     )
 
 
-def _claim(
-    user_id: int, key: str, fingerprint: str
-) -> tuple[IdempotencyRecord, None] | tuple[None, Response]:
-    """Insert the record for this key, or answer from the one already there."""
-    existing = _find(user_id, key)
-    if existing is not None:
-        if existing.created_at >= utcnow() - ttl():
-            return None, _answer(existing, fingerprint)
-        # Expired but not yet purged: the key is free again, as it will be after the purge.
-        db.session.delete(existing)
-        db.session.flush()
-    record = IdempotencyRecord(
-        user_id=user_id,
-        key=key,
-        method=request.method,
-        path=request.path[:500],
-        request_hash=fingerprint,
+def _insert(user_id: int, key: str, fingerprint: str) -> int | None:
+    """Insert the record in one statement; None if the key is taken (no savepoint needed).
+
+    On PostgreSQL ``ON CONFLICT DO NOTHING`` waits for a concurrent insert of the same key: if that
+    commits, this does nothing; if it rolls back, this inserts.
+    """
+    return db.session.scalar(
+        _INSERT,
+        {
+            "user_id": user_id,
+            "key": key,
+            "method": request.method,
+            "path": request.path[:500],
+            "request_hash": fingerprint,
+            "created_at": utcnow(),
+        },
     )
-    try:
-        # A savepoint: on PostgreSQL a failed insert aborts the transaction until rolled back.
-        with db.session.begin_nested():
-            db.session.add(record)
-    except IntegrityError:
-        # The same key committed meanwhile (PostgreSQL made this insert wait for it): answer it.
-        existing = _find(user_id, key)
-        if existing is None:
-            raise _in_progress() from None
+
+
+def _claim(user_id: int, key: str, fingerprint: str) -> tuple[int, None] | tuple[None, Response]:
+    """Insert the record for this key (its id), or answer from the one already there."""
+    record_id = _insert(user_id, key, fingerprint)
+    if record_id is not None:
+        return record_id, None
+    existing = _find(user_id, key)
+    if existing is None:
+        raise _in_progress()  # purged between the two statements: the retry will run it
+    if existing.created_at >= utcnow() - ttl():
         return None, _answer(existing, fingerprint)
-    return record, None
+    # Expired but not yet purged: the key is free again, as it will be after the purge.
+    db.session.delete(existing)
+    db.session.flush()
+    record_id = _insert(user_id, key, fingerprint)
+    if record_id is None:
+        raise _in_progress()  # another request took the freed key first
+    return record_id, None
 
 
 def _answer(record: IdempotencyRecord, fingerprint: str) -> Response:
@@ -248,16 +290,24 @@ def _in_progress() -> Conflict:
     )
 
 
-def _remember(record: IdempotencyRecord, response: Response) -> None:
-    record.status_code = response.status_code
-    record.response_body = response.get_data(as_text=True)
-    record.content_type = (response.content_type or "")[:100] or None
-    db.session.flush()
+def _remember(record_id: int, response: Response) -> None:
+    db.session.execute(
+        _REMEMBER,
+        {
+            "record_id": record_id,
+            "status_code": response.status_code,
+            "response_body": response.get_data(as_text=True),
+            "content_type": (response.content_type or "")[:100] or None,
+        },
+    )
 
 
-def _forget(record: IdempotencyRecord) -> None:
-    db.session.delete(record)
-    db.session.flush()
+def _forget(record_id: int) -> None:
+    db.session.execute(
+        sa.delete(IdempotencyRecord)
+        .where(IdempotencyRecord.id == record_id)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _document(wrapper: Any) -> None:

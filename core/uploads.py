@@ -3,6 +3,8 @@
 Every request over MAX_CONTENT_LENGTH (1 MiB) is refused with 413 before any view runs (app.py),
 unless its view is decorated with :func:`upload_body_limit`, which names a config key holding a
 larger limit; the wrapper also raises werkzeug's own limit for bodies sent without a Content-Length.
+Put it right under ``@blp.route``, above ``@auth_required`` and ``@idempotent``: the idempotency
+key's fingerprint reads the body before the view does.
 """
 
 from __future__ import annotations

@@ -216,14 +216,20 @@ def _same_assignment(scan: CheckpointScan, assignment_id: int) -> CheckpointScan
     return scan
 
 
-def record_scan(caller: Caller, assignment_id: int, data: dict[str, Any]) -> CheckpointScan:
-    """Record a scan once per client_id: a replay returns the first scan, whatever it carries now."""
+def record_scan(
+    caller: Caller, assignment_id: int, data: dict[str, Any], payload_field: str = "payload"
+) -> CheckpointScan:
+    """Record a scan once per client_id: a replay returns the first scan, whatever it carries now.
+
+    ``payload_field`` names the field a bad QR payload is reported under (the check-in sends its
+    scan as ``checkpoint_payload``).
+    """
     assignment = patrollable_assignment(caller, assignment_id)
     client_id = str(data["client_id"])
     existing = _scan_by_client_id(client_id)
     if existing is not None:
         return _same_assignment(existing, assignment.id)
-    checkpoint = verify_payload(data["payload"])
+    checkpoint = verify_payload(data["payload"], payload_field)
     shift = assignment.shift
     if checkpoint.grid_id != shift.grid_id:
         raise ValidationFailed(

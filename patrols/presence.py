@@ -17,29 +17,32 @@ when both ends are known and presence counts, and ``shift_served`` is sent then.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
-import shapely
 import sqlalchemy as sa
-from flask import current_app
-from shapely.geometry import shape
-from shapely.ops import nearest_points
 from sqlalchemy.exc import IntegrityError
 
 from core import i18n
 from core.auth import Caller
-from core.db import utcnow
-from core.errors import Conflict
+from core.db import insert_on_conflict, utcnow
+from core.errors import Conflict, NotFound
 from core.extensions import db
-from core.geo import contains
-from patrols import signals
+from patrols import checkpoints, signals
 from patrols.models import COUNTED_PRESENCE, Patrol, PresenceStatus
-from patrols.service import own_assignment, patrol_for
+from patrols.presence_rules import (
+    MARKED_ABSENT,
+    PhoneEvent,
+    check_in_opens,
+    clock_flags,
+    event_time,
+    late_minutes,
+    position_flags,
+    served_minutes,
+)
+from patrols.service import own_assignment
 from shifts import rules
-from shifts.models import Assignment, AssignmentStatus, Shift, ShiftStatus
+from shifts.models import Assignment, AssignmentStatus, ShiftStatus
+from volunteers.models import Volunteer
 
 i18n.register_titles(
     {
@@ -64,117 +67,8 @@ i18n.register_messages(
     }
 )
 
-#: Flags that send presence to review.
-OUTSIDE_GRID = "outside_grid"
-POOR_ACCURACY = "poor_accuracy"
-CLOCK_SKEW = "clock_skew"
-DEVICE_TIME_FUTURE = "device_time_future"
-MOCK_LOCATION = "mock_location"
-MARKED_ABSENT = "marked_absent"
-NO_BOUNDARY = "no_boundary"
-
 #: An ended place still takes a check-in when it ended as a no-show: the phone may have been offline.
 _CHECK_IN_STATUSES = (AssignmentStatus.ASSIGNED, AssignmentStatus.ABSENT)
-_METRES_PER_DEGREE_LAT = 110_574.0
-_METRES_PER_DEGREE_LON_AT_EQUATOR = 111_320.0
-
-
-@dataclass(frozen=True)
-class PhoneEvent:
-    """What the phone sends for a check-in or a check-out."""
-
-    client_id: str
-    lat: float
-    lon: float
-    accuracy_m: float
-    device_time: datetime
-    mock_location: bool = False
-
-
-# --- the rules ---------------------------------------------------------------------------------
-
-
-def _minutes(key: str) -> timedelta:
-    return timedelta(minutes=current_app.config[key])
-
-
-def event_time(device_at: datetime, received_at: datetime) -> datetime:
-    """When it happened: the device's clock, unless it runs ahead of our receipt."""
-    return min(device_at, received_at)
-
-
-def distance_to_boundary_m(boundary: dict[str, Any], lon: float, lat: float) -> float:
-    """Approximate metres from the point to the nearest point of the polygon (small distances)."""
-    point = shapely.Point(lon, lat)
-    nearest = nearest_points(shape(boundary), point)[0]
-    dx = (nearest.x - lon) * _METRES_PER_DEGREE_LON_AT_EQUATOR * math.cos(math.radians(lat))
-    dy = (nearest.y - lat) * _METRES_PER_DEGREE_LAT
-    return math.hypot(dx, dy)
-
-
-def position_flags(shift: Shift, event: PhoneEvent) -> list[str]:
-    """Why this position cannot be trusted on its own: empty when inside the grid and plausible."""
-    flags: list[str] = []
-    max_accuracy = float(current_app.config["CHECK_IN_MAX_ACCURACY_M"])
-    if event.accuracy_m > max_accuracy:
-        flags.append(POOR_ACCURACY)
-    grid = shift.grid
-    if not grid.boundary:
-        flags.append(NO_BOUNDARY)
-    elif not contains((grid.id, grid.version, grid.updated_at), grid.boundary, event.lon, event.lat):
-        # The fix may be off by its accuracy, but we allow no more than the accuracy we trust.
-        allowance = min(event.accuracy_m, max_accuracy)
-        if distance_to_boundary_m(grid.boundary, event.lon, event.lat) > allowance:
-            flags.append(OUTSIDE_GRID)
-    if event.mock_location:
-        flags.append(MOCK_LOCATION)
-    return flags
-
-
-def clock_flags(device_at: datetime, received_at: datetime) -> list[str]:
-    if device_at - received_at > _minutes("CHECK_IN_CLOCK_SKEW_MINUTES"):
-        return [DEVICE_TIME_FUTURE]
-    if received_at - device_at > timedelta(hours=current_app.config["CHECK_IN_MAX_OFFLINE_HOURS"]):
-        return [CLOCK_SKEW]
-    return []
-
-
-def check_in_opens(shift: Shift) -> datetime:
-    return shift.starts_at - _minutes("CHECK_IN_OPENS_MINUTES")
-
-
-def served_until(shift: Shift) -> datetime:
-    """The latest instant that counts as served: the end plus the check-out grace."""
-    return shift.ends_at + _minutes("CHECK_OUT_GRACE_MINUTES")
-
-
-def checked_in_at(patrol: Patrol) -> datetime | None:
-    if patrol.check_in_device_at is None or patrol.check_in_received_at is None:
-        return None
-    return event_time(patrol.check_in_device_at, patrol.check_in_received_at)
-
-
-def checked_out_at(patrol: Patrol, shift: Shift) -> datetime | None:
-    """A forgotten check-out closed automatically counts up to the scheduled end, not the grace."""
-    if patrol.check_out_device_at is not None and patrol.check_out_received_at is not None:
-        return event_time(patrol.check_out_device_at, patrol.check_out_received_at)
-    if patrol.auto_closed:
-        return shift.ends_at
-    return None
-
-
-def served_minutes(patrol: Patrol, shift: Shift) -> int | None:
-    """Whole minutes between check-in and check-out, clipped to [start, end + grace]."""
-    started, ended = checked_in_at(patrol), checked_out_at(patrol, shift)
-    if started is None or ended is None:
-        return None
-    begin = max(started, shift.starts_at)
-    finish = min(ended, served_until(shift))
-    return max(0, int((finish - begin).total_seconds() // 60))
-
-
-def late_minutes(shift: Shift, arrived: datetime) -> int:
-    return max(0, int((arrived - shift.starts_at).total_seconds() // 60))
 
 
 # --- recording events --------------------------------------------------------------------------
@@ -187,37 +81,143 @@ def _ensure_takes_events(assignment: Assignment) -> None:
         raise Conflict("This place has already ended.", code="assignment_not_live")
 
 
-def _replayed(client_id: str, assignment: Assignment, column: sa.Column) -> Patrol | None:
-    """The patrol this client UUID already went into, if any; a UUID used elsewhere is 409."""
-    used = db.session.scalar(
-        sa.select(Patrol)
-        .where(sa.or_(Patrol.check_in_client_id == client_id, Patrol.check_out_client_id == client_id))
-        .execution_options(populate_existing=True)
-    )
-    if used is None:
-        return None
-    if used.assignment_id != assignment.id or getattr(used, column.key) != client_id:
-        raise Conflict("This client_id was already used for another event.", code="client_id_reused")
-    return used
+def _client_id_reused() -> Conflict:
+    return Conflict("This client_id was already used for another event.", code="client_id_reused")
 
 
-def _conditional_update(patrol: Patrol, guard: sa.ColumnElement[bool], values: dict[str, Any]) -> bool:
-    """Write ``values`` only while ``guard`` holds (the first of concurrent events wins)."""
-    try:
-        with db.session.begin_nested():
-            result = db.session.execute(
-                sa.update(Patrol)
-                .where(Patrol.id == patrol.id, guard)
-                .values(**values, updated_at=utcnow())
-                .execution_options(synchronize_session=False)
+def _owner_use_and_lock(dialect_name: str) -> sa.Select:
+    used = (
+        sa.select(Patrol.id)
+        .where(
+            sa.or_(
+                Patrol.check_in_client_id == sa.bindparam("client_id"),
+                Patrol.check_out_client_id == sa.bindparam("client_id"),
             )
+        )
+        .scalar_subquery()
+    )
+    return (
+        sa.select(
+            Assignment.volunteer_id, used, rules.schedule_lock_column(Assignment.volunteer_id, dialect_name)
+        )
+        .join(Volunteer, Volunteer.id == Assignment.volunteer_id)
+        .where(Assignment.id == sa.bindparam("assignment_id"), Volunteer.user_id == sa.bindparam("user_id"))
+    )
+
+
+_OWNER_USE_AND_LOCK = {name: _owner_use_and_lock(name) for name in ("postgresql", "sqlite")}
+
+
+def _own_and_lock(caller: Caller, assignment_id: int, client_id: str) -> int | None:
+    """Take the schedule lock of the caller's own assignment; the patrol ``client_id`` went into, if any.
+
+    One statement: the lock serialises check-in, check-out, the no-show task (which marks absent
+    only under it) and shift changes, since presence depends on all of them.
+    """
+    statement = _OWNER_USE_AND_LOCK[db.session.get_bind().dialect.name]
+    row = db.session.execute(
+        statement, {"assignment_id": assignment_id, "user_id": caller.user_id, "client_id": client_id}
+    ).first()
+    if row is None:
+        raise NotFound("Assignment not found.", code="assignment_not_found")
+    return row[1]
+
+
+def _replayed(patrol_id: int, assignment_id: int, client_id: str, column: sa.Column) -> Patrol:
+    """The patrol a client UUID already went into, as it is now; a UUID used elsewhere is 409."""
+    patrol = db.session.get(Patrol, patrol_id, populate_existing=True)
+    if patrol is None or patrol.assignment_id != assignment_id or getattr(patrol, column.key) != client_id:
+        raise _client_id_reused()
+    return patrol
+
+
+def _take_event(
+    caller: Caller, assignment_id: int, event: PhoneEvent, column: sa.Column
+) -> Assignment | Patrol:
+    """The caller's assignment, locked and read, or the patrol this ``client_id`` already went into."""
+    used_by = _own_and_lock(caller, assignment_id, event.client_id)
+    if used_by is not None:
+        return _replayed(used_by, assignment_id, event.client_id, column)
+    assignment = own_assignment(caller, assignment_id, reload=True)
+    _ensure_takes_events(assignment)
+    return assignment
+
+
+_CHECK_IN_COLUMNS = (
+    "check_in_client_id", "check_in_device_at", "check_in_received_at", "check_in_lat",
+    "check_in_lon", "check_in_accuracy_m", "check_in_flags", "late_minutes",
+)
+_CHECK_OUT_COLUMNS = (
+    "check_out_client_id", "check_out_device_at", "check_out_received_at", "check_out_lat",
+    "check_out_lon", "check_out_accuracy_m", "check_out_flags", "auto_closed",
+)
+#: What a patrol made by any event starts with.
+_NEW_PATROL = {
+    "check_in_flags": [], "check_out_flags": [], "auto_closed": False, "distance_m": 0.0,
+    "track_point_count": 0, "presence_status": None,
+}
+
+
+def _event_upsert(event_columns: tuple[str, ...], presence_sql: str) -> sa.Select:
+    """Make the patrol with this event, or add the event to its row while the event is unset.
+
+    One statement whichever of the phone's events comes first: an insert, or on the unique
+    ``assignment_id`` an update guarded by ``<event>_client_id IS NULL`` (the first of two events
+    wins). No row comes back when the patrol already had such an event.
+    """
+    table = Patrol.__table__
+    columns = ["assignment_id", "volunteer_id", "shift_id", "created_at", "updated_at"]
+    columns += [name for name in _NEW_PATROL if name not in event_columns] + list(event_columns)
+    update = {name: f"excluded.{name}" for name in event_columns}
+    update |= {"presence_status": presence_sql, "updated_at": "excluded.updated_at"}
+    upsert = insert_on_conflict(
+        table, columns, ["assignment_id"], update=update,
+        where=f"patrols.{event_columns[0]} IS NULL", returning=[column.name for column in table.columns],
+    )
+    return sa.select(Patrol).from_statement(upsert)
+
+
+# Presence is unset until the check-in (only a checked-in patrol can be reviewed), which sets it.
+_CHECK_IN_UPSERT = _event_upsert(_CHECK_IN_COLUMNS, "excluded.presence_status")
+# A flagged check-out sends verified presence to review; a decision already taken stands.
+_CHECK_OUT_UPSERT = _event_upsert(
+    _CHECK_OUT_COLUMNS,
+    "CASE WHEN :review AND patrols.presence_status = 'verified' THEN 'needs_review'"
+    " ELSE patrols.presence_status END",
+)
+
+
+def _write_event(
+    upsert: sa.Select, assignment: Assignment, values: dict[str, Any], **extra: Any
+) -> Patrol | None:
+    """Run an event upsert for ``assignment``: the patrol as written, or None (event already there)."""
+    now = utcnow()
+    params = _NEW_PATROL | values | extra | {
+        "assignment_id": assignment.id,
+        "volunteer_id": assignment.volunteer_id,
+        "shift_id": assignment.shift_id,
+        "created_at": now,
+        "updated_at": now,
+    }
+    try:
+        return db.session.scalars(upsert, params, execution_options={"populate_existing": True}).one_or_none()
     except IntegrityError:
-        # The same UUID went into another patrol at the same moment (unique column).
-        raise Conflict(
-            "This client_id was already used for another event.", code="client_id_reused"
-        ) from None
-    db.session.refresh(patrol)
-    return result.rowcount == 1
+        # The UUID is another patrol's (unique column). On PostgreSQL the transaction is now
+        # aborted; the 409 rolls the whole request back.
+        raise _client_id_reused() from None
+
+
+_PATROL_OF_ASSIGNMENT = sa.select(Patrol).where(Patrol.assignment_id == sa.bindparam("assignment_id"))
+
+
+def _already_written(assignment: Assignment, column: sa.Column, client_id: str) -> Patrol | None:
+    """The patrol after a guarded write found its event taken: itself if it was this very event."""
+    patrol = db.session.scalars(
+        _PATROL_OF_ASSIGNMENT,
+        {"assignment_id": assignment.id},
+        execution_options={"populate_existing": True},
+    ).one()
+    return patrol if getattr(patrol, column.key) == client_id else None
 
 
 def _presence_after_flags(patrol: Patrol) -> str:
@@ -227,30 +227,12 @@ def _presence_after_flags(patrol: Patrol) -> str:
     return PresenceStatus.NEEDS_REVIEW if flagged else PresenceStatus.VERIFIED
 
 
-def _take_event(
-    caller: Caller, assignment_id: int, event: PhoneEvent, column: sa.Column
-) -> tuple[Assignment, Patrol | None]:
-    """The caller's assignment, locked and re-read, or the patrol this ``client_id`` already went into.
-
-    The volunteer's schedule lock serialises check-in, check-out and the no-show task (which marks
-    absent only under it), since presence depends on all of them.
-    """
-    assignment = own_assignment(caller, assignment_id)
-    replay = _replayed(event.client_id, assignment, column)
-    if replay is not None:
-        return assignment, replay
-    rules.lock_schedules([assignment.volunteer_id])
-    db.session.refresh(assignment)
-    _ensure_takes_events(assignment)
-    return assignment, None
-
-
 def check_in(caller: Caller, assignment_id: int, event: PhoneEvent) -> Patrol:
     """Record the volunteer's check-in (or return it again for the same ``client_id``)."""
-    assignment, replay = _take_event(caller, assignment_id, event, Patrol.check_in_client_id)
-    if replay is not None:
-        return replay
-    shift = assignment.shift
+    taken = _take_event(caller, assignment_id, event, Patrol.check_in_client_id)
+    if isinstance(taken, Patrol):
+        return taken
+    assignment, shift = taken, taken.shift
     received_at = utcnow()
     arrived = event_time(event.device_time, received_at)
     if not check_in_opens(shift) <= arrived <= shift.ends_at:
@@ -261,10 +243,11 @@ def check_in(caller: Caller, assignment_id: int, event: PhoneEvent) -> Patrol:
     flags = position_flags(shift, event) + clock_flags(event.device_time, received_at)
     if assignment.status == AssignmentStatus.ABSENT:
         flags.append(MARKED_ABSENT)
-    patrol = patrol_for(assignment)
-    written = _conditional_update(
-        patrol,
-        Patrol.check_in_client_id.is_(None),
+    # Flags of a check-out that came first are taken into account just below.
+    presence = PresenceStatus.NEEDS_REVIEW if flags else PresenceStatus.VERIFIED
+    patrol = _write_event(
+        _CHECK_IN_UPSERT,
+        assignment,
         {
             "check_in_client_id": event.client_id,
             "check_in_device_at": event.device_time,
@@ -274,14 +257,35 @@ def check_in(caller: Caller, assignment_id: int, event: PhoneEvent) -> Patrol:
             "check_in_accuracy_m": event.accuracy_m,
             "check_in_flags": flags,
             "late_minutes": late_minutes(shift, arrived),
+            "presence_status": presence.value,
         },
     )
-    if not written:
-        if patrol.check_in_client_id == event.client_id:
+    if patrol is None:
+        patrol = _already_written(assignment, Patrol.check_in_client_id, event.client_id)
+        if patrol is not None:
             return patrol  # the same event, delivered twice at once
         raise Conflict("You have already checked in to this shift.", code="already_checked_in")
-    patrol.presence_status = _presence_after_flags(patrol)
-    db.session.flush()
+    if patrol.check_out_client_id == event.client_id:
+        raise _client_id_reused()  # the row's own check-out UUID: rolled back with the 409
+    if patrol.presence_status != _presence_after_flags(patrol):
+        patrol.presence_status = _presence_after_flags(patrol)
+        db.session.flush()
+    if event.checkpoint_payload is not None:
+        # Under the check-in's client_id (scans have their own table); a bad payload is a 422
+        # that rolls the check-in back with it, so nothing is half-written.
+        checkpoints.record_scan(
+            caller,
+            assignment_id,
+            {
+                "client_id": event.client_id,
+                "payload": event.checkpoint_payload,
+                "lat": event.lat,
+                "lon": event.lon,
+                "accuracy_m": event.accuracy_m,
+                "device_time": event.device_time,
+            },
+            payload_field="checkpoint_payload",
+        )
     signals.checked_in.send(
         signals.SENDER,
         patrol_id=patrol.id,
@@ -297,10 +301,10 @@ def check_in(caller: Caller, assignment_id: int, event: PhoneEvent) -> Patrol:
 
 def check_out(caller: Caller, assignment_id: int, event: PhoneEvent) -> Patrol:
     """Record the check-out; before the check-in, or replacing an automatic close, is fine."""
-    assignment, replay = _take_event(caller, assignment_id, event, Patrol.check_out_client_id)
-    if replay is not None:
-        return replay
-    shift = assignment.shift
+    taken = _take_event(caller, assignment_id, event, Patrol.check_out_client_id)
+    if isinstance(taken, Patrol):
+        return taken
+    assignment, shift = taken, taken.shift
     received_at = utcnow()
     left = event_time(event.device_time, received_at)
     if left < check_in_opens(shift):
@@ -308,10 +312,9 @@ def check_out(caller: Caller, assignment_id: int, event: PhoneEvent) -> Patrol:
             "Check-out is possible only once check-in has opened.", code="outside_check_out_window"
         )
     flags = position_flags(shift, event) + clock_flags(event.device_time, received_at)
-    patrol = patrol_for(assignment)
-    written = _conditional_update(
-        patrol,
-        Patrol.check_out_client_id.is_(None),
+    patrol = _write_event(
+        _CHECK_OUT_UPSERT,
+        assignment,
         {
             "check_out_client_id": event.client_id,
             "check_out_device_at": event.device_time,
@@ -323,14 +326,15 @@ def check_out(caller: Caller, assignment_id: int, event: PhoneEvent) -> Patrol:
             # The phone's own check-out replaces an automatic close that came first.
             "auto_closed": False,
         },
+        review=bool(flags),
     )
-    if not written:
-        if patrol.check_out_client_id == event.client_id:
+    if patrol is None:
+        patrol = _already_written(assignment, Patrol.check_out_client_id, event.client_id)
+        if patrol is not None:
             return patrol
         raise Conflict("You have already checked out of this shift.", code="already_checked_out")
-    if patrol.presence_status is not None:
-        patrol.presence_status = _presence_after_flags(patrol)
-    db.session.flush()
+    if patrol.check_in_client_id == event.client_id:
+        raise _client_id_reused()
     announce_checked_out(patrol)
     settle(patrol)
     return patrol

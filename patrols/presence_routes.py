@@ -10,7 +10,9 @@ from core.auth import MANAGERS, Role, auth_required, current_caller
 from core.idempotency import idempotent
 from core.pagination import page_schema
 from patrols import presence, presence_review
+from patrols.presence_rules import PhoneEvent
 from patrols.presence_schemas import (
+    CheckInSchema,
     PatrolPresenceSchema,
     PresenceApproveSchema,
     PresenceEventSchema,
@@ -27,21 +29,22 @@ blp = Blueprint(
 )
 
 
-def _event(data: dict[str, Any]) -> presence.PhoneEvent:
-    return presence.PhoneEvent(
+def _event(data: dict[str, Any]) -> PhoneEvent:
+    return PhoneEvent(
         client_id=str(data["client_id"]),
         lat=data["lat"],
         lon=data["lon"],
         accuracy_m=data["accuracy_m"],
         device_time=data["device_time"],
         mock_location=data["mock_location"],
+        checkpoint_payload=data.get("checkpoint_payload"),
     )
 
 
 @blp.route("/assignments/<int:assignment_id>/check-in", methods=["POST"])
 @auth_required(Role.VOLUNTEER)
 @idempotent
-@blp.arguments(PresenceEventSchema)
+@blp.arguments(CheckInSchema)
 @blp.response(200, PatrolPresenceSchema)
 @blp.alt_response(403, response="FORBIDDEN")
 @blp.alt_response(404, response="NOT_FOUND")
@@ -56,7 +59,9 @@ def check_in(data: dict[str, Any], assignment_id: int) -> Any:
     location it is recorded as `needs_review`. The same `client_id` again returns the patrol
     without a second check-in. Refusals: 404 assignment_not_found (also another volunteer's);
     409 shift_cancelled, assignment_not_live, outside_check_in_window, already_checked_in (another
-    client_id), client_id_reused; 422 bad coordinates, accuracy or time.
+    client_id), client_id_reused; 422 bad coordinates, accuracy or time. With `checkpoint_payload`
+    the scanned QR is recorded as a checkpoint scan (listed in the patrol summary) in the same
+    transaction; 422 qr_invalid, checkpoint_inactive, checkpoint_other_grid refuse the whole check-in.
     """
     return presence_review.patrol_view(
         presence.check_in(current_caller(), assignment_id, _event(data))

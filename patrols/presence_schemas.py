@@ -58,6 +58,18 @@ class PresenceEventSchema(ma.Schema):
     )
 
 
+class CheckInSchema(PresenceEventSchema):
+    checkpoint_payload = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=200),
+        metadata={
+            "description": "A checkpoint's QR payload scanned at check-in: recorded as a scan (with "
+            "this client_id) with the check-in's position and time; a forged or revoked payload is "
+            "422 qr_invalid and nothing is recorded"
+        },
+    )
+
+
 class PresenceEventRecordSchema(ma.Schema):
     client_id = fields.String(
         required=True, allow_none=True, metadata={"description": "Null for an automatic close"}

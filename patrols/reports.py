@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from flask import current_app, url_for
 from sqlalchemy.exc import IntegrityError
+from werkzeug.datastructures import FileStorage
 
 from core import i18n
 from core.auth import Caller, Role
@@ -36,6 +37,7 @@ from volunteers.models import Volunteer, VolunteerStatus
 from volunteers.service import own_volunteer
 
 REPORT_NOT_FOUND = "Report not found."
+NOT_A_FILE = "Send the photo as a file part of the form."
 OUTSIDE_CITY = "The grid is outside your city."
 NO_GRID_HERE = "No grid contains this point."
 
@@ -55,6 +57,7 @@ i18n.register_messages(
         "This client id belongs to another record.": "该客户端编号已被其他记录使用。",
         f"A report has at most {MAX_PHOTOS} photos.": f"每条事件上报最多 {MAX_PHOTOS} 张照片。",
         "The photo could not be stored; try again.": "照片暂时无法保存，请重试。",
+        NOT_A_FILE: "请以文件形式上传照片。",
     }
 )
 
@@ -206,6 +209,10 @@ def add_photo(caller: Caller, report_id: int, client_id: str, upload: Any) -> tu
     413 photo_too_large, 415 unsupported_photo_type, 422 photo_unreadable, 409 too_many_photos.
     The file is written last; if the transaction then does not commit, it is deleted again.
     """
+    if not isinstance(upload, FileStorage):
+        # A text field named "file" passes the schema's Upload field (it checks nothing) and has
+        # no stream: 422 like any other bad field, not a 500.
+        raise ValidationFailed(errors={"file": [NOT_A_FILE]})
     report = own_report(caller, report_id)
     existing = _photo_by_client_id(client_id)
     if existing is not None:

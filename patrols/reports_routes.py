@@ -74,9 +74,10 @@ def file_report(data: dict[str, Any]) -> Any:
 
 
 @blp.route("/reports/<int:report_id>/photos", methods=["POST"])
+# Outermost: the idempotency key's fingerprint reads the body, which must be allowed to be large.
+@upload_body_limit("REPORT_PHOTO_MAX_BYTES")
 @auth_required(Role.VOLUNTEER)
 @idempotent
-@upload_body_limit("REPORT_PHOTO_MAX_BYTES")
 @blp.arguments(PhotoUploadSchema, location="files")
 @blp.response(201, ReportPhotoSchema)
 @blp.alt_response(403, response="FORBIDDEN")

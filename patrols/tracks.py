@@ -149,8 +149,15 @@ def upload_points(caller: Caller, assignment_id: int, points: list[dict[str, Any
 
     patrol = patrol_for(assignment)
     # One upload at a time per patrol, so each recount sees the other's points (PostgreSQL; SQLite
-    # serialises writers anyway).
-    db.session.execute(sa.select(Patrol.id).where(Patrol.id == patrol.id).with_for_update())
+    # serialises writers anyway). The row is read again under the lock: the ORM writes only values
+    # that differ from what it last read, so a summary read before a concurrent upload committed
+    # could leave that upload's distance standing when the recount happens to equal the stale one.
+    patrol = db.session.scalars(
+        sa.select(Patrol)
+        .where(Patrol.id == patrol.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
     unique_by_time: dict[datetime, dict[str, Any]] = {}
     for point in points:
         unique_by_time.setdefault(point["time"], point)

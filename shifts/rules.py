@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
@@ -17,7 +18,7 @@ from core import i18n
 from core.db import utcnow
 from core.errors import Conflict, Forbidden
 from core.extensions import db
-from core.locks import LockSpace, lock, try_lock
+from core.locks import LockSpace, lock, lock_column, try_lock
 from shifts.models import Assignment, AssignmentStatus, Shift, ShiftStatus
 from volunteers.models import Volunteer, VolunteerStatus
 
@@ -48,6 +49,11 @@ def min_rest() -> timedelta:
 def lock_schedules(volunteer_ids: Iterable[int]) -> None:
     """Hold the schedule locks of these volunteers until the transaction ends."""
     lock(LockSpace.VOLUNTEER_SCHEDULE, volunteer_ids)
+
+
+def schedule_lock_column(volunteer_id: sa.ColumnElement[int], dialect_name: str) -> sa.ColumnElement[Any]:
+    """:func:`lock_schedules` of one volunteer as a select-list expression (``core.locks.lock_column``)."""
+    return lock_column(LockSpace.VOLUNTEER_SCHEDULE, volunteer_id, dialect_name)
 
 
 def try_lock_schedule(volunteer_id: int) -> bool:

@@ -312,3 +312,52 @@ def test_summary_scope(client, tree, organiser, assignment) -> None:
     stranger = factories.make_volunteer(tree.grid_a)
     assert_problem(client.get(summary_url(assignment.id), headers=factories.headers_for(stranger.user)), 404, "assignment_not_found")
     assert_problem(client.get(scans_url(assignment.id), headers=factories.headers_for(stranger.user)), 404, "assignment_not_found")
+
+
+# --- a scan sent with the check-in -------------------------------------------------------------
+
+
+def check_in_with_scan(client, volunteer, assignment, payload: str, client_id: str | None = None) -> Any:
+    body = {
+        "client_id": client_id or str(uuid.uuid4()),
+        "lat": LAT0,
+        "lon": LON0,
+        "accuracy_m": 10.0,
+        "device_time": (utcnow() - timedelta(minutes=1)).isoformat(),
+        "checkpoint_payload": payload,
+    }
+    return client.post(
+        f"/api/v1/assignments/{assignment.id}/check-in", json=body, headers=factories.headers_for(volunteer.user)
+    )
+
+
+def test_check_in_with_a_scan_records_both_once(client, organiser, volunteer, assignment, checkpoint) -> None:
+    client_id = str(uuid.uuid4())
+    first = check_in_with_scan(client, volunteer, assignment, checkpoint["qr_payload"], client_id)
+    again = check_in_with_scan(client, volunteer, assignment, checkpoint["qr_payload"], client_id)
+
+    assert first.status_code == again.status_code == 200, first.get_json()
+    assert first.get_json()["presence_status"] == "verified" and again.get_json() == first.get_json()
+    [stored] = db.session.scalars(sa.select(CheckpointScan)).all()
+    assert (stored.checkpoint_id, stored.client_id, stored.flags) == (checkpoint["id"], client_id, [])
+    assert stored.patrol_id == first.get_json()["id"]
+    body = client.get(summary_url(assignment.id), headers=factories.headers_for(organiser)).get_json()
+    assert [(v["checkpoint_id"], v["scans"]) for v in body["visited"]] == [(checkpoint["id"], 1)]
+    assert body["missed"] == []
+
+
+def test_check_in_with_a_forged_or_foreign_scan_records_nothing(client, tree, organiser, volunteer, assignment, checkpoint) -> None:
+    forged = checkpoint["qr_payload"][:-2] + ("AA" if not checkpoint["qr_payload"].endswith("AA") else "BB")
+    other_grid = place(client, factories.make_user("organiser", tree.community_b), tree.grid_b,
+                       lat=40.625, lon=109.805).get_json()
+
+    refused_forged = check_in_with_scan(client, volunteer, assignment, forged)
+    refused_foreign = check_in_with_scan(client, volunteer, assignment, other_grid["qr_payload"])
+
+    body = assert_problem(refused_forged, 422, "qr_invalid")
+    assert "checkpoint_payload" in body["errors"]
+    assert_problem(refused_foreign, 422, "checkpoint_other_grid")
+    assert scan_count() == 0
+    assert db.session.scalars(sa.select(Patrol).where(Patrol.assignment_id == assignment.id)).all() == []
+    # The phone may then check in without the scan.
+    assert check_in_with_scan(client, volunteer, assignment, checkpoint["qr_payload"]).status_code == 200

@@ -16,7 +16,7 @@ from core.db import utcnow
 from core.extensions import db
 from patrols import signals
 from patrols.models import Patrol
-from patrols.presence import distance_to_boundary_m
+from patrols.presence_rules import distance_to_boundary_m
 from patrols.tasks import close_forgotten_check_outs, mark_no_shows
 from shifts.models import Assignment, Shift
 from tests import factories
@@ -325,6 +325,29 @@ def test_a_flagged_check_out_sends_presence_to_review(client, tree) -> None:
     assert response.get_json()["presence_status"] == "needs_review"
     assert response.get_json()["check_out"]["flags"] == ["outside_grid"]
     assert response.get_json()["served_minutes"] is None
+
+
+def test_a_flagged_check_out_before_its_check_in_sends_presence_to_review(client, tree, events) -> None:
+    shift, volunteer, assignment = on_shift(tree.grid_a, started_ago=timedelta(hours=3), hours=2)
+    far = metres_east_of_grid(5000)
+    early = check_out(client, volunteer, assignment, event(shift.ends_at, at=far))
+    assert early.get_json()["presence_status"] is None
+
+    late = check_in(client, volunteer, assignment, event(shift.starts_at))
+
+    assert late.get_json()["presence_status"] == "needs_review"
+    assert late.get_json()["check_in"]["flags"] == [] and late.get_json()["served_minutes"] is None
+    assert events.named("shift_served") == []
+    [patrol] = patrols_of(assignment)
+    assert patrol.presence_status == "needs_review"
+
+
+def test_a_clean_check_out_keeps_presence_under_review(client, tree) -> None:
+    shift, volunteer, assignment = on_shift(tree.grid_a, started_ago=timedelta(hours=3), hours=2)
+    check_in(client, volunteer, assignment, event(shift.starts_at, mock_location=True))
+    response = check_out(client, volunteer, assignment, event(shift.ends_at))
+    assert response.get_json()["presence_status"] == "needs_review"
+    assert response.get_json()["check_out"]["flags"] == []
 
 
 def test_check_out_before_check_in_opens_is_refused(client, tree) -> None:

@@ -300,6 +300,26 @@ def test_photo_retry_with_same_client_id_stores_once(client: Any, people: dict[s
     assert db.session.get(Report, report_id).photo_count == 1
 
 
+def test_upload_retried_with_its_key_and_a_new_boundary_is_a_replay(
+    client: Any, people: dict[str, Any], report_id: int, photo_dir: Path
+) -> None:
+    """A phone rebuilding the upload from its queue picks a new multipart boundary: still a replay."""
+    client_id = str(uuid.uuid4())
+    user = people["volunteer"].user
+    photo = jpeg_with_gps()
+    first = upload(client, user, report_id, photo, client_id=client_id, **{"Idempotency-Key": "k1"})
+    again = upload(client, user, report_id, photo, client_id=client_id, **{"Idempotency-Key": "k1"})
+    other_photo = upload(client, user, report_id, png_bytes(), client_id=client_id, **{"Idempotency-Key": "k1"})
+    other_field = upload(client, user, report_id, photo, client_id=str(uuid.uuid4()), **{"Idempotency-Key": "k1"})
+
+    assert first.status_code == again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true" and again.get_json() == first.get_json()
+    assert_problem(other_photo, 409, "idempotency_key_reused")
+    assert_problem(other_field, 409, "idempotency_key_reused")
+    assert len(stored_files(photo_dir)) == 1
+    assert db.session.get(Report, report_id).photo_count == 1
+
+
 @pytest.mark.parametrize(
     "data, name, status, code",
     [
@@ -379,21 +399,26 @@ def test_photo_over_one_mebibyte_is_accepted_up_to_the_photo_limit(client: Any, 
     out = io.BytesIO()
     noisy.save(out, format="PNG", compress_level=0)
     assert 1024 * 1024 < len(out.getvalue()) < 5 * 1024 * 1024
-    # A body built by hand: the test client spools large form files to a temporary file it never
-    # closes when the app refuses the body unread.
-    boundary = "photo-boundary"
-    body = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="client_id"\r\n\r\n{uuid.uuid4()}\r\n'
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.png"\r\n'
-        "Content-Type: image/png\r\n\r\n"
-    ).encode() + out.getvalue() + f"\r\n--{boundary}--\r\n".encode()
-    response = client.post(
-        f"/api/v1/reports/{report_id}/photos",
-        data=body,
-        content_type=f"multipart/form-data; boundary={boundary}",
-        headers=headers_for(people["volunteer"].user),
-    )
-    assert response.status_code == 201
+    client_id = str(uuid.uuid4())
+
+    def send(boundary: str) -> Any:
+        # A body built by hand: the test client spools large form files to a temporary file it
+        # never closes when the app refuses the body unread.
+        body = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="client_id"\r\n\r\n{client_id}\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.png"\r\n'
+            "Content-Type: image/png\r\n\r\n"
+        ).encode() + out.getvalue() + f"\r\n--{boundary}--\r\n".encode()
+        return client.post(
+            f"/api/v1/reports/{report_id}/photos",
+            data=body,
+            content_type=f"multipart/form-data; boundary={boundary}",
+            headers=headers_for(people["volunteer"].user, **{"Idempotency-Key": "big-photo"}),
+        )
+
+    first, retry = send("photo-boundary"), send("another-boundary")
+    assert first.status_code == retry.status_code == 201
+    assert retry.headers["Idempotent-Replayed"] == "true" and retry.get_json() == first.get_json()
 
 
 # --- S3-compatible storage (moto's server on localhost) ------------------------------------------

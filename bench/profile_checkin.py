@@ -1,0 +1,61 @@
+"""Where a check-in's time goes: cProfile and SQL timing in-process (Flask test client, no HTTP).
+
+Recreates ``BENCH_DATABASE_URL`` (default ``…/test_bench_profile``; same name rule as ``checkin.py``),
+migrates and seeds it with ``bench/checkin_seed.py``, then runs first check-ins of distinct
+assignments as ``bench/checkin.py`` sends them and prints ``profile_request.profile``'s report::
+
+    .venv/bin/python bench/profile_checkin.py [--requests 1000] [--top 30] [--sort cumulative]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from checkin import check_in_request  # noqa: E402  (bench/ is the script directory)
+from profile_request import profile  # noqa: E402
+
+DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/test_bench_profile"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=1000, help="profiled check-ins (as many again warm up and time)")
+    parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--sort", default="tottime", choices=("tottime", "cumulative"))
+    parser.add_argument("--no-idempotency-key", action="store_true")
+    args = parser.parse_args()
+    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE)
+    work_dir = Path(tempfile.mkdtemp(prefix="shouwang-profile-"))
+    os.environ.update(DATABASE_URL=url, INSTANCE_PATH=str(work_dir / "instance"), ACCESS_TOKEN_MINUTES="120")
+    os.environ.pop("REDIS_URL", None)
+
+    from checkin_seed import seed  # after the environment: create_app reads it
+    from seed import recreate_database
+
+    from app import create_app
+
+    recreate_database(url)
+    # Warm-up (≤ 500), the plain pass and the profiled pass each use distinct assignments.
+    items = iter(seed(min(args.requests, 500) + 2 * args.requests + 10)["work"])
+    app = create_app()
+    client = app.test_client()
+
+    def one() -> int:
+        path, headers, body, _ = check_in_request(next(items), not args.no_idempotency_key)
+        response = client.post(path, data=body, headers=headers)
+        if response.status_code != 200 or response.get_json()["presence_status"] != "verified":
+            raise SystemExit(f"check-in failed: {response.status_code} {response.get_data(as_text=True)}")
+        return response.status_code
+
+    profile(app, one, "check-in", args.requests, args.top, args.sort)
+
+
+if __name__ == "__main__":
+    main()
