@@ -176,6 +176,31 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
         "NO_SHOW_AFTER_MINUTES": _int_env("NO_SHOW_AFTER_MINUTES", 15),
         # How often beat runs the presence tasks (auto-close, no-shows).
         "PRESENCE_TASKS_MINUTES": _int_env("PRESENCE_TASKS_MINUTES", 5),
+        # Notifications (notifications/): push through FCM with FIREBASE_CREDENTIALS (a service
+        # account JSON file); without it a recording backend writes what would have been sent to
+        # PUSH_RECORD_PATH (JSON lines).
+        "FIREBASE_CREDENTIALS": env.get("FIREBASE_CREDENTIALS"),
+        "FIREBASE_PROJECT_ID": env.get("FIREBASE_PROJECT_ID"),  # unset: from the credentials
+        # Where firebase-admin sends (tests and benchmarks: a local FCM-speaking server); unset: FCM.
+        "FCM_ENDPOINT": env.get("FCM_ENDPOINT"),
+        "PUSH_RECORD_PATH": env.get("PUSH_RECORD_PATH") or str(Path(instance_path) / "pushes.jsonl"),
+        "PUSH_BATCH_SIZE": _int_env("PUSH_BATCH_SIZE", 500),  # messages per send_each (FCM's maximum)
+        "PUSH_MAX_ATTEMPTS": _int_env("PUSH_MAX_ATTEMPTS", 8),  # then failed (it stays in the inbox)
+        "PUSH_RETRY_BASE_SECONDS": _int_env("PUSH_RETRY_BASE_SECONDS", 30),  # doubled per attempt
+        "PUSH_RETRY_MAX_SECONDS": _int_env("PUSH_RETRY_MAX_SECONDS", 3600),
+        "PUSH_LEASE_SECONDS": _int_env("PUSH_LEASE_SECONDS", 300),  # a claimed batch returns after
+        "PUSH_DELIVERY_MINUTES": _int_env("PUSH_DELIVERY_MINUTES", 1),  # beat's safety net
+        # A device whose token the app has not registered again for this long is skipped.
+        "DEVICE_STALE_DAYS": _int_env("DEVICE_STALE_DAYS", 60),
+        "DEVICE_TOKEN_MAX_LENGTH": _int_env("DEVICE_TOKEN_MAX_LENGTH", 4096),
+        # Reminders before each assigned shift, unless a city sets its own (minutes before start).
+        "REMINDER_OFFSETS_MINUTES": [
+            int(part) for part in env.get("REMINDER_OFFSETS_MINUTES", "1440,60").split(",") if part.strip()
+        ],
+        "REMINDER_MINUTES": _int_env("REMINDER_MINUTES", 1),  # how often beat schedules reminders
+        # Default quiet hours (user's area time zone): non-urgent pushes wait until the end.
+        "QUIET_HOURS_START": env.get("QUIET_HOURS_START", "22:00"),
+        "QUIET_HOURS_END": env.get("QUIET_HOURS_END", "07:00"),
     }
 
     for name in SECRET_NAMES:

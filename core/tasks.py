@@ -165,13 +165,19 @@ def init_celery(app: Flask, task_modules: Iterable[str] = ()) -> ShouwangCelery:
     return celery
 
 
-def enqueue_after_commit(task: Task, *args: Any, **kwargs: Any) -> None:
-    """Send ``task`` once the current transaction commits; forget it if the transaction rolls back."""
+def enqueue_after_commit(task: Task, *args: Any, once: bool = False, **kwargs: Any) -> None:
+    """Send ``task`` once the current transaction commits; forget it if the transaction rolls back.
+
+    ``once``: not again if the same call is already waiting for this transaction's commit.
+    """
     session = db.session()
     if not session.in_transaction():
         # Without a transaction a rollback would be no event, and the task would wait for a later one.
         session.begin()
-    session.info.setdefault(_PENDING_KEY, []).append((task, args, kwargs))
+    pending = session.info.setdefault(_PENDING_KEY, [])
+    if once and (task, args, kwargs) in pending:
+        return
+    pending.append((task, args, kwargs))
 
 
 @sa.event.listens_for(orm.Session, "after_commit")
