@@ -40,6 +40,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     import patrols.track_models  # noqa: F401
     import patrols.report_models  # noqa: F401
     import notifications.models  # noqa: F401
+    import rewards.models  # noqa: F401
 
     db.init_app(app)
     with app.app_context():
