@@ -190,14 +190,15 @@ def request_fingerprint() -> str:
 
 
 def _form_fingerprint() -> bytes:
-    parts: list[list[str]] = [["field", name, value] for name, value in request.form.items(multi=True)]
+    parts: list[list[str | None]] = [["field", name, value] for name, value in request.form.items(multi=True)]
     for name, upload in request.files.items(multi=True):
         content = hashlib.sha256()
         for chunk in iter(lambda: upload.stream.read(65536), b""):
             content.update(chunk)
         upload.stream.seek(0)  # the view reads it next
         parts.append(["file", name, upload.filename or "", upload.mimetype or "", content.hexdigest()])
-    return json.dumps(sorted(parts), ensure_ascii=False).encode()
+    # Each part as JSON text, so any mix of values sorts (werkzeug may hand over None).
+    return json.dumps(sorted(json.dumps(part, ensure_ascii=False) for part in parts)).encode()
 
 
 def ttl() -> timedelta:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import hypothesis
 import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
@@ -29,6 +30,12 @@ from volunteers.models import BUILTIN_KINDS, VolunteerKind
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "committing: the test commits for real (race tests)")
+
+
+# Property tests assert outcomes, not speed: hypothesis' per-example deadline is a timing assert
+# that fails on a loaded machine. Speed is shown by benchmarks (bench/).
+hypothesis.settings.register_profile("shouwang", deadline=None)
+hypothesis.settings.load_profile("shouwang")
 
 
 def _database_url(tmp_dir: str) -> str:
