@@ -68,7 +68,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     _refuse_oversized_bodies(app)
     _register_transaction_boundary(app)
     # The one list of each package's tasks module (background and periodic work).
-    init_celery(app, task_modules=("shifts.tasks", "patrols.tasks"))
+    init_celery(app, task_modules=("shifts.tasks", "patrols.tasks", "notifications.tasks"))
     _register_cli(app)
     return app
 
@@ -80,6 +80,8 @@ def _register_blueprints() -> None:
     from shifts import autofill_routes, calendar_routes, planning_routes, routes, swaps_routes
     from shifts import views_routes
     from patrols import presence_routes, reports_routes, tracks_routes
+    from notifications import broadcasts_routes
+    from notifications.routes import blp as notifications_blp
     from volunteers.routes import blp as volunteers_blp
 
     for blueprint in (
@@ -96,15 +98,19 @@ def _register_blueprints() -> None:
         presence_routes.blp,
         tracks_routes.blp,
         reports_routes.blp,
+        notifications_blp,
+        broadcasts_routes.blp,
     ):
         api.register_blueprint(blueprint)
 
 
 def _connect_listeners() -> None:
     """Packages react to each other's events here, never by importing against DESIGN.md's direction."""
+    from notifications import listeners as notification_listeners
     from shifts import listeners as shift_listeners
 
     shift_listeners.connect()
+    notification_listeners.connect()
 
 
 def _refuse_oversized_bodies(app: Flask) -> None:

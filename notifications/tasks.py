@@ -1,0 +1,37 @@
+"""Background work of notifications: delivering the outbox and scheduling shift reminders.
+
+``deliver_due_task`` is what :func:`notifications.outbox.wake_sender` enqueues after a transaction
+that wrote notifications commits, and beat runs it every ``PUSH_DELIVERY_MINUTES`` as the safety
+net (rows held back by quiet hours or a retry, a wake-up lost with a broker hiccup, a dead
+worker's rows). Several runs at once are safe: each claims its own rows (notifications/delivery.py).
+Without a broker both run in-process (the embedded default).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.tasks import celery, enqueue_after_commit, periodic
+from notifications.delivery import deliver_due
+
+
+@periodic("PUSH_DELIVERY_MINUTES")
+@celery.task(name="notifications.deliver_due")
+def deliver_due_task() -> dict[str, Any]:
+    """Push every due outbox row; returns the run's counts."""
+    stats = deliver_due()
+    if stats.more and not celery.conf.task_always_eager:
+        # The time budget ran out with rows left: another run picks up at once (on any worker)
+        # rather than waiting for beat. In-process there is no worker to hand over to.
+        enqueue_after_commit(deliver_due_task, once=True)
+    return stats.as_dict()
+
+
+@periodic("REMINDER_MINUTES")
+@celery.task(name="notifications.schedule_reminders")
+def schedule_reminders_task() -> Any:
+    """Write the reminders now due before assigned shifts (each once, however often this runs)."""
+    # Imported here: reminders reads shifts and the service, and this module must import without them.
+    from notifications.reminders import schedule_due_reminders
+
+    return schedule_due_reminders()
