@@ -68,7 +68,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     _refuse_oversized_bodies(app)
     _register_transaction_boundary(app)
     # The one list of each package's tasks module (background and periodic work).
-    init_celery(app, task_modules=("shifts.tasks", "patrols.tasks", "notifications.tasks"))
+    init_celery(app, task_modules=("shifts.tasks", "patrols.tasks", "notifications.tasks", "rewards.tasks"))
     _register_cli(app)
     return app
 
@@ -82,6 +82,8 @@ def _register_blueprints() -> None:
     from patrols import presence_routes, reports_routes, tracks_routes
     from notifications import broadcasts_routes
     from notifications.routes import blp as notifications_blp
+    from rewards import points_routes, rules_routes
+    from rewards import catalogue_routes, leaderboards_routes, redemptions_routes
     from volunteers.routes import blp as volunteers_blp
 
     for blueprint in (
@@ -100,6 +102,11 @@ def _register_blueprints() -> None:
         reports_routes.blp,
         notifications_blp,
         broadcasts_routes.blp,
+        rules_routes.blp,
+        points_routes.blp,
+        catalogue_routes.blp,
+        redemptions_routes.blp,
+        leaderboards_routes.blp,
     ):
         api.register_blueprint(blueprint)
 
@@ -107,10 +114,14 @@ def _register_blueprints() -> None:
 def _connect_listeners() -> None:
     """Packages react to each other's events here, never by importing against DESIGN.md's direction."""
     from notifications import listeners as notification_listeners
+    from notifications import reward_listeners as reward_notifications
+    from rewards import listeners as reward_listeners
     from shifts import listeners as shift_listeners
 
     shift_listeners.connect()
     notification_listeners.connect()
+    reward_notifications.connect()
+    reward_listeners.connect()
 
 
 def _refuse_oversized_bodies(app: Flask) -> None:

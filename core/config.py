@@ -201,6 +201,8 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
         # Default quiet hours (user's area time zone): non-urgent pushes wait until the end.
         "QUIET_HOURS_START": env.get("QUIET_HOURS_START", "22:00"),
         "QUIET_HOURS_END": env.get("QUIET_HOURS_END", "07:00"),
+        # Rewards (rewards/tasks.py): how often beat runs point expiry and the monthly badges.
+        "REWARDS_TASKS_MINUTES": _int_env("REWARDS_TASKS_MINUTES", 60),
     }
 
     for name in SECRET_NAMES:

@@ -140,7 +140,10 @@ class Notification(db.Model):
         ),
         sa.Index(
             "ix_notifications_push_due",
+            # With the id, a claim (ordered by both) stops after its batch; without it, the rows of
+            # a broadcast, which share one due time, were all read and sorted for every batch.
             "push_due_at",
+            "id",
             postgresql_where=sa.text("push_status = 'pending'"),
             sqlite_where=sa.text("push_status = 'pending'"),
         ),

@@ -1,0 +1,57 @@
+"""Rewards events become notifications for the volunteer: a badge earned, a redemption's status.
+
+Written through ``listeners.queue_event`` like every other event, so the rows commit or roll back
+with the change. Nobody is told what they did themselves: a volunteer requesting or cancelling
+their own redemption gets no notification for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from notifications.listeners import QueuedEvent, queue_event
+from rewards import signals as reward_signals
+from rewards.badges import BADGES
+
+
+def _on_badge_earned(_sender: Any, *, volunteer_id: int, badge: str, **_: Any) -> None:
+    name_zh, name_en = BADGES.get(badge, (badge, badge))
+    queue_event(
+        QueuedEvent(
+            "badge_earned",
+            {"volunteer_id": volunteer_id, "badge": badge},
+            {"badge_name_zh": name_zh, "badge_name_en": name_en},
+            volunteer_ids=(volunteer_id,),
+            dedupe_key=f"badge_earned:{badge}",
+        )
+    )
+
+
+def _on_redemption_status_changed(
+    _sender: Any,
+    *,
+    redemption_id: int,
+    volunteer_id: int,
+    item_id: int,
+    item_name: str,
+    status: str,
+    pickup_code: str | None = None,
+    reason: str | None = None,
+    actor_id: int | None = None,
+    **_: Any,
+) -> None:
+    queue_event(
+        QueuedEvent(
+            "redemption_status",
+            {"redemption_id": redemption_id, "item_id": item_id},
+            {"item_name": item_name, "status": status, "pickup_code": pickup_code, "reason": reason},
+            volunteer_ids=(volunteer_id,),
+            actor_id=actor_id,
+            dedupe_key=f"redemption_status:{redemption_id}:{status}",
+        )
+    )
+
+
+def connect() -> None:
+    reward_signals.badge_earned.connect(_on_badge_earned)
+    reward_signals.redemption_status_changed.connect(_on_redemption_status_changed)
