@@ -8,6 +8,8 @@ HTTP exception, including unknown routes, JWT failures and rate limits, goes thr
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, Response, current_app, json
@@ -194,3 +196,18 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(InternalServerError, handle_unexpected)
     app.register_error_handler(Exception, handle_unexpected)
+
+
+def error_docs(blp: Any) -> Callable[..., Callable[[Any], Any]]:
+    """A decorator factory for ``blp``: ``@errors(403, 404)`` documents those problem+json responses
+    (the components ShouwangApi registers by status name) on a view."""
+
+    def errors(*statuses: int) -> Callable[[Any], Any]:
+        def decorator(func: Any) -> Any:
+            for status in statuses:
+                func = blp.alt_response(status, response=HTTPStatus(status).name)(func)
+            return func
+
+        return decorator
+
+    return errors

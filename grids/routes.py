@@ -7,7 +7,6 @@ inside their own subtree.
 
 from __future__ import annotations
 
-from http import HTTPStatus
 from typing import Any
 
 from flask.views import MethodView
@@ -15,6 +14,7 @@ from flask_jwt_extended import get_jwt, verify_jwt_in_request
 from flask_smorest import Blueprint
 
 from core.auth import Role, auth_required, current_caller
+from core.errors import error_docs
 from core.pagination import PageArgs, page_schema
 from grids import service
 from grids.models import Area
@@ -40,15 +40,7 @@ blp = Blueprint(
 WRITERS = (Role.STAFF, Role.ADMIN)
 
 
-def _errors(*statuses: int) -> Any:
-    """Document problem+json error responses (the components ShouwangApi registers by name)."""
-
-    def decorator(func: Any) -> Any:
-        for status in statuses:
-            func = blp.alt_response(status, response=HTTPStatus(status).name)(func)
-        return func
-
-    return decorator
+_errors = error_docs(blp)
 
 
 @blp.route("/areas")

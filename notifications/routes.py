@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from http import HTTPStatus
 from typing import Any
 
 from flask_smorest import Blueprint
 
 from core.auth import MANAGERS, OFFICIALS, auth_required, current_caller
+from core.errors import error_docs
 from core.idempotency import idempotent
 from core.pagination import PageArgs, page_schema
 from notifications import service, settings
@@ -35,15 +35,7 @@ blp = Blueprint(
 )
 
 
-def _errors(*statuses: int) -> Any:
-    """Document problem+json error responses (the components ShouwangApi registers by name)."""
-
-    def decorator(func: Any) -> Any:
-        for status in statuses:
-            func = blp.alt_response(status, response=HTTPStatus(status).name)(func)
-        return func
-
-    return decorator
+_errors = error_docs(blp)
 
 
 # --- devices ------------------------------------------------------------------------------------

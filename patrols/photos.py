@@ -244,6 +244,25 @@ def _ended(session: orm.Session, transaction: orm.SessionTransaction) -> None:
         delete_quietly(store, key)
 
 
+def store_photo(session: orm.Session, key: str, photo: CleanPhoto) -> None:
+    """Write a cleaned photo to the configured store, deleted again unless ``session`` commits.
+
+    A store that fails is 503 ``photo_storage_unavailable`` (retry later), never a 500.
+    """
+    store = photo_store()
+    try:
+        store.put(key, photo.data, photo.content_type)
+    except Exception:
+        log.warning("storing photo %s failed", key, exc_info=True)
+        raise ApiError(
+            "The photo could not be stored; try again.",
+            code="photo_storage_unavailable",
+            status=503,
+            headers={"Retry-After": "5"},
+        ) from None
+    track_written(session, store, key)
+
+
 def delete_quietly(store: PhotoStore, key: str) -> None:
     """Delete a file; a leftover is harmless, so a failure is logged, never turned into a 500."""
     try:

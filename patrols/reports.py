@@ -18,7 +18,7 @@ from werkzeug.datastructures import FileStorage
 from core import i18n
 from core.auth import Caller, Role
 from core.db import utcnow
-from core.errors import ApiError, Conflict, Forbidden, NotFound, OutOfScope, ValidationFailed
+from core.errors import Conflict, Forbidden, NotFound, OutOfScope, ValidationFailed
 from core.extensions import db
 from grids.models import Area
 from grids.queries import get_grid, locate_grid
@@ -242,18 +242,7 @@ def add_photo(caller: Caller, report_id: int, client_id: str, upload: Any) -> tu
         if existing is None:
             raise
         return _photo_replay(existing, report), False
-    store = photos.photo_store()
-    try:
-        store.put(key, clean.data, clean.content_type)
-    except Exception:
-        current_app.logger.warning("storing photo %s failed", key, exc_info=True)
-        raise ApiError(
-            "The photo could not be stored; try again.",
-            code="photo_storage_unavailable",
-            status=503,
-            headers={"Retry-After": "5"},
-        ) from None
-    photos.track_written(db.session(), store, key)
+    photos.store_photo(db.session(), key, clean)
     db.session.expire(report)
     return photo, True
 

@@ -14,14 +14,14 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app, url_for
+from flask import url_for
 from sqlalchemy import orm
 from werkzeug.datastructures import FileStorage
 
 from core import i18n
 from core.auth import Caller, Role
 from core.db import utcnow
-from core.errors import ApiError, Conflict, Forbidden, NotFound, ValidationFailed
+from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.extensions import db
 from core.pagination import paginate
 from grids.models import Area
@@ -197,18 +197,7 @@ def set_photo(caller: Caller, item_id: int, upload: Any) -> tuple[CatalogueItem,
     item, _area = managed_item(caller, item_id)
     clean = photos.clean_photo(photos.read_upload(upload.stream))
     key = f"catalogue/{item.id}/{uuid.uuid4().hex}.{clean.extension}"
-    store = photos.photo_store()
-    try:
-        store.put(key, clean.data, clean.content_type)
-    except Exception:
-        current_app.logger.warning("storing photo %s failed", key, exc_info=True)
-        raise ApiError(
-            "The photo could not be stored; try again.",
-            code="photo_storage_unavailable",
-            status=503,
-            headers={"Retry-After": "5"},
-        ) from None
-    photos.track_written(db.session(), store, key)
+    photos.store_photo(db.session(), key, clean)
     db.session.execute(
         sa.update(CatalogueItem)
         .where(CatalogueItem.id == item.id)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from http import HTTPStatus
 from typing import Any
 
 from flask import current_app
 from flask_smorest import Blueprint
 
 from core.auth import Role, auth_required, current_caller
+from core.errors import error_docs
 from core.pagination import page_schema
 from core.uploads import upload_body_limit
 from rewards import catalogue
@@ -29,13 +29,7 @@ blp = Blueprint(
 STAFF = (Role.STAFF, Role.ADMIN)
 
 
-def _errors(*statuses: int) -> Any:
-    def decorator(func: Any) -> Any:
-        for status in statuses:
-            func = blp.alt_response(status, response=HTTPStatus(status).name)(func)
-        return func
-
-    return decorator
+_errors = error_docs(blp)
 
 
 def _view(pair: tuple[Any, Any]) -> dict[str, Any]:

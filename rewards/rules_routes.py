@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from http import HTTPStatus
 from typing import Any
 
 from flask_smorest import Blueprint
 
 from core.auth import Role, auth_required, current_caller
 from core.db import utcnow
+from core.errors import error_docs
 from core.pagination import page_schema
 from rewards import rules
 from rewards.rules_schemas import PointRuleCreateSchema, PointRuleHistoryArgs, PointRuleSchema
@@ -21,13 +21,7 @@ blp = Blueprint(
 )
 
 
-def _errors(*statuses: int) -> Any:
-    def decorator(func: Any) -> Any:
-        for status in statuses:
-            func = blp.alt_response(status, response=HTTPStatus(status).name)(func)
-        return func
-
-    return decorator
+_errors = error_docs(blp)
 
 
 @blp.route("/areas/<int:area_id>/point-rules", methods=["GET"])

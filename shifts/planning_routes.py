@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from http import HTTPStatus
 from typing import Any
 
 from flask_smorest import Blueprint
 
 from core.auth import MANAGERS, auth_required, current_caller
+from core.errors import error_docs
 from core.pagination import page_schema
 from shifts import planning, series_edits
 from shifts.planning_schemas import (
@@ -29,15 +29,7 @@ from shifts.service import get_managed_shift, get_shift_for, shift_view
 blp = Blueprint("shift-planning", __name__, url_prefix="/api/v1", description="Planning shifts: one-off shifts, weekly repeating series, editing and cancelling one, this-and-following or all occurrences")
 
 
-def _errors(*statuses: int) -> Any:
-    """Document problem+json error responses (the components ShouwangApi registers by name)."""
-
-    def decorator(func: Any) -> Any:
-        for status in statuses:
-            func = blp.alt_response(status, response=HTTPStatus(status).name)(func)
-        return func
-
-    return decorator
+_errors = error_docs(blp)
 
 
 def _change_view(outcome: series_edits.Outcome) -> dict[str, Any]:
