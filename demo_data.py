@@ -191,6 +191,7 @@ def seed_demo(rng: random.Random | None = None) -> dict[str, dict[str, str]] | N
                                         to_status=status.value, reason="demo"))
     db.session.flush()
     _seed_patrol_series(admin, city, communities)
+    _seed_rewards(admin, city, districts[0])
     return logins
 
 
@@ -214,6 +215,27 @@ def _seed_patrol_series(admin: User, city: Area, communities: list[Area]) -> Non
         })
 
 
+def _seed_rewards(admin: User, city: Area, district: Area) -> None:
+    """The city's point rule (version 1, from today) and a small catalogue for the first district."""
+    from core.auth import Caller, Role
+    from rewards.catalogue import create_item
+    from rewards.rules import create_version
+
+    caller = Caller(user_id=admin.id, role=Role.ADMIN, area_path=city.path, session_id="seed-demo")
+    create_version(caller, city, {
+        "effective_from": utcnow(), "points_per_hour": 10, "rounding_minutes": 15,
+        "report_bonus": {"red": 20, "orange": 10, "yellow": 5, "green": 2}, "daily_cap": 80,
+        "streak_days": 5, "streak_bonus": 30, "expiry_years": 1, "manual_hours_earn_points": False,
+    })
+    for name, description, cost, stock, limit in (
+        ("公交卡充值 20 元", "凭领取码到社区警务室领取", 200, 50, 2),
+        ("守望志愿者马甲", "反光马甲一件，夜间巡逻用", 120, 30, 1),
+        ("电影票一张", "本市影院通用", 300, 20, 1),
+    ):
+        create_item(caller, {"area_id": district.id, "name": name, "description": description,
+                             "points_cost": cost, "stock": stock, "per_volunteer_limit": limit})
+
+
 @click.command("seed-demo")
 def seed_demo_command() -> None:
     """Seed the demo city once and print the demo logins."""
@@ -227,7 +249,7 @@ def seed_demo_command() -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(logins, ensure_ascii=False, indent=2))
         path.chmod(0o600)
-        click.echo("Seeded the demo city 包头市: 20 grids, 200 volunteers, evening patrols in 6 communities.")
+        click.echo("Seeded the demo city 包头市: 20 grids, 200 volunteers, evening patrols in 6 communities, point rules, a catalogue.")
     if logins:
         click.echo("Demo logins (POST /api/v1/auth/login with phone and password):")
         for role, login in logins.items():

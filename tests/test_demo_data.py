@@ -12,6 +12,7 @@ from core.extensions import db
 from core.geo import validate_boundary
 from demo_data import seed_demo
 from grids.models import Area, AreaLevel
+from rewards.models import PointRule
 from shifts.models import Shift, ShiftSeries
 from volunteers.models import Volunteer
 
@@ -38,6 +39,7 @@ def test_demo_city_shape_and_logins(client, app) -> None:
     # Mon/Wed/Fri for the 8-week horizon: 23 to 24 occurrences per series, 19:00–21:00 local.
     assert 6 * 23 <= len(shifts) <= 6 * 25
     assert {(s.ends_at - s.starts_at).seconds for s in shifts} == {7200}
+    assert [r.version for r in db.session.scalars(sa.select(PointRule))] == [1]
 
     for grid, polygon in zip(grids, shapes):
         point = polygon.representative_point()
@@ -49,6 +51,19 @@ def test_demo_city_shape_and_logins(client, app) -> None:
         response = client.post("/api/v1/auth/login", json={"phone": login["phone"], "password": login["password"]})
         assert response.status_code == 200, (role, response.get_json())
         assert response.get_json()["user"]["role"] == role
+
+    def bearer(role: str) -> dict[str, str]:
+        login = {"phone": logins[role]["phone"], "password": logins[role]["password"]}
+        return {"Authorization": "Bearer " + client.post("/api/v1/auth/login", json=login).get_json()["access_token"]}
+
+    # The demo volunteer lives in the first district, whose catalogue they may redeem from.
+    items = client.get("/api/v1/catalogue-items", headers=bearer("volunteer"))
+    assert items.status_code == 200, items.get_json()
+    assert len(items.get_json()["items"]) == 3
+    city_id = grids[0].path.split("/")[1]
+    rule = client.get(f"/api/v1/areas/{city_id}/point-rules/current", headers=bearer("admin"))
+    assert rule.status_code == 200, rule.get_json()
+    assert rule.get_json()["points_per_hour"] == 10
 
 
 def test_seed_command_prints_logins_and_is_idempotent(app, tmp_path: Path) -> None:
