@@ -6,7 +6,7 @@ export FLASK_APP := app:create_app
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test install browser upgrade serve worker bench bench-autofill bench-checkin clean
+.PHONY: run test install browser upgrade serve worker bench bench-autofill bench-checkin bench-notifications bench-leaderboard clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,14 @@ bench: install
 ## bench-checkin: check-in throughput and p99 against the bare endpoint (recreates test_bench_checkin)
 bench-checkin: install
 	$(BIN)/python bench/checkin.py
+
+## bench-notifications: a broadcast to 100,000 devices, delivery vs a bare send_each loop (recreates test_bench_notifications)
+bench-notifications: install
+	$(BIN)/python bench/notifications.py
+
+## bench-leaderboard: district leaderboards over 100,000 volunteers and a year of entries (recreates test_bench_leaderboard)
+bench-leaderboard: install
+	$(BIN)/python bench/leaderboard.py
 
 ## bench-autofill: auto-fill solver at 2k×10k and 10k×50k, and the endpoint on PostgreSQL (recreates test_bench)
 bench-autofill: install
