@@ -6,7 +6,6 @@ leave any area with a path that disagrees with its parent's.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
@@ -15,26 +14,14 @@ from flask import Flask
 
 from core.extensions import db
 from grids.models import Area, AreaLevel
-from tests import factories
+from tests import factories, races
 
 pytestmark = pytest.mark.committing
 
 
 def _at_once(app: Flask, calls: list[tuple[str, str, dict[str, Any]]], headers: dict[str, str]) -> list[int]:
-    barrier = threading.Barrier(len(calls))
-    statuses: list[int] = [0] * len(calls)
-
-    def send(index: int, method: str, path: str, body: dict[str, Any]) -> None:
-        client = app.test_client()
-        barrier.wait()
-        statuses[index] = getattr(client, method)(path, json=body, headers=headers).status_code
-
-    threads = [threading.Thread(target=send, args=(i, *call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return statuses
+    responses = races.at_once(app, [(method, path, body, headers) for method, path, body in calls])
+    return [response.status_code for response in responses]
 
 
 def _inconsistent_paths() -> list[tuple[int, str]]:

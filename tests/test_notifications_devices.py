@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +15,7 @@ from core.extensions import db
 from grids.models import AreaLevel
 from notifications.models import Device, NotificationSettings
 from notifications.service import MAX_ACTIVE_DEVICES
-from tests import factories
+from tests import factories, races
 from tests.conftest import Tree
 from tests.problems import EN, assert_problem
 
@@ -263,21 +262,8 @@ def test_a_password_change_ends_every_login_and_every_device(client, user) -> No
 
 
 def _at_once(app: Flask, calls: list[tuple[str, str, dict[str, Any], dict[str, str]]]) -> list[int]:
-    """Send each (method, path, json, headers) from its own thread, released together; the statuses."""
-    barrier = threading.Barrier(len(calls))
-    statuses: list[int] = [0] * len(calls)
-
-    def send(index: int, method: str, path: str, payload: dict[str, Any], headers: dict[str, str]) -> None:
-        client = app.test_client()
-        barrier.wait()
-        statuses[index] = client.open(path, method=method, json=payload, headers=headers).status_code
-
-    threads = [threading.Thread(target=send, args=(i, *call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return statuses
+    """Send each (method, path, json, headers) at once; the statuses."""
+    return [response.status_code for response in races.at_once(app, calls)]
 
 
 @pytest.mark.committing

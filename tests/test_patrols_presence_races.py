@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -17,7 +16,7 @@ from core.extensions import db
 from grids.models import AreaLevel
 from patrols import signals
 from patrols.models import Patrol
-from tests import factories
+from tests import factories, races
 
 pytestmark = pytest.mark.committing
 
@@ -25,22 +24,9 @@ API = "/api/v1"
 
 
 def run_at_once(app: Flask, requests: list[tuple[str, dict[str, Any], dict[str, str]]]) -> list[Any]:
-    """POST each (path, json, headers) from its own thread and client, released together."""
-    barrier = threading.Barrier(len(requests))
-    results: list[Any] = [None] * len(requests)
-
-    def send(index: int, path: str, body: dict[str, Any], headers: dict[str, str]) -> None:
-        client = app.test_client()
-        barrier.wait()
-        response = client.post(path, json=body, headers=headers)
-        results[index] = (response.status_code, response.get_json())
-
-    threads = [threading.Thread(target=send, args=(i, *request)) for i, request in enumerate(requests)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
+    """POST each (path, json, headers) at once; (status, json) per request."""
+    responses = races.at_once(app, [("POST", path, body, headers) for path, body, headers in requests])
+    return [(response.status_code, response.get_json()) for response in responses]
 
 
 @pytest.fixture

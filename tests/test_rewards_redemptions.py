@@ -6,7 +6,6 @@ the proof that stock, points and the per-volunteer limit never go wrong.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -23,7 +22,7 @@ from core.extensions import db
 from grids.models import AreaLevel
 from rewards import ledger, redemptions, signals
 from rewards.models import CatalogueItem, LedgerEntry, LedgerReason, PointBalance, Redemption
-from tests import factories
+from tests import factories, races
 from tests.conftest import Tree
 from tests.factories import headers_for
 from tests.problems import assert_problem
@@ -352,22 +351,9 @@ def test_lists_mine_and_in_my_area(client, tree: Tree, people) -> None:
 
 
 def run_at_once(app: Flask, requests: list[tuple[str, dict[str, Any], dict[str, str]]]) -> list[tuple[int, Any]]:
-    """POST each (path, json, headers) from its own thread and client, released together."""
-    barrier = threading.Barrier(len(requests))
-    results: list[Any] = [None] * len(requests)
-
-    def send(index: int, path: str, body: dict[str, Any], headers: dict[str, str]) -> None:
-        client = app.test_client()
-        barrier.wait()
-        response = client.post(path, json=body, headers=headers)
-        results[index] = (response.status_code, response.get_json())
-
-    threads = [threading.Thread(target=send, args=(i, *request)) for i, request in enumerate(requests)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
+    """POST each (path, json, headers) at once; (status, json) per request."""
+    responses = races.at_once(app, [("POST", path, body, headers) for path, body, headers in requests])
+    return [(response.status_code, response.get_json()) for response in responses]
 
 
 def committed_setup(app: Flask, volunteers: int, points: int, **item_values: Any) -> tuple[int, list[int], list[dict[str, str]], dict[str, str]]:

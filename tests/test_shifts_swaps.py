@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -18,7 +17,7 @@ from core.extensions import db
 from grids.models import AreaLevel
 from shifts import signals
 from shifts.models import Assignment, Shift, SwapRequest
-from tests import factories
+from tests import factories, races
 from tests.problems import EN, assert_problem
 from volunteers.models import Volunteer
 
@@ -709,24 +708,9 @@ def test_awaiting_approval_lists_what_the_manager_may_decide(client, cast, tree)
 def at_once(
     app: Flask, calls: list[tuple[str, dict[str, Any], dict[str, str]]]
 ) -> list[tuple[int, Any, Any]]:
-    """POST each (path, json, headers) from its own thread, all released together.
-
-    Returns (status, json, headers) per call, in order."""
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-
-    def send(index: int, path: str, body: dict[str, Any], headers: dict[str, str]) -> None:
-        client = app.test_client()
-        barrier.wait()
-        response = client.post(path, json=body, headers=headers)
-        results[index] = (response.status_code, response.get_json(), response.headers)
-
-    threads = [threading.Thread(target=send, args=(i, *call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
+    """POST each (path, json, headers) at once; (status, json, headers) per call, in order."""
+    responses = races.at_once(app, [("POST", path, body, headers) for path, body, headers in calls])
+    return [(response.status_code, response.get_json(), response.headers) for response in responses]
 
 
 def committed_cast(app: Flask) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
@@ -14,7 +13,7 @@ from accounts.models import User
 from core.audit import AuditEntry
 from core.extensions import db
 from grids.models import AreaLevel
-from tests import factories
+from tests import factories, races
 from volunteers.models import StatusChange, Volunteer
 
 pytestmark = pytest.mark.committing
@@ -23,22 +22,8 @@ API = "/api/v1/volunteers"
 
 
 def run_at_once(app: Flask, requests: list[tuple[str, str, dict[str, Any], dict[str, str]]]) -> list[Any]:
-    """Send each (method, path, json, headers) from its own thread and client, released together."""
-    barrier = threading.Barrier(len(requests))
-    results: list[Any] = [None] * len(requests)
-
-    def send(index: int, method: str, path: str, body: dict[str, Any], headers: dict[str, str]) -> None:
-        client = app.test_client()
-        barrier.wait()
-        response = getattr(client, method)(path, json=body, headers=headers)
-        results[index] = (response.status_code, response.get_json())
-
-    threads = [threading.Thread(target=send, args=(i, *request)) for i, request in enumerate(requests)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
+    """Send each (method, path, json, headers) at once; (status, json) per request."""
+    return [(response.status_code, response.get_json()) for response in races.at_once(app, requests)]
 
 
 def small_tree() -> tuple[Any, Any]:
