@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from core import geo, i18n
+from core.auth import Caller
 from core.errors import MAX_DB_INT, NotFound, ValidationFailed
 from core.extensions import db
 from core.pagination import paginate
@@ -67,6 +68,15 @@ def referenced_area(area_id: int, field: str) -> Area:
     if area is None:
         raise ValidationFailed(errors={field: [UNKNOWN_AREA]})
     return area
+
+
+def scope_root(caller: Caller, area_id: int | None, field: str = "area_id") -> str:
+    """The subtree a list covers: ``area_id``'s when given (403 outside the caller's), else the caller's."""
+    if area_id is None:
+        return caller.area_path
+    area = referenced_area(area_id, field)
+    caller.ensure_scope(area.path)
+    return area.path
 
 
 def list_children(area_id: int, *, limit: int, cursor: str | None) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from grids.queries import (
     list_children,
     locate_grid,
     referenced_area,
+    scope_root,
     search_areas,
 )
 
@@ -51,6 +52,8 @@ __all__ = [
     "list_areas",
     "list_children",
     "locate_grid",
+    "referenced_area",
+    "scope_root",
     "search_areas",
     # defined here
     "CODE_TAKEN",

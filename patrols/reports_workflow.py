@@ -21,7 +21,7 @@ from core.errors import Conflict, Forbidden, ValidationFailed
 from core.extensions import db
 from core.pagination import paginate
 from grids.models import Area, AreaLevel
-from grids.queries import ancestor_ids, in_subtree, referenced_area
+from grids.queries import ancestor_ids, in_subtree, scope_root
 from patrols import signals
 from patrols.report_models import Report, ReportAction, ReportEvent, ReportStatus
 from patrols.reports import get_report_for
@@ -213,11 +213,7 @@ def _filtered(stmt: sa.Select, args: dict[str, Any]) -> sa.Select:
 
 def list_reports(caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
     """Reports in grids of ``area_id``'s subtree (default: the caller's area), newest first."""
-    root_path = caller.area_path
-    if args.get("area_id") is not None:
-        area = referenced_area(args["area_id"], "area_id")
-        caller.ensure_scope(area.path)
-        root_path = area.path
+    root_path = scope_root(caller, args.get("area_id"))
     stmt = (
         sa.select(Report)
         .join(Area, Area.id == Report.grid_id)

@@ -25,7 +25,7 @@ from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.extensions import db
 from core.pagination import paginate
 from grids.models import Area
-from grids.queries import ancestor_ids, in_subtree, referenced_area
+from grids.queries import ancestor_ids, in_subtree, referenced_area, scope_root
 from patrols import photos
 from rewards.catalogue_schemas import MAX_STOCK, VALID_UNTIL_AFTER_FROM
 from rewards.models import CatalogueItem
@@ -233,11 +233,7 @@ def list_items(caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
             sa.or_(CatalogueItem.valid_until.is_(None), CatalogueItem.valid_until > now),
         )
     else:
-        root_path = caller.area_path
-        if args.get("area_id") is not None:
-            area = referenced_area(args["area_id"], "area_id")
-            caller.ensure_scope(area.path)
-            root_path = area.path
+        root_path = scope_root(caller, args.get("area_id"))
         stmt = stmt.join(Area, Area.id == CatalogueItem.area_id).where(in_subtree(Area.path, root_path))
         if args.get("active") is not None:
             stmt = stmt.where(CatalogueItem.active.is_(args["active"]))

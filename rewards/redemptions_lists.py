@@ -11,7 +11,7 @@ from core.errors import Forbidden, NotFound
 from core.extensions import db
 from core.pagination import paginate
 from grids.models import Area
-from grids.queries import in_subtree, referenced_area
+from grids.queries import in_subtree, scope_root
 from rewards.catalogue import MANAGERS_OF_CATALOGUE
 from rewards.models import CatalogueItem, Redemption
 from rewards.redemptions import own_volunteer_id
@@ -38,11 +38,7 @@ def list_managed(caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
     """Redemptions of items in ``area_id``'s subtree (default: the caller's area), newest first."""
     if caller.role not in MANAGERS_OF_CATALOGUE:
         raise Forbidden("Only district staff and admins manage the catalogue.")
-    root_path = caller.area_path
-    if args.get("area_id") is not None:
-        area = referenced_area(args["area_id"], "area_id")
-        caller.ensure_scope(area.path)
-        root_path = area.path
+    root_path = scope_root(caller, args.get("area_id"))
     stmt = (
         sa.select(Redemption)
         .join(CatalogueItem, CatalogueItem.id == Redemption.item_id)

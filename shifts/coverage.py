@@ -18,7 +18,7 @@ from core.db import UTCDateTime, utcnow
 from core.extensions import db
 from core.pagination import decode_cursor, encode_cursor
 from grids.models import Area
-from grids.service import in_subtree, referenced_area
+from grids.service import in_subtree, scope_root
 from shifts.models import Shift, ShiftStatus
 from shifts.service import shift_views
 from shifts.views import cursor_value, select_shifts
@@ -30,11 +30,7 @@ GAP_SCAN_CHUNK = 500
 def coverage_gaps(caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
     """Scheduled shifts in the caller's subtree (or ``area_id``'s, inside it) under way or starting
     within ``within_hours`` that are below their minimum headcount or miss a required kind."""
-    root_path = caller.area_path
-    if args.get("area_id") is not None:
-        area = referenced_area(args["area_id"], "area_id")
-        caller.ensure_scope(area.path)
-        root_path = area.path
+    root_path = scope_root(caller, args.get("area_id"))
     now = utcnow()
     candidates = (
         select_shifts()
