@@ -20,7 +20,7 @@ from accounts.passwords import hash_password
 from core import audit, crypto, i18n
 from core.auth import Caller, Role
 from core.db import utcnow
-from core.errors import MAX_DB_INT, Conflict, NotFound, ValidationFailed
+from core.errors import MAX_DB_INT, Conflict, NotFound, OutOfScope, ValidationFailed
 from core.extensions import db
 from core.pagination import paginate
 from grids.models import Area
@@ -258,8 +258,10 @@ def get_volunteer(volunteer_id: int) -> Volunteer:
 
 
 def get_in_scope(caller: Caller, volunteer_id: int) -> Volunteer:
+    """A volunteer by the id in the URL, for managers: 404 unknown, 403 out of sight (``may_see``)."""
     volunteer = get_volunteer(volunteer_id)
-    caller.ensure_scope(volunteer.home_grid.path)
+    if not may_see(caller, volunteer):
+        raise OutOfScope("The record is outside your area.")
     return volunteer
 
 
