@@ -23,7 +23,6 @@ from shifts.filling import (
     take_queue_number,
 )
 from shifts.models import Assignment, AssignmentSource, AssignmentStatus, Shift
-from volunteers.models import Volunteer
 from volunteers.service import referenced_volunteer
 
 
