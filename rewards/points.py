@@ -23,7 +23,7 @@ from core.timeutil import zone
 from rewards import awarding, badges, ledger
 from rewards.models import LedgerEntry
 from volunteers.models import Volunteer, VolunteerStatus
-from volunteers.service import get_in_scope, own_volunteer
+from volunteers.service import get_in_scope, own_volunteer, referenced_volunteer
 
 #: How far back an organiser may enter hours.
 MANUAL_HOURS_LOOKBACK_DAYS = 366
@@ -110,7 +110,9 @@ def entry_for(caller: Caller, entry_id: int) -> LedgerEntry:
 
 def record_hours(caller: Caller, data: dict[str, Any]) -> dict[str, Any]:
     """Service entered by an organiser in scope: counts as service, pays only if the rule says so."""
-    volunteer = managed(caller, data["volunteer_id"])
+    # A volunteer outside the caller's area is the same 422 as an id that does not exist, and is
+    # refused before their status could tell anything.
+    volunteer = referenced_volunteer(caller, data["volunteer_id"])
     if volunteer.status in (VolunteerStatus.PENDING, VolunteerStatus.REJECTED):
         raise Conflict("Hours are entered only for vetted volunteers.", code="volunteer_not_vetted")
     grid = volunteer.home_grid

@@ -130,6 +130,8 @@ def record_service_hours(data: dict[str, Any]) -> Any:
     city's rule for that day says `manual_hours_earn_points`, rounded and capped like served
     shifts. `served_on` is a local day up to a year back, not in the future; one day holds at most
     24 hours of service (422). 409 volunteer_not_vetted for pending or rejected volunteers.
+    A `volunteer_id` whose home grid is outside your area is 422 "Unknown volunteer.", the same
+    answer as an id that does not exist.
     Accepts an `Idempotency-Key`.
     """
     return points.record_hours(current_caller(), data)

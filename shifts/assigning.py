@@ -1,15 +1,16 @@
 """Organisers fill shifts: assign directly, invite (the volunteer accepts or declines), remove, mark absent.
 
 Same locks and counters as sign-up (shifts/filling.py). An organiser may place only volunteers whose
-home grid lies in their own subtree, on shifts in their subtree.
+home grid lies in their own subtree, on shifts in their subtree; any other volunteer id answers as
+one that does not exist.
 """
 
 from __future__ import annotations
 
-from core import audit, i18n
+from core import audit
 from core.auth import Caller
 from core.db import utcnow
-from core.errors import Conflict, ValidationFailed
+from core.errors import Conflict
 from core.extensions import db
 from shifts import rules, signals
 from shifts.filling import (
@@ -22,22 +23,7 @@ from shifts.filling import (
     take_queue_number,
 )
 from shifts.models import Assignment, AssignmentSource, AssignmentStatus, Shift
-from volunteers.models import Volunteer
-
-i18n.register_messages(
-    {
-        "Unknown volunteer.": "未知的志愿者。",
-        "The volunteer is outside your area.": "该志愿者不在您的管辖范围内。",
-    }
-)
-
-
-def volunteer_in_scope(caller: Caller, volunteer_id: int) -> Volunteer:
-    volunteer = db.session.get(Volunteer, volunteer_id)
-    if volunteer is None:
-        raise ValidationFailed(errors={"volunteer_id": ["Unknown volunteer."]})
-    caller.ensure_scope(volunteer.home_grid.path)
-    return volunteer
+from volunteers.service import referenced_volunteer
 
 
 def _audit(caller: Caller, action: str, shift: Shift, assignment: Assignment, **after: object) -> None:
@@ -53,7 +39,7 @@ def _audit(caller: Caller, action: str, shift: Shift, assignment: Assignment, **
 
 def assign(caller: Caller, shift: Shift, volunteer_id: int, role: str) -> Assignment:
     """Give the volunteer a place directly; a waiting or invited volunteer is moved up."""
-    volunteer = volunteer_in_scope(caller, volunteer_id)
+    volunteer = referenced_volunteer(caller, volunteer_id)
     rules.lock_schedules([volunteer.id])
     existing = live_assignment(shift.id, volunteer.id)
     if existing is not None and existing.status == AssignmentStatus.ASSIGNED:
@@ -80,7 +66,7 @@ def assign(caller: Caller, shift: Shift, volunteer_id: int, role: str) -> Assign
 
 def invite(caller: Caller, shift: Shift, volunteer_id: int, role: str) -> Assignment:
     """Ask the volunteer to take a place; nothing is held until they accept."""
-    volunteer = volunteer_in_scope(caller, volunteer_id)
+    volunteer = referenced_volunteer(caller, volunteer_id)
     rules.lock_schedules([volunteer.id])
     if live_assignment(shift.id, volunteer.id) is not None:
         raise Conflict("The volunteer already has a place on this shift.", code="already_on_shift")

@@ -54,7 +54,6 @@ i18n.register_messages(
         "This place has already ended.": "该排班已经结束。",
         "This is not an open invitation.": "这不是一条待回复的邀请。",
         "Absence can only be recorded once the shift has started.": "班次开始后才能登记缺勤。",
-        "The volunteer is outside your area.": "该志愿者不在您的管辖范围内。",
     }
 )
 

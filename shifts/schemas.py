@@ -58,7 +58,11 @@ class AssignmentSchema(ma.Schema):
     id = fields.Integer(required=True)
     shift_id = fields.Integer(required=True)
     volunteer_id = fields.Integer(required=True)
-    volunteer_name = fields.String(required=True)
+    volunteer_name = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Null where you may not see the volunteer (another's place in a swap)"},
+    )
     volunteer_kind = fields.String(required=True)
     status = fields.String(
         required=True,

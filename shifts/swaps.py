@@ -1,7 +1,8 @@
 """Swap requests between two volunteers: propose, accept or decline, cancel. No HTTP here.
 
 A volunteer offers their assigned place (primary or backup) on a shift that has not begun to another
-volunteer of their city — as a hand-over, or as an exchange for one of that volunteer's places. The
+active volunteer of their community (``volunteers.service.may_see``: the people they patrol with) —
+as a hand-over, or as an exchange for one of that volunteer's places (anywhere in the city). The
 other volunteer accepts or declines; an organiser, staff member or admin in scope of every shift
 involved then approves (carried out at once, every rule checked again under the schedule locks) or
 rejects. Places change hands one for one, so no headcount changes: the outgoing assignment ends as
@@ -34,7 +35,7 @@ from shifts.models import (
 )
 from shifts.service import city_path
 from volunteers.models import Volunteer
-from volunteers.service import own_volunteer
+from volunteers.service import own_volunteer, referenced_volunteer
 
 OPEN = (SwapStatus.PROPOSED, SwapStatus.ACCEPTED)
 
@@ -62,7 +63,6 @@ i18n.register_messages(
     {
         "Swap request not found.": "换班申请不存在。",
         "Not one of your places.": "不是您的排班。",
-        "No such volunteer in your city.": "您所在城市没有该志愿者。",
         "You cannot swap with yourself.": "不能与自己换班。",
         "Not one of that volunteer's places.": "不是该志愿者的排班。",
         "Choose a place on another shift.": "请选择另一个班次的排班。",
@@ -129,9 +129,11 @@ def propose(caller: Caller, data: dict[str, Any]) -> SwapRequest:
     )
     if db.session.scalar(open_already) is not None:
         raise Conflict("A swap request for this place is already open.", code="swap_already_open")
-    recipient = _recipient(requester, data["to_volunteer_id"])
+    recipient = _recipient(caller, requester, data["to_volunteer_id"])
     counterpart = None
     if data.get("to_assignment_id") is not None:
+        # Only a place of the volunteer asked counts: anyone else's is "not one of theirs", exactly
+        # as an id that does not exist.
         counterpart = _referenced_assignment(
             data["to_assignment_id"],
             recipient.id,
@@ -167,16 +169,15 @@ def _referenced_assignment(
     return assignment
 
 
-def _recipient(requester: Volunteer, volunteer_id: int) -> Volunteer:
+def _recipient(caller: Caller, requester: Volunteer, volunteer_id: int) -> Volunteer:
+    """The volunteer asked: one the requester may reach (an active volunteer of their community).
+
+    Anyone else answers exactly as an id that does not exist, before any rule about them is
+    looked at, so a proposal tells nothing about people out of reach (their status, their shifts).
+    """
     if volunteer_id == requester.id:
         raise ValidationFailed(errors={"to_volunteer_id": ["You cannot swap with yourself."]})
-    recipient = db.session.get(Volunteer, volunteer_id)
-    # Another city's volunteer is "no such volunteer": volunteers learn nothing about other cities.
-    if recipient is None or city_path(recipient.home_grid.path) != city_path(
-        requester.home_grid.path
-    ):
-        raise ValidationFailed(errors={"to_volunteer_id": ["No such volunteer in your city."]})
-    return recipient
+    return referenced_volunteer(caller, volunteer_id, "to_volunteer_id")
 
 
 def _ensure_swappable(assignment: Assignment) -> None:

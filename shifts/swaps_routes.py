@@ -38,16 +38,20 @@ blp = Blueprint(
 def propose_swap(data: dict[str, Any]) -> Any:
     """Propose a swap
 
-    Offers my assigned place (primary or backup, on a shift not yet begun) to another volunteer of
-    my city: a hand-over, or with `to_assignment_id` an exchange for one of their assigned places.
-    The other volunteer accepts or declines; an organiser then approves. The rules (active, no
-    overlap, minimum rest) are checked now for whoever takes a place, and again on approval.
-    Refusals: 422 for a place that is not mine, a volunteer not in my city, myself, or a place of
-    theirs on the same shift; 403 volunteer_not_active (the volunteer taking a place);
-    409 swap_already_open (one open request per place), assignment_not_swappable (not assigned),
-    shift_cancelled, shift_started, already_on_shift, shift_overlap, rest_too_short.
+    Offers my assigned place (primary or backup, on a shift not yet begun) to another active
+    volunteer of my community: a hand-over, or with `to_assignment_id` an exchange for one of
+    their assigned places. The other volunteer accepts or declines; an organiser then approves.
+    The rules (active, no overlap, minimum rest) are checked now for whoever takes a place, and
+    again on approval. Refusals: 422 for a place that is not mine, myself, a place of theirs on the
+    same shift; 422 `to_volunteer_id` "Unknown volunteer." for anyone I may not reach (another
+    community, not active, no such id: one answer, checked before any rule about them), and 422
+    `to_assignment_id` for any place that is not theirs; 403 volunteer_not_active (me, taking
+    their place); 409 swap_already_open (one open request per place), assignment_not_swappable
+    (not assigned), shift_cancelled, shift_started, already_on_shift, shift_overlap,
+    rest_too_short.
     """
-    return swap_view(swaps.propose(current_caller(), data))
+    caller = current_caller()
+    return swap_view(caller, swaps.propose(caller, data))
 
 
 @blp.route("/swap-requests/mine", methods=["GET"])
@@ -87,7 +91,8 @@ def get_swap(swap_id: int) -> Any:
     Volunteers see the requests they sent or received (any other is 404 swap_not_found);
     organisers, staff and admins those touching a shift in their area (else 403 out_of_scope).
     """
-    return swap_view(swaps.get_swap_for(current_caller(), swap_id))
+    caller = current_caller()
+    return swap_view(caller, swaps.get_swap_for(caller, swap_id))
 
 
 @blp.route("/swap-requests/<int:swap_id>/accept", methods=["POST"])
@@ -107,7 +112,7 @@ def accept_swap(swap_id: int) -> Any:
     (the request is then cancelled).
     """
     caller = current_caller()
-    return swap_view(swaps.accept(caller, swaps.get_swap_for(caller, swap_id)))
+    return swap_view(caller, swaps.accept(caller, swaps.get_swap_for(caller, swap_id)))
 
 
 @blp.route("/swap-requests/<int:swap_id>/decline", methods=["POST"])
@@ -124,7 +129,7 @@ def decline_swap(data: dict[str, Any], swap_id: int) -> Any:
     Refusals: 403 not_swap_recipient; 409 invalid_swap_transition (no longer open).
     """
     caller = current_caller()
-    return swap_view(swaps.decline(caller, swaps.get_swap_for(caller, swap_id), data.get("reason")))
+    return swap_view(caller, swaps.decline(caller, swaps.get_swap_for(caller, swap_id), data.get("reason")))
 
 
 @blp.route("/swap-requests/<int:swap_id>/cancel", methods=["POST"])
@@ -141,7 +146,7 @@ def cancel_swap(data: dict[str, Any], swap_id: int) -> Any:
     invalid_swap_transition (no longer open).
     """
     caller = current_caller()
-    return swap_view(swaps.cancel(caller, swaps.get_swap_for(caller, swap_id), data.get("reason")))
+    return swap_view(caller, swaps.cancel(caller, swaps.get_swap_for(caller, swap_id), data.get("reason")))
 
 
 @blp.route("/swap-requests/<int:swap_id>/approve", methods=["POST"])
@@ -164,7 +169,7 @@ def approve_swap(data: dict[str, Any], swap_id: int) -> Any:
     """
     caller = current_caller()
     swap = swaps.get_managed_swap(caller, swap_id)
-    return swap_view(swaps_approval.approve(caller, swap, data.get("reason")))
+    return swap_view(caller, swaps_approval.approve(caller, swap, data.get("reason")))
 
 
 @blp.route("/swap-requests/<int:swap_id>/reject", methods=["POST"])
@@ -182,4 +187,4 @@ def reject_swap(data: dict[str, Any], swap_id: int) -> Any:
     """
     caller = current_caller()
     swap = swaps.get_managed_swap(caller, swap_id)
-    return swap_view(swaps_approval.reject(caller, swap, data["reason"]))
+    return swap_view(caller, swaps_approval.reject(caller, swap, data["reason"]))

@@ -18,7 +18,11 @@ class SwapProposalSchema(ma.Schema):
         metadata={"description": "Your assigned place (primary or backup) to hand over"},
     )
     to_volunteer_id = id_field(
-        required=True, metadata={"description": "The volunteer (in your city) who takes your place"}
+        required=True,
+        metadata={
+            "description": "The volunteer who takes your place: an active volunteer of your "
+            "community; anyone else answers as an id that does not exist"
+        },
     )
     to_assignment_id = id_field(
         allow_none=True,
@@ -45,6 +49,12 @@ class AwaitingApprovalQueryArgs(PageArgs):
     pass
 
 
+_NAME_SHOWN = (
+    "Null unless you may see this volunteer: managers of a shift in the request, and the "
+    "volunteers of the same community"
+)
+
+
 class SwapRequestSchema(ma.Schema):
     id = fields.Integer(required=True)
     kind = fields.String(
@@ -60,9 +70,13 @@ class SwapRequestSchema(ma.Schema):
     )
     message = fields.String(required=True, allow_none=True)
     from_volunteer_id = fields.Integer(required=True, metadata={"description": "The requester"})
-    from_volunteer_name = fields.String(required=True)
+    from_volunteer_name = fields.String(
+        required=True, allow_none=True, metadata={"description": _NAME_SHOWN}
+    )
     to_volunteer_id = fields.Integer(required=True)
-    to_volunteer_name = fields.String(required=True)
+    to_volunteer_name = fields.String(
+        required=True, allow_none=True, metadata={"description": _NAME_SHOWN}
+    )
     from_assignment = fields.Nested(
         AssignmentSchema,
         required=True,

@@ -19,25 +19,33 @@ from shifts.models import Assignment, Shift, SwapRequest, SwapStatus
 from shifts.service import assignment_views
 from shifts.swaps import swap_assignments
 from volunteers.models import Volunteer
-from volunteers.service import own_volunteer
+from volunteers.service import may_see, own_volunteer
 
 
-def swap_views(swaps: list[SwapRequest]) -> list[dict[str, Any]]:
-    """Requests as ``SwapRequestSchema`` dicts; their places and shifts shown in a few queries."""
+def swap_views(caller: Caller, swaps: list[SwapRequest]) -> list[dict[str, Any]]:
+    """Requests as ``SwapRequestSchema`` dicts; their places and shifts shown in a few queries.
+
+    A volunteer's name is shown only to callers who may see them (``volunteers.service.may_see``:
+    managers of a shift in the request see both; a volunteer sees the people of their community);
+    otherwise it is null, here and in the places.
+    """
     assignments = {a.id: a for swap in swaps for a in swap_assignments(swap)}
     places = assignment_views(list(assignments.values()), with_shift=True)
     shown = {view["id"]: view for view in places}
     recipient_ids = {swap.to_volunteer_id for swap in swaps}
-    names: dict[int, str] = {}
+    recipients: dict[int, Volunteer] = {}
     if recipient_ids:
-        rows = db.session.execute(
-            sa.select(Volunteer.id, Volunteer.real_name).where(Volunteer.id.in_(recipient_ids))
-        )
-        names = dict(rows.tuples().all())
+        found = db.session.scalars(sa.select(Volunteer).where(Volunteer.id.in_(recipient_ids)))
+        recipients = {volunteer.id: volunteer for volunteer in found}
     views = []
     for swap in swaps:
         outgoing, counterpart = swap.from_assignment, swap.to_assignment
         tz = ZoneInfo(outgoing.shift.timezone)
+        grids = [a.shift.grid.path for a in swap_assignments(swap)]
+        names = {
+            volunteer.id: volunteer.real_name if may_see(caller, volunteer, place_paths=grids) else None
+            for volunteer in (outgoing.volunteer, recipients[swap.to_volunteer_id])
+        }
         views.append(
             {
                 "id": swap.id,
@@ -45,11 +53,11 @@ def swap_views(swaps: list[SwapRequest]) -> list[dict[str, Any]]:
                 "status": swap.status,
                 "message": swap.message,
                 "from_volunteer_id": outgoing.volunteer_id,
-                "from_volunteer_name": outgoing.volunteer.real_name,
+                "from_volunteer_name": names[outgoing.volunteer_id],
                 "to_volunteer_id": swap.to_volunteer_id,
-                "to_volunteer_name": names.get(swap.to_volunteer_id, ""),
-                "from_assignment": shown[outgoing.id],
-                "to_assignment": shown[counterpart.id] if counterpart else None,
+                "to_volunteer_name": names[swap.to_volunteer_id],
+                "from_assignment": _place(shown, outgoing, names),
+                "to_assignment": _place(shown, counterpart, names) if counterpart else None,
                 "decided_by": swap.decided_by,
                 "decision_reason": _shown_reason(swap.decision_reason),
                 "created_at": swap.created_at.astimezone(tz),
@@ -59,13 +67,19 @@ def swap_views(swaps: list[SwapRequest]) -> list[dict[str, Any]]:
     return views
 
 
+def _place(
+    shown: dict[int, dict[str, Any]], assignment: Assignment, names: dict[int, str | None]
+) -> dict[str, Any]:
+    return {**shown[assignment.id], "volunteer_name": names.get(assignment.volunteer_id)}
+
+
 def _shown_reason(reason: str | None) -> str | None:
     """System reasons are stored in English and shown translated; people's reasons as typed."""
     return i18n.translate(reason) if reason else None
 
 
-def swap_view(swap: SwapRequest) -> dict[str, Any]:
-    return swap_views([swap])[0]
+def swap_view(caller: Caller, swap: SwapRequest) -> dict[str, Any]:
+    return swap_views(caller, [swap])[0]
 
 
 def list_mine(caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
@@ -83,7 +97,7 @@ def list_mine(caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
     page = paginate(
         stmt, [SwapRequest.id], limit=args["limit"], cursor=args.get("cursor"), descending=True
     )
-    page["items"] = swap_views(page["items"])
+    page["items"] = swap_views(caller, page["items"])
     return page
 
 
@@ -112,5 +126,5 @@ def list_awaiting_approval(caller: Caller, args: dict[str, Any]) -> dict[str, An
         )
     )
     page = paginate(stmt, [SwapRequest.id], limit=args["limit"], cursor=args.get("cursor"))
-    page["items"] = swap_views(page["items"])
+    page["items"] = swap_views(caller, page["items"])
     return page

@@ -49,9 +49,13 @@ def make_area(
     code: str | None = None,
     boundary: dict[str, Any] | None = None,
     timezone: str = "Asia/Shanghai",
+    area_id: int | None = None,
 ) -> Area:
+    """An area under ``parent``; ``area_id`` fixes its id (and so its path), e.g. to make sibling
+    paths that are string prefixes of each other (``/…/7/`` and ``/…/73/``) on any database."""
     n = next(_counter)
     area = Area(
+        id=area_id,
         level=str(level),
         parent_id=parent.id if parent else None,
         name=name or f"{level}-{n}",

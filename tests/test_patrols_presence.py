@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from flask import current_app
 
 from core.audit import AuditEntry
 from core.db import utcnow
@@ -226,6 +227,38 @@ def test_check_in_only_inside_its_window(client, tree) -> None:
     ended, volunteer2, assignment2 = on_shift(tree.grid_a, started_ago=timedelta(hours=3), hours=2)
     assert_problem(check_in(client, volunteer2, assignment2, event()), 409, "outside_check_in_window")
     assert patrols_of(assignment2) == []
+
+
+MICROSECOND = timedelta(microseconds=1)
+
+
+def test_check_in_window_edges_are_inclusive_to_the_microsecond(client, tree) -> None:
+    # Opens CHECK_IN_OPENS_MINUTES before the start: that instant is in, one microsecond
+    # earlier is out. Closes at the end: that instant is in, one microsecond later is out. The
+    # device's time is what counts (it is behind our receipt here, as for any offline phone).
+    shift, volunteer, assignment = on_shift(tree.grid_a, started_ago=timedelta(minutes=40))
+    opens = shift.starts_at - timedelta(minutes=current_app.config["CHECK_IN_OPENS_MINUTES"])
+    too_early = check_in(client, volunteer, assignment, event(opens - MICROSECOND))
+    assert_problem(too_early, 409, "outside_check_in_window")
+    first = check_in(client, volunteer, assignment, event(opens))
+    assert first.status_code == 200, first.get_json()
+    assert first.get_json()["late_minutes"] == 0
+
+    ended, volunteer2, assignment2 = on_shift(tree.grid_a, started_ago=timedelta(hours=3), hours=2)
+    too_late = check_in(client, volunteer2, assignment2, event(ended.ends_at + MICROSECOND))
+    assert_problem(too_late, 409, "outside_check_in_window")
+    last = check_in(client, volunteer2, assignment2, event(ended.ends_at))
+    assert last.status_code == 200, last.get_json()
+    assert last.get_json()["late_minutes"] == 120
+
+
+def test_check_out_opens_with_check_in_to_the_microsecond(client, tree) -> None:
+    shift, volunteer, assignment = on_shift(tree.grid_a, started_ago=timedelta(minutes=40))
+    opens = shift.starts_at - timedelta(minutes=current_app.config["CHECK_IN_OPENS_MINUTES"])
+    too_early = check_out(client, volunteer, assignment, event(opens - MICROSECOND))
+    assert_problem(too_early, 409, "outside_check_out_window")
+    assert patrols_of(assignment) == []
+    assert check_out(client, volunteer, assignment, event(opens)).status_code == 200
 
 
 def test_check_in_refusals_write_nothing(client, tree) -> None:
@@ -479,6 +512,16 @@ def test_a_forgotten_check_out_is_closed_at_end_plus_grace(client, tree, events)
     assert late.status_code == 200, late.get_json()
     assert late.get_json()["auto_closed"] is False and late.get_json()["served_minutes"] == 110
     assert len(events.named("shift_served")) == 1
+
+
+def test_a_forgotten_check_out_is_closed_exactly_at_end_plus_grace(client, tree) -> None:
+    shift, volunteer, assignment = on_shift(tree.grid_a, started_ago=timedelta(hours=2, minutes=40), hours=2)
+    check_in(client, volunteer, assignment, event(shift.starts_at))
+    due = shift.ends_at + timedelta(minutes=current_app.config["CHECK_OUT_GRACE_MINUTES"])
+    assert close_forgotten_check_outs(due - MICROSECOND) == 0
+    assert patrols_of(assignment)[0].auto_closed is False
+    assert close_forgotten_check_outs(due) == 1
+    assert patrols_of(assignment)[0].auto_closed is True
 
 
 def test_no_shows_are_marked_absent_and_the_backup_takes_the_place(client, tree, events) -> None:

@@ -400,10 +400,12 @@ def test_hand_entered_hours_are_refused_outside_scope_and_for_bad_days(client, t
     volunteer = factories.make_volunteer(tree.grid_a)
     organiser = factories.make_user("organiser", tree.community_a)
     tomorrow = (utcnow().astimezone(SHANGHAI).date() + timedelta(days=1)).isoformat()
-    assert_problem(post_hours(client, factories.make_user("organiser", tree.community_b), volunteer), 403,
-                   "out_of_scope")
+    # Outside the organiser's area is the same answer as an id that does not exist.
+    outside = post_hours(client, factories.make_user("organiser", tree.community_b), volunteer)
+    unknown = post_hours(client, organiser, volunteer, volunteer_id=999_999)
+    assert assert_problem(unknown, 422, "validation_failed")["errors"] == {"volunteer_id": ["Unknown volunteer."]}
+    assert outside.get_data() == unknown.get_data()
     assert_problem(post_hours(client, volunteer, volunteer), 403, "forbidden")
-    assert_problem(post_hours(client, organiser, volunteer, volunteer_id=999_999), 404, "volunteer_not_found")
     for overrides, field in (
         ({"served_on": tomorrow}, "served_on"),
         ({"served_on": "2020-01-01"}, "served_on"),

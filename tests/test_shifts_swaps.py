@@ -27,8 +27,10 @@ API = "/api/v1/swap-requests"
 class Cast:
     """Ann (grid A) holds a place and offers it; Bo (grid A east, same community) is asked.
 
-    Cai lives in community A2 of the same city, Far in another city. Organiser A runs community A,
-    organiser A2 community A2, organiser B community B; staff A runs district A (A and A2).
+    Dai lives in Ann's grid too: Bo and Dai are within Ann's reach (her community). Cai lives in
+    community A2 of the same city and Far in another city: both out of Ann's reach. Organiser A runs
+    community A, organiser A2 community A2, organiser B community B; staff A runs district A (A and
+    A2).
     """
 
     def __init__(self, tree: Any) -> None:
@@ -36,6 +38,7 @@ class Cast:
         self.ann = factories.make_volunteer(tree.grid_a, real_name="安")
         self.bo = factories.make_volunteer(tree.grid_a_east, real_name="波")
         self.cai = factories.make_volunteer(tree.grid_a2, real_name="蔡")
+        self.dai = factories.make_volunteer(tree.grid_a, real_name="戴")
         other_city = factories.make_area(AreaLevel.CITY, name="乌海市")
         district = factories.make_area(AreaLevel.DISTRICT, other_city)
         subdistrict = factories.make_area(AreaLevel.SUBDISTRICT, district)
@@ -244,10 +247,11 @@ def test_proposal_refusals_for_bad_references(client, cast, tree) -> None:
         ({"assignment_id": cast.place.id, "to_volunteer_id": cast.ann.id}, "to_volunteer_id"),
         ({"assignment_id": cast.place.id, "to_volunteer_id": cast.far.id}, "to_volunteer_id"),
         ({"assignment_id": cast.place.id, "to_volunteer_id": 2_000_000_000}, "to_volunteer_id"),
+        ({"assignment_id": cast.place.id, "to_volunteer_id": cast.cai.id}, "to_volunteer_id"),
         (
             {
                 "assignment_id": cast.place.id,
-                "to_volunteer_id": cast.cai.id,
+                "to_volunteer_id": cast.dai.id,
                 "to_assignment_id": bo_place.id,
             },
             "to_assignment_id",
@@ -316,10 +320,19 @@ def test_an_exchanged_place_in_another_city_is_refused(client, cast) -> None:
 
 
 @pytest.mark.parametrize("status", ["suspended", "pending", "retired"])
-def test_the_volunteer_taking_the_place_must_be_active(client, cast, status) -> None:
+def test_a_volunteer_not_active_is_out_of_reach_like_an_unknown_id(client, cast, status) -> None:
+    # Not 403 volunteer_not_active: that would tell Ann her neighbour's status.
     cast.bo.status = status
     db.session.flush()
-    assert_problem(propose(client, cast.ann, cast.place, cast.bo), 403, "volunteer_not_active")
+    response = propose(client, cast.ann, cast.place, cast.bo)
+    problem = assert_problem(response, 422, "validation_failed")
+    assert problem["errors"] == {"to_volunteer_id": ["Unknown volunteer."]}
+    nobody = client.post(
+        API,
+        json={"assignment_id": cast.place.id, "to_volunteer_id": 2_000_000_000},
+        headers=as_(cast.ann, **EN),
+    )
+    assert response.get_data() == nobody.get_data()
     assert swap_count() == 0
 
 
@@ -346,21 +359,21 @@ def test_overlap_and_rest_are_checked_for_whoever_takes_a_place(client, cast, tr
     problem = assert_problem(propose(client, cast.ann, cast.place, cast.bo), 409, "shift_overlap")
     assert problem["errors"] == {"conflicting_shift_id": [str(overlapping.id)]}
 
-    # Cai's shift ends 30 minutes before Ann's starts (minimum rest 60).
+    # Dai's shift ends 30 minutes before Ann's starts (minimum rest 60).
     too_close = factories.make_shift(
         tree.grid_a2, starts_in=timedelta(days=1, hours=-2, minutes=-30)
     )
-    factories.make_assignment(too_close, cast.cai)
-    assert_problem(propose(client, cast.ann, cast.place, cast.cai), 409, "rest_too_short")
+    factories.make_assignment(too_close, cast.dai)
+    assert_problem(propose(client, cast.ann, cast.place, cast.dai), 409, "rest_too_short")
 
-    # In an exchange Ann's side is checked as well: Ann already has a shift when Cai's starts.
-    cai_shift = factories.make_shift(tree.grid_a2, starts_in=timedelta(days=6))
-    cai_place = factories.make_assignment(cai_shift, cast.cai)
+    # In an exchange Ann's side is checked as well: Ann already has a shift when Dai's starts.
+    dai_shift = factories.make_shift(tree.grid_a2, starts_in=timedelta(days=6))
+    dai_place = factories.make_assignment(dai_shift, cast.dai)
     busy = factories.make_shift(tree.grid_a, starts_in=timedelta(days=6, hours=1))
     factories.make_assignment(busy, cast.ann)
     other = factories.make_shift(tree.grid_a, starts_in=timedelta(days=8))
     other_place = factories.make_assignment(other, cast.ann)
-    response = propose(client, cast.ann, other_place, cast.cai, to_assignment_id=cai_place.id)
+    response = propose(client, cast.ann, other_place, cast.dai, to_assignment_id=dai_place.id)
     assert_problem(response, 409, "shift_overlap")
     assert swap_count() == 0
 
@@ -369,15 +382,15 @@ def test_one_open_request_per_place(client, cast) -> None:
     first = proposed(client, cast)
     response = client.post(
         API,
-        json={"assignment_id": cast.place.id, "to_volunteer_id": cast.cai.id},
+        json={"assignment_id": cast.place.id, "to_volunteer_id": cast.dai.id},
         headers=as_(cast.ann),
     )
     problem = assert_problem(response, 409, "swap_already_open")
     assert problem["title"] == "该排班已有进行中的换班申请"  # Chinese unless asked otherwise
     act(client, cast.bo, first, "accept")
-    assert_problem(propose(client, cast.ann, cast.place, cast.cai), 409, "swap_already_open")
+    assert_problem(propose(client, cast.ann, cast.place, cast.dai), 409, "swap_already_open")
     assert act(client, cast.ann, first, "cancel").status_code == 200
-    assert propose(client, cast.ann, cast.place, cast.cai).status_code == 201
+    assert propose(client, cast.ann, cast.place, cast.dai).status_code == 201
     assert swap_count() == 2
 
 
@@ -509,15 +522,21 @@ def test_deciding_outside_ones_area_is_403_and_changes_nothing(client, cast) -> 
 
 
 def test_an_exchange_across_communities_needs_a_manager_of_both(client, cast, tree) -> None:
-    cai_place = factories.make_assignment(
-        factories.make_shift(tree.grid_a2, starts_in=timedelta(days=3)), cast.cai
+    # Bo (Ann's community) holds a place in community A2: Ann would patrol there.
+    bo_place = factories.make_assignment(
+        factories.make_shift(tree.grid_a2, starts_in=timedelta(days=3)), cast.bo
     )
-    response = propose(client, cast.ann, cast.place, cast.cai, to_assignment_id=cai_place.id)
+    response = propose(client, cast.ann, cast.place, cast.bo, to_assignment_id=bo_place.id)
     swap_id = response.get_json()["id"]
-    act(client, cast.cai, swap_id, "accept")
+    act(client, cast.bo, swap_id, "accept")
     for organiser in (cast.organiser_a, cast.organiser_a2):
-        # Each sees it (one of its shifts is theirs) but may not decide it.
-        assert client.get(f"{API}/{swap_id}", headers=as_(organiser)).status_code == 200
+        # Each sees it, names included (one of its shifts is theirs), but may not decide it.
+        seen = client.get(f"{API}/{swap_id}", headers=as_(organiser))
+        assert seen.status_code == 200
+        assert (seen.get_json()["from_volunteer_name"], seen.get_json()["to_volunteer_name"]) == (
+            "安",
+            "波",
+        )
         assert_problem(act(client, organiser, swap_id, "approve"), 403, "out_of_scope")
     assert act(client, cast.staff_a, swap_id, "approve").status_code == 200
 
@@ -585,11 +604,11 @@ def test_withdrawing_the_place_cancels_its_open_requests(client, cast, tree) -> 
 
 def test_approval_supersedes_other_open_requests_on_the_same_places(client, cast, tree) -> None:
     swap_id = accepted(client, cast)
-    # Cai asks Ann to exchange Cai's place for the very place Ann is handing to Bo.
-    cai_place = factories.make_assignment(
-        factories.make_shift(tree.grid_a, starts_in=timedelta(days=4)), cast.cai
+    # Dai asks Ann to exchange Dai's place for the very place Ann is handing to Bo.
+    dai_place = factories.make_assignment(
+        factories.make_shift(tree.grid_a, starts_in=timedelta(days=4)), cast.dai
     )
-    competing = propose(client, cast.cai, cai_place, cast.ann, to_assignment_id=cast.place.id)
+    competing = propose(client, cast.dai, dai_place, cast.ann, to_assignment_id=cast.place.id)
     assert competing.status_code == 201, competing.get_json()
     competing_id = competing.get_json()["id"]
 
@@ -626,7 +645,7 @@ def test_my_requests_sent_and_received_paginated(client, cast, tree) -> None:
         for d in (3, 5)
     ]
     sent = [proposed(client, cast)] + [
-        propose(client, cast.ann, place, cast.cai).get_json()["id"] for place in later
+        propose(client, cast.ann, place, cast.dai).get_json()["id"] for place in later
     ]
     bo_place = factories.make_assignment(
         factories.make_shift(tree.grid_a_east, starts_in=timedelta(days=7)), cast.bo
@@ -670,16 +689,16 @@ def test_awaiting_approval_lists_what_the_manager_may_decide(client, cast, tree)
     )
     propose(client, cast.ann, other, cast.bo)
     # An exchange reaching into community A2: only for a manager of both communities.
-    cai_place = factories.make_assignment(
-        factories.make_shift(tree.grid_a2, starts_in=timedelta(days=5)), cast.cai
+    dai_place = factories.make_assignment(
+        factories.make_shift(tree.grid_a2, starts_in=timedelta(days=5)), cast.dai
     )
     mine = factories.make_assignment(
         factories.make_shift(tree.grid_a, starts_in=timedelta(days=8)), cast.ann
     )
-    across = propose(client, cast.ann, mine, cast.cai, to_assignment_id=cai_place.id).get_json()[
+    across = propose(client, cast.ann, mine, cast.dai, to_assignment_id=dai_place.id).get_json()[
         "id"
     ]
-    act(client, cast.cai, across, "accept")
+    act(client, cast.dai, across, "accept")
     # Accepted, but its shift has begun since: nothing left to decide.
     begun = factories.make_shift(tree.grid_a, starts_in=timedelta(days=9))
     begun_place = factories.make_assignment(begun, cast.ann)

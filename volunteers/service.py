@@ -8,6 +8,7 @@ The entry point other code imports from: it re-exports the volunteer's self-serv
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,11 +20,11 @@ from accounts.passwords import hash_password
 from core import audit, crypto, i18n
 from core.auth import Caller, Role
 from core.db import utcnow
-from core.errors import Conflict, NotFound, ValidationFailed
+from core.errors import MAX_DB_INT, Conflict, NotFound, OutOfScope, ValidationFailed
 from core.extensions import db
 from core.pagination import paginate
 from grids.models import Area
-from grids.service import get_grid, in_subtree
+from grids.service import ancestor_ids, get_grid, in_subtree
 from volunteers import signals
 from volunteers.models import Volunteer, VolunteerKind, VolunteerSkill, VolunteerStatus
 from volunteers.self_service import (
@@ -61,13 +62,19 @@ __all__ = [
     "kind_by_code",
     "list_kinds",
     "list_volunteers",
+    "may_see",
     "may_see_national_id",
     "own_volunteer",
+    "referenced_volunteer",
     "register",
     "update_by_manager",
     "view",
     "view_for",
 ]
+
+#: The one answer for a volunteer id in a request body the caller may not reach, whether or not
+#: it exists (``referenced_volunteer``).
+UNKNOWN_VOLUNTEER = "Unknown volunteer."
 
 # phone_taken, raised by registration, is registered by accounts (its title and message).
 i18n.register_titles(
@@ -80,6 +87,7 @@ i18n.register_titles(
 i18n.register_messages(
     {
         "Volunteer not found.": "志愿者不存在。",
+        UNKNOWN_VOLUNTEER: "未知的志愿者。",
         "You have no volunteer profile.": "您没有志愿者档案。",
         "A volunteer kind with this code already exists.": "已存在使用该代码的志愿者类型。",
         "This national ID number is already registered.": "该身份证号已注册。",
@@ -250,9 +258,70 @@ def get_volunteer(volunteer_id: int) -> Volunteer:
 
 
 def get_in_scope(caller: Caller, volunteer_id: int) -> Volunteer:
+    """A volunteer by the id in the URL, for managers: 404 unknown, 403 out of sight (``may_see``)."""
     volunteer = get_volunteer(volunteer_id)
-    caller.ensure_scope(volunteer.home_grid.path)
+    if not may_see(caller, volunteer):
+        raise OutOfScope("The record is outside your area.")
     return volunteer
+
+
+# --- who may see whom ----------------------------------------------------------------------------
+
+
+def _community_id(area_path: str) -> int | None:
+    """The community of a volunteer's home grid (its parent), from the grid's path."""
+    above = ancestor_ids(area_path)
+    return above[-1] if above else None
+
+
+def may_see(caller: Caller, volunteer: Volunteer, *, place_paths: Iterable[str] = ()) -> bool:
+    """Whether the caller may know this volunteer: see their name, name them in a request.
+
+    The one rule every path that shows another volunteer or resolves another volunteer's id
+    follows:
+
+    - everyone sees themself;
+    - organisers, staff and admins see the volunteers whose home grid lies in their subtree, and
+      those holding or asking for a place on a shift there (``place_paths``: the grids of the
+      places the volunteer is shown with);
+    - a volunteer sees the volunteers of their own community (their home grid's parent), the
+      organiser's unit and the people they patrol with. Anyone else in the city is a stranger:
+      shifts elsewhere are visible, the people on them are not.
+
+    A volunteer's community comes from the token's area path (their home grid), as every scope
+    check does; communities are compared by id, never by a path prefix.
+    """
+    if volunteer.user_id == caller.user_id:
+        return True
+    if caller.is_manager:
+        return caller.in_scope(volunteer.home_grid.path) or any(
+            caller.in_scope(path) for path in place_paths
+        )
+    community = _community_id(caller.area_path)
+    return community is not None and volunteer.home_grid.parent_id == community
+
+
+def referenced_volunteer(caller: Caller, volunteer_id: int, field: str = "volunteer_id") -> Volunteer:
+    """A volunteer another person named in a request body, if the caller may reach them.
+
+    Reach is :func:`may_see`; a volunteer moreover reaches only *active* volunteers (nobody else
+    can take part, and a different answer for a pending or suspended neighbour would tell their
+    status). Everything else — no such id, a volunteer out of sight, one out of reach — is one and
+    the same 422 on ``field``, so the answer never tells which. Callers check this before any rule
+    about the person (status, overlap, rest, kind), so no rule answers for someone out of reach.
+    """
+    volunteer = db.session.get(Volunteer, volunteer_id) if 1 <= volunteer_id <= MAX_DB_INT else None
+    if volunteer is None or not _reaches(caller, volunteer):
+        raise ValidationFailed(errors={field: [UNKNOWN_VOLUNTEER]})
+    return volunteer
+
+
+def _reaches(caller: Caller, volunteer: Volunteer) -> bool:
+    if not may_see(caller, volunteer):
+        return False
+    if caller.role != Role.VOLUNTEER or volunteer.user_id == caller.user_id:
+        return True
+    return volunteer.status == VolunteerStatus.ACTIVE
 
 
 def own_volunteer(caller: Caller) -> Volunteer:
