@@ -481,6 +481,8 @@ def test_every_get_it_can_reach_parses_through_the_generated_client(
             except Exception as error:  # an undocumented status, or a body the client cannot parse
                 failures.append(f"{name} as {role}: {type(error).__name__}: {error}"[:500])
                 continue
+            if str(int(response.status_code)) not in operation["responses"]:
+                failures.append(f"{name} as {role}: {int(response.status_code)} is not documented")
             if 200 <= response.status_code < 300:
                 assert response.parsed is not None, (name, role)
                 assert type(response.parsed).__name__ != "Problem", (name, role)
