@@ -87,7 +87,9 @@ def auth_required(*roles: Role) -> Callable[[F], F]:
 
         apidoc = dict(getattr(wrapper, "_apidoc", {}))
         manual = dict(apidoc.get("manual_doc", {}))
-        manual["security"] = [{"bearerAuth": []}]
+        manual["security"] = [{"bearerAuth": []}]  # 401 follows from it (core/api.py)
+        if roles:
+            manual["responses"] = {"403": "FORBIDDEN", **manual.get("responses", {})}
         apidoc["manual_doc"] = manual
         wrapper._apidoc = apidoc  # type: ignore[attr-defined]
         if roles:

@@ -71,7 +71,8 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
         "JSON_SORT_KEYS": False,
         "REDIS_URL": redis_url,
         # flask-smorest / OpenAPI
-        "API_TITLE": "Shouwang 守望 API",
+        # ASCII: client generators turn the title into a package name (pip refuses 守望 in one).
+        "API_TITLE": "Shouwang API",
         "API_VERSION": "v1",
         "OPENAPI_VERSION": "3.0.3",
         "OPENAPI_URL_PREFIX": "/api",
@@ -86,7 +87,7 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
                 }
             },
             "info": {
-                "description": "Volunteer auxiliary patrols by grid. Errors are RFC 9457 "
+                "description": "守望 Shouwang: volunteer auxiliary patrols by grid. Errors are RFC 9457 "
                 "problem+json; messages are Chinese unless `Accept-Language: en`."
             },
         },

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
 from flask_smorest import Blueprint
 from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import CombinedMultiDict
@@ -14,7 +13,7 @@ from core.auth import MANAGERS, Role, auth_required, current_caller
 from core.idempotency import idempotent
 from core.pagination import page_schema
 from patrols import reports, reports_workflow
-from core.uploads import upload_body_limit
+from core.uploads import image_download_doc, image_response, upload_body_limit
 from patrols.reports_schemas import (
     AssignSchema,
     MyReportListArgs,
@@ -104,17 +103,7 @@ def upload_report_photo(data: dict[str, Any], report_id: int) -> Any:
 
 @blp.route("/reports/<int:report_id>/photos/<int:photo_id>", methods=["GET"])
 @auth_required()
-@blp.doc(
-    responses={
-        "200": {
-            "description": "The stored photo (JPEG or PNG, as its `content_type` says), without metadata",
-            "content": {
-                "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
-                "image/png": {"schema": {"type": "string", "format": "binary"}},
-            },
-        }
-    }
-)
+@blp.doc(**image_download_doc("The stored photo (JPEG or PNG, as its `content_type` says), without metadata"))
 @blp.alt_response(403, response="FORBIDDEN")
 @blp.alt_response(404, response="NOT_FOUND")
 def get_report_photo(report_id: int, photo_id: int) -> Any:
@@ -124,10 +113,7 @@ def get_report_photo(report_id: int, photo_id: int) -> Any:
     out_of_scope); other volunteers 404 report_not_found; an unknown photo 404 photo_not_found.
     """
     photo, data = reports.get_photo_for(current_caller(), report_id, photo_id)
-    response = current_app.response_class(data, mimetype=photo.content_type)
-    response.headers["Cache-Control"] = PHOTO_CACHE_CONTROL
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return image_response(data, photo.content_type, PHOTO_CACHE_CONTROL)
 
 
 @blp.route("/reports/mine", methods=["GET"])

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
 from flask_smorest import Blueprint
 
 from core.auth import Role, auth_required, current_caller
 from core.errors import error_docs
 from core.pagination import page_schema
-from core.uploads import upload_body_limit
+from core.uploads import image_download_doc, image_response, upload_body_limit
 from rewards import catalogue
 from rewards.catalogue_schemas import (
     CatalogueItemCreateSchema,
@@ -134,17 +133,7 @@ def put_item_photo(data: dict[str, Any], item_id: int) -> Any:
 
 @blp.route("/catalogue-items/<int:item_id>/photo", methods=["GET"])
 @auth_required()
-@blp.doc(
-    responses={
-        "200": {
-            "description": "The item's photo (JPEG or PNG)",
-            "content": {
-                "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
-                "image/png": {"schema": {"type": "string", "format": "binary"}},
-            },
-        }
-    }
-)
+@blp.doc(**image_download_doc("The item's photo (JPEG or PNG)"))
 @_errors(403, 404)
 def get_item_photo(item_id: int) -> Any:
     """A catalogue item's photo
@@ -152,7 +141,4 @@ def get_item_photo(item_id: int) -> Any:
     Whoever may see the item; 404 photo_not_found when it has none.
     """
     content_type, data = catalogue.get_photo(current_caller(), item_id)
-    response = current_app.response_class(data, mimetype=content_type)
-    response.headers["Cache-Control"] = "private, max-age=3600"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return image_response(data, content_type, "private, max-age=3600")

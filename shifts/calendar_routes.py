@@ -76,7 +76,7 @@ _TOKEN_PARAMETER = {
 @blp.route("/calendar/<string:token>.ics", methods=["GET"], parameters=[_TOKEN_PARAMETER])
 @blp.response(
     200,
-    {"type": "string", "format": "binary"},
+    {"type": "string"},  # text (UTF-8), so clients read it as a string, not a file
     content_type=ICALENDAR_MIMETYPE,
     description="RFC 5545 iCalendar: one VEVENT per place on a shift",
 )
