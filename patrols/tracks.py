@@ -40,7 +40,6 @@ OUTSIDE_SHIFT = "The time is too far outside the shift."
 i18n.register_titles(
     {
         "assignment_not_active": ("该排班已结束，不能再上传巡逻数据", "The assignment is not active"),
-        "shift_cancelled": ("班次已取消", "The shift is cancelled"),
         "track_expired": ("轨迹保存期已过", "The track's retention period has passed"),
         "track_full": ("轨迹点数已达上限", "The track holds the most points allowed"),
     }
@@ -49,7 +48,6 @@ i18n.register_messages(
     {
         OUTSIDE_SHIFT: "时间与班次时段相差过远。",
         "The assignment is not active.": "该排班已结束。",
-        "The shift is cancelled.": "班次已取消。",
         "Track points of this shift are no longer kept.": "该班次的轨迹点已过保存期。",
         "The track holds the most points allowed.": "轨迹点数已达上限。",
     }
@@ -106,7 +104,7 @@ def patrollable_assignment(caller: Caller, assignment_id: int) -> Assignment:
     """The caller's own assignment, on a shift that is not cancelled, still holding its place."""
     assignment = own_assignment(caller, assignment_id)
     if assignment.shift.status == ShiftStatus.CANCELLED:
-        raise Conflict("The shift is cancelled.", code="shift_cancelled")
+        raise Conflict("The shift has been cancelled.", code="shift_cancelled")
     if assignment.status not in PATROLLABLE:
         raise Conflict("The assignment is not active.", code="assignment_not_active")
     return assignment

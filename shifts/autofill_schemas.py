@@ -11,6 +11,7 @@ from marshmallow import fields, validate
 
 from core import i18n
 from core.validators import id_field
+from shifts.views_schemas import TO_BEFORE_FROM
 
 #: The longest range one request may plan, in days (both ends included).
 MAX_RANGE_DAYS = 31
@@ -19,7 +20,6 @@ LATEST_DATE = date(2999, 12, 31)
 
 i18n.register_messages(
     {
-        "Must not be before from.": "不能早于开始日期。",
         f"At most {MAX_RANGE_DAYS} days.": f"最多 {MAX_RANGE_DAYS} 天。",
     }
 )
@@ -86,7 +86,7 @@ class AutofillRequestSchema(ma.Schema):
         if first is None or last is None:
             return
         if last < first:
-            raise ma.ValidationError("Must not be before from.", field_name="to")
+            raise ma.ValidationError(TO_BEFORE_FROM, field_name="to")
         if (last - first).days >= MAX_RANGE_DAYS:
             raise ma.ValidationError(f"At most {MAX_RANGE_DAYS} days.", field_name="to")
 

@@ -31,7 +31,6 @@ i18n.register_messages(
         "Overlaps another slot on the same weekday.": "与同一天的另一个时段重叠。",
         "Provide at least one field to change.": "请至少提供一个要修改的字段。",
         "Unknown volunteer kind.": "未知的志愿者类型。",
-        "Unknown area.": "未知的区域。",
     }
 )
 
