@@ -7,6 +7,7 @@ from typing import Any
 import marshmallow as ma
 
 from core import i18n
+from core.fields import Instant
 from core.pagination import PageArgs
 from core.validators import Text, TimeZoneName, id_field
 from grids.models import AreaLevel, GridKind
@@ -75,8 +76,8 @@ class AreaSummarySchema(ma.Schema):
         },
     )
     version = ma.fields.Integer(required=True, metadata={"description": "Bumped on boundary changes"})
-    created_at = ma.fields.AwareDateTime(required=True)
-    updated_at = ma.fields.AwareDateTime(required=True)
+    created_at = Instant(required=True)
+    updated_at = Instant(required=True)
 
     def get_bbox(self, area: Any) -> list[float] | None:
         if area.min_lon is None:

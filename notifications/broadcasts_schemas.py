@@ -6,6 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core import i18n
+from core.fields import Instant
 from core.pagination import PageArgs
 from core.validators import id_field
 from volunteers.schemas import kind_code_field, short_text
@@ -67,7 +68,7 @@ class BroadcastSchema(ma.Schema):
     body = fields.String(required=True)
     urgent = fields.Boolean(required=True)
     recipient_count = fields.Integer(required=True)
-    created_at = fields.DateTime(required=True)
+    created_at = Instant(required=True)
 
 
 class BroadcastSentSchema(BroadcastSchema):

@@ -12,6 +12,7 @@ from marshmallow import fields, validate
 
 from core import i18n
 from core.db import utcnow
+from core.fields import Instant
 from core.pagination import PageArgs
 from core.validators import Text, id_field
 from notifications.models import Device, Platform, PushChannel, PushStatus
@@ -110,8 +111,8 @@ class DeviceSchema(ma.Schema):
         metadata={"type": "boolean", "description": "Not refreshed for DEVICE_STALE_DAYS: "
                   "no pushes until the app registers the token again"},
     )
-    registered_at = fields.DateTime(required=True)
-    refreshed_at = fields.DateTime(required=True)
+    registered_at = Instant(required=True)
+    refreshed_at = Instant(required=True)
 
     def _token_tail(self, device: Device) -> str:
         return device.token[-6:]
@@ -134,14 +135,14 @@ class NotificationSchema(ma.Schema):
         metadata={"description": "Deep link for the app: `type` (the kind) and ids, as strings"},
     )
     urgent = fields.Boolean(required=True)
-    created_at = fields.DateTime(required=True)
-    read_at = fields.DateTime(required=True, allow_none=True)
+    created_at = Instant(required=True)
+    read_at = Instant(required=True, allow_none=True)
     push_status = fields.String(
         required=True,
         metadata={"enum": [s.value for s in PushStatus], "description": "pending (also while "
                   "quiet hours hold it back), sent, failed (after retries), no_device"},
     )
-    pushed_at = fields.DateTime(required=True, allow_none=True)
+    pushed_at = Instant(required=True, allow_none=True)
 
 
 class UnreadCountSchema(ma.Schema):
@@ -187,7 +188,7 @@ class QuietHoursSchema(ma.Schema):
     quiet_end = fields.String(required=True, metadata={"example": "07:00"})
     timezone = fields.String(required=True, metadata={"description": "Your area's time zone"})
     is_default = fields.Boolean(required=True)
-    updated_at = fields.DateTime(required=True, allow_none=True)
+    updated_at = Instant(required=True, allow_none=True)
 
 
 def _distinct(values: list[int]) -> None:
@@ -210,4 +211,4 @@ class ReminderSettingsSchema(ma.Schema):
     offsets_minutes = fields.List(fields.Integer(), required=True)
     is_default = fields.Boolean(required=True, metadata={"description": "true: REMINDER_OFFSETS_MINUTES"})
     updated_by = fields.Integer(required=True, allow_none=True)
-    updated_at = fields.DateTime(required=True, allow_none=True)
+    updated_at = Instant(required=True, allow_none=True)

@@ -13,7 +13,6 @@ import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import current_app
@@ -24,6 +23,7 @@ from core.auth import Caller
 from core.db import utcnow
 from core.errors import Conflict, ValidationFailed
 from core.extensions import db
+from core.fields import instant_text
 from patrols.models import Patrol
 from patrols.service import own_assignment, patrol_for
 from patrols.track_models import TrackPoint
@@ -255,7 +255,6 @@ def track_view(caller: Caller, assignment_id: int) -> dict[str, Any]:
     one Point per stored fix with its time, accuracy and ``implausible`` flag.
     """
     assignment = get_assignment_for(caller, assignment_id)
-    tz = ZoneInfo(assignment.shift.timezone)
     patrol = db.session.scalar(sa.select(Patrol).where(Patrol.assignment_id == assignment.id))
     rows = _stored_points(patrol.id) if patrol else []
     distance, flags = analyse_track(
@@ -278,8 +277,8 @@ def track_view(caller: Caller, assignment_id: int) -> dict[str, Any]:
                 "geometry": {"type": "Point", "coordinates": [row.lon, row.lat]},
                 "properties": {
                     "kind": "fix",
-                    "time": row.device_at.astimezone(tz).isoformat(),
-                    "received_at": row.received_at.astimezone(tz).isoformat(),
+                    "time": instant_text(row.device_at),
+                    "received_at": instant_text(row.received_at),
                     "accuracy_m": row.accuracy_m,
                     "implausible": jump,
                 },

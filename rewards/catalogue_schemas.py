@@ -9,6 +9,7 @@ from flask_smorest.fields import Upload
 from marshmallow import fields, validate
 
 from core import i18n
+from core.fields import Instant
 from core.pagination import PageArgs
 from core.validators import Text, id_field
 from volunteers.schemas import short_text
@@ -44,8 +45,8 @@ def _limit(**kwargs: Any) -> fields.Integer:
     )
 
 
-def _moment(description: str, **kwargs: Any) -> fields.AwareDateTime:
-    return fields.AwareDateTime(allow_none=True, metadata={"description": description}, **kwargs)
+def _moment(description: str, **kwargs: Any) -> Instant:
+    return Instant(allow_none=True, metadata={"description": description}, **kwargs)
 
 
 def check_dates(valid_from: Any, valid_until: Any) -> None:
@@ -125,12 +126,12 @@ class CatalogueItemSchema(ma.Schema):
     points_cost = fields.Integer(required=True)
     stock = fields.Integer(required=True)
     per_volunteer_limit = fields.Integer(required=True, allow_none=True)
-    valid_from = fields.AwareDateTime(required=True, allow_none=True)
-    valid_until = fields.AwareDateTime(required=True, allow_none=True)
+    valid_from = Instant(required=True, allow_none=True)
+    valid_until = Instant(required=True, allow_none=True)
     active = fields.Boolean(required=True)
     available_now = fields.Boolean(
         required=True, metadata={"description": "Active, within its dates and in stock"}
     )
     photo_url = fields.String(required=True, allow_none=True)
-    created_at = fields.AwareDateTime(required=True)
-    updated_at = fields.AwareDateTime(required=True)
+    created_at = Instant(required=True)
+    updated_at = Instant(required=True)

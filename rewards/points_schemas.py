@@ -5,6 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from core.fields import Instant
 from core.pagination import PageArgs
 from core.validators import id_field
 from rewards.models import LedgerReason
@@ -21,7 +22,7 @@ class PointsQueryArgs(ma.Schema):
 
 
 class ExpiringSchema(ma.Schema):
-    expires_at = fields.AwareDateTime(required=True)
+    expires_at = Instant(required=True)
     points = fields.Integer(required=True)
 
 
@@ -61,15 +62,15 @@ class LedgerEntrySchema(ma.Schema):
         required=True, allow_none=True, metadata={"description": "The entry this one compensates"}
     )
     note = fields.String(required=True, allow_none=True)
-    expires_at = fields.AwareDateTime(required=True, allow_none=True)
-    created_at = fields.AwareDateTime(required=True)
+    expires_at = Instant(required=True, allow_none=True)
+    created_at = Instant(required=True)
 
 
 class BadgeSchema(ma.Schema):
     badge = fields.String(required=True)
     name_zh = fields.String(required=True)
     name_en = fields.String(required=True)
-    earned_at = fields.AwareDateTime(required=True)
+    earned_at = Instant(required=True)
     details = fields.Dict(required=True)
 
 
@@ -95,7 +96,7 @@ class ServiceHoursSchema(ma.Schema):
     grid_id = fields.Integer(required=True, allow_none=True)
     note = fields.String(required=True, allow_none=True)
     created_by = fields.Integer(required=True, allow_none=True)
-    created_at = fields.AwareDateTime(required=True)
+    created_at = Instant(required=True)
     points_awarded = fields.Integer(required=True)
     ledger_entry_id = fields.Integer(required=True, allow_none=True)
 
@@ -108,5 +109,5 @@ class MismatchSchema(ma.Schema):
 
 class InvariantSchema(ma.Schema):
     ok = fields.Boolean(required=True)
-    checked_at = fields.AwareDateTime(required=True)
+    checked_at = Instant(required=True)
     mismatches = fields.List(fields.Nested(MismatchSchema), required=True)

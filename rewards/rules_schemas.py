@@ -10,6 +10,7 @@ from marshmallow import fields, validate
 
 from core import i18n
 from core.db import utcnow
+from core.fields import Instant
 from core.pagination import PageArgs
 from patrols.report_models import ReportLevel
 
@@ -32,7 +33,7 @@ def _count(low: int, high: int, **kwargs: Any) -> fields.Integer:
 
 
 class PointRuleCreateSchema(ma.Schema):
-    effective_from = fields.AwareDateTime(
+    effective_from = Instant(
         required=True,
         metadata={"description": "From when this version applies (ISO 8601 with offset); not before "
                   "the latest version, nor before points already given in the city"},
@@ -83,7 +84,7 @@ class PointRuleSchema(ma.Schema):
     id = fields.Integer(required=True)
     city_id = fields.Integer(required=True)
     version = fields.Integer(required=True)
-    effective_from = fields.AwareDateTime(required=True)
+    effective_from = Instant(required=True)
     points_per_hour = fields.Integer(required=True)
     rounding_minutes = fields.Integer(required=True)
     report_bonus = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
@@ -93,7 +94,7 @@ class PointRuleSchema(ma.Schema):
     expiry_years = fields.Integer(required=True, allow_none=True)
     manual_hours_earn_points = fields.Boolean(required=True)
     created_by = fields.Integer(required=True, allow_none=True)
-    created_at = fields.AwareDateTime(required=True)
+    created_at = Instant(required=True)
 
 
 class PointRuleHistoryArgs(PageArgs):

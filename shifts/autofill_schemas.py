@@ -10,6 +10,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core import i18n
+from core.fields import Instant
 from core.validators import id_field
 from shifts.views_schemas import TO_BEFORE_FROM
 
@@ -93,7 +94,7 @@ class AutofillRequestSchema(ma.Schema):
 
 class AutofillPlaceSchema(ma.Schema):
     shift_id = fields.Integer(required=True)
-    shift_starts_at = fields.DateTime(required=True, metadata={"description": "In the shift's time zone"})
+    shift_starts_at = Instant(required=True)
     volunteer_id = fields.Integer(required=True)
     volunteer_name = fields.String(required=True)
     volunteer_kind = fields.String(required=True)
@@ -115,7 +116,7 @@ class AutofillFunnelSchema(ma.Schema):
 
 class AutofillOpenShiftSchema(ma.Schema):
     shift_id = fields.Integer(required=True)
-    shift_starts_at = fields.DateTime(required=True)
+    shift_starts_at = Instant(required=True)
     open_places = fields.Integer(required=True, metadata={"description": "Primary places still open after the plan"})
     reason = fields.String(required=True, metadata={"enum": _REASONS})
     unmet_kinds = fields.List(fields.String(), required=True)

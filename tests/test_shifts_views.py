@@ -196,7 +196,7 @@ def test_open_shifts_within_local_dates_of_my_home_grid(client, tree, people) ->
         headers=as_(people.me),
     )
     assert ids(response) == [first.id, last.id]
-    assert response.get_json()["items"][0]["starts_at"] == f"{day.isoformat()}T00:00:00+08:00"
+    assert response.get_json()["items"][0]["starts_at"] == midnight.replace(tzinfo=SHANGHAI).astimezone(UTC).isoformat()
 
 
 @pytest.mark.parametrize(
@@ -248,7 +248,7 @@ def test_my_upcoming_shifts_are_live_places_soonest_first(client, tree, people) 
     items = response.get_json()["items"]
     assert items[2]["role"] == "backup" and items[2]["shift"]["grid_id"] == tree.grid_b.id
     assert items[3]["waitlist_position"] == 1
-    assert items[0]["shift"]["starts_at"].endswith("+08:00")
+    assert items[0]["shift"]["starts_at"].endswith("+00:00")
 
     paged = walk(client, f"{API}/me/shifts", as_(people.me), limit=1)
     assert [item["id"] for item in paged] == [under_way.id, invited.id, backup.id, waitlisted.id]
@@ -515,4 +515,5 @@ def test_local_dates_follow_the_areas_time_zone(client, tree, people) -> None:
         headers=as_(people.staff_a),
     )
     assert ids(response) == [just_after.id]
-    assert response.get_json()["items"][0]["starts_at"] == f"{day.isoformat()}T00:30:00+06:00"
+    urumqi_half_past_midnight = (midnight + timedelta(minutes=30)).replace(tzinfo=ZoneInfo("Asia/Urumqi"))
+    assert response.get_json()["items"][0]["starts_at"] == urumqi_half_past_midnight.astimezone(UTC).isoformat()

@@ -15,6 +15,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core import i18n
+from core.fields import Instant
 from core.pagination import PageArgs
 from core.validators import CNMobile, NationalID, Text, id_field
 from volunteers.models import VolunteerStatus
@@ -97,7 +98,7 @@ class VolunteerKindSchema(ma.Schema):
     name_zh = fields.String(required=True)
     name_en = fields.String(required=True)
     builtin = fields.Boolean(dump_only=True)
-    created_at = fields.AwareDateTime(dump_only=True)
+    created_at = Instant(dump_only=True)
 
 
 class VolunteerKindCreateSchema(ma.Schema):
@@ -155,10 +156,10 @@ class VolunteerSchema(ma.Schema):
     certificate_no = fields.String(allow_none=True, metadata={"description": "聘任证书编号"})
     armband_no = fields.String(allow_none=True)
     consent_version = fields.String()
-    consented_at = fields.AwareDateTime()
-    closure_requested_at = fields.AwareDateTime(allow_none=True)
-    created_at = fields.AwareDateTime()
-    updated_at = fields.AwareDateTime()
+    consented_at = Instant()
+    closure_requested_at = Instant(allow_none=True)
+    created_at = Instant()
+    updated_at = Instant()
 
 
 class StatusChangeSchema(ma.Schema):
@@ -167,7 +168,7 @@ class StatusChangeSchema(ma.Schema):
     to_status = fields.String()
     reason = fields.String(allow_none=True)
     actor_id = fields.Integer(allow_none=True)
-    at = fields.AwareDateTime()
+    at = Instant()
 
 
 # --- registration and self-service -------------------------------------------------------------
@@ -252,7 +253,7 @@ class ClosureSchema(ma.Schema):
 
 class PersonalDataExportSchema(ma.Schema):
     format = fields.String(metadata={"example": "shouwang.personal-data.v1"})
-    exported_at = fields.AwareDateTime()
+    exported_at = Instant()
     sections = fields.Dict(
         keys=fields.String(),
         values=fields.Raw(),
