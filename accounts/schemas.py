@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from core.auth import Role
-from core.fields import Instant
+from core.fields import Instant, QueryBoolean, StrictBoolean, UpdateSchema
 from core.pagination import PageArgs
 from core.validators import CNMobile, Text, id_field
 
@@ -57,7 +57,7 @@ class MeSchema(ma.Schema):
 class UserSchema(MeSchema):
     """An account as staff and admins see it."""
 
-    is_active = ma.fields.Boolean(required=True)
+    is_active = StrictBoolean(required=True)
     updated_at = Instant(required=True)
     password_changed_at = Instant(required=True)
     created_by_id = ma.fields.Integer(required=True, allow_none=True)
@@ -102,7 +102,7 @@ class LoginSchema(ma.Schema):
     )
 
 
-class MeUpdateSchema(ma.Schema):
+class MeUpdateSchema(UpdateSchema):
     display_name = _display_name_field()
     locale = ma.fields.String(validate=ma.validate.OneOf(LOCALES))
 
@@ -126,11 +126,11 @@ class UserCreateSchema(ma.Schema):
     locale = ma.fields.String(load_default="zh", validate=ma.validate.OneOf(LOCALES))
 
 
-class UserUpdateSchema(ma.Schema):
+class UserUpdateSchema(UpdateSchema):
     display_name = _display_name_field()
     area_id = id_field()
     role = ma.fields.String(validate=ma.validate.OneOf(MANAGED_ROLES))
-    is_active = ma.fields.Boolean()
+    is_active = StrictBoolean()
 
 
 class UserQuerySchema(PageArgs):
@@ -143,7 +143,7 @@ class UserQuerySchema(PageArgs):
         validate=ma.validate.Length(min=1, max=100),
         metadata={"description": "Display name or phone contains this text"},
     )
-    is_active = ma.fields.Boolean()
+    is_active = QueryBoolean()
 
 
 class AuditQuerySchema(PageArgs):

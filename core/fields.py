@@ -190,5 +190,8 @@ class ContractPlugin(BasePlugin):
         always_there = sum(1 for field in schema_class.not_changes if declared[field].required)
         extra = {"minProperties": always_there + 1}
         if "description" not in definition:
-            extra["description"] = "Only the fields given change; at least one is needed (an empty body is 422)"
+            besides = f" besides {', '.join(schema_class.not_changes)}" if schema_class.not_changes else ""
+            extra["description"] = (
+                f"Only the fields given change; at least one{besides} is needed (an empty body is 422)"
+            )
         return extra

@@ -7,7 +7,7 @@ from typing import Any
 import marshmallow as ma
 
 from core import i18n
-from core.fields import Instant
+from core.fields import Instant, UpdateSchema
 from core.pagination import PageArgs
 from core.validators import Text, TimeZoneName, id_field
 from grids.models import AreaLevel, GridKind
@@ -114,8 +114,8 @@ class AreaCreateSchema(ma.Schema):
     households = households_field(metadata={"description": "Grids only"})
 
 
-class AreaUpdateSchema(ma.Schema):
-    """Every field optional; only the given ones change."""
+class AreaUpdateSchema(UpdateSchema):
+    """Every field optional; only the given ones change (at least one)."""
 
     code = code_field()
     name = name_field()

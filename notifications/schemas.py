@@ -12,7 +12,7 @@ from marshmallow import fields, validate
 
 from core import i18n
 from core.db import utcnow
-from core.fields import Instant
+from core.fields import Instant, QueryBoolean, StrictBoolean
 from core.pagination import PageArgs
 from core.validators import Text, id_field
 from notifications.models import Device, Platform, PushChannel, PushStatus
@@ -89,7 +89,7 @@ class DeviceTokenSchema(ma.Schema):
 
 
 class DeviceRemovedSchema(ma.Schema):
-    removed = fields.Boolean(
+    removed = StrictBoolean(
         required=True,
         metadata={"description": "false when the token was not an active device of yours"},
     )
@@ -105,7 +105,7 @@ class DeviceSchema(ma.Schema):
         "_token_tail", required=True,
         metadata={"type": "string", "description": "The last 6 characters of the token"},
     )
-    active = fields.Boolean(required=True)
+    active = StrictBoolean(required=True)
     stale = fields.Method(
         "_stale", required=True,
         metadata={"type": "boolean", "description": "Not refreshed for DEVICE_STALE_DAYS: "
@@ -122,7 +122,7 @@ class DeviceSchema(ma.Schema):
 
 
 class InboxArgs(PageArgs):
-    unread_only = fields.Boolean(load_default=False)
+    unread_only = QueryBoolean(load_default=False)
 
 
 class NotificationSchema(ma.Schema):
@@ -134,7 +134,7 @@ class NotificationSchema(ma.Schema):
         keys=fields.String(), values=fields.String(), required=True,
         metadata={"description": "Deep link for the app: `type` (the kind) and ids, as strings"},
     )
-    urgent = fields.Boolean(required=True)
+    urgent = StrictBoolean(required=True)
     created_at = Instant(required=True)
     read_at = Instant(required=True, allow_none=True)
     push_status = fields.String(
@@ -172,7 +172,7 @@ class HHMM(fields.String):
 
 
 class QuietHoursUpdateSchema(ma.Schema):
-    quiet_hours_enabled = fields.Boolean(required=True)
+    quiet_hours_enabled = StrictBoolean(required=True)
     quiet_start = HHMM(required=True, metadata={"example": "22:00"})
     quiet_end = HHMM(required=True, metadata={"example": "07:00"})
 
@@ -183,11 +183,11 @@ class QuietHoursUpdateSchema(ma.Schema):
 
 
 class QuietHoursSchema(ma.Schema):
-    quiet_hours_enabled = fields.Boolean(required=True)
+    quiet_hours_enabled = StrictBoolean(required=True)
     quiet_start = fields.String(required=True, metadata={"example": "22:00"})
     quiet_end = fields.String(required=True, metadata={"example": "07:00"})
     timezone = fields.String(required=True, metadata={"description": "Your area's time zone"})
-    is_default = fields.Boolean(required=True)
+    is_default = StrictBoolean(required=True)
     updated_at = Instant(required=True, allow_none=True)
 
 
@@ -209,6 +209,6 @@ class ReminderSettingsUpdateSchema(ma.Schema):
 class ReminderSettingsSchema(ma.Schema):
     area_id = fields.Integer(required=True)
     offsets_minutes = fields.List(fields.Integer(), required=True)
-    is_default = fields.Boolean(required=True, metadata={"description": "true: REMINDER_OFFSETS_MINUTES"})
+    is_default = StrictBoolean(required=True, metadata={"description": "true: REMINDER_OFFSETS_MINUTES"})
     updated_by = fields.Integer(required=True, allow_none=True)
     updated_at = Instant(required=True, allow_none=True)

@@ -12,7 +12,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core import i18n
-from core.fields import Instant
+from core.fields import Instant, StrictBoolean
 from core.pagination import PageArgs
 from volunteers.schemas import ReasonOptionalSchema, ReasonRequiredSchema
 
@@ -54,7 +54,7 @@ class PresenceEventSchema(ma.Schema):
     device_time = DeviceTime(
         required=True, metadata={"description": "The phone's clock when it happened, with offset"}
     )
-    mock_location = fields.Boolean(
+    mock_location = StrictBoolean(
         load_default=False, metadata={"description": "The phone reports a mock-location provider"}
     )
 
@@ -101,13 +101,13 @@ class PatrolPresenceSchema(ma.Schema):
         required=True, allow_none=True,
         metadata={"enum": PRESENCE_STATUSES, "description": "Null until the check-in arrives"},
     )
-    counts = fields.Boolean(required=True, metadata={"description": "Presence is verified or approved"})
+    counts = StrictBoolean(required=True, metadata={"description": "Presence is verified or approved"})
     check_in = fields.Nested(PresenceEventRecordSchema, required=True, allow_none=True)
     check_out = fields.Nested(
         PresenceEventRecordSchema, required=True, allow_none=True,
         metadata={"description": "Null until the phone checks out or the patrol is closed automatically"},
     )
-    auto_closed = fields.Boolean(
+    auto_closed = StrictBoolean(
         required=True, metadata={"description": "Closed at the end plus grace because no check-out came"}
     )
     late_minutes = fields.Integer(required=True, allow_none=True)

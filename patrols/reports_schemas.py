@@ -6,7 +6,7 @@ import marshmallow as ma
 from flask_smorest.fields import Upload
 from marshmallow import fields, validate
 
-from core.fields import Instant
+from core.fields import Instant, QueryBoolean
 from core.pagination import PageArgs
 from core.validators import id_field
 from patrols.report_models import ReportAction, ReportCategory, ReportLevel, ReportStatus
@@ -100,7 +100,7 @@ class ReportListArgs(_ReportFilterArgs):
     area_id = id_field(
         strict=False, metadata={"description": "Any area in your subtree (default: your own area)"}
     )
-    assigned_to_me = fields.Boolean(load_default=False)
+    assigned_to_me = QueryBoolean(load_default=False)
 
 
 class MyReportListArgs(_ReportFilterArgs):

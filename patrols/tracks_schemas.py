@@ -12,7 +12,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from core.fields import Instant, written_instant
+from core.fields import Instant, QueryBoolean, StrictBoolean, written_instant
 from core.pagination import PageArgs
 from core.validators import Text
 from patrols.presence_schemas import DEVICE_YEARS, MAX_REPORTED_ACCURACY_M, DeviceTime
@@ -131,7 +131,7 @@ class TrackSchema(ma.Schema):
     distance_m = fields.Float(required=True)
     track_point_count = fields.Integer(required=True)
     implausible_count = fields.Integer(required=True)
-    purged = fields.Boolean(
+    purged = StrictBoolean(
         required=True, metadata={"description": "The points are past TRACK_RETENTION_DAYS and gone; the summary stays"}
     )
     features = fields.List(fields.Nested(FeatureSchema), required=True)
@@ -147,7 +147,7 @@ class CheckpointCreateSchema(ma.Schema):
 
 
 class CheckpointQueryArgs(PageArgs):
-    include_inactive = fields.Boolean(load_default=False)
+    include_inactive = QueryBoolean(load_default=False)
 
 
 class CheckpointSchema(ma.Schema):
@@ -156,7 +156,7 @@ class CheckpointSchema(ma.Schema):
     name = fields.String(required=True)
     lat = fields.Float(required=True)
     lon = fields.Float(required=True)
-    active = fields.Boolean(required=True)
+    active = StrictBoolean(required=True)
     qr_version = fields.Integer(required=True)
     qr_payload = fields.String(
         required=True, allow_none=True,
@@ -202,7 +202,7 @@ class VisitedCheckpointSchema(ma.Schema):
     name = fields.String(required=True)
     first_scanned_at = Instant(required=True)
     scans = fields.Integer(required=True)
-    flagged = fields.Boolean(required=True, metadata={"description": "A scan of it carries a flag"})
+    flagged = StrictBoolean(required=True, metadata={"description": "A scan of it carries a flag"})
 
 
 class MissedCheckpointSchema(ma.Schema):

@@ -9,7 +9,7 @@ from flask_smorest.fields import Upload
 from marshmallow import fields, validate
 
 from core import i18n
-from core.fields import Instant
+from core.fields import Instant, QueryBoolean, StrictBoolean, UpdateSchema
 from core.pagination import PageArgs
 from core.validators import Text, id_field
 from volunteers.schemas import short_text
@@ -22,7 +22,6 @@ VALID_UNTIL_AFTER_FROM = "valid_until must be after valid_from."
 i18n.register_messages(
     {
         VALID_UNTIL_AFTER_FROM: "valid_until 必须晚于 valid_from。",
-        "Provide at least one field to change.": "请至少提供一个要修改的字段。",
         "Must not be 0.": "不能为 0。",
     }
 )
@@ -76,7 +75,7 @@ class CatalogueItemCreateSchema(ma.Schema):
         check_dates(data.get("valid_from"), data.get("valid_until"))
 
 
-class CatalogueItemUpdateSchema(ma.Schema):
+class CatalogueItemUpdateSchema(UpdateSchema):
     name = short_text(100)
     description = Text(allow_blank=True, validate=validate.Length(max=2000))
     points_cost = _cost(metadata={"description": "For redemptions from now on; earlier ones keep their price"})
@@ -97,9 +96,7 @@ class CatalogueItemUpdateSchema(ma.Schema):
     )
 
     @ma.validates_schema
-    def _something(self, data: dict[str, Any], **_: Any) -> None:
-        if not data:
-            raise ma.ValidationError("Provide at least one field to change.")
+    def _dates(self, data: dict[str, Any], **_: Any) -> None:
         check_dates(data.get("valid_from"), data.get("valid_until"))
 
 
@@ -108,7 +105,7 @@ class CatalogueListArgs(PageArgs):
         strict=False,
         metadata={"description": "Managers: items of this subtree (default: your own area)"},
     )
-    active = fields.Boolean(
+    active = QueryBoolean(
         metadata={"description": "Managers: only active (true) or deactivated (false) items; default both"}
     )
 
@@ -128,8 +125,8 @@ class CatalogueItemSchema(ma.Schema):
     per_volunteer_limit = fields.Integer(required=True, allow_none=True)
     valid_from = Instant(required=True, allow_none=True)
     valid_until = Instant(required=True, allow_none=True)
-    active = fields.Boolean(required=True)
-    available_now = fields.Boolean(
+    active = StrictBoolean(required=True)
+    available_now = StrictBoolean(
         required=True, metadata={"description": "Active, within its dates and in stock"}
     )
     photo_url = fields.String(required=True, allow_none=True)

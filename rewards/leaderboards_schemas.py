@@ -9,6 +9,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core import i18n
+from core.fields import StrictBoolean
 from core.validators import id_field
 
 _MONTH = re.compile(r"^(20\d\d)-(0[1-9]|1[0-2])$")
@@ -72,7 +73,7 @@ class LeaderboardRowSchema(ma.Schema):
     )
     name = fields.String(required=True, metadata={"description": "匿名志愿者 for a volunteer who opted out"})
     grid_name = fields.String(required=True, allow_none=True, metadata={"description": "A volunteer's home grid"})
-    anonymous = fields.Boolean(required=True)
+    anonymous = StrictBoolean(required=True)
     hours = fields.Float(required=True)
     points = fields.Integer(required=True)
 
@@ -97,6 +98,6 @@ class LeaderboardSchema(ma.Schema):
 
 
 class PreferenceSchema(ma.Schema):
-    opt_out = fields.Boolean(
+    opt_out = StrictBoolean(
         required=True, metadata={"description": "Not shown by name on leaderboards (still counted)"}
     )

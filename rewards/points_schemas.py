@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from core.fields import Instant
+from core.fields import Instant, StrictBoolean
 from core.pagination import PageArgs
 from core.validators import id_field
 from rewards.models import LedgerReason
@@ -108,6 +108,6 @@ class MismatchSchema(ma.Schema):
 
 
 class InvariantSchema(ma.Schema):
-    ok = fields.Boolean(required=True)
+    ok = StrictBoolean(required=True)
     checked_at = Instant(required=True)
     mismatches = fields.List(fields.Nested(MismatchSchema), required=True)

@@ -10,7 +10,7 @@ from marshmallow import fields, validate
 
 from core import i18n
 from core.db import utcnow
-from core.fields import Instant
+from core.fields import Instant, StrictBoolean
 from core.pagination import PageArgs
 from patrols.report_models import ReportLevel
 
@@ -65,7 +65,7 @@ class PointRuleCreateSchema(ma.Schema):
         metadata={"description": "Points earned in year Y lapse at the end of year Y + expiry_years "
                   "(1: the end of the following year); null: never"},
     )
-    manual_hours_earn_points = fields.Boolean(
+    manual_hours_earn_points = StrictBoolean(
         load_default=False, metadata={"description": "Whether hours entered by an organiser earn points"}
     )
 
@@ -92,7 +92,7 @@ class PointRuleSchema(ma.Schema):
     streak_days = fields.Integer(required=True, allow_none=True)
     streak_bonus = fields.Integer(required=True)
     expiry_years = fields.Integer(required=True, allow_none=True)
-    manual_hours_earn_points = fields.Boolean(required=True)
+    manual_hours_earn_points = StrictBoolean(required=True)
     created_by = fields.Integer(required=True, allow_none=True)
     created_at = Instant(required=True)
 

@@ -10,7 +10,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core import i18n
-from core.fields import Instant
+from core.fields import Instant, StrictBoolean
 from core.validators import id_field
 from shifts.views_schemas import TO_BEFORE_FROM
 
@@ -69,7 +69,7 @@ class AutofillRequestSchema(ma.Schema):
         validate=validate.Range(min=1, max=168),
         metadata={"description": "Most hours one volunteer may hold in a week; default AUTOFILL_WEEKLY_CAP_HOURS"},
     )
-    apply = fields.Boolean(
+    apply = StrictBoolean(
         load_default=False, metadata={"description": "false: dry run, nothing written; true: commit the plan"}
     )
     plan_token = fields.String(
@@ -157,7 +157,7 @@ class AutofillResultSchema(ma.Schema):
     day_to = fields.Date(required=True, data_key="to")
     timezone = fields.String(required=True, metadata={"description": "The area's time zone: the dates' zone"})
     weekly_cap_hours = fields.Integer(required=True)
-    applied = fields.Boolean(required=True)
+    applied = StrictBoolean(required=True)
     plan_token = fields.String(required=True, metadata={"description": "Pass with apply to commit exactly this plan"})
     places = fields.List(fields.Nested(AutofillPlaceSchema), required=True)
     open_shifts = fields.List(fields.Nested(AutofillOpenShiftSchema), required=True)

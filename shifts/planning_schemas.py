@@ -15,7 +15,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core import i18n
-from core.fields import Instant, LocalDateTimeText
+from core.fields import Instant, LocalDateTimeText, UpdateSchema
 from core.pagination import PageArgs
 from core.validators import Text, TimeZoneName, id_field
 from shifts.models import SeriesStatus
@@ -34,7 +34,6 @@ i18n.register_messages(
         "Give end_time or duration_minutes, not both.": "end_time 和 duration_minutes 只能二选一。",
         "Required with scope following.": "scope 为 following 时必填。",
         "Only with scope following.": "仅在 scope 为 following 时使用。",
-        "Provide at least one field to change.": "请至少提供一个要修改的字段。",
     }
 )
 
@@ -94,11 +93,6 @@ class _TemplateCreateFields(_TemplateFields):
     required_kinds = _required_kinds(load_default=list)
 
 
-def _not_empty(data: dict[str, Any], ignored: tuple[str, ...] = ()) -> None:
-    if not set(data) - set(ignored):
-        raise ma.ValidationError("Provide at least one field to change.")
-
-
 # --- one-off shifts ----------------------------------------------------------------------------------
 
 
@@ -112,13 +106,9 @@ class ShiftCreateSchema(_TemplateCreateFields):
     ends_at = PlanningDateTime(required=True)
 
 
-class ShiftUpdateSchema(_TemplateFields):
+class ShiftUpdateSchema(_TemplateFields, UpdateSchema):
     starts_at = PlanningDateTime(metadata={"description": "Moving only the start keeps the duration"})
     ends_at = PlanningDateTime()
-
-    @ma.validates_schema
-    def _something(self, data: dict[str, Any], **_: Any) -> None:
-        _not_empty(data)
 
 
 class CancelSchema(ma.Schema):
@@ -188,7 +178,8 @@ class _ScopeFields(ma.Schema):
             raise ma.ValidationError("Only with scope following.", field_name="from_occurrence")
 
 
-class SeriesUpdateSchema(_TemplateFields, _Timing, _ScopeFields):
+class SeriesUpdateSchema(_TemplateFields, _Timing, _ScopeFields, UpdateSchema):
+    not_changes = ("scope", "from_occurrence", "reason")
     reason = short_text(
         500, allow_none=True,
         metadata={"description": "Told to volunteers of occurrences the new rule drops"},
@@ -197,7 +188,6 @@ class SeriesUpdateSchema(_TemplateFields, _Timing, _ScopeFields):
     @ma.validates_schema
     def _changes(self, data: dict[str, Any], **_: Any) -> None:
         _check_one_end(data, required=False)
-        _not_empty(data, ignored=("scope", "from_occurrence", "reason"))
 
 
 class SeriesCancelSchema(_ScopeFields):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields
 
-from core.fields import Instant, LocalDateTimeText
+from core.fields import Instant, LocalDateTimeText, StrictBoolean
 from core.validators import id_field
 
 
@@ -20,7 +20,7 @@ class KindCoverageSchema(ma.Schema):
     assigned = fields.Integer(
         required=True, metadata={"description": "Primaries of this kind now assigned"}
     )
-    met = fields.Boolean(required=True)
+    met = StrictBoolean(required=True)
 
 
 class ShiftSchema(ma.Schema):
@@ -37,7 +37,7 @@ class ShiftSchema(ma.Schema):
     occurrence_local = LocalDateTimeText(
         required=True, allow_none=True, metadata={"description": "`occurrence` on the shift's clock (`timezone`)"}
     )
-    detached = fields.Boolean(required=True, metadata={"description": "Edited apart from its series"})
+    detached = StrictBoolean(required=True, metadata={"description": "Edited apart from its series"})
     status = fields.String(required=True, metadata={"enum": ["scheduled", "cancelled"]})
     timezone = fields.String(required=True)
     starts_at = Instant(required=True)
@@ -52,7 +52,7 @@ class ShiftSchema(ma.Schema):
     backup_count = fields.Integer(required=True)
     waitlist_count = fields.Integer(required=True)
     open_places = fields.Integer(required=True, metadata={"description": "Primary places still free"})
-    below_minimum = fields.Boolean(required=True)
+    below_minimum = StrictBoolean(required=True)
     required_kinds = fields.List(fields.Nested(KindCoverageSchema), required=True)
     unmet_kinds = fields.List(fields.String(), required=True)
     cancelled_at = Instant(required=True, allow_none=True)
@@ -80,7 +80,7 @@ class AssignmentSchema(ma.Schema):
         required=True, allow_none=True,
         metadata={"description": "1 for the next to be promoted; null unless waitlisted"},
     )
-    late_withdrawal = fields.Boolean(required=True)
+    late_withdrawal = StrictBoolean(required=True)
     created_at = Instant(required=True)
     ended_at = Instant(required=True, allow_none=True)
     end_reason = fields.String(required=True, allow_none=True)

@@ -15,7 +15,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core import i18n
-from core.fields import Instant
+from core.fields import Instant, StrictBoolean, UpdateSchema
 from core.pagination import PageArgs
 from core.validators import CNMobile, NationalID, Text, id_field
 from volunteers.models import VolunteerStatus
@@ -30,7 +30,6 @@ i18n.register_messages(
         "Use HH:MM (24-hour clock).": "请使用 HH:MM（24 小时制）。",
         "The end must be after the start.": "结束时间必须晚于开始时间。",
         "Overlaps another slot on the same weekday.": "与同一天的另一个时段重叠。",
-        "Provide at least one field to change.": "请至少提供一个要修改的字段。",
         "Unknown volunteer kind.": "未知的志愿者类型。",
     }
 )
@@ -97,7 +96,7 @@ class VolunteerKindSchema(ma.Schema):
     code = fields.String(required=True)
     name_zh = fields.String(required=True)
     name_en = fields.String(required=True)
-    builtin = fields.Boolean(dump_only=True)
+    builtin = StrictBoolean(dump_only=True)
     created_at = Instant(dump_only=True)
 
 
@@ -195,17 +194,12 @@ class RegistrationSchema(ma.Schema):
     locale = fields.String(validate=validate.OneOf(["zh", "en"]))
 
 
-class OwnProfileUpdateSchema(ma.Schema):
+class OwnProfileUpdateSchema(UpdateSchema):
     """What a volunteer may change themself; everything else is refused as an unknown field."""
 
     skills = SkillList()
     emergency_contact = fields.Nested(EmergencyContactSchema, allow_none=True)
     locale = fields.String(validate=validate.OneOf(["zh", "en"]))
-
-    @ma.validates_schema
-    def _not_empty(self, data: dict[str, Any], **_: Any) -> None:
-        if not data:
-            raise ma.ValidationError("Provide at least one field to change.")
 
 
 class AvailabilitySlotSchema(ma.Schema):
@@ -286,16 +280,11 @@ class HistoryQueryArgs(PageArgs):
     pass
 
 
-class VolunteerManageUpdateSchema(ma.Schema):
+class VolunteerManageUpdateSchema(UpdateSchema):
     kind = kind_code_field()
     home_grid_id = id_field()
     certificate_no = short_text(50)
     armband_no = short_text(50, allow_none=True)
-
-    @ma.validates_schema
-    def _not_empty(self, data: dict[str, Any], **_: Any) -> None:
-        if not data:
-            raise ma.ValidationError("Provide at least one field to change.")
 
 
 class ApproveSchema(ma.Schema):
