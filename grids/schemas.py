@@ -7,7 +7,7 @@ from typing import Any
 import marshmallow as ma
 
 from core import i18n
-from core.fields import Instant, UpdateSchema
+from core.fields import FullMatch, Instant, UpdateSchema
 from core.pagination import PageArgs
 from core.validators import Text, TimeZoneName, id_field
 from grids.models import AreaLevel, GridKind
@@ -21,7 +21,7 @@ i18n.register_messages({CODE_MESSAGE: "须为 1 到 32 个字母、数字、“_
 
 def code_field(**kwargs: Any) -> ma.fields.String:
     return ma.fields.String(
-        validate=ma.validate.Regexp(CODE_PATTERN, error=CODE_MESSAGE),
+        validate=FullMatch(CODE_PATTERN, error=CODE_MESSAGE),
         metadata={"example": "150202001001"},
         **kwargs,
     )

@@ -80,8 +80,8 @@ class OpenShiftArgs(PageArgs):
     lat = fields.Float(validate=validate.Range(min=-90, max=90), metadata={"description": "With near=point"})
     lon = fields.Float(validate=validate.Range(min=-180, max=180), metadata={"description": "With near=point"})
     radius_km = fields.Float(
-        validate=validate.Range(min=0, max=MAX_RADIUS_KM, min_inclusive=False),
-        metadata={"description": f"With near=point; default {DEFAULT_RADIUS_KM}"},
+        validate=validate.Range(min=0, max=MAX_RADIUS_KM),
+        metadata={"description": f"With near=point; default {DEFAULT_RADIUS_KM}. 0: only the grid the point lies in"},
     )
     from_date = _from_field("First local date (home grid's time zone) a shift may start on")
     to_date = _to_field(f"Last local date a shift may start on; at most {MAX_RANGE_DAYS} days after from")

@@ -362,6 +362,7 @@ def test_only_admins_add_kinds(client, tree, role: str) -> None:
         {"code": "Bad-Code", "name_zh": "坏", "name_en": "Bad"},
         {"code": "x", "name_zh": "短", "name_en": "Short"},
         {"code": "a" * 33, "name_zh": "长", "name_en": "Long"},
+        {"code": "ok_code\n", "name_zh": "换行", "name_en": "Newline"},
         {"code": "ok_code", "name_zh": "", "name_en": "Empty"},
         {"code": "ok_code", "name_zh": "多", "name_en": "Extra", "builtin": True},
     ],

@@ -15,7 +15,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core import i18n
-from core.fields import Instant, StrictBoolean, UpdateSchema
+from core.fields import FullMatch, Instant, StrictBoolean, UpdateSchema
 from core.pagination import PageArgs
 from core.validators import CNMobile, NationalID, Text, id_field
 from volunteers.models import VolunteerStatus
@@ -103,7 +103,7 @@ class VolunteerKindSchema(ma.Schema):
 class VolunteerKindCreateSchema(ma.Schema):
     code = fields.String(
         required=True,
-        validate=validate.Regexp(
+        validate=FullMatch(
             r"^[a-z0-9_]{2,32}$", error="Use 2–32 lowercase letters, digits or underscores."
         ),
         metadata={"example": "herder_sentinel"},
