@@ -36,7 +36,10 @@ i18n.register_messages(
 _RFC3339 = re.compile(
     r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?", re.ASCII
 )
-LOCAL_DATETIME_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$"
+# [0-9], not \d: in Python \d takes any script's digits.
+LOCAL_DATETIME_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}$"
+#: A wall-clock time of day, 24-hour ``HH:MM`` (00:00 to 23:59).
+HHMM_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 
 
 def instant_text(moment: datetime) -> str:
@@ -105,7 +108,13 @@ class Instant(ma.fields.AwareDateTime):
         years_message: str = "Must be a time between {low} and {high}.",
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("metadata", {}).setdefault("example", "2026-12-01T11:00:00+00:00")
+        metadata = kwargs.setdefault("metadata", {})
+        metadata.setdefault("example", "2026-12-01T11:00:00+00:00")
+        if years:
+            said = metadata.get("description")
+            metadata["description"] = f"{said}. In the years {years[0]}–{years[1]}" if said else (
+                f"In the years {years[0]}–{years[1]}"
+            )
         super().__init__(**kwargs)
         self.years = years
         self.years_message = years_message

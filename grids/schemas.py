@@ -108,7 +108,7 @@ class AreaCreateSchema(ma.Schema):
     level = ma.fields.Enum(AreaLevel, by_value=True, required=True)
     code = code_field(required=True)
     name = name_field(required=True)
-    timezone = TimeZoneName(metadata={"description": "IANA name; defaults to the parent's"})
+    timezone = TimeZoneName(metadata={"description": "Defaults to the parent's"})
     boundary = ma.fields.Dict(metadata={"description": BOUNDARY_DESCRIPTION + " Grids only."})
     grid_kind = ma.fields.Enum(GridKind, by_value=True, metadata={"description": "Grids only"})
     households = households_field(metadata={"description": "Grids only"})

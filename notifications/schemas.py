@@ -12,7 +12,7 @@ from marshmallow import fields, validate
 
 from core import i18n
 from core.db import utcnow
-from core.fields import Instant, QueryBoolean, StrictBoolean
+from core.fields import HHMM_PATTERN, Instant, QueryBoolean, StrictBoolean
 from core.pagination import PageArgs
 from core.validators import Text, id_field
 from notifications.models import Device, Platform, PushChannel, PushStatus
@@ -163,12 +163,15 @@ class ReadAllResultSchema(ma.Schema):
 class HHMM(fields.String):
     """"HH:MM" in, minutes after midnight out."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {}).setdefault("pattern", HHMM_PATTERN)
+        super().__init__(**kwargs)
+
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
         text = super()._deserialize(value, attr, data, **kwargs)
-        try:
-            return parse_hhmm(text)
-        except ValueError:
-            raise ma.ValidationError(_HHMM_TEXT) from None
+        if not re.fullmatch(HHMM_PATTERN, text):  # time.fromisoformat also takes "T2330"
+            raise ma.ValidationError(_HHMM_TEXT)
+        return parse_hhmm(text)
 
 
 class QuietHoursUpdateSchema(ma.Schema):

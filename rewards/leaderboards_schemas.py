@@ -12,10 +12,10 @@ from core import i18n
 from core.fields import FullMatch, StrictBoolean
 from core.validators import id_field
 
-_MONTH = re.compile(r"20\d\d-(0[1-9]|1[0-2])")
-_YEAR = re.compile(r"20\d\d")
+_MONTH = re.compile(r"20[0-9][0-9]-(0[1-9]|1[0-2])")
+_YEAR = re.compile(r"20[0-9][0-9]")
 #: Either form; which one is right depends on ``period`` (checked with the schema).
-VALUE_PATTERN = r"^20\d\d(-(0[1-9]|1[0-2]))?$"
+VALUE_PATTERN = r"^20[0-9][0-9](-(0[1-9]|1[0-2]))?$"
 MONTH_FORMAT = "Use YYYY-MM for a month (2000-01 to 2099-12)."
 YEAR_FORMAT = "Use YYYY for a year (2000 to 2099)."
 VALUE_FORMAT = "Use YYYY-MM for a month or YYYY for a year (2000 to 2099)."

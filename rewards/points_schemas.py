@@ -81,7 +81,7 @@ class BadgeListSchema(ma.Schema):
 class ServiceHoursCreateSchema(ma.Schema):
     volunteer_id = id_field(required=True)
     served_on = fields.Date(
-        required=True, metadata={"description": "The local day served (volunteer's home grid's time zone)"}
+        required=True, metadata={"description": "The local day served (volunteer's home grid's time zone); not in the future"}
     )
     minutes = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=1440))
     note = short_text(500, required=True, metadata={"description": "What the service was"})

@@ -32,20 +32,24 @@ def _count(low: int, high: int, **kwargs: Any) -> fields.Integer:
     return fields.Integer(strict=True, validate=validate.Range(min=low, max=high), **kwargs)
 
 
+#: Points per confirmed report, one optional field per level: a schema, so that the document lists
+#: the keys (and refuses others) as the server does.
+ReportBonusSchema = ma.Schema.from_dict({level: _count(0, 10_000) for level in _LEVELS}, name="ReportBonusSchema")
+
+
 class PointRuleCreateSchema(ma.Schema):
     effective_from = Instant(
         required=True,
-        metadata={"description": "From when this version applies (ISO 8601 with offset); not before "
-                  "the latest version, nor before points already given in the city"},
+        metadata={"description": "From when this version applies; not before the latest version, nor "
+                  "before points already given in the city, nor more than three years ahead"},
     )
     points_per_hour = _count(0, 1000, required=True, metadata={"description": "Points per served hour"})
     rounding_minutes = _count(
         1, 240, load_default=15,
         metadata={"description": "Served time counts in whole units of this many minutes, rounded down"},
     )
-    report_bonus = fields.Dict(
-        keys=fields.String(validate=validate.OneOf(_LEVELS)),
-        values=_count(0, 10_000),
+    report_bonus = fields.Nested(
+        ReportBonusSchema,
         load_default=dict,
         metadata={"description": "Points per confirmed report by level, e.g. {\"red\": 20, \"green\": 2}; "
                   "a level left out earns nothing"},

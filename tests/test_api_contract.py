@@ -19,9 +19,13 @@ from zoneinfo import ZoneInfo
 
 import marshmallow as ma
 import pytest
+import schemathesis
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
 from marshmallow import class_registry
+from schemathesis.generation import GenerationMode
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from core import i18n
 from core.db import utcnow
@@ -207,6 +211,57 @@ def test_strict_booleans_through_the_api(client: FlaskClient, tree: Tree) -> Non
         assert assert_problem(response, 422, "validation_failed")["errors"] == {"unread_only": ["Not a valid boolean."]}
     for word in ("true", "false"):
         assert client.get(f"{API}/me/notifications", query_string={"unread_only": word}, headers=headers).status_code == 200
+
+
+# --- the document is as strict as the server ----------------------------------------------------------
+
+#: Operations whose every input rule the document can state (no references to other rows, no rule
+#: across fields or relative to now): generated valid input must be accepted, invalid refused.
+SELF_CONTAINED = {
+    "PATCH /api/v1/me": "volunteer",
+    "PUT /api/v1/me/leaderboard-preference": "volunteer",
+    "POST /api/v1/me/devices": "volunteer",
+    "POST /api/v1/volunteer-kinds": "admin",
+}
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)
+def test_the_document_says_what_the_server_accepts(app: Flask, tree: Tree, mode: GenerationMode) -> None:
+    callers = {"volunteer": factories.make_volunteer(tree.grid_a).user, "admin": factories.make_user("admin", tree.city)}
+    check = positive_data_acceptance if mode is GenerationMode.POSITIVE else negative_data_rejection
+    operations = [
+        result.ok() for result in schemathesis.openapi.from_wsgi("/api/openapi.json", app).get_all_operations()
+    ]
+    chosen = [operation for operation in operations if operation.label in SELF_CONTAINED]
+    assert len(chosen) == len(SELF_CONTAINED)
+    failures = []
+    for operation in chosen:
+        headers = factories.headers_for(callers[SELF_CONTAINED[operation.label]])
+
+        @given(case=operation.as_strategy(generation_mode=mode))
+        @settings(max_examples=30, deadline=None, database=None, derandomize=True,
+                  suppress_health_check=list(HealthCheck))
+        def exercise(case: schemathesis.Case) -> None:
+            case.call_and_validate(headers=headers, checks=[check])
+
+        try:
+            exercise()
+        except Exception as error:  # every operation's failure, then fail once
+            failures.append(f"{operation.label}: {error}")
+    assert failures == []
+
+
+def test_text_patterns_spell_out_what_strip_removes() -> None:
+    """Text's pattern names the whitespace characters: ECMA-262's \\s, which a client or generator
+    reads, leaves out some that Python's str.strip() removes."""
+    from core.validators import _WHITESPACE, Text
+
+    space = re.compile(f"[{_WHITESPACE}]")
+    assert all(bool(space.fullmatch(chr(code))) == chr(code).isspace() for code in range(0x110000))
+    pattern = Text().metadata["pattern"]
+    assert "\\s" not in pattern  # spelled out, not left to the reader's dialect
+    assert re.fullmatch(pattern, " 守望 ") and not re.fullmatch(pattern, "a\x00")
+    assert not any(re.fullmatch(pattern, f" {chr(code)}\t") for code in range(0x110000) if chr(code).isspace())
 
 
 # --- partial updates ---------------------------------------------------------------------------------

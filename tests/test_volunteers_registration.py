@@ -130,6 +130,9 @@ INVALID = [
     pytest.param("national_id", factories.national_id(birth="19901301"), id="id-bad-birth-month"),
     pytest.param("national_id", factories.national_id(birth="19900230"), id="id-bad-birth-day"),
     pytest.param("national_id", "15020219900101123", id="id-too-short"),
+    # The standard's example (check character X) in fullwidth digits: \d takes any script's digits.
+    pytest.param("national_id", "11010519491231002X".translate({ord(d): 0xFF10 + int(d) for d in "0123456789"}),
+                 id="id-fullwidth-digits"),
     pytest.param("national_id", 150202199001011234, id="id-not-a-string"),
     pytest.param("phone", "010-12345678", id="landline"),
     pytest.param("phone", "+861012345678", id="landline-e164"),

@@ -15,7 +15,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core import i18n
-from core.fields import FullMatch, Instant, StrictBoolean, UpdateSchema
+from core.fields import FullMatch, HHMM_PATTERN, Instant, StrictBoolean, UpdateSchema
 from core.pagination import PageArgs
 from core.validators import CNMobile, NationalID, Text, id_field
 from volunteers.models import VolunteerStatus
@@ -68,18 +68,20 @@ class AcceptedConsent(fields.Field):
         return True
 
 
-_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_HHMM = re.compile(HHMM_PATTERN)
 
 
 class LocalTime(fields.Time):
     """A wall-clock time ``HH:MM`` (24-hour) in the home grid's time zone."""
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("metadata", {}).setdefault("example", "19:00")
+        metadata = kwargs.setdefault("metadata", {})
+        metadata.setdefault("example", "19:00")
+        metadata.setdefault("pattern", HHMM_PATTERN)
         super().__init__(format="%H:%M", **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> time:
-        if not isinstance(value, str) or not _HHMM.match(value):
+        if not isinstance(value, str) or not _HHMM.fullmatch(value):
             raise ma.ValidationError("Use HH:MM (24-hour clock).")
         return super()._deserialize(value, attr, data, **kwargs)
 
