@@ -205,7 +205,7 @@ class ReminderSettingsUpdateSchema(ma.Schema):
         required=True,
         validate=[validate.Length(min=1, max=REMINDER_MAX_COUNT), _distinct],
         metadata={"description": "Minutes before each assigned shift a reminder goes out, e.g. "
-                  "[1440, 60]"},
+                  "[1440, 60]", "uniqueItems": True},
     )
 
 

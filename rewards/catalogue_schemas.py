@@ -89,7 +89,7 @@ class CatalogueItemUpdateSchema(UpdateSchema):
             validate.NoneOf([0], error="Must not be 0."),
         ],
         metadata={
-            "description": "Added to the stock (negative: written off), applied atomically so that "
+            "description": "Added to the stock (negative: written off; not 0), applied atomically so that "
             "concurrent redemptions are never lost; a result below 0 or above 1,000,000 is 409 "
             "stock_out_of_range"
         },
