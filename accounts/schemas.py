@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from core import i18n
 from core.auth import Role
+from core.fields import Instant, QueryBoolean, StrictBoolean, UpdateSchema
 from core.pagination import PageArgs
 from core.validators import CNMobile, Text, id_field
 
@@ -15,8 +15,6 @@ PASSWORD_MAX_LENGTH = 128
 MANAGED_ROLES = (Role.ORGANISER.value, Role.STAFF.value, Role.ADMIN.value)
 LOCALES = ("zh", "en")
 
-# marshmallow's message for a datetime without an offset (the audit filters `since` and `until`).
-i18n.register_messages({"Not a valid aware datetime.": "日期时间必须带时区偏移。"})
 
 
 def _password_field(**kwargs: object) -> ma.fields.String:
@@ -53,15 +51,15 @@ class MeSchema(ma.Schema):
     display_name = ma.fields.String(required=True)
     locale = ma.fields.String(required=True, metadata={"enum": list(LOCALES)})
     area = ma.fields.Nested(AccountAreaSchema, required=True)
-    created_at = ma.fields.AwareDateTime(required=True)
+    created_at = Instant(required=True)
 
 
 class UserSchema(MeSchema):
     """An account as staff and admins see it."""
 
-    is_active = ma.fields.Boolean(required=True)
-    updated_at = ma.fields.AwareDateTime(required=True)
-    password_changed_at = ma.fields.AwareDateTime(required=True)
+    is_active = StrictBoolean(required=True)
+    updated_at = Instant(required=True)
+    password_changed_at = Instant(required=True)
     created_by_id = ma.fields.Integer(required=True, allow_none=True)
 
 
@@ -79,7 +77,7 @@ class SessionTokensSchema(ma.Schema):
 
 class AuditEntrySchema(ma.Schema):
     id = ma.fields.Integer(required=True)
-    at = ma.fields.AwareDateTime(required=True)
+    at = Instant(required=True)
     actor_id = ma.fields.Integer(required=True, allow_none=True)
     actor_role = ma.fields.String(required=True, allow_none=True)
     action = ma.fields.String(required=True, metadata={"example": "user.update"})
@@ -104,7 +102,7 @@ class LoginSchema(ma.Schema):
     )
 
 
-class MeUpdateSchema(ma.Schema):
+class MeUpdateSchema(UpdateSchema):
     display_name = _display_name_field()
     locale = ma.fields.String(validate=ma.validate.OneOf(LOCALES))
 
@@ -128,11 +126,11 @@ class UserCreateSchema(ma.Schema):
     locale = ma.fields.String(load_default="zh", validate=ma.validate.OneOf(LOCALES))
 
 
-class UserUpdateSchema(ma.Schema):
+class UserUpdateSchema(UpdateSchema):
     display_name = _display_name_field()
     area_id = id_field()
     role = ma.fields.String(validate=ma.validate.OneOf(MANAGED_ROLES))
-    is_active = ma.fields.Boolean()
+    is_active = StrictBoolean()
 
 
 class UserQuerySchema(PageArgs):
@@ -145,7 +143,7 @@ class UserQuerySchema(PageArgs):
         validate=ma.validate.Length(min=1, max=100),
         metadata={"description": "Display name or phone contains this text"},
     )
-    is_active = ma.fields.Boolean()
+    is_active = QueryBoolean()
 
 
 class AuditQuerySchema(PageArgs):
@@ -153,5 +151,5 @@ class AuditQuerySchema(PageArgs):
     target_id = Text(validate=ma.validate.Length(min=1, max=64))
     action = Text(validate=ma.validate.Length(min=1, max=64))
     actor_id = id_field(strict=False)
-    since = ma.fields.AwareDateTime(metadata={"description": "Entries at or after this instant"})
-    until = ma.fields.AwareDateTime(metadata={"description": "Entries before this instant"})
+    since = Instant(metadata={"description": "Entries at or after this instant"})
+    until = Instant(metadata={"description": "Entries before this instant"})

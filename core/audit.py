@@ -16,6 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from core.auth import Caller
 from core.db import UTCDateTime, utcnow
 from core.extensions import db
+from core.fields import instant_text
 
 JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
 
@@ -44,6 +45,8 @@ def _jsonable(value: Any) -> Any:
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return instant_text(value)  # the API's rule: instants in UTC
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value

@@ -11,11 +11,13 @@ from flask_sqlalchemy import SQLAlchemy
 
 from core.api import ShouwangApi
 from core.db import Base
+from core.fields import ContractPlugin
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 jwt = JWTManager()
-api = ShouwangApi()
+# ContractPlugin: schema-level rules (a partial update needs a field) in the OpenAPI document.
+api = ShouwangApi(spec_kwargs={"extra_plugins": [ContractPlugin()]})
 # Limits are declared per endpoint (login); nothing is limited by default.
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 

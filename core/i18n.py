@@ -8,6 +8,7 @@ the texts of their own validators with :func:`register_messages`.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from flask import has_request_context, request
 
@@ -84,19 +85,38 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
+class RegistrationClash(ValueError):
+    """A code or text registered again with another translation: one of the two would silently
+    win, depending on import order. Raised at import, so the app does not start."""
+
+
+def _register(registry: dict[str, Any], entries: dict[str, Any], what: str) -> None:
+    for key, value in entries.items():
+        if key in registry and registry[key] != value:
+            raise RegistrationClash(
+                f"{what} {key!r} is already registered as {registry[key]!r}, not {value!r}: "
+                "give the other meaning its own code, or use the same text"
+            )
+    registry.update(entries)
+
+
 def register_titles(titles: dict[str, tuple[str, str]]) -> None:
-    """Add error codes of a domain package: ``{code: (zh, en)}``."""
-    _TITLES.update(titles)
+    """Add error codes of a domain package: ``{code: (zh, en)}``. One code, one meaning: the same
+    code again must come with the same titles, or :class:`RegistrationClash` is raised."""
+    _register(_TITLES, titles, "error code")
 
 
 def register_messages(messages: dict[str, str]) -> None:
-    """Add validation texts of a domain package: ``{english: chinese}``."""
-    _MESSAGES.update(messages)
+    """Add validation texts of a domain package: ``{english: chinese}`` (a clash raises)."""
+    _register(_MESSAGES, messages, "message")
 
 
 def register_patterns(patterns: dict[str, str]) -> None:
     """Add translations of texts with variable parts: ``{english regex: chinese replacement}``."""
-    _PATTERNS.extend((re.compile(pattern), replacement) for pattern, replacement in patterns.items())
+    known = {compiled.pattern: replacement for compiled, replacement in _PATTERNS}
+    fresh = {pattern: replacement for pattern, replacement in patterns.items() if pattern not in known}
+    _register(known, patterns, "message pattern")
+    _PATTERNS.extend((re.compile(pattern), replacement) for pattern, replacement in fresh.items())
 
 
 def current_language() -> str:

@@ -19,16 +19,27 @@ import sqlalchemy as sa
 
 from core.errors import ValidationFailed
 from core.extensions import db
+from core.fields import FullMatch
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]*$"
+INVALID_CURSOR = "Invalid cursor."
 
 
 class PageArgs(ma.Schema):
     limit = ma.fields.Integer(
         load_default=DEFAULT_LIMIT, validate=ma.validate.Range(min=1, max=MAX_LIMIT)
     )
-    cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(max=512))
+    cursor = ma.fields.String(
+        load_default=None,
+        validate=[
+            ma.validate.Length(max=512),
+            # What encode_cursor writes (unpadded base64url); empty is the first page.
+            FullMatch(CURSOR_PATTERN, error=INVALID_CURSOR),
+        ],
+        metadata={"description": "`next_cursor` of the previous page, unchanged (opaque)"},
+    )
 
 
 _page_schemas: dict[type[ma.Schema], type[ma.Schema]] = {}

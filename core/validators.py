@@ -22,9 +22,12 @@ i18n.register_messages(
     }
 )
 
+# What str.strip() removes, spelled out: a pattern's \s means less in ECMA-262 (the document's
+# dialect) than in Python (which strips \x1c-\x1f and \x85 too).
+_WHITESPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
-_ID_PATTERN = re.compile(r"^\d{17}[\dX]$")
+_ID_PATTERN = re.compile(r"^[0-9]{17}[0-9X]$")  # \d would take any script's digits
 
 
 def normalise_cn_mobile(value: str) -> str:
@@ -58,7 +61,12 @@ class CNMobile(ma.fields.String):
     """A mainland mobile number, accepted in common spellings, stored and shown as E.164."""
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("metadata", {}).setdefault("example", "+8613800138000")
+        metadata = kwargs.setdefault("metadata", {})
+        metadata.setdefault("example", "+8613800138000")
+        metadata.setdefault(
+            "description", "A mainland China mobile number (checked against the numbering plan); "
+            "+86, spaces and dashes are optional. Shown as E.164"
+        )
         super().__init__(validate=ma.validate.Length(max=32), **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
@@ -66,6 +74,15 @@ class CNMobile(ma.fields.String):
 
 
 class NationalID(ma.fields.String):
+    """A resident ID number (GB 11643): 17 digits and a check character; the checksum and birth
+    date are checked too, which no pattern can say."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = kwargs.setdefault("metadata", {})
+        metadata.setdefault("pattern", rf"^[{_WHITESPACE}]*[0-9]{{17}}[0-9Xx][{_WHITESPACE}]*$")
+        metadata.setdefault("description", "居民身份证号码: 18 characters with a valid birth date and check character")
+        super().__init__(**kwargs)
+
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs).strip().upper()
         if not national_id_is_valid(text):
@@ -74,6 +91,14 @@ class NationalID(ma.fields.String):
 
 
 class TimeZoneName(ma.fields.String):
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = kwargs.setdefault("metadata", {})
+        metadata.setdefault("example", "Asia/Shanghai")
+        metadata.setdefault("maxLength", 64)
+        description = metadata.get("description")
+        metadata["description"] = f"{description}. An IANA time zone name" if description else "An IANA time zone name"
+        super().__init__(**kwargs)
+
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
         if len(text) > 64 or not is_valid_timezone(text):
@@ -86,6 +111,10 @@ class Text(ma.fields.String):
     them in text), and not blank unless ``allow_blank``. Validators run on the trimmed value."""
 
     def __init__(self, *, allow_blank: bool = False, **kwargs: Any) -> None:
+        # The same rule for the OpenAPI document: no NUL, and (unless blank is allowed) something
+        # besides whitespace.
+        pattern = r"^[^\x00]*$" if allow_blank else rf"^[^\x00]*[^\x00{_WHITESPACE}][^\x00]*$"
+        kwargs.setdefault("metadata", {}).setdefault("pattern", pattern)
         super().__init__(**kwargs)
         self.allow_blank = allow_blank
 

@@ -22,7 +22,12 @@ from grids.models import Area, AreaLevel
 UNKNOWN_AREA = "Unknown area."
 NO_GRID_HERE = "No grid contains this point."
 
-i18n.register_titles({"no_grid_here": ("该位置不在任何网格内", "No grid covers this location")})
+i18n.register_titles(
+    {
+        "no_grid_here": ("该位置不在任何网格内", "No grid covers this location"),
+        "not_a_city": ("该区域不是市级区域", "The area is not a city"),
+    }
+)
 i18n.register_messages(
     {
         UNKNOWN_AREA: "区域不存在。",
@@ -39,6 +44,15 @@ def get_area(area_id: int) -> Area:
     area = db.session.get(Area, area_id)
     if area is None:
         raise NotFound("Area not found.", code="area_not_found")
+    return area
+
+
+def get_city(area_id: int, detail: str) -> Area:
+    """The city with this id, for settings kept per city: 404 ``area_not_found`` if there is no
+    such area, 404 ``not_a_city`` (with ``detail``, saying what exists per city) if it is another level."""
+    area = get_area(area_id)
+    if area.level != AreaLevel.CITY:
+        raise NotFound(detail, code="not_a_city")
     return area
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import marshmallow as ma
 
 from core import i18n
+from core.fields import FullMatch, Instant, UpdateSchema
 from core.pagination import PageArgs
 from core.validators import Text, TimeZoneName, id_field
 from grids.models import AreaLevel, GridKind
@@ -20,7 +21,7 @@ i18n.register_messages({CODE_MESSAGE: "须为 1 到 32 个字母、数字、“_
 
 def code_field(**kwargs: Any) -> ma.fields.String:
     return ma.fields.String(
-        validate=ma.validate.Regexp(CODE_PATTERN, error=CODE_MESSAGE),
+        validate=FullMatch(CODE_PATTERN, error=CODE_MESSAGE),
         metadata={"example": "150202001001"},
         **kwargs,
     )
@@ -75,8 +76,8 @@ class AreaSummarySchema(ma.Schema):
         },
     )
     version = ma.fields.Integer(required=True, metadata={"description": "Bumped on boundary changes"})
-    created_at = ma.fields.AwareDateTime(required=True)
-    updated_at = ma.fields.AwareDateTime(required=True)
+    created_at = Instant(required=True)
+    updated_at = Instant(required=True)
 
     def get_bbox(self, area: Any) -> list[float] | None:
         if area.min_lon is None:
@@ -107,14 +108,14 @@ class AreaCreateSchema(ma.Schema):
     level = ma.fields.Enum(AreaLevel, by_value=True, required=True)
     code = code_field(required=True)
     name = name_field(required=True)
-    timezone = TimeZoneName(metadata={"description": "IANA name; defaults to the parent's"})
+    timezone = TimeZoneName(metadata={"description": "Defaults to the parent's"})
     boundary = ma.fields.Dict(metadata={"description": BOUNDARY_DESCRIPTION + " Grids only."})
     grid_kind = ma.fields.Enum(GridKind, by_value=True, metadata={"description": "Grids only"})
     households = households_field(metadata={"description": "Grids only"})
 
 
-class AreaUpdateSchema(ma.Schema):
-    """Every field optional; only the given ones change."""
+class AreaUpdateSchema(UpdateSchema):
+    """Every field optional; only the given ones change (at least one)."""
 
     code = code_field()
     name = name_field()

@@ -6,6 +6,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core import i18n
+from core.fields import Instant, StrictBoolean
 from core.pagination import PageArgs
 from core.validators import id_field
 from volunteers.schemas import kind_code_field, short_text
@@ -29,7 +30,7 @@ class BroadcastCreateSchema(ma.Schema):
     )
     title = short_text(100, required=True, metadata={"description": "Shown as the push title, as written"})
     body = short_text(1000, required=True, metadata={"description": "Shown as the push text, as written"})
-    urgent = fields.Boolean(
+    urgent = StrictBoolean(
         load_default=False,
         metadata={"description": "Push at once, even in the recipients' quiet hours"},
     )
@@ -65,9 +66,9 @@ class BroadcastSchema(ma.Schema):
     kinds = fields.List(fields.String(), required=True, allow_none=True)
     title = fields.String(required=True)
     body = fields.String(required=True)
-    urgent = fields.Boolean(required=True)
+    urgent = StrictBoolean(required=True)
     recipient_count = fields.Integer(required=True)
-    created_at = fields.DateTime(required=True)
+    created_at = Instant(required=True)
 
 
 class BroadcastSentSchema(BroadcastSchema):

@@ -12,6 +12,7 @@ from marshmallow import fields, validate
 
 from core import i18n
 from core.db import utcnow
+from core.fields import HHMM_PATTERN, Instant, QueryBoolean, StrictBoolean
 from core.pagination import PageArgs
 from core.validators import Text, id_field
 from notifications.models import Device, Platform, PushChannel, PushStatus
@@ -88,7 +89,7 @@ class DeviceTokenSchema(ma.Schema):
 
 
 class DeviceRemovedSchema(ma.Schema):
-    removed = fields.Boolean(
+    removed = StrictBoolean(
         required=True,
         metadata={"description": "false when the token was not an active device of yours"},
     )
@@ -104,14 +105,14 @@ class DeviceSchema(ma.Schema):
         "_token_tail", required=True,
         metadata={"type": "string", "description": "The last 6 characters of the token"},
     )
-    active = fields.Boolean(required=True)
+    active = StrictBoolean(required=True)
     stale = fields.Method(
         "_stale", required=True,
         metadata={"type": "boolean", "description": "Not refreshed for DEVICE_STALE_DAYS: "
                   "no pushes until the app registers the token again"},
     )
-    registered_at = fields.DateTime(required=True)
-    refreshed_at = fields.DateTime(required=True)
+    registered_at = Instant(required=True)
+    refreshed_at = Instant(required=True)
 
     def _token_tail(self, device: Device) -> str:
         return device.token[-6:]
@@ -121,7 +122,7 @@ class DeviceSchema(ma.Schema):
 
 
 class InboxArgs(PageArgs):
-    unread_only = fields.Boolean(load_default=False)
+    unread_only = QueryBoolean(load_default=False)
 
 
 class NotificationSchema(ma.Schema):
@@ -133,15 +134,15 @@ class NotificationSchema(ma.Schema):
         keys=fields.String(), values=fields.String(), required=True,
         metadata={"description": "Deep link for the app: `type` (the kind) and ids, as strings"},
     )
-    urgent = fields.Boolean(required=True)
-    created_at = fields.DateTime(required=True)
-    read_at = fields.DateTime(required=True, allow_none=True)
+    urgent = StrictBoolean(required=True)
+    created_at = Instant(required=True)
+    read_at = Instant(required=True, allow_none=True)
     push_status = fields.String(
         required=True,
         metadata={"enum": [s.value for s in PushStatus], "description": "pending (also while "
                   "quiet hours hold it back), sent, failed (after retries), no_device"},
     )
-    pushed_at = fields.DateTime(required=True, allow_none=True)
+    pushed_at = Instant(required=True, allow_none=True)
 
 
 class UnreadCountSchema(ma.Schema):
@@ -162,16 +163,19 @@ class ReadAllResultSchema(ma.Schema):
 class HHMM(fields.String):
     """"HH:MM" in, minutes after midnight out."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {}).setdefault("pattern", HHMM_PATTERN)
+        super().__init__(**kwargs)
+
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
         text = super()._deserialize(value, attr, data, **kwargs)
-        try:
-            return parse_hhmm(text)
-        except ValueError:
-            raise ma.ValidationError(_HHMM_TEXT) from None
+        if not re.fullmatch(HHMM_PATTERN, text):  # time.fromisoformat also takes "T2330"
+            raise ma.ValidationError(_HHMM_TEXT)
+        return parse_hhmm(text)
 
 
 class QuietHoursUpdateSchema(ma.Schema):
-    quiet_hours_enabled = fields.Boolean(required=True)
+    quiet_hours_enabled = StrictBoolean(required=True)
     quiet_start = HHMM(required=True, metadata={"example": "22:00"})
     quiet_end = HHMM(required=True, metadata={"example": "07:00"})
 
@@ -182,12 +186,12 @@ class QuietHoursUpdateSchema(ma.Schema):
 
 
 class QuietHoursSchema(ma.Schema):
-    quiet_hours_enabled = fields.Boolean(required=True)
+    quiet_hours_enabled = StrictBoolean(required=True)
     quiet_start = fields.String(required=True, metadata={"example": "22:00"})
     quiet_end = fields.String(required=True, metadata={"example": "07:00"})
     timezone = fields.String(required=True, metadata={"description": "Your area's time zone"})
-    is_default = fields.Boolean(required=True)
-    updated_at = fields.DateTime(required=True, allow_none=True)
+    is_default = StrictBoolean(required=True)
+    updated_at = Instant(required=True, allow_none=True)
 
 
 def _distinct(values: list[int]) -> None:
@@ -201,13 +205,13 @@ class ReminderSettingsUpdateSchema(ma.Schema):
         required=True,
         validate=[validate.Length(min=1, max=REMINDER_MAX_COUNT), _distinct],
         metadata={"description": "Minutes before each assigned shift a reminder goes out, e.g. "
-                  "[1440, 60]"},
+                  "[1440, 60]", "uniqueItems": True},
     )
 
 
 class ReminderSettingsSchema(ma.Schema):
     area_id = fields.Integer(required=True)
     offsets_minutes = fields.List(fields.Integer(), required=True)
-    is_default = fields.Boolean(required=True, metadata={"description": "true: REMINDER_OFFSETS_MINUTES"})
+    is_default = StrictBoolean(required=True, metadata={"description": "true: REMINDER_OFFSETS_MINUTES"})
     updated_by = fields.Integer(required=True, allow_none=True)
-    updated_at = fields.DateTime(required=True, allow_none=True)
+    updated_at = Instant(required=True, allow_none=True)

@@ -12,13 +12,13 @@ from accounts.models import User
 from core import audit, i18n
 from core.auth import Caller
 from core.db import utcnow
-from core.errors import NotFound, OutOfScope
+from core.errors import OutOfScope
 from core.extensions import db
-from grids.models import Area, AreaLevel
+from grids.models import Area
+from grids.queries import get_city
 from notifications.models import CityReminderSettings, NotificationSettings
 from notifications.service import default_quiet_hours, dialect_insert
 
-i18n.register_titles({"not_a_city": ("该区域不是市级区域", "The area is not a city")})
 i18n.register_messages({"Reminder settings exist for cities only.": "提醒设置仅适用于市级区域。"})
 
 
@@ -68,11 +68,7 @@ def reminder_city(caller: Caller, area_id: int, *, write: bool) -> Area:
     Reading: any manager working inside the city (or above it). Writing: staff and admins whose
     area covers the whole city; district staff may not change what their city decided.
     """
-    area = db.session.get(Area, area_id)
-    if area is None:
-        raise NotFound("Area not found.", code="area_not_found")
-    if area.level != AreaLevel.CITY:
-        raise NotFound("Reminder settings exist for cities only.", code="not_a_city")
+    area = get_city(area_id, "Reminder settings exist for cities only.")
     inside = caller.area_path.startswith(area.path)
     if not caller.in_scope(area.path) and (write or not inside):
         raise OutOfScope("The record is outside your area.")

@@ -50,7 +50,6 @@ i18n.register_titles(
         "checkpoint_other_grid": ("巡逻点不属于本班次的网格", "The checkpoint is in another grid"),
         "checkpoint_outside_grid": ("巡逻点离网格太远", "The checkpoint is too far outside the grid"),
         "scan_outside_shift": ("扫码时间不在班次时段内", "The scan is outside the shift"),
-        "client_id_reused": ("客户端编号已用于另一条记录", "The client id belongs to another record"),
         "not_a_grid": ("不是网格", "Not a grid"),
     }
 )

@@ -48,10 +48,8 @@ i18n.register_titles(
     {
         "already_checked_in": ("已签到", "Already checked in"),
         "already_checked_out": ("已签退", "Already checked out"),
-        "client_id_reused": ("客户端编号已被使用", "Client id already used"),
         "outside_check_in_window": ("不在签到时间内", "Outside the check-in window"),
         "outside_check_out_window": ("不在签退时间内", "Outside the check-out window"),
-        "assignment_not_live": ("排班已结束", "Assignment has ended"),
     }
 )
 i18n.register_messages(
@@ -63,7 +61,6 @@ i18n.register_messages(
             "签到在班次开始前不久开放，在班次结束时关闭。"
         ),
         "Check-out is possible only once check-in has opened.": "签到开放后才能签退。",
-        "This place has already ended.": "该排班已结束。",
     }
 )
 

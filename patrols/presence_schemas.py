@@ -1,18 +1,18 @@
 """marshmallow schemas of check-in, check-out and presence review (in and out).
 
-Times come in as ISO 8601 instants with an offset (the device's clock) and go out in the shift's
-time zone. Coordinates are WGS84 degrees.
+Times come in as ISO 8601 instants with an offset (the device's clock) and go out in UTC
+(``core.fields.Instant``). Coordinates are WGS84 degrees.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
 from core import i18n
+from core.fields import Instant, StrictBoolean
 from core.pagination import PageArgs
 from volunteers.schemas import ReasonOptionalSchema, ReasonRequiredSchema
 
@@ -29,14 +29,15 @@ FLAGS_DESCRIPTION = (
 )
 
 
-class DeviceTime(fields.AwareDateTime):
+#: The years a phone's clock can plausibly show.
+DEVICE_YEARS = (2000, 2099)
+
+
+class DeviceTime(Instant):
     """An instant with an offset, in the years a phone's clock can plausibly show."""
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
-        moment = super()._deserialize(value, attr, data, **kwargs)
-        if not 2000 <= moment.year <= 2099:
-            raise ma.ValidationError("Must be a time between 2000 and 2099.")
-        return moment
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(years=DEVICE_YEARS, years_message="Must be a time between {low} and {high}.", **kwargs)
 
 
 class PresenceEventSchema(ma.Schema):
@@ -53,7 +54,7 @@ class PresenceEventSchema(ma.Schema):
     device_time = DeviceTime(
         required=True, metadata={"description": "The phone's clock when it happened, with offset"}
     )
-    mock_location = fields.Boolean(
+    mock_location = StrictBoolean(
         load_default=False, metadata={"description": "The phone reports a mock-location provider"}
     )
 
@@ -74,8 +75,8 @@ class PresenceEventRecordSchema(ma.Schema):
     client_id = fields.String(
         required=True, allow_none=True, metadata={"description": "Null for an automatic close"}
     )
-    device_time = fields.DateTime(required=True, allow_none=True)
-    received_at = fields.DateTime(
+    device_time = Instant(required=True, allow_none=True)
+    received_at = Instant(
         required=True, allow_none=True, metadata={"description": "Our receipt time"}
     )
     lat = fields.Float(required=True, allow_none=True)
@@ -86,7 +87,7 @@ class PresenceEventRecordSchema(ma.Schema):
 
 class PresenceReviewRecordSchema(ma.Schema):
     reviewed_by = fields.Integer(required=True, allow_none=True)
-    reviewed_at = fields.DateTime(required=True)
+    reviewed_at = Instant(required=True)
     reason = fields.String(required=True, allow_none=True)
 
 
@@ -95,18 +96,18 @@ class PatrolPresenceSchema(ma.Schema):
     assignment_id = fields.Integer(required=True)
     shift_id = fields.Integer(required=True)
     volunteer_id = fields.Integer(required=True)
-    timezone = fields.String(required=True, metadata={"description": "Times below are shown in it"})
+    timezone = fields.String(required=True, metadata={"description": "The shift's local clock"})
     presence_status = fields.String(
         required=True, allow_none=True,
         metadata={"enum": PRESENCE_STATUSES, "description": "Null until the check-in arrives"},
     )
-    counts = fields.Boolean(required=True, metadata={"description": "Presence is verified or approved"})
+    counts = StrictBoolean(required=True, metadata={"description": "Presence is verified or approved"})
     check_in = fields.Nested(PresenceEventRecordSchema, required=True, allow_none=True)
     check_out = fields.Nested(
         PresenceEventRecordSchema, required=True, allow_none=True,
         metadata={"description": "Null until the phone checks out or the patrol is closed automatically"},
     )
-    auto_closed = fields.Boolean(
+    auto_closed = StrictBoolean(
         required=True, metadata={"description": "Closed at the end plus grace because no check-out came"}
     )
     late_minutes = fields.Integer(required=True, allow_none=True)

@@ -6,6 +6,7 @@ import marshmallow as ma
 from flask_smorest.fields import Upload
 from marshmallow import fields, validate
 
+from core.fields import Instant, QueryBoolean
 from core.pagination import PageArgs
 from core.validators import id_field
 from patrols.report_models import ReportAction, ReportCategory, ReportLevel, ReportStatus
@@ -45,7 +46,7 @@ class ReportCreateSchema(ma.Schema):
     accuracy_m = fields.Float(
         load_default=None, allow_none=True, allow_nan=False, validate=validate.Range(min=0, max=100_000)
     )
-    device_time = fields.AwareDateTime(
+    device_time = Instant(
         required=True, metadata={"description": "When the phone recorded it (ISO 8601 with offset)"}
     )
     grid_id = id_field(
@@ -91,15 +92,15 @@ class _ReportFilterArgs(PageArgs):
     category = fields.List(
         fields.String(validate=validate.OneOf(_CATEGORIES)), validate=validate.Length(max=5)
     )
-    received_from = fields.AwareDateTime(metadata={"description": "Received at or after (inclusive)"})
-    received_to = fields.AwareDateTime(metadata={"description": "Received before (exclusive)"})
+    received_from = Instant(metadata={"description": "Received at or after (inclusive)"})
+    received_to = Instant(metadata={"description": "Received before (exclusive)"})
 
 
 class ReportListArgs(_ReportFilterArgs):
     area_id = id_field(
         strict=False, metadata={"description": "Any area in your subtree (default: your own area)"}
     )
-    assigned_to_me = fields.Boolean(load_default=False)
+    assigned_to_me = QueryBoolean(load_default=False)
 
 
 class MyReportListArgs(_ReportFilterArgs):
@@ -115,7 +116,7 @@ class ReportPhotoSchema(ma.Schema):
     height = fields.Integer(required=True)
     size_bytes = fields.Integer(required=True)
     url = fields.String(required=True, metadata={"description": "Where the photo is served (same auth)"})
-    created_at = fields.AwareDateTime(required=True)
+    created_at = Instant(required=True)
 
 
 class ReportEventSchema(ma.Schema):
@@ -126,7 +127,7 @@ class ReportEventSchema(ma.Schema):
     actor_id = fields.Integer(required=True, allow_none=True)
     assignee_id = fields.Integer(required=True, allow_none=True)
     note = fields.String(required=True, allow_none=True)
-    at = fields.AwareDateTime(required=True)
+    at = Instant(required=True)
 
 
 class ReportSchema(ma.Schema):
@@ -144,8 +145,8 @@ class ReportSchema(ma.Schema):
     lat = fields.Float(required=True)
     lon = fields.Float(required=True)
     accuracy_m = fields.Float(required=True, allow_none=True)
-    device_time = fields.AwareDateTime(required=True)
-    received_at = fields.AwareDateTime(required=True)
+    device_time = Instant(required=True)
+    received_at = Instant(required=True)
     flags = fields.List(
         fields.String(), required=True, metadata={"description": "device_time_future when the phone's clock ran ahead"}
     )
@@ -154,8 +155,8 @@ class ReportSchema(ma.Schema):
         required=True, allow_none=True, metadata={"description": "The district it was escalated to"}
     )
     resolution_note = fields.String(required=True, allow_none=True)
-    resolved_at = fields.AwareDateTime(required=True, allow_none=True)
-    updated_at = fields.AwareDateTime(required=True)
+    resolved_at = Instant(required=True, allow_none=True)
+    updated_at = Instant(required=True)
     photo_count = fields.Integer(required=True)
     photos = fields.List(fields.Nested(ReportPhotoSchema), required=True)
 

@@ -25,7 +25,13 @@ from volunteers.models import Volunteer
 
 __all__ = ["get_managed_patrol", "get_patrol", "own_assignment", "patrol_for"]
 
-i18n.register_titles({"patrol_not_found": ("巡逻记录不存在", "Patrol not found")})
+i18n.register_titles(
+    {
+        "patrol_not_found": ("巡逻记录不存在", "Patrol not found"),
+        # A phone sent a client_id it already used for a different record (event, scan, ...).
+        "client_id_reused": ("客户端编号已用于另一条记录", "The client id belongs to another record"),
+    }
+)
 i18n.register_messages({"Patrol not found.": "巡逻记录不存在。"})
 
 #: An assignment with its shift and the shift's grid and nothing else. The models' default joined

@@ -13,7 +13,6 @@ import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import current_app
@@ -24,6 +23,7 @@ from core.auth import Caller
 from core.db import utcnow
 from core.errors import Conflict, ValidationFailed
 from core.extensions import db
+from core.fields import instant_text
 from patrols.models import Patrol
 from patrols.service import own_assignment, patrol_for
 from patrols.track_models import TrackPoint
@@ -40,7 +40,6 @@ OUTSIDE_SHIFT = "The time is too far outside the shift."
 i18n.register_titles(
     {
         "assignment_not_active": ("该排班已结束，不能再上传巡逻数据", "The assignment is not active"),
-        "shift_cancelled": ("班次已取消", "The shift is cancelled"),
         "track_expired": ("轨迹保存期已过", "The track's retention period has passed"),
         "track_full": ("轨迹点数已达上限", "The track holds the most points allowed"),
     }
@@ -49,7 +48,6 @@ i18n.register_messages(
     {
         OUTSIDE_SHIFT: "时间与班次时段相差过远。",
         "The assignment is not active.": "该排班已结束。",
-        "The shift is cancelled.": "班次已取消。",
         "Track points of this shift are no longer kept.": "该班次的轨迹点已过保存期。",
         "The track holds the most points allowed.": "轨迹点数已达上限。",
     }
@@ -106,7 +104,7 @@ def patrollable_assignment(caller: Caller, assignment_id: int) -> Assignment:
     """The caller's own assignment, on a shift that is not cancelled, still holding its place."""
     assignment = own_assignment(caller, assignment_id)
     if assignment.shift.status == ShiftStatus.CANCELLED:
-        raise Conflict("The shift is cancelled.", code="shift_cancelled")
+        raise Conflict("The shift has been cancelled.", code="shift_cancelled")
     if assignment.status not in PATROLLABLE:
         raise Conflict("The assignment is not active.", code="assignment_not_active")
     return assignment
@@ -257,7 +255,6 @@ def track_view(caller: Caller, assignment_id: int) -> dict[str, Any]:
     one Point per stored fix with its time, accuracy and ``implausible`` flag.
     """
     assignment = get_assignment_for(caller, assignment_id)
-    tz = ZoneInfo(assignment.shift.timezone)
     patrol = db.session.scalar(sa.select(Patrol).where(Patrol.assignment_id == assignment.id))
     rows = _stored_points(patrol.id) if patrol else []
     distance, flags = analyse_track(
@@ -280,8 +277,8 @@ def track_view(caller: Caller, assignment_id: int) -> dict[str, Any]:
                 "geometry": {"type": "Point", "coordinates": [row.lon, row.lat]},
                 "properties": {
                     "kind": "fix",
-                    "time": row.device_at.astimezone(tz).isoformat(),
-                    "received_at": row.received_at.astimezone(tz).isoformat(),
+                    "time": instant_text(row.device_at),
+                    "received_at": instant_text(row.received_at),
                     "accuracy_m": row.accuracy_m,
                     "implausible": jump,
                 },

@@ -1,21 +1,21 @@
 """marshmallow schemas of track uploads, GeoJSON tracks, checkpoints, scans and the patrol summary.
 
-Times come in as ISO 8601 instants with an offset (the device's clock) and go out in the shift's
-(or the grid's) time zone. Coordinates are WGS84 degrees; GeoJSON positions are [lon, lat].
+Times come in as ISO 8601 instants with an offset (the device's clock) and go out in UTC
+(``core.fields.Instant``). Coordinates are WGS84 degrees; GeoJSON positions are [lon, lat].
 """
 
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from core.fields import Instant, QueryBoolean, StrictBoolean, written_instant
 from core.pagination import PageArgs
 from core.validators import Text
-from patrols.presence_schemas import MAX_REPORTED_ACCURACY_M, DeviceTime
+from patrols.presence_schemas import DEVICE_YEARS, MAX_REPORTED_ACCURACY_M, DeviceTime
 
 
 def _lat(**kwargs: object) -> fields.Float:
@@ -68,11 +68,8 @@ class TrackPointList(fields.List):
             return None
         if accuracy is not None and not _plain_number(accuracy, 0, MAX_REPORTED_ACCURACY_M):
             return None
-        try:
-            moment = datetime.fromisoformat(when)
-        except ValueError:
-            return None
-        if moment.tzinfo is None or not 2000 <= moment.year <= 2099:
+        moment = written_instant(when)
+        if moment is None or not DEVICE_YEARS[0] <= moment.year <= DEVICE_YEARS[1]:
             return None
         return {"lat": float(lat), "lon": float(lon), "accuracy_m": None if accuracy is None else float(accuracy), "time": moment}
 
@@ -134,7 +131,7 @@ class TrackSchema(ma.Schema):
     distance_m = fields.Float(required=True)
     track_point_count = fields.Integer(required=True)
     implausible_count = fields.Integer(required=True)
-    purged = fields.Boolean(
+    purged = StrictBoolean(
         required=True, metadata={"description": "The points are past TRACK_RETENTION_DAYS and gone; the summary stays"}
     )
     features = fields.List(fields.Nested(FeatureSchema), required=True)
@@ -150,7 +147,7 @@ class CheckpointCreateSchema(ma.Schema):
 
 
 class CheckpointQueryArgs(PageArgs):
-    include_inactive = fields.Boolean(load_default=False)
+    include_inactive = QueryBoolean(load_default=False)
 
 
 class CheckpointSchema(ma.Schema):
@@ -159,14 +156,14 @@ class CheckpointSchema(ma.Schema):
     name = fields.String(required=True)
     lat = fields.Float(required=True)
     lon = fields.Float(required=True)
-    active = fields.Boolean(required=True)
+    active = StrictBoolean(required=True)
     qr_version = fields.Integer(required=True)
     qr_payload = fields.String(
         required=True, allow_none=True,
         metadata={"description": "Text to print as the QR code (SW1.<id>.<version>.<mac>); null once deactivated"},
     )
-    created_at = fields.DateTime(required=True)
-    deactivated_at = fields.DateTime(required=True, allow_none=True)
+    created_at = Instant(required=True)
+    deactivated_at = Instant(required=True, allow_none=True)
 
 
 class ScanInSchema(ma.Schema):
@@ -189,8 +186,8 @@ class ScanSchema(ma.Schema):
     patrol_id = fields.Integer(required=True)
     checkpoint_id = fields.Integer(required=True)
     checkpoint_name = fields.String(required=True)
-    device_time = fields.DateTime(required=True)
-    received_at = fields.DateTime(required=True)
+    device_time = Instant(required=True)
+    received_at = Instant(required=True)
     lat = fields.Float(required=True)
     lon = fields.Float(required=True)
     accuracy_m = fields.Float(required=True, allow_none=True)
@@ -203,9 +200,9 @@ class ScanSchema(ma.Schema):
 class VisitedCheckpointSchema(ma.Schema):
     checkpoint_id = fields.Integer(required=True)
     name = fields.String(required=True)
-    first_scanned_at = fields.DateTime(required=True)
+    first_scanned_at = Instant(required=True)
     scans = fields.Integer(required=True)
-    flagged = fields.Boolean(required=True, metadata={"description": "A scan of it carries a flag"})
+    flagged = StrictBoolean(required=True, metadata={"description": "A scan of it carries a flag"})
 
 
 class MissedCheckpointSchema(ma.Schema):

@@ -9,6 +9,7 @@ from flask_smorest.fields import Upload
 from marshmallow import fields, validate
 
 from core import i18n
+from core.fields import Instant, QueryBoolean, StrictBoolean, UpdateSchema
 from core.pagination import PageArgs
 from core.validators import Text, id_field
 from volunteers.schemas import short_text
@@ -21,7 +22,6 @@ VALID_UNTIL_AFTER_FROM = "valid_until must be after valid_from."
 i18n.register_messages(
     {
         VALID_UNTIL_AFTER_FROM: "valid_until 必须晚于 valid_from。",
-        "Provide at least one field to change.": "请至少提供一个要修改的字段。",
         "Must not be 0.": "不能为 0。",
     }
 )
@@ -44,8 +44,8 @@ def _limit(**kwargs: Any) -> fields.Integer:
     )
 
 
-def _moment(description: str, **kwargs: Any) -> fields.AwareDateTime:
-    return fields.AwareDateTime(allow_none=True, metadata={"description": description}, **kwargs)
+def _moment(description: str, **kwargs: Any) -> Instant:
+    return Instant(allow_none=True, metadata={"description": description}, **kwargs)
 
 
 def check_dates(valid_from: Any, valid_until: Any) -> None:
@@ -75,7 +75,7 @@ class CatalogueItemCreateSchema(ma.Schema):
         check_dates(data.get("valid_from"), data.get("valid_until"))
 
 
-class CatalogueItemUpdateSchema(ma.Schema):
+class CatalogueItemUpdateSchema(UpdateSchema):
     name = short_text(100)
     description = Text(allow_blank=True, validate=validate.Length(max=2000))
     points_cost = _cost(metadata={"description": "For redemptions from now on; earlier ones keep their price"})
@@ -89,16 +89,14 @@ class CatalogueItemUpdateSchema(ma.Schema):
             validate.NoneOf([0], error="Must not be 0."),
         ],
         metadata={
-            "description": "Added to the stock (negative: written off), applied atomically so that "
+            "description": "Added to the stock (negative: written off; not 0), applied atomically so that "
             "concurrent redemptions are never lost; a result below 0 or above 1,000,000 is 409 "
             "stock_out_of_range"
         },
     )
 
     @ma.validates_schema
-    def _something(self, data: dict[str, Any], **_: Any) -> None:
-        if not data:
-            raise ma.ValidationError("Provide at least one field to change.")
+    def _dates(self, data: dict[str, Any], **_: Any) -> None:
         check_dates(data.get("valid_from"), data.get("valid_until"))
 
 
@@ -107,7 +105,7 @@ class CatalogueListArgs(PageArgs):
         strict=False,
         metadata={"description": "Managers: items of this subtree (default: your own area)"},
     )
-    active = fields.Boolean(
+    active = QueryBoolean(
         metadata={"description": "Managers: only active (true) or deactivated (false) items; default both"}
     )
 
@@ -125,12 +123,12 @@ class CatalogueItemSchema(ma.Schema):
     points_cost = fields.Integer(required=True)
     stock = fields.Integer(required=True)
     per_volunteer_limit = fields.Integer(required=True, allow_none=True)
-    valid_from = fields.AwareDateTime(required=True, allow_none=True)
-    valid_until = fields.AwareDateTime(required=True, allow_none=True)
-    active = fields.Boolean(required=True)
-    available_now = fields.Boolean(
+    valid_from = Instant(required=True, allow_none=True)
+    valid_until = Instant(required=True, allow_none=True)
+    active = StrictBoolean(required=True)
+    available_now = StrictBoolean(
         required=True, metadata={"description": "Active, within its dates and in stock"}
     )
     photo_url = fields.String(required=True, allow_none=True)
-    created_at = fields.AwareDateTime(required=True)
-    updated_at = fields.AwareDateTime(required=True)
+    created_at = Instant(required=True)
+    updated_at = Instant(required=True)

@@ -9,17 +9,22 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core import i18n
+from core.fields import FullMatch, StrictBoolean
 from core.validators import id_field
 
-_MONTH = re.compile(r"^(20\d\d)-(0[1-9]|1[0-2])$")
-_YEAR = re.compile(r"^20\d\d$")
+_MONTH = re.compile(r"20[0-9][0-9]-(0[1-9]|1[0-2])")
+_YEAR = re.compile(r"20[0-9][0-9]")
+#: Either form; which one is right depends on ``period`` (checked with the schema).
+VALUE_PATTERN = r"^20[0-9][0-9](-(0[1-9]|1[0-2]))?$"
 MONTH_FORMAT = "Use YYYY-MM for a month (2000-01 to 2099-12)."
 YEAR_FORMAT = "Use YYYY for a year (2000 to 2099)."
+VALUE_FORMAT = "Use YYYY-MM for a month or YYYY for a year (2000 to 2099)."
 
 i18n.register_messages(
     {
         MONTH_FORMAT: "月份请使用 YYYY-MM 格式（2000-01 至 2099-12）。",
         YEAR_FORMAT: "年份请使用 YYYY 格式（2000 至 2099）。",
+        VALUE_FORMAT: "月份请使用 YYYY-MM 格式，年份请使用 YYYY 格式（2000 至 2099）。",
     }
 )
 
@@ -36,9 +41,10 @@ class LeaderboardArgs(ma.Schema):
     )
     period = fields.String(required=True, validate=validate.OneOf(["month", "year"]))
     value = fields.String(
-        validate=validate.Length(max=7),
+        validate=FullMatch(VALUE_PATTERN, error=VALUE_FORMAT),
         metadata={
-            "description": "2026-11 for a month, 2026 for a year (default: the current one)",
+            "description": "With period=month a month YYYY-MM (2000-01 to 2099-12), with period=year a "
+            "year YYYY (2000 to 2099); the other form is 422. Default: the current one",
             "example": "2026-11",
         },
     )
@@ -50,9 +56,9 @@ class LeaderboardArgs(ma.Schema):
         value = data.get("value")
         if value is None:
             return
-        if data.get("period") == "month" and not _MONTH.match(value):
+        if data.get("period") == "month" and not _MONTH.fullmatch(value):
             raise ma.ValidationError(MONTH_FORMAT, field_name="value")
-        if data.get("period") == "year" and not _YEAR.match(value):
+        if data.get("period") == "year" and not _YEAR.fullmatch(value):
             raise ma.ValidationError(YEAR_FORMAT, field_name="value")
 
 
@@ -72,7 +78,7 @@ class LeaderboardRowSchema(ma.Schema):
     )
     name = fields.String(required=True, metadata={"description": "匿名志愿者 for a volunteer who opted out"})
     grid_name = fields.String(required=True, allow_none=True, metadata={"description": "A volunteer's home grid"})
-    anonymous = fields.Boolean(required=True)
+    anonymous = StrictBoolean(required=True)
     hours = fields.Float(required=True)
     points = fields.Integer(required=True)
 
@@ -97,6 +103,6 @@ class LeaderboardSchema(ma.Schema):
 
 
 class PreferenceSchema(ma.Schema):
-    opt_out = fields.Boolean(
+    opt_out = StrictBoolean(
         required=True, metadata={"description": "Not shown by name on leaderboards (still counted)"}
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from core.fields import Instant, StrictBoolean
 from core.pagination import PageArgs
 from core.validators import id_field
 from rewards.models import LedgerReason
@@ -21,7 +22,7 @@ class PointsQueryArgs(ma.Schema):
 
 
 class ExpiringSchema(ma.Schema):
-    expires_at = fields.AwareDateTime(required=True)
+    expires_at = Instant(required=True)
     points = fields.Integer(required=True)
 
 
@@ -61,15 +62,15 @@ class LedgerEntrySchema(ma.Schema):
         required=True, allow_none=True, metadata={"description": "The entry this one compensates"}
     )
     note = fields.String(required=True, allow_none=True)
-    expires_at = fields.AwareDateTime(required=True, allow_none=True)
-    created_at = fields.AwareDateTime(required=True)
+    expires_at = Instant(required=True, allow_none=True)
+    created_at = Instant(required=True)
 
 
 class BadgeSchema(ma.Schema):
     badge = fields.String(required=True)
     name_zh = fields.String(required=True)
     name_en = fields.String(required=True)
-    earned_at = fields.AwareDateTime(required=True)
+    earned_at = Instant(required=True)
     details = fields.Dict(required=True)
 
 
@@ -80,7 +81,7 @@ class BadgeListSchema(ma.Schema):
 class ServiceHoursCreateSchema(ma.Schema):
     volunteer_id = id_field(required=True)
     served_on = fields.Date(
-        required=True, metadata={"description": "The local day served (volunteer's home grid's time zone)"}
+        required=True, metadata={"description": "The local day served (volunteer's home grid's time zone); not in the future"}
     )
     minutes = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=1440))
     note = short_text(500, required=True, metadata={"description": "What the service was"})
@@ -95,7 +96,7 @@ class ServiceHoursSchema(ma.Schema):
     grid_id = fields.Integer(required=True, allow_none=True)
     note = fields.String(required=True, allow_none=True)
     created_by = fields.Integer(required=True, allow_none=True)
-    created_at = fields.AwareDateTime(required=True)
+    created_at = Instant(required=True)
     points_awarded = fields.Integer(required=True)
     ledger_entry_id = fields.Integer(required=True, allow_none=True)
 
@@ -107,6 +108,6 @@ class MismatchSchema(ma.Schema):
 
 
 class InvariantSchema(ma.Schema):
-    ok = fields.Boolean(required=True)
-    checked_at = fields.AwareDateTime(required=True)
+    ok = StrictBoolean(required=True)
+    checked_at = Instant(required=True)
     mismatches = fields.List(fields.Nested(MismatchSchema), required=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from core.fields import Instant
 from core.pagination import PageArgs
 from core.validators import Text, id_field
 from rewards.models import RedemptionStatus
@@ -73,7 +74,7 @@ class RedemptionSchema(ma.Schema):
     )
     reason = fields.String(required=True, allow_none=True)
     decided_by = fields.Integer(required=True, allow_none=True)
-    decided_at = fields.AwareDateTime(required=True, allow_none=True)
-    fulfilled_at = fields.AwareDateTime(required=True, allow_none=True)
-    created_at = fields.AwareDateTime(required=True)
-    updated_at = fields.AwareDateTime(required=True)
+    decided_at = Instant(required=True, allow_none=True)
+    fulfilled_at = Instant(required=True, allow_none=True)
+    created_at = Instant(required=True)
+    updated_at = Instant(required=True)

@@ -30,8 +30,8 @@ from core.errors import Conflict, Forbidden, NotFound, OutOfScope, ValidationFai
 from core.extensions import db
 from core.pagination import paginate
 from core.timeutil import zone
-from grids.models import Area, AreaLevel
-from grids.queries import in_subtree
+from grids.models import Area
+from grids.queries import get_city, in_subtree
 from patrols.report_models import Report
 from rewards.models import LedgerEntry, LedgerReason, PointRule, ServiceRecord
 
@@ -40,7 +40,6 @@ EFFECTIVE_BEFORE_LATEST = "A version may not start before the latest version doe
 
 i18n.register_titles(
     {
-        "not_a_city": ("不是市级区域", "Not a city"),
         "no_point_rule": ("尚未设置积分规则", "No point rule yet"),
         "rule_version_taken": ("积分规则已被同时修改", "Point rules changed at the same time"),
     }
@@ -73,11 +72,7 @@ def rule_city(caller: Caller, area_id: int, *, write: bool) -> Area:
     Reading: anyone working or living inside the city (volunteers see how points are earned) or
     above it. Writing: admins whose area covers the whole city.
     """
-    city = db.session.get(Area, area_id)
-    if city is None:
-        raise NotFound("Area not found.", code="area_not_found")
-    if city.level != AreaLevel.CITY:
-        raise NotFound("Point rules exist for cities only.", code="not_a_city")
+    city = get_city(area_id, "Point rules exist for cities only.")
     if write:
         if caller.role != Role.ADMIN:
             raise Forbidden("Only an admin whose area covers the city sets its point rules.")

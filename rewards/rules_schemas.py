@@ -10,6 +10,7 @@ from marshmallow import fields, validate
 
 from core import i18n
 from core.db import utcnow
+from core.fields import Instant, StrictBoolean
 from core.pagination import PageArgs
 from patrols.report_models import ReportLevel
 
@@ -31,20 +32,24 @@ def _count(low: int, high: int, **kwargs: Any) -> fields.Integer:
     return fields.Integer(strict=True, validate=validate.Range(min=low, max=high), **kwargs)
 
 
+#: Points per confirmed report, one optional field per level: a schema, so that the document lists
+#: the keys (and refuses others) as the server does.
+ReportBonusSchema = ma.Schema.from_dict({level: _count(0, 10_000) for level in _LEVELS}, name="ReportBonusSchema")
+
+
 class PointRuleCreateSchema(ma.Schema):
-    effective_from = fields.AwareDateTime(
+    effective_from = Instant(
         required=True,
-        metadata={"description": "From when this version applies (ISO 8601 with offset); not before "
-                  "the latest version, nor before points already given in the city"},
+        metadata={"description": "From when this version applies; not before the latest version, nor "
+                  "before points already given in the city, nor more than three years ahead"},
     )
     points_per_hour = _count(0, 1000, required=True, metadata={"description": "Points per served hour"})
     rounding_minutes = _count(
         1, 240, load_default=15,
         metadata={"description": "Served time counts in whole units of this many minutes, rounded down"},
     )
-    report_bonus = fields.Dict(
-        keys=fields.String(validate=validate.OneOf(_LEVELS)),
-        values=_count(0, 10_000),
+    report_bonus = fields.Nested(
+        ReportBonusSchema,
         load_default=dict,
         metadata={"description": "Points per confirmed report by level, e.g. {\"red\": 20, \"green\": 2}; "
                   "a level left out earns nothing"},
@@ -64,7 +69,7 @@ class PointRuleCreateSchema(ma.Schema):
         metadata={"description": "Points earned in year Y lapse at the end of year Y + expiry_years "
                   "(1: the end of the following year); null: never"},
     )
-    manual_hours_earn_points = fields.Boolean(
+    manual_hours_earn_points = StrictBoolean(
         load_default=False, metadata={"description": "Whether hours entered by an organiser earn points"}
     )
 
@@ -83,7 +88,7 @@ class PointRuleSchema(ma.Schema):
     id = fields.Integer(required=True)
     city_id = fields.Integer(required=True)
     version = fields.Integer(required=True)
-    effective_from = fields.AwareDateTime(required=True)
+    effective_from = Instant(required=True)
     points_per_hour = fields.Integer(required=True)
     rounding_minutes = fields.Integer(required=True)
     report_bonus = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
@@ -91,9 +96,9 @@ class PointRuleSchema(ma.Schema):
     streak_days = fields.Integer(required=True, allow_none=True)
     streak_bonus = fields.Integer(required=True)
     expiry_years = fields.Integer(required=True, allow_none=True)
-    manual_hours_earn_points = fields.Boolean(required=True)
+    manual_hours_earn_points = StrictBoolean(required=True)
     created_by = fields.Integer(required=True, allow_none=True)
-    created_at = fields.AwareDateTime(required=True)
+    created_at = Instant(required=True)
 
 
 class PointRuleHistoryArgs(PageArgs):

@@ -10,7 +10,9 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core import i18n
+from core.fields import Instant, StrictBoolean
 from core.validators import id_field
+from shifts.views_schemas import TO_BEFORE_FROM
 
 #: The longest range one request may plan, in days (both ends included).
 MAX_RANGE_DAYS = 31
@@ -19,7 +21,6 @@ LATEST_DATE = date(2999, 12, 31)
 
 i18n.register_messages(
     {
-        "Must not be before from.": "不能早于开始日期。",
         f"At most {MAX_RANGE_DAYS} days.": f"最多 {MAX_RANGE_DAYS} 天。",
     }
 )
@@ -68,7 +69,7 @@ class AutofillRequestSchema(ma.Schema):
         validate=validate.Range(min=1, max=168),
         metadata={"description": "Most hours one volunteer may hold in a week; default AUTOFILL_WEEKLY_CAP_HOURS"},
     )
-    apply = fields.Boolean(
+    apply = StrictBoolean(
         load_default=False, metadata={"description": "false: dry run, nothing written; true: commit the plan"}
     )
     plan_token = fields.String(
@@ -86,14 +87,14 @@ class AutofillRequestSchema(ma.Schema):
         if first is None or last is None:
             return
         if last < first:
-            raise ma.ValidationError("Must not be before from.", field_name="to")
+            raise ma.ValidationError(TO_BEFORE_FROM, field_name="to")
         if (last - first).days >= MAX_RANGE_DAYS:
             raise ma.ValidationError(f"At most {MAX_RANGE_DAYS} days.", field_name="to")
 
 
 class AutofillPlaceSchema(ma.Schema):
     shift_id = fields.Integer(required=True)
-    shift_starts_at = fields.DateTime(required=True, metadata={"description": "In the shift's time zone"})
+    shift_starts_at = Instant(required=True)
     volunteer_id = fields.Integer(required=True)
     volunteer_name = fields.String(required=True)
     volunteer_kind = fields.String(required=True)
@@ -115,7 +116,7 @@ class AutofillFunnelSchema(ma.Schema):
 
 class AutofillOpenShiftSchema(ma.Schema):
     shift_id = fields.Integer(required=True)
-    shift_starts_at = fields.DateTime(required=True)
+    shift_starts_at = Instant(required=True)
     open_places = fields.Integer(required=True, metadata={"description": "Primary places still open after the plan"})
     reason = fields.String(required=True, metadata={"enum": _REASONS})
     unmet_kinds = fields.List(fields.String(), required=True)
@@ -156,7 +157,7 @@ class AutofillResultSchema(ma.Schema):
     day_to = fields.Date(required=True, data_key="to")
     timezone = fields.String(required=True, metadata={"description": "The area's time zone: the dates' zone"})
     weekly_cap_hours = fields.Integer(required=True)
-    applied = fields.Boolean(required=True)
+    applied = StrictBoolean(required=True)
     plan_token = fields.String(required=True, metadata={"description": "Pass with apply to commit exactly this plan"})
     places = fields.List(fields.Nested(AutofillPlaceSchema), required=True)
     open_shifts = fields.List(fields.Nested(AutofillOpenShiftSchema), required=True)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields
 
+from core.fields import Instant, StrictBoolean
+
 
 class CalendarFeedSchema(ma.Schema):
-    active = fields.Boolean(required=True, metadata={"description": "A feed URL is live"})
-    created_at = fields.AwareDateTime(required=True, allow_none=True)
-    last_used_at = fields.AwareDateTime(
+    active = StrictBoolean(required=True, metadata={"description": "A feed URL is live"})
+    created_at = Instant(required=True, allow_none=True)
+    last_used_at = Instant(
         required=True, allow_none=True,
         metadata={"description": "Last fetched by a calendar app (to the hour)"},
     )

@@ -12,7 +12,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm.attributes import set_committed_value
@@ -22,6 +21,7 @@ from core.auth import Caller
 from core.db import utcnow
 from core.errors import Conflict
 from core.extensions import db
+from core.fields import instant_text
 from shifts import rules, signals
 from shifts.filling import promote_into_free_places
 from shifts.models import LIVE_STATUSES, Assignment, AssignmentStatus, Shift, ShiftStatus
@@ -164,12 +164,11 @@ def _announce(caller: Caller, change: PlannedChange, volunteer_ids: list[int]) -
         caller, "shift.update", target_type="shift", target_id=shift.id,
         area_path=shift.grid.path, before=change.before, after=change.values,
     )
-    zone = ZoneInfo(shift.timezone)
     signals.shift_changed.send(
         signals.SENDER,
         shift_id=shift.id,
         changes={
-            name: [_shown(change.before[name], zone), _shown(value, zone)]
+            name: [_shown(change.before[name]), _shown(value)]
             for name, value in change.values.items()
         },
         volunteer_ids=volunteer_ids,
@@ -179,9 +178,9 @@ def _announce(caller: Caller, change: PlannedChange, volunteer_ids: list[int]) -
         promote_into_free_places(shift, caller.user_id)
 
 
-def _shown(value: Any, zone: ZoneInfo) -> Any:
-    """Times in the shift's own zone, as the API shows them; the rest as they are."""
-    return value.astimezone(zone).isoformat() if isinstance(value, datetime) else value
+def _shown(value: Any) -> Any:
+    """Times as the API shows them (UTC); the rest as they are."""
+    return instant_text(value) if isinstance(value, datetime) else value
 
 
 def _set_capacity(change: PlannedChange) -> None:

@@ -1,15 +1,14 @@
 """Planning one shift: create, edit and cancel it, and the input rules series share. No HTTP here.
 
-Local wall-clock input is read in the grid's time zone (or a ``timezone`` given with it); an aware
-datetime is converted. The writing itself (locks, refusals, audit, signals) lives in
+Times come in as instants with an offset (loaded as UTC by ``core.fields.Instant``); the shift's
+``timezone`` (the grid's unless given) is its local clock, for local dates, texts and calendars. The writing itself (locks, refusals, audit, signals) lives in
 ``shifts.editing``, which series edits use too.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 
@@ -77,13 +76,6 @@ i18n.register_patterns(
 
 
 # --- input rules, shared with series -------------------------------------------------------------------
-
-
-def as_utc(value: datetime, zone: ZoneInfo) -> datetime:
-    """A naive value is wall-clock time in ``zone``; an aware one is converted."""
-    if value.tzinfo is None:
-        return repeats.local_to_utc(value, zone)
-    return value.astimezone(UTC)
 
 
 def max_duration() -> timedelta:
@@ -167,8 +159,7 @@ def zone_name(grid: Area, data: dict[str, Any]) -> str:
 def create_shift(caller: Caller, data: dict[str, Any]) -> Shift:
     grid = grid_in_scope(caller, data["grid_id"])
     zone = zone_name(grid, data)
-    starts_at = as_utc(data["starts_at"], ZoneInfo(zone))
-    ends_at = as_utc(data["ends_at"], ZoneInfo(zone))
+    starts_at, ends_at = data["starts_at"], data["ends_at"]
     template = template_from(data)
     errors = {**time_errors(starts_at, ends_at, utcnow()), **template_errors(template)}
     if errors:
@@ -195,10 +186,9 @@ def update_shift(caller: Caller, shift: Shift, data: dict[str, Any]) -> Shift:
     assigned = lock_for_change([shift.id])
     now = utcnow()
     ensure_editable(shift, now)
-    zone = ZoneInfo(shift.timezone)
-    starts_at = as_utc(data["starts_at"], zone) if "starts_at" in data else shift.starts_at
+    starts_at = data.get("starts_at", shift.starts_at)
     if "ends_at" in data:
-        ends_at = as_utc(data["ends_at"], zone)
+        ends_at = data["ends_at"]
     else:
         ends_at = starts_at + (shift.ends_at - shift.starts_at)
     moves_start = starts_at != shift.starts_at

@@ -53,8 +53,9 @@ def _change_view(outcome: series_edits.Outcome) -> dict[str, Any]:
 def create_shift(data: dict[str, Any]) -> Any:
     """Plan a shift
 
-    A one-off patrol shift in a grid of your area. Times without an offset are wall-clock times in
-    the grid's time zone (or in `timezone`). 422: end not after start, longer than SHIFT_MAX_HOURS,
+    A one-off patrol shift in a grid of your area. `starts_at` and `ends_at` are instants with an
+    offset (`2026-12-01T19:00:00+08:00`); `timezone` (default the grid's) is the shift's local
+    clock. 422: a time without an offset, end not after start, longer than SHIFT_MAX_HOURS,
     start in the past or over two years ahead, unknown grid or not a grid, min_headcount above
     max_headcount, max_headcount above SHIFT_MAX_HEADCOUNT, an unknown or repeated required kind, a
     kind minimum above max_headcount, an unknown time zone. A grid outside your area is 403

@@ -1,21 +1,21 @@
 """marshmallow schemas of planning: one-off shifts and weekly series (input, output, query arguments).
 
-A shift is returned as ``shifts.schemas.ShiftSchema``. Local times without an offset are wall-clock
-times in the grid's time zone (or the ``timezone`` sent with them); times with an offset are
-converted. Unknown fields are refused (422). Limits that depend on configuration
+A shift is returned as ``shifts.schemas.ShiftSchema``. Instants (``starts_at``, ``from_occurrence``)
+carry an offset; a series' clock (``start_time``, ``rrule``'s UNTIL) is wall-clock time in its
+``timezone``. Unknown fields are refused (422). Limits that depend on configuration
 (SHIFT_MAX_HEADCOUNT, SHIFT_MAX_HOURS) and on other rows (volunteer kinds) are checked by the
 service, with the same field-by-field errors.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
 from core import i18n
+from core.fields import Instant, LocalDateTimeText, UpdateSchema
 from core.pagination import PageArgs
 from core.validators import Text, TimeZoneName, id_field
 from shifts.models import SeriesStatus
@@ -34,26 +34,17 @@ i18n.register_messages(
         "Give end_time or duration_minutes, not both.": "end_time 和 duration_minutes 只能二选一。",
         "Required with scope following.": "scope 为 following 时必填。",
         "Only with scope following.": "仅在 scope 为 following 时使用。",
-        "Provide at least one field to change.": "请至少提供一个要修改的字段。",
     }
 )
 
 
-class PlanningDateTime(fields.DateTime):
-    """A local wall-clock time (no offset) or an instant (with an offset), in the years we plan."""
+class PlanningDateTime(Instant):
+    """An instant with an offset, in the years we plan."""
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("metadata", {}).setdefault(
-            "description",
-            "Without an offset: wall-clock time in the shift's time zone; with one: converted",
+        super().__init__(
+            years=(FIRST_YEAR, LAST_YEAR), years_message="Must be a date between {low} and {high}.", **kwargs
         )
-        super().__init__(**kwargs)
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
-        moment = super()._deserialize(value, attr, data, **kwargs)
-        if not FIRST_YEAR <= moment.year <= LAST_YEAR:
-            raise ma.ValidationError("Must be a date between 2000 and 2099.")
-        return moment
 
 
 def _headcount(minimum: int, **kwargs: Any) -> fields.Integer:
@@ -102,30 +93,22 @@ class _TemplateCreateFields(_TemplateFields):
     required_kinds = _required_kinds(load_default=list)
 
 
-def _not_empty(data: dict[str, Any], ignored: tuple[str, ...] = ()) -> None:
-    if not set(data) - set(ignored):
-        raise ma.ValidationError("Provide at least one field to change.")
-
-
 # --- one-off shifts ----------------------------------------------------------------------------------
 
 
 class ShiftCreateSchema(_TemplateCreateFields):
     grid_id = id_field(required=True)
     timezone = TimeZoneName(
-        metadata={"description": "Zone of naive times (default: the grid's)", "example": "Asia/Shanghai"}
+        metadata={"description": "The shift's local clock (default: the grid's), for its local dates, "
+                  "texts and calendar entries", "example": "Asia/Shanghai"}
     )
     starts_at = PlanningDateTime(required=True)
     ends_at = PlanningDateTime(required=True)
 
 
-class ShiftUpdateSchema(_TemplateFields):
+class ShiftUpdateSchema(_TemplateFields, UpdateSchema):
     starts_at = PlanningDateTime(metadata={"description": "Moving only the start keeps the duration"})
     ends_at = PlanningDateTime()
-
-    @ma.validates_schema
-    def _something(self, data: dict[str, Any], **_: Any) -> None:
-        _not_empty(data)
 
 
 class CancelSchema(ma.Schema):
@@ -182,8 +165,9 @@ class _ScopeFields(ma.Schema):
         required=True, validate=validate.OneOf(SCOPES),
         metadata={"description": "all: every occurrence still to come; following: from from_occurrence on"},
     )
-    from_occurrence = fields.NaiveDateTime(
-        metadata={"description": "With scope following: the occurrence (a shift's `occurrence`) to start from"}
+    from_occurrence = PlanningDateTime(
+        metadata={"description": "With scope following: the occurrence to start from, as a shift's "
+                  "`occurrence` gives it (any offset naming the same instant)"}
     )
 
     @ma.validates_schema
@@ -194,7 +178,8 @@ class _ScopeFields(ma.Schema):
             raise ma.ValidationError("Only with scope following.", field_name="from_occurrence")
 
 
-class SeriesUpdateSchema(_TemplateFields, _Timing, _ScopeFields):
+class SeriesUpdateSchema(_TemplateFields, _Timing, _ScopeFields, UpdateSchema):
+    not_changes = ("scope", "from_occurrence", "reason")
     reason = short_text(
         500, allow_none=True,
         metadata={"description": "Told to volunteers of occurrences the new rule drops"},
@@ -203,7 +188,6 @@ class SeriesUpdateSchema(_TemplateFields, _Timing, _ScopeFields):
     @ma.validates_schema
     def _changes(self, data: dict[str, Any], **_: Any) -> None:
         _check_one_end(data, required=False)
-        _not_empty(data, ignored=("scope", "from_occurrence", "reason"))
 
 
 class SeriesCancelSchema(_ScopeFields):
@@ -231,9 +215,17 @@ class ShiftSeriesSchema(ma.Schema):
     rrule = fields.String(required=True, metadata={"description": "Normalised; UNTIL in local time"})
     weekdays = fields.List(fields.String(), required=True)
     interval = fields.Integer(required=True)
-    until = fields.NaiveDateTime(required=True, allow_none=True)
+    until = Instant(
+        required=True, allow_none=True, metadata={"description": "The rule's UNTIL: no occurrence starts after it"}
+    )
+    until_local = LocalDateTimeText(
+        required=True, allow_none=True, metadata={"description": "`until` on the series' clock (`timezone`)"}
+    )
     count = fields.Integer(required=True, allow_none=True)
-    first_occurrence = fields.NaiveDateTime(required=True)
+    first_occurrence = Instant(required=True, metadata={"description": "Start of the first occurrence"})
+    first_occurrence_local = LocalDateTimeText(
+        required=True, metadata={"description": "`first_occurrence` on the series' clock (`timezone`)"}
+    )
     start_time = LocalTime(required=True)
     end_time = LocalTime(required=True)
     duration_minutes = fields.Integer(required=True)
@@ -244,12 +236,12 @@ class ShiftSeriesSchema(ma.Schema):
     max_headcount = fields.Integer(required=True)
     backup_slots = fields.Integer(required=True)
     required_kinds = fields.List(fields.Nested(RequiredKindSchema), required=True)
-    expanded_until = fields.DateTime(
+    expanded_until = Instant(
         required=True, allow_none=True, metadata={"description": "Occurrences before this exist as shifts"}
     )
     created_by = fields.Integer(required=True, allow_none=True)
-    created_at = fields.DateTime(required=True)
-    updated_at = fields.DateTime(required=True)
+    created_at = Instant(required=True)
+    updated_at = Instant(required=True)
 
 
 class ShiftSeriesDetailSchema(ShiftSeriesSchema):

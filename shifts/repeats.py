@@ -234,8 +234,18 @@ def occurrences(
         yield occurrence
 
 
-def is_occurrence(rule: WeeklyRule, dtstart: datetime, at: datetime) -> bool:
-    return next(occurrences(rule, dtstart, not_before=at), None) == at
+def occurrence_at(rule: WeeklyRule, dtstart: datetime, zone: ZoneInfo, moment: datetime) -> datetime | None:
+    """The local occurrence that starts at the instant ``moment``, if one does.
+
+    Matched by instant, not by reading ``moment`` on the local clock: an occurrence in a DST gap
+    (02:30 read as 03:30) starts at an instant whose local reading is another time.
+    """
+    local = utc_to_local(moment, zone)
+    lower = max(dtstart, local - timedelta(days=1))
+    for occurrence in occurrences(rule, dtstart, not_before=lower, until=local + timedelta(days=1)):
+        if local_to_utc(occurrence, zone) == moment:
+            return occurrence
+    return None
 
 
 def first_after(

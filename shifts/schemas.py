@@ -2,7 +2,7 @@
 
 Feature modules keep their own input schemas next to their routes' needs (``planning_schemas.py``,
 ``series_schemas.py``, ...); everything a client receives about a shift or a place on it comes from here.
-Times are ISO 8601 with the offset of the shift's time zone (``timezone``), stored in UTC.
+Instants are ISO 8601 in UTC (``core.fields.Instant``); ``timezone`` is the shift's local clock.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields
 
+from core.fields import Instant, LocalDateTimeText, StrictBoolean
 from core.validators import id_field
 
 
@@ -19,7 +20,7 @@ class KindCoverageSchema(ma.Schema):
     assigned = fields.Integer(
         required=True, metadata={"description": "Primaries of this kind now assigned"}
     )
-    met = fields.Boolean(required=True)
+    met = StrictBoolean(required=True)
 
 
 class ShiftSchema(ma.Schema):
@@ -28,15 +29,19 @@ class ShiftSchema(ma.Schema):
     grid_name = fields.String(required=True)
     community_id = fields.Integer(required=True, allow_none=True)
     series_id = fields.Integer(required=True, allow_none=True)
-    occurrence = fields.NaiveDateTime(
+    occurrence = Instant(
         required=True, allow_none=True,
-        metadata={"description": "The series occurrence (original local start) this shift stands for"},
+        metadata={"description": "The series occurrence this shift stands for (its original start, kept "
+                  "when the shift is moved; `from_occurrence` of series edits); null for a one-off shift"},
     )
-    detached = fields.Boolean(required=True, metadata={"description": "Edited apart from its series"})
+    occurrence_local = LocalDateTimeText(
+        required=True, allow_none=True, metadata={"description": "`occurrence` on the shift's clock (`timezone`)"}
+    )
+    detached = StrictBoolean(required=True, metadata={"description": "Edited apart from its series"})
     status = fields.String(required=True, metadata={"enum": ["scheduled", "cancelled"]})
     timezone = fields.String(required=True)
-    starts_at = fields.DateTime(required=True)
-    ends_at = fields.DateTime(required=True)
+    starts_at = Instant(required=True)
+    ends_at = Instant(required=True)
     title = fields.String(required=True)
     instructions = fields.String(required=True, allow_none=True)
     meeting_point = fields.String(required=True, allow_none=True)
@@ -47,10 +52,10 @@ class ShiftSchema(ma.Schema):
     backup_count = fields.Integer(required=True)
     waitlist_count = fields.Integer(required=True)
     open_places = fields.Integer(required=True, metadata={"description": "Primary places still free"})
-    below_minimum = fields.Boolean(required=True)
+    below_minimum = StrictBoolean(required=True)
     required_kinds = fields.List(fields.Nested(KindCoverageSchema), required=True)
     unmet_kinds = fields.List(fields.String(), required=True)
-    cancelled_at = fields.DateTime(required=True, allow_none=True)
+    cancelled_at = Instant(required=True, allow_none=True)
     cancel_reason = fields.String(required=True, allow_none=True)
 
 
@@ -79,9 +84,9 @@ class AssignmentSchema(ma.Schema):
         required=True, allow_none=True,
         metadata={"description": "1 for the next to be promoted; null unless waitlisted"},
     )
-    late_withdrawal = fields.Boolean(required=True)
-    created_at = fields.DateTime(required=True)
-    ended_at = fields.DateTime(required=True, allow_none=True)
+    late_withdrawal = StrictBoolean(required=True)
+    created_at = Instant(required=True)
+    ended_at = Instant(required=True, allow_none=True)
     end_reason = fields.String(required=True, allow_none=True)
     shift = fields.Nested(ShiftSchema, required=False)
 

@@ -138,7 +138,7 @@ def edit_series(caller: Caller, series_id: int, data: dict[str, Any]) -> Outcome
         caller, "shift_series.update", target_type="shift_series", target_id=series.id,
         area_path=series.grid.path, before=before,
         after={
-            **series_snapshot(series), "scope": data["scope"], "from_occurrence": anchor,
+            **series_snapshot(series), "scope": data["scope"], "from_occurrence_local": anchor,
             "new_series_id": target.id if splitting else None,
         },
     )
@@ -169,7 +169,7 @@ def cancel_series(caller: Caller, series_id: int, data: dict[str, Any]) -> Outco
         area_path=series.grid.path, before=before,
         after={
             "rrule": series.rrule, "status": series.status, "scope": data["scope"],
-            "from_occurrence": anchor, "reason": data["reason"],
+            "from_occurrence_local": anchor, "reason": data["reason"],
         },
     )
     return outcome
@@ -180,13 +180,11 @@ def _anchor(
 ) -> datetime:
     """The occurrence a change starts from: the one given (``following``) or the next to come."""
     if data["scope"] == SCOPE_FOLLOWING:
-        at = data["from_occurrence"]
-        latest = repeats.utc_to_local(now + PLANNING_WINDOW, zone)
-        if not series.first_start_local <= at <= latest or not repeats.is_occurrence(
-            rule, series.first_start_local, at
-        ):
+        given = data["from_occurrence"]
+        at = repeats.occurrence_at(rule, series.first_start_local, zone, given)
+        if at is None or given > now + PLANNING_WINDOW:
             raise ValidationFailed(errors={"from_occurrence": [NOT_AN_OCCURRENCE]})
-        if repeats.local_to_utc(at, zone) <= now:
+        if given <= now:
             raise ValidationFailed(errors={"from_occurrence": ["The occurrence has already started."]})
         return at
     first = repeats.first_after(rule, series.first_start_local, zone, now)

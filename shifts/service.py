@@ -20,6 +20,7 @@ from core import i18n
 from core.auth import Caller, Role
 from core.errors import NotFound, OutOfScope
 from core.extensions import db
+from shifts import repeats
 from shifts.models import Assignment, AssignmentRole, AssignmentStatus, Shift
 from volunteers.models import Volunteer, VolunteerKind
 
@@ -142,7 +143,8 @@ def _shift_view(shift: Shift, assigned_by_kind: dict[str, int], waitlist_count: 
         "grid_name": shift.grid.name,
         "community_id": shift.grid.parent_id,
         "series_id": shift.series_id,
-        "occurrence": shift.occurrence_local,
+        "occurrence": repeats.local_to_utc(shift.occurrence_local, tz) if shift.occurrence_local else None,
+        "occurrence_local": shift.occurrence_local,
         "detached": shift.detached,
         "status": shift.status,
         "timezone": shift.timezone,

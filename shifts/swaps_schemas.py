@@ -5,6 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from core.fields import Instant
 from core.pagination import PageArgs
 from core.validators import id_field
 from shifts.models import SwapStatus
@@ -94,5 +95,5 @@ class SwapRequestSchema(ma.Schema):
         metadata={"description": "User who approved, rejected, declined or cancelled it"},
     )
     decision_reason = fields.String(required=True, allow_none=True)
-    created_at = fields.DateTime(required=True)
-    updated_at = fields.DateTime(required=True)
+    created_at = Instant(required=True)
+    updated_at = Instant(required=True)

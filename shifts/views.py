@@ -227,7 +227,7 @@ def open_shifts(volunteer: Volunteer, args: dict[str, Any]) -> dict[str, Any]:
             Area.id.in_(stmt.with_only_columns(Shift.grid_id).distinct()),
         )
         distances = grid_distances_m(
-            grids_with_shifts, args["lon"], args["lat"], args.get("radius_km") or DEFAULT_RADIUS_KM
+            grids_with_shifts, args["lon"], args["lat"], args.get("radius_km", DEFAULT_RADIUS_KM)
         )
         page = _page_by_distance(stmt, distances, args)
     page["items"] = _open_shift_views(volunteer, page["items"], distances)

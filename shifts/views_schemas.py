@@ -13,6 +13,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core import i18n
+from core.fields import QueryBoolean, StrictBoolean
 from core.pagination import PageArgs
 from core.validators import id_field
 from shifts.models import AssignmentRole, AssignmentStatus
@@ -79,12 +80,12 @@ class OpenShiftArgs(PageArgs):
     lat = fields.Float(validate=validate.Range(min=-90, max=90), metadata={"description": "With near=point"})
     lon = fields.Float(validate=validate.Range(min=-180, max=180), metadata={"description": "With near=point"})
     radius_km = fields.Float(
-        validate=validate.Range(min=0, max=MAX_RADIUS_KM, min_inclusive=False),
-        metadata={"description": f"With near=point; default {DEFAULT_RADIUS_KM}"},
+        validate=validate.Range(min=0, max=MAX_RADIUS_KM),
+        metadata={"description": f"With near=point; default {DEFAULT_RADIUS_KM}. 0: only the grid the point lies in"},
     )
     from_date = _from_field("First local date (home grid's time zone) a shift may start on")
     to_date = _to_field(f"Last local date a shift may start on; at most {MAX_RANGE_DAYS} days after from")
-    include_full = fields.Boolean(
+    include_full = QueryBoolean(
         load_default=False,
         metadata={"description": "Also shifts with no free place (to join the waitlist)"},
     )
@@ -127,7 +128,7 @@ class AreaScheduleArgs(PageArgs):
     to_date = _to_field(
         f"Last local date; default a week from `from`; at most {MAX_RANGE_DAYS} days in all"
     )
-    include_cancelled = fields.Boolean(load_default=False)
+    include_cancelled = QueryBoolean(load_default=False)
 
     @ma.validates_schema
     def _range(self, data: dict[str, Any], **_: Any) -> None:
@@ -182,4 +183,4 @@ class CoverageGapSchema(ShiftSchema):
     missing_headcount = fields.Integer(
         required=True, metadata={"description": "Primaries missing to reach min_headcount (0 if reached)"}
     )
-    in_progress = fields.Boolean(required=True, metadata={"description": "Already started"})
+    in_progress = StrictBoolean(required=True, metadata={"description": "Already started"})

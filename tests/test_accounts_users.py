@@ -356,8 +356,10 @@ def test_rename_and_move_within_scope(client: FlaskClient, tree: Tree, people: P
     assert entries[1].area_path == tree.community_a2.path
     assert all(e.target_id == str(people.organiser_a.id) for e in entries)
 
-    # Nothing to change: no audit entry.
-    assert patch_user(client, people.organiser_a, {}, people.as_("staff_a")).status_code == 200
+    # Nothing that differs: no audit entry. Nothing at all: 422.
+    same = {"display_name": "东站社区王组织"}
+    assert patch_user(client, people.organiser_a, same, people.as_("staff_a")).status_code == 200
+    assert patch_user(client, people.organiser_a, {}, people.as_("staff_a")).status_code == 422
     assert count(AuditEntry) == 2
 
 

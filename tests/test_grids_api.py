@@ -475,6 +475,7 @@ def test_a_unique_violation_at_flush_is_a_409(client: FlaskClient, tree: Tree, a
         ({"colour": "red"}, "colour"),
         ({"code": "has space"}, "code"),
         ({"code": "x" * 33}, "code"),
+        ({"code": "C-1\n"}, "code"),  # `$` alone would let a trailing newline through
         ({"name": "   "}, "name"),
         ({"name": "名" * 101}, "name"),
         ({"households": -1}, "households"),

@@ -135,7 +135,7 @@ def test_volunteer_files_a_report_located_in_its_grid(client: Any, tree: Tree, p
     body = response.get_json()
     assert body["grid_id"] == tree.grid_a.id and body["status"] == "open"
     assert body["level"] == "red" and body["category"] == "dispute"
-    assert body["flags"] == [] and body["photos"] == [] and body["received_at"].endswith("+08:00")
+    assert body["flags"] == [] and body["photos"] == [] and body["received_at"].endswith("+00:00")
     assert [event["action"] for event in body["history"]] == ["filed"]
     assert filed == [
         {

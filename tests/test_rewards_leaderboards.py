@@ -202,6 +202,8 @@ def test_managers_see_boards_of_their_subtree(client, tree: Tree, november) -> N
         "period=month&value=2026&metric=hours",
         "period=month&value=2026-13&metric=hours",
         "period=year&value=2026-11&metric=hours",
+        "period=year&value=2026%0A&metric=hours",  # `$` alone lets a trailing newline through
+        "period=month&value=1999-12&metric=hours",
         "period=week&metric=hours",
         "period=month&metric=stars",
         "period=month&metric=hours&limit=0",

@@ -41,9 +41,14 @@ def as_(user: Any, **extra: str) -> dict[str, str]:
 
 
 def local(days: int = 2, hour: int = 19, minute: int = 0) -> str:
-    """A naive wall-clock time in Shanghai, ``days`` from today."""
+    """A wall-clock time in Shanghai, ``days`` from today, with its offset (+08:00)."""
     day = datetime.now(SHANGHAI).date() + timedelta(days=days)
-    return datetime.combine(day, time(hour, minute)).isoformat()
+    return datetime.combine(day, time(hour, minute), SHANGHAI).isoformat()
+
+
+def in_utc(text: str) -> str:
+    """How the API writes the instant ``text``: in UTC."""
+    return datetime.fromisoformat(text).astimezone(UTC).isoformat()
 
 
 def body(grid: Any, **changes: Any) -> dict[str, Any]:
@@ -93,15 +98,15 @@ def test_an_organiser_plans_a_shift_in_local_time(client, tree, people) -> None:
     )
     assert response.status_code == 201, response.get_json()
     shown = response.get_json()
-    assert shown["starts_at"] == local(2, 19) + "+08:00"
-    assert shown["ends_at"] == local(2, 21) + "+08:00"
+    assert shown["starts_at"] == in_utc(local(2, 19)) and shown["starts_at"].endswith("+00:00")
+    assert shown["ends_at"] == in_utc(local(2, 21))
     assert (shown["timezone"], shown["grid_id"], shown["status"]) == ("Asia/Shanghai", tree.grid_a.id, "scheduled")
     assert (shown["instructions"], shown["meeting_point"]) == ("带好手电", "东门岗亭")
     assert (shown["min_headcount"], shown["max_headcount"], shown["backup_slots"]) == (2, 3, 1)
     assert shown["required_kinds"] == [{"kind": "volunteer_police", "minimum": 1, "assigned": 0, "met": False}]
     assert shown["unmet_kinds"] == ["volunteer_police"] and shown["series_id"] is None
     stored = db.session.get(Shift, shown["id"])
-    assert stored.starts_at == datetime.fromisoformat(local(2, 19)).replace(tzinfo=SHANGHAI).astimezone(UTC)
+    assert stored.starts_at == datetime.fromisoformat(local(2, 19))
     assert stored.created_by == people.organiser_a.id
     entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.target_id == str(stored.id)))
     assert (entry.action, entry.actor_id, entry.area_path) == ("shift.create", people.organiser_a.id, tree.grid_a.path)
@@ -119,23 +124,34 @@ def test_defaults_staff_and_admin_may_plan_too(client, tree, people) -> None:
         assert shown["instructions"] is None and shown["meeting_point"] is None
 
 
-def test_a_given_time_zone_or_offset_is_respected(client, tree, people) -> None:
+def test_a_given_time_zone_and_any_offset_are_respected(client, tree, people) -> None:
     response = client.post(
         f"{API}/shifts", json=body(tree.grid_a, timezone="Asia/Urumqi"), headers=as_(people.organiser_a)
     )
     assert response.status_code == 201
     shown = response.get_json()
     assert shown["timezone"] == "Asia/Urumqi"
-    assert shown["starts_at"] == local(2, 19) + "+06:00"
+    assert shown["starts_at"] == in_utc(local(2, 19))  # the instant given; the zone is the shift's clock
 
-    aware_start = datetime.fromisoformat(local(3, 12)).replace(tzinfo=UTC)
+    aware_start = datetime.fromisoformat(local(3, 12)).astimezone(UTC).replace(tzinfo=None)
     response = client.post(
         f"{API}/shifts",
-        json=body(tree.grid_a, starts_at=aware_start.isoformat(), ends_at=(aware_start + timedelta(hours=2)).isoformat()),
+        json=body(tree.grid_a, starts_at=f"{aware_start.isoformat()}Z", ends_at=f"{(aware_start + timedelta(hours=2)).isoformat()}z"),
         headers=as_(people.organiser_a),
     )
     assert response.status_code == 201
-    assert response.get_json()["starts_at"] == (aware_start + timedelta(hours=8)).replace(tzinfo=None).isoformat() + "+08:00"
+    assert response.get_json()["starts_at"] == f"{aware_start.isoformat()}+00:00"
+
+
+def test_a_time_without_an_offset_is_refused(client, tree, people) -> None:
+    naive = local(2, 19).removesuffix("+08:00")
+    response = client.post(f"{API}/shifts", json=body(tree.grid_a, starts_at=naive), headers=as_(people.organiser_a))
+    assert assert_problem(response, 422, "validation_failed")["errors"] == {
+        "starts_at": ["Datetime must have a time zone offset."]
+    }
+    response = client.post(f"{API}/shifts", json=body(tree.grid_a, starts_at=naive), headers=factories.headers_for(people.organiser_a))
+    assert assert_problem(response, 422, "validation_failed")["errors"] == {"starts_at": ["日期时间必须带时区偏移。"]}
+    assert count(Shift) == 0
 
 
 @pytest.mark.parametrize(
@@ -146,7 +162,9 @@ def test_a_given_time_zone_or_offset_is_respected(client, tree, people) -> None:
         ({"ends_at": local(3, 7, 1)}, "ends_at"),  # 12 h 1 min
         ({"starts_at": local(-1, 19), "ends_at": local(-1, 21)}, "starts_at"),
         ({"starts_at": local(800, 19), "ends_at": local(800, 21)}, "starts_at"),
-        ({"starts_at": "2150-01-01T19:00:00", "ends_at": "2150-01-01T21:00:00"}, "starts_at"),
+        ({"starts_at": "2150-01-01T19:00:00+08:00", "ends_at": "2150-01-01T21:00:00+08:00"}, "starts_at"),
+        ({"ends_at": local(2, 21).removesuffix("+08:00")}, "ends_at"),
+        ({"ends_at": local(2, 21).replace("T", " ")}, "ends_at"),  # RFC 3339 needs the T
         ({"min_headcount": 4}, "min_headcount"),
         ({"max_headcount": 101, "min_headcount": 1}, "max_headcount"),
         ({"max_headcount": 0}, "max_headcount"),
@@ -241,7 +259,7 @@ def test_an_edit_is_saved_audited_and_told_to_the_assigned(client, tree, people,
     assert sorted(changed["volunteer_ids"]) == sorted([people.volunteer_a.id, people.volunteer_a2.id])
     assert set(changed["changes"]) == {"starts_at", "ends_at", "title", "meeting_point"}
     assert changed["changes"]["title"] == ["夜间巡逻", "巡河"]
-    assert changed["changes"]["starts_at"][1].endswith("+08:00")
+    assert changed["changes"]["starts_at"][1] == (old_start + timedelta(hours=1)).astimezone(UTC).isoformat()
     entry = db.session.scalar(
         sa.select(AuditEntry).where(AuditEntry.action == "shift.update", AuditEntry.target_id == str(shift.id))
     )
@@ -377,7 +395,7 @@ def test_cancelling_ends_every_live_place_and_tells_them_once(client, tree, peop
     assert response.status_code == 200, response.get_json()
     shown = response.get_json()
     assert (shown["status"], shown["cancel_reason"], shown["primary_count"], shown["backup_count"]) == ("cancelled", "暴雨预警", 0, 0)
-    assert shown["cancelled_at"].endswith("+08:00")
+    assert shown["cancelled_at"].endswith("+00:00")
     places = {a.volunteer_id: a for a in db.session.scalars(sa.select(Assignment).where(Assignment.shift_id == shift.id))}
     for volunteer in (people.volunteer_a, people.volunteer_a2, waiting, invited):
         place = places[volunteer.id]

@@ -295,3 +295,22 @@ def test_utc_windows_hold_exactly_the_occurrences_starting_inside(
     upcoming = repeats.first_after(rule, dtstart, zone, start)
     later = (o for o in repeats.occurrences(rule, dtstart) if repeats.local_to_utc(o, zone) > start)
     assert upcoming == next(later, None)
+
+
+@given(rules(), zones, st.integers(0, PREFIX - 1))
+@example((WeeklyRule(weekdays=(6,)), datetime(2027, 3, 7, 2, 30)), "America/New_York", 1)  # 02:30 in the gap
+@example((WeeklyRule(weekdays=(6,)), datetime(2027, 10, 31, 1, 30)), "America/New_York", 1)  # 01:30 twice
+def test_an_occurrence_is_found_again_from_the_instant_the_api_shows(
+    case: tuple[WeeklyRule, datetime], zone_name: str, index: int
+) -> None:
+    """`from_occurrence` comes back as an instant; matching by instant, not by the local reading,
+    finds the occurrence also when its wall-clock time falls in a DST gap."""
+    rule, dtstart = case
+    zone = ZoneInfo(zone_name)
+    found = first(rule, dtstart)
+    assume(index < len(found))
+    occurrence = found[index]
+    moment = repeats.local_to_utc(occurrence, zone)
+    assert repeats.occurrence_at(rule, dtstart, zone, moment) == occurrence
+    assert repeats.occurrence_at(rule, dtstart, zone, moment.astimezone(ZoneInfo("Asia/Kolkata"))) == occurrence
+    assert repeats.occurrence_at(rule, dtstart, zone, moment + timedelta(minutes=1)) is None

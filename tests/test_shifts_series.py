@@ -60,6 +60,17 @@ def shifts_of(series_id: int) -> list[Shift]:
     )
 
 
+def instant(local: str | datetime, zone: ZoneInfo = SHANGHAI) -> str:
+    """How the API writes the local wall-clock time ``local`` of ``zone``: an instant in UTC."""
+    local = datetime.fromisoformat(local) if isinstance(local, str) else local
+    return local.replace(tzinfo=zone).astimezone(UTC).isoformat()
+
+
+def occurrence_of(shift: Shift) -> str:
+    """A shift's occurrence as a client may send it back: an instant, here with Shanghai's offset."""
+    return shift.occurrence_local.replace(tzinfo=SHANGHAI).isoformat()
+
+
 def local_start(shift: Shift) -> datetime:
     return shift.starts_at.astimezone(ZoneInfo(shift.timezone)).replace(tzinfo=None)
 
@@ -108,7 +119,8 @@ def test_a_series_is_expanded_to_the_horizon(client, tree, people) -> None:
     assert created["rrule"] == "FREQ=WEEKLY;BYDAY=MO,WE,FR"
     assert (created["weekdays"], created["interval"], created["until"], created["count"]) == (["MO", "WE", "FR"], 1, None, None)
     assert (created["start_time"], created["end_time"], created["duration_minutes"]) == ("19:00", "21:00", 120)
-    assert created["first_occurrence"] == f"{monday.isoformat()}T19:00:00"
+    assert created["first_occurrence"] == instant(f"{monday.isoformat()}T19:00:00")
+    assert created["first_occurrence_local"] == f"{monday.isoformat()}T19:00:00"
     assert created["status"] == "active" and created["timezone"] == "Asia/Shanghai"
     rows = shifts_of(created["id"])
     assert [local_start(s).date() for s in rows] == expected_dates(monday, {0, 2, 4})
@@ -145,7 +157,8 @@ def test_interval_and_until(client, tree, people) -> None:
         monday, monday + timedelta(days=3), monday + timedelta(weeks=2), monday + timedelta(weeks=2, days=3),
         monday + timedelta(weeks=4), monday + timedelta(weeks=4, days=3),
     ]
-    assert created["until"] == f"{until.isoformat()}T23:59:59"
+    assert created["until"] == instant(f"{until.isoformat()}T23:59:59")
+    assert created["until_local"] == f"{until.isoformat()}T23:59:59"
 
 
 def test_an_open_ended_series_is_allowed_and_made_only_to_the_horizon(client, tree, people) -> None:
@@ -160,7 +173,7 @@ def test_todays_occurrence_already_past_is_not_made(client, tree, people) -> Non
         client, people.organiser_a, tree.grid_a, rrule="FREQ=WEEKLY;COUNT=2", starts_on=today().isoformat(),
         start_time="00:00", end_time="00:30",
     )
-    assert created["first_occurrence"] == f"{(today() + timedelta(weeks=1)).isoformat()}T00:00:00"
+    assert created["first_occurrence_local"] == f"{(today() + timedelta(weeks=1)).isoformat()}T00:00:00"
     assert created["rrule"].endswith("COUNT=1")  # a COUNT counts from starts_on, as RFC 5545 does
     assert len(shifts_of(created["id"])) == 1
 
@@ -434,7 +447,7 @@ def test_an_edit_that_changes_nothing_changes_nothing(client, tree, people, even
     [
         {"scope": "all"},
         {"scope": "following", "title": "x"},
-        {"scope": "all", "from_occurrence": "2027-01-04T19:00:00", "title": "x"},
+        {"scope": "all", "from_occurrence": "2027-01-04T19:00:00+08:00", "title": "x"},
         {"scope": "sometimes", "title": "x"},
         {"title": "x"},
         {"scope": "all", "end_time": "21:00", "duration_minutes": 60},
@@ -459,15 +472,15 @@ def test_this_and_following_splits_the_series(client, tree, people, events) -> N
     factories.make_assignment(future[4], people.volunteer_a)
     response = client.patch(
         f"{API}/shift-series/{series.id}",
-        json={"scope": "following", "from_occurrence": split_at.occurrence_local.isoformat(), "title": "新规则", "end_time": "22:00"},
+        json={"scope": "following", "from_occurrence": occurrence_of(split_at), "title": "新规则", "end_time": "22:00"},
         headers=as_(people.organiser_a),
     )
     assert response.status_code == 200, response.get_json()
     result = response.get_json()
     new_id, old = result["series"]["id"], result["previous_series"]
     assert new_id != series.id and old["id"] == series.id
-    assert old["until"] == (split_at.occurrence_local - timedelta(seconds=1)).isoformat()
-    assert result["series"]["first_occurrence"] == split_at.occurrence_local.isoformat()
+    assert old["until_local"] == (split_at.occurrence_local - timedelta(seconds=1)).isoformat()
+    assert result["series"]["first_occurrence"] == instant(split_at.occurrence_local)
     assert (result["series"]["title"], result["series"]["duration_minutes"]) == ("新规则", 180)
 
     old_rows, new_rows = shifts_of(series.id), shifts_of(new_id)
@@ -489,7 +502,7 @@ def test_this_and_following_keeps_a_count(client, tree, people) -> None:
     rows = shifts_of(created["id"])
     response = client.patch(
         f"{API}/shift-series/{created['id']}",
-        json={"scope": "following", "from_occurrence": rows[2].occurrence_local.isoformat(), "meeting_point": "北门"},
+        json={"scope": "following", "from_occurrence": occurrence_of(rows[2]), "meeting_point": "北门"},
         headers=as_(people.organiser_a),
     )
     result = response.get_json()
@@ -500,9 +513,11 @@ def test_this_and_following_keeps_a_count(client, tree, people) -> None:
 def test_this_and_following_from_the_first_occurrence_edits_in_place(client, tree, people) -> None:
     created = create(client, people.organiser_a, tree.grid_a)
     first = shifts_of(created["id"])[0]
-    response = client.patch(
+    shown = client.get(f"{API}/shifts/{first.id}", headers=as_(people.organiser_a)).get_json()
+    assert (shown["occurrence"], shown["occurrence_local"]) == (instant(first.occurrence_local), first.occurrence_local.isoformat())
+    response = client.patch(  # the occurrence exactly as the API shows it
         f"{API}/shift-series/{created['id']}",
-        json={"scope": "following", "from_occurrence": first.occurrence_local.isoformat(), "title": "全部"},
+        json={"scope": "following", "from_occurrence": shown["occurrence"], "title": "全部"},
         headers=as_(people.organiser_a),
     )
     result = response.get_json()
@@ -518,7 +533,7 @@ def test_detached_occurrences_follow_the_split_but_keep_their_edits(client, tree
     client.post(f"{API}/shifts/{rows[5].id}/cancel", json={"reason": "节假日"}, headers=headers)
     response = client.patch(
         f"{API}/shift-series/{created['id']}",
-        json={"scope": "following", "from_occurrence": rows[2].occurrence_local.isoformat(), "start_time": "18:00"},
+        json={"scope": "following", "from_occurrence": occurrence_of(rows[2]), "start_time": "18:00"},
         headers=headers,
     )
     new_id = response.get_json()["series"]["id"]
@@ -535,16 +550,18 @@ def test_following_needs_an_occurrence_still_to_come(client, tree, people) -> No
     series, past, future = series_with_a_past(tree.grid_a)
     headers = as_(people.organiser_a)
     for at, message in (
-        (past[-1].occurrence_local, "The occurrence has already started."),
-        (future[0].occurrence_local + timedelta(hours=1), "Not an occurrence of this series."),
-        (datetime(2099, 1, 5, 19), "Not an occurrence of this series."),
+        (occurrence_of(past[-1]), "The occurrence has already started."),
+        (instant(future[0].occurrence_local + timedelta(hours=1)), "Not an occurrence of this series."),
+        ("2099-01-05T19:00:00+08:00", "Not an occurrence of this series."),
+        (future[0].occurrence_local.isoformat(), "Datetime must have a time zone offset."),
+        ("2150-01-05T19:00:00+08:00", "Must be a date between 2000 and 2099."),
     ):
         for method, path, extra in (
             ("patch", f"{API}/shift-series/{series.id}", {"title": "x"}),
             ("post", f"{API}/shift-series/{series.id}/cancel", {"reason": "x"}),
         ):
             response = getattr(client, method)(
-                path, json={"scope": "following", "from_occurrence": at.isoformat(), **extra}, headers=headers
+                path, json={"scope": "following", "from_occurrence": at, **extra}, headers=headers
             )
             assert assert_problem(response, 422, "validation_failed")["errors"] == {"from_occurrence": [message]}
     assert {s.status for s in shifts_of(series.id)} == {"scheduled"}
@@ -583,13 +600,13 @@ def test_cancelling_this_and_following(client, tree, people) -> None:
     created = create(client, people.organiser_a, tree.grid_a)
     rows = shifts_of(created["id"])
     at = rows[3].occurrence_local
-    response = client.post(
+    response = client.post(  # "…Z", as a client in UTC would send it
         f"{API}/shift-series/{created['id']}/cancel",
-        json={"scope": "following", "from_occurrence": at.isoformat(), "reason": "改到别处"},
+        json={"scope": "following", "from_occurrence": instant(at).replace("+00:00", "Z"), "reason": "改到别处"},
         headers=as_(people.organiser_a),
     )
     result = response.get_json()
-    assert result["series"]["until"] == (at - timedelta(seconds=1)).isoformat()
+    assert result["series"]["until"] == instant(at - timedelta(seconds=1))
     assert result["series"]["status"] == "ended"
     assert [s.status for s in shifts_of(created["id"])] == ["scheduled"] * 3 + ["cancelled"] * (len(rows) - 3)
     assert top_up_series(now=utcnow() + timedelta(days=30)) == 0

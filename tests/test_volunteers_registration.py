@@ -130,6 +130,9 @@ INVALID = [
     pytest.param("national_id", factories.national_id(birth="19901301"), id="id-bad-birth-month"),
     pytest.param("national_id", factories.national_id(birth="19900230"), id="id-bad-birth-day"),
     pytest.param("national_id", "15020219900101123", id="id-too-short"),
+    # The standard's example (check character X) in fullwidth digits: \d takes any script's digits.
+    pytest.param("national_id", "11010519491231002X".translate({ord(d): 0xFF10 + int(d) for d in "0123456789"}),
+                 id="id-fullwidth-digits"),
     pytest.param("national_id", 150202199001011234, id="id-not-a-string"),
     pytest.param("phone", "010-12345678", id="landline"),
     pytest.param("phone", "+861012345678", id="landline-e164"),
@@ -362,6 +365,7 @@ def test_only_admins_add_kinds(client, tree, role: str) -> None:
         {"code": "Bad-Code", "name_zh": "坏", "name_en": "Bad"},
         {"code": "x", "name_zh": "短", "name_en": "Short"},
         {"code": "a" * 33, "name_zh": "长", "name_en": "Long"},
+        {"code": "ok_code\n", "name_zh": "换行", "name_en": "Newline"},
         {"code": "ok_code", "name_zh": "", "name_en": "Empty"},
         {"code": "ok_code", "name_zh": "多", "name_en": "Extra", "builtin": True},
     ],

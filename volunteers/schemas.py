@@ -15,6 +15,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core import i18n
+from core.fields import FullMatch, HHMM_PATTERN, Instant, StrictBoolean, UpdateSchema
 from core.pagination import PageArgs
 from core.validators import CNMobile, NationalID, Text, id_field
 from volunteers.models import VolunteerStatus
@@ -29,9 +30,7 @@ i18n.register_messages(
         "Use HH:MM (24-hour clock).": "请使用 HH:MM（24 小时制）。",
         "The end must be after the start.": "结束时间必须晚于开始时间。",
         "Overlaps another slot on the same weekday.": "与同一天的另一个时段重叠。",
-        "Provide at least one field to change.": "请至少提供一个要修改的字段。",
         "Unknown volunteer kind.": "未知的志愿者类型。",
-        "Unknown area.": "未知的区域。",
     }
 )
 
@@ -69,18 +68,20 @@ class AcceptedConsent(fields.Field):
         return True
 
 
-_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_HHMM = re.compile(HHMM_PATTERN)
 
 
 class LocalTime(fields.Time):
     """A wall-clock time ``HH:MM`` (24-hour) in the home grid's time zone."""
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("metadata", {}).setdefault("example", "19:00")
+        metadata = kwargs.setdefault("metadata", {})
+        metadata.setdefault("example", "19:00")
+        metadata.setdefault("pattern", HHMM_PATTERN)
         super().__init__(format="%H:%M", **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> time:
-        if not isinstance(value, str) or not _HHMM.match(value):
+        if not isinstance(value, str) or not _HHMM.fullmatch(value):
             raise ma.ValidationError("Use HH:MM (24-hour clock).")
         return super()._deserialize(value, attr, data, **kwargs)
 
@@ -97,14 +98,14 @@ class VolunteerKindSchema(ma.Schema):
     code = fields.String(required=True)
     name_zh = fields.String(required=True)
     name_en = fields.String(required=True)
-    builtin = fields.Boolean(dump_only=True)
-    created_at = fields.AwareDateTime(dump_only=True)
+    builtin = StrictBoolean(dump_only=True)
+    created_at = Instant(dump_only=True)
 
 
 class VolunteerKindCreateSchema(ma.Schema):
     code = fields.String(
         required=True,
-        validate=validate.Regexp(
+        validate=FullMatch(
             r"^[a-z0-9_]{2,32}$", error="Use 2–32 lowercase letters, digits or underscores."
         ),
         metadata={"example": "herder_sentinel"},
@@ -156,10 +157,10 @@ class VolunteerSchema(ma.Schema):
     certificate_no = fields.String(allow_none=True, metadata={"description": "聘任证书编号"})
     armband_no = fields.String(allow_none=True)
     consent_version = fields.String()
-    consented_at = fields.AwareDateTime()
-    closure_requested_at = fields.AwareDateTime(allow_none=True)
-    created_at = fields.AwareDateTime()
-    updated_at = fields.AwareDateTime()
+    consented_at = Instant()
+    closure_requested_at = Instant(allow_none=True)
+    created_at = Instant()
+    updated_at = Instant()
 
 
 class StatusChangeSchema(ma.Schema):
@@ -168,7 +169,7 @@ class StatusChangeSchema(ma.Schema):
     to_status = fields.String()
     reason = fields.String(allow_none=True)
     actor_id = fields.Integer(allow_none=True)
-    at = fields.AwareDateTime()
+    at = Instant()
 
 
 # --- registration and self-service -------------------------------------------------------------
@@ -195,17 +196,12 @@ class RegistrationSchema(ma.Schema):
     locale = fields.String(validate=validate.OneOf(["zh", "en"]))
 
 
-class OwnProfileUpdateSchema(ma.Schema):
+class OwnProfileUpdateSchema(UpdateSchema):
     """What a volunteer may change themself; everything else is refused as an unknown field."""
 
     skills = SkillList()
     emergency_contact = fields.Nested(EmergencyContactSchema, allow_none=True)
     locale = fields.String(validate=validate.OneOf(["zh", "en"]))
-
-    @ma.validates_schema
-    def _not_empty(self, data: dict[str, Any], **_: Any) -> None:
-        if not data:
-            raise ma.ValidationError("Provide at least one field to change.")
 
 
 class AvailabilitySlotSchema(ma.Schema):
@@ -253,7 +249,7 @@ class ClosureSchema(ma.Schema):
 
 class PersonalDataExportSchema(ma.Schema):
     format = fields.String(metadata={"example": "shouwang.personal-data.v1"})
-    exported_at = fields.AwareDateTime()
+    exported_at = Instant()
     sections = fields.Dict(
         keys=fields.String(),
         values=fields.Raw(),
@@ -286,16 +282,11 @@ class HistoryQueryArgs(PageArgs):
     pass
 
 
-class VolunteerManageUpdateSchema(ma.Schema):
+class VolunteerManageUpdateSchema(UpdateSchema):
     kind = kind_code_field()
     home_grid_id = id_field()
     certificate_no = short_text(50)
     armband_no = short_text(50, allow_none=True)
-
-    @ma.validates_schema
-    def _not_empty(self, data: dict[str, Any], **_: Any) -> None:
-        if not data:
-            raise ma.ValidationError("Provide at least one field to change.")
 
 
 class ApproveSchema(ma.Schema):

@@ -6,7 +6,7 @@ export and account closure (PIPL). No HTTP here; other code imports these throug
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import time
+from datetime import datetime, time
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,6 +17,7 @@ from core.auth import Caller
 from core.db import utcnow
 from core.errors import Conflict
 from core.extensions import db
+from core.fields import instant_text
 from volunteers import signals
 from volunteers.models import (
     AvailabilitySlot,
@@ -130,6 +131,8 @@ def _jsonable(value: Any) -> Any:
         return [_jsonable(item) for item in value]
     if isinstance(value, time):
         return value.strftime("%H:%M")
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return instant_text(value)  # the API's rule: instants in UTC
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value
