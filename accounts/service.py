@@ -194,17 +194,23 @@ def create_user(caller: Caller, data: dict[str, Any]) -> User:
     return user
 
 
+def user_not_found() -> NotFound:
+    """The answer for a user id that does not exist, and for one the caller may not reach."""
+    return NotFound("User not found.", code="user_not_found")
+
+
 def _managed_user(user_id: int) -> User:
     """A non-volunteer account (volunteer accounts belong to the volunteers package)."""
     user = db.session.get(User, user_id)
     if user is None or user.role == Role.VOLUNTEER:
-        raise NotFound("User not found.", code="user_not_found")
+        raise user_not_found()
     return user
 
 
 def get_user(caller: Caller, user_id: int) -> User:
+    """An account in the caller's subtree; any other is not found, as if it did not exist."""
     user = _managed_user(user_id)
-    caller.ensure_scope(user.area.path)
+    caller.ensure_reach(user.area.path, user_not_found)
     return user
 
 

@@ -3,6 +3,14 @@
 The caller's role and area path travel in the access token's claims, so a scope check needs no
 model import: an organiser or staff member may act on a record when the record's area path starts
 with their own (materialised paths look like ``/1/4/17/``).
+
+Two answers for "outside your area", chosen by whether the id is a secret:
+
+- a *record* addressed by its id (a shift, an assignment, a report, a volunteer, …) that the caller
+  may not reach answers exactly as an id that does not exist: :meth:`Caller.ensure_reach` raises the
+  package's own not-found error, so an id tells nothing about records elsewhere;
+- an *area* is public (anyone may read the tree), so acting on an area outside one's subtree is
+  403 ``out_of_scope`` (:meth:`Caller.ensure_scope`): its existence is no secret.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from typing import Any, TypeVar
 
 from flask_jwt_extended import get_jwt, verify_jwt_in_request
 
-from core.errors import Forbidden, OutOfScope
+from core.errors import ApiError, Forbidden, OutOfScope
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,8 +54,19 @@ class Caller:
         return bool(path) and path.startswith(self.area_path)  # type: ignore[union-attr]
 
     def ensure_scope(self, path: str | None) -> None:
+        """For areas (public records): acting outside one's subtree is 403 ``out_of_scope``.
+
+        Never for a record addressed by its id: use :meth:`ensure_reach`.
+        """
         if not self.in_scope(path):
             raise OutOfScope("The record is outside your area.")
+
+    def ensure_reach(self, path: str | None, not_found: Callable[[], ApiError]) -> None:
+        """A record addressed by its id, at ``path``: outside the caller's subtree it raises
+        ``not_found()``, the very error the package raises for an id that does not exist (same
+        status, code and detail), so the answer never tells whether a record out of reach exists."""
+        if not self.in_scope(path):
+            raise not_found()
 
     def has_role(self, *roles: Role) -> bool:
         return self.role in roles

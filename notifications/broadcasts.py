@@ -211,12 +211,18 @@ def delivery(broadcast: Broadcast) -> dict[str, int]:
     return counts
 
 
+def broadcast_not_found() -> NotFound:
+    """The answer for a broadcast id that does not exist, and for one the caller may not reach."""
+    return NotFound("Broadcast not found.", code="broadcast_not_found")
+
+
 def get_for(caller: Caller, broadcast_id: int) -> Broadcast:
-    """A broadcast to an area in the caller's scope: 404 broadcast_not_found, 403 out_of_scope."""
+    """A broadcast to an area in the caller's scope; any other is 404 broadcast_not_found, as if
+    it did not exist."""
     broadcast = db.session.get(Broadcast, broadcast_id)
     if broadcast is None:
-        raise NotFound("Broadcast not found.", code="broadcast_not_found")
-    caller.ensure_scope(db.session.get(Area, broadcast.area_id).path)  # type: ignore[union-attr]
+        raise broadcast_not_found()
+    caller.ensure_reach(db.session.get(Area, broadcast.area_id).path, broadcast_not_found)  # type: ignore[union-attr]
     return broadcast
 
 

@@ -72,7 +72,7 @@ def get_broadcast(broadcast_id: int) -> Any:
 
     `delivery` counts its notifications by push status: pending (not pushed yet, e.g. held for
     quiet hours or retrying), sent, failed (gave up; still in the inbox) and no_device (inbox
-    only). Refusals: 403 out_of_scope; 404 broadcast_not_found.
+    only). Refusals: 404 broadcast_not_found (also one to an area outside mine).
     """
     broadcast = broadcasts.get_for(current_caller(), broadcast_id)
     return broadcasts.view(broadcast, reached=broadcasts.reached(broadcast), delivery=broadcasts.delivery(broadcast))

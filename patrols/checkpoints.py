@@ -152,11 +152,17 @@ def list_checkpoints(caller: Caller, grid_id: int, args: dict[str, Any]) -> dict
     return paginate(stmt, [Checkpoint.id], limit=args["limit"], cursor=args.get("cursor"))
 
 
+def checkpoint_not_found() -> NotFound:
+    """The answer for a checkpoint id that does not exist, and for one the caller may not reach."""
+    return NotFound("Checkpoint not found.", code="checkpoint_not_found")
+
+
 def get_managed_checkpoint(caller: Caller, checkpoint_id: int) -> Checkpoint:
+    """A checkpoint in a grid of the caller's subtree; any other is not found."""
     checkpoint = db.session.get(Checkpoint, checkpoint_id)
     if checkpoint is None:
-        raise NotFound("Checkpoint not found.", code="checkpoint_not_found")
-    caller.ensure_scope(checkpoint.grid.path)
+        raise checkpoint_not_found()
+    caller.ensure_reach(checkpoint.grid.path, checkpoint_not_found)
     return checkpoint
 
 

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from core import i18n
 from core.auth import Caller
 from core.db import insert_on_conflict, utcnow
-from core.errors import Conflict, NotFound
+from core.errors import Conflict
 from core.extensions import db
 from patrols import checkpoints, signals
 from patrols.models import COUNTED_PRESENCE, Patrol, PresenceStatus
@@ -42,6 +42,7 @@ from patrols.presence_rules import (
 from patrols.service import own_assignment
 from shifts import rules
 from shifts.models import Assignment, AssignmentStatus, ShiftStatus
+from shifts.service import assignment_not_found
 from volunteers.models import Volunteer
 
 i18n.register_titles(
@@ -116,7 +117,7 @@ def _own_and_lock(caller: Caller, assignment_id: int, client_id: str) -> int | N
         statement, {"assignment_id": assignment_id, "user_id": caller.user_id, "client_id": client_id}
     ).first()
     if row is None:
-        raise NotFound("Assignment not found.", code="assignment_not_found")
+        raise assignment_not_found()
     return row[1]
 
 

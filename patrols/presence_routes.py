@@ -99,9 +99,9 @@ def check_out(data: dict[str, Any], assignment_id: int) -> Any:
 def get_patrol(assignment_id: int) -> Any:
     """The patrol of an assignment
 
-    Check-in, check-out, presence status and served minutes. Volunteers see their own (another's
-    is 404); organisers, staff and admins those on shifts in their area (else 403 out_of_scope).
-    404 patrol_not_found until the phone's first event arrives.
+    Check-in, check-out, presence status and served minutes. Volunteers see their own; organisers,
+    staff and admins those on shifts in their area; any other is 404 assignment_not_found, as an
+    unknown id. 404 patrol_not_found until the phone's first event arrives.
     """
     return presence_review.patrol_view(
         presence_review.patrol_of_assignment(current_caller(), assignment_id)
@@ -138,7 +138,7 @@ def approve_presence(data: dict[str, Any], patrol_id: int) -> Any:
     """Approve presence that needs review
 
     The patrol then counts: served minutes are settled if both ends are known. For patrols on
-    shifts in the caller's area (403 out_of_scope). 404 patrol_not_found; 409
+    shifts in the caller's area. 404 patrol_not_found (also one outside my area); 409
     presence_not_under_review.
     """
     patrol = presence_review.review(
@@ -158,8 +158,8 @@ def approve_presence(data: dict[str, Any], patrol_id: int) -> Any:
 def reject_presence(data: dict[str, Any], patrol_id: int) -> Any:
     """Reject presence that needs review
 
-    With a reason; the patrol never counts. For patrols on shifts in the caller's area (403
-    out_of_scope). 404 patrol_not_found; 409 presence_not_under_review.
+    With a reason; the patrol never counts. For patrols on shifts in the caller's area. 404
+    patrol_not_found (also one outside my area); 409 presence_not_under_review.
     """
     patrol = presence_review.review(
         current_caller(), patrol_id, PresenceStatus.REJECTED, data["reason"]

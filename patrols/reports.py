@@ -18,7 +18,7 @@ from werkzeug.datastructures import FileStorage
 from core import i18n
 from core.auth import Caller, Role
 from core.db import utcnow
-from core.errors import Conflict, Forbidden, NotFound, OutOfScope, ValidationFailed
+from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.extensions import db
 from grids.models import Area
 from grids.queries import get_grid, locate_grid
@@ -65,30 +65,34 @@ i18n.register_messages(
 # --- access --------------------------------------------------------------------------------------
 
 
+def report_not_found() -> NotFound:
+    """The answer for a report id that does not exist, and for one the caller may not reach."""
+    return NotFound(REPORT_NOT_FOUND, code="report_not_found")
+
+
 def get_report(report_id: int) -> Report:
     report = db.session.get(Report, report_id)
     if report is None:
-        raise NotFound(REPORT_NOT_FOUND, code="report_not_found")
+        raise report_not_found()
     return report
 
 
 def get_report_for(caller: Caller, report_id: int) -> Report:
-    """The reporter sees their own reports (another volunteer's is simply not found); organisers,
-    staff and admins those in a grid of their subtree (else 403 out_of_scope)."""
+    """The reporter sees their own reports; organisers, staff and admins those in a grid of their
+    subtree. Any other is not found, as if it did not exist."""
     report = get_report(report_id)
     if caller.role == Role.VOLUNTEER:
         if report.volunteer.user_id != caller.user_id:
-            raise NotFound(REPORT_NOT_FOUND, code="report_not_found")
+            raise report_not_found()
         return report
-    if not caller.in_scope(report.grid.path):
-        raise OutOfScope("The record is outside your area.")
+    caller.ensure_reach(report.grid.path, report_not_found)
     return report
 
 
 def own_report(caller: Caller, report_id: int) -> Report:
     report = get_report(report_id)
     if report.volunteer.user_id != caller.user_id:
-        raise NotFound(REPORT_NOT_FOUND, code="report_not_found")
+        raise report_not_found()
     return report
 
 

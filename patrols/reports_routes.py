@@ -109,8 +109,8 @@ def upload_report_photo(data: dict[str, Any], report_id: int) -> Any:
 def get_report_photo(report_id: int, photo_id: int) -> Any:
     """A report's photo
 
-    The reporter, and organisers, staff and admins whose area covers the report's grid (else 403
-    out_of_scope); other volunteers 404 report_not_found; an unknown photo 404 photo_not_found.
+    The reporter, and organisers, staff and admins whose area covers the report's grid; anyone else
+    404 report_not_found, as an unknown id; an unknown photo 404 photo_not_found.
     """
     photo, data = reports.get_photo_for(current_caller(), report_id, photo_id)
     return image_response(data, photo.content_type, PHOTO_CACHE_CONTROL)
@@ -155,8 +155,8 @@ def list_reports(args: dict[str, Any]) -> Any:
 def get_report(report_id: int) -> Any:
     """One report, with its photos and history
 
-    The reporter sees their own (another volunteer's is 404 report_not_found); organisers, staff
-    and admins those in grids of their area (else 403 out_of_scope).
+    The reporter sees their own; organisers, staff and admins those in grids of their area. Any
+    other is 404 report_not_found, the answer for an id that does not exist.
     """
     return _detail(reports.get_report_for(current_caller(), report_id))
 
@@ -173,8 +173,8 @@ def acknowledge_report(data: dict[str, Any], report_id: int) -> Any:
     """Acknowledge a report
 
     open → acknowledged, with an optional note; kept in the history and signalled.
-    Refusals: 403 out_of_scope (grid outside my area), report_escalated (escalated to a
-    district I do not cover and not assigned to me); 404 report_not_found; 409
+    Refusals: 403 report_escalated (escalated to a district I do not cover and not assigned to
+    me); 404 report_not_found (also a report in a grid outside my area); 409
     invalid_report_transition.
     """
     return _detail(reports_workflow.acknowledge(current_caller(), report_id, data))
@@ -193,8 +193,8 @@ def assign_report(data: dict[str, Any], report_id: int) -> Any:
 
     Any unresolved report → assigned to `assignee_id`: an active organiser, staff member or
     admin inside my area whose area covers the report's grid (else 422). Reassigning is allowed.
-    Refusals: 403 out_of_scope (grid outside my area), report_escalated (escalated to a
-    district I do not cover and not assigned to me); 404 report_not_found; 409
+    Refusals: 403 report_escalated (escalated to a district I do not cover and not assigned to
+    me); 404 report_not_found (also a report in a grid outside my area); 409
     invalid_report_transition.
     """
     return _detail(reports_workflow.assign(current_caller(), report_id, data))
@@ -213,8 +213,8 @@ def escalate_report(data: dict[str, Any], report_id: int) -> Any:
 
     open, acknowledged or assigned → escalated to the district above the grid; from then on only
     callers covering that district, or the person it is later assigned to, act on it.
-    Refusals: 403 out_of_scope (grid outside my area), report_escalated (escalated to a
-    district I do not cover and not assigned to me); 404 report_not_found; 409
+    Refusals: 403 report_escalated (escalated to a district I do not cover and not assigned to
+    me); 404 report_not_found (also a report in a grid outside my area); 409
     invalid_report_transition.
     """
     return _detail(reports_workflow.escalate(current_caller(), report_id, data))
@@ -232,8 +232,8 @@ def resolve_report(data: dict[str, Any], report_id: int) -> Any:
     """Resolve a report
 
     Any unresolved report → resolved, with a required note (the outcome). Final.
-    Refusals: 403 out_of_scope (grid outside my area), report_escalated (escalated to a
-    district I do not cover and not assigned to me); 404 report_not_found; 409
+    Refusals: 403 report_escalated (escalated to a district I do not cover and not assigned to
+    me); 404 report_not_found (also a report in a grid outside my area); 409
     invalid_report_transition.
     """
     return _detail(reports_workflow.resolve(current_caller(), report_id, data))

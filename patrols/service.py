@@ -17,13 +17,14 @@ from sqlalchemy.orm import joinedload, lazyload
 from core import i18n
 from core.auth import Caller
 from core.db import utcnow
-from core.errors import NotFound, OutOfScope
+from core.errors import NotFound
 from core.extensions import db
 from patrols.models import Patrol
 from shifts.models import Assignment, Shift
+from shifts.service import assignment_not_found
 from volunteers.models import Volunteer
 
-__all__ = ["get_managed_patrol", "get_patrol", "own_assignment", "patrol_for"]
+__all__ = ["get_managed_patrol", "get_patrol", "own_assignment", "patrol_for", "patrol_not_found"]
 
 i18n.register_titles(
     {
@@ -62,7 +63,7 @@ def own_assignment(caller: Caller, assignment_id: int, *, reload: bool = False) 
         execution_options={"populate_existing": reload},
     )
     if assignment is None:
-        raise NotFound("Assignment not found.", code="assignment_not_found")
+        raise assignment_not_found()
     return assignment
 
 
@@ -98,16 +99,21 @@ def patrol_for(assignment: Assignment) -> Patrol:
     ).one()
 
 
+def patrol_not_found() -> NotFound:
+    """The answer for a patrol id that does not exist, and for one the caller may not reach."""
+    return NotFound("Patrol not found.", code="patrol_not_found")
+
+
 def get_patrol(patrol_id: int) -> Patrol:
     patrol = db.session.get(Patrol, patrol_id)
     if patrol is None:
-        raise NotFound("Patrol not found.", code="patrol_not_found")
+        raise patrol_not_found()
     return patrol
 
 
 def get_managed_patrol(caller: Caller, patrol_id: int) -> Patrol:
-    """A patrol on a shift in the caller's subtree (organisers, staff, admins)."""
+    """A patrol on a shift in the caller's subtree (organisers, staff, admins); any other is not
+    found."""
     patrol = get_patrol(patrol_id)
-    if not caller.in_scope(patrol.assignment.shift.grid.path):
-        raise OutOfScope("The record is outside your area.")
+    caller.ensure_reach(patrol.assignment.shift.grid.path, patrol_not_found)
     return patrol

@@ -63,8 +63,8 @@ def get_track(assignment_id: int) -> Any:
 
     A FeatureCollection ordered by device time: the LineString of the plausible points, then one
     Point per fix (`implausible` marks GPS jumps), with distance_m and track_point_count, which stay
-    after the points are purged (`purged`). The volunteer sees their own (another's is 404);
-    organisers, staff and admins those in their area (403 out_of_scope).
+    after the points are purged (`purged`). The volunteer sees their own; organisers, staff and
+    admins those in their area; any other is 404 assignment_not_found, as an unknown id.
     """
     return tracks.track_view(current_caller(), assignment_id)
 
@@ -129,7 +129,7 @@ def list_checkpoints(args: dict[str, Any], grid_id: int) -> Any:
 def get_checkpoint(checkpoint_id: int) -> Any:
     """A checkpoint and its QR payload
 
-    Refusals: 403 out_of_scope; 404 checkpoint_not_found.
+    Refusals: 404 checkpoint_not_found (also one outside my area).
     """
     return checkpoints.checkpoint_view(checkpoints.get_managed_checkpoint(current_caller(), checkpoint_id))
 
@@ -143,8 +143,8 @@ def deactivate_checkpoint(checkpoint_id: int) -> Any:
     """Deactivate a checkpoint
 
     Its QR code is refused from now on (422 checkpoint_inactive) and it is no longer counted as
-    missed; past scans stay. Deactivating again changes nothing. Refusals: 403 out_of_scope;
-    404 checkpoint_not_found.
+    missed; past scans stay. Deactivating again changes nothing. Refusals: 404
+    checkpoint_not_found (also one outside my area).
     """
     checkpoint = checkpoints.get_managed_checkpoint(current_caller(), checkpoint_id)
     return checkpoints.checkpoint_view(checkpoints.deactivate(checkpoint))
@@ -159,8 +159,8 @@ def rotate_checkpoint_qr(checkpoint_id: int) -> Any:
     """Issue a new QR payload
 
     Bumps the checkpoint's QR version: the new payload is returned and every earlier one is refused
-    (422 qr_invalid), e.g. after a poster was copied. Refusals: 403 out_of_scope; 404
-    checkpoint_not_found.
+    (422 qr_invalid), e.g. after a poster was copied. Refusals: 404 checkpoint_not_found (also one
+    outside my area).
     """
     checkpoint = checkpoints.get_managed_checkpoint(current_caller(), checkpoint_id)
     return checkpoints.checkpoint_view(checkpoints.rotate_qr(checkpoint))

@@ -59,6 +59,11 @@ i18n.register_messages(
 AREA_OPTIONS = (orm.defer(Area.boundary), orm.lazyload(Area.parent))
 
 
+def item_not_found() -> NotFound:
+    """The answer for an item id that does not exist, and for one the caller may not reach."""
+    return NotFound(ITEM_NOT_FOUND, code="catalogue_item_not_found")
+
+
 def item_with_area(item_id: int) -> tuple[CatalogueItem, Area]:
     stmt = (
         sa.select(CatalogueItem, Area)
@@ -69,7 +74,7 @@ def item_with_area(item_id: int) -> tuple[CatalogueItem, Area]:
     )
     row = db.session.execute(stmt).first()
     if row is None:
-        raise NotFound(ITEM_NOT_FOUND, code="catalogue_item_not_found")
+        raise item_not_found()
     return row[0], row[1]
 
 
@@ -79,24 +84,24 @@ def applies_to(area: Area, home_grid_path: str) -> bool:
 
 
 def managed_item(caller: Caller, item_id: int) -> tuple[CatalogueItem, Area]:
-    """An item in the caller's subtree, for staff and admins (else 403)."""
+    """An item in the caller's subtree, for staff and admins (any other is not found)."""
     if caller.role not in MANAGERS_OF_CATALOGUE:
         raise Forbidden("Only district staff and admins manage the catalogue.")
     item, area = item_with_area(item_id)
-    caller.ensure_scope(area.path)
+    caller.ensure_reach(area.path, item_not_found)
     return item, area
 
 
 def visible_item(caller: Caller, item_id: int) -> tuple[CatalogueItem, Area]:
-    """Volunteers see active items of their home grid's ancestors (another is simply not found);
-    managers see items of their subtree (else 403)."""
+    """Volunteers see active items of their home grid's ancestors; managers see items of their
+    subtree. Any other is not found, as if it did not exist."""
     item, area = item_with_area(item_id)
     if caller.role == Role.VOLUNTEER:
         home_path = _home_grid_path(caller)
         if not item.active or not applies_to(area, home_path):
-            raise NotFound(ITEM_NOT_FOUND, code="catalogue_item_not_found")
+            raise item_not_found()
         return item, area
-    caller.ensure_scope(area.path)
+    caller.ensure_reach(area.path, item_not_found)
     return item, area
 
 

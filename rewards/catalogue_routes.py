@@ -72,8 +72,8 @@ def list_items(args: dict[str, Any]) -> Any:
 def get_item(item_id: int) -> Any:
     """One catalogue item
 
-    Volunteers see active items for their home grid (another is 404 catalogue_item_not_found);
-    managers those of their subtree (else 403 out_of_scope).
+    Volunteers see active items for their home grid; managers those of their subtree. Any other
+    is 404 catalogue_item_not_found, the answer for an id that does not exist.
     """
     return _view(catalogue.visible_item(current_caller(), item_id))
 
@@ -88,7 +88,8 @@ def update_item(data: dict[str, Any], item_id: int) -> Any:
 
     Name, description, cost (for later redemptions), per-volunteer limit, dates, and
     `stock_change` (added atomically; 409 stock_out_of_range below 0 or above 1,000,000). 422 as
-    for creating, also when the new dates and the kept ones cross. 403 out_of_scope.
+    for creating, also when the new dates and the kept ones cross. An item outside my area is 404
+    catalogue_item_not_found, as an unknown id.
     """
     return _view(catalogue.update_item(current_caller(), item_id, data))
 

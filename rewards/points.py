@@ -1,9 +1,10 @@
 """Balances, history, badges and hand-entered hours as the endpoints show them; the invariant check.
 
 Who sees what follows ``volunteers/``: a volunteer sees only their own (``/me/...``); organisers,
-staff and admins see volunteers whose home grid lies in their subtree (403 ``out_of_scope``
-outside); a volunteer calling a manager's endpoint is 403 ``forbidden``. One ledger entry is seen
-by its volunteer or a manager in scope; another volunteer's entry is 404, as if it did not exist.
+staff and admins see volunteers whose home grid lies in their subtree (anyone else is 404
+``volunteer_not_found``, as an id that does not exist); a volunteer calling a manager's endpoint is
+403 ``forbidden``. One ledger entry is seen by its volunteer or a manager in scope; any other is 404
+``ledger_entry_not_found``, as if it did not exist.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from core.timeutil import zone
 from rewards import awarding, badges, ledger
 from rewards.models import LedgerEntry
 from volunteers.models import Volunteer, VolunteerStatus
-from volunteers.service import get_in_scope, own_volunteer, referenced_volunteer
+from volunteers.service import get_in_scope, get_volunteer, may_see, own_volunteer, referenced_volunteer
 
 #: How far back an organiser may enter hours.
 MANUAL_HOURS_LOOKBACK_DAYS = 366
@@ -56,7 +57,7 @@ def own(caller: Caller) -> Volunteer:
 
 
 def managed(caller: Caller, volunteer_id: int) -> Volunteer:
-    """A volunteer in the manager's subtree (404 unknown, 403 outside)."""
+    """A volunteer in the manager's subtree (404 unknown or outside)."""
     return get_in_scope(caller, volunteer_id)
 
 
@@ -94,14 +95,22 @@ def history(volunteer: Volunteer, args: dict[str, Any]) -> dict[str, Any]:
     return paginate(stmt, [LedgerEntry.id], limit=args["limit"], cursor=args.get("cursor"), descending=True)
 
 
+def entry_not_found() -> NotFound:
+    """The answer for an entry id that does not exist, and for one the caller may not reach."""
+    return NotFound("Ledger entry not found.", code="ledger_entry_not_found")
+
+
 def entry_for(caller: Caller, entry_id: int) -> LedgerEntry:
+    """An entry of the caller's own, or, for managers, of a volunteer they may see; any other is
+    not found, as if it did not exist."""
     entry = db.session.get(LedgerEntry, entry_id)
     if entry is None:
-        raise NotFound("Ledger entry not found.", code="ledger_entry_not_found")
+        raise entry_not_found()
     if caller.is_manager:
-        managed(caller, entry.volunteer_id)
+        if not may_see(caller, get_volunteer(entry.volunteer_id)):
+            raise entry_not_found()
     elif own(caller).id != entry.volunteer_id:
-        raise NotFound("Ledger entry not found.", code="ledger_entry_not_found")
+        raise entry_not_found()
     return entry
 
 

@@ -37,7 +37,7 @@ from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.extensions import db
 from grids.models import Area
 from rewards import ledger, signals
-from rewards.catalogue import MANAGERS_OF_CATALOGUE, applies_to, is_valid_at, item_with_area
+from rewards.catalogue import MANAGERS_OF_CATALOGUE, applies_to, is_valid_at, item_not_found, item_with_area
 from rewards.models import CatalogueItem, LedgerEntry, LedgerReason, Redemption, RedemptionStatus
 from rewards.redemptions_schemas import PICKUP_CODE_LENGTH
 from volunteers.models import Volunteer, VolunteerStatus
@@ -54,7 +54,6 @@ i18n.register_titles(
     {
         "redemption_not_found": ("兑换记录不存在", "Redemption not found"),
         "volunteer_not_active": ("志愿者未在岗", "Volunteer not active"),
-        "outside_item_area": ("不在该物品的兑换区域内", "Outside the item's area"),
         "item_inactive": ("该物品已下架", "Item withdrawn"),
         "outside_item_dates": ("不在该物品的兑换时间内", "Outside the item's dates"),
         "redemption_limit_reached": ("已达到每人兑换上限", "Redemption limit reached"),
@@ -68,7 +67,6 @@ i18n.register_messages(
     {
         REDEMPTION_NOT_FOUND: "兑换记录不存在。",
         "Only active volunteers can redeem points.": "只有在岗（已审核通过）的志愿者才能兑换积分。",
-        "This item is not offered in your area.": "该物品不面向您所在的区域。",
         "This item is no longer offered.": "该物品已下架。",
         "This item cannot be redeemed at this time.": "当前不在该物品的兑换时间内。",
         "You have redeemed this item as often as allowed.": "您兑换该物品的次数已达上限。",
@@ -106,9 +104,9 @@ def _replay(existing: Redemption, volunteer_id: int) -> Redemption:
 def redeem(caller: Caller, item_id: int, client_id: str) -> tuple[Redemption, bool]:
     """Redeem one of the item, or return the redemption already made under ``client_id``.
 
-    Refusals (nothing written): 403 volunteer_not_active, outside_item_area; 404
-    catalogue_item_not_found; 409 item_inactive, outside_item_dates, redemption_limit_reached,
-    insufficient_points, out_of_stock, client_id_taken.
+    Refusals (nothing written): 403 volunteer_not_active; 404 catalogue_item_not_found (also an
+    item not offered in the volunteer's area: out of reach, so not found); 409 item_inactive,
+    outside_item_dates, redemption_limit_reached, insufficient_points, out_of_stock, client_id_taken.
     """
     row = db.session.execute(_LOCK_VOLUNTEER, {"user_id": caller.user_id}).first()
     if row is None:
@@ -121,7 +119,7 @@ def redeem(caller: Caller, item_id: int, client_id: str) -> tuple[Redemption, bo
         raise Forbidden("Only active volunteers can redeem points.", code="volunteer_not_active")
     item, area = item_with_area(item_id)
     if not applies_to(area, home_path):
-        raise Forbidden("This item is not offered in your area.", code="outside_item_area")
+        raise item_not_found()
     _check_offered(item)
     if item.per_volunteer_limit is not None:
         taken = db.session.scalar(
@@ -194,10 +192,15 @@ def _take_one(item: CatalogueItem) -> None:
 # --- the workflow --------------------------------------------------------------------------------
 
 
+def redemption_not_found() -> NotFound:
+    """The answer for a redemption id that does not exist, and for one the caller may not reach."""
+    return NotFound(REDEMPTION_NOT_FOUND, code="redemption_not_found")
+
+
 def get_redemption(redemption_id: int) -> Redemption:
     redemption = db.session.get(Redemption, redemption_id, populate_existing=True)
     if redemption is None:
-        raise NotFound(REDEMPTION_NOT_FOUND, code="redemption_not_found")
+        raise redemption_not_found()
     return redemption
 
 
@@ -206,12 +209,12 @@ def own_volunteer_id(caller: Caller) -> int | None:
 
 
 def visible_redemption(caller: Caller, redemption_id: int) -> Redemption:
-    """The volunteer's own (another's is simply not found); staff and admins those of items in
-    their subtree (else 403); organisers none."""
+    """The volunteer's own; staff and admins those of items in their subtree; organisers none.
+    Any other is not found, as if it did not exist."""
     redemption = get_redemption(redemption_id)
     if caller.role == Role.VOLUNTEER:
         if redemption.volunteer_id != own_volunteer_id(caller):
-            raise NotFound(REDEMPTION_NOT_FOUND, code="redemption_not_found")
+            raise redemption_not_found()
         return redemption
     _ensure_manages(caller, redemption)
     return redemption
@@ -221,7 +224,7 @@ def _ensure_manages(caller: Caller, redemption: Redemption) -> tuple[CatalogueIt
     if caller.role not in MANAGERS_OF_CATALOGUE:
         raise Forbidden("Only district staff and admins manage the catalogue.")
     item, area = item_with_area(redemption.item_id)
-    caller.ensure_scope(area.path)
+    caller.ensure_reach(area.path, redemption_not_found)
     return item, area
 
 

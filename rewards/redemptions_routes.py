@@ -52,8 +52,8 @@ def redeem(data: dict[str, Any], item_id: int) -> Any:
 
     Points are deducted and one item taken from stock in one transaction; the redemption is
     `requested` until staff approve it. The same `client_id` again returns the first redemption.
-    Refusals, each writing nothing: 403 volunteer_not_active, outside_item_area (the item is not
-    for my home grid); 404 catalogue_item_not_found; 409 item_inactive, outside_item_dates,
+    Refusals, each writing nothing: 403 volunteer_not_active; 404 catalogue_item_not_found (also
+    an item not for my home grid, as an unknown id); 409 item_inactive, outside_item_dates,
     redemption_limit_reached, insufficient_points, out_of_stock, client_id_taken.
     """
     redemption, _created = redemptions.redeem(current_caller(), item_id, str(data["client_id"]))
@@ -95,8 +95,8 @@ def list_redemptions(args: dict[str, Any]) -> Any:
 def get_redemption(redemption_id: int) -> Any:
     """One redemption
 
-    My own (another volunteer's is 404 redemption_not_found); staff and admins those of items in
-    their area (else 403 out_of_scope).
+    My own; staff and admins those of items in their area. Any other is 404 redemption_not_found,
+    the answer for an id that does not exist.
     """
     return _one(redemptions.visible_redemption(current_caller(), redemption_id))
 
@@ -110,7 +110,8 @@ def approve_redemption(redemption_id: int) -> Any:
     """Approve a redemption
 
     requested → approved; a unique 8-character pickup code is made for the volunteer.
-    409 invalid_redemption_transition from any other status; 403 out_of_scope.
+    409 invalid_redemption_transition from any other status; 404 redemption_not_found (also one of
+    an item outside my area).
     """
     return _one(redemptions.approve(current_caller(), redemption_id))
 

@@ -18,7 +18,7 @@ from flask import current_app
 from core import i18n
 from core.auth import Caller, Role
 from core.db import utcnow
-from core.errors import Conflict, NotFound
+from core.errors import Conflict
 from core.extensions import db
 from shifts import rules, signals
 from shifts.models import (
@@ -30,7 +30,7 @@ from shifts.models import (
     Shift,
     ShiftStatus,
 )
-from shifts.service import ensure_may_see, get_assignment
+from shifts.service import assignment_not_found, ensure_may_see, get_assignment
 from volunteers.service import own_volunteer
 
 i18n.register_titles(
@@ -184,16 +184,17 @@ def own_assignment(caller: Caller, assignment_id: int) -> Assignment:
     """The caller's own assignment; another volunteer's is simply not found."""
     assignment = get_assignment(assignment_id)
     if assignment.volunteer.user_id != caller.user_id:
-        raise NotFound("Assignment not found.", code="assignment_not_found")
+        raise assignment_not_found()
     return assignment
 
 
 def get_assignment_for(caller: Caller, assignment_id: int) -> Assignment:
-    """Volunteers reach their own assignments; managers those on shifts in their subtree."""
+    """Volunteers reach their own assignments; managers those on shifts in their subtree. Any
+    other is not found, as if it did not exist."""
     if caller.role == Role.VOLUNTEER:
         return own_assignment(caller, assignment_id)
     assignment = get_assignment(assignment_id)
-    caller.ensure_scope(assignment.shift.grid.path)
+    caller.ensure_reach(assignment.shift.grid.path, assignment_not_found)
     return assignment
 
 

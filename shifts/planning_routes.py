@@ -72,7 +72,7 @@ def get_shift(shift_id: int) -> Any:
     """One shift
 
     With its places, waitlist and kind coverage. Managers see shifts in their area; volunteers see
-    shifts in their home city. Otherwise 403 out_of_scope; an unknown id is 404 shift_not_found.
+    shifts in their home city. Any other is 404 shift_not_found, as an id that does not exist.
     """
     return shift_view(get_shift_for(current_caller(), shift_id))
 

@@ -55,8 +55,8 @@ def assign_volunteer(data: dict[str, Any], shift_id: int) -> Any:
     """Assign a volunteer
 
     Gives a volunteer of your area a primary or backup place directly, also once the shift has
-    begun (filling a gap). A waitlisted or invited volunteer is moved up. Refusals: 403
-    out_of_scope (shift outside your area), volunteer_not_active; 422 on `volunteer_id` for a
+    begun (filling a gap). A waitlisted or invited volunteer is moved up. Refusals: 404
+    shift_not_found (also a shift outside your area); 403 volunteer_not_active; 422 on `volunteer_id` for a
     volunteer whose home grid is outside your area, the same answer as for an id that does not
     exist; 409 already_on_shift, shift_full, backup_places_full, shift_overlap, rest_too_short,
     shift_cancelled, shift_started (ended).

@@ -175,15 +175,20 @@ def series_snapshot(series: ShiftSeries) -> dict[str, Any]:
 # --- lookups and views ---------------------------------------------------------------------------------
 
 
+def series_not_found() -> NotFound:
+    """The answer for a series id that does not exist, and for one the caller may not reach."""
+    return NotFound("Shift series not found.", code="series_not_found")
+
+
 def get_series(caller: Caller, series_id: int, *, lock: bool = False) -> ShiftSeries:
-    """A series inside the caller's subtree; ``lock`` holds its row to the end of the transaction."""
+    """A series inside the caller's subtree (any other is not found); ``lock`` holds its row to the end of the transaction."""
     stmt = sa.select(ShiftSeries).where(ShiftSeries.id == series_id)
     if lock:
         stmt = stmt.with_for_update(of=ShiftSeries).execution_options(populate_existing=True)
     series = db.session.scalar(stmt)
     if series is None:
-        raise NotFound("Shift series not found.", code="series_not_found")
-    caller.ensure_scope(series.grid.path)
+        raise series_not_found()
+    caller.ensure_reach(series.grid.path, series_not_found)
     return series
 
 

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from core import i18n
 from core.auth import Caller, Role
-from core.errors import NotFound, OutOfScope
+from core.errors import NotFound
 from core.extensions import db
 from shifts import repeats
 from shifts.models import Assignment, AssignmentRole, AssignmentStatus, Shift
@@ -39,10 +39,20 @@ i18n.register_messages(
 )
 
 
+def shift_not_found() -> NotFound:
+    """The answer for a shift id that does not exist, and for one the caller may not reach."""
+    return NotFound("Shift not found.", code="shift_not_found")
+
+
+def assignment_not_found() -> NotFound:
+    """The answer for an assignment id that does not exist, and for one the caller may not reach."""
+    return NotFound("Assignment not found.", code="assignment_not_found")
+
+
 def get_shift(shift_id: int) -> Shift:
     shift = db.session.get(Shift, shift_id)
     if shift is None:
-        raise NotFound("Shift not found.", code="shift_not_found")
+        raise shift_not_found()
     return shift
 
 
@@ -52,12 +62,13 @@ def city_path(path: str) -> str:
 
 
 def ensure_may_see(caller: Caller, shift: Shift) -> None:
-    """Managers see shifts in their subtree; volunteers see shifts in their home city."""
+    """Managers see shifts in their subtree; volunteers see shifts in their home city. A shift
+    out of sight is not found, as if it did not exist."""
     if caller.role == Role.VOLUNTEER:
         if not shift.grid.path.startswith(city_path(caller.area_path)):
-            raise OutOfScope("The shift is outside your area.")
+            raise shift_not_found()
         return
-    caller.ensure_scope(shift.grid.path)
+    caller.ensure_reach(shift.grid.path, shift_not_found)
 
 
 def get_shift_for(caller: Caller, shift_id: int) -> Shift:
@@ -67,16 +78,16 @@ def get_shift_for(caller: Caller, shift_id: int) -> Shift:
 
 
 def get_managed_shift(caller: Caller, shift_id: int) -> Shift:
-    """A shift an organiser, staff member or admin may change: inside their subtree."""
+    """A shift an organiser, staff member or admin may change: inside their subtree (else not found)."""
     shift = get_shift(shift_id)
-    caller.ensure_scope(shift.grid.path)
+    caller.ensure_reach(shift.grid.path, shift_not_found)
     return shift
 
 
 def get_assignment(assignment_id: int, shift: Shift | None = None) -> Assignment:
     assignment = db.session.get(Assignment, assignment_id)
     if assignment is None or (shift is not None and assignment.shift_id != shift.id):
-        raise NotFound("Assignment not found.", code="assignment_not_found")
+        raise assignment_not_found()
     return assignment
 
 

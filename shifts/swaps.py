@@ -81,10 +81,15 @@ i18n.register_messages(
 # --- lookups and access ------------------------------------------------------------------------
 
 
+def swap_not_found() -> NotFound:
+    """The answer for a swap id that does not exist, and for one the caller may not reach."""
+    return NotFound("Swap request not found.", code="swap_not_found")
+
+
 def get_swap(swap_id: int) -> SwapRequest:
     swap = db.session.get(SwapRequest, swap_id)
     if swap is None:
-        raise NotFound("Swap request not found.", code="swap_not_found")
+        raise swap_not_found()
     return swap
 
 
@@ -93,20 +98,23 @@ def swap_assignments(swap: SwapRequest) -> list[Assignment]:
 
 
 def get_swap_for(caller: Caller, swap_id: int) -> SwapRequest:
-    """Volunteers reach the requests they sent or received; managers those touching their area."""
+    """Volunteers reach the requests they sent or received; managers those touching their area.
+    Any other is not found, as if it did not exist."""
     swap = get_swap(swap_id)
     if caller.role == Role.VOLUNTEER:
         me = own_volunteer(caller)
         if me.id not in (swap.from_assignment.volunteer_id, swap.to_volunteer_id):
-            raise NotFound("Swap request not found.", code="swap_not_found")
+            raise swap_not_found()
     elif not any(caller.in_scope(a.shift.grid.path) for a in swap_assignments(swap)):
-        raise OutOfScope("The shift is outside your area.")
+        raise swap_not_found()
     return swap
 
 
 def get_managed_swap(caller: Caller, swap_id: int) -> SwapRequest:
-    """A request a manager may decide: every shift it touches lies in their subtree."""
-    swap = get_swap(swap_id)
+    """A request a manager may decide: every shift it touches lies in their subtree. One they may
+    see (a shift in their area) but not decide (the other shift elsewhere) is 403 out_of_scope;
+    one touching nothing of theirs is not found."""
+    swap = get_swap_for(caller, swap_id)
     if not all(caller.in_scope(a.shift.grid.path) for a in swap_assignments(swap)):
         raise OutOfScope("The shift is outside your area.")
     return swap

@@ -88,8 +88,8 @@ def list_swaps_awaiting_approval(args: dict[str, Any]) -> Any:
 def get_swap(swap_id: int) -> Any:
     """One swap request
 
-    Volunteers see the requests they sent or received (any other is 404 swap_not_found);
-    organisers, staff and admins those touching a shift in their area (else 403 out_of_scope).
+    Volunteers see the requests they sent or received; organisers, staff and admins those touching
+    a shift in their area. Any other is 404 swap_not_found, the answer for an id that does not exist.
     """
     caller = current_caller()
     return swap_view(caller, swaps.get_swap_for(caller, swap_id))
@@ -162,7 +162,8 @@ def approve_swap(data: dict[str, Any], swap_id: int) -> Any:
     Carries out an accepted request at once, in one transaction: each place passes to the other
     volunteer with its role and queue position (the old assignment ends as `swapped`, the new one
     has source `swap`); headcounts do not change. Every rule is checked again. Every shift involved
-    must lie in my area. Refusals: 403 out_of_scope, volunteer_not_active; 409
+    must lie in my area. Refusals: 404 swap_not_found (also one touching no shift of my area); 403
+    out_of_scope (one of its shifts outside my area), volunteer_not_active; 409
     invalid_swap_transition (not accepted), already_on_shift, shift_overlap, rest_too_short (the
     request stays accepted); 409 swap_no_longer_possible when a place has ended or a shift was
     cancelled or has begun (the request is then cancelled).
@@ -183,7 +184,8 @@ def reject_swap(data: dict[str, Any], swap_id: int) -> Any:
     """Reject a swap request
 
     Refuses an open request (proposed or accepted) with a reason the volunteers see. Every shift
-    involved must lie in my area. Refusals: 403 out_of_scope; 409 invalid_swap_transition.
+    involved must lie in my area. Refusals: 404 swap_not_found (also one touching no shift of my
+    area); 403 out_of_scope (one of its shifts outside my area); 409 invalid_swap_transition.
     """
     caller = current_caller()
     swap = swaps.get_managed_swap(caller, swap_id)

@@ -112,7 +112,7 @@ def shift_roster(args: dict[str, Any], shift_id: int) -> Any:
 
     Every place on the shift, live (invited, assigned, waitlisted) and ended, in the order they were
     made, with volunteer names, roles and waitlist positions; filter by status (repeatable) and
-    role. Managers of the shift's grid only: outside one's area is 403 out_of_scope, volunteers are
-    403 forbidden, an unknown shift 404 shift_not_found.
+    role. Managers of the shift's grid only: volunteers are 403 forbidden; an unknown shift and one
+    outside one's area are both 404 shift_not_found.
     """
     return views.roster(get_managed_shift(current_caller(), shift_id), args)

@@ -332,7 +332,7 @@ def test_reading_a_broadcast_is_for_managers_in_scope(client: Any, cast: Cast) -
 
     assert client.get(f"{API}/{sent['id']}", headers=as_(cast.staff_a)).status_code == 200
     assert client.get(f"{API}/{sent['id']}", headers=as_(cast.admin)).status_code == 200
-    assert_problem(client.get(f"{API}/{sent['id']}", headers=as_(cast.organiser_b)), 403, "out_of_scope")
+    assert_problem(client.get(f"{API}/{sent['id']}", headers=as_(cast.organiser_b)), 404, "broadcast_not_found")
     assert_problem(client.get(f"{API}/{sent['id']}", headers=as_(cast.ann.user)), 403, "forbidden")
     assert_problem(client.get(f"{API}/{sent['id'] + 1000}", headers=as_(cast.staff_a)), 404, "broadcast_not_found")
     assert_problem(client.get(f"{API}/99999999999", headers=as_(cast.staff_a)), 404, "not_found")

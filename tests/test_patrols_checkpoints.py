@@ -121,9 +121,10 @@ def test_placing_refusals(client, tree, organiser, volunteer) -> None:
 def test_other_subtree_may_not_read_or_change_a_checkpoint(client, tree, checkpoint) -> None:
     outsider = factories.make_user("organiser", tree.community_b)
     headers = factories.headers_for(outsider)
-    assert_problem(client.get(f"/api/v1/checkpoints/{checkpoint['id']}", headers=headers), 403, "out_of_scope")
-    assert_problem(client.post(f"/api/v1/checkpoints/{checkpoint['id']}/deactivate", headers=headers), 403, "out_of_scope")
-    assert_problem(client.post(f"/api/v1/checkpoints/{checkpoint['id']}/rotate-qr", headers=headers), 403, "out_of_scope")
+    assert_problem(client.get(f"/api/v1/checkpoints/{checkpoint['id']}", headers=headers), 404, "checkpoint_not_found")
+    assert_problem(client.post(f"/api/v1/checkpoints/{checkpoint['id']}/deactivate", headers=headers), 404, "checkpoint_not_found")
+    assert_problem(client.post(f"/api/v1/checkpoints/{checkpoint['id']}/rotate-qr", headers=headers), 404, "checkpoint_not_found")
+    # The grid itself is public (the area tree is), so its list is refused as out of scope.
     assert_problem(client.get(checkpoints_url(tree.grid_a.id), headers=headers), 403, "out_of_scope")
     assert db.session.get(Checkpoint, checkpoint["id"]).active is True
     assert_problem(client.get("/api/v1/checkpoints/999999", headers=headers), 404, "checkpoint_not_found")
@@ -308,7 +309,7 @@ def test_summary_without_any_patrol_event(client, volunteer, assignment, checkpo
 def test_summary_scope(client, tree, organiser, assignment) -> None:
     assert client.get(summary_url(assignment.id), headers=factories.headers_for(organiser)).status_code == 200
     outsider = factories.make_user("organiser", tree.community_b)
-    assert_problem(client.get(summary_url(assignment.id), headers=factories.headers_for(outsider)), 403, "out_of_scope")
+    assert_problem(client.get(summary_url(assignment.id), headers=factories.headers_for(outsider)), 404, "assignment_not_found")
     stranger = factories.make_volunteer(tree.grid_a)
     assert_problem(client.get(summary_url(assignment.id), headers=factories.headers_for(stranger.user)), 404, "assignment_not_found")
     assert_problem(client.get(scans_url(assignment.id), headers=factories.headers_for(stranger.user)), 404, "assignment_not_found")

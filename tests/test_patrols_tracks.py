@@ -279,7 +279,7 @@ def test_managers_read_tracks_in_their_subtree_only(client, tree, assignment, vo
     outside = factories.make_user("organiser", tree.community_b)
     response = client.get(track_url(assignment.id), headers=factories.headers_for(inside))
     assert response.status_code == 200 and response.get_json()["track_point_count"] == 3
-    assert_problem(client.get(track_url(assignment.id), headers=factories.headers_for(outside)), 403, "out_of_scope")
+    assert_problem(client.get(track_url(assignment.id), headers=factories.headers_for(outside)), 404, "assignment_not_found")
 
 
 def test_cancelled_shift_and_ended_assignment_are_refused(client, tree, shift, assignment, volunteer) -> None:

@@ -338,11 +338,17 @@ def test_hours_for_a_volunteer_out_of_reach_answer_as_an_unknown_id(client, worl
 
 
 @pytest.mark.parametrize("who", MANAGERS)
-def test_a_volunteer_out_of_reach_is_out_of_scope_by_path_too(client, world, who) -> None:
+def test_a_volunteer_out_of_reach_is_not_found_by_path_too(client, world, who) -> None:
     manager = getattr(world, who)
-    for volunteer in out_of_reach_of(world, manager).values():
-        response = client.get(f"{API}/volunteers/{volunteer.id}", headers=as_(manager))
-        assert_problem(response, 403, "out_of_scope")
+    nobody = client.get(f"{API}/volunteers/{NO_SUCH_ID}", headers=as_(manager))
+    assert_problem(nobody, 404, "volunteer_not_found")
+    assert_same(
+        {
+            name: client.get(f"{API}/volunteers/{v.id}", headers=as_(manager))
+            for name, v in out_of_reach_of(world, manager).items()
+        },
+        nobody,
+    )
     assert client.get(f"{API}/volunteers/{world.bo.id}", headers=as_(manager)).status_code == 200
 
 

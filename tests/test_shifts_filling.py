@@ -157,7 +157,7 @@ def test_shifts_of_another_city_and_other_roles_are_refused(client, tree) -> Non
     organiser = factories.make_user("organiser", tree.community_a)
     other_district_shift = factories.make_shift(tree.grid_b)
 
-    assert_problem(sign_up(client, volunteer, far_shift), 403, "out_of_scope")
+    assert_problem(sign_up(client, volunteer, far_shift), 404, "shift_not_found")
     assert sign_up(client, volunteer, other_district_shift).status_code == 201
     response = client.post(
         f"{API}/shifts/{other_district_shift.id}/signup", json={}, headers=as_(organiser)
@@ -262,7 +262,7 @@ def test_nobody_withdraws_another_volunteers_place(client, tree) -> None:
     outsider = factories.make_user("organiser", tree.community_b)
 
     assert_problem(withdraw(client, other, held["id"]), 404, "assignment_not_found")
-    assert_problem(withdraw(client, outsider, held["id"]), 403, "out_of_scope")
+    assert_problem(withdraw(client, outsider, held["id"]), 404, "assignment_not_found")
     assert_problem(
         client.get(f"{API}/assignments/{held['id']}", headers=as_(other)), 404, "assignment_not_found"
     )
@@ -322,7 +322,7 @@ def test_organisers_act_only_inside_their_subtree(client, tree) -> None:
     volunteer = factories.make_volunteer(tree.grid_a)
 
     for action in ("assign", "invite"):
-        assert_problem(place(client, organiser, foreign_shift, action, own_volunteer), 403, "out_of_scope")
+        assert_problem(place(client, organiser, foreign_shift, action, own_volunteer), 404, "shift_not_found")
         assert_problem(place(client, volunteer, own_shift, action, own_volunteer), 403, "forbidden")
         # A volunteer outside the organiser's area answers exactly as an id that does not exist.
         foreign = place(client, organiser, own_shift, action, foreign_volunteer)

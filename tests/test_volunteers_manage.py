@@ -74,10 +74,13 @@ def test_organiser_of_a_cannot_see_list_approve_or_edit_b(client, people) -> Non
     before = state(b.id)
     headers = as_(people.organiser_a, **EN)
 
+    # Out of reach is answered exactly as an id that does not exist.
+    missing = client.get(f"{API}/999999999", headers=headers)
     response = client.get(f"{API}/{b.id}", headers=headers)
-    assert response.status_code == 403
-    assert response.get_json()["code"] == "out_of_scope"
-    assert response.get_json()["title"] == "Outside your area"
+    assert response.status_code == 404
+    assert response.get_json()["code"] == "volunteer_not_found"
+    assert response.get_json()["title"] == "Volunteer not found"
+    assert response.get_data() == missing.get_data()
 
     listed = client.get(API, headers=headers).get_json()["items"]
     assert [item["id"] for item in listed] == [people.volunteer_a.id]
@@ -88,11 +91,11 @@ def test_organiser_of_a_cannot_see_list_approve_or_edit_b(client, people) -> Non
         ("retire", {"reason": "不在辖区"}),
     ):
         response = client.post(f"{API}/{b.id}/{action}", json=payload, headers=headers)
-        assert response.status_code == 403
-        assert response.get_json()["code"] == "out_of_scope"
+        assert response.status_code == 404
+        assert response.get_json()["code"] == "volunteer_not_found"
     response = client.patch(f"{API}/{b.id}", json={"certificate_no": "BT-9"}, headers=headers)
-    assert response.status_code == 403
-    assert client.get(f"{API}/{b.id}/history", headers=headers).status_code == 403
+    assert response.status_code == 404
+    assert client.get(f"{API}/{b.id}/history", headers=headers).status_code == 404
     assert state(b.id) == before
 
 
@@ -141,8 +144,8 @@ def test_staff_of_district_a_see_a_unmasked_but_not_b(client, people) -> None:
     listed = client.get(API, headers=headers).get_json()["items"]
     assert [(v["id"], v["national_id"]) for v in listed] == [(people.volunteer_a.id, ID_A)]
     response = client.get(f"{API}/{people.volunteer_b.id}", headers=headers)
-    assert response.status_code == 403
-    assert response.get_json()["code"] == "out_of_scope"
+    assert response.status_code == 404
+    assert response.get_json()["code"] == "volunteer_not_found"
 
 
 def test_organisers_see_masked_id_and_full_phone(client, people) -> None:
@@ -400,7 +403,7 @@ def test_manager_edits_kind_grid_certificate_and_armband_audited(client, tree, p
     }
     # The organiser of community A no longer sees the volunteer who moved to A2.
     response = client.get(f"{API}/{volunteer.id}", headers=as_(people.organiser_a))
-    assert response.status_code == 403
+    assert response.status_code == 404 and response.get_json()["code"] == "volunteer_not_found"
 
 
 def test_manager_clears_armband(client, people) -> None:

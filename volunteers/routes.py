@@ -9,6 +9,7 @@ from flask_smorest import Blueprint
 
 from core import i18n
 from core.auth import MANAGERS, Role, auth_required, current_caller
+from core.errors import error_docs
 from core.extensions import client_address, limiter
 from core.pagination import page_schema
 from volunteers import service
@@ -37,6 +38,7 @@ blp = Blueprint(
     url_prefix="/api/v1",
     description="Volunteer kinds, self-registration, vetting, own profile, availability, export, closure",
 )
+_errors = error_docs(blp)
 
 DEFAULT_REGISTRATION_LIMIT = "20 per hour"
 
@@ -199,15 +201,21 @@ def list_volunteers(args: dict[str, Any]) -> Any:
 
 @blp.route("/volunteers/<int:volunteer_id>", methods=["GET"])
 @auth_required(*MANAGERS)
+@_errors(403, 404)
 @blp.response(200, VolunteerSchema)
 def get_volunteer(volunteer_id: int) -> Any:
-    """One volunteer in your area."""
+    """One volunteer in your area
+
+    A volunteer whose home grid is outside your area is 404 volunteer_not_found, the answer for an
+    id that does not exist.
+    """
     caller = current_caller()
     return service.view_for(caller, service.get_in_scope(caller, volunteer_id))
 
 
 @blp.route("/volunteers/<int:volunteer_id>", methods=["PATCH"])
 @auth_required(*MANAGERS)
+@_errors(403, 404)
 @blp.arguments(VolunteerManageUpdateSchema)
 @blp.response(200, VolunteerSchema)
 def update_volunteer(data: dict[str, Any], volunteer_id: int) -> Any:
@@ -222,6 +230,7 @@ def update_volunteer(data: dict[str, Any], volunteer_id: int) -> Any:
 
 @blp.route("/volunteers/<int:volunteer_id>/history", methods=["GET"])
 @auth_required(*MANAGERS)
+@_errors(403, 404)
 @blp.arguments(HistoryQueryArgs, location="query")
 @blp.response(200, page_schema(StatusChangeSchema))
 def volunteer_history(args: dict[str, Any], volunteer_id: int) -> Any:
@@ -238,6 +247,7 @@ def _transition(volunteer_id: int, action: str, **changes: Any) -> Any:
 
 @blp.route("/volunteers/<int:volunteer_id>/approve", methods=["POST"])
 @auth_required(*MANAGERS)
+@_errors(403, 404)
 @blp.arguments(ApproveSchema)
 @blp.response(200, VolunteerSchema)
 @blp.alt_response(409, response="CONFLICT")
@@ -257,6 +267,7 @@ def approve_volunteer(data: dict[str, Any], volunteer_id: int) -> Any:
 
 @blp.route("/volunteers/<int:volunteer_id>/reject", methods=["POST"])
 @auth_required(*MANAGERS)
+@_errors(403, 404)
 @blp.arguments(ReasonRequiredSchema)
 @blp.response(200, VolunteerSchema)
 @blp.alt_response(409, response="CONFLICT")
@@ -271,6 +282,7 @@ def reject_volunteer(data: dict[str, Any], volunteer_id: int) -> Any:
 
 @blp.route("/volunteers/<int:volunteer_id>/suspend", methods=["POST"])
 @auth_required(*MANAGERS)
+@_errors(403, 404)
 @blp.arguments(ReasonRequiredSchema)
 @blp.response(200, VolunteerSchema)
 @blp.alt_response(409, response="CONFLICT")
@@ -285,6 +297,7 @@ def suspend_volunteer(data: dict[str, Any], volunteer_id: int) -> Any:
 
 @blp.route("/volunteers/<int:volunteer_id>/reinstate", methods=["POST"])
 @auth_required(*MANAGERS)
+@_errors(403, 404)
 @blp.arguments(ReasonOptionalSchema)
 @blp.response(200, VolunteerSchema)
 @blp.alt_response(409, response="CONFLICT")
@@ -299,6 +312,7 @@ def reinstate_volunteer(data: dict[str, Any], volunteer_id: int) -> Any:
 
 @blp.route("/volunteers/<int:volunteer_id>/retire", methods=["POST"])
 @auth_required(*MANAGERS)
+@_errors(403, 404)
 @blp.arguments(ReasonRequiredSchema)
 @blp.response(200, VolunteerSchema)
 @blp.alt_response(409, response="CONFLICT")

@@ -20,7 +20,7 @@ from accounts.passwords import hash_password
 from core import audit, crypto, i18n
 from core.auth import Caller, Role
 from core.db import utcnow
-from core.errors import MAX_DB_INT, Conflict, NotFound, OutOfScope, ValidationFailed
+from core.errors import MAX_DB_INT, Conflict, NotFound, ValidationFailed
 from core.extensions import db
 from core.pagination import paginate
 from grids.models import Area
@@ -249,19 +249,25 @@ def _ensure_not_registered(phone: str, national_id_hash: str) -> None:
 # --- lookups -----------------------------------------------------------------------------------
 
 
+def volunteer_not_found() -> NotFound:
+    """The answer for a volunteer id that does not exist, and for one the caller may not see."""
+    return NotFound("Volunteer not found.", code="volunteer_not_found")
+
+
 def get_volunteer(volunteer_id: int) -> Volunteer:
     """By id. No range guard: ids come from ``<int:...>`` URLs, bounded to the column's range."""
     volunteer = db.session.get(Volunteer, volunteer_id)
     if volunteer is None:
-        raise NotFound("Volunteer not found.", code="volunteer_not_found")
+        raise volunteer_not_found()
     return volunteer
 
 
 def get_in_scope(caller: Caller, volunteer_id: int) -> Volunteer:
-    """A volunteer by the id in the URL, for managers: 404 unknown, 403 out of sight (``may_see``)."""
+    """A volunteer by the id in the URL, for managers: one out of sight (``may_see``) is not
+    found, exactly as an id that does not exist."""
     volunteer = get_volunteer(volunteer_id)
     if not may_see(caller, volunteer):
-        raise OutOfScope("The record is outside your area.")
+        raise volunteer_not_found()
     return volunteer
 
 
