@@ -15,6 +15,7 @@ from core.docs import assets as docs_assets
 from core.db import changes_kept_on_error, configure_sqlite, render_migration_item
 from core.errors import BoundedIntConverter, problem_response, register_error_handlers
 from core.extensions import api, db, jwt, limiter, migrate
+from core.request_input import RequestJSONProvider, init_request_input
 from core.tasks import init_celery
 from core.uploads import request_body_limit
 
@@ -25,6 +26,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=os.environ.get("INSTANCE_PATH") or None)
     # Ids are 32-bit on PostgreSQL: a larger id in a path is simply not found, never a 500.
     app.url_map.converters["int"] = BoundedIntConverter
+    app.json = RequestJSONProvider(app)  # what clients send is parsed with limits (core/request_input.py)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.config.update(build_config(app.instance_path, test_config))
@@ -66,6 +68,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     _connect_listeners()
     app.register_blueprint(docs_assets)
     _refuse_oversized_bodies(app)
+    init_request_input(app)
     _register_transaction_boundary(app)
     # The one list of each package's tasks module (background and periodic work).
     init_celery(app, task_modules=("shifts.tasks", "patrols.tasks", "notifications.tasks", "rewards.tasks"))
