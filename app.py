@@ -7,14 +7,15 @@ import os
 from typing import Any
 
 from flask import Flask, Response, request
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from core.config import build_config
 from core.docs import assets as docs_assets
 from core.db import changes_kept_on_error, configure_sqlite, render_migration_item
-from core.errors import BoundedIntConverter, problem_response, register_error_handlers
+from core.errors import BoundedIntConverter, commit_failure_response, problem_response, register_error_handlers
 from core.extensions import api, db, jwt, limiter, migrate
+from core.metrics import init_metrics
 from core.request_input import RequestJSONProvider, init_request_input
 from core.tasks import init_celery
 from core.uploads import request_body_limit
@@ -67,6 +68,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     _register_blueprints()
     _connect_listeners()
     app.register_blueprint(docs_assets)
+    init_metrics(app)  # GET /metrics for operators, outside the API document
     _refuse_oversized_bodies(app)
     init_request_input(app)
     _register_transaction_boundary(app)
@@ -150,8 +152,14 @@ def _register_transaction_boundary(app: Flask) -> None:
         except IntegrityError:
             db.session.rollback()
             return problem_response(409, "conflict")
-        except SQLAlchemyError:
-            db.session.rollback()
+        except SQLAlchemyError as error:
+            try:
+                db.session.rollback()
+            except SQLAlchemyError:
+                pass  # the connection is gone; the pool replaces it
+            unavailable = commit_failure_response(error) if isinstance(error, DBAPIError) else None
+            if unavailable is not None:
+                return unavailable
             log.exception("commit failed")
             return problem_response(500, "internal_error")
         return response

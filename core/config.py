@@ -131,6 +131,8 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
         "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL"),  # amqp://… (RabbitMQ) or redis://…
         "CELERY_RESULT_BACKEND": env.get("CELERY_RESULT_BACKEND"),  # unset: results not kept
         "CELERY_QUEUE": env.get("CELERY_QUEUE", "shouwang"),
+        # A task the broker refused after a commit is owed and resent by its process this often.
+        "TASK_RESEND_SECONDS": _int_env("TASK_RESEND_SECONDS", 5),
         # How often beat tops repeating shifts up to SERIES_HORIZON_DAYS (shifts.top_up_series).
         "SERIES_TOP_UP_MINUTES": _int_env("SERIES_TOP_UP_MINUTES", 60),
         # Reports (patrols/reports.py, patrols/photos.py): photos are JPEG or PNG up to this size
