@@ -190,8 +190,16 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
         "PUSH_MAX_ATTEMPTS": _int_env("PUSH_MAX_ATTEMPTS", 8),  # then failed (it stays in the inbox)
         "PUSH_RETRY_BASE_SECONDS": _int_env("PUSH_RETRY_BASE_SECONDS", 30),  # doubled per attempt
         "PUSH_RETRY_MAX_SECONDS": _int_env("PUSH_RETRY_MAX_SECONDS", 3600),
+        # Urgent pushes (call-outs, alerts) retry on a short schedule of their own, with more tries.
+        "PUSH_URGENT_RETRY_BASE_SECONDS": _int_env("PUSH_URGENT_RETRY_BASE_SECONDS", 5),
+        "PUSH_URGENT_RETRY_MAX_SECONDS": _int_env("PUSH_URGENT_RETRY_MAX_SECONDS", 60),
+        "PUSH_URGENT_MAX_ATTEMPTS": _int_env("PUSH_URGENT_MAX_ATTEMPTS", 16),
         "PUSH_LEASE_SECONDS": _int_env("PUSH_LEASE_SECONDS", 300),  # a claimed batch returns after
-        "PUSH_DELIVERY_MINUTES": _int_env("PUSH_DELIVERY_MINUTES", 1),  # beat's safety net
+        # Beat's delivery run: the safety net for wake-ups lost with the broker, and what notices a
+        # push service back after an outage (PUSH_DELIVERY_MINUTES, the former setting, still counts).
+        "PUSH_DELIVERY_SECONDS": _int_env(
+            "PUSH_DELIVERY_SECONDS", _int_env("PUSH_DELIVERY_MINUTES", 0) * 60 or 10
+        ),
         # A device whose token the app has not registered again for this long is skipped.
         "DEVICE_STALE_DAYS": _int_env("DEVICE_STALE_DAYS", 60),
         "DEVICE_TOKEN_MAX_LENGTH": _int_env("DEVICE_TOKEN_MAX_LENGTH", 4096),
