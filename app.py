@@ -10,7 +10,7 @@ from flask import Flask, Response, request
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from core.config import build_config
+from core.config import build_config, refuse_per_process_limits
 from core.docs import assets as docs_assets
 from core.db import changes_kept_on_error, configure_sqlite, render_migration_item
 from core.errors import BoundedIntConverter, commit_failure_response, problem_response, register_error_handlers
@@ -31,6 +31,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.config.update(build_config(app.instance_path, test_config))
+    refuse_per_process_limits(app.config)
 
     # Import models so metadata is complete for create_all and Alembic.
     import accounts.models  # noqa: F401

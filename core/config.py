@@ -50,6 +50,26 @@ def _int_env(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
+def refuse_per_process_limits(config: dict[str, Any], environ: dict[str, str] | None = None) -> None:
+    """Refuse to serve under gunicorn with login limits kept in each process's memory.
+
+    Each gunicorn worker (and each node) would count failed logins on its own, so a phone gets the
+    limit once per worker: 12 wrong passwords against "5 per minute" met 9 password checks on four
+    workers. ``make run`` (one process) and the CLI, workers and tests are not gunicorn.
+    """
+    environ = os.environ if environ is None else environ
+    if config.get("TESTING") or not environ.get("SERVER_SOFTWARE", "").startswith("gunicorn/"):
+        return
+    if not str(config["RATELIMIT_STORAGE_URI"]).startswith("memory://") or config["RATELIMIT_ALLOW_PER_PROCESS"]:
+        return
+    raise RuntimeError(
+        "Login limits would be counted in each gunicorn worker's memory, so every worker and node "
+        "would allow the limit again. Set REDIS_URL (e.g. redis://127.0.0.1:6379/0) so all of them "
+        "share the counters, or RATELIMIT_ALLOW_PER_PROCESS=1 to accept per-process counting "
+        "knowingly (one worker on one node)."
+    )
+
+
 def build_config(instance_path: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     overrides = dict(overrides or {})
     env = os.environ
@@ -106,6 +126,9 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
         "RATELIMIT_HEADERS_ENABLED": True,
         "LOGIN_LIMIT_PER_PHONE": env.get("LOGIN_LIMIT_PER_PHONE", "5 per minute;20 per hour"),
         "LOGIN_LIMIT_PER_ADDRESS": env.get("LOGIN_LIMIT_PER_ADDRESS", "30 per minute;200 per hour"),
+        "REGISTRATION_LIMIT_PER_ADDRESS": env.get("REGISTRATION_LIMIT_PER_ADDRESS", "20 per hour"),
+        # Without REDIS_URL each process counts on its own; gunicorn refuses that unless this is 1.
+        "RATELIMIT_ALLOW_PER_PROCESS": env.get("RATELIMIT_ALLOW_PER_PROCESS", "0") == "1",
         # Domain defaults
         "DEFAULT_TIMEZONE": env.get("DEFAULT_TIMEZONE", "Asia/Shanghai"),
         "GRID_MAX_VERTICES": _int_env("GRID_MAX_VERTICES", 2000),
