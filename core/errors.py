@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.routing import IntegerConverter, Map
 
 from core import i18n
+from core.metrics import increment
 
 PROBLEM_MIMETYPE = "application/problem+json"
 #: Largest id or integer PostgreSQL's ``integer`` holds.
@@ -203,6 +204,7 @@ def commit_failure_response(error: DBAPIError) -> Response | None:
     headers = {"Retry-After": "1"}
     if error.connection_invalidated:
         log.warning("connection lost during commit: outcome unknown (%s)", type(error.orig).__name__)
+        increment("shouwang_commit_outcome_unknown_total", "Commits whose connection was lost (answered 503)")
         return problem_response(503, "commit_outcome_unknown", COMMIT_OUTCOME_UNKNOWN, headers=headers)
     log.warning("commit failed: %s", type(error.orig).__name__)
     return problem_response(503, "service_unavailable", headers=headers)
