@@ -136,7 +136,6 @@ def deliver_due(
     Commits as it goes (claims, then outcomes per provider batch), so call it as a unit of work
     of its own (a task), not inside a request's transaction. ``now`` fixes the clock (tests).
     """
-    now = now or utcnow()
     limit = limit or int(current_app.config["PUSH_BATCH_SIZE"])
     started = time.monotonic()
     total = DeliveryStats()
@@ -145,7 +144,7 @@ def deliver_due(
         batch = deliver_batch(now, limit=limit, run=run)
         total.add(batch)
         if batch.claimed < limit and not batch.recovered:
-            if total.claimed or run.probed or not _probe_after_outage(now, run, total):
+            if total.claimed or run.probed or not _probe_after_outage(now or utcnow(), run, total):
                 return total
         elif time.monotonic() - started >= budget_seconds:
             total.more = True
