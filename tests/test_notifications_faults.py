@@ -154,14 +154,15 @@ def test_a_run_with_nothing_due_probes_a_service_that_was_down_and_sends_the_bac
     fcm.go_down()
     assert deliver_due(now=now).retrying == 1
     db.session.expire_all()
-    assert (note.push_wait, note.push_due_at > now + timedelta(seconds=10)) == (PushWait.OUTAGE, True)
+    # Its backoff (15–30 s, jittered) is not over at 5 s nor at 10 s.
+    assert (note.push_wait, note.push_due_at >= now + timedelta(seconds=15)) == (PushWait.OUTAGE, True)
 
-    still_down = deliver_due(now=now + timedelta(seconds=10))  # nothing due: a probe, refused
+    still_down = deliver_due(now=now + timedelta(seconds=5))  # nothing due: a probe, refused
     assert (still_down.claimed, still_down.probes, still_down.recovered) == (0, 1, 0)
     assert sum(fcm.probes.values()) == 0  # the connection was refused
 
     fcm.come_up()
-    back = deliver_due(now=now + timedelta(seconds=20))
+    back = deliver_due(now=now + timedelta(seconds=10))
     assert (back.probes, back.recovered, back.claimed, back.sent) == (1, 1, 1, 1)
     assert fcm.probes == {200: 1} and fcm.delivered(device.token) == 1
     assert deliver_due(now=now + timedelta(seconds=30)).probes == 0  # nothing waits on an outage now

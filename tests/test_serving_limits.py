@@ -11,12 +11,13 @@ import http.client
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -91,7 +92,7 @@ class Gunicorn:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.terminate()
+            self.process.send_signal(signal.SIGINT)  # gunicorn's quick shutdown
             try:
                 self.process.wait(30)
             except subprocess.TimeoutExpired:
@@ -100,7 +101,7 @@ class Gunicorn:
 
 
 @pytest.fixture
-def serve(database: str, tmp_path: Path) -> Iterator[callable]:
+def serve(database: str, tmp_path: Path) -> Iterator[Callable[..., Gunicorn]]:
     started: list[Gunicorn] = []
 
     def start(workers: int = 2, **env: str) -> Gunicorn:
@@ -113,19 +114,19 @@ def serve(database: str, tmp_path: Path) -> Iterator[callable]:
         server.stop()
 
 
-def test_gunicorn_refuses_to_start_with_login_limits_in_each_workers_memory(serve) -> None:
+def test_gunicorn_refuses_to_start_with_login_limits_in_each_workers_memory(serve: Callable[..., Gunicorn]) -> None:
     server = serve(workers=2)
     assert server.process.wait(START_SECONDS) != 0
     log = server.log.read_text()
     assert "REDIS_URL" in log and "RATELIMIT_ALLOW_PER_PROCESS" in log
 
 
-def test_gunicorn_starts_with_per_process_limits_when_asked_to(serve) -> None:
+def test_gunicorn_starts_with_per_process_limits_when_asked_to(serve: Callable[..., Gunicorn]) -> None:
     server = serve(workers=1, RATELIMIT_ALLOW_PER_PROCESS="1")
     server.wait_until_serving()
 
 
-def test_gunicorn_workers_share_the_login_limit_through_redis(serve) -> None:
+def test_gunicorn_workers_share_the_login_limit_through_redis(serve: Callable[..., Gunicorn]) -> None:
     prefix = f"shouwang-test-{uuid.uuid4().hex[:12]}"
     store = redis.Redis.from_url(REDIS_URL)
     server = serve(workers=2, REDIS_URL=REDIS_URL, RATELIMIT_KEY_PREFIX=prefix, LOGIN_LIMIT_PER_PHONE="5 per minute")
