@@ -317,7 +317,7 @@ def resend_owed_tasks() -> int:
 
 def wait_until_nothing_owed(timeout: float) -> bool:
     """Wait (at most ``timeout`` seconds) until this process owes the broker nothing; False if it
-    still does (a shutdown hook may give the resend thread a last chance; tests wait for it)."""
+    still does (tests wait for the resend thread with it)."""
     with _owed.emptied:
         return _owed.emptied.wait_for(lambda: not _owed.tasks, timeout)
 

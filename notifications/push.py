@@ -24,6 +24,7 @@ from __future__ import annotations
 import email.utils
 import itertools
 import json
+import logging
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -41,6 +42,8 @@ from flask import Flask, current_app
 from urllib3.util import Retry
 
 from notifications.models import PushChannel
+
+log = logging.getLogger(__name__)
 
 STATIC_TOKEN_PREFIX = "static-token:"
 #: The token a probe is addressed to: no device has it (and a dry run delivers nothing anyway).
@@ -181,6 +184,9 @@ class FcmProvider:
             response = messaging.send_each([fcm_message(message)], dry_run=True, app=self._firebase_app()).responses[0]
         except exceptions.FirebaseError as error:
             response = messaging.SendResponse(None, error)
+        except Exception:  # as in sending: a fault of ours must not fail the delivery run
+            log.exception("push provider %s: probe failed", self.channel)
+            return False
         return response.exception is None or classify(response.exception).outcome is not Outcome.RETRY
 
     def _firebase_app(self) -> firebase_admin.App:

@@ -3,8 +3,9 @@
 ``deliver_due_task`` is what :func:`notifications.outbox.wake_sender` enqueues after a transaction
 that wrote notifications commits, and beat runs it every ``PUSH_DELIVERY_SECONDS`` (10) as the
 safety net (rows held back by quiet hours or a retry, a wake-up lost with a broker hiccup, a dead
-worker's rows) and to notice a push service back after an outage (notifications/delivery.py). Several runs at once are safe: each claims its own rows (notifications/delivery.py).
-Without a broker both run in-process (the embedded default).
+worker's rows) and to notice a push service back after an outage. Several runs at once are safe:
+each claims its own rows (notifications/delivery.py). Without a broker both run in-process (the
+embedded default).
 """
 
 from __future__ import annotations
