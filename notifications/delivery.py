@@ -45,6 +45,7 @@ from flask import current_app
 
 from core.db import utcnow
 from core.extensions import db
+from core.metrics import Sample, register_gauges
 from notifications.models import Device, Notification, PushStatus, PushWait
 from notifications.push import Outcome, PushMessage, PushProvider, SendResult, providers
 
@@ -275,6 +276,23 @@ def _probe_after_outage(now: datetime, run: _Run, stats: DeliveryStats) -> bool:
     recovered = _recover_from_outage(now, run)
     stats.recovered += recovered
     return recovered > 0
+
+
+def _outbox_samples() -> list[Sample]:
+    """For /metrics, from the database (the same whichever process answers)."""
+    t, now = _notifications, utcnow()
+    pending = t.c.push_status == PushStatus.PENDING
+    overdue = db.session.scalar(
+        sa.select(sa.func.count()).where(pending, t.c.push_due_at < now - timedelta(seconds=60))
+    )
+    outage = db.session.scalar(sa.select(sa.func.count()).where(pending, t.c.push_wait == PushWait.OUTAGE))
+    return [
+        Sample("shouwang_push_overdue", "Pushes due more than a minute ago and not sent yet", overdue or 0),
+        Sample("shouwang_push_waiting_on_outage", "Pushes held back by a push-service outage", outage or 0),
+    ]
+
+
+register_gauges(_outbox_samples)
 
 
 # --- the database ---------------------------------------------------------------------------------

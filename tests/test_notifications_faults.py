@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from flask.testing import FlaskClient
 
 from core.db import utcnow
 from core.extensions import db
@@ -146,7 +147,9 @@ def test_urgent_pushes_back_off_on_their_own_short_schedule_with_more_tries(app:
     assert max_attempts(True, config) == 16 > max_attempts(False, config) == 8
 
 
-def test_a_run_with_nothing_due_probes_a_service_that_was_down_and_sends_the_backlog(fcm: FakeFcm) -> None:  # noqa: F811
+def test_a_run_with_nothing_due_probes_a_service_that_was_down_and_sends_the_backlog(
+    client: FlaskClient, fcm: FakeFcm  # noqa: F811
+) -> None:
     now = utcnow()
     user = make_recipient()
     device = make_device(user)
@@ -160,12 +163,14 @@ def test_a_run_with_nothing_due_probes_a_service_that_was_down_and_sends_the_bac
     still_down = deliver_due(now=now + timedelta(seconds=5))  # nothing due: a probe, refused
     assert (still_down.claimed, still_down.probes, still_down.recovered) == (0, 1, 0)
     assert sum(fcm.probes.values()) == 0  # the connection was refused
+    assert "shouwang_push_waiting_on_outage 1\n" in client.get("/metrics").get_data(as_text=True)
 
     fcm.come_up()
     back = deliver_due(now=now + timedelta(seconds=10))
     assert (back.probes, back.recovered, back.claimed, back.sent) == (1, 1, 1, 1)
     assert fcm.probes == {200: 1} and fcm.delivered(device.token) == 1
     assert deliver_due(now=now + timedelta(seconds=30)).probes == 0  # nothing waits on an outage now
+    assert "shouwang_push_waiting_on_outage 0\n" in client.get("/metrics").get_data(as_text=True)
 
 
 def test_rows_the_service_asked_to_wait_keep_their_time_when_an_outage_ends(fcm: FakeFcm) -> None:  # noqa: F811
