@@ -7,14 +7,16 @@ import os
 from typing import Any
 
 from flask import Flask, Response, request
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from core.config import build_config
+from core.config import build_config, refuse_per_process_limits
 from core.docs import assets as docs_assets
 from core.db import changes_kept_on_error, configure_sqlite, render_migration_item
-from core.errors import BoundedIntConverter, problem_response, register_error_handlers
+from core.errors import BoundedIntConverter, commit_failure_response, problem_response, register_error_handlers
 from core.extensions import api, db, jwt, limiter, migrate
+from core.metrics import init_metrics
+from core.request_input import RequestJSONProvider, init_request_input
 from core.tasks import init_celery
 from core.uploads import request_body_limit
 
@@ -25,9 +27,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=os.environ.get("INSTANCE_PATH") or None)
     # Ids are 32-bit on PostgreSQL: a larger id in a path is simply not found, never a 500.
     app.url_map.converters["int"] = BoundedIntConverter
+    app.json = RequestJSONProvider(app)  # what clients send is parsed with limits (core/request_input.py)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.config.update(build_config(app.instance_path, test_config))
+    refuse_per_process_limits(app.config)
 
     # Import models so metadata is complete for create_all and Alembic.
     import accounts.models  # noqa: F401
@@ -65,7 +69,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     _register_blueprints()
     _connect_listeners()
     app.register_blueprint(docs_assets)
+    init_metrics(app)  # GET /metrics for operators, outside the API document
     _refuse_oversized_bodies(app)
+    init_request_input(app)
     _register_transaction_boundary(app)
     # The one list of each package's tasks module (background and periodic work).
     init_celery(app, task_modules=("shifts.tasks", "patrols.tasks", "notifications.tasks", "rewards.tasks"))
@@ -147,8 +153,14 @@ def _register_transaction_boundary(app: Flask) -> None:
         except IntegrityError:
             db.session.rollback()
             return problem_response(409, "conflict")
-        except SQLAlchemyError:
-            db.session.rollback()
+        except SQLAlchemyError as error:
+            try:
+                db.session.rollback()
+            except SQLAlchemyError:
+                pass  # the connection is gone; the pool replaces it
+            unavailable = commit_failure_response(error) if isinstance(error, DBAPIError) else None
+            if unavailable is not None:
+                return unavailable
             log.exception("commit failed")
             return problem_response(500, "internal_error")
         return response

@@ -8,8 +8,10 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 from flask import Response, g
 from flask_jwt_extended import JWTManager
+from flask_jwt_extended.exceptions import UserClaimsVerificationError
 
 from accounts.models import AuthSession, User
+from core.auth import claims_problem
 from core.db import utcnow
 from core.errors import problem_response
 from core.extensions import db
@@ -46,11 +48,18 @@ def session_is_revoked(session_id: str | None, user_id: int | None = None) -> bo
 
 
 def register_jwt_handlers(jwt: JWTManager) -> None:
+    # flask-jwt-extended checks revocation before the claims (token_verification_loader), so the
+    # claims are checked first here too: odd claims are 401 invalid_token, never a query or a 500.
     @jwt.token_in_blocklist_loader
-    def _is_revoked(_header: dict[str, Any], payload: dict[str, Any]) -> bool:
-        subject = payload.get("sub")
-        user_id = int(subject) if isinstance(subject, str) and subject.isdigit() else None
-        return session_is_revoked(payload.get("sid"), user_id)
+    def _is_revoked(header: dict[str, Any], payload: dict[str, Any]) -> bool:
+        problem = claims_problem(payload)
+        if problem is not None:
+            raise UserClaimsVerificationError(problem, header, payload)
+        return session_is_revoked(payload["sid"], int(payload["sub"]))
+
+    @jwt.token_verification_loader
+    def _claims_are_ours(_header: dict[str, Any], payload: dict[str, Any]) -> bool:
+        return claims_problem(payload) is None
 
     @jwt.unauthorized_loader
     def _missing(_reason: str) -> Response:

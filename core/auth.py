@@ -16,7 +16,8 @@ Two answers for "outside your area", chosen by whether the id is a secret:
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import wraps
@@ -24,7 +25,7 @@ from typing import Any, TypeVar
 
 from flask_jwt_extended import get_jwt, verify_jwt_in_request
 
-from core.errors import ApiError, Forbidden, OutOfScope
+from core.errors import MAX_DB_INT, ApiError, Forbidden, OutOfScope
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -81,6 +82,41 @@ class Caller:
     @property
     def is_official(self) -> bool:
         return self.role in OFFICIALS
+
+
+_AREA_PATH = re.compile(r"(?:/[1-9][0-9]{0,9})+/")
+_USER_ID = re.compile(r"[1-9][0-9]{0,9}")
+_ROLE_NAMES = frozenset(role.value for role in Role)
+_MAX_CLAIM_LENGTH = 255  # session ids and jtis are UUIDs; area paths fit Area.path
+
+
+def claims_problem(claims: Mapping[str, Any]) -> str | None:
+    """Why the claims of a correctly signed token cannot be one of our identities (None if they can).
+
+    Tokens are only made by ``accounts.sessions.issue_token_pair``, so this never refuses one of
+    ours; it keeps a token signed with the right key but odd claims (a leaked key, a token from
+    another version) a 401 instead of a 500 wherever the claims are read.
+    """
+    subject, session_id, kind = claims.get("sub"), claims.get("sid"), claims.get("type")
+    if not isinstance(subject, str) or not _USER_ID.fullmatch(subject) or int(subject) > MAX_DB_INT:
+        return "sub is not a user id"
+    if not _is_short_text(session_id):
+        return "sid is missing"
+    if kind == "refresh":
+        return None if _is_short_text(claims.get("jti")) else "jti is missing"
+    if kind != "access":
+        return "unknown token type"
+    role = claims.get("role")
+    if not isinstance(role, str) or role not in _ROLE_NAMES:
+        return "unknown role"
+    area_path = claims.get("area_path")
+    if not isinstance(area_path, str) or len(area_path) > _MAX_CLAIM_LENGTH or not _AREA_PATH.fullmatch(area_path):
+        return "area_path is not an area path"
+    return None
+
+
+def _is_short_text(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= _MAX_CLAIM_LENGTH
 
 
 def current_caller() -> Caller:

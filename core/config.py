@@ -50,6 +50,26 @@ def _int_env(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
+def refuse_per_process_limits(config: dict[str, Any], environ: dict[str, str] | None = None) -> None:
+    """Refuse to serve under gunicorn with login limits kept in each process's memory.
+
+    Each gunicorn worker (and each node) would count failed logins on its own, so a phone gets the
+    limit once per worker: 12 wrong passwords against "5 per minute" met 9 password checks on four
+    workers. ``make run`` (one process) and the CLI, workers and tests are not gunicorn.
+    """
+    environ = os.environ if environ is None else environ
+    if config.get("TESTING") or not environ.get("SERVER_SOFTWARE", "").startswith("gunicorn/"):
+        return
+    if not str(config["RATELIMIT_STORAGE_URI"]).startswith("memory://") or config["RATELIMIT_ALLOW_PER_PROCESS"]:
+        return
+    raise RuntimeError(
+        "Login limits would be counted in each gunicorn worker's memory, so every worker and node "
+        "would allow the limit again. Set REDIS_URL (e.g. redis://127.0.0.1:6379/0) so all of them "
+        "share the counters, or RATELIMIT_ALLOW_PER_PROCESS=1 to accept per-process counting "
+        "knowingly (one worker on one node)."
+    )
+
+
 def build_config(instance_path: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     overrides = dict(overrides or {})
     env = os.environ
@@ -107,6 +127,9 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
         "RATELIMIT_HEADERS_ENABLED": True,
         "LOGIN_LIMIT_PER_PHONE": env.get("LOGIN_LIMIT_PER_PHONE", "5 per minute;20 per hour"),
         "LOGIN_LIMIT_PER_ADDRESS": env.get("LOGIN_LIMIT_PER_ADDRESS", "30 per minute;200 per hour"),
+        "REGISTRATION_LIMIT_PER_ADDRESS": env.get("REGISTRATION_LIMIT_PER_ADDRESS", "20 per hour"),
+        # Without REDIS_URL each process counts on its own; gunicorn refuses that unless this is 1.
+        "RATELIMIT_ALLOW_PER_PROCESS": env.get("RATELIMIT_ALLOW_PER_PROCESS", "0") == "1",
         # Domain defaults
         "DEFAULT_TIMEZONE": env.get("DEFAULT_TIMEZONE", "Asia/Shanghai"),
         "GRID_MAX_VERTICES": _int_env("GRID_MAX_VERTICES", 2000),
@@ -132,6 +155,8 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
         "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL"),  # amqp://… (RabbitMQ) or redis://…
         "CELERY_RESULT_BACKEND": env.get("CELERY_RESULT_BACKEND"),  # unset: results not kept
         "CELERY_QUEUE": env.get("CELERY_QUEUE", "shouwang"),
+        # A task the broker refused after a commit is owed and resent by its process this often.
+        "TASK_RESEND_SECONDS": _int_env("TASK_RESEND_SECONDS", 5),
         # How often beat tops repeating shifts up to SERIES_HORIZON_DAYS (shifts.top_up_series).
         "SERIES_TOP_UP_MINUTES": _int_env("SERIES_TOP_UP_MINUTES", 60),
         # Reports (patrols/reports.py, patrols/photos.py): photos are JPEG or PNG up to this size
@@ -189,8 +214,16 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
         "PUSH_MAX_ATTEMPTS": _int_env("PUSH_MAX_ATTEMPTS", 8),  # then failed (it stays in the inbox)
         "PUSH_RETRY_BASE_SECONDS": _int_env("PUSH_RETRY_BASE_SECONDS", 30),  # doubled per attempt
         "PUSH_RETRY_MAX_SECONDS": _int_env("PUSH_RETRY_MAX_SECONDS", 3600),
+        # Urgent pushes (call-outs, alerts) retry on a short schedule of their own, with more tries.
+        "PUSH_URGENT_RETRY_BASE_SECONDS": _int_env("PUSH_URGENT_RETRY_BASE_SECONDS", 5),
+        "PUSH_URGENT_RETRY_MAX_SECONDS": _int_env("PUSH_URGENT_RETRY_MAX_SECONDS", 60),
+        "PUSH_URGENT_MAX_ATTEMPTS": _int_env("PUSH_URGENT_MAX_ATTEMPTS", 16),
         "PUSH_LEASE_SECONDS": _int_env("PUSH_LEASE_SECONDS", 300),  # a claimed batch returns after
-        "PUSH_DELIVERY_MINUTES": _int_env("PUSH_DELIVERY_MINUTES", 1),  # beat's safety net
+        # Beat's delivery run: the safety net for wake-ups lost with the broker, and what notices a
+        # push service back after an outage (PUSH_DELIVERY_MINUTES, the former setting, still counts).
+        "PUSH_DELIVERY_SECONDS": _int_env(
+            "PUSH_DELIVERY_SECONDS", _int_env("PUSH_DELIVERY_MINUTES", 0) * 60 or 10
+        ),
         # A device whose token the app has not registered again for this long is skipped.
         "DEVICE_STALE_DAYS": _int_env("DEVICE_STALE_DAYS", 60),
         "DEVICE_TOKEN_MAX_LENGTH": _int_env("DEVICE_TOKEN_MAX_LENGTH", 4096),

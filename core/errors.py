@@ -13,11 +13,12 @@ from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, Response, current_app, json
-from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.routing import IntegerConverter, Map
 
 from core import i18n
+from core.metrics import increment
 
 PROBLEM_MIMETYPE = "application/problem+json"
 #: Largest id or integer PostgreSQL's ``integer`` holds.
@@ -179,6 +180,34 @@ def handle_database_unavailable(error: OperationalError) -> Response:
     """The database went away (restart, failover, lock timeout): the client should retry shortly."""
     log.warning("database unavailable: %s", error.orig)
     return problem_response(503, "service_unavailable", headers={"Retry-After": "1"})
+
+
+COMMIT_OUTCOME_UNKNOWN = (
+    "The connection to the database was lost while saving: the change may or may not have been "
+    "saved. Retry with the same Idempotency-Key to get its outcome."
+)
+i18n.register_titles({"commit_outcome_unknown": ("保存结果未知，请重试", "Outcome unknown, please retry")})
+i18n.register_messages({COMMIT_OUTCOME_UNKNOWN: "保存时与数据库的连接中断：更改可能已保存，也可能没有。请使用同一 Idempotency-Key 重试以获得结果。"})
+
+
+def commit_failure_response(error: DBAPIError) -> Response | None:
+    """The answer when COMMIT itself failed for want of the database (None: not that kind of error).
+
+    A connection lost during COMMIT leaves the outcome unknown (the server may have committed before
+    the answer was lost): 503 ``commit_outcome_unknown`` with Retry-After, so the client retries,
+    and with its Idempotency-Key gets the first response if it was saved (the key's record commits
+    with the change) or a fresh run if not. Other operational failures (serialisation, deadlock,
+    a database shutting down) rolled back: 503 ``service_unavailable``, retry as well.
+    """
+    if not (error.connection_invalidated or isinstance(error, OperationalError | InterfaceError)):
+        return None
+    headers = {"Retry-After": "1"}
+    if error.connection_invalidated:
+        log.warning("connection lost during commit: outcome unknown (%s)", type(error.orig).__name__)
+        increment("shouwang_commit_outcome_unknown_total", "Commits whose connection was lost (answered 503)")
+        return problem_response(503, "commit_outcome_unknown", COMMIT_OUTCOME_UNKNOWN, headers=headers)
+    log.warning("commit failed: %s", type(error.orig).__name__)
+    return problem_response(503, "service_unavailable", headers=headers)
 
 
 class BoundedIntConverter(IntegerConverter):

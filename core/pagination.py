@@ -25,6 +25,10 @@ DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]*$"
 INVALID_CURSOR = "Invalid cursor."
+#: Longest cursor we emit. Sort keys are ids and timestamps, at most three: the longest possible
+#: (two 64-bit ids and a timestamp with microseconds and offset) is 102 characters. A list URL
+#: with every query parameter at its longest stays far inside gunicorn's 4094-byte request line.
+MAX_CURSOR_LENGTH = 128
 
 
 class PageArgs(ma.Schema):
@@ -34,7 +38,7 @@ class PageArgs(ma.Schema):
     cursor = ma.fields.String(
         load_default=None,
         validate=[
-            ma.validate.Length(max=512),
+            ma.validate.Length(max=MAX_CURSOR_LENGTH),
             # What encode_cursor writes (unpadded base64url); empty is the first page.
             FullMatch(CURSOR_PATTERN, error=INVALID_CURSOR),
         ],
@@ -65,7 +69,10 @@ def page_schema(item_schema: type[ma.Schema]) -> type[ma.Schema]:
 
 def encode_cursor(values: Sequence[Any]) -> str:
     raw = json.dumps(list(values), separators=(",", ":"), default=str).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    if len(cursor) > MAX_CURSOR_LENGTH:  # a sort key that is neither an id nor a timestamp
+        raise ValueError(f"cursor of {len(cursor)} characters: sort lists by ids and timestamps")
+    return cursor
 
 
 def decode_cursor(cursor: str, size: int) -> list[Any]:

@@ -16,6 +16,15 @@ token (UNREGISTERED, invalid) → the device is deactivated; quota/unavailable/i
 the row is retried after exponential backoff with jitter, or the Retry-After asked for if longer;
 after ``PUSH_MAX_ATTEMPTS`` tries it is failed (and stays in the inbox). A row whose recipient has
 no usable device is ``no_device``: the inbox is the record, the push only the doorbell.
+
+Outages: when every push of a provider batch fails with a transient error (and no Retry-After),
+the service is down rather than the messages wrong; those rows wait as ``outage``. The first
+answer from the service afterwards (any push of a later batch answered, or a dry-run probe a run
+with nothing due sends while rows wait on an outage) makes every outage row due at once, urgent
+ones first, and the same run sends them: a backlog drains on the first run after the service is
+back instead of each row's own backoff. Rows the service asked to wait (Retry-After) keep their
+time. Urgent rows (call-outs, alerts) also back off on a short schedule of their own
+(``PUSH_URGENT_RETRY_*``) and get more tries (``PUSH_URGENT_MAX_ATTEMPTS``).
 """
 
 from __future__ import annotations
@@ -36,7 +45,8 @@ from flask import current_app
 
 from core.db import utcnow
 from core.extensions import db
-from notifications.models import Device, Notification, PushStatus
+from core.metrics import Sample, register_gauges
+from notifications.models import Device, Notification, PushStatus, PushWait
 from notifications.push import Outcome, PushMessage, PushProvider, SendResult, providers
 
 log = logging.getLogger(__name__)
@@ -61,6 +71,8 @@ class DeliveryStats:
     failed: int = 0  # rows given up
     no_device: int = 0  # rows whose recipient had no usable device
     deactivated: int = 0  # devices whose token the service declared dead
+    recovered: int = 0  # rows an outage held back, made due when the service answered again
+    probes: int = 0  # dry-run sends to learn whether a service that was down is back
     more: bool = False  # stopped by the time budget with rows possibly still due
 
     def add(self, other: DeliveryStats) -> None:
@@ -91,6 +103,8 @@ class _Row:
     retry_after: float | None = None
     error: str | None = None
     permanent_error: str | None = None
+    asked_to_wait: bool = False  # a Retry-After came with a failure
+    in_outage: bool = False  # a failure came in a batch where every push failed
 
 
 @dataclass
@@ -107,6 +121,14 @@ class _Writes:
     dead_devices: dict[int, datetime] = field(default_factory=dict)
 
 
+@dataclass
+class _Run:
+    """What one delivery run has learnt about the push services so far."""
+
+    recovered: bool = False  # outage rows were made due (once per run is enough)
+    probed: bool = False
+
+
 def deliver_due(
     now: datetime | None = None, *, limit: int | None = None, budget_seconds: float = DELIVERY_BUDGET_SECONDS
 ) -> DeliveryStats:
@@ -118,19 +140,22 @@ def deliver_due(
     limit = limit or int(current_app.config["PUSH_BATCH_SIZE"])
     started = time.monotonic()
     total = DeliveryStats()
+    run = _Run()
     while True:
-        batch = deliver_batch(now, limit=limit)
+        batch = deliver_batch(now, limit=limit, run=run)
         total.add(batch)
-        if batch.claimed < limit:
-            return total
-        if time.monotonic() - started >= budget_seconds:
+        if batch.claimed < limit and not batch.recovered:
+            if total.claimed or run.probed or not _probe_after_outage(now or utcnow(), run, total):
+                return total
+        elif time.monotonic() - started >= budget_seconds:
             total.more = True
             return total
 
 
-def deliver_batch(now: datetime | None = None, *, limit: int) -> DeliveryStats:
+def deliver_batch(now: datetime | None = None, *, limit: int, run: _Run | None = None) -> DeliveryStats:
     """Claim at most ``limit`` due rows, push them, record the outcomes."""
     now = now or utcnow()
+    run = run or _Run()
     config = current_app.config
     by_channel = providers()
     claim = str(uuid.uuid4())
@@ -140,14 +165,13 @@ def deliver_batch(now: datetime | None = None, *, limit: int) -> DeliveryStats:
     if not rows:
         return stats
 
-    max_attempts = int(config["PUSH_MAX_ATTEMPTS"])
     writes = _Writes()
     pushes: list[tuple[str, _Push]] = []
     devices = _usable_devices(
         {row.user_id for row in rows}, now - timedelta(days=int(config["DEVICE_STALE_DAYS"])), by_channel
     )
     for row in rows:
-        if row.attempts >= max_attempts:
+        if row.attempts >= max_attempts(row.urgent, config):
             # Its earlier runs died while sending (each lost lease counts as a try): give up.
             row.permanent_error = "delivery interrupted: the worker was lost while sending"
             _finish(row, now, writes, stats, config)
@@ -169,26 +193,106 @@ def deliver_batch(now: datetime | None = None, *, limit: int) -> DeliveryStats:
             chunk = of_channel[start : start + batch_size]
             results = _send(by_channel[channel], [push.message for push in chunk])
             stats.messages += len(chunk)
+            answered = any(result.outcome is not Outcome.RETRY for result in results)
+            down = not answered and any(result.retry_after is None for result in results)
             writes = _Writes()
             for push, result in zip(chunk, results, strict=True):
-                _note(push, result, writes)
+                _note(push, result, writes, down=down)
                 push.row.waiting -= 1
                 if push.row.waiting == 0:
                     _finish(push.row, now, writes, stats, config)
             stats.deactivated += len(writes.dead_devices)
             _write(writes, claim, now)
             db.session.commit()
+            if answered and not run.recovered:
+                stats.recovered += _recover_from_outage(now, run)
     return stats
 
 
-def retry_delay(attempts_before: int, retry_after: float | None, config: Mapping[str, Any]) -> timedelta:
-    """Exponential backoff with jitter (half to full of base·2^attempts, capped), or Retry-After if longer."""
-    base = float(config["PUSH_RETRY_BASE_SECONDS"])
-    ceiling = float(config["PUSH_RETRY_MAX_SECONDS"])
+def retry_delay(
+    attempts_before: int, retry_after: float | None, config: Mapping[str, Any], *, urgent: bool = False
+) -> timedelta:
+    """Exponential backoff with jitter (half to full of base·2^attempts, capped), or Retry-After if
+    longer; urgent rows on their own, shorter schedule."""
+    prefix = "PUSH_URGENT_RETRY" if urgent else "PUSH_RETRY"
+    base = float(config[f"{prefix}_BASE_SECONDS"])
+    ceiling = float(config[f"{prefix}_MAX_SECONDS"])
     seconds = min(ceiling, base * 2 ** min(attempts_before, 32)) * _JITTER.uniform(0.5, 1.0)
     if retry_after is not None:
         seconds = max(seconds, min(retry_after, MAX_RETRY_AFTER_SECONDS))
     return timedelta(seconds=seconds)
+
+
+def max_attempts(urgent: bool, config: Mapping[str, Any]) -> int:
+    """Tries before a row is failed: urgent rows retry sooner, so they get more tries."""
+    return int(config["PUSH_URGENT_MAX_ATTEMPTS" if urgent else "PUSH_MAX_ATTEMPTS"])
+
+
+# --- outages ----------------------------------------------------------------------------------------
+
+
+def _recover_from_outage(now: datetime, run: _Run) -> int:
+    """The service answered: every row an outage held back is due now (urgent ones first, in the
+    order they were written). Returns how many; committed, so any worker may take them."""
+    t = _notifications
+    run.recovered = True
+    result = db.session.execute(
+        t.update()
+        .where(
+            t.c.push_status == PushStatus.PENDING,
+            t.c.push_wait == PushWait.OUTAGE,
+            t.c.push_due_at > now,
+            t.c.push_claim.is_(None),
+        )
+        .values(
+            push_due_at=sa.case(
+                (sa.and_(t.c.urgent, t.c.created_at < now), t.c.created_at),
+                else_=sa.literal(now, t.c.push_due_at.type),
+            ),
+            push_wait=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    if result.rowcount:
+        log.info("push service answering again: %d held-back notifications due now", result.rowcount)
+    return result.rowcount
+
+
+def _probe_after_outage(now: datetime, run: _Run, stats: DeliveryStats) -> bool:
+    """Nothing was due: if rows wait on an outage, ask each push service whether it is back (a
+    dry run, delivered to nobody) and, if one answers, make them due. True if it did."""
+    run.probed = True
+    t = _notifications
+    waiting = db.session.scalar(
+        sa.select(t.c.id).where(t.c.push_status == PushStatus.PENDING, t.c.push_wait == PushWait.OUTAGE).limit(1)
+    )
+    db.session.commit()
+    if waiting is None:
+        return False
+    stats.probes += 1
+    if not any(provider.probe() for provider in providers().values()):
+        return False
+    recovered = _recover_from_outage(now, run)
+    stats.recovered += recovered
+    return recovered > 0
+
+
+def _outbox_samples() -> list[Sample]:
+    """For /metrics, from the database (the same whichever process answers)."""
+    t, now = _notifications, utcnow()
+    pending = t.c.push_status == PushStatus.PENDING
+    overdue = db.session.scalar(
+        sa.select(sa.func.count()).where(pending, t.c.push_due_at < now - timedelta(seconds=60))
+    )
+    outage = db.session.scalar(sa.select(sa.func.count()).where(pending, t.c.push_wait == PushWait.OUTAGE))
+    return [
+        Sample("shouwang_push_overdue", "Pushes due more than a minute ago and not sent yet", overdue or 0),
+        Sample("shouwang_push_waiting_on_outage", "Pushes held back by a push-service outage", outage or 0),
+    ]
+
+
+register_gauges(_outbox_samples)
 
 
 # --- the database ---------------------------------------------------------------------------------
@@ -273,6 +377,7 @@ _FINISH = (
         push_attempts=sa.bindparam("attempts"),
         push_device_ids=sa.bindparam("device_ids"),
         push_error=sa.bindparam("error"),
+        push_wait=sa.bindparam("wait"),
         pushed_at=sa.bindparam("pushed_at"),
         push_claim=None,
         push_claimed_until=None,
@@ -307,7 +412,7 @@ def _write(writes: _Writes, claim: str, now: datetime) -> None:
 # --- outcomes ---------------------------------------------------------------------------------------
 
 
-def _note(push: _Push, result: SendResult, writes: _Writes) -> None:
+def _note(push: _Push, result: SendResult, writes: _Writes, *, down: bool) -> None:
     row = push.row
     if result.outcome is Outcome.OK:
         row.reached.append(push.device_id)
@@ -316,7 +421,9 @@ def _note(push: _Push, result: SendResult, writes: _Writes) -> None:
     elif result.outcome is Outcome.RETRY:
         row.retry = True
         row.error = result.error
+        row.in_outage = row.in_outage or down
         if result.retry_after is not None:
+            row.asked_to_wait = True
             row.retry_after = max(row.retry_after or 0.0, result.retry_after)
     else:
         row.permanent_error = result.error
@@ -324,11 +431,14 @@ def _note(push: _Push, result: SendResult, writes: _Writes) -> None:
 
 def _finish(row: _Row, now: datetime, writes: _Writes, stats: DeliveryStats, config: Mapping[str, Any]) -> None:
     """The row's new state once every push of this run is answered."""
-    status, due_at, attempts, pushed_at = PushStatus.PENDING, row.due_at, row.attempts, None
+    status, due_at, attempts, pushed_at, wait = PushStatus.PENDING, row.due_at, row.attempts, None, None
     error = row.error or row.permanent_error
-    if row.retry and row.attempts + 1 < int(config["PUSH_MAX_ATTEMPTS"]):
+    if row.retry and row.attempts + 1 < max_attempts(row.urgent, config):
         attempts = row.attempts + 1
-        due_at = now + retry_delay(row.attempts, row.retry_after, config)
+        due_at = now + retry_delay(row.attempts, row.retry_after, config, urgent=row.urgent)
+        wait = (
+            PushWait.RETRY_AFTER if row.asked_to_wait else PushWait.OUTAGE if row.in_outage else PushWait.BACKOFF
+        )
         stats.retrying += 1
     elif row.reached:
         # Accepted for at least one device (any device still failing after the last try is given up).
@@ -344,6 +454,7 @@ def _finish(row: _Row, now: datetime, writes: _Writes, stats: DeliveryStats, con
     writes.rows.append({
         "row_id": row.id, "status": status, "due_at": due_at, "attempts": attempts,
         "device_ids": row.reached, "error": error[:200] if error else None, "pushed_at": pushed_at,
+        "wait": wait,
     })  # fmt: skip
 
 

@@ -39,6 +39,14 @@ class PushChannel(StrEnum):
     FCM = "fcm"
 
 
+class PushWait(StrEnum):
+    """Why a pending row waits for its next try (None: it has not failed)."""
+
+    BACKOFF = "backoff"  # its push failed while others went through: exponential backoff
+    RETRY_AFTER = "retry_after"  # the push service asked for the wait (Retry-After): honoured
+    OUTAGE = "outage"  # every push of its batch failed: the service was down; due again once it is back
+
+
 class PushStatus(StrEnum):
     PENDING = "pending"  # due at push_due_at (held back until then in quiet hours)
     SENT = "sent"  # accepted by the push service for at least one device
@@ -127,6 +135,7 @@ class Notification(db.Model):
     # Devices already reached, so a retry goes only to the others.
     push_device_ids: Mapped[list[int]] = mapped_column(JSONType, default=list)
     push_error: Mapped[str | None] = mapped_column(sa.String(200))
+    push_wait: Mapped[str | None] = mapped_column(sa.String(16))
     pushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
@@ -151,6 +160,16 @@ class Notification(db.Model):
             "push_status IN ('pending','sent','failed','no_device')", name="push_status_known"
         ),
         sa.CheckConstraint("push_attempts >= 0", name="push_attempts_non_negative"),
+        sa.CheckConstraint(
+            "push_wait IS NULL OR push_wait IN ('backoff','retry_after','outage')", name="push_wait_known"
+        ),
+        # The rows an outage held back, found at once when the push service is seen again.
+        sa.Index(
+            "ix_notifications_push_outage",
+            "push_due_at",
+            postgresql_where=sa.text("push_status = 'pending' AND push_wait = 'outage'"),
+            sqlite_where=sa.text("push_status = 'pending' AND push_wait = 'outage'"),
+        ),
     )
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import email.utils
 import itertools
 import json
+import logging
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -42,7 +43,11 @@ from urllib3.util import Retry
 
 from notifications.models import PushChannel
 
+log = logging.getLogger(__name__)
+
 STATIC_TOKEN_PREFIX = "static-token:"
+#: The token a probe is addressed to: no device has it (and a dry run delivers nothing anyway).
+PROBE_TOKEN = "shouwang-outage-probe"
 FCM_BASE_URL = "https://fcm.googleapis.com"
 # A send must end well within the outbox lease (PUSH_LEASE_SECONDS), or another worker may take
 # the row over and push it a second time.
@@ -81,6 +86,10 @@ class PushProvider(Protocol):
 
     def send(self, messages: Sequence[PushMessage]) -> list[SendResult]: ...
 
+    def probe(self) -> bool:
+        """Whether the service answers at all (after an outage), without delivering anything."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -106,6 +115,9 @@ class RecordingProvider:
             with self.path.open("a", encoding="utf-8") as out:
                 out.writelines(line + "\n" for line in lines)
         return [SendResult(Outcome.OK) for _ in messages]
+
+    def probe(self) -> bool:
+        return True
 
     def close(self) -> None:
         pass
@@ -163,6 +175,19 @@ class FcmProvider:
             for position, response in zip(positions, responses, strict=True):
                 results[position] = classify(response.exception) if response.exception else SendResult(Outcome.OK)
         return [result for result in results if result is not None]
+
+    def probe(self) -> bool:
+        """A dry run (``validate_only``: FCM checks the message and delivers nothing) to a token
+        that is no one's: any answer from FCM, "invalid token" included, means it is back."""
+        message = PushMessage(token=PROBE_TOKEN, title="probe", body="probe", data={"type": "probe"})
+        try:
+            response = messaging.send_each([fcm_message(message)], dry_run=True, app=self._firebase_app()).responses[0]
+        except exceptions.FirebaseError as error:
+            response = messaging.SendResponse(None, error)
+        except Exception:  # as in sending: a fault of ours must not fail the delivery run
+            log.exception("push provider %s: probe failed", self.channel)
+            return False
+        return response.exception is None or classify(response.exception).outcome is not Outcome.RETRY
 
     def _firebase_app(self) -> firebase_admin.App:
         with self._lock:

@@ -1,10 +1,11 @@
 """Background work of notifications: delivering the outbox and scheduling shift reminders.
 
 ``deliver_due_task`` is what :func:`notifications.outbox.wake_sender` enqueues after a transaction
-that wrote notifications commits, and beat runs it every ``PUSH_DELIVERY_MINUTES`` as the safety
-net (rows held back by quiet hours or a retry, a wake-up lost with a broker hiccup, a dead
-worker's rows). Several runs at once are safe: each claims its own rows (notifications/delivery.py).
-Without a broker both run in-process (the embedded default).
+that wrote notifications commits, and beat runs it every ``PUSH_DELIVERY_SECONDS`` (10) as the
+safety net (rows held back by quiet hours or a retry, a wake-up lost with a broker hiccup, a dead
+worker's rows) and to notice a push service back after an outage. Several runs at once are safe:
+each claims its own rows (notifications/delivery.py). Without a broker both run in-process (the
+embedded default).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from core.tasks import celery, enqueue_after_commit, periodic
 from notifications.delivery import deliver_due
 
 
-@periodic("PUSH_DELIVERY_MINUTES")
+@periodic("PUSH_DELIVERY_SECONDS")
 @celery.task(name="notifications.deliver_due")
 def deliver_due_task() -> dict[str, Any]:
     """Push every due outbox row; returns the run's counts."""

@@ -11,6 +11,7 @@ notifications/push.py), so nothing of ours is mocked::
     server.stall(after=15); server.wait_stalled(5)   # hold answers back (kill a worker meanwhile),
     server.release(drop=True)                        # then hang up on them
     server.delivered("tok-1"), server.hits["tok-1"], server.messages
+    server.probes                                   # dry runs (validate_only) by status: delivered to nobody
     server.stop()
 
 ``POST /v1/projects/{project}/messages:send`` answers ``{"name": "projects/{project}/messages/N"}`` or
@@ -136,6 +137,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         message = payload.get("message") or {}
         token = message.get("token") or message.get("fid") or ""
+        if payload.get("validate_only"):
+            # A dry run: answered as the default reply says, delivered to nobody, counted apart.
+            reply = fake._probed()
+            self._answer(reply.status, reply.body(project, 0))
+            return
         reply = fake._reply_for(token, message)
         if reply is None or fake.is_down:  # dropped, or went down while this request was held back
             self.close_connection = True
@@ -169,6 +175,7 @@ class FakeFcm:
         self.hits: Counter[str] = Counter()  # requests received per token, answered or not
         self.replies: Counter[tuple[str, int]] = Counter()  # (token, status) answered
         self.messages: list[dict[str, Any]] = []  # successfully "delivered" messages, in order
+        self.probes: Counter[int] = Counter()  # dry runs (validate_only) answered, by status
         self._scripts: dict[str, list[Reply]] = {}
         self._lock = threading.Lock()
         self._count = 0
@@ -280,6 +287,7 @@ class FakeFcm:
             self.hits.clear()
             self.replies.clear()
             self.messages.clear()
+            self.probes.clear()
             self._scripts.clear()
             self.default = OK
 
@@ -310,6 +318,11 @@ class FakeFcm:
             if self._drop_held:
                 return None
         return reply
+
+    def _probed(self) -> Reply:
+        with self._lock:
+            self.probes[self.default.status] += 1
+            return self.default
 
     def _answered(self, token: str, message: dict[str, Any], reply: Reply) -> int:
         with self._lock:
