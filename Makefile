@@ -16,10 +16,16 @@ INSTALLER ?= auto
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# Python writes bytecode on first import, so uv need not compile at install; but where
+# PYTHONDONTWRITEBYTECODE is set (containers, CI) nothing would ever be cached and each process
+# would compile the whole app again (5-8 s), so then compile at install, as pip always does.
+UV_COMPILE := $(if $(PYTHONDONTWRITEBYTECODE),--compile-bytecode)
+
 # $(call install_packages,REQUIREMENT): uv when it installs, else pip (a failed uv run falls back too).
 define install_packages
 	@if [ "$(INSTALLER)" != pip ] && { [ -x $(BIN)/uv ] || $(BIN)/python -m pip install --quiet "uv>=0.13"; } \
-	    && echo "uv pip install -e '$(1)'" && $(BIN)/uv pip install --quiet --python $(BIN)/python -e '$(1)'; then :; \
+	    && echo "uv pip install -e '$(1)'" \
+	    && $(BIN)/uv pip install --quiet $(UV_COMPILE) --python $(BIN)/python -e '$(1)'; then :; \
 	else \
 	  echo "pip install -e '$(1)'" && $(BIN)/python -m pip install --quiet --upgrade pip \
 	    && $(BIN)/python -m pip install --quiet -e '$(1)'; \
