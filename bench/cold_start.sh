@@ -37,7 +37,16 @@ while ! curl -sf "http://127.0.0.1:$port/healthz" >/dev/null; do
   sleep 0.2
 done
 end=$(date +%s.%N)
+# CPU seconds of the whole process tree (children that ended are counted in their parent's c-times):
+# on a shared machine the wall clock depends on the neighbours, this much less.
+ticks=0
+for p in $(pgrep -g "$pid"); do
+  t=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$p/stat" 2>/dev/null || echo 0)
+  ticks=$((ticks + t))
+done
+cpu=$(echo "scale=1; $ticks / $(getconf CLK_TCK)" | bc)
 # Every recipe line make echoed, with the seconds since the start when it began.
 grep -E '^ *[0-9.]+s  (\.venv/|python3 |uv |pip )' "$work/run.log" | cut -c1-120
-printf 'cold make run → /healthz: %.1f s (ref %s)\n' "$(echo "$end - $start" | bc)" \
-  "$(git -C "$work/shouwang" rev-parse --short HEAD)"
+printf 'cold make run → /healthz: %.1f s wall, %s s CPU (ref %s; load average %s)\n' \
+  "$(echo "$end - $start" | bc)" "$cpu" "$(git -C "$work/shouwang" rev-parse --short HEAD)" \
+  "$(cut -d' ' -f1-3 /proc/loadavg)"
