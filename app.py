@@ -155,10 +155,12 @@ def _register_transaction_boundary(app: Flask) -> None:
 
 
 def _register_cli(app: Flask) -> None:
+    from accounts.cli import accounts_cli
     from demo_data import seed_demo_command
     from grids.cli import grids_cli
     from shifts.cli import shifts_cli
 
+    app.cli.add_command(accounts_cli)
     app.cli.add_command(grids_cli)
     app.cli.add_command(shifts_cli)
     app.cli.add_command(seed_demo_command)

@@ -37,7 +37,7 @@ from core.db import utcnow
 from core.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from core.extensions import db
 from core.pagination import paginate
-from grids.models import Area
+from grids.models import Area, AreaLevel
 from grids.service import in_subtree
 
 __all__ = [
@@ -58,6 +58,7 @@ __all__ = [
     "start_session",
     # defined here
     "change_password",
+    "create_city_admin",
     "create_user",
     "current_user",
     "get_user",
@@ -91,6 +92,7 @@ i18n.register_messages(
         "You may not manage an account of a higher role than yours.": "您无权管理比您级别更高的账户。",
         "You cannot deactivate your own account.": "不能停用自己的账户。",
         "You cannot change your own role.": "不能修改自己的角色。",
+        "Must be a city.": "必须是市级区域。",
     }
 )
 
@@ -160,10 +162,12 @@ def user_snapshot(user: User) -> dict[str, Any]:
     }
 
 
-def create_user(caller: Caller, data: dict[str, Any]) -> User:
+def create_user(caller: Caller | None, data: dict[str, Any]) -> User:
+    """A new organiser, staff or admin account; ``caller`` None is the operator's console (CLI)."""
     area = _area_for(data["area_id"])
-    caller.ensure_scope(area.path)
-    _ensure_may_grant(caller, data["role"])
+    if caller is not None:
+        caller.ensure_scope(area.path)
+        _ensure_may_grant(caller, data["role"])
     if db.session.scalar(sa.select(User.id).where(User.phone == data["phone"])) is not None:
         raise Conflict("This phone number is already registered.", code="phone_taken")
     user = User(
@@ -173,7 +177,7 @@ def create_user(caller: Caller, data: dict[str, Any]) -> User:
         display_name=data["display_name"],
         area_id=area.id,
         locale=data.get("locale", "zh"),
-        created_by_id=caller.user_id,
+        created_by_id=caller.user_id if caller else None,
     )
     try:
         with db.session.begin_nested():  # a concurrent sign-up with the same phone
@@ -192,6 +196,14 @@ def create_user(caller: Caller, data: dict[str, Any]) -> User:
     )
     db.session.flush()
     return user
+
+
+def create_city_admin(data: dict[str, Any]) -> User:
+    """An admin of a city made at the operator's console (a new city's first admin has no one above
+    them to create the account through the API). ``data`` as for :func:`create_user`."""
+    if _area_for(data["area_id"]).level != AreaLevel.CITY:
+        raise ValidationFailed(errors={"area_id": ["Must be a city."]})
+    return create_user(None, {**data, "role": Role.ADMIN.value})
 
 
 def _managed_user(user_id: int) -> User:
