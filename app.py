@@ -117,7 +117,9 @@ def _connect_listeners() -> None:
     from notifications import reward_listeners as reward_notifications
     from rewards import listeners as reward_listeners
     from shifts import listeners as shift_listeners
+    from volunteers import listeners as volunteer_listeners
 
+    volunteer_listeners.connect()
     shift_listeners.connect()
     notification_listeners.connect()
     reward_notifications.connect()

@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from accounts import signals
 from accounts.models import User
 from accounts.passwords import hash_password, verify_password
 from accounts.sessions import (
@@ -62,6 +63,7 @@ __all__ = [
     "create_user",
     "current_user",
     "get_user",
+    "linked_ids",
     "list_audit",
     "list_users",
     "update_me",
@@ -106,6 +108,14 @@ def current_user(caller: Caller) -> User:
         # The session would have been revoked; a token outliving its user is still not a 500.
         raise Unauthorized("The account is no longer active.", code="token_revoked")
     return user
+
+
+def linked_ids(user_id: int) -> dict[str, int | None]:
+    """The ids other packages keep for this user, e.g. ``volunteer_id`` (None for non-volunteers)."""
+    links: dict[str, int | None] = {"volunteer_id": None}
+    for _receiver, answer in signals.account_links.send(signals.SENDER, user_id=user_id):
+        links.update(answer or {})
+    return links
 
 
 def update_me(caller: Caller, changes: dict[str, Any]) -> User:
