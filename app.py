@@ -13,6 +13,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from core.config import build_config
 from core.docs import assets as docs_assets
 from core.db import changes_kept_on_error, configure_sqlite, render_migration_item
+from core.dev_server import repair_query_string
 from core.errors import BoundedIntConverter, problem_response, register_error_handlers
 from core.extensions import api, db, jwt, limiter, migrate
 from core.tasks import init_celery
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=os.environ.get("INSTANCE_PATH") or None)
+    app.wsgi_app = repair_query_string(app.wsgi_app)  # type: ignore[method-assign]
     # Ids are 32-bit on PostgreSQL: a larger id in a path is simply not found, never a 500.
     app.url_map.converters["int"] = BoundedIntConverter
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
