@@ -6,7 +6,7 @@ export FLASK_APP := app:create_app
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test install install-test browser upgrade serve worker bench bench-autofill bench-checkin bench-notifications bench-leaderboard clean
+.PHONY: run test install install-test browser shell-tools upgrade serve worker bench bench-autofill bench-checkin bench-notifications bench-leaderboard clean
 
 # The installer: uv (from PyPI, into the virtualenv) when it can be had, about five times faster
 # than pip on a cold machine; pip otherwise, or always with INSTALLER=pip. uv does not read pip's
@@ -52,6 +52,13 @@ browser:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  { echo "Install Chromium (Debian package chromium) for the browser test" >&2; exit 1; }
 
+# README's walk-through is run as written by a test, with curl and jq: installed when missing (as root).
+shell-tools:
+	@{ command -v curl && command -v jq; } >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl jq >/dev/null; } || \
+	  { echo "Install curl and jq for the README walk-through test" >&2; exit 1; }
+
 ## run: embedded default — SQLite under instance/, demo data seeded once, API on http://$(HOST):$(PORT)
 run: install
 	$(BIN)/flask db upgrade
@@ -60,7 +67,7 @@ run: install
 	$(BIN)/flask run --host $(HOST) --port $(PORT)
 
 ## test: the whole suite on SQLite, then on PostgreSQL too when TEST_DATABASE_URL is set
-test: install-test browser
+test: install-test browser shell-tools
 	env -u TEST_DATABASE_URL $(BIN)/python -m pytest -q
 	@if [ -n "$$TEST_DATABASE_URL" ]; then \
 		echo "== again on PostgreSQL: $$TEST_DATABASE_URL"; \
