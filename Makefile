@@ -60,10 +60,9 @@ shell-tools:
 	  { echo "Install curl and jq for the README walk-through test" >&2; exit 1; }
 
 ## run: embedded default — SQLite under instance/, demo data seeded once, API on http://$(HOST):$(PORT)
+# prepare-demo = flask db upgrade, tasks run-periodic, seed-demo, in one process (an app start less each).
 run: install
-	$(BIN)/flask db upgrade
-	$(BIN)/flask seed-demo
-	$(BIN)/flask tasks run-periodic
+	$(BIN)/flask prepare-demo
 	$(BIN)/flask run --host $(HOST) --port $(PORT)
 
 ## test: the whole suite on SQLite, then on PostgreSQL too when TEST_DATABASE_URL is set

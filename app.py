@@ -160,7 +160,7 @@ def _register_transaction_boundary(app: Flask) -> None:
 
 def _register_cli(app: Flask) -> None:
     from accounts.cli import accounts_cli
-    from demo_data import seed_demo_command
+    from demo_data import prepare_demo_command, seed_demo_command
     from grids.cli import grids_cli
     from shifts.cli import shifts_cli
 
@@ -168,3 +168,4 @@ def _register_cli(app: Flask) -> None:
     app.cli.add_command(grids_cli)
     app.cli.add_command(shifts_cli)
     app.cli.add_command(seed_demo_command)
+    app.cli.add_command(prepare_demo_command)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -20,6 +23,7 @@ from accounts.models import User
 from shifts.models import Assignment, Shift, ShiftSeries
 from volunteers.models import Volunteer, VolunteerStatus
 
+ROOT = Path(__file__).resolve().parent.parent
 # README's walk-through checks in here: a point inside 东站社区第1网格 (the demo polygons are fixed).
 DEMO_LAT, DEMO_LON = 40.63142, 109.82242
 
@@ -157,3 +161,27 @@ def test_no_demo_shift_for_a_volunteer_no_longer_active(app) -> None:
 
     assert top_up_demo_shift() is None
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Shift)) == shifts_before
+
+
+def test_make_runs_preparation_first_and_later(tmp_path: Path) -> None:
+    """`flask prepare-demo`, as make run starts it: an empty instance migrated and seeded, then again."""
+
+    def prepare() -> subprocess.CompletedProcess[str]:
+        environment = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+        return subprocess.run(
+            [sys.executable, "-m", "flask", "prepare-demo"],
+            cwd=ROOT, env={**environment, "FLASK_APP": "app:create_app", "INSTANCE_PATH": str(tmp_path)},
+            capture_output=True, text=True, timeout=300,
+        )
+
+    first, later = prepare(), prepare()
+    assert first.returncode == 0, first.stderr
+    assert later.returncode == 0, later.stderr
+    assert (tmp_path / "shouwang.db").exists() and (tmp_path / "demo_logins.json").exists()
+    assert "Seeded the demo city" in first.stdout and "already present" in later.stdout
+    for output in (first.stdout, later.stdout):
+        assert "shifts.top_up_series:" in output  # the periodic tasks ran
+        # The logins and the demo shift come last, just above the server's banner.
+        assert output.rstrip().endswith(f"check in from inside the grid: lat {DEMO_LAT}, lon {DEMO_LON}")
+    shift_line = [line for line in first.stdout.splitlines() if line.startswith("Demo shift")][0]
+    assert shift_line.replace(", new)", ")") in later.stdout  # the same shift, not another one
