@@ -28,8 +28,8 @@ from accounts.models import User
 from accounts.passwords import hash_password
 from core import crypto
 from core.db import utcnow
-from core.extensions import db
 from core.errors import ApiError
+from core.extensions import db
 from core.geo import bounds
 from grids.models import Area, AreaLevel
 from volunteers.models import (
@@ -257,11 +257,10 @@ class DemoShift:
     starts_at: datetime
     ends_at: datetime
     check_in_opens: datetime
+    timezone: str
     lat: float
     lon: float
     created: bool
-
-    timezone: str
 
     def describe(self) -> str:
         zone = ZoneInfo(self.timezone)
@@ -315,7 +314,7 @@ def top_up_demo_shift(now: datetime | None = None) -> DemoShift | None:
     if current is not None:
         shift, assignment = current
         return DemoShift(shift.id, assignment.id, grid.name, shift.starts_at, shift.ends_at,
-                         check_in_opens(shift), lat, lon, created=False, timezone=shift.timezone)
+                         check_in_opens(shift), shift.timezone, lat, lon, created=False)
 
     # After a demo shift that ended a moment ago, the rest rule decides the earliest start.
     last_end = db.session.scalar(
@@ -340,7 +339,7 @@ def top_up_demo_shift(now: datetime | None = None) -> DemoShift | None:
         click.echo(f"No demo shift added: {refused.detail or refused.code}", err=True)
         return None
     return DemoShift(shift.id, assignment.id, grid.name, shift.starts_at, shift.ends_at,
-                     check_in_opens(shift), lat, lon, created=True, timezone=shift.timezone)
+                     check_in_opens(shift), shift.timezone, lat, lon, created=True)
 
 
 @click.command("seed-demo")
@@ -352,12 +351,13 @@ def seed_demo_command() -> None:
         click.echo("Demo data already present.")
         logins = json.loads(path.read_text()) if path.exists() else {}
     else:
+        db.session.commit()
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(logins, ensure_ascii=False, indent=2))
         path.chmod(0o600)
         click.echo("Seeded the demo city 包头市: 20 grids, 200 volunteers, evening patrols in 6 communities, point rules, a catalogue.")
     demo_shift = top_up_demo_shift()
-    db.session.commit()
+    db.session.commit()  # the demo city above, the demo shift here: each its own unit of work
     if logins:
         click.echo("Demo logins (POST /api/v1/auth/login with phone and password):")
         for role, login in logins.items():
