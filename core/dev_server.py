@@ -1,13 +1,14 @@
 """Raw UTF-8 in a query string, as werkzeug's development server (`flask run`, `make run`) passes it.
 
 PEP 3333 gives an application the request's bytes as latin-1 characters in ``QUERY_STRING``, and
-werkzeug's request turns them back into bytes and decodes UTF-8: gunicorn 23 and other servers that
-pass a raw ``?q=东站`` that way work. The development server, though, takes the request line that
+werkzeug's request turns them back into bytes and decodes UTF-8, so a raw ``?q=东站`` from a server
+that follows PEP 3333 arrives intact. The development server, though, takes the request line that
 ``http.server`` already decoded as latin-1 and encodes it once more as UTF-8 before the latin-1 step
 (``_wsgi_encoding_dance``), so raw non-ASCII bytes arrive encoded twice and match nothing, while
 the percent-encoded ``?q=%E4%B8%9C%E7%AB%99`` is ASCII and unaffected. Undoing that one extra
 encoding before the request is parsed repairs every query argument of every endpoint.
-(gunicorn 24+ refuses a non-ASCII request line outright with 400, as RFC 9112 allows.)
+(gunicorn 27, which make serve installs, refuses such a request line outright with 400, as RFC 9112
+allows: clients percent-encode, as every HTTP library does.)
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def repair_query_string(wsgi_app: WSGIApp) -> WSGIApp:
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         query = environ.get("QUERY_STRING", "")
-        # Only the development server sets werkzeug.socket; other servers follow PEP 3333.
+        # Only the development server sets werkzeug.socket; other servers are left alone.
         if "werkzeug.socket" in environ and not query.isascii():
             try:
                 once = query.encode("latin-1").decode("utf-8")

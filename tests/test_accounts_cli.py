@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextvars
 from typing import Any
 
 import pytest
@@ -16,21 +15,14 @@ from accounts.models import User
 from core.audit import AuditEntry
 from core.extensions import db
 from tests import factories
-from tests.conftest import Tree
+from tests.conftest import Tree, run_cli
 
 PASSWORD = "City-Keeper-2026"
 
 
 def create_admin(app: Flask, *args: str, password_input: str | None = None, **env: str) -> Result:
-    """Run the command as an operator would: in its own app context, so its own session (and its
-    rollback on refusal) on the test's connection, as RequestIsolatingClient does for requests."""
     typed = password_input if password_input is not None else f"{PASSWORD}\n{PASSWORD}\n"
-    result = contextvars.Context().run(
-        app.test_cli_runner().invoke,
-        args=["accounts", "create-admin", *args], input=typed, env=env or None,
-    )
-    db.session.expire_all()
-    return result
+    return run_cli(app, ["accounts", "create-admin", *args], input=typed, env=env or None)
 
 
 def user_count() -> int:

@@ -39,7 +39,7 @@ def test_every_query_argument_is_repaired_not_only_search(app: Flask, tree: Tree
 
 
 def test_servers_that_follow_pep_3333_are_left_alone(client: FlaskClient, tree: Tree) -> None:
-    """gunicorn 23, uWSGI, waitress: the raw bytes as latin-1 characters, which werkzeug decodes."""
+    """A server that follows PEP 3333 gives the raw bytes as latin-1 characters, which werkzeug decodes."""
     as_pep_3333 = "q=" + "东站".encode().decode("latin-1")
     response = client.get("/api/v1/areas/search", environ_overrides={"QUERY_STRING": as_pep_3333})
     assert response.status_code == 200

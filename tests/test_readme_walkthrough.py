@@ -3,7 +3,6 @@ the demo data `make run` seeds, so the README and the API cannot drift apart."""
 
 from __future__ import annotations
 
-import contextvars
 import json
 import re
 import subprocess
@@ -11,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from click.testing import Result
 from flask import Flask
 
 from accounts.models import User
 from core.extensions import db
+from tests.conftest import run_cli
 from tests.live_server import dev_server
 from volunteers.models import Volunteer
 
@@ -34,12 +33,6 @@ def first_requests_block() -> str:
     return match.group(1)
 
 
-def seed_demo_as_make_run_does(app: Flask) -> Result:
-    """`flask seed-demo` in an app context of its own (so its own session and commit, as a request's)."""
-    with app.app_context():
-        return app.test_cli_runner().invoke(args=["seed-demo"])
-
-
 def json_documents(text: str) -> list[Any]:
     decoder, documents, position = json.JSONDecoder(), [], 0
     while (start := text.find("{", position)) != -1:
@@ -51,7 +44,7 @@ def json_documents(text: str) -> list[Any]:
 def test_first_requests_work_on_the_demo_data(app: Flask, tmp_path: Path) -> None:
     app.instance_path, original = str(tmp_path / "instance"), app.instance_path
     try:
-        seeded = contextvars.Context().run(seed_demo_as_make_run_does, app)
+        seeded = run_cli(app, ["seed-demo"])
         assert seeded.exit_code == 0, seeded.output
         with dev_server(app) as base_url:
             script = PRELUDE + first_requests_block().replace(README_BASE_URL, base_url)
