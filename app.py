@@ -13,6 +13,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from core.config import build_config, refuse_per_process_limits
 from core.docs import assets as docs_assets
 from core.db import changes_kept_on_error, configure_sqlite, render_migration_item
+from core.dev_server import repair_query_string
 from core.errors import BoundedIntConverter, commit_failure_response, problem_response, register_error_handlers
 from core.extensions import api, db, jwt, limiter, migrate
 from core.metrics import init_metrics
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=os.environ.get("INSTANCE_PATH") or None)
+    app.wsgi_app = repair_query_string(app.wsgi_app)  # type: ignore[method-assign]
     # Ids are 32-bit on PostgreSQL: a larger id in a path is simply not found, never a 500.
     app.url_map.converters["int"] = BoundedIntConverter
     app.json = RequestJSONProvider(app)  # what clients send is parsed with limits (core/request_input.py)
@@ -123,7 +125,9 @@ def _connect_listeners() -> None:
     from notifications import reward_listeners as reward_notifications
     from rewards import listeners as reward_listeners
     from shifts import listeners as shift_listeners
+    from volunteers import listeners as volunteer_listeners
 
+    volunteer_listeners.connect()
     shift_listeners.connect()
     notification_listeners.connect()
     reward_notifications.connect()
@@ -167,10 +171,13 @@ def _register_transaction_boundary(app: Flask) -> None:
 
 
 def _register_cli(app: Flask) -> None:
-    from demo_data import seed_demo_command
+    from accounts.cli import accounts_cli
+    from demo_data import prepare_demo_command, seed_demo_command
     from grids.cli import grids_cli
     from shifts.cli import shifts_cli
 
+    app.cli.add_command(accounts_cli)
     app.cli.add_command(grids_cli)
     app.cli.add_command(shifts_cli)
     app.cli.add_command(seed_demo_command)
+    app.cli.add_command(prepare_demo_command)

@@ -3,6 +3,8 @@
 Two districts, three sub-districts, six communities and twenty grids with real-looking polygons around
 40.65N 109.84E; one login per role; about 200 volunteers in every status. Passwords are generated on
 the first run and kept in ``instance/demo_logins.json`` so later runs can print them again.
+Every run also gives the demo volunteer a shift that opens for check-in at once (unless they hold one
+already), so README's first requests work on the demo data without acting as an organiser.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 import math
 import random
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 from pathlib import Path
@@ -19,11 +22,13 @@ from typing import Any
 import click
 import sqlalchemy as sa
 from flask import current_app
+from shapely.geometry import shape
 
 from accounts.models import User
 from accounts.passwords import hash_password
 from core import crypto
 from core.db import utcnow
+from core.errors import ApiError
 from core.extensions import db
 from core.geo import bounds
 from grids.models import Area, AreaLevel
@@ -39,6 +44,12 @@ from volunteers.models import (
 CITY_CODE = "150200"
 ORIGIN_LON, ORIGIN_LAT = 109.820, 40.630
 GRID_WIDTH, GRID_HEIGHT = 0.0045, 0.0032  # about 380 m × 355 m: an urban grid of ~350 households
+DEMO_VOLUNTEER_PHONE = "+8613800000000"  # the first of the 200, home grid 东站社区第1网格
+DEMO_ORGANISER_PHONE = "+8613900000003"  # 东站社区's organiser, who plans and assigns the demo shift
+#: The demo shift starts this long after `make run`: check-in (CHECK_IN_OPENS_MINUTES, 30, before
+#: the start) is open at once, and the shift has not begun, so checking in is neither early nor late.
+DEMO_SHIFT_STARTS_IN = timedelta(minutes=25)
+DEMO_SHIFT_LENGTH = timedelta(hours=2)
 
 #: district → sub-districts → communities → number of grids (20 in all)
 LAYOUT: list[tuple[str, str, list[tuple[str, list[tuple[str, int]]]]]] = [
@@ -148,7 +159,7 @@ def seed_demo(rng: random.Random | None = None) -> dict[str, dict[str, str]] | N
 
     admin = add_login("admin", city, "+8613900000001", "市平安办管理员")
     add_login("staff", districts[0], "+8613900000002", "东河区政法委干部")
-    add_login("organiser", communities[0], "+8613900000003", "东站社区组织者")
+    add_login("organiser", communities[0], DEMO_ORGANISER_PHONE, "东站社区组织者")
 
     kinds = {k.code: k for k in db.session.scalars(sa.select(VolunteerKind))}
     shared_hash = hash_password(secrets.token_urlsafe(12))  # demo volunteers other than the first cannot log in
@@ -158,7 +169,7 @@ def seed_demo(rng: random.Random | None = None) -> dict[str, dict[str, str]] | N
         grid = grids[index % len(grids)]
         region = "150202" if grid.path.startswith(districts[0].path) else "150203"
         name = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.randint(1, 2)))
-        phone = f"+86138{index:08d}"
+        phone = f"+86138{index:08d}"  # index 0 is DEMO_VOLUNTEER_PHONE
         status = VolunteerStatus.ACTIVE if index == 0 else rng.choice(statuses)
         if index == 0:
             user = add_login("volunteer", grid, phone, name)
@@ -236,9 +247,104 @@ def _seed_rewards(admin: User, city: Area, district: Area) -> None:
                              "points_cost": cost, "stock": stock, "per_volunteer_limit": limit})
 
 
+@dataclass(frozen=True)
+class DemoShift:
+    """The demo volunteer's next shift, and a position inside its grid to check in from."""
+
+    shift_id: int
+    assignment_id: int
+    grid_name: str
+    starts_at: datetime
+    ends_at: datetime
+    check_in_opens: datetime
+    timezone: str
+    lat: float
+    lon: float
+    created: bool
+
+    def describe(self) -> str:
+        zone = ZoneInfo(self.timezone)
+        start, end, opens = (moment.astimezone(zone) for moment in (self.starts_at, self.ends_at, self.check_in_opens))
+        return (
+            f"Demo shift for the volunteer: {self.grid_name}, {start:%Y-%m-%d %H:%M}–{end:%H:%M}, check-in "
+            f"from {opens:%H:%M} (shift {self.shift_id}, assignment {self.assignment_id}"
+            f"{', new' if self.created else ''})\n"
+            f"  check in from inside the grid: lat {self.lat}, lon {self.lon}"
+        )
+
+
+def demo_position(grid: Area) -> tuple[float, float]:
+    """A point well inside the grid (lat, lon), rounded to about a metre."""
+    point = shape(grid.boundary).representative_point()
+    return round(point.y, 5), round(point.x, 5)
+
+
+def top_up_demo_shift(now: datetime | None = None) -> DemoShift | None:
+    """Give the demo volunteer a shift in their home grid starting DEMO_SHIFT_STARTS_IN from now,
+    unless they already hold a place on one that starts within the hour and has not ended.
+
+    Planned and assigned through the shifts services as the demo organiser (audited, notified), so
+    it obeys every rule. Returns None, changing nothing, when the demo volunteer or organiser is gone
+    or inactive, or the rules refuse (the demo data was changed through the API).
+    """
+    from core.auth import Caller, Role
+    from patrols.presence_rules import check_in_opens
+    from shifts.assigning import assign
+    from shifts.models import Assignment, AssignmentRole, AssignmentStatus, Shift, ShiftStatus
+    from shifts.planning import create_shift
+    from shifts.rules import min_rest
+
+    now = now or utcnow()
+    volunteer = db.session.scalar(
+        sa.select(Volunteer).join(User, User.id == Volunteer.user_id).where(User.phone == DEMO_VOLUNTEER_PHONE)
+    )
+    organiser = db.session.scalar(sa.select(User).where(User.phone == DEMO_ORGANISER_PHONE))
+    if volunteer is None or organiser is None or not organiser.is_active:
+        return None
+    held = sa.select(Shift, Assignment).join(Assignment, Assignment.shift_id == Shift.id).where(
+        Assignment.volunteer_id == volunteer.id,
+        Assignment.status == AssignmentStatus.ASSIGNED.value,
+        Shift.status == ShiftStatus.SCHEDULED.value,
+    )
+    current = db.session.execute(
+        held.where(Shift.ends_at > now, Shift.starts_at < now + timedelta(hours=1)).order_by(Shift.starts_at)
+    ).first()
+    grid = volunteer.home_grid
+    lat, lon = demo_position(grid)
+    if current is not None:
+        shift, assignment = current
+        return DemoShift(shift.id, assignment.id, grid.name, shift.starts_at, shift.ends_at,
+                         check_in_opens(shift), shift.timezone, lat, lon, created=False)
+
+    # After a demo shift that ended a moment ago, the rest rule decides the earliest start.
+    last_end = db.session.scalar(
+        held.with_only_columns(sa.func.max(Shift.ends_at)).where(Shift.ends_at <= now)
+    )
+    starts_at = now + DEMO_SHIFT_STARTS_IN
+    if last_end is not None:
+        starts_at = max(starts_at, last_end + min_rest())
+    starts_at = starts_at.replace(second=0, microsecond=0)
+    caller = Caller(user_id=organiser.id, role=Role(organiser.role), area_path=organiser.area.path,
+                    session_id="seed-demo")
+    try:
+        with db.session.begin_nested():
+            shift = create_shift(caller, {
+                "grid_id": grid.id, "starts_at": starts_at, "ends_at": starts_at + DEMO_SHIFT_LENGTH,
+                "title": "演示巡逻", "instructions": "make run 生成的演示班次：签到、巡查、签退。",
+                "meeting_point": f"{grid.name}入口", "min_headcount": 1, "max_headcount": 2,
+                "backup_slots": 0, "required_kinds": [],
+            })
+            assignment = assign(caller, shift, volunteer.id, AssignmentRole.PRIMARY.value)
+    except ApiError as refused:
+        click.echo(f"No demo shift added: {refused.detail or refused.code}", err=True)
+        return None
+    return DemoShift(shift.id, assignment.id, grid.name, shift.starts_at, shift.ends_at,
+                     check_in_opens(shift), shift.timezone, lat, lon, created=True)
+
+
 @click.command("seed-demo")
 def seed_demo_command() -> None:
-    """Seed the demo city once and print the demo logins."""
+    """Seed the demo city once, give the demo volunteer a shift opening now, print the demo logins."""
     logins = seed_demo()
     path = _logins_file()
     if logins is None:
@@ -250,7 +356,26 @@ def seed_demo_command() -> None:
         path.write_text(json.dumps(logins, ensure_ascii=False, indent=2))
         path.chmod(0o600)
         click.echo("Seeded the demo city 包头市: 20 grids, 200 volunteers, evening patrols in 6 communities, point rules, a catalogue.")
+    demo_shift = top_up_demo_shift()
+    db.session.commit()  # the demo city above, the demo shift here: each its own unit of work
     if logins:
         click.echo("Demo logins (POST /api/v1/auth/login with phone and password):")
         for role, login in logins.items():
             click.echo(f"  {role:<10} {login['phone']}  {login['password']}  ({login['area']})")
+    if demo_shift is not None:
+        click.echo(demo_shift.describe())
+
+
+@click.command("prepare-demo")
+@click.pass_context
+def prepare_demo_command(ctx: click.Context) -> None:
+    """What make run does before serving, in one process (each `flask` process spends about two
+    seconds starting the app): flask db upgrade, flask tasks run-periodic, flask seed-demo (last, so
+    the logins and the demo shift are what is left on the screen above the server's banner)."""
+    from flask_migrate import upgrade
+
+    from core.tasks import run_periodic_command
+
+    upgrade()
+    ctx.invoke(run_periodic_command)
+    ctx.invoke(seed_demo_command)

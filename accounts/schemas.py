@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from accounts import service
+from accounts.models import User
 from core.auth import Role
 from core.fields import Instant, QueryBoolean, StrictBoolean, UpdateSchema
 from core.pagination import PageArgs
@@ -14,7 +16,6 @@ PASSWORD_MAX_LENGTH = 128
 #: Roles that /users manages; volunteers self-register through the volunteers package.
 MANAGED_ROLES = (Role.ORGANISER.value, Role.STAFF.value, Role.ADMIN.value)
 LOCALES = ("zh", "en")
-
 
 
 def _password_field(**kwargs: object) -> ma.fields.String:
@@ -52,10 +53,27 @@ class MeSchema(ma.Schema):
     locale = ma.fields.String(required=True, metadata={"enum": list(LOCALES)})
     area = ma.fields.Nested(AccountAreaSchema, required=True)
     created_at = Instant(required=True)
+    volunteer_id = ma.fields.Method(
+        "_volunteer_id",
+        required=True,
+        allow_none=True,
+        metadata={
+            "type": "integer",
+            "description": "Your volunteer profile's id (null for organiser, staff and admin "
+            "accounts). Paths and bodies about volunteers (/volunteers/{id}, to_volunteer_id, "
+            "volunteer_id) take this id; /users/{id} and actor ids take the user id (`id`).",
+        },
+    )
+
+    def _volunteer_id(self, user: User) -> int | None:
+        return service.linked_ids(user.id)["volunteer_id"]
 
 
 class UserSchema(MeSchema):
-    """An account as staff and admins see it."""
+    """An account as staff and admins see it (never a volunteer's: they have no volunteer_id here)."""
+
+    class Meta:
+        exclude = ("volunteer_id",)
 
     is_active = StrictBoolean(required=True)
     updated_at = Instant(required=True)

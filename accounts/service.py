@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from accounts import signals
 from accounts.models import User
 from accounts.passwords import hash_password, verify_password
 from accounts.sessions import (
@@ -37,7 +38,7 @@ from core.db import utcnow
 from core.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from core.extensions import db
 from core.pagination import paginate
-from grids.models import Area
+from grids.models import Area, AreaLevel
 from grids.service import in_subtree
 
 __all__ = [
@@ -58,9 +59,11 @@ __all__ = [
     "start_session",
     # defined here
     "change_password",
+    "create_city_admin",
     "create_user",
     "current_user",
     "get_user",
+    "linked_ids",
     "list_audit",
     "list_users",
     "update_me",
@@ -91,6 +94,7 @@ i18n.register_messages(
         "You may not manage an account of a higher role than yours.": "您无权管理比您级别更高的账户。",
         "You cannot deactivate your own account.": "不能停用自己的账户。",
         "You cannot change your own role.": "不能修改自己的角色。",
+        "Must be a city.": "必须是市级区域。",
     }
 )
 
@@ -104,6 +108,14 @@ def current_user(caller: Caller) -> User:
         # The session would have been revoked; a token outliving its user is still not a 500.
         raise Unauthorized("The account is no longer active.", code="token_revoked")
     return user
+
+
+def linked_ids(user_id: int) -> dict[str, int | None]:
+    """The ids other packages keep for this user, e.g. ``volunteer_id`` (None for non-volunteers)."""
+    links: dict[str, int | None] = {"volunteer_id": None}
+    for _receiver, answer in signals.account_links.send(signals.SENDER, user_id=user_id):
+        links.update(answer or {})
+    return links
 
 
 def update_me(caller: Caller, changes: dict[str, Any]) -> User:
@@ -160,10 +172,12 @@ def user_snapshot(user: User) -> dict[str, Any]:
     }
 
 
-def create_user(caller: Caller, data: dict[str, Any]) -> User:
+def create_user(caller: Caller | None, data: dict[str, Any]) -> User:
+    """A new organiser, staff or admin account; ``caller`` None is the operator's console (CLI)."""
     area = _area_for(data["area_id"])
-    caller.ensure_scope(area.path)
-    _ensure_may_grant(caller, data["role"])
+    if caller is not None:
+        caller.ensure_scope(area.path)
+        _ensure_may_grant(caller, data["role"])
     if db.session.scalar(sa.select(User.id).where(User.phone == data["phone"])) is not None:
         raise Conflict("This phone number is already registered.", code="phone_taken")
     user = User(
@@ -173,7 +187,7 @@ def create_user(caller: Caller, data: dict[str, Any]) -> User:
         display_name=data["display_name"],
         area_id=area.id,
         locale=data.get("locale", "zh"),
-        created_by_id=caller.user_id,
+        created_by_id=caller.user_id if caller else None,
     )
     try:
         with db.session.begin_nested():  # a concurrent sign-up with the same phone
@@ -197,6 +211,14 @@ def create_user(caller: Caller, data: dict[str, Any]) -> User:
 def user_not_found() -> NotFound:
     """The answer for a user id that does not exist, and for one the caller may not reach."""
     return NotFound("User not found.", code="user_not_found")
+
+
+def create_city_admin(data: dict[str, Any]) -> User:
+    """An admin of a city made at the operator's console (a new city's first admin has no one above
+    them to create the account through the API). ``data`` as for :func:`create_user`."""
+    if _area_for(data["area_id"]).level != AreaLevel.CITY:
+        raise ValidationFailed(errors={"area_id": ["Must be a city."]})
+    return create_user(None, {**data, "role": Role.ADMIN.value})
 
 
 def _managed_user(user_id: int) -> User:

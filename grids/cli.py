@@ -8,39 +8,17 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
-from core import i18n
+from core.cli import error_lines, language_option
 from core.extensions import db
 from grids import importing
 
 grids_cli = AppGroup("grids", help="Area tree and grid boundaries.")
 
 
-def _messages(errors: object, language: str) -> list[str]:
-    """Flatten ``{field: [message]}`` (possibly nested) into ``field: message`` lines."""
-    translated = i18n.translate_errors(errors, language)
-    lines: list[str] = []
-
-    def walk(prefix: str, value: object) -> None:
-        if isinstance(value, dict):
-            for key, inner in value.items():
-                walk(f"{prefix}.{key}" if prefix else str(key), inner)
-        elif isinstance(value, list):
-            for inner in value:
-                walk(prefix, inner)
-        else:
-            lines.append(f"{prefix}: {value}" if prefix else str(value))
-
-    walk("", translated)
-    return lines
-
-
 @grids_cli.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Validate and report, then roll back.")
-@click.option(
-    "--lang", type=click.Choice(i18n.SUPPORTED_LANGUAGES), default=i18n.DEFAULT_LANGUAGE,
-    show_default=True, help="Language of error messages.",
-)
+@language_option
 def import_command(file: Path, dry_run: bool, lang: str) -> None:
     """Create or update areas from a GeoJSON FeatureCollection, matched by `code`.
 
@@ -60,7 +38,7 @@ def import_command(file: Path, dry_run: bool, lang: str) -> None:
             where = "collection" if problem.index is None else f"features[{problem.index}]"
             if problem.code:
                 where += f" (code {problem.code})"
-            for line in _messages(problem.errors, lang):
+            for line in error_lines(problem.errors, lang):
                 click.echo(f"{where}: {line}", err=True)
         raise click.ClickException(
             f"{len(failure.problems)} invalid feature(s); nothing was written."

@@ -15,6 +15,7 @@ from typing import Any
 import hypothesis
 import pytest
 import sqlalchemy as sa
+from click.testing import Result
 from cryptography.fernet import Fernet
 from flask import Flask, has_app_context
 from flask.testing import FlaskClient
@@ -143,6 +144,19 @@ class RequestIsolatingClient(FlaskClient):
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+def run_cli(app: Flask, args: list[str], **kwargs: Any) -> Result:
+    """A `flask` command run as an operator runs it: from an empty context, so with an app context
+    and a database session of its own (its commit or rollback is its own), as requests have above."""
+
+    def invoke() -> Result:
+        with app.app_context():
+            return app.test_cli_runner().invoke(args=args, **kwargs)
+
+    result = contextvars.Context().run(invoke)
+    db.session.expire_all()
+    return result
 
 
 @dataclass

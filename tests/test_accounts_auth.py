@@ -96,6 +96,7 @@ def test_login_returns_tokens_session_and_profile(
             "path": tree.community_a.path,
         },
         "created_at": body["user"]["created_at"],
+        "volunteer_id": None,
     }
     assert datetime.fromisoformat(body["user"]["created_at"]).utcoffset() is not None
 
@@ -487,11 +488,17 @@ def test_me_and_update_me(client: FlaskClient, organiser: User) -> None:
     assert (user.display_name, user.role) == ("王芳芳", "organiser")
 
 
-def test_volunteer_sees_own_account(client: FlaskClient, tree: Tree) -> None:
-    volunteer = factories.make_volunteer(tree.grid_a)
+def test_volunteer_sees_own_account_with_both_ids(client: FlaskClient, tree: Tree) -> None:
+    factories.make_user("organiser", tree.community_a)  # so that user ids and volunteer ids differ
+    volunteer = factories.make_volunteer(tree.grid_a, phone="+8613800138001")
+    assert volunteer.id != volunteer.user_id
     body = client.get("/api/v1/me", headers=factories.headers_for(volunteer.user)).get_json()
     assert body["role"] == "volunteer"
     assert body["area"]["level"] == "grid"
+    assert (body["id"], body["volunteer_id"]) == (volunteer.user_id, volunteer.id)
+    profile = client.get("/api/v1/volunteers/me", headers=factories.headers_for(volunteer.user)).get_json()
+    assert (profile["id"], profile["user_id"]) == (body["volunteer_id"], body["id"])
+    assert login(client, "+8613800138001").get_json()["user"]["volunteer_id"] == volunteer.id
 
 
 # --- password change --------------------------------------------------------------------------

@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
 from shapely.geometry import shape
 
+from core.db import utcnow
 from core.extensions import db
 from core.geo import validate_boundary
-from demo_data import seed_demo
+from demo_data import DEMO_SHIFT_LENGTH, DEMO_SHIFT_STARTS_IN, DEMO_VOLUNTEER_PHONE, seed_demo, top_up_demo_shift
 from grids.models import Area, AreaLevel
 from rewards.models import PointRule
-from shifts.models import Shift, ShiftSeries
-from volunteers.models import Volunteer
+from accounts.models import User
+from shifts.models import Assignment, Shift, ShiftSeries
+from volunteers.models import Volunteer, VolunteerStatus
+
+ROOT = Path(__file__).resolve().parent.parent
+# README's walk-through checks in here: a point inside 东站社区第1网格 (the demo polygons are fixed).
+DEMO_LAT, DEMO_LON = 40.63142, 109.82242
 
 
 def test_demo_city_shape_and_logins(client, app) -> None:
@@ -79,3 +90,98 @@ def test_seed_command_prints_logins_and_is_idempotent(app, tmp_path: Path) -> No
     stored = json.loads((tmp_path / "demo_logins.json").read_text())
     assert stored["organiser"]["password"] in first.output
     assert stored["organiser"]["password"] in second.output
+    # Both runs tell where the walk-through checks in: the same shift, the same position.
+    for output in (first.output, second.output):
+        assert "Demo shift for the volunteer: 东站社区第1网格" in output
+        assert f"check in from inside the grid: lat {DEMO_LAT}, lon {DEMO_LON}" in output
+    assert ", new)" in first.output and ", new)" not in second.output
+
+
+def login_demo_volunteer(client, logins: dict[str, dict[str, str]]) -> dict[str, str]:
+    body = {"phone": DEMO_VOLUNTEER_PHONE, "password": logins["volunteer"]["password"]}
+    return {"Authorization": "Bearer " + client.post("/api/v1/auth/login", json=body).get_json()["access_token"]}
+
+
+def test_the_demo_volunteer_can_check_in_right_after_seeding(client, app) -> None:
+    logins = seed_demo()
+    before = utcnow()
+    demo = top_up_demo_shift()
+    assert demo is not None and demo.created
+    # Starts DEMO_SHIFT_STARTS_IN from now, with the check-in window already open.
+    assert before + DEMO_SHIFT_STARTS_IN - timedelta(minutes=1) <= demo.starts_at <= utcnow() + DEMO_SHIFT_STARTS_IN
+    assert demo.check_in_opens <= utcnow() < demo.starts_at
+    assert demo.ends_at - demo.starts_at == DEMO_SHIFT_LENGTH
+    assert (demo.lat, demo.lon) == (DEMO_LAT, DEMO_LON)
+    grid = db.session.scalar(sa.select(Area).where(Area.name == demo.grid_name))
+    assert shape(grid.boundary).contains(shape({"type": "Point", "coordinates": [demo.lon, demo.lat]}))
+
+    headers = login_demo_volunteer(client, logins)
+    upcoming = client.get("/api/v1/me/shifts?when=upcoming", headers=headers).get_json()["items"]
+    assert upcoming[0]["id"] == demo.assignment_id and upcoming[0]["shift"]["grid_id"] == grid.id
+    check_in = client.post(
+        f"/api/v1/assignments/{demo.assignment_id}/check-in", headers=headers,
+        json={"client_id": str(uuid.uuid4()), "lat": demo.lat, "lon": demo.lon, "accuracy_m": 15,
+              "device_time": utcnow().isoformat()},
+    )
+    assert check_in.status_code == 200, check_in.get_json()
+    assert check_in.get_json()["presence_status"] == "verified"
+
+    # A later make run finds the shift still ahead and adds nothing.
+    again = top_up_demo_shift()
+    assert again is not None and not again.created and again.assignment_id == demo.assignment_id
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Assignment)) == 1
+
+
+def test_a_later_run_tops_up_after_the_last_demo_shift_respecting_rest(app) -> None:
+    seed_demo()
+    first = top_up_demo_shift()
+    assert first is not None
+    rest = timedelta(minutes=app.config["SHIFT_MIN_REST_MINUTES"])
+
+    # Ten minutes after it ended: the next may start only after the rest the rules require.
+    soon_after = top_up_demo_shift(now=first.ends_at + timedelta(minutes=10))
+    assert soon_after is not None and soon_after.created
+    assert soon_after.starts_at == (first.ends_at + rest).replace(second=0, microsecond=0)
+
+    # Days later: DEMO_SHIFT_STARTS_IN from then.
+    later = soon_after.ends_at + timedelta(days=2)
+    much_later = top_up_demo_shift(now=later)
+    assert much_later is not None and much_later.created
+    assert much_later.starts_at == (later + DEMO_SHIFT_STARTS_IN).replace(second=0, microsecond=0)
+
+
+def test_no_demo_shift_for_a_volunteer_no_longer_active(app) -> None:
+    seed_demo()
+    volunteer = db.session.scalar(
+        sa.select(Volunteer).join(User, User.id == Volunteer.user_id).where(User.phone == DEMO_VOLUNTEER_PHONE)
+    )
+    volunteer.status = VolunteerStatus.SUSPENDED.value
+    db.session.flush()
+    shifts_before = db.session.scalar(sa.select(sa.func.count()).select_from(Shift))
+
+    assert top_up_demo_shift() is None
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Shift)) == shifts_before
+
+
+def test_make_runs_preparation_first_and_later(tmp_path: Path) -> None:
+    """`flask prepare-demo`, as make run starts it: an empty instance migrated and seeded, then again."""
+
+    def prepare() -> subprocess.CompletedProcess[str]:
+        environment = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+        return subprocess.run(
+            [sys.executable, "-m", "flask", "prepare-demo"],
+            cwd=ROOT, env={**environment, "FLASK_APP": "app:create_app", "INSTANCE_PATH": str(tmp_path)},
+            capture_output=True, text=True, timeout=300,
+        )
+
+    first, later = prepare(), prepare()
+    assert first.returncode == 0, first.stderr
+    assert later.returncode == 0, later.stderr
+    assert (tmp_path / "shouwang.db").exists() and (tmp_path / "demo_logins.json").exists()
+    assert "Seeded the demo city" in first.stdout and "already present" in later.stdout
+    for output in (first.stdout, later.stdout):
+        assert "shifts.top_up_series:" in output  # the periodic tasks ran
+        # The logins and the demo shift come last, just above the server's banner.
+        assert output.rstrip().endswith(f"check in from inside the grid: lat {DEMO_LAT}, lon {DEMO_LON}")
+    shift_line = [line for line in first.stdout.splitlines() if line.startswith("Demo shift")][0]
+    assert shift_line.replace(", new)", ")") in later.stdout  # the same shift, not another one

@@ -1,0 +1,34 @@
+"""What the ``flask`` commands of every package share: the language of their messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from core import i18n
+
+#: ``--lang``: the language of a command's error messages (Chinese by default, as in the API).
+language_option: Any = click.option(
+    "--lang", type=click.Choice(i18n.SUPPORTED_LANGUAGES), default=i18n.DEFAULT_LANGUAGE,
+    show_default=True, help="Language of error messages.",
+)
+
+
+def error_lines(errors: object, language: str) -> list[str]:
+    """Flatten ``{field: [message]}`` (possibly nested) into translated ``field: message`` lines."""
+    translated = i18n.translate_errors(errors, language)
+    lines: list[str] = []
+
+    def walk(prefix: str, value: object) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), inner)
+        elif isinstance(value, list):
+            for inner in value:
+                walk(prefix, inner)
+        else:
+            lines.append(f"{prefix}: {value}" if prefix else str(value))
+
+    walk("", translated)
+    return lines

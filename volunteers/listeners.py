@@ -1,0 +1,19 @@
+"""Answers volunteers gives to other packages' questions (blinker signals), connected in app.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from accounts import signals as account_signals
+from core.extensions import db
+from volunteers.models import Volunteer
+
+
+def _volunteer_of(_sender: Any, *, user_id: int, **_: Any) -> dict[str, int | None]:
+    return {"volunteer_id": db.session.scalar(sa.select(Volunteer.id).where(Volunteer.user_id == user_id))}
+
+
+def connect() -> None:
+    account_signals.account_links.connect(_volunteer_of)
