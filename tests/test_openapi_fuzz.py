@@ -193,6 +193,11 @@ def _not_near_point(query: dict[str, Any]) -> bool:
     return query.get("near") != "point"
 
 
+def _value_of_the_other_period(query: dict[str, Any]) -> bool:
+    """A month (YYYY-MM) with period=year, or a year with period=month."""
+    return (query.get("period", "month") == "year") == ("-" in str(query.get("value", "")))
+
+
 #: Query rules across parameters, which a schema cannot state: a 422 naming one of them on
 #: schema-valid input is the server doing its job. Anything else a query or path parameter the
 #: document allows is refused for is the document promising more than the server keeps.
@@ -204,13 +209,16 @@ _RELATIONAL_QUERY_RULES: dict[tuple[str, str], Any] = {
     ("GET /api/v1/shifts/open", "to"): bool,
     ("GET /api/v1/areas/{area_id}/shifts", "from"): bool,
     ("GET /api/v1/areas/{area_id}/shifts", "to"): bool,
+    ("GET /api/v1/leaderboards", "value"): _value_of_the_other_period,
+    ("GET /api/v1/leaderboards", "by"): bool,  # a level below the area's (area_id or the caller's)
 }
 
 
 def _is_reference(name: str) -> bool:
     """A parameter naming another record (by id, or a volunteer kind by code), whose existence
-    and reach no schema states."""
-    return name.endswith("_id") or name in {"under", "kind"}
+    and reach no schema states; or a cursor, a token the server issued (the document states its
+    form, not which strings of that form the server made)."""
+    return name.endswith("_id") or name in {"under", "kind", "cursor"}
 
 
 def _schema_cannot_say(case: Any, response: Any) -> bool:
