@@ -66,7 +66,10 @@ run: install
 	$(BIN)/flask run --host $(HOST) --port $(PORT)
 
 ## test: the whole suite on SQLite, then on PostgreSQL too when TEST_DATABASE_URL is set
+## (required under CI=true: some races are caught only on PostgreSQL)
 test: install-test browser shell-tools
+	@if [ "$$CI" = true ] && [ -z "$$TEST_DATABASE_URL" ]; then \
+		echo "CI=true but TEST_DATABASE_URL is not set: the PostgreSQL run is required in CI" >&2; exit 1; fi
 	env -u TEST_DATABASE_URL $(BIN)/python -m pytest -q
 	@if [ -n "$$TEST_DATABASE_URL" ]; then \
 		echo "== again on PostgreSQL: $$TEST_DATABASE_URL"; \

@@ -24,6 +24,15 @@ def decrypt(token: str) -> str:
         raise RuntimeError("PII_ENCRYPTION_KEY does not match the stored data") from error
 
 
+def same_secret(given: str, expected: str) -> bool:
+    """Constant-time comparison of a secret a client sent (a code, a MAC) with ours.
+
+    ``compare_digest`` on two str raises TypeError when either holds non-ASCII text, which would be
+    a 500 for a mistyped code; compared as UTF-8 bytes, anything a client sends is simply unequal.
+    """
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
+
+
 def keyed_hash(value: str) -> str:
     """HMAC-SHA256 under PII_HASH_KEY: equal inputs give equal hashes, unguessable without the key."""
     key = current_app.config["PII_HASH_KEY"].encode()

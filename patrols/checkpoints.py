@@ -20,7 +20,7 @@ from shapely.geometry import Point, shape
 from shapely.ops import nearest_points
 from sqlalchemy.dialects import postgresql, sqlite
 
-from core import i18n
+from core import crypto, i18n
 from core.auth import Caller
 from core.db import utcnow
 from core.errors import MAX_DB_INT, Conflict, NotFound, ValidationFailed
@@ -102,7 +102,7 @@ def verify_payload(payload: str, field: str = "payload") -> Checkpoint:
     checkpoint = db.session.get(Checkpoint, checkpoint_id) if checkpoint_id <= MAX_DB_INT else None
     if checkpoint is None or version != checkpoint.qr_version:
         raise invalid
-    if not hmac.compare_digest(match[3], _mac(checkpoint.id, checkpoint.grid_id, version)):
+    if not crypto.same_secret(match[3], _mac(checkpoint.id, checkpoint.grid_id, version)):
         raise invalid
     if not checkpoint.active:
         raise ValidationFailed("The checkpoint is deactivated.", code="checkpoint_inactive")

@@ -30,7 +30,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from core import i18n
+from core import crypto, i18n
 from core.auth import Caller, Role
 from core.db import utcnow
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -322,7 +322,7 @@ def fulfil(caller: Caller, redemption_id: int, pickup_code: str) -> Redemption:
     item, _area = _ensure_manages(caller, redemption)
     if redemption.status != _APPROVED:
         raise _invalid()
-    if not secrets.compare_digest(pickup_code.strip().upper(), redemption.pickup_code or ""):
+    if not crypto.same_secret(pickup_code.strip().upper(), redemption.pickup_code or ""):
         raise ValidationFailed(
             "The pickup code does not match.", code="wrong_pickup_code",
             errors={"pickup_code": ["The pickup code does not match."]},

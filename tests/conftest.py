@@ -1,4 +1,4 @@
-"""Test harness: one schema per session, each test rolled back.
+"""Test harness: one schema per session (migrated, as in production), each test rolled back.
 
 Set TEST_DATABASE_URL to run the same suite against PostgreSQL. Tests marked ``committing`` (race
 tests) see real commits across several connections; they get their own setup and clean-up.
@@ -15,6 +15,7 @@ from typing import Any
 import hypothesis
 import pytest
 import sqlalchemy as sa
+from alembic import command as alembic_command
 from click.testing import Result
 from cryptography.fernet import Fernet
 from flask import Flask, has_app_context
@@ -23,10 +24,10 @@ from flask_sqlalchemy.session import _app_ctx_id
 from sqlalchemy import orm
 
 from app import create_app
-from core.extensions import db, limiter
+from core.extensions import db, limiter, migrate
 from grids.models import Area, AreaLevel
 from tests import factories
-from volunteers.models import BUILTIN_KINDS, VolunteerKind
+from volunteers.models import VolunteerKind
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -63,14 +64,29 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     )
     application.test_client_class = RequestIsolatingClient
     with application.app_context():
-        db.drop_all()
-        db.create_all()
-        _insert_builtin_kinds()
+        _drop_schema()
+        _migrate_schema()
     yield application
     with application.app_context():
         db.session.remove()
-        db.drop_all()
+        _drop_schema()
         db.engine.dispose()
+
+
+def _migrate_schema() -> None:
+    """The schema production gets, `flask db upgrade`, so a constraint a migration lacks is missing
+    here too (create_all would hide it). In this process, through Flask-Migrate's configuration;
+    it also seeds the builtin volunteer kinds. About 0.3 s on SQLite, 0.6 s on PostgreSQL."""
+    config = migrate.get_config()
+    config.attributes["configure_logger"] = False  # keep pytest's logging (migrations/env.py)
+    alembic_command.upgrade(config, "head")
+
+
+def _drop_schema() -> None:
+    """Everything the models or the migrations made, left over from an interrupted run too."""
+    db.drop_all()
+    with db.engine.begin() as connection:
+        connection.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
 
 
 @pytest.fixture(autouse=True)
@@ -101,12 +117,6 @@ def _isolated(app: Flask, request: pytest.FixtureRequest) -> Iterator[None]:
             db.session = original
             outer.rollback()
             connection.close()
-
-
-def _insert_builtin_kinds() -> None:
-    """What the first migration seeds; the test schema comes from create_all, so insert it here."""
-    db.session.add_all(VolunteerKind(**kind, builtin=True) for kind in BUILTIN_KINDS)
-    db.session.commit()
 
 
 def _truncate_all(app: Flask) -> None:

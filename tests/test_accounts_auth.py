@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,7 +18,7 @@ from accounts.passwords import needs_rehash
 from core.db import utcnow
 from core.extensions import db
 from grids.models import AreaLevel
-from tests import factories
+from tests import factories, races
 from tests.conftest import Tree
 from tests.problems import EN, assert_problem
 
@@ -669,7 +668,7 @@ def test_concurrent_refreshes_of_one_token_keep_the_family_alive(app: Flask) -> 
         db.session.commit()
     tokens = login(app.test_client(), phone).get_json()
     workers = 6
-    barrier = threading.Barrier(workers)
+    barrier = races.barrier(workers)
     statuses: list[int] = []
 
     def refresh_once() -> None:
@@ -677,11 +676,7 @@ def test_concurrent_refreshes_of_one_token_keep_the_family_alive(app: Flask) -> 
         barrier.wait()
         statuses.append(refresh(client, tokens["refresh_token"]).status_code)
 
-    threads = [threading.Thread(target=refresh_once) for _ in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    races.run_threads([refresh_once] * workers)
     assert statuses == [200] * workers
 
     with app.app_context():

@@ -28,7 +28,7 @@ from grids.models import AreaLevel
 from notifications.delivery import deliver_batch, deliver_due, retry_delay
 from notifications.models import Device, Notification, PushStatus
 from notifications.push import STATIC_TOKEN_PREFIX, close_providers
-from tests import factories
+from tests import factories, races
 from tests.fcm_server import (
     INTERNAL,
     INVALID_PAYLOAD,
@@ -510,12 +510,12 @@ def run_in_thread(
         try:
             with app.app_context():
                 if start is not None:
-                    start.wait(30)
+                    start.wait()
                 deliver_due(now=now, **kwargs)
         except BaseException as error:  # reported by the test, not lost in the thread
             errors.append(error)
 
-    thread = threading.Thread(target=work)
+    thread = threading.Thread(target=work, daemon=True)
     thread.start()
     return thread
 
@@ -531,10 +531,9 @@ def test_two_concurrent_runs_never_send_the_same_row(app: Flask, fcm: FakeFcm) -
         db.session.commit()
 
     errors: list[BaseException] = []
-    start = threading.Barrier(3)
+    start = races.barrier(3)
     threads = [run_in_thread(app, now, errors, start, limit=7) for _ in range(3)]
-    for thread in threads:
-        thread.join(120)
+    races.join_all(threads)
 
     assert not errors, errors
     assert fcm.hits == {token: 1 for token in tokens}
@@ -566,7 +565,7 @@ def test_a_run_whose_lease_ran_out_does_not_overwrite_the_run_that_took_over(
     with app.app_context():
         assert deliver_due(now=now + lease).sent == 1
     fcm.release()
-    slow.join(60)
+    races.join_all([slow])
 
     assert not errors, errors
     with app.app_context():

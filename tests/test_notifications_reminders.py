@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,7 +16,7 @@ from grids.models import Area, AreaLevel
 from notifications.models import CityReminderSettings, Notification, NotificationSettings
 from notifications.reminders import dedupe_key, schedule_due_reminders, shown_lead
 from shifts.models import Shift
-from tests import factories
+from tests import factories, races
 from volunteers.models import Volunteer
 
 HOUR = timedelta(hours=1)
@@ -301,7 +300,7 @@ def committed_places(app: Flask) -> Iterator[tuple[datetime, list[int]]]:
 @pytest.mark.committing
 def test_two_schedulers_at_once_write_each_reminder_once(app: Flask, committed_places: tuple[datetime, list[int]]) -> None:
     now, assignment_ids = committed_places
-    barrier = threading.Barrier(2)
+    barrier = races.barrier(2)
     written: list[int] = []
     errors: list[BaseException] = []
 
@@ -315,11 +314,7 @@ def test_two_schedulers_at_once_write_each_reminder_once(app: Flask, committed_p
         except BaseException as error:  # noqa: BLE001 (reported below)
             errors.append(error)
 
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    races.run_threads([run, run])
 
     assert not errors
     assert sum(written) == 20

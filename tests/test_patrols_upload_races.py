@@ -36,7 +36,7 @@ from patrols import checkpoints, signals
 from patrols.models import Patrol
 from patrols.report_models import MAX_PHOTOS, Report, ReportEvent, ReportPhoto
 from patrols.track_models import Checkpoint, CheckpointScan, TrackPoint
-from tests import factories
+from tests import factories, races
 
 pytestmark = pytest.mark.committing
 
@@ -59,7 +59,7 @@ Send = Callable[[FlaskClient], Any]
 
 def run_at_once(app: Flask, sends: list[Send]) -> list[Answer]:
     """Run each send from its own thread and test client, all released by one barrier."""
-    barrier = threading.Barrier(len(sends))
+    barrier = races.barrier(len(sends))
     answers: list[Answer | None] = [None] * len(sends)
     failures: list[BaseException] = []
 
@@ -77,11 +77,10 @@ def run_at_once(app: Flask, sends: list[Send]) -> list[Answer]:
         except BaseException as error:  # surfaced in the test's thread below
             failures.append(error)
 
-    threads = [threading.Thread(target=run, args=(i, send)) for i, send in enumerate(sends)]
+    threads = [threading.Thread(target=run, args=(i, send), daemon=True) for i, send in enumerate(sends)]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join()
+    races.join_all(threads)
     if failures:
         raise failures[0]
     return answers  # type: ignore[return-value]

@@ -3,7 +3,6 @@ confirmed reports, hand-entered hours; races on real commits."""
 
 from __future__ import annotations
 
-import threading
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -21,7 +20,7 @@ from patrols.models import Patrol
 from patrols.tasks import close_forgotten_check_outs
 from rewards import awarding, ledger
 from rewards.models import LedgerEntry, PointRule, ServiceRecord
-from tests import factories
+from tests import factories, races
 from tests.problems import assert_problem
 from tests.rewards_support import (  # noqa: F401
     API, FAR, INSIDE, as_, balance, check_in, check_out, event, history, ledger_invariant, serve,
@@ -464,19 +463,16 @@ def _committed_city(app: Flask, **rule: Any) -> dict[str, Any]:
 
 
 def _at_once(count: int, work: Any) -> list[Any]:
-    barrier = threading.Barrier(count)
-    results: list[Any] = [None] * count
+    barrier = races.barrier(count)
 
-    def run(index: int) -> None:
-        barrier.wait()
-        results[index] = work(index)
+    def runner(index: int) -> Any:
+        def run() -> Any:
+            barrier.wait()
+            return work(index)
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
+        return run
+
+    return races.run_threads([runner(i) for i in range(count)])
 
 
 def _ledger_of(app: Flask, volunteer_id: int) -> tuple[list[tuple[str, int]], int]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +16,7 @@ from grids.models import AreaLevel
 from rewards import ledger
 from rewards.models import LedgerEntry, PointBalance
 from rewards.tasks import expire_points
-from tests import factories
+from tests import factories, races
 from tests.problems import assert_problem
 from tests.rewards_support import API, as_, balance, history, ledger_invariant  # noqa: F401
 
@@ -240,7 +239,7 @@ def test_two_expiry_runs_at_once_lapse_points_once(app: Flask) -> None:
         ids = [v.id for v in volunteers]
         db.session.commit()
         db.session.remove()
-    barrier = threading.Barrier(3)
+    barrier = races.barrier(3)
     lapsed: list[int] = []
 
     def run() -> None:
@@ -249,11 +248,7 @@ def test_two_expiry_runs_at_once_lapse_points_once(app: Flask) -> None:
             lapsed.append(expire_points(batch_size=2))
             db.session.remove()
 
-    threads = [threading.Thread(target=run) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    races.run_threads([run] * 3)
 
     assert sum(lapsed) == sum(10 + n for n in range(5))
     with app.app_context():

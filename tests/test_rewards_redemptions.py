@@ -256,6 +256,15 @@ def test_approve_then_fulfil_with_the_pickup_code(client, tree: Tree, people, ch
     assert state(volunteer, item) == (70, 4, 1)
 
 
+@pytest.mark.parametrize("given", ["注册信息", "ÄBCDEFGH", "٣٣٣٣٣٣٣٣"])
+def test_a_pickup_code_in_any_script_is_just_wrong(client, tree: Tree, people, given: str) -> None:
+    """Found by the API fuzz: a non-ASCII code made compare_digest raise, a 500."""
+    redemption, item = requested(client, people, tree)
+    step(client, people["staff_a"], redemption["id"], "approve")
+    assert_problem(step(client, people["staff_a"], redemption["id"], "fulfil", pickup_code=given), 422, "wrong_pickup_code")
+    assert state(people["volunteer"], item) == (70, 4, 1)  # still approved, nothing changed
+
+
 def refunds(redemption_id: int) -> list[LedgerEntry]:
     return list(db.session.scalars(sa.select(LedgerEntry).where(
         LedgerEntry.reason == LedgerReason.REDEMPTION_REFUND, LedgerEntry.source_id == str(redemption_id))))

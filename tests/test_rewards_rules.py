@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +13,7 @@ from core.db import utcnow
 from core.extensions import db
 from grids.models import AreaLevel
 from rewards.models import LedgerEntry, PointRule
-from tests import factories
+from tests import factories, races
 from tests.problems import assert_problem
 from tests.rewards_support import API, as_, ledger_invariant, rule_body, serve, set_rule  # noqa: F401
 
@@ -188,7 +187,7 @@ def test_two_admins_saving_at_once_get_distinct_versions_or_a_409(app: Flask) ->
         city_id = city.id
         db.session.commit()
         db.session.remove()
-    barrier = threading.Barrier(len(headers))
+    barrier = races.barrier(len(headers))
     results: list[Any] = [None] * len(headers)
     body = rule_body()  # the same effective_from: a tie is allowed, the higher version wins
 
@@ -198,11 +197,7 @@ def test_two_admins_saving_at_once_get_distinct_versions_or_a_409(app: Flask) ->
         response = client.post(f"{API}/areas/{city_id}/point-rules", json=body, headers=headers[index])
         results[index] = (response.status_code, response.get_json())
 
-    threads = [threading.Thread(target=post, args=(i,)) for i in range(len(headers))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    races.run_threads([lambda i=i: post(i) for i in range(len(headers))])
 
     assert {status for status, _ in results} <= {201, 409}
     assert all(body["code"] == "rule_version_taken" for status, body in results if status == 409)

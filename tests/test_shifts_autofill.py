@@ -4,7 +4,6 @@ apply against a world that changed, and the pure solver on small cases with a kn
 from __future__ import annotations
 
 import dataclasses
-import threading
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,7 +30,7 @@ from shifts.autofill_model import (
 )
 from shifts.autofill_solver import solve
 from shifts.models import Assignment, Shift
-from tests import factories
+from tests import factories, races
 from tests.problems import assert_problem
 from volunteers.models import AvailabilitySlot
 
@@ -565,7 +564,7 @@ def test_two_applies_at_once_never_overbook(app) -> None:
         body = request(community, monday, apply=True)
         db.session.commit()
 
-    barrier = threading.Barrier(2)
+    barrier = races.barrier(2)
     results: list[Any] = [None, None]
 
     def send(index: int) -> None:
@@ -574,11 +573,7 @@ def test_two_applies_at_once_never_overbook(app) -> None:
         response = client.post(API, json=body, headers=headers[index])
         results[index] = (response.status_code, response.get_json())
 
-    threads = [threading.Thread(target=send, args=(index,)) for index in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    races.run_threads([lambda: send(0), lambda: send(1)])
 
     assert [status for status, _ in results] == [200, 200], results
     # PostgreSQL: both plan all six and the later one skips them; SQLite: the later one waits for

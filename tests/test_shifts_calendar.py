@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,7 +16,7 @@ from core.db import utcnow
 from core.extensions import db
 from grids.models import AreaLevel
 from shifts.models import Assignment, CalendarFeed
-from tests import factories
+from tests import factories, races
 from tests.conftest import Tree
 from tests.problems import EN, assert_problem
 from volunteers.models import Volunteer
@@ -298,7 +297,7 @@ def test_rotations_at_once_leave_exactly_one_working_url(app) -> None:
         headers = [as_(volunteer) for _ in range(6)]
         volunteer_id = volunteer.id
         db.session.commit()
-    barrier = threading.Barrier(len(headers))
+    barrier = races.barrier(len(headers))
     urls: list[str | None] = [None] * len(headers)
 
     def rotate(index: int) -> None:
@@ -308,11 +307,7 @@ def test_rotations_at_once_leave_exactly_one_working_url(app) -> None:
         assert response.status_code == 201, response.get_data(as_text=True)
         urls[index] = "/" + response.get_json()["url"].split("/", 3)[3]
 
-    threads = [threading.Thread(target=rotate, args=(index,)) for index in range(len(headers))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    races.run_threads([lambda index=index: rotate(index) for index in range(len(headers))])
 
     client = app.test_client()
     assert None not in urls

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,7 +18,7 @@ from shifts import series as series_service
 from shifts.cli import shifts_cli
 from shifts.models import Shift, ShiftSeries
 from shifts.tasks import top_up_all, top_up_series
-from tests import factories
+from tests import factories, races
 from tests.problems import assert_problem
 from tests.test_shifts_planning import as_, count, events, people  # noqa: F401 - fixtures shared
 
@@ -637,14 +636,14 @@ def test_expanding_at_once_never_duplicates(app: Flask) -> None:
         db.session.commit()
 
     now = utcnow()
-    barrier = threading.Barrier(4)
+    barrier = races.barrier(4)
     made: list[int] = []
     failures: list[BaseException] = []
 
     def expand_directly() -> None:  # the unique constraint and the existing-occurrence check
         with app.app_context():
             try:
-                barrier.wait(timeout=30)  # before any query: SQLite's first query takes the write lock
+                barrier.wait()  # before any query: SQLite's first query takes the write lock
                 series = db.session.get(ShiftSeries, series_id)
                 made.append(len(series_service.expand(series, now)))
                 db.session.commit()
@@ -654,16 +653,12 @@ def test_expanding_at_once_never_duplicates(app: Flask) -> None:
     def run_task() -> None:  # the periodic task, with its row lock
         with app.app_context():
             try:
-                barrier.wait(timeout=30)
+                barrier.wait()
                 made.append(top_up_series(now=now))
             except BaseException as error:  # noqa: BLE001
                 failures.append(error)
 
-    threads = [threading.Thread(target=target) for target in (expand_directly, expand_directly, run_task, run_task)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    races.run_threads([expand_directly, expand_directly, run_task, run_task])
 
     assert failures == []
     with app.app_context():
