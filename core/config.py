@@ -125,6 +125,11 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
         # Brute-force limits on login (failed attempts only).
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
+        # "5 per minute" means at most 5 in any 60 s: a fixed window would allow 10 across the
+        # turn of a minute (and a test of the limit would depend on the clock).
+        "RATELIMIT_STRATEGY": env.get("RATELIMIT_STRATEGY", "moving-window"),
+        # Deployments sharing one Redis keep their counters apart.
+        "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", "shouwang"),
         "LOGIN_LIMIT_PER_PHONE": env.get("LOGIN_LIMIT_PER_PHONE", "5 per minute;20 per hour"),
         "LOGIN_LIMIT_PER_ADDRESS": env.get("LOGIN_LIMIT_PER_ADDRESS", "30 per minute;200 per hour"),
         "REGISTRATION_LIMIT_PER_ADDRESS": env.get("REGISTRATION_LIMIT_PER_ADDRESS", "20 per hour"),
