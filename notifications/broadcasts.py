@@ -239,11 +239,11 @@ def list_for(caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def views(broadcasts: list[Broadcast]) -> list[dict[str, Any]]:
-    """Broadcasts as ``BroadcastSchema`` dicts, times in their area's time zone."""
+    """Broadcasts as ``BroadcastSchema`` dicts."""
     area_ids = {broadcast.area_id for broadcast in broadcasts}
     areas = {
         row.id: row
-        for row in db.session.execute(sa.select(Area.id, Area.name, Area.timezone).where(Area.id.in_(area_ids)))
+        for row in db.session.execute(sa.select(Area.id, Area.name).where(Area.id.in_(area_ids)))
     } if area_ids else {}
     shown = []
     for broadcast in broadcasts:
@@ -258,7 +258,7 @@ def views(broadcasts: list[Broadcast]) -> list[dict[str, Any]]:
             "body": broadcast.body,
             "urgent": broadcast.urgent,
             "recipient_count": broadcast.recipient_count,
-            "created_at": broadcast.created_at.astimezone(_zone(area.timezone)),
+            "created_at": broadcast.created_at,
         })
     return shown
 

@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import re
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import current_app
@@ -188,7 +187,6 @@ def rotate_qr(checkpoint: Checkpoint) -> Checkpoint:
 
 
 def checkpoint_view(checkpoint: Checkpoint) -> dict[str, Any]:
-    tz = ZoneInfo(checkpoint.grid.timezone)
     return {
         "id": checkpoint.id,
         "grid_id": checkpoint.grid_id,
@@ -198,8 +196,8 @@ def checkpoint_view(checkpoint: Checkpoint) -> dict[str, Any]:
         "active": checkpoint.active,
         "qr_version": checkpoint.qr_version,
         "qr_payload": qr_payload(checkpoint) if checkpoint.active else None,
-        "created_at": checkpoint.created_at.astimezone(tz),
-        "deactivated_at": checkpoint.deactivated_at.astimezone(tz) if checkpoint.deactivated_at else None,
+        "created_at": checkpoint.created_at,
+        "deactivated_at": checkpoint.deactivated_at,
     }
 
 
@@ -263,7 +261,7 @@ def record_scan(
     return _same_assignment(_scan_by_client_id(client_id), assignment.id)  # type: ignore[arg-type]
 
 
-def scan_view(scan: CheckpointScan, assignment_id: int, tz: ZoneInfo) -> dict[str, Any]:
+def scan_view(scan: CheckpointScan, assignment_id: int) -> dict[str, Any]:
     return {
         "id": scan.id,
         "client_id": scan.client_id,
@@ -271,8 +269,8 @@ def scan_view(scan: CheckpointScan, assignment_id: int, tz: ZoneInfo) -> dict[st
         "patrol_id": scan.patrol_id,
         "checkpoint_id": scan.checkpoint_id,
         "checkpoint_name": scan.checkpoint.name,
-        "device_time": scan.device_at.astimezone(tz),
-        "received_at": scan.received_at.astimezone(tz),
+        "device_time": scan.device_at,
+        "received_at": scan.received_at,
         "lat": scan.lat,
         "lon": scan.lon,
         "accuracy_m": scan.accuracy_m,
@@ -288,7 +286,6 @@ def patrol_summary(caller: Caller, assignment_id: int) -> dict[str, Any]:
     """Distance, points, served minutes, and the grid's checkpoints visited and missed."""
     assignment = get_assignment_for(caller, assignment_id)
     shift = assignment.shift
-    tz = ZoneInfo(shift.timezone)
     patrol = db.session.scalar(sa.select(Patrol).where(Patrol.assignment_id == assignment.id))
     scans = (
         db.session.scalars(
@@ -306,7 +303,7 @@ def patrol_summary(caller: Caller, assignment_id: int) -> dict[str, Any]:
             {
                 "checkpoint_id": scan.checkpoint_id,
                 "name": scan.checkpoint.name,
-                "first_scanned_at": scan.device_at.astimezone(tz),
+                "first_scanned_at": scan.device_at,
                 "scans": 0,
                 "flagged": False,
             },
@@ -339,6 +336,5 @@ def own_scans_view(caller: Caller, assignment_id: int, args: dict[str, Any]) -> 
     patrol_id = db.session.scalar(sa.select(Patrol.id).where(Patrol.assignment_id == assignment.id))
     stmt = sa.select(CheckpointScan).where(CheckpointScan.patrol_id == (patrol_id or 0))
     page = paginate(stmt, [CheckpointScan.id], limit=args["limit"], cursor=args.get("cursor"))
-    tz = ZoneInfo(assignment.shift.timezone)
-    page["items"] = [scan_view(scan, assignment.id, tz) for scan in page["items"]]
+    page["items"] = [scan_view(scan, assignment.id) for scan in page["items"]]
     return page

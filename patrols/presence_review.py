@@ -7,9 +7,7 @@ both ends are known (``presence.settle``); a rejection means the patrol never co
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
@@ -39,18 +37,14 @@ i18n.register_messages(
 )
 
 
-def _local(value: datetime | None, tz: ZoneInfo) -> datetime | None:
-    return value.astimezone(tz) if value is not None else None
-
-
-def _event(patrol: Patrol, end: str, tz: ZoneInfo) -> dict[str, Any] | None:
+def _event(patrol: Patrol, end: str) -> dict[str, Any] | None:
     client_id = getattr(patrol, f"{end}_client_id")
     if client_id is None and not (end == "check_out" and patrol.auto_closed):
         return None
     return {
         "client_id": client_id,
-        "device_time": _local(getattr(patrol, f"{end}_device_at"), tz),
-        "received_at": _local(getattr(patrol, f"{end}_received_at"), tz),
+        "device_time": getattr(patrol, f"{end}_device_at"),
+        "received_at": getattr(patrol, f"{end}_received_at"),
         "lat": getattr(patrol, f"{end}_lat"),
         "lon": getattr(patrol, f"{end}_lon"),
         "accuracy_m": getattr(patrol, f"{end}_accuracy_m"),
@@ -59,13 +53,12 @@ def _event(patrol: Patrol, end: str, tz: ZoneInfo) -> dict[str, Any] | None:
 
 
 def patrol_view(patrol: Patrol) -> dict[str, Any]:
-    """``PatrolPresenceSchema``: times in the shift's time zone."""
-    tz = ZoneInfo(patrol.assignment.shift.timezone)
+    """``PatrolPresenceSchema``."""
     review = None
     if patrol.reviewed_at is not None:
         review = {
             "reviewed_by": patrol.reviewed_by,
-            "reviewed_at": _local(patrol.reviewed_at, tz),
+            "reviewed_at": patrol.reviewed_at,
             "reason": patrol.review_reason,
         }
     return {
@@ -76,8 +69,8 @@ def patrol_view(patrol: Patrol) -> dict[str, Any]:
         "timezone": patrol.assignment.shift.timezone,
         "presence_status": patrol.presence_status,
         "counts": patrol.presence_status in COUNTED_PRESENCE,
-        "check_in": _event(patrol, "check_in", tz),
-        "check_out": _event(patrol, "check_out", tz),
+        "check_in": _event(patrol, "check_in"),
+        "check_out": _event(patrol, "check_out"),
         "auto_closed": patrol.auto_closed,
         "late_minutes": patrol.late_minutes,
         "served_minutes": patrol.served_minutes,

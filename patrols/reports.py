@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import current_app, url_for
@@ -275,8 +274,7 @@ def get_photo_for(caller: Caller, report_id: int, photo_id: int) -> tuple[Report
 # --- views ---------------------------------------------------------------------------------------
 
 
-def photo_view(photo: ReportPhoto, tz: ZoneInfo | None = None) -> dict[str, Any]:
-    created = photo.created_at.astimezone(tz) if tz else photo.created_at
+def photo_view(photo: ReportPhoto) -> dict[str, Any]:
     return {
         "id": photo.id,
         "client_id": photo.client_id,
@@ -286,17 +284,12 @@ def photo_view(photo: ReportPhoto, tz: ZoneInfo | None = None) -> dict[str, Any]
         "height": photo.height,
         "size_bytes": photo.size_bytes,
         "url": url_for("patrol-reports.get_report_photo", report_id=photo.report_id, photo_id=photo.id),
-        "created_at": created,
+        "created_at": photo.created_at,
     }
 
 
-def _local(value: Any, tz: ZoneInfo) -> Any:
-    return value.astimezone(tz) if value is not None else None
-
-
 def report_view(report: Report, *, with_history: bool = False) -> dict[str, Any]:
-    """The report as shown, times in its grid's time zone; ``history`` only on the single report."""
-    tz = ZoneInfo(report.grid.timezone)
+    """The report as shown; ``history`` only on the single report."""
     view: dict[str, Any] = {
         "id": report.id,
         "client_id": report.client_id,
@@ -312,16 +305,16 @@ def report_view(report: Report, *, with_history: bool = False) -> dict[str, Any]
         "lat": report.lat,
         "lon": report.lon,
         "accuracy_m": report.accuracy_m,
-        "device_time": _local(report.device_at, tz),
-        "received_at": _local(report.received_at, tz),
+        "device_time": report.device_at,
+        "received_at": report.received_at,
         "flags": list(report.flags or []),
         "assignee_id": report.assignee_id,
         "escalated_to_id": report.escalated_to_id,
         "resolution_note": report.resolution_note,
-        "resolved_at": _local(report.resolved_at, tz),
-        "updated_at": _local(report.updated_at, tz),
+        "resolved_at": report.resolved_at,
+        "updated_at": report.updated_at,
         "photo_count": report.photo_count,
-        "photos": [photo_view(photo, tz) for photo in report.photos],
+        "photos": [photo_view(photo) for photo in report.photos],
     }
     if with_history:
         view["history"] = [
@@ -333,7 +326,7 @@ def report_view(report: Report, *, with_history: bool = False) -> dict[str, Any]
                 "actor_id": event.actor_id,
                 "assignee_id": event.assignee_id,
                 "note": event.note,
-                "at": _local(event.created_at, tz),
+                "at": event.created_at,
             }
             for event in report.events
         ]

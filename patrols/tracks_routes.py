@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask_smorest import Blueprint
 
@@ -207,4 +206,4 @@ def list_scans(args: dict[str, Any], assignment_id: int) -> Any:
 
 
 def _scan_view(scan: Any, assignment_id: int) -> dict[str, Any]:
-    return checkpoints.scan_view(scan, assignment_id, ZoneInfo(scan.checkpoint.grid.timezone))
+    return checkpoints.scan_view(scan, assignment_id)

@@ -20,7 +20,6 @@ import json
 from collections import defaultdict
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import current_app
@@ -208,12 +207,9 @@ def _view(
 ) -> dict[str, Any]:
     shifts, volunteers = loaded.shift_rows, loaded.volunteer_rows
 
-    def starts(shift_id: int) -> datetime:
-        return shifts[shift_id].starts_at.astimezone(ZoneInfo(shifts[shift_id].timezone))
-
     places = [
         {
-            "shift_id": place.shift_id, "shift_starts_at": starts(place.shift_id),
+            "shift_id": place.shift_id, "shift_starts_at": shifts[place.shift_id].starts_at,
             "volunteer_id": place.volunteer_id, "volunteer_name": volunteers[place.volunteer_id].real_name,
             "volunteer_kind": volunteers[place.volunteer_id].kind, "role": AssignmentRole.PRIMARY.value,
             "rank": RANK_NAMES[place.rank], "assignment_id": written.get((place.shift_id, place.volunteer_id)),
@@ -222,7 +218,7 @@ def _view(
     ]
     open_shifts = [
         {
-            "shift_id": item.shift_id, "shift_starts_at": starts(item.shift_id), "open_places": item.open_places,
+            "shift_id": item.shift_id, "shift_starts_at": shifts[item.shift_id].starts_at, "open_places": item.open_places,
             "reason": item.reason.value, "unmet_kinds": list(item.unmet_kinds),
             "candidates": {
                 "nearby": item.funnel.nearby, "available": item.funnel.available,

@@ -94,10 +94,6 @@ def get_assignment(assignment_id: int, shift: Shift | None = None) -> Assignment
 # --- views -------------------------------------------------------------------------------------
 
 
-def _local(value: Any, tz: ZoneInfo) -> Any:
-    return value.astimezone(tz) if value is not None else None
-
-
 def shift_views(shifts: Sequence[Shift]) -> list[dict[str, Any]]:
     """Shifts as ``ShiftSchema`` dicts, with kind coverage and waitlist counted in two queries."""
     ids = [shift.id for shift in shifts]
@@ -159,8 +155,8 @@ def _shift_view(shift: Shift, assigned_by_kind: dict[str, int], waitlist_count: 
         "detached": shift.detached,
         "status": shift.status,
         "timezone": shift.timezone,
-        "starts_at": _local(shift.starts_at, tz),
-        "ends_at": _local(shift.ends_at, tz),
+        "starts_at": shift.starts_at,
+        "ends_at": shift.ends_at,
         "title": shift.title,
         "instructions": shift.instructions,
         "meeting_point": shift.meeting_point,
@@ -174,7 +170,7 @@ def _shift_view(shift: Shift, assigned_by_kind: dict[str, int], waitlist_count: 
         "below_minimum": shift.primary_count < shift.min_headcount,
         "required_kinds": coverage,
         "unmet_kinds": [item["kind"] for item in coverage if not item["met"]],
-        "cancelled_at": _local(shift.cancelled_at, tz),
+        "cancelled_at": shift.cancelled_at,
         "cancel_reason": shift.cancel_reason,
     }
 
@@ -205,7 +201,6 @@ def assignment_views(
         shifts = {view["id"]: view for view in shift_views(list(unique.values()))}
     views = []
     for assignment in assignments:
-        tz = ZoneInfo(assignment.shift.timezone)
         view = {
             "id": assignment.id,
             "shift_id": assignment.shift_id,
@@ -217,8 +212,8 @@ def assignment_views(
             "source": assignment.source,
             "waitlist_position": positions.get(assignment.id),
             "late_withdrawal": assignment.late_withdrawal,
-            "created_at": _local(assignment.created_at, tz),
-            "ended_at": _local(assignment.ended_at, tz),
+            "created_at": assignment.created_at,
+            "ended_at": assignment.ended_at,
             "end_reason": assignment.end_reason,
         }
         if with_shift:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
@@ -40,7 +39,6 @@ def swap_views(caller: Caller, swaps: list[SwapRequest]) -> list[dict[str, Any]]
     views = []
     for swap in swaps:
         outgoing, counterpart = swap.from_assignment, swap.to_assignment
-        tz = ZoneInfo(outgoing.shift.timezone)
         grids = [a.shift.grid.path for a in swap_assignments(swap)]
         names = {
             volunteer.id: volunteer.real_name if may_see(caller, volunteer, place_paths=grids) else None
@@ -60,8 +58,8 @@ def swap_views(caller: Caller, swaps: list[SwapRequest]) -> list[dict[str, Any]]
                 "to_assignment": _place(shown, counterpart, names) if counterpart else None,
                 "decided_by": swap.decided_by,
                 "decision_reason": _shown_reason(swap.decision_reason),
-                "created_at": swap.created_at.astimezone(tz),
-                "updated_at": swap.updated_at.astimezone(tz),
+                "created_at": swap.created_at,
+                "updated_at": swap.updated_at,
             }
         )
     return views

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -439,7 +439,7 @@ def _scenario(calls: Recorder, tree: Tree) -> None:
         "start_time": "19:00", "end_time": "21:00", "max_headcount": 3,
     })
     calls("GET", organiser, f"/shift-series/{series['id']}")
-    calls("GET", organiser, f"/shift-series?limit=5")
+    calls("GET", organiser, "/shift-series?limit=5")
     first = series["upcoming_shifts"][0]
     calls("GET", volunteer, f"/shifts/{first['id']}")
     place = calls("POST", volunteer, f"/shifts/{first['id']}/signup", json={})

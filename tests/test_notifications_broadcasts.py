@@ -20,7 +20,7 @@ from notifications import broadcasts, service
 from notifications.models import Broadcast, Device, Notification, NotificationSettings
 from tests import factories
 from tests.problems import EN, assert_problem
-from volunteers.models import Volunteer, VolunteerStatus
+from volunteers.models import VolunteerStatus
 
 API = "/api/v1/broadcasts"
 
