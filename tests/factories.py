@@ -78,6 +78,17 @@ def make_area(
     return area
 
 
+def make_branch(lon: float = 109.84, lat: float = 40.65) -> tuple[Area, Area, Area, Area, Area]:
+    """A new city with one line down to a grid at (lon, lat): city, district, sub-district,
+    community, grid."""
+    city = make_area(AreaLevel.CITY)
+    district = make_area(AreaLevel.DISTRICT, city)
+    subdistrict = make_area(AreaLevel.SUBDISTRICT, district)
+    community = make_area(AreaLevel.COMMUNITY, subdistrict)
+    grid = make_area(AreaLevel.GRID, community, boundary=square(lon, lat))
+    return city, district, subdistrict, community, grid
+
+
 def make_user(
     role: str,
     area: Area,

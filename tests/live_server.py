@@ -18,9 +18,14 @@ from werkzeug.serving import make_server
 
 
 @contextmanager
-def dev_server(app: Flask) -> Iterator[str]:
-    """Serve ``app`` until the block ends; yields the base URL (``http://127.0.0.1:PORT``)."""
-    server = make_server("127.0.0.1", 0, app, threaded=False)
+def dev_server(app: Flask, *, threaded: bool = False) -> Iterator[str]:
+    """Serve ``app`` until the block ends; yields the base URL (``http://127.0.0.1:PORT``).
+
+    ``threaded``: a thread per request, for a browser or client that sends several at once; only
+    for tests whose data is committed (``committing``) or that touch no data, since the requests
+    then use connections of their own.
+    """
+    server = make_server("127.0.0.1", 0, app, threaded=threaded)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:

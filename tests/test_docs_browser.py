@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
-from werkzeug.serving import make_server
+
+from tests.live_server import dev_server
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -27,14 +27,8 @@ CHROMIUM_FLAGS = [
 
 @pytest.fixture
 def live_server(app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with dev_server(app, threaded=True) as base_url:
+        yield base_url
 
 
 def _chromium() -> str:

@@ -28,7 +28,6 @@ from kombu.exceptions import OperationalError
 
 from core.extensions import db
 from core.tasks import celery, celery_settings, init_celery
-from grids.models import AreaLevel
 from notifications.models import Notification, PushStatus
 from tests import factories
 from tests.fcm_server import FakeFcm
@@ -123,11 +122,7 @@ def test_an_assignment_becomes_an_inbox_item_and_a_push_delivered_by_a_worker(
     app: Flask, client: FlaskClient, fcm: FakeFcm, queue: str, tmp_path: Path  # noqa: F811
 ) -> None:
     with app.app_context():
-        city = factories.make_area(AreaLevel.CITY)
-        district = factories.make_area(AreaLevel.DISTRICT, city)
-        subdistrict = factories.make_area(AreaLevel.SUBDISTRICT, district)
-        community = factories.make_area(AreaLevel.COMMUNITY, subdistrict)
-        grid = factories.make_area(AreaLevel.GRID, community, boundary=factories.square(109.84, 40.65))
+        city, district, subdistrict, community, grid = factories.make_branch()
         shift_id = factories.make_shift(grid, starts_in=timedelta(days=2)).id
         volunteer = factories.make_volunteer(grid)
         volunteer_id, user_id = volunteer.id, volunteer.user_id

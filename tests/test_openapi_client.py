@@ -15,7 +15,6 @@ import json
 import re
 import subprocess
 import sys
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,12 +30,12 @@ from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate as validate_openapi_document
 from packaging.utils import canonicalize_name
 from PIL import Image
-from werkzeug.serving import make_server
 
 from core.api import NULL_ONLY
 from core.extensions import db
 from grids.models import AreaLevel
 from tests import factories
+from tests.live_server import dev_server
 
 SPEC_PATH = "/api/openapi.json"
 #: No formatter run after generation: the generated code is used as it comes.
@@ -259,14 +258,8 @@ def test_every_operation_is_generated(generated: GeneratedClient, document: dict
 
 @pytest.fixture
 def live_server(app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with dev_server(app, threaded=True) as base_url:
+        yield base_url
 
 
 @dataclass

@@ -13,7 +13,6 @@ from flask import Flask
 
 from core.db import utcnow
 from core.extensions import db
-from grids.models import AreaLevel
 from patrols import signals
 from patrols.models import Patrol
 from tests import factories, races
@@ -44,11 +43,7 @@ def check_ins() -> Iterator[list[dict[str, Any]]]:
 def setup_assignment(app: Flask) -> tuple[int, dict[str, str], Any]:
     """A running shift with one volunteer's place: (assignment id, the volunteer's headers, community)."""
     with app.app_context():
-        city = factories.make_area(AreaLevel.CITY)
-        district = factories.make_area(AreaLevel.DISTRICT, city)
-        subdistrict = factories.make_area(AreaLevel.SUBDISTRICT, district)
-        community = factories.make_area(AreaLevel.COMMUNITY, subdistrict)
-        grid = factories.make_area(AreaLevel.GRID, community, boundary=factories.square(109.84, 40.65))
+        city, district, subdistrict, community, grid = factories.make_branch()
         shift = factories.make_shift(grid, starts_in=timedelta(minutes=-5))
         volunteer = factories.make_volunteer(grid)
         assignment = factories.make_assignment(shift, volunteer)

@@ -31,7 +31,6 @@ from core.db import utcnow
 from core.errors import PROBLEM_MIMETYPE
 from core.extensions import db
 from core.idempotency import REPLAYED_HEADER
-from grids.models import AreaLevel
 from patrols import checkpoints, signals
 from patrols.models import Patrol
 from patrols.report_models import MAX_PHOTOS, Report, ReportEvent, ReportPhoto
@@ -107,11 +106,7 @@ class Setup:
 def setup(app: Flask) -> Setup:
     """A running shift in a grid with one checkpoint and two volunteers' places, committed."""
     with app.app_context():
-        city = factories.make_area(AreaLevel.CITY)
-        district = factories.make_area(AreaLevel.DISTRICT, city)
-        subdistrict = factories.make_area(AreaLevel.SUBDISTRICT, district)
-        community = factories.make_area(AreaLevel.COMMUNITY, subdistrict)
-        grid = factories.make_area(AreaLevel.GRID, community, boundary=factories.square(109.84, 40.65))
+        city, district, subdistrict, community, grid = factories.make_branch()
         shift = factories.make_shift(grid, starts_in=timedelta(minutes=-5))
         volunteer, other = factories.make_volunteer(grid), factories.make_volunteer(grid)
         assignment = factories.make_assignment(shift, volunteer)

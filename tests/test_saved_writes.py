@@ -99,11 +99,7 @@ def broadcast_titles(engine: sa.Engine) -> list[str]:
 
 def organiser_headers(app: Flask) -> tuple[dict[str, str], int]:
     with app.app_context():
-        city = factories.make_area(AreaLevel.CITY)
-        district = factories.make_area(AreaLevel.DISTRICT, city)
-        subdistrict = factories.make_area(AreaLevel.SUBDISTRICT, district)
-        community = factories.make_area(AreaLevel.COMMUNITY, subdistrict)
-        grid = factories.make_area(AreaLevel.GRID, community, boundary=factories.square(109.84, 40.65))
+        city, district, subdistrict, community, grid = factories.make_branch()
         for _ in range(3):
             factories.make_volunteer(grid)
         headers = factories.headers_for(factories.make_user("organiser", community), **EN)

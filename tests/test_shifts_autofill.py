@@ -15,7 +15,6 @@ from bench.autofill_data import Shape, generate
 from core.auth import Caller, Role
 from core.db import utcnow
 from core.extensions import db
-from grids.models import AreaLevel
 from shifts import autofill as service
 from shifts import signals
 from shifts.autofill_exact import exact_max_places
@@ -551,11 +550,7 @@ def test_pairs_respect_nearness_and_held_shifts() -> None:
 def test_two_applies_at_once_never_overbook(app) -> None:
     """Both plan the same places; the second to get the volunteers' locks finds them taken."""
     with app.app_context():
-        city = factories.make_area(AreaLevel.CITY)
-        district = factories.make_area(AreaLevel.DISTRICT, city)
-        subdistrict = factories.make_area(AreaLevel.SUBDISTRICT, district)
-        community = factories.make_area(AreaLevel.COMMUNITY, subdistrict)
-        grid = factories.make_area(AreaLevel.GRID, community, boundary=factories.square(109.84, 40.65))
+        city, district, subdistrict, community, grid = factories.make_branch()
         monday = next_monday()
         shift_ids = [shift_at(grid, monday + timedelta(days=day), "19:00", 2, places=2).id for day in range(3)]
         for _ in range(4):

@@ -13,7 +13,6 @@ from flask import Flask
 from core.audit import AuditEntry
 from core.db import utcnow
 from core.extensions import db
-from grids.models import AreaLevel
 from shifts import series as series_service
 from shifts.cli import shifts_cli
 from shifts.models import Shift, ShiftSeries
@@ -626,11 +625,7 @@ def test_cancel_needs_a_reason_and_a_scope(client, tree, people) -> None:
 @pytest.mark.committing
 def test_expanding_at_once_never_duplicates(app: Flask) -> None:
     with app.app_context():
-        city = factories.make_area(AreaLevel.CITY)
-        district = factories.make_area(AreaLevel.DISTRICT, city)
-        subdistrict = factories.make_area(AreaLevel.SUBDISTRICT, district)
-        community = factories.make_area(AreaLevel.COMMUNITY, subdistrict)
-        grid = factories.make_area(AreaLevel.GRID, community, boundary=factories.square(109.84, 40.65))
+        city, district, subdistrict, community, grid = factories.make_branch()
         series = make_series(grid, datetime.combine(next_weekday(0), time(19)), "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR,SA,SU")
         series_id = series.id
         db.session.commit()

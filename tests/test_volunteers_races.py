@@ -12,7 +12,6 @@ from sqlalchemy import orm
 from accounts.models import User
 from core.audit import AuditEntry
 from core.extensions import db
-from grids.models import AreaLevel
 from tests import factories, races
 from volunteers.models import StatusChange, Volunteer
 
@@ -27,11 +26,7 @@ def run_at_once(app: Flask, requests: list[tuple[str, str, dict[str, Any], dict[
 
 
 def small_tree() -> tuple[Any, Any]:
-    city = factories.make_area(AreaLevel.CITY)
-    district = factories.make_area(AreaLevel.DISTRICT, city)
-    subdistrict = factories.make_area(AreaLevel.SUBDISTRICT, district)
-    community = factories.make_area(AreaLevel.COMMUNITY, subdistrict)
-    grid = factories.make_area(AreaLevel.GRID, community, boundary=factories.square(109.84, 40.65))
+    city, district, subdistrict, community, grid = factories.make_branch()
     return community, grid
 
 
