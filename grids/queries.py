@@ -141,11 +141,6 @@ def search_areas(
     return paginate(stmt, [Area.id], limit=limit, cursor=cursor)
 
 
-def ancestor_ids(path: str) -> list[int]:
-    """Ids above the area, from the root down: ``/1/4/17/`` → ``[1, 4]``."""
-    return [int(part) for part in path.strip("/").split("/")[:-1]]
-
-
 @dataclass(frozen=True)
 class LocatedGrid:
     """A grid found by position, with its ancestors; reads through to the grid's attributes."""

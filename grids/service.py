@@ -24,11 +24,11 @@ from core.errors import Conflict, Forbidden, ValidationFailed
 from core.extensions import db
 from grids.boundaries import boundary_summary, set_boundary, validated_boundary
 from grids.models import CHILD_LEVEL, Area, AreaLevel
+from grids.paths import ancestor_ids
 from grids.queries import (
     NO_GRID_HERE,
     UNKNOWN_AREA,
     LocatedGrid,
-    ancestor_ids,
     get_area,
     get_grid,
     in_subtree,
@@ -45,7 +45,6 @@ __all__ = [
     "NO_GRID_HERE",
     "UNKNOWN_AREA",
     "LocatedGrid",
-    "ancestor_ids",
     "get_area",
     "get_grid",
     "in_subtree",

@@ -43,6 +43,7 @@ from accounts import signals as account_signals
 from accounts.models import AuthSession, User
 from core.db import utcnow
 from core.extensions import db
+from grids.paths import ancestor_paths
 from grids.models import Area
 from notifications import service
 from patrols import signals as patrol_signals
@@ -184,18 +185,12 @@ def _volunteers(volunteer_ids: set[int]) -> dict[int, tuple[int, str]]:
     return found
 
 
-def _ancestor_paths(path: str) -> list[str]:
-    """"/1/4/17/" → ["/1/", "/1/4/", "/1/4/17/"]."""
-    parts = [part for part in path.split("/") if part]
-    return ["/" + "/".join(parts[: depth + 1]) + "/" for depth in range(len(parts))]
-
-
 def _organisers_over(grid_ids: set[int]) -> dict[int, list[int]]:
     """Grid id → active organisers whose area contains it; the staff who cover it when none."""
     if not grid_ids:
         return {}
     paths = db.session.execute(sa.select(Area.id, Area.path).where(Area.id.in_(sorted(grid_ids)))).tuples().all()
-    ancestors = {grid_id: set(_ancestor_paths(path)) for grid_id, path in paths}
+    ancestors = {grid_id: set(ancestor_paths(path)) for grid_id, path in paths}
     managers = db.session.execute(
         sa.select(User.id, User.role, Area.path)
         .join(Area, Area.id == User.area_id)

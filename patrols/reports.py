@@ -31,7 +31,7 @@ from patrols.report_models import (
     ReportStatus,
 )
 from patrols.service import own_assignment
-from shifts.service import city_path
+from grids.paths import city_path
 from volunteers.models import Volunteer, VolunteerStatus
 from volunteers.service import own_volunteer
 

@@ -21,7 +21,8 @@ from core.errors import Conflict, Forbidden, ValidationFailed
 from core.extensions import db
 from core.pagination import paginate
 from grids.models import Area, AreaLevel
-from grids.queries import ancestor_ids, in_subtree, scope_root
+from grids.paths import ancestor_ids
+from grids.queries import in_subtree, scope_root
 from patrols import signals
 from patrols.report_models import Report, ReportAction, ReportEvent, ReportStatus
 from patrols.reports import get_report_for

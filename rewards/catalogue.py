@@ -25,7 +25,8 @@ from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.extensions import db
 from core.pagination import paginate
 from grids.models import Area
-from grids.queries import ancestor_ids, in_subtree, referenced_area, scope_root
+from grids.paths import path_ids
+from grids.queries import in_subtree, referenced_area, scope_root
 from patrols import photos
 from rewards.catalogue_schemas import MAX_STOCK, VALID_UNTIL_AFTER_FROM
 from rewards.models import CatalogueItem
@@ -232,7 +233,7 @@ def list_items(caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
         now = utcnow()
         # The areas containing the home grid are its ancestors and itself: ids from the path.
         stmt = stmt.where(
-            CatalogueItem.area_id.in_(ancestor_ids(home_path) + [int(home_path.strip("/").split("/")[-1])]),
+            CatalogueItem.area_id.in_(path_ids(home_path)),
             CatalogueItem.active.is_(True),
             sa.or_(CatalogueItem.valid_from.is_(None), CatalogueItem.valid_from <= now),
             sa.or_(CatalogueItem.valid_until.is_(None), CatalogueItem.valid_until > now),

@@ -29,6 +29,7 @@ from core.auth import Caller, Role
 from core.db import utcnow
 from core.errors import NotFound, OutOfScope, ValidationFailed
 from core.extensions import db
+from grids.paths import id_at_depth
 from grids.models import Area, AreaLevel
 from grids.queries import in_subtree, referenced_area
 from rewards.models import LeaderboardTotal, RewardPreference
@@ -222,9 +223,9 @@ def _area_board(area: Area, key: str, by_hours: bool, by: AreaLevel, limit: int)
     depth = LEVELS.index(by)
     sums: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     for _grid_id, path, minutes, points in per_grid:
-        parts = path.strip("/").split("/")
-        if len(parts) > depth:
-            total = sums[int(parts[depth])]
+        area_id = id_at_depth(path, depth)
+        if area_id is not None:
+            total = sums[area_id]
             total[0] += int(minutes or 0)
             total[1] += int(points or 0)
     index = 1 if by_hours else 2  # of (area_id, minutes, points)

@@ -30,6 +30,7 @@ from core.errors import Conflict, Forbidden, NotFound, OutOfScope, ValidationFai
 from core.extensions import db
 from core.pagination import paginate
 from core.timeutil import zone
+from grids.paths import city_id
 from grids.models import Area
 from grids.queries import get_city, in_subtree
 from patrols.report_models import Report
@@ -62,8 +63,8 @@ i18n.register_messages(
 
 
 def city_id_of(path: str) -> int:
-    """The city above (or at) an area: the root of its materialised path (``/1/4/17/`` → 1)."""
-    return int(path.strip("/").split("/")[0])
+    """The city above (or at) an area."""
+    return city_id(path)
 
 
 def rule_city(caller: Caller, area_id: int, *, write: bool) -> Area:

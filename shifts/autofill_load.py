@@ -23,6 +23,7 @@ from core import i18n
 from core.auth import Caller
 from core.errors import ValidationFailed
 from core.extensions import db
+from grids.paths import path_ids, path_of
 from grids.models import Area
 from grids.service import in_subtree
 from shifts.autofill_model import (
@@ -58,10 +59,10 @@ class Loaded:
 
 def _neighbourhood(path: str) -> tuple[int, int, str]:
     """(community id, sub-district id, sub-district path) of a grid's materialised path."""
-    ids = path.strip("/").split("/")
+    ids = path_ids(path)
     community = ids[-2] if len(ids) >= 2 else ids[-1]
-    keep = max(len(ids) - 2, 1)
-    return int(community), int(ids[keep - 1]), "/" + "/".join(ids[:keep]) + "/"
+    above = ids[: max(len(ids) - 2, 1)]
+    return community, above[-1], path_of(above)
 
 
 def load(caller: Caller, area: Area, first: date, last: date, cap_hours: int, now: datetime) -> Loaded:

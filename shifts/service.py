@@ -20,6 +20,7 @@ from core import i18n
 from core.auth import Caller, Role
 from core.errors import NotFound
 from core.extensions import db
+from grids.paths import city_path
 from shifts import repeats
 from shifts.models import Assignment, AssignmentRole, AssignmentStatus, Shift
 from volunteers.models import Volunteer, VolunteerKind
@@ -54,11 +55,6 @@ def get_shift(shift_id: int) -> Shift:
     if shift is None:
         raise shift_not_found()
     return shift
-
-
-def city_path(path: str) -> str:
-    """``/1/4/17/`` → ``/1/``: volunteers may take shifts anywhere in their home city."""
-    return "/" + path.strip("/").split("/")[0] + "/"
 
 
 def ensure_may_see(caller: Caller, shift: Shift) -> None:

@@ -33,7 +33,7 @@ from shifts.models import (
     SwapRequest,
     SwapStatus,
 )
-from shifts.service import city_path
+from grids.paths import city_path
 from volunteers.models import Volunteer
 from volunteers.service import own_volunteer, referenced_volunteer
 

@@ -29,7 +29,8 @@ from core.pagination import decode_cursor, encode_cursor, paginate
 from grids.models import Area, AreaLevel
 from grids.service import in_subtree
 from shifts.models import LIVE_STATUSES, Assignment, AssignmentStatus, Shift, ShiftStatus
-from shifts.service import assignment_views, city_path, shift_views
+from grids.paths import city_path
+from shifts.service import assignment_views, shift_views
 from shifts.views_schemas import (
     DEFAULT_RADIUS_KM,
     MAX_RANGE_DAYS,

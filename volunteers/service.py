@@ -24,7 +24,8 @@ from core.errors import MAX_DB_INT, Conflict, NotFound, ValidationFailed
 from core.extensions import db
 from core.pagination import paginate
 from grids.models import Area
-from grids.service import ancestor_ids, get_grid, in_subtree
+from grids.paths import ancestor_ids
+from grids.service import get_grid, in_subtree
 from volunteers import signals
 from volunteers.models import Volunteer, VolunteerKind, VolunteerSkill, VolunteerStatus
 from volunteers.self_service import (
