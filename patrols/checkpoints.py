@@ -15,8 +15,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from shapely.geometry import Point, shape
-from shapely.ops import nearest_points
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core import crypto, i18n
@@ -24,13 +22,14 @@ from core.auth import Caller
 from core.db import utcnow
 from core.errors import MAX_DB_INT, Conflict, NotFound, ValidationFailed
 from core.extensions import db
+from core.geo import distance_to_boundary_m, haversine_m
 from core.pagination import paginate
 from grids.models import AreaLevel
 from grids.queries import get_area
 from patrols.models import Patrol
 from patrols.service import patrol_for
 from patrols.track_models import Checkpoint, CheckpointScan
-from patrols.tracks import event_window, haversine_m, patrollable_assignment
+from patrols.tracks import event_window, patrollable_assignment
 from shifts.filling import get_assignment_for
 
 PAYLOAD_PREFIX = "SW1"
@@ -111,22 +110,13 @@ def verify_payload(payload: str, field: str = "payload") -> Checkpoint:
 # --- organisers --------------------------------------------------------------------------------
 
 
-def _metres_outside(boundary: dict[str, Any], lat: float, lon: float) -> float:
-    polygon = shape(boundary)
-    here = Point(lon, lat)
-    if polygon.covers(here):
-        return 0.0
-    nearest = nearest_points(polygon, here)[0]
-    return haversine_m(lat, lon, nearest.y, nearest.x)
-
-
 def create_checkpoint(caller: Caller, grid_id: int, data: dict[str, Any]) -> Checkpoint:
     """A checkpoint in a grid of the caller's subtree, inside it or at most CHECKPOINT_MAX_OUTSIDE_M out."""
     grid = get_area(grid_id)
     caller.ensure_scope(grid.path)
     if grid.level != AreaLevel.GRID:
         raise ValidationFailed("Checkpoints belong to grids.", code="not_a_grid")
-    if grid.boundary and _metres_outside(grid.boundary, data["lat"], data["lon"]) > current_app.config[
+    if grid.boundary and distance_to_boundary_m(grid.boundary, data["lon"], data["lat"]) > current_app.config[
         "CHECKPOINT_MAX_OUTSIDE_M"
     ]:
         message = "The checkpoint is too far outside the grid."

@@ -5,17 +5,12 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-import shapely
 from flask import current_app
-from shapely.geometry import shape
-from shapely.ops import nearest_points
 
-from core.geo import contains
+from core.geo import contains, distance_to_boundary_m
 from patrols.models import Patrol
 from shifts.models import Shift
 
@@ -28,8 +23,6 @@ MOCK_LOCATION = "mock_location"
 MARKED_ABSENT = "marked_absent"
 NO_BOUNDARY = "no_boundary"
 
-_METRES_PER_DEGREE_LAT = 110_574.0
-_METRES_PER_DEGREE_LON_AT_EQUATOR = 111_320.0
 
 
 @dataclass(frozen=True)
@@ -56,15 +49,6 @@ def _minutes(key: str) -> timedelta:
 def event_time(device_at: datetime, received_at: datetime) -> datetime:
     """When it happened: the device's clock, unless it runs ahead of our receipt."""
     return min(device_at, received_at)
-
-
-def distance_to_boundary_m(boundary: dict[str, Any], lon: float, lat: float) -> float:
-    """Approximate metres from the point to the nearest point of the polygon (small distances)."""
-    point = shapely.Point(lon, lat)
-    nearest = nearest_points(shape(boundary), point)[0]
-    dx = (nearest.x - lon) * _METRES_PER_DEGREE_LON_AT_EQUATOR * math.cos(math.radians(lat))
-    dy = (nearest.y - lat) * _METRES_PER_DEGREE_LAT
-    return math.hypot(dx, dy)
 
 
 def position_flags(shift: Shift, event: PhoneEvent) -> list[str]:

@@ -9,7 +9,6 @@ jump: shown flagged, left out of the distance.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,13 +23,13 @@ from core.db import utcnow
 from core.errors import Conflict, ValidationFailed
 from core.extensions import db
 from core.fields import instant_text
+from core.geo import haversine_m
 from patrols.models import Patrol
 from patrols.service import own_assignment, patrol_for
 from patrols.track_models import TrackPoint
 from shifts.filling import get_assignment_for
 from shifts.models import Assignment, AssignmentStatus, Shift, ShiftStatus
 
-EARTH_RADIUS_M = 6_371_008.8
 #: Assignments a phone may still send patrol data for (an absent mark may be reconciled later).
 PATROLLABLE = (AssignmentStatus.ASSIGNED, AssignmentStatus.ABSENT)
 
@@ -55,16 +54,7 @@ i18n.register_messages(
 i18n.register_patterns({r"^At most (\d+) points per batch\.$": r"每批最多 \1 个轨迹点。"})
 
 
-# --- geometry ----------------------------------------------------------------------------------
-
-
-def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in metres on the mean Earth sphere."""
-    phi1, phi2 = math.radians(lat1), math.radians(lat2)
-    dphi = phi2 - phi1
-    dlambda = math.radians(lon2 - lon1)
-    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlambda / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+# --- distance and jumps ---------------------------------------------------------------------
 
 
 def analyse_track(

@@ -8,19 +8,16 @@ distance, which ``core.pagination.paginate`` (single-entity rows) cannot read ba
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import shapely
 import sqlalchemy as sa
-from shapely.geometry import shape
 from sqlalchemy import orm
 
-from core import i18n
+from core import geo, i18n
 from core.auth import Caller, Role
 from core.db import UTCDateTime, utcnow
 from core.errors import OutOfScope, ValidationFailed
@@ -42,8 +39,6 @@ from shifts.views_schemas import (
 from volunteers.models import Volunteer
 
 DEFAULT_SCHEDULE_DAYS = 7
-KM_PER_DEGREE_LAT = 110.574
-KM_PER_DEGREE_LON_AT_EQUATOR = 111.320
 
 i18n.register_messages({"The area is outside your city.": "该区域不在您所在的城市。"})
 
@@ -169,19 +164,6 @@ def _open_shifts_stmt(volunteer: Volunteer, args: dict[str, Any]) -> sa.Select:
     )
 
 
-def _local_km_projection(lon0: float, lat0: float) -> Callable[[Any], Any]:
-    """Equirectangular kilometres around (lon0, lat0): within 20 km the error is far below a grid."""
-    lon_scale = KM_PER_DEGREE_LON_AT_EQUATOR * max(math.cos(math.radians(lat0)), 0.01)
-
-    def project(coordinates: Any) -> Any:
-        projected = coordinates.copy()
-        projected[:, 0] = (coordinates[:, 0] - lon0) * lon_scale
-        projected[:, 1] = (coordinates[:, 1] - lat0) * KM_PER_DEGREE_LAT
-        return projected
-
-    return project
-
-
 def grid_distances_m(
     candidates: sa.Select, lon: float, lat: float, radius_km: float
 ) -> dict[int, int]:
@@ -189,25 +171,23 @@ def grid_distances_m(
 
     ``candidates`` selects the grids to consider; they are narrowed by bounding box in SQL first.
     """
-    lat_margin = radius_km / KM_PER_DEGREE_LAT
-    lon_margin = radius_km / (KM_PER_DEGREE_LON_AT_EQUATOR * max(math.cos(math.radians(lat)), 0.01))
+    radius_m = radius_km * 1000
+    min_lon, min_lat, max_lon, max_lat = geo.box_around(lon, lat, radius_m)
     rows = db.session.execute(
         candidates.with_only_columns(Area.id, Area.boundary).where(
-            Area.min_lon <= lon + lon_margin,
-            Area.max_lon >= lon - lon_margin,
-            Area.min_lat <= lat + lat_margin,
-            Area.max_lat >= lat - lat_margin,
+            Area.min_lon <= max_lon,
+            Area.max_lon >= min_lon,
+            Area.min_lat <= max_lat,
+            Area.max_lat >= min_lat,
         )
     )
-    project = _local_km_projection(lon, lat)
-    origin = shapely.Point(0, 0)
     distances = {}
     for grid_id, boundary in rows:
         if not boundary:
             continue
-        km = shapely.transform(shape(boundary), project).distance(origin)
-        if km <= radius_km:
-            distances[grid_id] = round(km * 1000)
+        metres = geo.distance_to_boundary_m(boundary, lon, lat)
+        if metres <= radius_m:
+            distances[grid_id] = round(metres)
     return distances
 
 

@@ -17,7 +17,7 @@ from core.db import utcnow
 from core.extensions import db
 from patrols import signals
 from patrols.models import Patrol
-from patrols.presence_rules import distance_to_boundary_m
+from core.geo import distance_to_boundary_m
 from patrols.tasks import close_forgotten_check_outs, mark_no_shows
 from shifts.models import Assignment, Shift
 from tests import factories

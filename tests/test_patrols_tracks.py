@@ -13,9 +13,10 @@ import sqlalchemy as sa
 
 from core.db import utcnow
 from core.extensions import db
+from core.geo import haversine_m
 from patrols.models import Patrol
 from patrols.track_models import TrackPoint
-from patrols.tracks import analyse_track, haversine_m, purge_track_points
+from patrols.tracks import analyse_track, purge_track_points
 from tests import factories
 from tests.problems import assert_problem
 
@@ -68,13 +69,7 @@ def patrol_of(assignment_id: int) -> Patrol | None:
     return db.session.scalar(sa.select(Patrol).where(Patrol.assignment_id == assignment_id))
 
 
-# --- unit: distance and jumps ------------------------------------------------------------------
-
-
-def test_haversine_matches_known_distances() -> None:
-    assert haversine_m(40.0, 109.0, 41.0, 109.0) == pytest.approx(111_195, rel=1e-3)
-    assert haversine_m(0.0, 0.0, 0.0, 1.0) == pytest.approx(111_195, rel=1e-3)
-    assert haversine_m(40.65, 109.84, 40.65, 109.84) == 0.0
+# --- unit: jumps (distances: tests/test_core_geo.py) --------------------------------------
 
 
 def test_analyse_track_leaves_a_jump_out_and_compares_with_the_last_plausible_point() -> None:
