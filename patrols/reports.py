@@ -1,7 +1,7 @@
 """Reports (事件上报): filing, photos, who may see them, and how they are shown. No HTTP here.
 
 The handling workflow (acknowledge, assign, escalate, resolve) and the lists live in
-``patrols/reports_workflow.py``; photo checks and storage in ``patrols/photos.py``.
+``patrols/reports_workflow.py``; photo checks and storage in ``core/photos.py``.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from flask import current_app, url_for
 from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import FileStorage
 
-from core import i18n
+from core import i18n, photos
 from core.auth import Caller, Role
 from core.db import utcnow
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.extensions import db
 from grids.models import Area
 from grids.queries import get_grid, locate_grid
-from patrols import photos, signals
+from patrols import signals
 from patrols.report_models import (
     MAX_PHOTOS,
     Report,
@@ -223,7 +223,7 @@ def add_photo(caller: Caller, report_id: int, client_id: str, upload: Any) -> tu
     if report.photo_count >= MAX_PHOTOS:
         raise _too_many_photos()
     clean = photos.clean_photo(photos.read_upload(upload.stream))
-    key = photos.new_storage_key(report.id, clean.extension)
+    key = photos.new_storage_key("reports", report.id, clean.extension)
     try:
         with db.session.begin_nested():
             position = _take_photo_place(report.id)

@@ -18,10 +18,11 @@ from moto.server import ThreadedMotoServer
 from PIL import Image
 
 from accounts.models import User
+from core import photos
 from core.db import utcnow
 from core.extensions import db
 from grids.models import AreaLevel
-from patrols import photos, signals
+from patrols import signals
 from patrols.report_models import Report, ReportPhoto
 from tests import factories
 from tests.conftest import Tree

@@ -1,10 +1,12 @@
-"""Report photos: checked by content, re-encoded without metadata, and stored.
+"""Photos people upload (report photos, catalogue items): checked by content, re-encoded without
+metadata, and stored.
 
 A photo is accepted only if Pillow reads it as JPEG or PNG (the file name and the declared type
 count for nothing), it is no larger than REPORT_PHOTO_MAX_BYTES and has no more pixels than
 REPORT_PHOTO_MAX_PIXELS (decompression bombs). It is then re-encoded from its pixels alone, so EXIF
 (GPS position, device, owner), XMP, ICC and text chunks are gone; the EXIF orientation is applied
-first so the picture still stands the right way up.
+first so the picture still stands the right way up. (The settings keep the names they had when
+report photos were the only ones.)
 
 Storage is the local disk under REPORT_PHOTO_DIR (the instance folder by default) or, with
 REPORT_PHOTO_STORAGE=s3, an S3-compatible bucket (REPORT_PHOTO_S3_BUCKET, REPORT_PHOTO_S3_ENDPOINT_URL,
@@ -216,8 +218,10 @@ def photo_store() -> PhotoStore:
     return S3PhotoStore(cache[settings], settings[0], config["REPORT_PHOTO_S3_PREFIX"])
 
 
-def new_storage_key(report_id: int, extension: str) -> str:
-    return f"reports/{report_id}/{uuid.uuid4().hex}.{extension}"
+def new_storage_key(folder: str, owner_id: int, extension: str) -> str:
+    """A fresh key for a photo of record ``owner_id`` (e.g. folder ``reports``): never reused, so a
+    replaced or rolled-back file never shadows another."""
+    return f"{folder}/{owner_id}/{uuid.uuid4().hex}.{extension}"
 
 
 # --- no file without its row ---------------------------------------------------------------------
