@@ -30,7 +30,7 @@ from patrols.models import Patrol
 from patrols.service import patrol_for
 from patrols.track_models import Checkpoint, CheckpointScan
 from patrols.tracks import event_window, patrollable_assignment
-from shifts.filling import get_assignment_for
+from shifts.service import get_assignment_for
 
 PAYLOAD_PREFIX = "SW1"
 _MAC_BYTES = 16  # 128 bits: 22 base64url characters keep the QR code small

@@ -39,11 +39,9 @@ from patrols.presence_rules import (
     position_flags,
     served_minutes,
 )
-from patrols.service import own_assignment
 from shifts import rules
 from shifts.models import Assignment, AssignmentStatus, ShiftStatus
-from shifts.service import assignment_not_found
-from volunteers.models import Volunteer
+from shifts.service import assignment_not_found, own_assignment, own_assignment_select
 
 i18n.register_titles(
     {
@@ -94,12 +92,8 @@ def _owner_use_and_lock(dialect_name: str) -> sa.Select:
         )
         .scalar_subquery()
     )
-    return (
-        sa.select(
-            Assignment.volunteer_id, used, rules.schedule_lock_column(Assignment.volunteer_id, dialect_name)
-        )
-        .join(Volunteer, Volunteer.id == Assignment.volunteer_id)
-        .where(Assignment.id == sa.bindparam("assignment_id"), Volunteer.user_id == sa.bindparam("user_id"))
+    return own_assignment_select(
+        Assignment.volunteer_id, used, rules.schedule_lock_column(Assignment.volunteer_id, dialect_name)
     )
 
 
@@ -136,7 +130,7 @@ def _take_event(
     used_by = _own_and_lock(caller, assignment_id, event.client_id)
     if used_by is not None:
         return _replayed(used_by, assignment_id, event.client_id, column)
-    assignment = own_assignment(caller, assignment_id, reload=True)
+    assignment = own_assignment(caller, assignment_id, lean=True, reload=True)
     _ensure_takes_events(assignment)
     return assignment
 

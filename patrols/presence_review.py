@@ -23,7 +23,7 @@ from patrols import signals
 from patrols.models import COUNTED_PRESENCE, Patrol, PresenceStatus
 from patrols.presence import settle
 from patrols.service import get_managed_patrol
-from shifts.filling import get_assignment_for
+from shifts.service import get_assignment_for
 from shifts.models import Shift
 
 i18n.register_titles(

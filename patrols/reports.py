@@ -20,6 +20,7 @@ from core.db import utcnow
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.extensions import db
 from grids.models import Area
+from grids.paths import city_path
 from grids.queries import get_grid, locate_grid
 from patrols import signals
 from patrols.report_models import (
@@ -30,8 +31,7 @@ from patrols.report_models import (
     ReportPhoto,
     ReportStatus,
 )
-from patrols.service import own_assignment
-from grids.paths import city_path
+from shifts.service import own_assignment
 from volunteers.models import Volunteer, VolunteerStatus
 from volunteers.service import own_volunteer
 
@@ -123,7 +123,7 @@ def file_report(caller: Caller, data: dict[str, Any]) -> tuple[Report, bool]:
         return _replay(existing, volunteer), False
     if volunteer.status != VolunteerStatus.ACTIVE:
         raise Forbidden("Only active volunteers can file reports.", code="volunteer_not_active")
-    assignment = own_assignment(caller, data["assignment_id"]) if data.get("assignment_id") else None
+    assignment = own_assignment(caller, data["assignment_id"], lean=True) if data.get("assignment_id") else None
     grid = _grid_of(volunteer, data, assignment.shift.grid if assignment else None)
     received = utcnow()
     skew = timedelta(minutes=current_app.config.get("CHECK_IN_CLOCK_SKEW_MINUTES", 5))

@@ -25,9 +25,9 @@ from core.extensions import db
 from core.fields import instant_text
 from core.geo import haversine_m
 from patrols.models import Patrol
-from patrols.service import own_assignment, patrol_for
+from patrols.service import patrol_for
 from patrols.track_models import TrackPoint
-from shifts.filling import get_assignment_for
+from shifts.service import get_assignment_for, own_assignment
 from shifts.models import Assignment, AssignmentStatus, Shift, ShiftStatus
 
 #: Assignments a phone may still send patrol data for (an absent mark may be reconciled later).
@@ -92,7 +92,7 @@ def analyse_track(
 
 def patrollable_assignment(caller: Caller, assignment_id: int) -> Assignment:
     """The caller's own assignment, on a shift that is not cancelled, still holding its place."""
-    assignment = own_assignment(caller, assignment_id)
+    assignment = own_assignment(caller, assignment_id, lean=True)
     if assignment.shift.status == ShiftStatus.CANCELLED:
         raise Conflict("The shift has been cancelled.", code="shift_cancelled")
     if assignment.status not in PATROLLABLE:

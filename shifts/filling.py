@@ -30,7 +30,7 @@ from shifts.models import (
     Shift,
     ShiftStatus,
 )
-from shifts.service import assignment_not_found, ensure_may_see, get_assignment
+from shifts.service import ensure_may_see
 from volunteers.service import own_volunteer
 
 i18n.register_titles(
@@ -177,24 +177,6 @@ def sign_up(caller: Caller, shift: Shift, role: str = AssignmentRole.PRIMARY) ->
     _refresh(shift)
     if status == AssignmentStatus.ASSIGNED:
         announce_created(assignment, caller.user_id)
-    return assignment
-
-
-def own_assignment(caller: Caller, assignment_id: int) -> Assignment:
-    """The caller's own assignment; another volunteer's is simply not found."""
-    assignment = get_assignment(assignment_id)
-    if assignment.volunteer.user_id != caller.user_id:
-        raise assignment_not_found()
-    return assignment
-
-
-def get_assignment_for(caller: Caller, assignment_id: int) -> Assignment:
-    """Volunteers reach their own assignments; managers those on shifts in their subtree. Any
-    other is not found, as if it did not exist."""
-    if caller.role == Role.VOLUNTEER:
-        return own_assignment(caller, assignment_id)
-    assignment = get_assignment(assignment_id)
-    caller.ensure_reach(assignment.shift.grid.path, assignment_not_found)
     return assignment
 
 

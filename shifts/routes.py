@@ -10,7 +10,7 @@ from core.auth import MANAGERS, Role, auth_required, current_caller
 from core.idempotency import idempotent
 from shifts import assigning, filling
 from shifts.schemas import AssignmentSchema, PlaceVolunteerSchema, SignUpSchema
-from shifts.service import assignment_view, get_managed_shift, get_shift_for
+from shifts.service import assignment_view, get_assignment_for, get_managed_shift, get_shift_for, own_assignment
 from volunteers.schemas import ReasonOptionalSchema, ReasonRequiredSchema
 
 blp = Blueprint(
@@ -97,7 +97,7 @@ def get_assignment(assignment_id: int) -> Any:
     Volunteers see their own (another's is 404); organisers, staff and admins those on shifts in
     their area.
     """
-    assignment = filling.get_assignment_for(current_caller(), assignment_id)
+    assignment = get_assignment_for(current_caller(), assignment_id)
     return assignment_view(assignment, with_shift=True)
 
 
@@ -119,7 +119,7 @@ def withdraw(data: dict[str, Any], assignment_id: int) -> Any:
     Also 409 assignment_not_live, shift_started (ended).
     """
     caller = current_caller()
-    assignment = filling.get_assignment_for(caller, assignment_id)
+    assignment = get_assignment_for(caller, assignment_id)
     filling.withdraw(caller, assignment, data.get("reason"))
     return assignment_view(assignment, with_shift=True)
 
@@ -138,7 +138,7 @@ def accept_invitation(assignment_id: int) -> Any:
     backup_places_full, shift_overlap, rest_too_short, shift_started, shift_cancelled.
     """
     caller = current_caller()
-    assignment = assigning.accept(caller, filling.own_assignment(caller, assignment_id))
+    assignment = assigning.accept(caller, own_assignment(caller, assignment_id))
     return assignment_view(assignment, with_shift=True)
 
 
@@ -154,7 +154,7 @@ def decline_invitation(data: dict[str, Any], assignment_id: int) -> Any:
     409 not_an_invitation when it was already answered or withdrawn.
     """
     caller = current_caller()
-    assignment = assigning.decline(caller, filling.own_assignment(caller, assignment_id), data.get("reason"))
+    assignment = assigning.decline(caller, own_assignment(caller, assignment_id), data.get("reason"))
     return assignment_view(assignment, with_shift=True)
 
 
@@ -172,7 +172,7 @@ def remove_from_shift(data: dict[str, Any], assignment_id: int) -> Any:
     first backup, else to the waitlist. 409 assignment_not_live, shift_started (ended).
     """
     caller = current_caller()
-    assignment = filling.get_assignment_for(caller, assignment_id)
+    assignment = get_assignment_for(caller, assignment_id)
     assigning.remove(caller, assignment, data.get("reason"))
     return assignment_view(assignment, with_shift=True)
 
@@ -191,6 +191,6 @@ def mark_absent(data: dict[str, Any], assignment_id: int) -> Any:
     primary's place goes to the first backup (AB岗). 409 shift_not_started, assignment_not_live.
     """
     caller = current_caller()
-    assignment = filling.get_assignment_for(caller, assignment_id)
+    assignment = get_assignment_for(caller, assignment_id)
     assigning.mark_absent(caller.user_id, assignment, data.get("reason"))
     return assignment_view(assignment, with_shift=True)

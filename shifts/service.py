@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload, lazyload
 
 from core import i18n
 from core.auth import Caller, Role
@@ -84,6 +85,58 @@ def get_assignment(assignment_id: int, shift: Shift | None = None) -> Assignment
     assignment = db.session.get(Assignment, assignment_id)
     if assignment is None or (shift is not None and assignment.shift_id != shift.id):
         raise assignment_not_found()
+    return assignment
+
+
+# --- the caller's own assignment -----------------------------------------------------------------
+
+#: An assignment with its shift and the shift's grid and nothing else. The models' default joined
+#: chains (volunteer → user, kind, home grid, plus selectin skills and availability; grid → parent)
+#: would cost the phone's writes more than the writes themselves; anything else loads on access.
+LEAN_ASSIGNMENT = (
+    lazyload("*"),
+    joinedload(Assignment.shift).options(lazyload("*"), joinedload(Shift.grid).lazyload("*")),
+)
+
+
+def own_assignment_select(*columns: Any) -> sa.Select:
+    """``columns`` of the assignment ``:assignment_id`` when the user ``:user_id`` holds it (bind
+    both): the one test of "is this the caller's own assignment", for statements that read more."""
+    return (
+        sa.select(*columns)
+        .select_from(Assignment)
+        .join(Volunteer, Volunteer.id == Assignment.volunteer_id)
+        .where(Assignment.id == sa.bindparam("assignment_id"), Volunteer.user_id == sa.bindparam("user_id"))
+    )
+
+
+_OWN_ASSIGNMENT = own_assignment_select(Assignment)
+_OWN_ASSIGNMENT_LEAN = _OWN_ASSIGNMENT.options(*LEAN_ASSIGNMENT)
+
+
+def own_assignment(caller: Caller, assignment_id: int, *, lean: bool = False, reload: bool = False) -> Assignment:
+    """The caller's own assignment; another volunteer's is simply not found.
+
+    ``lean`` loads it with :data:`LEAN_ASSIGNMENT` (the phone's writes are the hot path);
+    ``reload`` reads it again even if this session holds it (after taking a lock).
+    """
+    assignment = db.session.scalar(
+        _OWN_ASSIGNMENT_LEAN if lean else _OWN_ASSIGNMENT,
+        {"assignment_id": assignment_id, "user_id": caller.user_id},
+        execution_options={"populate_existing": reload},
+    )
+    if assignment is None:
+        raise assignment_not_found()
+    return assignment
+
+
+def get_assignment_for(caller: Caller, assignment_id: int) -> Assignment:
+    """Volunteers reach their own assignments; managers those on shifts in their subtree. Any
+    other is not found, as if it did not exist."""
+    if caller.role == Role.VOLUNTEER:
+        return own_assignment(caller, assignment_id)
+    assignment = get_assignment(assignment_id)
+    caller.ensure_reach(assignment.shift.grid.path, assignment_not_found)
     return assignment
 
 
