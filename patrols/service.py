@@ -1,10 +1,12 @@
-"""Patrols: the patrol row of an assignment and who may touch it. No HTTP here.
+"""Patrols: the patrol row of an assignment and who may touch it, what every feature shares. No HTTP.
 
-Whose assignment it is, is asked of ``shifts.service`` (``own_assignment``, ``get_assignment_for``).
-
-Feature modules keep their rooms as ``<feature>.py``, ``<feature>_schemas.py`` and
-``<feature>_routes.py`` (presence: check-in/out and review; tracks and checkpoints; reports), as in
-``shifts/``; this module is what they share.
+Each feature is a subpackage with the rooms of a package (``routes.py``, ``schemas.py``,
+``service.py``, and ``models.py``, ``tasks.py`` where it has them): ``presence`` (check-in and
+check-out, the geofence and clock rules, review, no-shows), ``tracks`` (GPS tracks and their purge),
+``checkpoints`` (QR checkpoints, scans, the patrol summary) and ``reports`` (incident reports with
+photos, and their workflow). Beside this module: ``models.py`` (the patrol row), ``schemas.py``
+(what a phone sends: position, accuracy, its clock) and ``signals.py``. Whose assignment it is, is
+asked of ``shifts.service`` (``own_assignment``, ``get_assignment_for``).
 """
 
 from __future__ import annotations

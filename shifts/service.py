@@ -1,10 +1,14 @@
-"""Shifts: lookups, scope and the views every feature returns. No HTTP here.
+"""Shifts: what every feature shares: lookups and scope, the caller's own assignment, common
+queries, and a shift and a place as returned. No HTTP here.
 
-The package is larger than the others, so each feature keeps its rooms in its own modules:
-planning (``planning.py``, one-off shifts and edits), repeats (``repeats.py``, ``series.py``),
-filling (``filling.py``: sign-up, waitlist, withdrawal, organiser assignment, invitations, A/B
-promotion), swaps (``swaps.py``), schedules and coverage (``views.py``), auto-fill (``autofill.py``)
-and calendar feeds (``calendar.py``). This module is what they share.
+Each feature is a subpackage with the rooms of a package (``routes.py``, ``schemas.py``,
+``service.py``, and ``models.py``, ``tasks.py``, ``listeners.py`` where it has them): ``planning``
+(one-off shifts and their edits), ``series`` (weekly repeats, series edits, the top-up task),
+``filling`` (sign-up, waitlist, withdrawal, organiser assignment, invitations, absence, A/B
+promotion), ``swaps``, ``schedules`` (open shifts, my shifts, an area's schedule, rosters, coverage
+gaps), ``autofill`` and ``calendar`` (iCalendar feeds). Beside this module the package keeps what
+they all use: ``models.py``, ``rules.py`` (what every path that places a volunteer must keep),
+``schemas.py`` and ``signals.py``.
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ from core import i18n
 from core.auth import Caller, Role
 from core.errors import NotFound
 from core.extensions import db
+from grids.models import Area
 from grids.paths import city_path
-from shifts import repeats
 from shifts.models import Assignment, AssignmentRole, AssignmentStatus, Shift
+from shifts.series import repeats
 from volunteers.models import Volunteer, VolunteerKind
 
 i18n.register_titles(
@@ -138,6 +143,22 @@ def get_assignment_for(caller: Caller, assignment_id: int) -> Assignment:
     assignment = get_assignment(assignment_id)
     caller.ensure_reach(assignment.shift.grid.path, assignment_not_found)
     return assignment
+
+
+# --- queries -------------------------------------------------------------------------------------
+
+
+def select_shifts() -> sa.Select:
+    """Shifts with their grid, leaving out the grid's polygon (tens of kilobytes, never shown)."""
+    return sa.select(Shift).options(joinedload(Shift.grid).defer(Area.boundary))
+
+
+def select_assignments() -> sa.Select:
+    """Assignments with their shift and volunteer, leaving out grid polygons."""
+    return sa.select(Assignment).options(
+        joinedload(Assignment.shift).joinedload(Shift.grid).defer(Area.boundary),
+        joinedload(Assignment.volunteer).joinedload(Volunteer.home_grid).defer(Area.boundary),
+    )
 
 
 # --- views -------------------------------------------------------------------------------------
