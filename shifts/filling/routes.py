@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 
 from core.auth import MANAGERS, Role, auth_required, current_caller
 from core.idempotency import idempotent
-from shifts.filling import absence, assigning, invitations, signup
+from shifts.filling import absence, assigning, signup
 from shifts.filling.schemas import PlaceVolunteerSchema, SignUpSchema
 from shifts.schemas import AssignmentSchema
 from shifts.service import assignment_view, get_assignment_for, get_managed_shift, get_shift_for, own_assignment
@@ -83,7 +83,7 @@ def invite_volunteer(data: dict[str, Any], shift_id: int) -> Any:
     """
     caller = current_caller()
     shift = get_managed_shift(caller, shift_id)
-    assignment = invitations.invite(caller, shift, data["volunteer_id"], data["role"])
+    assignment = assigning.invite(caller, shift, data["volunteer_id"], data["role"])
     return assignment_view(assignment, with_shift=True)
 
 
@@ -139,7 +139,7 @@ def accept_invitation(assignment_id: int) -> Any:
     backup_places_full, shift_overlap, rest_too_short, shift_started, shift_cancelled.
     """
     caller = current_caller()
-    assignment = invitations.accept(caller, own_assignment(caller, assignment_id))
+    assignment = assigning.accept(caller, own_assignment(caller, assignment_id))
     return assignment_view(assignment, with_shift=True)
 
 
@@ -155,7 +155,7 @@ def decline_invitation(data: dict[str, Any], assignment_id: int) -> Any:
     409 not_an_invitation when it was already answered or withdrawn.
     """
     caller = current_caller()
-    assignment = invitations.decline(caller, own_assignment(caller, assignment_id), data.get("reason"))
+    assignment = assigning.decline(caller, own_assignment(caller, assignment_id), data.get("reason"))
     return assignment_view(assignment, with_shift=True)
 
 

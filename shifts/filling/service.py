@@ -7,8 +7,8 @@ number of concurrent sign-ups the first ``max_headcount`` to get the lock hold t
 rest wait in the order they got it.
 
 The ways in and out, each in its own module: volunteers sign up and withdraw (``signup``);
-organisers assign and remove (``assigning``) and invite, and the invited accept or decline
-(``invitations``); a no-show is marked absent (``absence``, by hand or by the patrols' no-show task);
+organisers assign, invite (the invited accept or decline) and remove (``assigning``); a no-show is
+marked absent (``absence``, by hand or by the patrols' no-show task);
 whenever a primary place ends or opens, the first backup takes it, then the waitlist
 (``promotion``). Volunteers suspended or retired lose their future places (``listeners``).
 """
