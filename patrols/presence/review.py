@@ -19,6 +19,7 @@ from core.errors import Conflict, NotFound
 from core.extensions import db
 from core.pagination import paginate
 from grids.models import Area
+from grids.queries import in_subtree
 from patrols import signals
 from patrols.models import COUNTED_PRESENCE, Patrol, PresenceStatus
 from patrols.presence.service import settle
@@ -97,7 +98,7 @@ def review_queue(caller: Caller, status: str, *, limit: int, cursor: str | None)
         sa.select(Patrol)
         .join(Shift, Shift.id == Patrol.shift_id)
         .join(Area, Area.id == Shift.grid_id)
-        .where(Patrol.presence_status == status, Area.path.startswith(caller.area_path, autoescape=True))
+        .where(Patrol.presence_status == status, in_subtree(Area.path, caller.area_path))
         .options(selectinload(Patrol.assignment))
     )
     return paginate(stmt, [Patrol.id], limit=limit, cursor=cursor)

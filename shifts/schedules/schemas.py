@@ -1,4 +1,4 @@
-"""marshmallow schemas of the schedule views: query arguments, and the extra fields of their items.
+"""marshmallow schemas of schedules: query arguments, and the extra fields of their items.
 
 Shifts and assignments themselves are shown with ``shifts.schemas``; these add what one view needs
 (distance and the caller's own place for open shifts, the shortfall for coverage gaps). Dates in
