@@ -26,7 +26,7 @@ def init_app(app: Flask) -> None:
     """Register the package's API sections, in the order the document lists them. Patrols listen
     to nothing: other packages listen to ``patrols.signals``."""
     from core.extensions import api
-    from patrols.checkpoints import routes as checkpoints_routes  # noqa: F401  (adds its routes to tracks')
+    from patrols.checkpoints import routes as checkpoints_routes  # noqa: F401  (adds its routes to tracks)
     from patrols.presence import routes as presence_routes
     from patrols.reports import routes as reports_routes
     from patrols.tracks import routes as tracks_routes

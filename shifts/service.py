@@ -119,7 +119,9 @@ _OWN_ASSIGNMENT = own_assignment_select(Assignment)
 _OWN_ASSIGNMENT_LEAN = _OWN_ASSIGNMENT.options(*LEAN_ASSIGNMENT)
 
 
-def own_assignment(caller: Caller, assignment_id: int, *, lean: bool = False, reload: bool = False) -> Assignment:
+def own_assignment(
+    caller: Caller, assignment_id: int, *, lean: bool = False, reload: bool = False
+) -> Assignment:
     """The caller's own assignment; another volunteer's is simply not found.
 
     ``lean`` loads it with :data:`LEAN_ASSIGNMENT` (the phone's writes are the hot path);

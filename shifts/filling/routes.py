@@ -11,7 +11,13 @@ from core.idempotency import idempotent
 from shifts.filling import absence, assigning, signup
 from shifts.filling.schemas import PlaceVolunteerSchema, SignUpSchema
 from shifts.schemas import AssignmentSchema
-from shifts.service import assignment_view, get_assignment_for, get_managed_shift, get_shift_for, own_assignment
+from shifts.service import (
+    assignment_view,
+    get_assignment_for,
+    get_managed_shift,
+    get_shift_for,
+    own_assignment,
+)
 from volunteers.schemas import ReasonOptionalSchema, ReasonRequiredSchema
 
 blp = Blueprint(

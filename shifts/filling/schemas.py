@@ -1,4 +1,5 @@
-"""marshmallow schemas of the filling endpoints' input; places are returned as ``shifts.schemas.AssignmentSchema``."""
+"""marshmallow schemas of the filling endpoints' input; places are returned as
+``shifts.schemas.AssignmentSchema``."""
 
 from __future__ import annotations
 

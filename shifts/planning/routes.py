@@ -1,4 +1,5 @@
-"""HTTP layer of shift planning (one-off shifts, edits and cancellation): parse, authorise, call the service, serialise.
+"""HTTP layer of planning one-off shifts (create, edit, cancel): parse, authorise, call the service,
+serialise.
 
 The blueprint is the API's "shift-planning" section; repeating series add their routes to it
 (``shifts/series/routes.py``), so one-off shifts and series stay one section of the document.

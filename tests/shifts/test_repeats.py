@@ -1,4 +1,5 @@
-"""Property tests of weekly repeat rules (shifts.series.repeats): parsing, expansion, bounds, splitting, zones.
+"""Property tests of weekly repeat rules (shifts.series.repeats): parsing, expansion, bounds, splitting,
+zones.
 
 Expansion is checked against an independent oracle that walks the calendar one day at a time, so
 month ends, leap days and year ends are crossed by plain date arithmetic, not by dateutil.
