@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from typing import Any
@@ -20,6 +21,8 @@ from core.metrics import init_metrics
 from core.request_input import RequestJSONProvider, init_request_input
 from core.tasks import init_celery
 from core.uploads import request_body_limit
+import patrols
+import shifts
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +44,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     import core.idempotency  # noqa: F401
     import grids.models  # noqa: F401
     import volunteers.models  # noqa: F401
-    import shifts.models  # noqa: F401
-    import patrols.models  # noqa: F401
-    import patrols.track_models  # noqa: F401
-    import patrols.report_models  # noqa: F401
+    for module in (*shifts.MODEL_MODULES, *patrols.MODEL_MODULES):
+        importlib.import_module(module)
     import notifications.models  # noqa: F401
     import rewards.models  # noqa: F401
 
@@ -68,7 +69,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from accounts.tokens import register_jwt_handlers
 
     register_jwt_handlers(jwt)
-    _register_blueprints()
+    _register_blueprints(app)
     _connect_listeners()
     app.register_blueprint(docs_assets)
     init_metrics(app)  # GET /metrics for operators, outside the API document
@@ -76,38 +77,29 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     init_request_input(app)
     _register_transaction_boundary(app)
     # The one list of each package's tasks module (background and periodic work).
-    init_celery(app, task_modules=("shifts.tasks", "patrols.tasks", "notifications.tasks", "rewards.tasks"))
+    init_celery(
+        app, task_modules=(*shifts.TASK_MODULES, *patrols.TASK_MODULES, "notifications.tasks", "rewards.tasks")
+    )
     _register_cli(app)
     return app
 
 
-def _register_blueprints() -> None:
+def _register_blueprints(app: Flask) -> None:
     from accounts.routes import blp as accounts_blp
     from core.health import blp as health_blp
     from grids.routes import blp as grids_blp
-    from shifts import autofill_routes, calendar_routes, planning_routes, routes, swaps_routes
-    from shifts import views_routes
-    from patrols import presence_routes, reports_routes, tracks_routes
     from notifications import broadcasts_routes
     from notifications.routes import blp as notifications_blp
     from rewards import points_routes, rules_routes
     from rewards import catalogue_routes, leaderboards_routes, redemptions_routes
     from volunteers.routes import blp as volunteers_blp
 
+    for blueprint in (health_blp, accounts_blp, grids_blp, volunteers_blp):
+        api.register_blueprint(blueprint)
+    # Blueprints, CLI and listeners of their own (the order is the API document's).
+    shifts.init_app(app)
+    patrols.init_app(app)
     for blueprint in (
-        health_blp,
-        accounts_blp,
-        grids_blp,
-        volunteers_blp,
-        planning_routes.blp,
-        routes.blp,
-        swaps_routes.blp,
-        views_routes.blp,
-        autofill_routes.blp,
-        calendar_routes.blp,
-        presence_routes.blp,
-        tracks_routes.blp,
-        reports_routes.blp,
         notifications_blp,
         broadcasts_routes.blp,
         rules_routes.blp,
@@ -124,11 +116,9 @@ def _connect_listeners() -> None:
     from notifications import listeners as notification_listeners
     from notifications import reward_listeners as reward_notifications
     from rewards import listeners as reward_listeners
-    from shifts import listeners as shift_listeners
     from volunteers import listeners as volunteer_listeners
 
     volunteer_listeners.connect()
-    shift_listeners.connect()
     notification_listeners.connect()
     reward_notifications.connect()
     reward_listeners.connect()
@@ -174,10 +164,8 @@ def _register_cli(app: Flask) -> None:
     from accounts.cli import accounts_cli
     from demo_data import prepare_demo_command, seed_demo_command
     from grids.cli import grids_cli
-    from shifts.cli import shifts_cli
 
     app.cli.add_command(accounts_cli)
     app.cli.add_command(grids_cli)
-    app.cli.add_command(shifts_cli)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(prepare_demo_command)

@@ -209,7 +209,7 @@ def seed_demo(rng: random.Random | None = None) -> dict[str, dict[str, str]] | N
 def _seed_patrol_series(admin: User, city: Area, communities: list[Area]) -> None:
     """Evening patrols Mon/Wed/Fri 19:00–21:00 in each community's first grid, made 8 weeks ahead."""
     from core.auth import Caller, Role
-    from shifts.series import create_series
+    from shifts.series.service import create_series
 
     caller = Caller(user_id=admin.id, role=Role.ADMIN, area_path=city.path, session_id="seed-demo")
     today = datetime.now(ZoneInfo(city.timezone)).date()
@@ -288,10 +288,10 @@ def top_up_demo_shift(now: datetime | None = None) -> DemoShift | None:
     or inactive, or the rules refuse (the demo data was changed through the API).
     """
     from core.auth import Caller, Role
-    from patrols.presence_rules import check_in_opens
-    from shifts.assigning import assign
+    from patrols.presence.rules import check_in_opens
+    from shifts.filling.assigning import assign
     from shifts.models import Assignment, AssignmentRole, AssignmentStatus, Shift, ShiftStatus
-    from shifts.planning import create_shift
+    from shifts.planning.service import create_shift
     from shifts.rules import min_rest
 
     now = now or utcnow()

@@ -9,10 +9,11 @@ Solver cases (``bench/autofill_data.py``, seeded): "2k" is 2,000 shifts × 10,00
 sub-districts, "10k" is 10,000 × 50,000 in 100; two weeks. "standard" shifts start at the usual
 patrol times; "staggered" ones at any quarter hour, 2-4 h long, which makes clashes that the flow's
 cliques miss (the repair rounds' hard case). Each case is solved ``--repeat`` times as the endpoint
-would (``shifts.autofill_solver.solve``), checked rule by rule (``autofill_model.violations``) and for
-determinism, and its places filled are compared with upper bounds on the optimum of the same model:
-the flow relaxation's maximum (no plan can fill more) and, with ``--exact-seconds``, CP-SAT on the
-exact model (best plan found and its bound, 2 workers, wall-clock limit).
+would (``shifts.autofill.solver.solve``), checked rule by rule
+(``shifts.autofill.model.violations``) and for determinism, and its places filled are compared with
+upper bounds on the optimum of the same model: the flow relaxation's maximum (no plan can fill more)
+and, with ``--exact-seconds``, CP-SAT on the exact model (best plan found and its bound, 2 workers,
+wall-clock limit).
 
 Endpoint case (``--endpoint``): drops and recreates ``BENCH_DATABASE_URL`` (default
 ``postgresql://postgres@127.0.0.1:5432/test_bench``; only ``test_*`` or ``*bench*`` names), writes the
@@ -43,9 +44,9 @@ sys.path.insert(0, str(ROOT))
 import ortools  # noqa: E402
 
 from bench.autofill_data import SHAPES, generate  # noqa: E402
-from shifts.autofill_exact import exact_max_places  # noqa: E402
-from shifts.autofill_model import violations  # noqa: E402
-from shifts.autofill_solver import solve  # noqa: E402
+from shifts.autofill.exact import exact_max_places  # noqa: E402
+from shifts.autofill.model import violations  # noqa: E402
+from shifts.autofill.solver import solve  # noqa: E402
 
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/test_bench"
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from shifts.autofill_model import Problem, ShiftInput, VolunteerInput, epoch_minutes, local_week
+from shifts.autofill.model import Problem, ShiftInput, VolunteerInput, epoch_minutes, local_week
 
 ZONE = "Asia/Shanghai"
 KINDS = (("volunteer_police", 0.6), ("alley_steward", 0.3), ("herder_sentinel", 0.1))

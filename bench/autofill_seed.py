@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bench.autofill_data import Shape, grids_of, utc
-from shifts.autofill_model import Problem
+from shifts.autofill.model import Problem
 
 KIND_NAMES = {
     "volunteer_police": ("义警", "Volunteer police"),

@@ -47,7 +47,7 @@ from grids.paths import ancestor_paths
 from grids.models import Area
 from notifications import service
 from patrols import signals as patrol_signals
-from patrols.report_models import URGENT_LEVELS, Report
+from patrols.reports.models import URGENT_LEVELS, Report
 from shifts import signals as shift_signals
 from shifts.models import Shift
 from volunteers import signals as volunteer_signals

@@ -2,8 +2,9 @@
 
 One row per assignment, made by whichever of the phone's events arrives first: phones queue events
 offline and deliver them late and out of order, so a check-out, a track batch or a scan may well
-come before its check-in. Feature tables (track points, checkpoints and scans, reports) live in
-``patrols/track_models.py`` and ``patrols/report_models.py``.
+come before its check-in. Feature tables live with their features: track points in
+``patrols/tracks/models.py``, checkpoints and scans in ``patrols/checkpoints/models.py``, reports in
+``patrols/reports/models.py``.
 """
 
 from __future__ import annotations

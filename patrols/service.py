@@ -1,18 +1,18 @@
-"""Patrols: the patrol row of an assignment and who may touch it. No HTTP here.
+"""Patrols: the patrol row of an assignment and who may touch it, what every feature shares. No HTTP.
 
-``own_assignment`` is the caller's own place (another volunteer's is not found), loaded lean: the
-phone's writes are the hot path.
-
-Feature modules keep their rooms as ``<feature>.py``, ``<feature>_schemas.py`` and
-``<feature>_routes.py`` (presence: check-in/out and review; tracks and checkpoints; reports), as in
-``shifts/``; this module is what they share.
+Each feature is a subpackage with the rooms of a package (``routes.py``, ``schemas.py``,
+``service.py``, and ``models.py``, ``tasks.py`` where it has them): ``presence`` (check-in and
+check-out, the geofence and clock rules, review, no-shows), ``tracks`` (GPS tracks and their purge),
+``checkpoints`` (QR checkpoints, scans, the patrol summary) and ``reports`` (incident reports with
+photos, and their workflow). Beside this module: ``models.py`` (the patrol row), ``schemas.py``
+(what a phone sends: position, accuracy, its clock) and ``signals.py``. Whose assignment it is, is
+asked of ``shifts.service`` (``own_assignment``, ``get_assignment_for``).
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import joinedload, lazyload
 
 from core import i18n
 from core.auth import Caller
@@ -20,11 +20,9 @@ from core.db import utcnow
 from core.errors import NotFound
 from core.extensions import db
 from patrols.models import Patrol
-from shifts.models import Assignment, Shift
-from shifts.service import assignment_not_found
-from volunteers.models import Volunteer
+from shifts.models import Assignment
 
-__all__ = ["get_managed_patrol", "get_patrol", "own_assignment", "patrol_for", "patrol_not_found"]
+__all__ = ["get_managed_patrol", "get_patrol", "patrol_for", "patrol_not_found"]
 
 i18n.register_titles(
     {
@@ -34,38 +32,6 @@ i18n.register_titles(
     }
 )
 i18n.register_messages({"Patrol not found.": "巡逻记录不存在。"})
-
-#: An assignment with its shift and the shift's grid and nothing else. The models' default joined
-#: chains (volunteer → user, kind, home grid, plus selectin skills and availability; grid → parent)
-#: would cost the phone's writes more than the writes themselves; anything else loads on access.
-LEAN_ASSIGNMENT = (
-    lazyload("*"),
-    joinedload(Assignment.shift).options(lazyload("*"), joinedload(Shift.grid).lazyload("*")),
-)
-
-
-_OWN_ASSIGNMENT = (
-    sa.select(Assignment)
-    .join(Volunteer, Volunteer.id == Assignment.volunteer_id)
-    .where(Assignment.id == sa.bindparam("assignment_id"), Volunteer.user_id == sa.bindparam("user_id"))
-    .options(*LEAN_ASSIGNMENT)
-)
-
-
-def own_assignment(caller: Caller, assignment_id: int, *, reload: bool = False) -> Assignment:
-    """The caller's own assignment, loaded lean; another volunteer's is simply not found.
-
-    ``reload`` reads it again even if this session holds it (after taking a lock).
-    """
-    assignment = db.session.scalar(
-        _OWN_ASSIGNMENT,
-        {"assignment_id": assignment_id, "user_id": caller.user_id},
-        execution_options={"populate_existing": reload},
-    )
-    if assignment is None:
-        raise assignment_not_found()
-    return assignment
-
 
 def patrol_for(assignment: Assignment) -> Patrol:
     """The patrol row of ``assignment``, made if this is the first event to arrive for it.

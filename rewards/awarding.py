@@ -44,7 +44,7 @@ from core.db import insert_on_conflict, utcnow
 from core.extensions import db
 from core.timeutil import zone
 from grids.models import Area
-from patrols.report_models import Report, ReportStatus
+from patrols.reports.models import Report, ReportStatus
 from rewards import badges, leaderboards_totals, ledger, rules
 from rewards.models import LedgerEntry, LedgerReason, PointRule, ServiceRecord
 from shifts.models import Shift

@@ -24,7 +24,7 @@ from core.db import insert_on_conflict, utcnow
 from core.extensions import db
 from core.timeutil import zone
 from patrols.models import Patrol
-from patrols.report_models import Report, ReportStatus
+from patrols.reports.models import Report, ReportStatus
 from rewards import signals
 from rewards.models import ServiceRecord, VolunteerBadge
 from shifts.models import Assignment, AssignmentStatus, Shift

@@ -4,7 +4,7 @@ District staff run the catalogue (PRODUCT.md: "runs the rewards catalogue"), and
 organisers only look. An item belongs to an area: the volunteers whose home grid lies in that
 area's subtree may redeem it. Stock moves only by conditional UPDATEs (``stock_change`` here,
 redemptions in ``rewards/redemptions.py``), so a restock never loses a concurrent redemption.
-Photos reuse the report photos' checks, re-encoding and store (``patrols/photos.py``).
+Photos reuse the report photos' checks, re-encoding and store (``core/photos.py``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from core.pagination import paginate
 from grids.models import Area
 from grids.paths import path_ids
 from grids.queries import in_subtree, referenced_area, scope_root
-from patrols import photos
+from core import photos
 from rewards.catalogue_schemas import MAX_STOCK, VALID_UNTIL_AFTER_FROM
 from rewards.models import CatalogueItem
 from volunteers.models import Volunteer

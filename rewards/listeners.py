@@ -10,7 +10,7 @@ from typing import Any
 
 from patrols import signals as patrol_signals
 from patrols.models import PresenceStatus
-from patrols.report_models import ReportStatus
+from patrols.reports.models import ReportStatus
 from rewards import awarding
 
 

@@ -33,7 +33,7 @@ from core.timeutil import zone
 from grids.paths import city_id
 from grids.models import Area
 from grids.queries import get_city, in_subtree
-from patrols.report_models import Report
+from patrols.reports.models import Report
 from rewards.models import LedgerEntry, LedgerReason, PointRule, ServiceRecord
 
 EFFECTIVE_BEFORE_AWARDS = "Points were already given after this time; a new version starts later."

@@ -12,7 +12,7 @@ from core import i18n
 from core.db import utcnow
 from core.fields import Instant, StrictBoolean
 from core.pagination import PageArgs
-from patrols.report_models import ReportLevel
+from patrols.reports.models import ReportLevel
 
 #: Furthest ahead a version may be scheduled; later is a typo, not a plan.
 MAX_SCHEDULE_AHEAD = timedelta(days=3 * 366)

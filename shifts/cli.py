@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
-from shifts.tasks import TOP_UP_BATCH, top_up_all
+from shifts.series.tasks import TOP_UP_BATCH, top_up_all
 
 shifts_cli = AppGroup("shifts", help="Shifts and repeating series.")
 

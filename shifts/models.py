@@ -1,4 +1,6 @@
-"""Patrol shifts, their repeating series, assignments (primary, backup, waitlist), swaps, calendar feeds.
+"""Patrol shifts, their repeating series and assignments (primary, backup, waitlist): the tables every
+feature of the package shares. Swaps and calendar feeds keep theirs (``shifts/swaps/models.py``,
+``shifts/calendar/models.py``).
 
 Headcount is kept on the shift row (``primary_count``, ``backup_count``) and changes only by a
 conditional UPDATE, with CHECK constraints as the last line of defence, so concurrent sign-ups can
@@ -60,15 +62,6 @@ class AssignmentSource(StrEnum):
     INVITATION = "invitation"
     AUTOFILL = "autofill"
     SWAP = "swap"
-
-
-class SwapStatus(StrEnum):
-    PROPOSED = "proposed"  # waiting for the other volunteer
-    ACCEPTED = "accepted"  # the other volunteer agreed; waiting for an organiser
-    APPROVED = "approved"  # carried out
-    DECLINED = "declined"  # by the other volunteer
-    REJECTED = "rejected"  # by an organiser
-    CANCELLED = "cancelled"  # by the requester, or because an assignment changed meanwhile
 
 
 def _required_kinds_default() -> list[dict[str, Any]]:
@@ -221,60 +214,3 @@ class Assignment(db.Model):
         sa.Index("ix_shift_assignments_shift_status", "shift_id", "status", "queue_seq"),
         sa.Index("ix_shift_assignments_volunteer_status", "volunteer_id", "status"),
     )
-
-
-class SwapRequest(db.Model):
-    """A volunteer hands their assignment to another volunteer, or exchanges it for theirs.
-
-    The other volunteer accepts, then an organiser in scope of both shifts approves; the rules are
-    checked again when it is carried out.
-    """
-
-    __tablename__ = "shift_swaps"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    from_assignment_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("shift_assignments.id", ondelete="CASCADE"), index=True
-    )
-    to_volunteer_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("volunteers.id", ondelete="CASCADE"), index=True
-    )
-    # Set for an exchange: the other volunteer's assignment that the requester takes in return.
-    to_assignment_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("shift_assignments.id", ondelete="CASCADE")
-    )
-    status: Mapped[str] = mapped_column(sa.String(16), default=SwapStatus.PROPOSED, index=True)
-    message: Mapped[str | None] = mapped_column(sa.String(500))
-    decided_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
-    decision_reason: Mapped[str | None] = mapped_column(sa.String(500))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
-
-    from_assignment: Mapped[Assignment] = relationship(
-        foreign_keys=[from_assignment_id], lazy="joined"
-    )
-    to_assignment: Mapped[Assignment | None] = relationship(
-        foreign_keys=[to_assignment_id], lazy="joined"
-    )
-
-    __table_args__ = (
-        sa.CheckConstraint(
-            "status IN ('proposed','accepted','approved','declined','rejected','cancelled')",
-            name="status_known",
-        ),
-    )
-
-
-class CalendarFeed(db.Model):
-    """A volunteer's secret iCalendar URL; only a keyed hash of the token is stored."""
-
-    __tablename__ = "calendar_feeds"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    volunteer_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("volunteers.id", ondelete="CASCADE"), index=True
-    )
-    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,7 +1,8 @@
 """marshmallow schemas shared across the shifts package: a shift and an assignment as returned.
 
-Feature modules keep their own input schemas next to their routes' needs (``planning_schemas.py``,
-``series_schemas.py``, ...); everything a client receives about a shift or a place on it comes from here.
+Each feature keeps its own input schemas in its ``schemas.py`` (``shifts/planning/schemas.py``,
+``shifts/series/schemas.py``, ...); everything a client receives about a shift or a place on it
+comes from here.
 Instants are ISO 8601 in UTC (``core.fields.Instant``); ``timezone`` is the shift's local clock.
 """
 
@@ -11,7 +12,6 @@ import marshmallow as ma
 from marshmallow import fields
 
 from core.fields import Instant, LocalDateTimeText, StrictBoolean
-from core.validators import id_field
 
 
 class KindCoverageSchema(ma.Schema):
@@ -89,22 +89,3 @@ class AssignmentSchema(ma.Schema):
     ended_at = Instant(required=True, allow_none=True)
     end_reason = fields.String(required=True, allow_none=True)
     shift = fields.Nested(ShiftSchema, required=False)
-
-
-# --- input of the filling endpoints (shifts/routes.py) -----------------------------------------
-
-def _role() -> fields.String:
-    return fields.String(
-        load_default="primary",
-        validate=ma.validate.OneOf(["primary", "backup"]),
-        metadata={"description": "primary place, or backup (AB岗) promoted when a primary drops out"},
-    )
-
-
-class SignUpSchema(ma.Schema):
-    role = _role()
-
-
-class PlaceVolunteerSchema(ma.Schema):
-    volunteer_id = id_field(required=True)
-    role = _role()

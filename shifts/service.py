@@ -1,10 +1,14 @@
-"""Shifts: lookups, scope and the views every feature returns. No HTTP here.
+"""Shifts: what every feature shares: lookups and scope, the caller's own assignment, common
+queries, and a shift and a place as returned. No HTTP here.
 
-The package is larger than the others, so each feature keeps its rooms in its own modules:
-planning (``planning.py``, one-off shifts and edits), repeats (``repeats.py``, ``series.py``),
-filling (``filling.py``: sign-up, waitlist, withdrawal, organiser assignment, invitations, A/B
-promotion), swaps (``swaps.py``), schedules and coverage (``views.py``), auto-fill (``autofill.py``)
-and calendar feeds (``calendar.py``). This module is what they share.
+Each feature is a subpackage with the rooms of a package (``routes.py``, ``schemas.py``,
+``service.py``, and ``models.py``, ``tasks.py``, ``listeners.py`` where it has them): ``planning``
+(one-off shifts and their edits), ``series`` (weekly repeats, series edits, the top-up task),
+``filling`` (sign-up, waitlist, withdrawal, organiser assignment, invitations, absence, A/B
+promotion), ``swaps``, ``schedules`` (open shifts, my shifts, an area's schedule, rosters, coverage
+gaps), ``autofill`` and ``calendar`` (iCalendar feeds). Beside this module the package keeps what
+they all use: ``models.py``, ``rules.py`` (what every path that places a volunteer must keep),
+``schemas.py`` and ``signals.py``.
 """
 
 from __future__ import annotations
@@ -15,14 +19,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload, lazyload
 
 from core import i18n
 from core.auth import Caller, Role
 from core.errors import NotFound
 from core.extensions import db
+from grids.models import Area
 from grids.paths import city_path
-from shifts import repeats
 from shifts.models import Assignment, AssignmentRole, AssignmentStatus, Shift
+from shifts.series import repeats
 from volunteers.models import Volunteer, VolunteerKind
 
 i18n.register_titles(
@@ -85,6 +91,76 @@ def get_assignment(assignment_id: int, shift: Shift | None = None) -> Assignment
     if assignment is None or (shift is not None and assignment.shift_id != shift.id):
         raise assignment_not_found()
     return assignment
+
+
+# --- the caller's own assignment -----------------------------------------------------------------
+
+#: An assignment with its shift and the shift's grid and nothing else. The models' default joined
+#: chains (volunteer → user, kind, home grid, plus selectin skills and availability; grid → parent)
+#: would cost the phone's writes more than the writes themselves; anything else loads on access.
+LEAN_ASSIGNMENT = (
+    lazyload("*"),
+    joinedload(Assignment.shift).options(lazyload("*"), joinedload(Shift.grid).lazyload("*")),
+)
+
+
+def own_assignment_select(*columns: Any) -> sa.Select:
+    """``columns`` of the assignment ``:assignment_id`` when the user ``:user_id`` holds it (bind
+    both): the one test of "is this the caller's own assignment", for statements that read more."""
+    return (
+        sa.select(*columns)
+        .select_from(Assignment)
+        .join(Volunteer, Volunteer.id == Assignment.volunteer_id)
+        .where(Assignment.id == sa.bindparam("assignment_id"), Volunteer.user_id == sa.bindparam("user_id"))
+    )
+
+
+_OWN_ASSIGNMENT = own_assignment_select(Assignment)
+_OWN_ASSIGNMENT_LEAN = _OWN_ASSIGNMENT.options(*LEAN_ASSIGNMENT)
+
+
+def own_assignment(
+    caller: Caller, assignment_id: int, *, lean: bool = False, reload: bool = False
+) -> Assignment:
+    """The caller's own assignment; another volunteer's is simply not found.
+
+    ``lean`` loads it with :data:`LEAN_ASSIGNMENT` (the phone's writes are the hot path);
+    ``reload`` reads it again even if this session holds it (after taking a lock).
+    """
+    assignment = db.session.scalar(
+        _OWN_ASSIGNMENT_LEAN if lean else _OWN_ASSIGNMENT,
+        {"assignment_id": assignment_id, "user_id": caller.user_id},
+        execution_options={"populate_existing": reload},
+    )
+    if assignment is None:
+        raise assignment_not_found()
+    return assignment
+
+
+def get_assignment_for(caller: Caller, assignment_id: int) -> Assignment:
+    """Volunteers reach their own assignments; managers those on shifts in their subtree. Any
+    other is not found, as if it did not exist."""
+    if caller.role == Role.VOLUNTEER:
+        return own_assignment(caller, assignment_id)
+    assignment = get_assignment(assignment_id)
+    caller.ensure_reach(assignment.shift.grid.path, assignment_not_found)
+    return assignment
+
+
+# --- queries -------------------------------------------------------------------------------------
+
+
+def select_shifts() -> sa.Select:
+    """Shifts with their grid, leaving out the grid's polygon (tens of kilobytes, never shown)."""
+    return sa.select(Shift).options(joinedload(Shift.grid).defer(Area.boundary))
+
+
+def select_assignments() -> sa.Select:
+    """Assignments with their shift and volunteer, leaving out grid polygons."""
+    return sa.select(Assignment).options(
+        joinedload(Assignment.shift).joinedload(Shift.grid).defer(Area.boundary),
+        joinedload(Assignment.volunteer).joinedload(Volunteer.home_grid).defer(Area.boundary),
+    )
 
 
 # --- views -------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Events of the shifts package; notifications and reports listen, nothing here imports them.
+"""Events of the shifts package; notifications listen (and, inside the package, swaps: a swap request
+dies with its places, ``shifts/swaps/listeners.py``); nothing here imports them.
 
 Every signal is sent with ``sender=SENDER`` and keyword arguments:
 

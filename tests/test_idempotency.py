@@ -11,9 +11,9 @@ from flask import Flask
 from core.db import utcnow
 from core.extensions import db
 from core.idempotency import IdempotencyRecord, purge_idempotency_records
-from shifts.models import SwapRequest
+from shifts.swaps.models import SwapRequest
 from tests.problems import EN, assert_problem
-from tests.test_shifts_swaps import API, Cast, as_, at_once, committed_cast
+from tests.shifts.test_swaps import API, Cast, as_, at_once, committed_cast
 
 KEY = "3f2b7c1e-9a4d-4e8b-b0c5-2d6f8a1e7c90"
 

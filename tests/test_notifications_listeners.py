@@ -20,7 +20,7 @@ from core.db import utcnow
 from core.errors import Conflict
 from core.extensions import db
 from notifications.models import Notification
-from patrols.tasks import mark_no_shows
+from patrols.presence.tasks import mark_no_shows
 from shifts import signals as shift_signals
 from shifts.models import Assignment
 from tests import factories

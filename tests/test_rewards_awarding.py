@@ -17,7 +17,7 @@ from core.extensions import db
 from grids.models import AreaLevel
 from patrols import signals as patrol_signals
 from patrols.models import Patrol
-from patrols.tasks import close_forgotten_check_outs
+from patrols.presence.tasks import close_forgotten_check_outs
 from rewards import awarding, ledger
 from rewards.models import LedgerEntry, PointRule, ServiceRecord
 from tests import factories, races

@@ -231,7 +231,7 @@ def test_series_are_topped_up_hourly_by_default(
 def test_beat_schedules_the_top_up_at_the_configured_interval(
     app: Flask, tasks_app: ShouwangCelery
 ) -> None:
-    # create_app imported shifts.tasks, whose top-up task registered itself as periodic.
+    # create_app imported shifts.series.tasks, whose top-up task registered itself as periodic.
     entry = tasks_app.conf.beat_schedule["shifts.top_up_series"]
     assert entry == {
         "task": "shifts.top_up_series",

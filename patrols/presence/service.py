@@ -1,0 +1,375 @@
+"""Check-in and check-out from the phone: geofence, plausibility flags, late minutes, served minutes.
+
+Phones queue events offline and deliver them late, twice and out of order, so:
+
+- each event carries a client UUID (a unique column); the same UUID again returns the patrol as it
+  is, without a second effect;
+- the patrol row exists from the first event, so a check-out may come before its check-in and the
+  two are reconciled when the second arrives;
+- an event's time is the device's clock unless that is ahead of our receipt time (then receipt):
+  an offline phone's clock says when it really happened. Both are kept.
+
+Nothing plausible is dropped: an event outside the grid, with poor accuracy, a clock far off or a
+mock-location flag is recorded and waits for an organiser's review (``patrols.presence.review``). Only
+verified or approved presence counts; served minutes are settled once, by a conditional UPDATE,
+when both ends are known and presence counts, and ``shift_served`` is sent then.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from core import i18n
+from core.auth import Caller
+from core.db import insert_on_conflict, utcnow
+from core.errors import Conflict
+from core.extensions import db
+from patrols import signals
+from patrols.checkpoints import service as checkpoints
+from patrols.models import COUNTED_PRESENCE, Patrol, PresenceStatus
+from patrols.presence.rules import (
+    MARKED_ABSENT,
+    PhoneEvent,
+    check_in_opens,
+    clock_flags,
+    event_time,
+    late_minutes,
+    position_flags,
+    served_minutes,
+)
+from shifts import rules
+from shifts.models import Assignment, AssignmentStatus, ShiftStatus
+from shifts.service import assignment_not_found, own_assignment, own_assignment_select
+
+i18n.register_titles(
+    {
+        "already_checked_in": ("已签到", "Already checked in"),
+        "already_checked_out": ("已签退", "Already checked out"),
+        "outside_check_in_window": ("不在签到时间内", "Outside the check-in window"),
+        "outside_check_out_window": ("不在签退时间内", "Outside the check-out window"),
+    }
+)
+i18n.register_messages(
+    {
+        "You have already checked in to this shift.": "您已签到过该班次。",
+        "You have already checked out of this shift.": "您已签退过该班次。",
+        "This client_id was already used for another event.": "该 client_id 已用于另一条记录。",
+        "Check-in opens shortly before the start and closes at the end of the shift.": (
+            "签到在班次开始前不久开放，在班次结束时关闭。"
+        ),
+        "Check-out is possible only once check-in has opened.": "签到开放后才能签退。",
+    }
+)
+
+#: An ended place still takes a check-in when it ended as a no-show: the phone may have been offline.
+_CHECK_IN_STATUSES = (AssignmentStatus.ASSIGNED, AssignmentStatus.ABSENT)
+
+
+# --- recording events --------------------------------------------------------------------------
+
+
+def _ensure_takes_events(assignment: Assignment) -> None:
+    if assignment.shift.status != ShiftStatus.SCHEDULED:
+        raise Conflict("The shift has been cancelled.", code="shift_cancelled")
+    if assignment.status not in _CHECK_IN_STATUSES:
+        raise Conflict("This place has already ended.", code="assignment_not_live")
+
+
+def _client_id_reused() -> Conflict:
+    return Conflict("This client_id was already used for another event.", code="client_id_reused")
+
+
+def _owner_use_and_lock(dialect_name: str) -> sa.Select:
+    used = (
+        sa.select(Patrol.id)
+        .where(
+            sa.or_(
+                Patrol.check_in_client_id == sa.bindparam("client_id"),
+                Patrol.check_out_client_id == sa.bindparam("client_id"),
+            )
+        )
+        .scalar_subquery()
+    )
+    return own_assignment_select(
+        Assignment.volunteer_id, used, rules.schedule_lock_column(Assignment.volunteer_id, dialect_name)
+    )
+
+
+_OWNER_USE_AND_LOCK = {name: _owner_use_and_lock(name) for name in ("postgresql", "sqlite")}
+
+
+def _own_and_lock(caller: Caller, assignment_id: int, client_id: str) -> int | None:
+    """Take the schedule lock of the caller's own assignment; the patrol ``client_id`` went into, if any.
+
+    One statement: the lock serialises check-in, check-out, the no-show task (which marks absent
+    only under it) and shift changes, since presence depends on all of them.
+    """
+    statement = _OWNER_USE_AND_LOCK[db.session.get_bind().dialect.name]
+    row = db.session.execute(
+        statement, {"assignment_id": assignment_id, "user_id": caller.user_id, "client_id": client_id}
+    ).first()
+    if row is None:
+        raise assignment_not_found()
+    return row[1]
+
+
+def _replayed(patrol_id: int, assignment_id: int, client_id: str, column: sa.Column) -> Patrol:
+    """The patrol a client UUID already went into, as it is now; a UUID used elsewhere is 409."""
+    patrol = db.session.get(Patrol, patrol_id, populate_existing=True)
+    if patrol is None or patrol.assignment_id != assignment_id or getattr(patrol, column.key) != client_id:
+        raise _client_id_reused()
+    return patrol
+
+
+def _take_event(
+    caller: Caller, assignment_id: int, event: PhoneEvent, column: sa.Column
+) -> Assignment | Patrol:
+    """The caller's assignment, locked and read, or the patrol this ``client_id`` already went into."""
+    used_by = _own_and_lock(caller, assignment_id, event.client_id)
+    if used_by is not None:
+        return _replayed(used_by, assignment_id, event.client_id, column)
+    assignment = own_assignment(caller, assignment_id, lean=True, reload=True)
+    _ensure_takes_events(assignment)
+    return assignment
+
+
+_CHECK_IN_COLUMNS = (
+    "check_in_client_id", "check_in_device_at", "check_in_received_at", "check_in_lat",
+    "check_in_lon", "check_in_accuracy_m", "check_in_flags", "late_minutes",
+)
+_CHECK_OUT_COLUMNS = (
+    "check_out_client_id", "check_out_device_at", "check_out_received_at", "check_out_lat",
+    "check_out_lon", "check_out_accuracy_m", "check_out_flags", "auto_closed",
+)
+#: What a patrol made by any event starts with.
+_NEW_PATROL = {
+    "check_in_flags": [], "check_out_flags": [], "auto_closed": False, "distance_m": 0.0,
+    "track_point_count": 0, "presence_status": None,
+}
+
+
+def _event_upsert(event_columns: tuple[str, ...], presence_sql: str) -> sa.Select:
+    """Make the patrol with this event, or add the event to its row while the event is unset.
+
+    One statement whichever of the phone's events comes first: an insert, or on the unique
+    ``assignment_id`` an update guarded by ``<event>_client_id IS NULL`` (the first of two events
+    wins). No row comes back when the patrol already had such an event.
+    """
+    table = Patrol.__table__
+    columns = ["assignment_id", "volunteer_id", "shift_id", "created_at", "updated_at"]
+    columns += [name for name in _NEW_PATROL if name not in event_columns] + list(event_columns)
+    update = {name: f"excluded.{name}" for name in event_columns}
+    update |= {"presence_status": presence_sql, "updated_at": "excluded.updated_at"}
+    upsert = insert_on_conflict(
+        table, columns, ["assignment_id"], update=update,
+        where=f"patrols.{event_columns[0]} IS NULL", returning=[column.name for column in table.columns],
+    )
+    return sa.select(Patrol).from_statement(upsert)
+
+
+# Presence is unset until the check-in (only a checked-in patrol can be reviewed), which sets it.
+_CHECK_IN_UPSERT = _event_upsert(_CHECK_IN_COLUMNS, "excluded.presence_status")
+# A flagged check-out sends verified presence to review; a decision already taken stands.
+_CHECK_OUT_UPSERT = _event_upsert(
+    _CHECK_OUT_COLUMNS,
+    "CASE WHEN :review AND patrols.presence_status = 'verified' THEN 'needs_review'"
+    " ELSE patrols.presence_status END",
+)
+
+
+def _write_event(
+    upsert: sa.Select, assignment: Assignment, values: dict[str, Any], **extra: Any
+) -> Patrol | None:
+    """Run an event upsert for ``assignment``: the patrol as written, or None (event already there)."""
+    now = utcnow()
+    params = _NEW_PATROL | values | extra | {
+        "assignment_id": assignment.id,
+        "volunteer_id": assignment.volunteer_id,
+        "shift_id": assignment.shift_id,
+        "created_at": now,
+        "updated_at": now,
+    }
+    try:
+        return db.session.scalars(upsert, params, execution_options={"populate_existing": True}).one_or_none()
+    except IntegrityError:
+        # The UUID is another patrol's (unique column). On PostgreSQL the transaction is now
+        # aborted; the 409 rolls the whole request back.
+        raise _client_id_reused() from None
+
+
+_PATROL_OF_ASSIGNMENT = sa.select(Patrol).where(Patrol.assignment_id == sa.bindparam("assignment_id"))
+
+
+def _already_written(assignment: Assignment, column: sa.Column, client_id: str) -> Patrol | None:
+    """The patrol after a guarded write found its event taken: itself if it was this very event."""
+    patrol = db.session.scalars(
+        _PATROL_OF_ASSIGNMENT,
+        {"assignment_id": assignment.id},
+        execution_options={"populate_existing": True},
+    ).one()
+    return patrol if getattr(patrol, column.key) == client_id else None
+
+
+def _presence_after_flags(patrol: Patrol) -> str:
+    if patrol.presence_status in (PresenceStatus.APPROVED, PresenceStatus.REJECTED):
+        return patrol.presence_status  # an organiser's decision stands
+    flagged = bool(patrol.check_in_flags) or bool(patrol.check_out_flags)
+    return PresenceStatus.NEEDS_REVIEW if flagged else PresenceStatus.VERIFIED
+
+
+def check_in(caller: Caller, assignment_id: int, event: PhoneEvent) -> Patrol:
+    """Record the volunteer's check-in (or return it again for the same ``client_id``)."""
+    taken = _take_event(caller, assignment_id, event, Patrol.check_in_client_id)
+    if isinstance(taken, Patrol):
+        return taken
+    assignment, shift = taken, taken.shift
+    received_at = utcnow()
+    arrived = event_time(event.device_time, received_at)
+    if not check_in_opens(shift) <= arrived <= shift.ends_at:
+        raise Conflict(
+            "Check-in opens shortly before the start and closes at the end of the shift.",
+            code="outside_check_in_window",
+        )
+    flags = position_flags(shift, event) + clock_flags(event.device_time, received_at)
+    if assignment.status == AssignmentStatus.ABSENT:
+        flags.append(MARKED_ABSENT)
+    # Flags of a check-out that came first are taken into account just below.
+    presence = PresenceStatus.NEEDS_REVIEW if flags else PresenceStatus.VERIFIED
+    patrol = _write_event(
+        _CHECK_IN_UPSERT,
+        assignment,
+        {
+            "check_in_client_id": event.client_id,
+            "check_in_device_at": event.device_time,
+            "check_in_received_at": received_at,
+            "check_in_lat": event.lat,
+            "check_in_lon": event.lon,
+            "check_in_accuracy_m": event.accuracy_m,
+            "check_in_flags": flags,
+            "late_minutes": late_minutes(shift, arrived),
+            "presence_status": presence.value,
+        },
+    )
+    if patrol is None:
+        patrol = _already_written(assignment, Patrol.check_in_client_id, event.client_id)
+        if patrol is not None:
+            return patrol  # the same event, delivered twice at once
+        raise Conflict("You have already checked in to this shift.", code="already_checked_in")
+    if patrol.check_out_client_id == event.client_id:
+        raise _client_id_reused()  # the row's own check-out UUID: rolled back with the 409
+    if patrol.presence_status != _presence_after_flags(patrol):
+        patrol.presence_status = _presence_after_flags(patrol)
+        db.session.flush()
+    if event.checkpoint_payload is not None:
+        # Under the check-in's client_id (scans have their own table); a bad payload is a 422
+        # that rolls the check-in back with it, so nothing is half-written.
+        checkpoints.record_scan(
+            caller,
+            assignment_id,
+            {
+                "client_id": event.client_id,
+                "payload": event.checkpoint_payload,
+                "lat": event.lat,
+                "lon": event.lon,
+                "accuracy_m": event.accuracy_m,
+                "device_time": event.device_time,
+            },
+            payload_field="checkpoint_payload",
+        )
+    signals.checked_in.send(
+        signals.SENDER,
+        patrol_id=patrol.id,
+        assignment_id=assignment.id,
+        shift_id=shift.id,
+        volunteer_id=assignment.volunteer_id,
+        presence_status=patrol.presence_status,
+        late_minutes=patrol.late_minutes,
+    )
+    settle(patrol)
+    return patrol
+
+
+def check_out(caller: Caller, assignment_id: int, event: PhoneEvent) -> Patrol:
+    """Record the check-out; before the check-in, or replacing an automatic close, is fine."""
+    taken = _take_event(caller, assignment_id, event, Patrol.check_out_client_id)
+    if isinstance(taken, Patrol):
+        return taken
+    assignment, shift = taken, taken.shift
+    received_at = utcnow()
+    left = event_time(event.device_time, received_at)
+    if left < check_in_opens(shift):
+        raise Conflict(
+            "Check-out is possible only once check-in has opened.", code="outside_check_out_window"
+        )
+    flags = position_flags(shift, event) + clock_flags(event.device_time, received_at)
+    patrol = _write_event(
+        _CHECK_OUT_UPSERT,
+        assignment,
+        {
+            "check_out_client_id": event.client_id,
+            "check_out_device_at": event.device_time,
+            "check_out_received_at": received_at,
+            "check_out_lat": event.lat,
+            "check_out_lon": event.lon,
+            "check_out_accuracy_m": event.accuracy_m,
+            "check_out_flags": flags,
+            # The phone's own check-out replaces an automatic close that came first.
+            "auto_closed": False,
+        },
+        review=bool(flags),
+    )
+    if patrol is None:
+        patrol = _already_written(assignment, Patrol.check_out_client_id, event.client_id)
+        if patrol is not None:
+            return patrol
+        raise Conflict("You have already checked out of this shift.", code="already_checked_out")
+    if patrol.check_in_client_id == event.client_id:
+        raise _client_id_reused()
+    announce_checked_out(patrol)
+    settle(patrol)
+    return patrol
+
+
+def announce_checked_out(patrol: Patrol) -> None:
+    signals.checked_out.send(
+        signals.SENDER,
+        patrol_id=patrol.id,
+        assignment_id=patrol.assignment_id,
+        shift_id=patrol.shift_id,
+        volunteer_id=patrol.volunteer_id,
+        auto_closed=patrol.auto_closed,
+    )
+
+
+def settle(patrol: Patrol) -> bool:
+    """Fix the served minutes once both ends are known and presence counts; sends ``shift_served``.
+
+    A conditional UPDATE (``served_minutes IS NULL``), so the signal goes out once, whichever of
+    check-out, late check-in, approval or automatic close gets there first.
+    """
+    if patrol.served_minutes is not None or patrol.presence_status not in COUNTED_PRESENCE:
+        return False
+    minutes = served_minutes(patrol, patrol.assignment.shift)
+    if minutes is None:
+        return False
+    result = db.session.execute(
+        sa.update(Patrol)
+        .where(Patrol.id == patrol.id, Patrol.served_minutes.is_(None))
+        .values(served_minutes=minutes, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(patrol)
+    if result.rowcount != 1:
+        return False
+    signals.shift_served.send(
+        signals.SENDER,
+        patrol_id=patrol.id,
+        assignment_id=patrol.assignment_id,
+        shift_id=patrol.shift_id,
+        volunteer_id=patrol.volunteer_id,
+        served_minutes=minutes,
+    )
+    return True

@@ -1,0 +1,36 @@
+"""GPS track points of a patrol.
+
+Track points are sensitive personal information (PIPL art. 28): they are purged
+TRACK_RETENTION_DAYS after the shift ends, while the patrol's summary (``Patrol.distance_m``,
+``Patrol.track_point_count``) and the checkpoint scans stay.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import UTCDateTime, utcnow
+from core.extensions import db
+
+# A patrol may hold tens of thousands of points; SQLite autoincrements only a plain INTEGER key.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class TrackPoint(db.Model):
+    __tablename__ = "track_points"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    patrol_id: Mapped[int] = mapped_column(sa.ForeignKey("patrols.id", ondelete="CASCADE"))
+    # The phone's clock when the fix was taken; with patrol_id the de-duplication key of uploads.
+    device_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    lat: Mapped[float] = mapped_column(sa.Float)
+    lon: Mapped[float] = mapped_column(sa.Float)
+    accuracy_m: Mapped[float | None] = mapped_column(sa.Float)
+
+    __table_args__ = (
+        sa.UniqueConstraint("patrol_id", "device_at", name="uq_track_points_patrol_id_device_at"),
+    )

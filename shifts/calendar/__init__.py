@@ -1,0 +1,1 @@
+"""A volunteer's personal iCalendar feed behind a secret, revocable URL."""

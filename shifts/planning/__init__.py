@@ -1,0 +1,1 @@
+"""Planning one-off shifts: create, edit, cancel; the edits series share (``editing``)."""

@@ -1,0 +1,1 @@
+"""Swap requests between two volunteers of one community, and their approval by an organiser."""

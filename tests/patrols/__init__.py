@@ -1,0 +1,1 @@
+"""Tests of the patrols package, a file per feature."""

@@ -1,0 +1,1 @@
+"""Tests of the shifts package, a file per feature."""
