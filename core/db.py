@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import g
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
@@ -93,6 +94,15 @@ def configure_sqlite(engine: sa.Engine) -> None:
 
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def dialect_insert(table: sa.Table) -> Any:
+    """PostgreSQL's or SQLite's INSERT (both have ON CONFLICT, which plain ``sa.insert`` lacks), for
+    the dialect of the current session."""
+    from core.extensions import db  # core.extensions builds on this module
+
+    dialect = db.session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 def insert_on_conflict(

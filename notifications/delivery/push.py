@@ -1,6 +1,6 @@
 """Push providers: one sender per device push channel, behind a small interface.
 
-The outbox (notifications/delivery.py) hands a provider a list of :class:`PushMessage` and gets
+The outbox (notifications/delivery/service.py) hands a provider a list of :class:`PushMessage` and gets
 one :class:`SendResult` per message back; it never sees firebase-admin. Vendor channels (Huawei,
 Xiaomi, OPPO, vivo) become new providers registered in :func:`_build_providers`, without touching
 the outbox.
@@ -41,7 +41,7 @@ from firebase_admin import credentials, exceptions, messaging
 from flask import Flask, current_app
 from urllib3.util import Retry
 
-from notifications.models import PushChannel
+from notifications.devices.models import PushChannel
 
 log = logging.getLogger(__name__)
 

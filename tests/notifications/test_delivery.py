@@ -1,4 +1,4 @@
-"""Delivering the outbox (notifications/delivery.py) through the real firebase-admin code.
+"""Delivering the outbox (notifications/delivery/) through the real firebase-admin code.
 
 firebase-admin sends to tests/fcm_server.py on 127.0.0.1, chosen by configuration (FCM_ENDPOINT,
 FIREBASE_CREDENTIALS=static-token:…): nothing of ours is mocked. The clock is passed in (``now``),
@@ -25,9 +25,11 @@ from accounts.models import User
 from core.db import utcnow
 from core.extensions import db
 from grids.models import AreaLevel
-from notifications.delivery import deliver_batch, deliver_due, retry_delay
-from notifications.models import Device, Notification, PushStatus
-from notifications.push import STATIC_TOKEN_PREFIX, close_providers
+from notifications.delivery.outcomes import retry_delay
+from notifications.delivery.push import STATIC_TOKEN_PREFIX, close_providers
+from notifications.delivery.service import deliver_batch, deliver_due
+from notifications.devices.models import Device
+from notifications.models import Notification, PushStatus
 from tests import factories, races
 from tests.fcm_server import (
     INTERNAL,

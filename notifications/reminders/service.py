@@ -23,6 +23,8 @@ goes out ("in 15 hours" for a 24 h reminder held until 07:00).
 
 A shift moved after its reminder went out is not reminded again for that offset (the key is per
 place and offset); the volunteer hears of the move through ``assignment_changed``.
+
+A city's own offsets (set by its staff and admins) are the end of this module; services only flush.
 """
 
 from __future__ import annotations
@@ -34,15 +36,20 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
 from accounts.models import User
-from core.db import utcnow
+from core import audit, i18n
+from core.auth import Caller
+from core.db import dialect_insert, utcnow
+from core.errors import OutOfScope
 from core.extensions import db
 from grids.models import Area
-from notifications import outbox, service, texts
-from notifications.models import CityReminderSettings, Notification, PushStatus
+from grids.queries import get_city
+from notifications import service, texts
+from notifications.delivery.tasks import wake_sender
+from notifications.models import Notification, PushStatus
+from notifications.reminders.models import CityReminderSettings
 from shifts.models import Assignment, AssignmentStatus, Shift, ShiftStatus
 from volunteers.models import Volunteer
 
@@ -54,6 +61,8 @@ LAG_MINUTES = 5
 
 _grid = aliased(Area, name="grid")
 _notifications = Notification.__table__
+
+i18n.register_messages({"Reminder settings exist for cities only.": "提醒设置仅适用于市级区域。"})
 
 
 def dedupe_key(assignment_id: int, offset_minutes: int) -> str:
@@ -73,7 +82,7 @@ def schedule_due_reminders(now: datetime | None = None) -> int:
             nearer = ordered[index + 1] if index + 1 < len(ordered) else 0
             written += _remind(now, offset, nearer, cities)
     if written:
-        outbox.wake_sender()
+        wake_sender()
     return written
 
 
@@ -167,7 +176,7 @@ def _write(now: datetime, offset: int, rows: list[Any]) -> int:
     if not values:
         return 0
     statement = (
-        _insert(_notifications)
+        dialect_insert(_notifications)
         .on_conflict_do_nothing(index_elements=["user_id", "dedupe_key"])
         .returning(_notifications.c.id)
     )
@@ -189,6 +198,54 @@ def shown_lead(offset: int, until_start: timedelta) -> int:
     return minutes
 
 
-def _insert(table: sa.Table) -> Any:
-    dialect = db.session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+# --- a city's reminder settings -------------------------------------------------------------
+
+
+def reminder_city(caller: Caller, area_id: int, *, write: bool) -> Area:
+    """The city whose reminder settings the caller reads or writes.
+
+    Reading: any manager working inside the city (or above it). Writing: staff and admins whose
+    area covers the whole city; district staff may not change what their city decided.
+    """
+    area = get_city(area_id, "Reminder settings exist for cities only.")
+    inside = caller.area_path.startswith(area.path)
+    if not caller.in_scope(area.path) and (write or not inside):
+        raise OutOfScope("The record is outside your area.")
+    return area
+
+
+def reminder_offsets(city_id: int) -> list[int]:
+    """Minutes before a shift its volunteers are reminded in this city (largest first)."""
+    settings = db.session.get(CityReminderSettings, city_id)
+    offsets = settings.offsets_minutes if settings else current_app.config["REMINDER_OFFSETS_MINUTES"]
+    return sorted({int(offset) for offset in offsets}, reverse=True)
+
+
+def reminder_settings(city: Area) -> dict[str, Any]:
+    settings = db.session.get(CityReminderSettings, city.id, populate_existing=True)
+    return {
+        "area_id": city.id,
+        "offsets_minutes": reminder_offsets(city.id),
+        "is_default": settings is None,
+        "updated_by": settings.updated_by if settings else None,
+        "updated_at": settings.updated_at if settings else None,
+    }
+
+
+def set_reminder_settings(
+    caller: Caller, city: Area, offsets: list[int], now: datetime | None = None
+) -> dict[str, Any]:
+    """Replace the city's reminder offsets (validated by the schema: 1–4 distinct, 5..10080)."""
+    before = reminder_settings(city)
+    values = {
+        "offsets_minutes": sorted(set(offsets), reverse=True),
+        "updated_by": caller.user_id, "updated_at": now or utcnow(),
+    }
+    stmt = dialect_insert(CityReminderSettings.__table__).values(area_id=city.id, **values)
+    db.session.execute(stmt.on_conflict_do_update(index_elements=["area_id"], set_=values))
+    audit.record(
+        caller, "notifications.reminder_settings", target_type="area", target_id=city.id,
+        area_path=city.path, before={"offsets_minutes": before["offsets_minutes"]},
+        after={"offsets_minutes": values["offsets_minutes"]},
+    )
+    return reminder_settings(city)

@@ -11,11 +11,8 @@ run took over) changes nothing. Outcomes are committed after each provider batch
 killed mid-run loses at most one batch's results; its rows come back when the lease ends, and are
 sent again — a push may arrive twice (at least once), an inbox row is never duplicated.
 
-Per device: accepted → remembered in ``push_device_ids`` (a retry goes only to the others); dead
-token (UNREGISTERED, invalid) → the device is deactivated; quota/unavailable/internal/network →
-the row is retried after exponential backoff with jitter, or the Retry-After asked for if longer;
-after ``PUSH_MAX_ATTEMPTS`` tries it is failed (and stays in the inbox). A row whose recipient has
-no usable device is ``no_device``: the inbox is the record, the push only the doorbell.
+What each answer does to a row (sent, retried, failed, a dead token) is decided in
+:mod:`notifications.delivery.outcomes`.
 
 Outages: when every push of a provider batch fails with a transient error (and no Retry-After),
 the service is down rather than the messages wrong; those rows wait as ``outage``. The first
@@ -23,20 +20,18 @@ answer from the service afterwards (any push of a later batch answered, or a dry
 with nothing due sends while rows wait on an outage) makes every outage row due at once, urgent
 ones first, and the same run sends them: a backlog drains on the first run after the service is
 back instead of each row's own backoff. Rows the service asked to wait (Retry-After) keep their
-time. Urgent rows (call-outs, alerts) also back off on a short schedule of their own
-(``PUSH_URGENT_RETRY_*``) and get more tries (``PUSH_URGENT_MAX_ATTEMPTS``).
+time.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import random
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -46,79 +41,19 @@ from flask import current_app
 from core.db import utcnow
 from core.extensions import db
 from core.metrics import Sample, register_gauges
-from notifications.models import Device, Notification, PushStatus, PushWait
-from notifications.push import Outcome, PushMessage, PushProvider, SendResult, providers
+from notifications.delivery.outcomes import DeliveryStats, Push, Row, Writes, finish, max_attempts, note
+from notifications.delivery.push import Outcome, PushMessage, PushProvider, SendResult, providers
+from notifications.devices.models import Device
+from notifications.models import Notification, PushStatus, PushWait
 
 log = logging.getLogger(__name__)
 
 #: One run stops claiming new batches after this long (its task then asks for another run), so a
 #: big backlog does not hold one worker task for ever and the batches spread over the workers.
 DELIVERY_BUDGET_SECONDS = 60.0
-#: Retry-After is honoured up to this long; a longer one is taken as a day.
-MAX_RETRY_AFTER_SECONDS = 24 * 3600
-_JITTER = random.Random()
 
 _notifications = Notification.__table__
 _devices = Device.__table__
-
-
-@dataclass
-class DeliveryStats:
-    claimed: int = 0  # rows taken
-    messages: int = 0  # pushes handed to a provider
-    sent: int = 0  # rows marked sent
-    retrying: int = 0  # rows put back for a later try
-    failed: int = 0  # rows given up
-    no_device: int = 0  # rows whose recipient had no usable device
-    deactivated: int = 0  # devices whose token the service declared dead
-    recovered: int = 0  # rows an outage held back, made due when the service answered again
-    probes: int = 0  # dry-run sends to learn whether a service that was down is back
-    more: bool = False  # stopped by the time budget with rows possibly still due
-
-    def add(self, other: DeliveryStats) -> None:
-        for name, value in asdict(other).items():
-            if name != "more":
-                setattr(self, name, getattr(self, name) + value)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class _Row:
-    """A claimed notification while its pushes are out."""
-
-    id: int
-    user_id: int
-    kind: str
-    title: str
-    body: str
-    data: dict[str, Any]
-    urgent: bool
-    attempts: int
-    due_at: datetime
-    reached: list[int]
-    waiting: int = 0  # pushes not answered yet
-    retry: bool = False
-    retry_after: float | None = None
-    error: str | None = None
-    permanent_error: str | None = None
-    asked_to_wait: bool = False  # a Retry-After came with a failure
-    in_outage: bool = False  # a failure came in a batch where every push failed
-
-
-@dataclass
-class _Push:
-    row: _Row
-    device_id: int
-    refreshed_at: datetime
-    message: PushMessage
-
-
-@dataclass
-class _Writes:
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    dead_devices: dict[int, datetime] = field(default_factory=dict)
 
 
 @dataclass
@@ -165,8 +100,8 @@ def deliver_batch(now: datetime | None = None, *, limit: int, run: _Run | None =
     if not rows:
         return stats
 
-    writes = _Writes()
-    pushes: list[tuple[str, _Push]] = []
+    writes = Writes()
+    pushes: list[tuple[str, Push]] = []
     devices = _usable_devices(
         {row.user_id for row in rows}, now - timedelta(days=int(config["DEVICE_STALE_DAYS"])), by_channel
     )
@@ -174,14 +109,14 @@ def deliver_batch(now: datetime | None = None, *, limit: int, run: _Run | None =
         if row.attempts >= max_attempts(row.urgent, config):
             # Its earlier runs died while sending (each lost lease counts as a try): give up.
             row.permanent_error = "delivery interrupted: the worker was lost while sending"
-            _finish(row, now, writes, stats, config)
+            finish(row, now, writes, stats, config)
             continue
         targets = [d for d in devices.get(row.user_id, ()) if d.id not in row.reached]
         row.waiting = len(targets)
         if not targets:
-            _finish(row, now, writes, stats, config)
+            finish(row, now, writes, stats, config)
         for device in targets:
-            push = _Push(row, device.id, device.refreshed_at, _message(row, device.token))
+            push = Push(row, device.id, device.refreshed_at, _message(row, device.token))
             pushes.append((device.channel, push))
     _write(writes, claim, now)
     db.session.commit()  # rows with nothing to send are settled before anything goes out
@@ -195,37 +130,18 @@ def deliver_batch(now: datetime | None = None, *, limit: int, run: _Run | None =
             stats.messages += len(chunk)
             answered = any(result.outcome is not Outcome.RETRY for result in results)
             down = not answered and any(result.retry_after is None for result in results)
-            writes = _Writes()
+            writes = Writes()
             for push, result in zip(chunk, results, strict=True):
-                _note(push, result, writes, down=down)
+                note(push, result, writes, down=down)
                 push.row.waiting -= 1
                 if push.row.waiting == 0:
-                    _finish(push.row, now, writes, stats, config)
+                    finish(push.row, now, writes, stats, config)
             stats.deactivated += len(writes.dead_devices)
             _write(writes, claim, now)
             db.session.commit()
             if answered and not run.recovered:
                 stats.recovered += _recover_from_outage(now, run)
     return stats
-
-
-def retry_delay(
-    attempts_before: int, retry_after: float | None, config: Mapping[str, Any], *, urgent: bool = False
-) -> timedelta:
-    """Exponential backoff with jitter (half to full of base·2^attempts, capped), or Retry-After if
-    longer; urgent rows on their own, shorter schedule."""
-    prefix = "PUSH_URGENT_RETRY" if urgent else "PUSH_RETRY"
-    base = float(config[f"{prefix}_BASE_SECONDS"])
-    ceiling = float(config[f"{prefix}_MAX_SECONDS"])
-    seconds = min(ceiling, base * 2 ** min(attempts_before, 32)) * _JITTER.uniform(0.5, 1.0)
-    if retry_after is not None:
-        seconds = max(seconds, min(retry_after, MAX_RETRY_AFTER_SECONDS))
-    return timedelta(seconds=seconds)
-
-
-def max_attempts(urgent: bool, config: Mapping[str, Any]) -> int:
-    """Tries before a row is failed: urgent rows retry sooner, so they get more tries."""
-    return int(config["PUSH_URGENT_MAX_ATTEMPTS" if urgent else "PUSH_MAX_ATTEMPTS"])
 
 
 # --- outages ----------------------------------------------------------------------------------------
@@ -298,7 +214,7 @@ register_gauges(_outbox_samples)
 # --- the database ---------------------------------------------------------------------------------
 
 
-def _claim(now: datetime, limit: int, claim: str, lease: timedelta) -> list[_Row]:
+def _claim(now: datetime, limit: int, claim: str, lease: timedelta) -> list[Row]:
     t = _notifications
     claimable = sa.and_(
         t.c.push_status == PushStatus.PENDING,
@@ -336,7 +252,7 @@ def _claim(now: datetime, limit: int, claim: str, lease: timedelta) -> list[_Row
         )  # fmt: skip
     )
     rows = [
-        _Row(
+        Row(
             id=r.id, user_id=r.user_id, kind=r.kind, title=r.title, body=r.body, data=r.data or {},
             urgent=bool(r.urgent), attempts=r.push_attempts, due_at=r.push_due_at,
             reached=list(r.push_device_ids or []),
@@ -397,7 +313,7 @@ _DEACTIVATE = (
 )
 
 
-def _write(writes: _Writes, claim: str, now: datetime) -> None:
+def _write(writes: Writes, claim: str, now: datetime) -> None:
     if writes.rows:
         # Guarded by the claim: if our lease ran out and another run took the row, this changes nothing.
         db.session.execute(_FINISH, [{**row, "claim": claim} for row in writes.rows])
@@ -407,55 +323,6 @@ def _write(writes: _Writes, claim: str, now: datetime) -> None:
             _DEACTIVATE,
             [{"device_id": i, "seen_refreshed_at": seen, "now": now} for i, seen in writes.dead_devices.items()],
         )
-
-
-# --- outcomes ---------------------------------------------------------------------------------------
-
-
-def _note(push: _Push, result: SendResult, writes: _Writes, *, down: bool) -> None:
-    row = push.row
-    if result.outcome is Outcome.OK:
-        row.reached.append(push.device_id)
-    elif result.outcome is Outcome.INVALID_TOKEN:
-        writes.dead_devices[push.device_id] = push.refreshed_at
-    elif result.outcome is Outcome.RETRY:
-        row.retry = True
-        row.error = result.error
-        row.in_outage = row.in_outage or down
-        if result.retry_after is not None:
-            row.asked_to_wait = True
-            row.retry_after = max(row.retry_after or 0.0, result.retry_after)
-    else:
-        row.permanent_error = result.error
-
-
-def _finish(row: _Row, now: datetime, writes: _Writes, stats: DeliveryStats, config: Mapping[str, Any]) -> None:
-    """The row's new state once every push of this run is answered."""
-    status, due_at, attempts, pushed_at, wait = PushStatus.PENDING, row.due_at, row.attempts, None, None
-    error = row.error or row.permanent_error
-    if row.retry and row.attempts + 1 < max_attempts(row.urgent, config):
-        attempts = row.attempts + 1
-        due_at = now + retry_delay(row.attempts, row.retry_after, config, urgent=row.urgent)
-        wait = (
-            PushWait.RETRY_AFTER if row.asked_to_wait else PushWait.OUTAGE if row.in_outage else PushWait.BACKOFF
-        )
-        stats.retrying += 1
-    elif row.reached:
-        # Accepted for at least one device (any device still failing after the last try is given up).
-        status, pushed_at = PushStatus.SENT, now
-        attempts = row.attempts + (1 if row.retry else 0)
-        stats.sent += 1
-    elif row.retry or row.permanent_error:
-        status, attempts = PushStatus.FAILED, row.attempts + (1 if row.retry else 0)
-        stats.failed += 1
-    else:
-        status = PushStatus.NO_DEVICE  # none, or every one of them turned out dead
-        stats.no_device += 1
-    writes.rows.append({
-        "row_id": row.id, "status": status, "due_at": due_at, "attempts": attempts,
-        "device_ids": row.reached, "error": error[:200] if error else None, "pushed_at": pushed_at,
-        "wait": wait,
-    })  # fmt: skip
 
 
 def _send(provider: PushProvider, messages: Sequence[PushMessage]) -> list[SendResult]:
@@ -469,7 +336,7 @@ def _send(provider: PushProvider, messages: Sequence[PushMessage]) -> list[SendR
     return results
 
 
-def _message(row: _Row, token: str) -> PushMessage:
+def _message(row: Row, token: str) -> PushMessage:
     # FCM data values must be strings; the app deep-links from "type" and the ids.
     data = {
         str(key): value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

@@ -13,8 +13,9 @@ from accounts.models import User
 from core.db import utcnow
 from core.extensions import db
 from grids.models import AreaLevel
-from notifications.models import Device, NotificationSettings
-from notifications.service import MAX_ACTIVE_DEVICES
+from notifications.devices.models import Device
+from notifications.devices.service import MAX_ACTIVE_DEVICES
+from notifications.quiet_hours.models import NotificationSettings
 from tests import factories, races
 from tests.conftest import Tree
 from tests.problems import EN, assert_problem

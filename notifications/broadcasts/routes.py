@@ -9,8 +9,8 @@ from flask_smorest import Blueprint
 from core.auth import MANAGERS, auth_required, current_caller
 from core.idempotency import idempotent
 from core.pagination import page_schema
-from notifications import broadcasts
-from notifications.broadcasts_schemas import (
+from notifications.broadcasts import service as broadcasts
+from notifications.broadcasts.schemas import (
     BroadcastCreateSchema,
     BroadcastDetailSchema,
     BroadcastListArgs,

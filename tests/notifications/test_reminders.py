@@ -1,4 +1,5 @@
-"""Shift reminders: which places, which offsets per city, once each however often the scheduler runs."""
+"""Shift reminders: which places, which offsets per city, once each however often the scheduler runs;
+a city's reminder settings through the API."""
 
 from __future__ import annotations
 
@@ -10,15 +11,20 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from core.audit import AuditEntry
 from core.db import utcnow
 from core.extensions import db
 from grids.models import Area, AreaLevel
-from notifications.models import CityReminderSettings, Notification, NotificationSettings
-from notifications.reminders import dedupe_key, schedule_due_reminders, shown_lead
+from notifications.models import Notification
+from notifications.quiet_hours.models import NotificationSettings
+from notifications.reminders.models import CityReminderSettings
+from notifications.reminders.service import dedupe_key, reminder_offsets, schedule_due_reminders, shown_lead
 from shifts.models import Shift
 from tests import factories, races
+from tests.problems import EN, assert_problem
 from volunteers.models import Volunteer
 
+API = "/api/v1"
 HOUR = timedelta(hours=1)
 MINUTE = timedelta(minutes=1)
 
@@ -237,7 +243,7 @@ def test_the_lead_a_text_names(offset: int, minutes_left: int, shown: int) -> No
 
 def test_beats_task_writes_the_reminders_and_the_sender_takes_them(tree: Any) -> None:
     """The periodic task (run here in-process, as without a broker) commits, then delivery runs."""
-    from notifications.tasks import schedule_reminders_task
+    from notifications.reminders.tasks import schedule_reminders_task
 
     volunteer = factories.make_volunteer(tree.grid_a)
     place = factories.make_assignment(make_shift_at(tree.grid_a, utcnow() + 30 * MINUTE), volunteer)
@@ -329,3 +335,74 @@ def test_two_schedulers_at_once_write_each_reminder_once(app: Flask, committed_p
         # And a third run, after both committed, finds nothing left to do.
         assert schedule_due_reminders(now) == 0
         db.session.rollback()
+
+
+# --- city reminder settings ---------------------------------------------------------------------
+
+
+def reminder_url(area: Any) -> str:
+    return f"{API}/areas/{area.id}/reminder-settings"
+
+
+def test_a_city_admin_sets_the_reminders_and_managers_of_the_city_read_them(client, app, tree) -> None:
+    admin = factories.make_user("admin", tree.city)
+    default = client.get(reminder_url(tree.city), headers=factories.headers_for(admin)).get_json()
+    assert default == {
+        "area_id": tree.city.id, "offsets_minutes": sorted(app.config["REMINDER_OFFSETS_MINUTES"], reverse=True),
+        "is_default": True, "updated_by": None, "updated_at": None,
+    }
+
+    put = client.put(reminder_url(tree.city), json={"offsets_minutes": [60, 2880, 15]}, headers=factories.headers_for(admin))
+    assert put.status_code == 200, put.get_json()
+    assert put.get_json()["offsets_minutes"] == [2880, 60, 15]
+    assert put.get_json()["is_default"] is False and put.get_json()["updated_by"] == admin.id
+    assert db.session.get(CityReminderSettings, tree.city.id).offsets_minutes == [2880, 60, 15]
+    assert reminder_offsets(tree.city.id) == [2880, 60, 15]
+    entry = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "notifications.reminder_settings")).one()
+    assert entry.before == {"offsets_minutes": [1440, 60]} and entry.after == {"offsets_minutes": [2880, 60, 15]}
+
+    for reader in (
+        factories.make_user("organiser", tree.community_a),
+        factories.make_user("staff", tree.district_a),
+        factories.make_user("staff", tree.city),
+    ):
+        shown = client.get(reminder_url(tree.city), headers=factories.headers_for(reader))
+        assert shown.status_code == 200 and shown.get_json()["offsets_minutes"] == [2880, 60, 15]
+
+    city_staff = factories.make_user("staff", tree.city)
+    again = client.put(reminder_url(tree.city), json={"offsets_minutes": [30]}, headers=factories.headers_for(city_staff))
+    assert again.status_code == 200 and again.get_json()["offsets_minutes"] == [30]
+
+
+@pytest.mark.parametrize(
+    "offsets",
+    [[], [60, 1440, 30, 15, 5], [4], [10081], [60, 60], ["60"], [60.5], [True], None, "60", [-60]],
+)
+def test_bad_reminder_offsets_are_refused_and_nothing_is_saved(client, tree, offsets) -> None:
+    admin = factories.make_user("admin", tree.city)
+    response = client.put(reminder_url(tree.city), json={"offsets_minutes": offsets}, headers=factories.headers_for(admin, **EN))
+    problem = assert_problem(response, 422, "validation_failed")
+    assert "offsets_minutes" in problem["errors"]
+    assert db.session.get(CityReminderSettings, tree.city.id) is None
+
+
+def test_reminder_settings_refusals(client, tree) -> None:
+    admin = factories.make_user("admin", tree.city)
+    other_city = factories.make_area(AreaLevel.CITY, name="乌海市")
+    other_admin = factories.make_user("admin", other_city)
+    body = {"offsets_minutes": [120]}
+    as_ = factories.headers_for
+
+    assert_problem(client.put(reminder_url(tree.district_a), json=body, headers=as_(admin)), 404, "not_a_city")
+    assert_problem(client.get(reminder_url(tree.grid_a), headers=as_(admin)), 404, "not_a_city")
+    assert_problem(client.get(f"{API}/areas/99999999/reminder-settings", headers=as_(admin)), 404, "area_not_found")
+    assert_problem(client.put(reminder_url(tree.city), json=body, headers=as_(other_admin)), 403, "out_of_scope")
+    assert_problem(client.get(reminder_url(tree.city), headers=as_(other_admin)), 403, "out_of_scope")
+    district_staff = factories.make_user("staff", tree.district_a)
+    assert_problem(client.put(reminder_url(tree.city), json=body, headers=as_(district_staff)), 403, "out_of_scope")
+    organiser = factories.make_user("organiser", tree.community_a)
+    assert_problem(client.put(reminder_url(tree.city), json=body, headers=as_(organiser)), 403, "forbidden")
+    volunteer = factories.make_volunteer(tree.grid_a).user
+    assert_problem(client.get(reminder_url(tree.city), headers=as_(volunteer)), 403, "forbidden")
+    assert_problem(client.put(reminder_url(tree.city), json=body), 401, "unauthorized")
+    assert db.session.get(CityReminderSettings, tree.city.id) is None

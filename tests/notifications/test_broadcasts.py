@@ -16,8 +16,12 @@ from core.auth import Caller, Role
 from core.db import utcnow
 from core.extensions import db
 from grids.models import AreaLevel
-from notifications import broadcasts, service
-from notifications.models import Broadcast, Device, Notification, NotificationSettings
+from notifications import service
+from notifications.broadcasts import service as broadcasts
+from notifications.broadcasts.models import Broadcast
+from notifications.devices.models import Device
+from notifications.models import Notification
+from notifications.quiet_hours.models import NotificationSettings
 from tests import factories
 from tests.problems import EN, assert_problem
 from volunteers.models import VolunteerStatus

@@ -3,7 +3,7 @@ real Celery worker on the real broker (RabbitMQ at 127.0.0.1:5672 in CI), throug
 to the local FCM server.
 
 The web side (this test's app) is switched from in-process tasks to the broker for the test, so the
-request's commit enqueues ``notifications.deliver_due`` (outbox.wake_sender) on a queue of this
+request's commit enqueues ``notifications.deliver_due`` (notifications.delivery.tasks.wake_sender) on a queue of this
 run's own; a ``celery -A worker worker`` subprocess consumes it.
 """
 
@@ -31,11 +31,11 @@ from core.tasks import celery, celery_settings, init_celery
 from notifications.models import Notification, PushStatus
 from tests import factories
 from tests.fcm_server import FakeFcm
-from tests.test_notifications_delivery import PROJECT, fcm  # noqa: F401  (fixture)
+from tests.notifications.test_delivery import PROJECT, fcm  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.committing
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 BROKER_URL = os.environ.get("TEST_CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
 API = "/api/v1"
 WORKER_START_AND_RUN_SECONDS = 60

@@ -6,7 +6,7 @@ the sender then delivers them from the outbox after the commit.
 
 Quiet hours without a row per recipient in Python: the recipients' distinct (time zone, quiet-hours
 settings) combinations are few, so each combination's due time is computed here with
-:func:`notifications.quiet_hours.push_due_at` and the insert picks it with a ``CASE``. The rule is
+:func:`notifications.quiet_hours.service.push_due_at` and the insert picks it with a ``CASE``. The rule is
 the one :func:`notifications.service.due_at_for_users` applies row by row: the user's own settings
 row, else the configured default (QUIET_HOURS_START/END), in the time zone of the user's area.
 """
@@ -31,9 +31,12 @@ from core.pagination import paginate
 from grids.models import Area
 from grids.queries import in_subtree, referenced_area
 from accounts.models import User
-from notifications import outbox
-from notifications.models import Broadcast, Device, Notification, NotificationSettings, PushStatus
-from notifications.quiet_hours import parse_hhmm, push_due_at
+from notifications.broadcasts.models import Broadcast
+from notifications.delivery.tasks import wake_sender
+from notifications.devices.models import Device
+from notifications.models import Notification, PushStatus
+from notifications.quiet_hours.models import NotificationSettings
+from notifications.quiet_hours.service import parse_hhmm, push_due_at
 from volunteers.models import Volunteer, VolunteerKind, VolunteerStatus
 
 KIND = "broadcast"
@@ -99,7 +102,7 @@ def send(caller: Caller, data: dict[str, Any], now: datetime | None = None) -> t
     broadcast.recipient_count = written
     db.session.flush()
     if written:
-        outbox.wake_sender()
+        wake_sender()
     return broadcast, reached(broadcast, now)
 
 

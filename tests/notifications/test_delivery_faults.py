@@ -24,10 +24,11 @@ from flask.testing import FlaskClient
 
 from core.db import utcnow
 from core.extensions import db
-from notifications.delivery import deliver_due, max_attempts, retry_delay
+from notifications.delivery.outcomes import max_attempts, retry_delay
+from notifications.delivery.service import deliver_due
 from notifications.models import Notification, PushStatus, PushWait
 from tests.fcm_server import OK, UNAVAILABLE, FakeFcm, quota_exceeded
-from tests.test_notifications_delivery import (
+from tests.notifications.test_delivery import (
     PROJECT,
     fcm,  # noqa: F401  (fixture)
     make_device,
@@ -35,7 +36,7 @@ from tests.test_notifications_delivery import (
     make_recipient,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 
 
 def statuses() -> Counter[str]:
@@ -263,7 +264,7 @@ def start_delivery_process(
         "import sys\n"
         "from datetime import datetime\n"
         "from app import create_app\n"
-        "from notifications.delivery import deliver_due\n"
+        "from notifications.delivery.service import deliver_due\n"
         "app = create_app()\n"
         "with app.app_context():\n"
         "    print(deliver_due(now=datetime.fromisoformat(sys.argv[1])), flush=True)\n"
