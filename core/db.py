@@ -20,6 +20,11 @@ NAMING_CONVENTION = {
 }
 
 
+#: Ids of the tables that grow without bound (ledger entries, notifications, track points): 64-bit on
+#: PostgreSQL; SQLite's INTEGER PRIMARY KEY is already 64-bit and only autoincrements as INTEGER.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

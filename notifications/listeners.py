@@ -43,8 +43,8 @@ from accounts import signals as account_signals
 from accounts.models import AuthSession, User
 from core.db import utcnow
 from core.extensions import db
-from grids.paths import ancestor_paths
 from grids.models import Area
+from grids.paths import ancestor_paths
 from notifications import service
 from notifications.devices.service import deactivate_user_devices
 from patrols import signals as patrol_signals

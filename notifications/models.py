@@ -17,10 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.audit import JSONType
-from core.db import UTCDateTime, utcnow
+from core.db import BigId, UTCDateTime, utcnow
 from core.extensions import db
-
-BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 class PushWait(StrEnum):

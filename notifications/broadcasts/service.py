@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import aliased
 
+from accounts.models import User
 from core import i18n
 from core.auth import Caller
 from core.db import UTCDateTime, utcnow
@@ -30,7 +31,6 @@ from core.extensions import db
 from core.pagination import paginate
 from grids.models import Area
 from grids.queries import in_subtree, referenced_area
-from accounts.models import User
 from notifications.broadcasts.models import Broadcast
 from notifications.delivery.tasks import wake_sender
 from notifications.devices.models import Device

@@ -7,7 +7,7 @@ from typing import Any
 
 from core.extensions import db
 from tests import factories
-from tests.rewards_support import API, ledger_invariant, serve  # noqa: F401 (fixture)
+from tests.rewards.support import API, ledger_invariant, serve  # noqa: F401 (fixture)
 
 
 def inbox(client: Any, volunteer: Any) -> list[dict[str, Any]]:
