@@ -38,7 +38,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.json = RequestJSONProvider(app)  # what clients send is parsed with limits (core/request_input.py)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.config.update(build_config(app.instance_path, test_config))
+    app.config.update(build_config(app.instance_path, test_config, packages=PACKAGES))
+    app.extensions["shouwang.packages"] = PACKAGES  # `flask settings table` lists their settings
     refuse_per_process_limits(app.config)
 
     packages = [importlib.import_module(name) for name in PACKAGES]
