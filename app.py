@@ -13,13 +13,14 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from core.config import build_config, refuse_per_process_limits
-from core.db import changes_kept_on_error, configure_sqlite, render_migration_item
+from core.db import configure_sqlite, render_migration_item
 from core.dev_server import repair_query_string
 from core.errors import BoundedIntConverter, commit_failure_response, problem_response, register_error_handlers
 from core.extensions import api, db, jwt, limiter, migrate
 from core.metrics import init_metrics
 from core.request_input import RequestJSONProvider, init_request_input
 from core.tasks import init_celery
+from core.transactions import changes_kept_on_error
 from core.uploads import request_body_limit
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from flask import g
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase
 
@@ -59,19 +58,6 @@ def render_migration_item(type_: str, obj: Any, _context: Any) -> str | bool:
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
     return False
-
-
-def keep_changes_on_error() -> None:
-    """Commit this request's changes even though it answers with an error.
-
-    For the rare refusal that must leave a trace, e.g. revoking a token family when a stolen
-    refresh token is replayed: the answer is 401, and the revocation must stick.
-    """
-    g.keep_changes_on_error = True
-
-
-def changes_kept_on_error() -> bool:
-    return bool(g.get("keep_changes_on_error"))
 
 
 def configure_sqlite(engine: sa.Engine) -> None:

@@ -41,6 +41,7 @@ from flask import current_app
 from core.db import utcnow
 from core.extensions import db
 from core.metrics import Sample, register_gauges
+from core.transactions import commit_batch
 from notifications.delivery.outcomes import DeliveryStats, Push, Row, Writes, finish, max_attempts, note
 from notifications.delivery.push import Outcome, PushMessage, PushProvider, SendResult, providers
 from notifications.devices.models import Device
@@ -95,7 +96,7 @@ def deliver_batch(now: datetime | None = None, *, limit: int, run: _Run | None =
     by_channel = providers()
     claim = str(uuid.uuid4())
     rows = _claim(now, limit, claim, timedelta(seconds=int(config["PUSH_LEASE_SECONDS"])))
-    db.session.commit()  # the lease is taken: other runs now pass these rows over
+    commit_batch()  # the lease is taken: other runs now pass these rows over
     stats = DeliveryStats(claimed=len(rows))
     if not rows:
         return stats
@@ -119,7 +120,7 @@ def deliver_batch(now: datetime | None = None, *, limit: int, run: _Run | None =
             push = Push(row, device.id, device.refreshed_at, _message(row, device.token))
             pushes.append((device.channel, push))
     _write(writes, claim, now)
-    db.session.commit()  # rows with nothing to send are settled before anything goes out
+    commit_batch()  # rows with nothing to send are settled before anything goes out
 
     batch_size = int(config["PUSH_BATCH_SIZE"])
     for channel in sorted({channel for channel, _ in pushes}):
@@ -138,7 +139,7 @@ def deliver_batch(now: datetime | None = None, *, limit: int, run: _Run | None =
                     finish(push.row, now, writes, stats, config)
             stats.deactivated += len(writes.dead_devices)
             _write(writes, claim, now)
-            db.session.commit()
+            commit_batch()
             if answered and not run.recovered:
                 stats.recovered += _recover_from_outage(now, run)
     return stats
@@ -169,7 +170,7 @@ def _recover_from_outage(now: datetime, run: _Run) -> int:
         )
         .execution_options(synchronize_session=False)
     )
-    db.session.commit()
+    commit_batch()
     if result.rowcount:
         log.info("push service answering again: %d held-back notifications due now", result.rowcount)
     return result.rowcount
@@ -183,7 +184,7 @@ def _probe_after_outage(now: datetime, run: _Run, stats: DeliveryStats) -> bool:
     waiting = db.session.scalar(
         sa.select(t.c.id).where(t.c.push_status == PushStatus.PENDING, t.c.push_wait == PushWait.OUTAGE).limit(1)
     )
-    db.session.commit()
+    commit_batch()
     if waiting is None:
         return False
     stats.probes += 1

@@ -12,8 +12,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from core.db import utcnow
-from core.extensions import db
 from core.tasks import celery, periodic
+from core.transactions import commit_batch
 from rewards.badges import service as badges
 
 
@@ -36,7 +36,7 @@ def grant_months_without_absence(month: date | None = None, *, batch_size: int =
                 volunteer_id, "month_without_absence", {"month": first.strftime("%Y-%m")}
             ):
                 granted += 1
-        db.session.commit()
+        commit_batch()
         if len(candidates) < batch_size:
             return granted
         after_id = candidates[-1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import url_for
 from flask_smorest import Blueprint
 
 from core.auth import Role, auth_required, current_caller
@@ -31,8 +32,12 @@ STAFF = (Role.STAFF, Role.ADMIN)
 _errors = error_docs(blp)
 
 
+def _photo_url(item_id: int) -> str:
+    return url_for("rewards-catalogue.get_item_photo", item_id=item_id)
+
+
 def _view(pair: tuple[Any, Any]) -> dict[str, Any]:
-    return catalogue.item_view(*pair)
+    return catalogue.item_view(*pair, photo_url=_photo_url)
 
 
 @blp.route("/catalogue-items", methods=["POST"])
@@ -62,7 +67,7 @@ def list_items(args: dict[str, Any]) -> Any:
     too, `available_now` false). Organisers, staff and admins: the items of `area_id`'s subtree
     (default: their area; outside it 403 out_of_scope), filtered by `active`. Newest first.
     """
-    return catalogue.list_items(current_caller(), args)
+    return catalogue.list_items(current_caller(), args, photo_url=_photo_url)
 
 
 @blp.route("/catalogue-items/<int:item_id>", methods=["GET"])

@@ -10,11 +10,11 @@ Photos reuse the report photos' checks, re-encoding and store (``patrols/photos.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from flask import url_for
 from sqlalchemy import orm
 from werkzeug.datastructures import FileStorage
 
@@ -32,6 +32,8 @@ from rewards.catalogue.models import CatalogueItem
 from rewards.catalogue.schemas import MAX_STOCK, VALID_UNTIL_AFTER_FROM
 from volunteers.models import Volunteer
 
+#: Item id → the address of its photo.
+PhotoUrl = Callable[[int], str]
 #: Who manages items (in their subtree); organisers and volunteers only read.
 MANAGERS_OF_CATALOGUE = (Role.STAFF, Role.ADMIN)
 ITEM_NOT_FOUND = "Catalogue item not found."
@@ -224,7 +226,7 @@ def get_photo(caller: Caller, item_id: int) -> tuple[str, bytes]:
 # --- lists ---------------------------------------------------------------------------------------
 
 
-def list_items(caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+def list_items(caller: Caller, args: dict[str, Any], photo_url: PhotoUrl) -> dict[str, Any]:
     """Volunteers: active items valid now whose area contains their home grid. Managers: items of
     ``area_id``'s subtree (default their own area), optionally only (in)active ones. Newest first."""
     stmt = sa.select(CatalogueItem)
@@ -245,7 +247,7 @@ def list_items(caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
             stmt = stmt.where(CatalogueItem.active.is_(args["active"]))
     page = paginate(stmt, [CatalogueItem.id], limit=args["limit"], cursor=args.get("cursor"), descending=True)
     areas = _areas({item.area_id for item in page["items"]})
-    return {**page, "items": [item_view(item, areas[item.area_id]) for item in page["items"]]}
+    return {**page, "items": [item_view(item, areas[item.area_id], photo_url) for item in page["items"]]}
 
 
 def _areas(ids: set[int]) -> dict[int, Area]:
@@ -258,7 +260,8 @@ def _areas(ids: set[int]) -> dict[int, Area]:
 # --- view ----------------------------------------------------------------------------------------
 
 
-def item_view(item: CatalogueItem, area: Area) -> dict[str, Any]:
+def item_view(item: CatalogueItem, area: Area, photo_url: PhotoUrl) -> dict[str, Any]:
+    """The item as shown; ``photo_url`` makes the address of an item's photo (the HTTP layer knows it)."""
     now = utcnow()
     return {
         "id": item.id,
@@ -273,7 +276,7 @@ def item_view(item: CatalogueItem, area: Area) -> dict[str, Any]:
         "valid_until": item.valid_until,
         "active": item.active,
         "available_now": item.active and item.stock > 0 and is_valid_at(item, now),
-        "photo_url": url_for("rewards-catalogue.get_item_photo", item_id=item.id) if item.photo_key else None,
+        "photo_url": photo_url(item.id) if item.photo_key else None,
         "created_at": item.created_at,
         "updated_at": item.updated_at,
     }

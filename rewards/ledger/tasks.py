@@ -24,6 +24,7 @@ from sqlalchemy import orm
 from core.db import utcnow
 from core.extensions import db
 from core.tasks import celery, periodic
+from core.transactions import commit_batch
 from rewards.ledger import service as ledger
 from rewards.ledger.models import LedgerEntry, LedgerReason
 
@@ -87,7 +88,7 @@ def expire_points(now: datetime | None = None, *, since: datetime | None = None,
         ).all()
         for volunteer_id in volunteer_ids:
             total += expire_volunteer(volunteer_id, now, since)
-        db.session.commit()
+        commit_batch()
         if len(volunteer_ids) < batch_size:
             return total
         after_id = volunteer_ids[-1]
