@@ -1,4 +1,4 @@
-"""Events of the patrols package; rewards, notifications and reports listen, nothing here imports them.
+"""Events of the patrols package; rewards and notifications listen, nothing here imports them.
 
 Every signal is sent with ``sender=SENDER`` and keyword arguments:
 

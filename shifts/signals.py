@@ -1,4 +1,4 @@
-"""Events of the shifts package; notifications and reports listen, nothing here imports them.
+"""Events of the shifts package; notifications listen (notifications/listeners.py), nothing here imports them.
 
 Every signal is sent with ``sender=SENDER`` and keyword arguments:
 
