@@ -15,6 +15,7 @@ from core.db import utcnow
 from core.tasks import celery, periodic
 from core.transactions import commit_batch
 from rewards.badges import service as badges
+from rewards.settings import TASKS_INTERVAL
 
 
 def month_to_settle(today: date) -> date:
@@ -42,7 +43,7 @@ def grant_months_without_absence(month: date | None = None, *, batch_size: int =
         after_id = candidates[-1]
 
 
-@periodic("REWARDS_TASKS_MINUTES")
+@periodic(TASKS_INTERVAL)
 @celery.task(name="rewards.grant_months_without_absence")
 def grant_months_without_absence_task() -> int:
     """Grant the month-without-absence badge for the month that just ended; returns how many."""

@@ -27,6 +27,7 @@ from core.tasks import celery, periodic
 from core.transactions import commit_batch
 from rewards.ledger import service as ledger
 from rewards.ledger.models import LedgerEntry, LedgerReason
+from rewards.settings import TASKS_INTERVAL
 
 BATCH = 200
 #: Earnings lapsed longer ago than this are not looked at again (see the module docstring).
@@ -95,7 +96,7 @@ def expire_points(now: datetime | None = None, *, since: datetime | None = None,
 
 
 
-@periodic("REWARDS_TASKS_MINUTES")
+@periodic(TASKS_INTERVAL)
 @celery.task(name="rewards.expire_points")
 def expire_points_task() -> int:
     """Lapse unspent points past their expiry date; returns the points lapsed."""

@@ -290,7 +290,7 @@ def test_counting_each_record_and_entry_as_written_equals_a_recount(people) -> N
 
 def test_the_ledger_and_awarding_keep_the_totals_as_they_write(tree: Tree, people) -> None:
     """No recount here: ``ledger.append`` and the awarding of hand-entered hours must count what
-    they write (``rewards/leaderboards_totals.py``), or the leaderboards fall behind."""
+    they write (``rewards/leaderboards/totals.py``), or the leaderboards fall behind."""
     ann = people["ann"]
     ledger.append(ann.id, 30, LedgerReason.ADJUSTMENT, "test", uuid.uuid4().hex)
     awarding.award_manual_hours(ann.id, tree.grid_a, date(2026, 11, 2), 90, note="清扫", actor_id=people["organiser"].id)

@@ -2,7 +2,7 @@
 
 Two levels: the FIFO model alone (``ledger.unspent``) on arbitrary valid ledgers, and the real
 services on the test database — awards, reversals of what an award has left, redemptions with
-their approvals, cancellations and rejections (Helper E's ``rewards.redemptions``), and expiry —
+their approvals, cancellations and rejections (Helper E's ``rewards.redemptions.service``), and expiry —
 in any order, each step in its own savepoint so a refused one (409) writes nothing, as a request's
 rollback would.
 """
