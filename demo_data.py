@@ -229,8 +229,8 @@ def _seed_patrol_series(admin: User, city: Area, communities: list[Area]) -> Non
 def _seed_rewards(admin: User, city: Area, district: Area) -> None:
     """The city's point rule (version 1, from today) and a small catalogue for the first district."""
     from core.auth import Caller, Role
-    from rewards.catalogue import create_item
-    from rewards.rules import create_version
+    from rewards.catalogue.service import create_item
+    from rewards.rules.service import create_version
 
     caller = Caller(user_id=admin.id, role=Role.ADMIN, area_path=city.path, session_id="seed-demo")
     create_version(caller, city, {

@@ -26,7 +26,6 @@ from accounts.schemas import (
     UserUpdateSchema,
 )
 from core.auth import OFFICIALS, auth_required, current_caller
-from core.db import keep_changes_on_error
 from core.extensions import client_address, limiter
 from core.pagination import page_schema
 from core.validators import normalise_cn_mobile
@@ -138,14 +137,10 @@ class Refresh(MethodView):
         """
         verify_jwt_in_request(refresh=True)
         claims = get_jwt()
-        try:
-            pair = sessions.refresh_session(
-                jti=claims["jti"], session_id=claims.get("sid", ""), user_id=int(claims["sub"])
-            )
-        except sessions.RefreshReuseDetected:
-            # The family's revocation must survive the 401, which would otherwise be rolled back.
-            keep_changes_on_error()
-            raise
+        # A replayed token's 401 keeps the family's revocation (sessions.RefreshReuseDetected).
+        pair = sessions.refresh_session(
+            jti=claims["jti"], session_id=claims.get("sid", ""), user_id=int(claims["sub"])
+        )
         return _tokens_body(pair)
 
 

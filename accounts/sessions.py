@@ -47,11 +47,12 @@ i18n.register_messages(
 class RefreshReuseDetected(Unauthorized):
     """A rotated refresh token came back after the grace period: the family has been revoked.
 
-    The revocation is flushed, but a 401 is normally rolled back at the end of the request: the
-    route that lets this through calls :func:`core.db.keep_changes_on_error` so the revocation sticks.
+    The revocation is flushed, and a 401 normally rolls back at the end of the request: this error
+    keeps the request's changes (``keeps_changes``), so the revocation sticks.
     """
 
     code = "token_revoked"
+    keeps_changes = True
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ writes twenty million rows in minutes where client-side batches would take far l
   three days later, a 50-point ``redemption`` for every 10th active volunteer: ~12.4 million
   ``ledger_entries``, and ``point_balances`` equal to their sums;
 - ``leaderboard_totals`` (month and year rows) computed from those rows by the rule of
-  ``rewards/leaderboards_totals.py``, written in SQL here; a sample is then recounted by the
+  ``rewards/leaderboards/totals.py``, written in SQL here; a sample is then recounted by the
   application's own code (``mismatches``) and must agree;
 - every 20th volunteer opted out of being named; a staff user of district A and tokens.
 """
@@ -106,7 +106,7 @@ def seed() -> dict[str, Any]:
     from core import crypto
     from core.extensions import db
     from grids.models import Area
-    from rewards import leaderboards_totals
+    from rewards.leaderboards import totals as leaderboards_totals
     from seed import create_schema, mint_token
 
     timings: dict[str, float] = {}
@@ -258,7 +258,7 @@ def tokens_for_reuse() -> dict[str, Any]:
             "tokens": tokens}
 
 
-# The rule of rewards/leaderboards_totals.py in SQL: unvoided minutes by served_on; points earned
+# The rule of rewards/leaderboards/totals.py in SQL: unvoided minutes by served_on; points earned
 # (and reversals of them, in full, dated by what they reverse) by local time of the entry.
 _TOTALS_SQL = f"""
 INSERT INTO leaderboard_totals (period, volunteer_id, minutes, points)

@@ -17,8 +17,8 @@ Usage (from the repository root; about 10 minutes at 100,000 on 2 cores)::
 4. **Delivery**, against the same server in the same run, in this order:
    - bare: firebase-admin ``messaging.send_each`` over the same N tokens and payloads, in batches
      of 500, on an App of its own whose only change is the endpoint (the private ``_fcm_url``, as
-     notifications/push.py sets it);
-   - ours: ``notifications.delivery.deliver_due`` in this one process (claim with a lease, look up
+     notifications/delivery/push.py sets it);
+   - ours: ``notifications.delivery.service.deliver_due`` in this one process (claim with a lease, look up
      devices, send through ``FcmProvider`` (``send_each``, 500 per batch), record the outcomes), with
      the clock set to when the last row is due (a non-urgent broadcast sent in the recipients'
      quiet hours waits until 07:00);
@@ -119,7 +119,8 @@ def enqueue(app: Any, token: str, area_id: int, expected: int) -> dict[str, Any]
 def messages_of(app: Any, broadcast_id: int) -> tuple[list[tuple[int, str]], datetime]:
     """(notification id, token) of the broadcast in id order, and when its last row is due."""
     from core.extensions import db
-    from notifications.models import Device, Notification
+    from notifications.devices.models import Device
+    from notifications.models import Notification
 
     with app.app_context():
         rows = db.session.execute(
@@ -138,7 +139,7 @@ def messages_of(app: Any, broadcast_id: int) -> tuple[list[tuple[int, str]], dat
 def bare(messages: list[tuple[int, str]], broadcast_id: int, fcm_url: str, name: str, pooled: bool = False) -> dict[str, Any]:
     """firebase-admin alone: send_each over the tokens in batches of 500, only the endpoint changed.
 
-    ``pooled``: also keep up to 500 connections alive, as notifications/push.py does (firebase-admin
+    ``pooled``: also keep up to 500 connections alive, as notifications/delivery/push.py does (firebase-admin
     keeps 10, so most of a 500-thread batch opens a new connection per message).
     """
     import firebase_admin
@@ -182,7 +183,7 @@ def bare(messages: list[tuple[int, str]], broadcast_id: int, fcm_url: str, name:
 
 
 def ours(app: Any, now: datetime) -> dict[str, Any]:
-    from notifications.delivery import deliver_due
+    from notifications.delivery.service import deliver_due
 
     with app.app_context():
         began = time.perf_counter()
@@ -223,7 +224,8 @@ def server_check(server: FcmServer, tokens: list[str]) -> dict[str, Any]:
 
 def database_check(app: Any, broadcast_id: int, expected: int) -> dict[str, Any]:
     from core.extensions import db
-    from notifications.models import Device, Notification
+    from notifications.devices.models import Device
+    from notifications.models import Notification
 
     with app.app_context():
         statuses = dict(db.session.execute(

@@ -131,7 +131,9 @@ def seed(count: int) -> dict[str, Any]:
     from core.db import utcnow
     from core.extensions import db
     from grids.models import Area
-    from notifications.models import Broadcast, Device, Notification
+    from notifications.broadcasts.models import Broadcast
+    from notifications.devices.models import Device
+    from notifications.models import Notification
     from seed import create_schema, mint_token  # bench/ is on sys.path
     from volunteers.models import Volunteer, VolunteerKind
 

@@ -1,19 +1,33 @@
 """Configuration from the environment, with an embedded default that needs no service.
 
+Each package declares its own settings next to its code, in ``<package>/settings.py``: a table of
+:class:`Setting` (its ``app.config`` key, default, how the environment's text becomes the value, the
+environment variable, one line of documentation). :func:`build_config` collects the tables of the
+packages the app is made of (``app.PACKAGES``), reads the environment over the defaults and applies
+the app factory's overrides last; README's configuration tables are generated from the same
+declarations (``flask settings table``), and a test keeps them equal.
+
 Secrets come from environment variables in production. In the embedded default they are generated
 once into ``instance/secrets.json`` (mode 0600) so that no secret ever lives in the code.
 """
 
 from __future__ import annotations
 
+import copy
+import importlib
 import json
 import os
 import secrets
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import click
 from cryptography.fernet import Fernet
+from flask import current_app
+from flask.cli import AppGroup
 
 SECRET_NAMES = ("SECRET_KEY", "JWT_SECRET_KEY", "PII_ENCRYPTION_KEY", "PII_HASH_KEY")
 
@@ -46,8 +60,111 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
-def _int_env(name: str, default: int) -> int:
-    return int(os.environ.get(name, default))
+# --- declaring settings ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Where:
+    """What a default may depend on: the instance folder and the environment."""
+
+    instance_path: Path
+    environ: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting a package declares (see the module docstring); use the constructors below."""
+
+    #: The ``app.config`` key.
+    name: str
+    #: The value when the environment does not give one; or a function of :class:`Where`.
+    default: Any
+    #: The environment's text → the value (``int``, ``str``, …).
+    parse: Callable[[str], Any]
+    #: One line for README's table: what it means, in the operator's words.
+    doc: str
+    #: The environment variable; empty: the same as ``name``.
+    env: str = ""
+    #: README's default column, where the value itself says little (paths, derived values).
+    shown_default: str | None = None
+    #: An empty variable counts as unset (paths, URLs, secrets); otherwise it is a value.
+    blank_is_unset: bool = False
+
+    @property
+    def variable(self) -> str:
+        return self.env or self.name
+
+    def value(self, where: Where) -> Any:
+        raw = where.environ.get(self.variable)
+        if raw is None or (self.blank_is_unset and raw == ""):
+            return self.default(where) if callable(self.default) else self.default
+        return self.parse(raw)
+
+    def default_text(self) -> str:
+        if self.shown_default is not None:
+            return self.shown_default
+        if self.default is None:
+            return "unset"
+        if isinstance(self.default, bool):
+            return f"`{int(self.default)}`"
+        if isinstance(self.default, str):
+            return f"`{self.default}`"
+        if isinstance(self.default, list):
+            return f"`{','.join(str(item) for item in self.default)}`"
+        return str(self.default)
+
+
+def integer(name: str, default: int, doc: str, **options: Any) -> Setting:
+    """A whole number (``int()`` of the variable: a malformed one stops the app at start)."""
+    return Setting(name, default, int, doc, **options)
+
+
+def text(name: str, default: str | None, doc: str, **options: Any) -> Setting:
+    """Text as given (unset: ``default``, which may be None)."""
+    return Setting(name, default, str, doc, **options)
+
+
+def flag(name: str, doc: str, **options: Any) -> Setting:
+    """``1`` is on; anything else, or unset, is off."""
+    return Setting(name, False, lambda raw: raw == "1", doc, **options)
+
+
+def integer_list(name: str, default: list[int], doc: str, **options: Any) -> Setting:
+    """Comma-separated whole numbers (``1440,60``)."""
+    return Setting(name, default, lambda raw: [int(part) for part in raw.split(",") if part.strip()], doc, **options)
+
+
+def duration(name: str, env: str, unit: str, amount: int, doc: str) -> Setting:
+    """A :class:`~datetime.timedelta` read as a whole number of ``unit`` from ``env``."""
+    return Setting(
+        name, timedelta(**{unit: amount}), lambda raw: timedelta(**{unit: int(raw)}), doc, env=env,
+        shown_default=str(amount),
+    )
+
+
+def instance_file(name: str, relative: str, doc: str) -> Setting:
+    """A path, by default inside the instance folder (an empty variable counts as unset)."""
+    return Setting(
+        name, lambda where: str(where.instance_path / relative), str, doc,
+        shown_default=f"`instance/{relative}`", blank_is_unset=True,
+    )
+
+
+def declared_settings(packages: Iterable[str]) -> list[tuple[str, Setting]]:
+    """(package, setting) for every setting of core and the given packages, in their order.
+
+    Each package's ``settings.py`` has ``SETTINGS``; a key or a variable declared twice is refused.
+    """
+    declared: list[tuple[str, Setting]] = []
+    seen: dict[str, str] = {}  # key or variable -> the package that declared it
+    for package in dict.fromkeys(["core", *packages]):
+        for setting in importlib.import_module(f"{package}.settings").SETTINGS:
+            for key in dict.fromkeys((setting.name, setting.variable)):
+                if key in seen:
+                    raise RuntimeError(f"{key} is declared twice (by {seen[key]} and {package})")
+                seen[key] = package
+            declared.append((package, setting))
+    return declared
 
 
 def refuse_per_process_limits(config: dict[str, Any], environ: dict[str, str] | None = None) -> None:
@@ -70,187 +187,64 @@ def refuse_per_process_limits(config: dict[str, Any], environ: dict[str, str] | 
     )
 
 
-def build_config(instance_path: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+def build_config(
+    instance_path: str, overrides: dict[str, Any] | None = None, *, packages: Iterable[str] = ()
+) -> dict[str, Any]:
+    """Every declared setting of core and ``packages``, the environment over the defaults, then
+    ``overrides`` (the app factory's ``test_config``)."""
+    from core.settings import FIXED  # core's values that no environment changes
+
     overrides = dict(overrides or {})
-    env = os.environ
-    database_url = overrides.pop("SQLALCHEMY_DATABASE_URI", None) or env.get("DATABASE_URL")
-    if not database_url:
-        database_url = "sqlite:///" + str(Path(instance_path) / "shouwang.db")
-    redis_url = env.get("REDIS_URL")
+    where = Where(Path(instance_path), os.environ)
+    config: dict[str, Any] = copy.deepcopy(FIXED)
+    for _, setting in declared_settings(packages):
+        config[setting.name] = setting.value(where)
 
-    config: dict[str, Any] = {
-        "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
-        # Pre-ping costs a round trip on every request (bench/README.md). Without it, a request on a
-        # pooled connection that died with a database restart answers 503 with Retry-After
-        # (core/errors.py) and the pool replaces the connection.
-        "SQLALCHEMY_ENGINE_OPTIONS": {
-            "pool_pre_ping": env.get("DATABASE_POOL_PRE_PING", "0") == "1",
-            "pool_recycle": _int_env("DATABASE_POOL_RECYCLE_SECONDS", 1800),
-        },
-        "MAX_CONTENT_LENGTH": 1024 * 1024,
-        "JSON_SORT_KEYS": False,
-        "REDIS_URL": redis_url,
-        # flask-smorest / OpenAPI
-        # ASCII: client generators turn the title into a package name (pip refuses 守望 in one).
-        "API_TITLE": "Shouwang API",
-        "API_VERSION": "v1",
-        "OPENAPI_VERSION": "3.0.3",
-        "OPENAPI_URL_PREFIX": "/api",
-        "OPENAPI_JSON_PATH": "openapi.json",
-        "OPENAPI_SWAGGER_UI_PATH": "docs",
-        # Served from the swagger-ui-bundle package (core/docs.py); no CDN needed.
-        "OPENAPI_SWAGGER_UI_URL": env.get("OPENAPI_SWAGGER_UI_URL", "/api/docs/assets/"),
-        "API_SPEC_OPTIONS": {
-            "components": {
-                "securitySchemes": {
-                    "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
-                }
-            },
-            "info": {
-                "description": "守望 Shouwang: volunteer auxiliary patrols by grid. Errors are RFC 9457 "
-                "problem+json; messages are Chinese unless `Accept-Language: en`."
-            },
-        },
-        # Tokens
-        "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=_int_env("ACCESS_TOKEN_MINUTES", 15)),
-        "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=_int_env("REFRESH_TOKEN_DAYS", 30)),
-        "SESSION_ABSOLUTE_LIFETIME": timedelta(days=_int_env("SESSION_ABSOLUTE_DAYS", 90)),
-        "REFRESH_REUSE_GRACE": timedelta(seconds=_int_env("REFRESH_REUSE_GRACE_SECONDS", 10)),
-        "JWT_TOKEN_LOCATION": ["headers"],
-        "JWT_ERROR_MESSAGE_KEY": "detail",
-        # Password hashing: argon2id at the OWASP minimum (19 MiB, 2 iterations, 1 lane).
-        "ARGON2_TIME_COST": _int_env("ARGON2_TIME_COST", 2),
-        "ARGON2_MEMORY_COST": _int_env("ARGON2_MEMORY_COST", 19 * 1024),
-        "ARGON2_PARALLELISM": _int_env("ARGON2_PARALLELISM", 1),
-        # Brute-force limits on login (failed attempts only).
-        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
-        "RATELIMIT_HEADERS_ENABLED": True,
-        # "5 per minute" means at most 5 in any 60 s: a fixed window would allow 10 across the
-        # turn of a minute (and a test of the limit would depend on the clock).
-        "RATELIMIT_STRATEGY": env.get("RATELIMIT_STRATEGY", "moving-window"),
-        # Deployments sharing one Redis keep their counters apart.
-        "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", "shouwang"),
-        "LOGIN_LIMIT_PER_PHONE": env.get("LOGIN_LIMIT_PER_PHONE", "5 per minute;20 per hour"),
-        "LOGIN_LIMIT_PER_ADDRESS": env.get("LOGIN_LIMIT_PER_ADDRESS", "30 per minute;200 per hour"),
-        "REGISTRATION_LIMIT_PER_ADDRESS": env.get("REGISTRATION_LIMIT_PER_ADDRESS", "20 per hour"),
-        # Without REDIS_URL each process counts on its own; gunicorn refuses that unless this is 1.
-        "RATELIMIT_ALLOW_PER_PROCESS": env.get("RATELIMIT_ALLOW_PER_PROCESS", "0") == "1",
-        # Domain defaults
-        "DEFAULT_TIMEZONE": env.get("DEFAULT_TIMEZONE", "Asia/Shanghai"),
-        "GRID_MAX_VERTICES": _int_env("GRID_MAX_VERTICES", 2000),
-        "PRIVACY_TERMS_VERSION": env.get("PRIVACY_TERMS_VERSION", "2026-01"),
-        "IDEMPOTENCY_TTL_HOURS": _int_env("IDEMPOTENCY_TTL_HOURS", 24),  # replays kept this long
-        "IDEMPOTENCY_PURGE_MINUTES": _int_env("IDEMPOTENCY_PURGE_MINUTES", 60),
-        # Shifts (shifts/): volunteers withdraw on their own up to this long before the start.
-        "SHIFT_WITHDRAW_CUTOFF_MINUTES": _int_env("SHIFT_WITHDRAW_CUTOFF_MINUTES", 120),
-        # Least time between the end of one of a volunteer's shifts and the start of the next.
-        "SHIFT_MIN_REST_MINUTES": _int_env("SHIFT_MIN_REST_MINUTES", 60),
-        "SHIFT_MAX_HOURS": _int_env("SHIFT_MAX_HOURS", 12),
-        "SHIFT_MAX_HEADCOUNT": _int_env("SHIFT_MAX_HEADCOUNT", 100),
-        # Repeating shifts exist as concrete shifts this far ahead; a periodic task tops them up.
-        "SERIES_HORIZON_DAYS": _int_env("SERIES_HORIZON_DAYS", 56),
-        "SERIES_MAX_OCCURRENCES": _int_env("SERIES_MAX_OCCURRENCES", 366),
-        # Auto-fill: default cap on a volunteer's planned hours in one week (Monday to Sunday, local).
-        "AUTOFILL_WEEKLY_CAP_HOURS": _int_env("AUTOFILL_WEEKLY_CAP_HOURS", 8),
-        # Auto-fill refuses areas with more open shifts than this (422), and tries the exact CP-SAT
-        # model only when a plan has at most this many candidate (shift, volunteer) pairs.
-        "AUTOFILL_MAX_SHIFTS": _int_env("AUTOFILL_MAX_SHIFTS", 20_000),
-        "AUTOFILL_EXACT_MAX_PAIRS": _int_env("AUTOFILL_EXACT_MAX_PAIRS", 20_000),
-        # Background work (core/tasks.py): without a broker every task runs in-process at once.
-        "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL"),  # amqp://… (RabbitMQ) or redis://…
-        "CELERY_RESULT_BACKEND": env.get("CELERY_RESULT_BACKEND"),  # unset: results not kept
-        "CELERY_QUEUE": env.get("CELERY_QUEUE", "shouwang"),
-        # A task the broker refused after a commit is owed and resent by its process this often.
-        "TASK_RESEND_SECONDS": _int_env("TASK_RESEND_SECONDS", 5),
-        # How often beat tops repeating shifts up to SERIES_HORIZON_DAYS (shifts.top_up_series).
-        "SERIES_TOP_UP_MINUTES": _int_env("SERIES_TOP_UP_MINUTES", 60),
-        # Reports (patrols/reports.py, patrols/photos.py): photos are JPEG or PNG up to this size
-        # (the upload route allows this plus the multipart envelope above MAX_CONTENT_LENGTH).
-        "REPORT_PHOTO_MAX_BYTES": _int_env("REPORT_PHOTO_MAX_BYTES", 5 * 1024 * 1024),
-        # Larger images are refused before decoding (decompression bombs).
-        "REPORT_PHOTO_MAX_PIXELS": _int_env("REPORT_PHOTO_MAX_PIXELS", 40_000_000),
-        # "local": files under REPORT_PHOTO_DIR; "s3": an S3-compatible bucket (credentials from the
-        # standard AWS_* environment variables).
-        "REPORT_PHOTO_STORAGE": env.get("REPORT_PHOTO_STORAGE", "local"),
-        "REPORT_PHOTO_DIR": env.get("REPORT_PHOTO_DIR") or str(Path(instance_path) / "report_photos"),
-        "REPORT_PHOTO_S3_BUCKET": env.get("REPORT_PHOTO_S3_BUCKET"),
-        "REPORT_PHOTO_S3_ENDPOINT_URL": env.get("REPORT_PHOTO_S3_ENDPOINT_URL"),  # unset: AWS
-        "REPORT_PHOTO_S3_REGION": env.get("REPORT_PHOTO_S3_REGION"),
-        "REPORT_PHOTO_S3_PREFIX": env.get("REPORT_PHOTO_S3_PREFIX", "report-photos/"),
-        # Tracks and checkpoints (patrols/tracks.py, patrols/checkpoints.py).
-        # Track points are purged this many days after their shift ends (PIPL art. 28).
-        "TRACK_RETENTION_DAYS": _int_env("TRACK_RETENTION_DAYS", 90),
-        "TRACK_PURGE_MINUTES": _int_env("TRACK_PURGE_MINUTES", 60),
-        "TRACK_MAX_BATCH": _int_env("TRACK_MAX_BATCH", 1000),  # points per upload
-        "TRACK_MAX_POINTS_PER_PATROL": _int_env("TRACK_MAX_POINTS_PER_PATROL", 50_000),
-        # Faster than this between consecutive points is a GPS jump, left out of the distance.
-        "TRACK_MAX_SPEED_KMH": _int_env("TRACK_MAX_SPEED_KMH", 150),
-        # Track points and scans are accepted from this long before the start to after the end.
-        "PATROL_EVENT_SLACK_MINUTES": _int_env("PATROL_EVENT_SLACK_MINUTES", 60),
-        # Checkpoints may stand up to this far outside their grid (a gate on the boundary road).
-        "CHECKPOINT_MAX_OUTSIDE_M": _int_env("CHECKPOINT_MAX_OUTSIDE_M", 200),
-        # A scan reported farther than this (plus its accuracy, bounded) is flagged.
-        "CHECKPOINT_SCAN_RADIUS_M": _int_env("CHECKPOINT_SCAN_RADIUS_M", 100),
-        # HMAC key of QR payloads; unset: derived from SECRET_KEY.
-        "CHECKPOINT_QR_KEY": env.get("CHECKPOINT_QR_KEY"),
-        # Patrols, presence (patrols/presence.py): check-in opens this long before the start.
-        "CHECK_IN_OPENS_MINUTES": _int_env("CHECK_IN_OPENS_MINUTES", 30),
-        # Served time runs at most this long past the end; a forgotten check-out closes then.
-        "CHECK_OUT_GRACE_MINUTES": _int_env("CHECK_OUT_GRACE_MINUTES", 30),
-        # A position less accurate than this needs review; the geofence allows at most this much.
-        "CHECK_IN_MAX_ACCURACY_M": _int_env("CHECK_IN_MAX_ACCURACY_M", 100),
-        # A device clock this far ahead of our receipt time is flagged device_time_future.
-        "CHECK_IN_CLOCK_SKEW_MINUTES": _int_env("CHECK_IN_CLOCK_SKEW_MINUTES", 5),
-        # Offline phones deliver late; a device time further behind receipt than this is flagged.
-        "CHECK_IN_MAX_OFFLINE_HOURS": _int_env("CHECK_IN_MAX_OFFLINE_HOURS", 72),
-        # A primary without check-in this long after the start is marked absent.
-        "NO_SHOW_AFTER_MINUTES": _int_env("NO_SHOW_AFTER_MINUTES", 15),
-        # How often beat runs the presence tasks (auto-close, no-shows).
-        "PRESENCE_TASKS_MINUTES": _int_env("PRESENCE_TASKS_MINUTES", 5),
-        # Notifications (notifications/): push through FCM with FIREBASE_CREDENTIALS (a service
-        # account JSON file); without it a recording backend writes what would have been sent to
-        # PUSH_RECORD_PATH (JSON lines).
-        "FIREBASE_CREDENTIALS": env.get("FIREBASE_CREDENTIALS"),
-        "FIREBASE_PROJECT_ID": env.get("FIREBASE_PROJECT_ID"),  # unset: from the credentials
-        # Where firebase-admin sends (tests and benchmarks: a local FCM-speaking server); unset: FCM.
-        "FCM_ENDPOINT": env.get("FCM_ENDPOINT"),
-        "PUSH_RECORD_PATH": env.get("PUSH_RECORD_PATH") or str(Path(instance_path) / "pushes.jsonl"),
-        "PUSH_BATCH_SIZE": _int_env("PUSH_BATCH_SIZE", 500),  # messages per send_each (FCM's maximum)
-        "PUSH_MAX_ATTEMPTS": _int_env("PUSH_MAX_ATTEMPTS", 8),  # then failed (it stays in the inbox)
-        "PUSH_RETRY_BASE_SECONDS": _int_env("PUSH_RETRY_BASE_SECONDS", 30),  # doubled per attempt
-        "PUSH_RETRY_MAX_SECONDS": _int_env("PUSH_RETRY_MAX_SECONDS", 3600),
-        # Urgent pushes (call-outs, alerts) retry on a short schedule of their own, with more tries.
-        "PUSH_URGENT_RETRY_BASE_SECONDS": _int_env("PUSH_URGENT_RETRY_BASE_SECONDS", 5),
-        "PUSH_URGENT_RETRY_MAX_SECONDS": _int_env("PUSH_URGENT_RETRY_MAX_SECONDS", 60),
-        "PUSH_URGENT_MAX_ATTEMPTS": _int_env("PUSH_URGENT_MAX_ATTEMPTS", 16),
-        "PUSH_LEASE_SECONDS": _int_env("PUSH_LEASE_SECONDS", 300),  # a claimed batch returns after
-        # Beat's delivery run: the safety net for wake-ups lost with the broker, and what notices a
-        # push service back after an outage (PUSH_DELIVERY_MINUTES, the former setting, still counts).
-        "PUSH_DELIVERY_SECONDS": _int_env(
-            "PUSH_DELIVERY_SECONDS", _int_env("PUSH_DELIVERY_MINUTES", 0) * 60 or 10
-        ),
-        # A device whose token the app has not registered again for this long is skipped.
-        "DEVICE_STALE_DAYS": _int_env("DEVICE_STALE_DAYS", 60),
-        "DEVICE_TOKEN_MAX_LENGTH": _int_env("DEVICE_TOKEN_MAX_LENGTH", 4096),
-        # Reminders before each assigned shift, unless a city sets its own (minutes before start).
-        "REMINDER_OFFSETS_MINUTES": [
-            int(part) for part in env.get("REMINDER_OFFSETS_MINUTES", "1440,60").split(",") if part.strip()
-        ],
-        "REMINDER_MINUTES": _int_env("REMINDER_MINUTES", 1),  # how often beat schedules reminders
-        # Default quiet hours (user's area time zone): non-urgent pushes wait until the end.
-        "QUIET_HOURS_START": env.get("QUIET_HOURS_START", "22:00"),
-        "QUIET_HOURS_END": env.get("QUIET_HOURS_END", "07:00"),
-        # Rewards (rewards/tasks.py): how often beat runs point expiry and the monthly badges.
-        "REWARDS_TASKS_MINUTES": _int_env("REWARDS_TASKS_MINUTES", 60),
+    database_url = overrides.pop("SQLALCHEMY_DATABASE_URI", None)
+    if database_url:
+        config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(database_url)
+    # Pre-ping costs a round trip on every request (bench/README.md). Without it, a request on a
+    # pooled connection that died with a database restart answers 503 with Retry-After
+    # (core/errors.py) and the pool replaces the connection.
+    config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+        "pool_pre_ping": config["DATABASE_POOL_PRE_PING"],
+        "pool_recycle": config["DATABASE_POOL_RECYCLE_SECONDS"],
     }
+    config["RATELIMIT_STORAGE_URI"] = config["REDIS_URL"] or "memory://"
 
-    for name in SECRET_NAMES:
-        if env.get(name):
-            config[name] = env[name]
-    if any(name not in config and name not in overrides for name in SECRET_NAMES):
+    if any(config.get(name) is None and name not in overrides for name in SECRET_NAMES):
         stored = load_instance_secrets(instance_path)
         for name in SECRET_NAMES:
-            config.setdefault(name, stored[name])
+            if config.get(name) is None:
+                config[name] = stored[name]
 
     config.update(overrides)
     return config
+
+
+# --- README's tables ---------------------------------------------------------------------------
+
+
+def settings_table(packages: Iterable[str]) -> str:
+    """README's configuration tables, one per package, from the declarations."""
+    lines: list[str] = []
+    for package, settings in _by_package(declared_settings(packages)).items():
+        lines += ["", f"**{package}**", "", "| variable | default | meaning |", "|---|---|---|"]
+        lines += [f"| `{s.variable}` | {s.default_text()} | {s.doc} |" for s in settings]
+    return "\n".join(lines[1:]) + "\n"
+
+
+def _by_package(declared: list[tuple[str, Setting]]) -> dict[str, list[Setting]]:
+    grouped: dict[str, list[Setting]] = {}
+    for package, setting in declared:
+        grouped.setdefault(package, []).append(setting)
+    return grouped
+
+
+settings_cli = AppGroup("settings", help="The settings every package declares.")
+
+
+@settings_cli.command("table")
+def table_command() -> None:
+    """Print README's configuration tables (Markdown) from the packages' declarations."""
+    click.echo(settings_table(current_app.extensions["shouwang.packages"]), nl=False)

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from flask import g
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
@@ -17,6 +17,11 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+#: Ids of the tables that grow without bound (ledger entries, notifications, track points): 64-bit on
+#: PostgreSQL; SQLite's INTEGER PRIMARY KEY is already 64-bit and only autoincrements as INTEGER.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def utcnow() -> datetime:
@@ -55,19 +60,6 @@ def render_migration_item(type_: str, obj: Any, _context: Any) -> str | bool:
     return False
 
 
-def keep_changes_on_error() -> None:
-    """Commit this request's changes even though it answers with an error.
-
-    For the rare refusal that must leave a trace, e.g. revoking a token family when a stolen
-    refresh token is replayed: the answer is 401, and the revocation must stick.
-    """
-    g.keep_changes_on_error = True
-
-
-def changes_kept_on_error() -> bool:
-    return bool(g.get("keep_changes_on_error"))
-
-
 def configure_sqlite(engine: sa.Engine) -> None:
     """Make SQLite behave for a transactional web app.
 
@@ -93,6 +85,15 @@ def configure_sqlite(engine: sa.Engine) -> None:
 
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def dialect_insert(table: sa.Table) -> Any:
+    """PostgreSQL's or SQLite's INSERT (both have ON CONFLICT, which plain ``sa.insert`` lacks), for
+    the dialect of the current session."""
+    from core.extensions import db  # core.extensions builds on this module
+
+    dialect = db.session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 def insert_on_conflict(

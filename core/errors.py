@@ -43,10 +43,15 @@ _CODE_BY_STATUS = {
 
 
 class ApiError(Exception):
-    """A failure the client can act on. ``detail`` is English; it is shown translated."""
+    """A failure the client can act on. ``detail`` is English; it is shown translated.
+
+    ``keeps_changes``: the changes the request made before the refusal are committed with the error
+    answer (rare: a refusal that must leave a trace; see core/transactions.py).
+    """
 
     status = 400
     code = "bad_request"
+    keeps_changes = False
 
     def __init__(
         self,
@@ -56,6 +61,7 @@ class ApiError(Exception):
         status: int | None = None,
         errors: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        keeps_changes: bool | None = None,
     ) -> None:
         super().__init__(detail or code or self.code)
         self.detail = detail
@@ -65,6 +71,8 @@ class ApiError(Exception):
             self.status = status
         self.errors = errors
         self.headers = headers or {}
+        if keeps_changes is not None:
+            self.keeps_changes = keeps_changes
 
 
 class ValidationFailed(ApiError):
@@ -157,6 +165,10 @@ def handle_http_exception(error: HTTPException) -> Response:
 
 
 def handle_api_error(error: ApiError) -> Response:
+    if error.keeps_changes:
+        from core.transactions import keep_changes_on_error  # core.transactions needs the extensions
+
+        keep_changes_on_error()
     return problem_response(error.status, error.code, error.detail, error.errors, error.headers)
 
 

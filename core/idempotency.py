@@ -20,8 +20,9 @@ PostgreSQL a second request's insert waits on the unique index until the first c
 replays) or rolls back (then it runs itself); on SQLite every writer holds the database lock from
 its first statement, so the second request starts only after the first has finished. Either way
 nobody sees a record without its response, unless one was committed without one — which
-:func:`idempotent` prevents when a view keeps its changes on an error (``keep_changes_on_error``):
-then the error is stored and replayed like any other answer. ``idempotency_key_in_progress`` is
+:func:`idempotent` prevents when a request keeps its changes on an error (an ``ApiError`` with
+``keeps_changes``, core/transactions.py): then the error is stored and replayed like any other
+answer. ``idempotency_key_in_progress`` is
 the safe answer should such a record ever be seen.
 """
 
@@ -43,9 +44,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core import i18n
 from core.auth import current_caller
-from core.db import UTCDateTime, changes_kept_on_error, insert_on_conflict, utcnow
+from core.db import UTCDateTime, insert_on_conflict, utcnow
 from core.errors import ApiError, Conflict, ValidationFailed, handle_api_error
 from core.extensions import db
+from core.transactions import changes_kept_on_error
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -154,7 +156,7 @@ def idempotent(func: F) -> F:
         try:
             response = current_app.make_response(func(*args, **kwargs))
         except ApiError as error:
-            if not changes_kept_on_error():
+            if not (error.keeps_changes or changes_kept_on_error()):
                 raise  # the whole request rolls back, the record with it: a retry runs again
             response = handle_api_error(error)
         except Exception:

@@ -15,10 +15,12 @@ Production sets ``CELERY_BROKER_URL`` (RabbitMQ or Redis) and runs ``celery -A w
 one ``celery -A worker beat``. Without a broker (the embedded default) ``.delay()`` runs the task
 in-process, at once, with the same code and the same transaction boundary.
 
-Every task runs in its own Flask app context and so its own database session; the end of the task
-is its one commit point (services only flush): commit on success, roll back on any exception. A
-task is acknowledged only after it has run (``acks_late``) and redelivered if its worker dies, so
-task bodies must be idempotent. Enqueue from a request or another task with
+Every task runs in its own Flask app context and so its own database session, and commits at its
+end (services only flush): commit on success, roll back on any exception. A task that works
+through a backlog in batches (point expiry, no-shows, the series top-up, delivering the outbox)
+also commits after each batch (:func:`core.transactions.commit_batch` says why, and what each batch
+must then be). A task is acknowledged only after it has run (``acks_late``) and redelivered if
+its worker dies, so task bodies must be idempotent. Enqueue from a request or another task with
 :func:`enqueue_after_commit`, never directly, so a rolled-back change sends nothing and the task
 never runs before the rows it reads are committed.
 """
@@ -57,7 +59,8 @@ _NO_BROKER = "memory://localhost/"
 
 
 class FlaskTask(Task):
-    """A task whose body runs in a Flask app context and commits once, at its end."""
+    """A task whose body runs in a Flask app context and commits at its end (a batched task also
+    after each batch: :func:`core.transactions.commit_batch`)."""
 
     # At-least-once delivery: acknowledged after the body ran, redelivered if the worker died
     # meanwhile. Set on the class, so it holds whenever the task was bound to the configuration.

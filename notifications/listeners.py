@@ -5,7 +5,7 @@ rows are written when that transaction commits (``before_commit``, still inside 
 in a few statements: an auto-fill that places 6,000 volunteers writes 6,000 notifications in a
 handful of round trips instead of thousands. A transaction that rolls back, or a savepoint that
 rolls back the change that queued one, takes its notifications with it. The push goes after the
-commit (``outbox.wake_sender``).
+commit (``notifications.delivery.tasks.wake_sender``).
 
 Who is told:
 
@@ -43,9 +43,10 @@ from accounts import signals as account_signals
 from accounts.models import AuthSession, User
 from core.db import utcnow
 from core.extensions import db
-from grids.paths import ancestor_paths
 from grids.models import Area
+from grids.paths import ancestor_paths
 from notifications import service
+from notifications.devices.service import deactivate_user_devices
 from patrols import signals as patrol_signals
 from patrols.reports.models import URGENT_LEVELS, Report
 from shifts import signals as shift_signals
@@ -356,7 +357,7 @@ def _on_sessions_revoked(_sender: Any, *, user_id: int, **_: Any) -> None:
         AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None), AuthSession.expires_at > utcnow()
     )
     if db.session.scalar(live.limit(1)) is None:
-        service.deactivate_user_devices(user_id, "logout")
+        deactivate_user_devices(user_id, "logout")
 
 
 _RECEIVERS = (

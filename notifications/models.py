@@ -17,26 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.audit import JSONType
-from core.db import UTCDateTime, utcnow
+from core.db import BigId, UTCDateTime, utcnow
 from core.extensions import db
-
-BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
-
-class Platform(StrEnum):
-    ANDROID = "android"
-    IOS = "ios"
-    HARMONYOS = "harmonyos"
-
-
-class PushChannel(StrEnum):
-    """The push service a device is reached through; one sender ("provider") per channel.
-
-    Most mainland Android phones have no Google Play services, so vendor channels (Huawei, Xiaomi,
-    OPPO, vivo) will be added as providers; only FCM exists now.
-    """
-
-    FCM = "fcm"
 
 
 class PushWait(StrEnum):
@@ -52,52 +34,6 @@ class PushStatus(StrEnum):
     SENT = "sent"  # accepted by the push service for at least one device
     FAILED = "failed"  # gave up after PUSH_MAX_ATTEMPTS; stays in the inbox
     NO_DEVICE = "no_device"  # the user had no active, fresh device: inbox only
-
-
-class Device(db.Model):
-    """A phone's push token. One user may have several; a token belongs to one user at a time."""
-
-    __tablename__ = "devices"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    # Indexed by ix_devices_user_active.
-    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
-    token: Mapped[str] = mapped_column(sa.Text)
-    # Tokens can be long (FCM up to a few hundred characters, vendor tokens differ): unique by hash.
-    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
-    platform: Mapped[str] = mapped_column(sa.String(16))
-    channel: Mapped[str] = mapped_column(sa.String(16), default=PushChannel.FCM)
-    app_version: Mapped[str | None] = mapped_column(sa.String(32))
-    locale: Mapped[str | None] = mapped_column(sa.String(8))
-    active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
-    registered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # The app registers its token again whenever it starts or the token changes; a token not
-    # refreshed for DEVICE_STALE_DAYS is skipped (the phone is probably gone).
-    refreshed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # logout, unregistered (the push service said the token is dead), moved (to another user)
-    deactivation_reason: Mapped[str | None] = mapped_column(sa.String(32))
-
-    __table_args__ = (
-        sa.Index("ix_devices_user_active", "user_id", "active"),
-        sa.CheckConstraint("platform IN ('android','ios','harmonyos')", name="platform_known"),
-    )
-
-
-class Broadcast(db.Model):
-    """A call-out from an organiser or staff member to the active volunteers of a subtree."""
-
-    __tablename__ = "broadcasts"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    sender_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"), index=True)
-    area_id: Mapped[int] = mapped_column(sa.ForeignKey("areas.id", ondelete="RESTRICT"), index=True)
-    kinds: Mapped[list[str] | None] = mapped_column(JSONType)  # volunteer kind codes; None = all
-    title: Mapped[str] = mapped_column(sa.String(100))
-    body: Mapped[str] = mapped_column(sa.String(1000))
-    urgent: Mapped[bool] = mapped_column(sa.Boolean, default=False)
-    recipient_count: Mapped[int] = mapped_column(sa.Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Notification(db.Model):
@@ -171,34 +107,3 @@ class Notification(db.Model):
             sqlite_where=sa.text("push_status = 'pending' AND push_wait = 'outage'"),
         ),
     )
-
-
-class NotificationSettings(db.Model):
-    """A user's quiet hours, in their area's time zone (default 22:00–07:00)."""
-
-    __tablename__ = "notification_settings"
-
-    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    quiet_hours_enabled: Mapped[bool] = mapped_column(sa.Boolean, default=True)
-    # Minutes after local midnight; start > end spans midnight.
-    quiet_start_minute: Mapped[int] = mapped_column(sa.SmallInteger, default=22 * 60)
-    quiet_end_minute: Mapped[int] = mapped_column(sa.SmallInteger, default=7 * 60)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
-
-    __table_args__ = (
-        sa.CheckConstraint(
-            "quiet_start_minute BETWEEN 0 AND 1439 AND quiet_end_minute BETWEEN 0 AND 1439",
-            name="quiet_minutes_in_day",
-        ),
-    )
-
-
-class CityReminderSettings(db.Model):
-    """How long before an assigned shift its volunteers are reminded, per city (default 24 h and 1 h)."""
-
-    __tablename__ = "city_reminder_settings"
-
-    area_id: Mapped[int] = mapped_column(sa.ForeignKey("areas.id", ondelete="CASCADE"), primary_key=True)
-    offsets_minutes: Mapped[list[int]] = mapped_column(JSONType)
-    updated_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

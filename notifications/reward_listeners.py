@@ -11,7 +11,7 @@ from typing import Any
 
 from notifications.listeners import QueuedEvent, queue_event
 from rewards import signals as reward_signals
-from rewards.badges import BADGES
+from rewards.badges.service import BADGES
 
 
 def _on_badge_earned(_sender: Any, *, volunteer_id: int, badge: str, **_: Any) -> None:

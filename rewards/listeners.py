@@ -11,7 +11,7 @@ from typing import Any
 from patrols import signals as patrol_signals
 from patrols.models import PresenceStatus
 from patrols.reports.models import ReportStatus
-from rewards import awarding
+from rewards.awarding import service as awarding
 
 
 def _on_shift_served(

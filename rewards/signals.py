@@ -2,7 +2,7 @@
 
 Every signal is sent with ``sender=SENDER`` and keyword arguments:
 
-- ``badge_earned``: ``volunteer_id, badge`` (code from ``rewards/badges.py``), ``earned_at``
+- ``badge_earned``: ``volunteer_id, badge`` (code from ``rewards/badges/service.py``), ``earned_at``
 - ``redemption_status_changed``: ``redemption_id, volunteer_id, item_id, item_name, status``
   (requested, approved, fulfilled, cancelled, rejected), ``pickup_code`` (when approved), ``reason``,
   ``actor_id``

@@ -1,7 +1,7 @@
 """A local HTTP server on 127.0.0.1 that speaks the FCM HTTP v1 send API, for tests and benchmarks.
 
 The real firebase-admin code is pointed at it by configuration (``FCM_ENDPOINT``, see
-notifications/push.py), so nothing of ours is mocked::
+notifications/delivery/push.py), so nothing of ours is mocked::
 
     server = FakeFcm().start()                      # port 0: the system picks a free one
     server.script("tok-1", UNREGISTERED)            # the next send to tok-1 answers 404 UNREGISTERED

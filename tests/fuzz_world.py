@@ -24,8 +24,8 @@ from accounts.models import User
 from core.db import utcnow
 from core.extensions import db
 from grids.models import Area
-from rewards import ledger
-from rewards.models import CatalogueItem
+from rewards.catalogue.models import CatalogueItem
+from rewards.ledger import service as ledger
 from tests import factories
 from tests.conftest import Tree
 

@@ -25,7 +25,7 @@ from werkzeug.test import encode_multipart
 from accounts.models import User
 from core.extensions import db
 from core.request_input import MAX_JSON_DEPTH, NOT_UNICODE, NOT_UTF8, TOO_DEEP
-from rewards.models import CatalogueItem
+from rewards.catalogue.models import CatalogueItem
 from tests import factories
 from tests.conftest import Tree
 from tests.problems import EN, assert_problem

@@ -18,7 +18,7 @@ from core.extensions import db
 from core.geo import validate_boundary
 from demo_data import DEMO_SHIFT_LENGTH, DEMO_SHIFT_STARTS_IN, DEMO_VOLUNTEER_PHONE, seed_demo, top_up_demo_shift
 from grids.models import Area, AreaLevel
-from rewards.models import PointRule
+from rewards.rules.models import PointRule
 from accounts.models import User
 from shifts.models import Assignment, Shift, ShiftSeries
 from volunteers.models import Volunteer, VolunteerStatus

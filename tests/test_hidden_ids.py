@@ -55,8 +55,9 @@ from core.extensions import db
 from grids.models import Area, AreaLevel
 from notifications.models import Notification
 from patrols.service import patrol_for
-from rewards import ledger
-from rewards.models import CatalogueItem, LedgerEntry, LedgerReason
+from rewards.catalogue.models import CatalogueItem
+from rewards.ledger import service as ledger
+from rewards.ledger.models import LedgerEntry, LedgerReason
 from tests import factories
 from volunteers.models import Volunteer
 

@@ -28,8 +28,9 @@ from core.auth import Caller, Role
 from core.db import utcnow
 from core.extensions import db
 from grids.models import Area, AreaLevel
-from rewards import ledger
-from rewards.models import CatalogueItem, LedgerReason
+from rewards.catalogue.models import CatalogueItem
+from rewards.ledger import service as ledger
+from rewards.ledger.models import LedgerReason
 from shifts.models import Assignment, Shift
 from tests import factories
 from tests.problems import assert_problem

@@ -35,13 +35,14 @@ from core.config import normalise_database_url
 from core.extensions import db
 from core.tasks import celery, init_celery, resend_owed_tasks, task_send_counts, wait_until_nothing_owed
 from grids.models import AreaLevel
-from notifications.models import Broadcast, Notification, PushStatus
+from notifications.broadcasts.models import Broadcast
+from notifications.models import Notification, PushStatus
 from tests import factories
 from tests.fcm_server import FakeFcm
 from tests.problems import EN, assert_problem
 from tests.tcp_proxy import TcpProxy
-from tests.test_notifications_celery import BROKER_URL, forget_broker_connections
-from tests.test_notifications_delivery import fcm  # noqa: F401  (fixture)
+from tests.notifications.test_delivery_celery import BROKER_URL, forget_broker_connections
+from tests.notifications.test_delivery import fcm  # noqa: F401  (fixture)
 from volunteers.models import BUILTIN_KINDS, VolunteerKind
 
 pytestmark = pytest.mark.committing

@@ -25,6 +25,7 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
+from app import PACKAGES
 from core.config import build_config, refuse_per_process_limits
 from core.pagination import MAX_CURSOR_LENGTH, encode_cursor
 
@@ -144,7 +145,7 @@ def test_gunicorn_workers_share_the_login_limit_through_redis(serve: Callable[..
 
 def test_the_check_applies_only_under_gunicorn_without_redis(tmp_path: Path) -> None:
     config = build_config(str(tmp_path), {"SECRET_KEY": "x", "JWT_SECRET_KEY": "y", "PII_ENCRYPTION_KEY": "z",
-                                          "PII_HASH_KEY": "w"})
+                                          "PII_HASH_KEY": "w"}, packages=PACKAGES)
     gunicorn = {"SERVER_SOFTWARE": "gunicorn/23.0.0"}
     with pytest.raises(RuntimeError, match="REDIS_URL"):
         refuse_per_process_limits(config, gunicorn)
@@ -157,9 +158,9 @@ def test_the_check_applies_only_under_gunicorn_without_redis(tmp_path: Path) -> 
 def test_the_registration_limit_is_read_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     secrets = {"SECRET_KEY": "x", "JWT_SECRET_KEY": "y", "PII_ENCRYPTION_KEY": "z", "PII_HASH_KEY": "w"}
     monkeypatch.delenv("REGISTRATION_LIMIT_PER_ADDRESS", raising=False)
-    assert build_config(str(tmp_path), secrets)["REGISTRATION_LIMIT_PER_ADDRESS"] == "20 per hour"
+    assert build_config(str(tmp_path), secrets, packages=PACKAGES)["REGISTRATION_LIMIT_PER_ADDRESS"] == "20 per hour"
     monkeypatch.setenv("REGISTRATION_LIMIT_PER_ADDRESS", "3 per hour")
-    assert build_config(str(tmp_path), secrets)["REGISTRATION_LIMIT_PER_ADDRESS"] == "3 per hour"
+    assert build_config(str(tmp_path), secrets, packages=PACKAGES)["REGISTRATION_LIMIT_PER_ADDRESS"] == "3 per hour"
 
 
 # --- the request line -------------------------------------------------------------------------------

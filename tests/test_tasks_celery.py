@@ -21,6 +21,7 @@ from celery import Celery
 from flask import Flask
 from kombu.exceptions import OperationalError
 
+from app import PACKAGES
 from core.config import build_config
 from core.db import utcnow
 from core.extensions import db
@@ -222,7 +223,7 @@ def test_series_are_topped_up_hourly_by_default(
 ) -> None:
     monkeypatch.delenv("SERIES_TOP_UP_MINUTES", raising=False)
     monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
-    config = build_config(str(tmp_path))
+    config = build_config(str(tmp_path), packages=PACKAGES)
 
     assert config["SERIES_TOP_UP_MINUTES"] == 60
     assert config["CELERY_BROKER_URL"] is None  # embedded default: no broker, no beat needed

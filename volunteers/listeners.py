@@ -1,4 +1,4 @@
-"""Answers volunteers gives to other packages' questions (blinker signals), connected in app.py."""
+"""Answers volunteers gives to other packages' questions (blinker signals), connected by ``init_app``."""
 
 from __future__ import annotations
 

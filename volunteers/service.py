@@ -1,8 +1,9 @@
-"""Rules of volunteers: kinds, registration, lookups and management. No HTTP here.
+"""Rules of volunteers: lookups, who may see whom, and management by organisers. No HTTP here.
 
-The entry point other code imports from: it re-exports the volunteer's self-service
-(``volunteers.self_service``: profile, availability, personal data export, closure) and vetting
-(``volunteers.vetting``: status transitions and history). Services only flush; the request commits.
+The entry point other code imports from: it re-exports kinds and self-registration
+(``volunteers.registration``), the volunteer's self-service (``volunteers.self_service``: profile,
+availability, personal data export, closure) and vetting (``volunteers.vetting``: status
+transitions and history). Services only flush; the request commits.
 """
 
 from __future__ import annotations
@@ -12,22 +13,19 @@ from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
-from sqlalchemy.exc import IntegrityError
 
 from accounts.models import User
-from accounts.passwords import hash_password
 from core import audit, crypto, i18n
 from core.auth import Caller, Role
 from core.db import utcnow
-from core.errors import MAX_DB_INT, Conflict, NotFound, ValidationFailed
+from core.errors import MAX_DB_INT, NotFound, ValidationFailed
 from core.extensions import db
 from core.pagination import paginate
 from grids.models import Area
 from grids.paths import ancestor_ids
 from grids.service import get_grid, in_subtree
-from volunteers import signals
-from volunteers.models import Volunteer, VolunteerKind, VolunteerSkill, VolunteerStatus
+from volunteers.models import Volunteer, VolunteerSkill, VolunteerStatus
+from volunteers.registration import create_kind, kind_by_code, kind_or_invalid, list_kinds, register
 from volunteers.self_service import (
     EXPORTERS,
     Exporter,
@@ -40,7 +38,7 @@ from volunteers.self_service import (
     request_closure,
     update_own_profile,
 )
-from volunteers.vetting import change_status, record_status_change, status_history
+from volunteers.vetting import change_status, status_history
 
 __all__ = [
     # re-exported from volunteers.self_service (routes and other packages use them from here)
@@ -56,18 +54,19 @@ __all__ = [
     # re-exported from volunteers.vetting
     "change_status",
     "status_history",
-    # defined here
+    # re-exported from volunteers.registration
     "create_kind",
-    "get_in_scope",
-    "get_volunteer",
     "kind_by_code",
     "list_kinds",
+    "register",
+    # defined here
+    "get_in_scope",
+    "get_volunteer",
     "list_volunteers",
     "may_see",
     "may_see_national_id",
     "own_volunteer",
     "referenced_volunteer",
-    "register",
     "update_by_manager",
     "view",
     "view_for",
@@ -77,64 +76,14 @@ __all__ = [
 #: it exists (``referenced_volunteer``).
 UNKNOWN_VOLUNTEER = "Unknown volunteer."
 
-# phone_taken, raised by registration, is registered by accounts (its title and message).
-i18n.register_titles(
-    {
-        "volunteer_not_found": ("志愿者不存在", "Volunteer not found"),
-        "kind_code_taken": ("志愿者类型代码已存在", "Volunteer kind code already exists"),
-        "national_id_taken": ("该身份证号已注册", "National ID number already registered"),
-    }
-)
+i18n.register_titles({"volunteer_not_found": ("志愿者不存在", "Volunteer not found")})
 i18n.register_messages(
     {
         "Volunteer not found.": "志愿者不存在。",
         UNKNOWN_VOLUNTEER: "未知的志愿者。",
         "You have no volunteer profile.": "您没有志愿者档案。",
-        "A volunteer kind with this code already exists.": "已存在使用该代码的志愿者类型。",
-        "This national ID number is already registered.": "该身份证号已注册。",
-        "The registration conflicts with existing data.": "注册信息与现有数据冲突。",
     }
 )
-
-# --- kinds -------------------------------------------------------------------------------------
-
-
-def list_kinds() -> list[VolunteerKind]:
-    return list(db.session.scalars(sa.select(VolunteerKind).order_by(VolunteerKind.id)))
-
-
-def kind_by_code(code: str) -> VolunteerKind | None:
-    return db.session.scalar(sa.select(VolunteerKind).where(VolunteerKind.code == code))
-
-
-def _kind_or_invalid(code: str, field: str = "kind") -> VolunteerKind:
-    kind = kind_by_code(code)
-    if kind is None:
-        raise ValidationFailed(errors={field: ["Unknown volunteer kind."]})
-    return kind
-
-
-def create_kind(caller: Caller, data: dict[str, Any]) -> VolunteerKind:
-    taken = Conflict("A volunteer kind with this code already exists.", code="kind_code_taken")
-    if kind_by_code(data["code"]) is not None:
-        raise taken
-    kind = VolunteerKind(code=data["code"], name_zh=data["name_zh"], name_en=data["name_en"])
-    try:
-        with db.session.begin_nested():
-            db.session.add(kind)
-            db.session.flush()
-    except IntegrityError:
-        raise taken from None
-    audit.record(
-        caller,
-        "volunteer_kind.create",
-        target_type="volunteer_kind",
-        target_id=kind.id,
-        area_path=caller.area_path,
-        after={"code": kind.code, "name_zh": kind.name_zh, "name_en": kind.name_en},
-    )
-    return kind
-
 
 # --- presentation ------------------------------------------------------------------------------
 
@@ -175,76 +124,6 @@ def view(volunteer: Volunteer, *, reveal_national_id: bool) -> dict[str, Any]:
 
 def view_for(caller: Caller, volunteer: Volunteer) -> dict[str, Any]:
     return view(volunteer, reveal_national_id=may_see_national_id(caller, volunteer))
-
-
-# --- registration ------------------------------------------------------------------------------
-
-
-def register(data: dict[str, Any]) -> Volunteer:
-    """Self-registration: a volunteer user and a pending profile, or nothing at all."""
-    errors: dict[str, list[str]] = {}
-    kind = kind_by_code(data["kind"])
-    if kind is None:
-        errors["kind"] = ["Unknown volunteer kind."]
-    try:
-        grid = get_grid(data["home_grid_id"], field="home_grid_id")
-    except ValidationFailed as error:
-        errors.update(error.errors or {})
-    if errors:
-        raise ValidationFailed(errors=errors)
-
-    id_hash = crypto.keyed_hash(data["national_id"])
-    _ensure_not_registered(data["phone"], id_hash)
-    contact = data.get("emergency_contact") or {}
-    now = utcnow()
-    user = User(
-        phone=data["phone"],
-        password_hash=hash_password(data["password"]),
-        role=Role.VOLUNTEER.value,
-        display_name=data["real_name"],
-        area_id=grid.id,
-        locale=data.get("locale") or "zh",
-        is_active=True,
-    )
-    try:
-        # A concurrent registration with the same phone or ID passes the check above; the unique
-        # constraints catch it here, inside a savepoint so the transaction stays usable.
-        with db.session.begin_nested():
-            db.session.add(user)
-            db.session.flush()
-            volunteer = Volunteer(
-                user_id=user.id,
-                kind_id=kind.id,  # type: ignore[union-attr]
-                home_grid_id=grid.id,
-                status=VolunteerStatus.PENDING.value,
-                real_name=data["real_name"],
-                national_id_encrypted=crypto.encrypt(data["national_id"]),
-                national_id_hash=id_hash,
-                emergency_contact_name=contact.get("name"),
-                emergency_contact_phone=contact.get("phone"),
-                consent_version=current_app.config["PRIVACY_TERMS_VERSION"],
-                consented_at=now,
-                skills=[VolunteerSkill(skill=skill) for skill in data.get("skills", [])],
-            )
-            db.session.add(volunteer)
-            db.session.flush()
-    except IntegrityError:
-        _ensure_not_registered(data["phone"], id_hash)  # now sees the winner: the precise code
-        raise Conflict("The registration conflicts with existing data.") from None
-    record_status_change(
-        volunteer.id, None, VolunteerStatus.PENDING.value, actor_id=user.id, at=now
-    )
-    db.session.flush()
-    signals.volunteer_registered.send(signals.SENDER, volunteer_id=volunteer.id, actor_id=user.id)
-    return volunteer
-
-
-def _ensure_not_registered(phone: str, national_id_hash: str) -> None:
-    if db.session.scalar(sa.select(User.id).where(User.phone == phone)) is not None:
-        raise Conflict("This phone number is already registered.", code="phone_taken")
-    taken = sa.select(Volunteer.id).where(Volunteer.national_id_hash == national_id_hash)
-    if db.session.scalar(taken) is not None:
-        raise Conflict("This national ID number is already registered.", code="national_id_taken")
 
 
 # --- lookups -----------------------------------------------------------------------------------
@@ -352,7 +231,7 @@ def list_volunteers(caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
     if args.get("status"):
         stmt = stmt.where(Volunteer.status == args["status"])
     if args.get("kind"):
-        stmt = stmt.where(Volunteer.kind_id == _kind_or_invalid(args["kind"]).id)
+        stmt = stmt.where(Volunteer.kind_id == kind_or_invalid(args["kind"]).id)
     if args.get("grid_id"):
         grid = get_grid(args["grid_id"], field="grid_id")
         caller.ensure_scope(grid.path)
@@ -387,7 +266,7 @@ def update_by_manager(caller: Caller, volunteer: Volunteer, data: dict[str, Any]
     after: dict[str, Any] = {}
     audit_path = volunteer.home_grid.path
     if "kind" in data:
-        kind = _kind_or_invalid(data["kind"])
+        kind = kind_or_invalid(data["kind"])
         if kind.id != volunteer.kind_id:
             before["kind"], after["kind"] = volunteer.kind.code, kind.code
             volunteer.kind = kind

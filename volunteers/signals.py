@@ -1,4 +1,5 @@
-"""Events of the volunteers package; other packages (notifications, rewards) listen.
+"""Events of the volunteers package; shifts (suspended, retired: their future places end) and
+notifications (approved, rejected) listen.
 
 Every signal is sent with ``sender=SENDER`` and the keyword arguments ``volunteer_id`` and
 ``actor_id`` (the user who caused it: the volunteer on self-registration and closure, otherwise the

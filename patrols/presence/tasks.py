@@ -17,6 +17,7 @@ from flask import current_app
 from core.db import utcnow
 from core.extensions import db
 from core.tasks import celery, periodic
+from core.transactions import commit_batch
 from patrols import signals
 from patrols.models import Patrol
 from patrols.presence.service import announce_checked_out, settle
@@ -66,7 +67,7 @@ def close_forgotten_check_outs(now: datetime | None = None, *, batch_size: int =
             announce_checked_out(patrol)
             settle(patrol)
             closed += 1
-        db.session.commit()
+        commit_batch()
         if len(due) < batch_size:
             return closed
 
@@ -112,7 +113,7 @@ def _still_absent(assignment: Assignment) -> bool:
 def mark_no_shows(now: datetime | None = None, *, batch_size: int = BATCH) -> int:
     """Mark absent every primary without check-in NO_SHOW_AFTER_MINUTES after the start.
 
-    The backup (else the waitlist) takes the place (``shifts.assigning.mark_absent``) and
+    The backup (else the waitlist) takes the place (``shifts.filling.absence.mark_absent``) and
     ``absent`` is sent for the organiser. Returns how many were marked.
     """
     now = now or utcnow()
@@ -121,7 +122,7 @@ def mark_no_shows(now: datetime | None = None, *, batch_size: int = BATCH) -> in
     after_id = 0
     while True:
         due = _absence_candidates(now, cutoff, after_id, batch_size)
-        db.session.commit()
+        commit_batch()
         for assignment_id in due:
             assignment = db.session.get(Assignment, assignment_id)
             # The lock a check-in takes: a check-in now either came first or waits for this.
@@ -136,7 +137,7 @@ def mark_no_shows(now: datetime | None = None, *, batch_size: int = BATCH) -> in
                     volunteer_id=assignment.volunteer_id,
                 )
                 marked += 1
-            db.session.commit()
+            commit_batch()
         if len(due) < batch_size:
             return marked
         after_id = due[-1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import url_for
 from flask_smorest import Blueprint
 from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import CombinedMultiDict
@@ -44,8 +45,12 @@ blp = _ReportsBlueprint("patrol-reports", __name__, url_prefix="/api/v1", descri
 PHOTO_CACHE_CONTROL = "private, max-age=3600"
 
 
+def _photo_url(report_id: int, photo_id: int) -> str:
+    return url_for("patrol-reports.get_report_photo", report_id=report_id, photo_id=photo_id)
+
+
 def _detail(report: Any) -> dict[str, Any]:
-    return reports.report_view(report, with_history=True)
+    return reports.report_view(report, _photo_url, with_history=True)
 
 
 @blp.route("/reports", methods=["POST"])
@@ -98,7 +103,7 @@ def upload_report_photo(data: dict[str, Any], report_id: int) -> Any:
     cannot be reached (retry).
     """
     photo, _created = reports.add_photo(current_caller(), report_id, str(data["client_id"]), data["file"])
-    return reports.photo_view(photo)
+    return reports.photo_view(photo, _photo_url)
 
 
 @blp.route("/reports/<int:report_id>/photos/<int:photo_id>", methods=["GET"])
@@ -128,7 +133,7 @@ def list_my_reports(args: dict[str, Any]) -> Any:
     and the receipt time range. The history of one report: `GET /reports/{id}`.
     """
     page = workflow.list_mine(current_caller(), args)
-    return {**page, "items": [reports.report_view(report) for report in page["items"]]}
+    return {**page, "items": [reports.report_view(report, _photo_url) for report in page["items"]]}
 
 
 @blp.route("/reports", methods=["GET"])
@@ -144,7 +149,7 @@ def list_reports(args: dict[str, Any]) -> Any:
     An area outside mine is 403 out_of_scope; an unknown one 422.
     """
     page = workflow.list_reports(current_caller(), args)
-    return {**page, "items": [reports.report_view(report) for report in page["items"]]}
+    return {**page, "items": [reports.report_view(report, _photo_url) for report in page["items"]]}
 
 
 @blp.route("/reports/<int:report_id>", methods=["GET"])

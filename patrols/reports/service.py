@@ -6,11 +6,12 @@ The handling workflow (acknowledge, assign, escalate, resolve) and the lists liv
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app, url_for
+from flask import current_app
 from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import FileStorage
 
@@ -274,7 +275,8 @@ def get_photo_for(caller: Caller, report_id: int, photo_id: int) -> tuple[Report
 # --- views ---------------------------------------------------------------------------------------
 
 
-def photo_view(photo: ReportPhoto) -> dict[str, Any]:
+def photo_view(photo: ReportPhoto, photo_url: Callable[[int, int], str]) -> dict[str, Any]:
+    """The photo as shown; ``photo_url(report_id, photo_id)`` is its address (the HTTP layer's)."""
     return {
         "id": photo.id,
         "client_id": photo.client_id,
@@ -283,12 +285,12 @@ def photo_view(photo: ReportPhoto) -> dict[str, Any]:
         "width": photo.width,
         "height": photo.height,
         "size_bytes": photo.size_bytes,
-        "url": url_for("patrol-reports.get_report_photo", report_id=photo.report_id, photo_id=photo.id),
+        "url": photo_url(photo.report_id, photo.id),
         "created_at": photo.created_at,
     }
 
 
-def report_view(report: Report, *, with_history: bool = False) -> dict[str, Any]:
+def report_view(report: Report, photo_url: Callable[[int, int], str], *, with_history: bool = False) -> dict[str, Any]:
     """The report as shown; ``history`` only on the single report."""
     view: dict[str, Any] = {
         "id": report.id,
@@ -314,7 +316,7 @@ def report_view(report: Report, *, with_history: bool = False) -> dict[str, Any]
         "resolved_at": report.resolved_at,
         "updated_at": report.updated_at,
         "photo_count": report.photo_count,
-        "photos": [photo_view(photo) for photo in report.photos],
+        "photos": [photo_view(photo, photo_url) for photo in report.photos],
     }
     if with_history:
         view["history"] = [

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from core.db import utcnow
 from core.extensions import db
 from core.tasks import celery, periodic
+from core.transactions import commit_batch
 from shifts.models import SeriesStatus, ShiftSeries
 from shifts.series.service import expand, horizon
 
@@ -65,7 +66,7 @@ def top_up_batch(now: datetime | None = None, *, limit: int = TOP_UP_BATCH) -> T
         .order_by(sa.nulls_first(ShiftSeries.expanded_until.asc()), ShiftSeries.id)
         .limit(limit)
     ).all()
-    db.session.commit()
+    commit_batch()
     expanded = made = 0
     for series_id in due:
         series = db.session.scalar(
@@ -77,7 +78,7 @@ def top_up_batch(now: datetime | None = None, *, limit: int = TOP_UP_BATCH) -> T
         if series is not None and (series.expanded_until is None or series.expanded_until < due_before):
             made += len(expand(series, now))
             expanded += 1
-        db.session.commit()
+        commit_batch()
     return TopUpResult(series=expanded, shifts=made)
 
 

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from core import i18n
 from core.auth import Caller, Role
-from core.db import keep_changes_on_error, utcnow
+from core.db import utcnow
 from core.errors import Conflict, Forbidden, NotFound, OutOfScope, ValidationFailed
 from core.extensions import db
 from grids.paths import city_path
@@ -320,5 +320,4 @@ def expire_if_stale(swap: SwapRequest, actor_id: int) -> None:
         return
     transition(swap, OPEN, SwapStatus.CANCELLED, decided_by=actor_id, reason=reason)
     db.session.flush()
-    keep_changes_on_error()
-    raise Conflict(reason, code="swap_no_longer_possible")
+    raise Conflict(reason, code="swap_no_longer_possible", keeps_changes=True)

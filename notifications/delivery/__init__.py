@@ -1,0 +1,1 @@
+"""Delivery: the push providers (FCM, a recording one), the worker that sends the outbox, its task."""

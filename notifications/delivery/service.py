@@ -1,0 +1,349 @@
+"""Delivering the outbox: due notification rows become pushes, at least once, never lost.
+
+A run claims a batch of due rows (``push_status`` pending, ``push_due_at`` reached, no live lease)
+in one short transaction that stamps them with a claim id and a lease (``PUSH_LEASE_SECONDS``) and
+commits, so a concurrent run passes over them: on PostgreSQL the rows are picked with ``FOR UPDATE
+SKIP LOCKED``; SQLite has one writer at a time, and the claim is one ``UPDATE … RETURNING``
+statement, so two runs cannot claim the same row there either. Then it sends, outside any
+transaction, to each recipient's active, fresh devices not reached yet, and records each row's
+outcome with an UPDATE guarded by its claim id: a run whose lease expired (and whose rows another
+run took over) changes nothing. Outcomes are committed after each provider batch, so a worker
+killed mid-run loses at most one batch's results; its rows come back when the lease ends, and are
+sent again — a push may arrive twice (at least once), an inbox row is never duplicated.
+
+What each answer does to a row (sent, retried, failed, a dead token) is decided in
+:mod:`notifications.delivery.outcomes`.
+
+Outages: when every push of a provider batch fails with a transient error (and no Retry-After),
+the service is down rather than the messages wrong; those rows wait as ``outage``. The first
+answer from the service afterwards (any push of a later batch answered, or a dry-run probe a run
+with nothing due sends while rows wait on an outage) makes every outage row due at once, urgent
+ones first, and the same run sends them: a backlog drains on the first run after the service is
+back instead of each row's own backoff. Rows the service asked to wait (Retry-After) keep their
+time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+
+from core.db import utcnow
+from core.extensions import db
+from core.metrics import Sample, register_gauges
+from core.transactions import commit_batch
+from notifications.delivery.outcomes import DeliveryStats, Push, Row, Writes, finish, max_attempts, note
+from notifications.delivery.push import Outcome, PushMessage, PushProvider, SendResult, providers
+from notifications.devices.models import Device
+from notifications.models import Notification, PushStatus, PushWait
+
+log = logging.getLogger(__name__)
+
+#: One run stops claiming new batches after this long (its task then asks for another run), so a
+#: big backlog does not hold one worker task for ever and the batches spread over the workers.
+DELIVERY_BUDGET_SECONDS = 60.0
+
+_notifications = Notification.__table__
+_devices = Device.__table__
+
+
+@dataclass
+class _Run:
+    """What one delivery run has learnt about the push services so far."""
+
+    recovered: bool = False  # outage rows were made due (once per run is enough)
+    probed: bool = False
+
+
+def deliver_due(
+    now: datetime | None = None, *, limit: int | None = None, budget_seconds: float = DELIVERY_BUDGET_SECONDS
+) -> DeliveryStats:
+    """Deliver due rows, batch after batch, until none is left or the time budget is spent.
+
+    Commits as it goes (claims, then outcomes per provider batch), so call it as a unit of work
+    of its own (a task), not inside a request's transaction. ``now`` fixes the clock (tests).
+    """
+    limit = limit or int(current_app.config["PUSH_BATCH_SIZE"])
+    started = time.monotonic()
+    total = DeliveryStats()
+    run = _Run()
+    while True:
+        batch = deliver_batch(now, limit=limit, run=run)
+        total.add(batch)
+        if batch.claimed < limit and not batch.recovered:
+            if total.claimed or run.probed or not _probe_after_outage(now or utcnow(), run, total):
+                return total
+        elif time.monotonic() - started >= budget_seconds:
+            total.more = True
+            return total
+
+
+def deliver_batch(now: datetime | None = None, *, limit: int, run: _Run | None = None) -> DeliveryStats:
+    """Claim at most ``limit`` due rows, push them, record the outcomes."""
+    now = now or utcnow()
+    run = run or _Run()
+    config = current_app.config
+    by_channel = providers()
+    claim = str(uuid.uuid4())
+    rows = _claim(now, limit, claim, timedelta(seconds=int(config["PUSH_LEASE_SECONDS"])))
+    commit_batch()  # the lease is taken: other runs now pass these rows over
+    stats = DeliveryStats(claimed=len(rows))
+    if not rows:
+        return stats
+
+    writes = Writes()
+    pushes: list[tuple[str, Push]] = []
+    devices = _usable_devices(
+        {row.user_id for row in rows}, now - timedelta(days=int(config["DEVICE_STALE_DAYS"])), by_channel
+    )
+    for row in rows:
+        if row.attempts >= max_attempts(row.urgent, config):
+            # Its earlier runs died while sending (each lost lease counts as a try): give up.
+            row.permanent_error = "delivery interrupted: the worker was lost while sending"
+            finish(row, now, writes, stats, config)
+            continue
+        targets = [d for d in devices.get(row.user_id, ()) if d.id not in row.reached]
+        row.waiting = len(targets)
+        if not targets:
+            finish(row, now, writes, stats, config)
+        for device in targets:
+            push = Push(row, device.id, device.refreshed_at, _message(row, device.token))
+            pushes.append((device.channel, push))
+    _write(writes, claim, now)
+    commit_batch()  # rows with nothing to send are settled before anything goes out
+
+    batch_size = int(config["PUSH_BATCH_SIZE"])
+    for channel in sorted({channel for channel, _ in pushes}):
+        of_channel = [push for c, push in pushes if c == channel]
+        for start in range(0, len(of_channel), batch_size):
+            chunk = of_channel[start : start + batch_size]
+            results = _send(by_channel[channel], [push.message for push in chunk])
+            stats.messages += len(chunk)
+            answered = any(result.outcome is not Outcome.RETRY for result in results)
+            down = not answered and any(result.retry_after is None for result in results)
+            writes = Writes()
+            for push, result in zip(chunk, results, strict=True):
+                note(push, result, writes, down=down)
+                push.row.waiting -= 1
+                if push.row.waiting == 0:
+                    finish(push.row, now, writes, stats, config)
+            stats.deactivated += len(writes.dead_devices)
+            _write(writes, claim, now)
+            commit_batch()
+            if answered and not run.recovered:
+                stats.recovered += _recover_from_outage(now, run)
+    return stats
+
+
+# --- outages ----------------------------------------------------------------------------------------
+
+
+def _recover_from_outage(now: datetime, run: _Run) -> int:
+    """The service answered: every row an outage held back is due now (urgent ones first, in the
+    order they were written). Returns how many; committed, so any worker may take them."""
+    t = _notifications
+    run.recovered = True
+    result = db.session.execute(
+        t.update()
+        .where(
+            t.c.push_status == PushStatus.PENDING,
+            t.c.push_wait == PushWait.OUTAGE,
+            t.c.push_due_at > now,
+            t.c.push_claim.is_(None),
+        )
+        .values(
+            push_due_at=sa.case(
+                (sa.and_(t.c.urgent, t.c.created_at < now), t.c.created_at),
+                else_=sa.literal(now, t.c.push_due_at.type),
+            ),
+            push_wait=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    commit_batch()
+    if result.rowcount:
+        log.info("push service answering again: %d held-back notifications due now", result.rowcount)
+    return result.rowcount
+
+
+def _probe_after_outage(now: datetime, run: _Run, stats: DeliveryStats) -> bool:
+    """Nothing was due: if rows wait on an outage, ask each push service whether it is back (a
+    dry run, delivered to nobody) and, if one answers, make them due. True if it did."""
+    run.probed = True
+    t = _notifications
+    waiting = db.session.scalar(
+        sa.select(t.c.id).where(t.c.push_status == PushStatus.PENDING, t.c.push_wait == PushWait.OUTAGE).limit(1)
+    )
+    commit_batch()
+    if waiting is None:
+        return False
+    stats.probes += 1
+    if not any(provider.probe() for provider in providers().values()):
+        return False
+    recovered = _recover_from_outage(now, run)
+    stats.recovered += recovered
+    return recovered > 0
+
+
+def _outbox_samples() -> list[Sample]:
+    """For /metrics, from the database (the same whichever process answers)."""
+    t, now = _notifications, utcnow()
+    pending = t.c.push_status == PushStatus.PENDING
+    overdue = db.session.scalar(
+        sa.select(sa.func.count()).where(pending, t.c.push_due_at < now - timedelta(seconds=60))
+    )
+    outage = db.session.scalar(sa.select(sa.func.count()).where(pending, t.c.push_wait == PushWait.OUTAGE))
+    return [
+        Sample("shouwang_push_overdue", "Pushes due more than a minute ago and not sent yet", overdue or 0),
+        Sample("shouwang_push_waiting_on_outage", "Pushes held back by a push-service outage", outage or 0),
+    ]
+
+
+register_gauges(_outbox_samples)
+
+
+# --- the database ---------------------------------------------------------------------------------
+
+
+def _claim(now: datetime, limit: int, claim: str, lease: timedelta) -> list[Row]:
+    t = _notifications
+    claimable = sa.and_(
+        t.c.push_status == PushStatus.PENDING,
+        t.c.push_due_at <= now,
+        sa.or_(t.c.push_claimed_until.is_(None), t.c.push_claimed_until <= now),
+    )
+    due = (
+        sa.select(t.c.id)
+        .where(claimable)
+        .order_by(t.c.push_due_at, t.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)  # PostgreSQL; SQLite renders nothing and has one writer
+        # Evaluated once. As a plain IN (subquery) PostgreSQL may rescan it for each row it
+        # updates, and each rescan skips the rows this very statement has just updated and takes
+        # the next ones: the LIMIT stopped holding and a run claimed every due row.
+        .cte("due")
+        .prefix_with("MATERIALIZED")
+    )
+    statement = (
+        t.update()
+        # Not the conditions again: the CTE's rows stay locked until the commit, so none changed
+        # in between, and repeating them made PostgreSQL (with a freshly filled table's stale
+        # statistics) scan every due row for each claimed one, 40× slower than this index lookup.
+        .where(t.c.id.in_(sa.select(due.c.id)))
+        .values(
+            push_claim=claim,
+            push_claimed_until=now + lease,
+            # A lease that ran out means a run died while sending this row: that was a try too, so
+            # a row that kills its workers is given up after PUSH_MAX_ATTEMPTS, not sent for ever.
+            push_attempts=t.c.push_attempts + sa.case((t.c.push_claim.is_not(None), 1), else_=0),
+        )
+        .returning(
+            t.c.id, t.c.user_id, t.c.kind, t.c.title, t.c.body, t.c.data, t.c.urgent,
+            t.c.push_attempts, t.c.push_due_at, t.c.push_device_ids,
+        )  # fmt: skip
+    )
+    rows = [
+        Row(
+            id=r.id, user_id=r.user_id, kind=r.kind, title=r.title, body=r.body, data=r.data or {},
+            urgent=bool(r.urgent), attempts=r.push_attempts, due_at=r.push_due_at,
+            reached=list(r.push_device_ids or []),
+        )  # fmt: skip
+        for r in db.session.execute(statement)
+    ]
+    rows.sort(key=lambda row: (row.due_at, row.id))
+    return rows
+
+
+def _usable_devices(
+    user_ids: set[int], fresh_since: datetime, by_channel: Mapping[str, PushProvider]
+) -> dict[int, list[Any]]:
+    """Active devices refreshed since ``fresh_since`` on a channel we have a provider for."""
+    d = _devices
+    result = db.session.execute(
+        sa.select(d.c.id, d.c.user_id, d.c.token, d.c.channel, d.c.refreshed_at)
+        .where(
+            d.c.user_id.in_(sorted(user_ids)),
+            d.c.active.is_(True),
+            d.c.refreshed_at >= fresh_since,
+            d.c.channel.in_(sorted(by_channel)),
+        )
+        .order_by(d.c.id)
+    )
+    devices: dict[int, list[Any]] = defaultdict(list)
+    for device in result:
+        devices[device.user_id].append(device)
+    return devices
+
+
+_FINISH = (
+    _notifications.update()
+    .where(_notifications.c.id == sa.bindparam("row_id"), _notifications.c.push_claim == sa.bindparam("claim"))
+    .values(
+        push_status=sa.bindparam("status"),
+        push_due_at=sa.bindparam("due_at"),
+        push_attempts=sa.bindparam("attempts"),
+        push_device_ids=sa.bindparam("device_ids"),
+        push_error=sa.bindparam("error"),
+        push_wait=sa.bindparam("wait"),
+        pushed_at=sa.bindparam("pushed_at"),
+        push_claim=None,
+        push_claimed_until=None,
+    )
+)
+
+_DEACTIVATE = (
+    _devices.update()
+    .where(
+        _devices.c.id == sa.bindparam("device_id"),
+        _devices.c.active.is_(True),
+        # Not if the app registered the token again after we looked (it knows better than a
+        # stale answer).
+        _devices.c.refreshed_at <= sa.bindparam("seen_refreshed_at"),
+    )
+    .values(active=False, deactivated_at=sa.bindparam("now"), deactivation_reason="unregistered")
+)
+
+
+def _write(writes: Writes, claim: str, now: datetime) -> None:
+    if writes.rows:
+        # Guarded by the claim: if our lease ran out and another run took the row, this changes nothing.
+        db.session.execute(_FINISH, [{**row, "claim": claim} for row in writes.rows])
+    if writes.dead_devices:
+        # A dead token is dead whoever holds the row, so this is not guarded by the claim.
+        db.session.execute(
+            _DEACTIVATE,
+            [{"device_id": i, "seen_refreshed_at": seen, "now": now} for i, seen in writes.dead_devices.items()],
+        )
+
+
+def _send(provider: PushProvider, messages: Sequence[PushMessage]) -> list[SendResult]:
+    try:
+        results = provider.send(messages)
+    except Exception as error:  # a provider bug must not strand the claimed rows until the lease ends
+        log.exception("push provider %s failed", provider.channel)
+        results = [SendResult(Outcome.RETRY, error=f"{type(error).__name__}: {error}"[:200])] * len(messages)
+    if len(results) != len(messages):
+        raise RuntimeError(f"provider {provider.channel} answered {len(results)} of {len(messages)} messages")
+    return results
+
+
+def _message(row: Row, token: str) -> PushMessage:
+    # FCM data values must be strings; the app deep-links from "type" and the ids.
+    data = {
+        str(key): value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        for key, value in row.data.items()
+        if value is not None
+    }
+    data.setdefault("type", row.kind)
+    data["notification_id"] = str(row.id)
+    return PushMessage(token=token, title=row.title, body=row.body, data=data, urgent=row.urgent)

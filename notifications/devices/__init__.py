@@ -1,0 +1,1 @@
+"""Devices: the push tokens of a user's phones (register, refresh, list, remove, unregister)."""

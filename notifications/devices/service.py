@@ -1,0 +1,121 @@
+"""Devices: a phone registers its push token, refreshes it, and stops pushes at logout.
+
+One row per push token (``token_hash`` is unique), so a token that comes back under another
+user *moves*: the row's ``user_id`` changes and ``registered_at`` restarts. The previous user's
+pushes are never sent to it afterwards, because delivery reads a user's devices when it sends.
+Services only flush; the request commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+
+from core import i18n
+from core.db import dialect_insert, utcnow
+from core.errors import NotFound, ValidationFailed
+from core.extensions import db
+from core.pagination import paginate
+from notifications.devices.models import Device
+
+#: A user's active devices beyond this many (least recently refreshed first) are retired, so a
+#: buggy or hostile client cannot make one notification fan out to thousands of tokens.
+MAX_ACTIVE_DEVICES = 10
+
+i18n.register_titles({"device_not_found": ("设备不存在", "Device not found")})
+i18n.register_messages({"Device not found.": "设备不存在。"})
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def register_device(user_id: int, data: dict[str, Any], now: datetime | None = None) -> tuple[Device, bool]:
+    """Register the phone's token for ``user_id``, or refresh it; returns (device, new for this user).
+
+    One statement (an upsert on the token's hash), so two registrations of one token at once
+    cannot both insert: the later one wins the token.
+    """
+    token = data["token"]
+    limit = current_app.config["DEVICE_TOKEN_MAX_LENGTH"]
+    if len(token) > limit:
+        raise ValidationFailed(errors={"token": [f"Longer than maximum length {limit}."]})
+    now = now or utcnow()
+    table = Device.__table__
+    stmt = dialect_insert(table).values(
+        user_id=user_id, token=token, token_hash=token_hash(token), platform=data["platform"],
+        channel=data["channel"], app_version=data.get("app_version"), locale=data.get("locale"),
+        active=True, registered_at=now, refreshed_at=now,
+    )
+    new = stmt.excluded
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["token_hash"],
+        set_={
+            "user_id": new.user_id, "platform": new.platform, "channel": new.channel,
+            "app_version": new.app_version, "locale": new.locale, "active": True,
+            "refreshed_at": new.refreshed_at, "deactivated_at": None, "deactivation_reason": None,
+            # A token that moved from another user is a new registration for this one.
+            "registered_at": sa.case(
+                (table.c.user_id == new.user_id, table.c.registered_at), else_=new.registered_at
+            ),
+        },
+    ).returning(table.c.id, table.c.registered_at)
+    row = db.session.execute(stmt).one()
+    _retire_extra_devices(user_id, now)
+    device = db.session.get(Device, row.id, populate_existing=True)
+    return device, row.registered_at == now
+
+
+def _retire_extra_devices(user_id: int, now: datetime) -> None:
+    kept = (
+        sa.select(Device.id)
+        .where(Device.user_id == user_id, Device.active.is_(True))
+        .order_by(Device.refreshed_at.desc(), Device.id.desc())
+        .limit(MAX_ACTIVE_DEVICES)
+    )
+    db.session.execute(
+        sa.update(Device)
+        .where(Device.user_id == user_id, Device.active.is_(True), Device.id.not_in(kept.scalar_subquery()))
+        .values(active=False, deactivated_at=now, deactivation_reason="superseded")
+        .execution_options(synchronize_session=False)
+    )
+
+
+def list_devices(user_id: int, *, limit: int, cursor: str | None) -> dict[str, Any]:
+    """The user's active devices, most recently registered first."""
+    stmt = sa.select(Device).where(Device.user_id == user_id, Device.active.is_(True))
+    return paginate(stmt, [Device.id], limit=limit, cursor=cursor, descending=True)
+
+
+def remove_device(user_id: int, device_id: int, now: datetime | None = None) -> None:
+    """Stop pushing to one of the user's devices (again is a no-op); another's is not found."""
+    device = db.session.get(Device, device_id)
+    if device is None or device.user_id != user_id:
+        raise NotFound("Device not found.", code="device_not_found")
+    _deactivate(sa.and_(Device.id == device.id), "logout", now)
+
+
+def unregister_token(user_id: int, token: str, now: datetime | None = None) -> bool:
+    """Stop pushing to this token if it is the user's and active; False otherwise (never says whose)."""
+    return _deactivate(
+        sa.and_(Device.token_hash == token_hash(token), Device.user_id == user_id), "logout", now
+    ) == 1
+
+
+def deactivate_user_devices(user_id: int, reason: str, now: datetime | None = None) -> int:
+    """Stop pushing to every device of the user (e.g. their last login ended); returns how many."""
+    return _deactivate(Device.user_id == user_id, reason, now)
+
+
+def _deactivate(condition: sa.ColumnElement[bool], reason: str, now: datetime | None) -> int:
+    result = db.session.execute(
+        sa.update(Device)
+        .where(condition, Device.active.is_(True))
+        .values(active=False, deactivated_at=now or utcnow(), deactivation_reason=reason[:32])
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount

@@ -1,0 +1,1 @@
+"""The inbox: a user's notifications, the unread count, read marks."""

@@ -1,0 +1,65 @@
+"""The inbox: a user's notifications, newest first, and marking them read. Services only flush.
+
+The rows are written by :mod:`notifications.service` (``notify``, ``write``), by reminders and by
+broadcasts; each is the inbox item and the push outbox entry at once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from core import i18n
+from core.db import utcnow
+from core.errors import NotFound
+from core.extensions import db
+from core.pagination import paginate
+from notifications.models import Notification
+
+i18n.register_titles({"notification_not_found": ("通知不存在", "Notification not found")})
+i18n.register_messages({"Notification not found.": "通知不存在。"})
+
+
+def list_inbox(user_id: int, *, unread_only: bool, limit: int, cursor: str | None) -> dict[str, Any]:
+    """The user's notifications, newest first."""
+    stmt = sa.select(Notification).where(Notification.user_id == user_id)
+    if unread_only:
+        stmt = stmt.where(Notification.read_at.is_(None))
+    return paginate(stmt, [Notification.id], limit=limit, cursor=cursor, descending=True)
+
+
+def unread_count(user_id: int) -> int:
+    unread = sa.select(sa.func.count()).where(Notification.user_id == user_id, Notification.read_at.is_(None))
+    return db.session.scalar(unread) or 0
+
+
+def own_notification(user_id: int, notification_id: int) -> Notification:
+    """The user's own notification; another user's is simply not found (never revealed)."""
+    notification = db.session.get(Notification, notification_id)
+    if notification is None or notification.user_id != user_id:
+        raise NotFound("Notification not found.", code="notification_not_found")
+    return notification
+
+
+def mark_read(user_id: int, notification_id: int, now: datetime | None = None) -> Notification:
+    """Mark one read; reading it again keeps the first time."""
+    notification = own_notification(user_id, notification_id)
+    db.session.execute(
+        sa.update(Notification)
+        .where(Notification.id == notification.id, Notification.read_at.is_(None))
+        .values(read_at=now or utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(notification)
+    return notification
+
+
+def mark_all_read(user_id: int, up_to_id: int | None = None, now: datetime | None = None) -> int:
+    """Mark every unread one read (only ids up to ``up_to_id`` if given); returns how many."""
+    stmt = sa.update(Notification).where(Notification.user_id == user_id, Notification.read_at.is_(None))
+    if up_to_id is not None:
+        stmt = stmt.where(Notification.id <= up_to_id)
+    stmt = stmt.values(read_at=now or utcnow()).execution_options(synchronize_session=False)
+    return db.session.execute(stmt).rowcount

@@ -1,0 +1,1 @@
+"""The rewards catalogue: items a subtree's volunteers redeem points for."""

@@ -1,0 +1,195 @@
+"""The per-volunteer, per-period totals leaderboards rank (``LeaderboardTotal``).
+
+A year of a district's service records and ledger entries is millions of rows; summing them on
+every leaderboard request is seconds (bench/README.md). So, like ``PointBalance`` beside the
+ledger, each volunteer has one row per month and one per year, moved in the same transaction as
+the record or entry it counts:
+
+- :func:`count_service` — by whoever writes or voids a ``ServiceRecord`` (``rewards/awarding/service.py``,
+  manual hours): ``+minutes`` when it starts to count, ``-minutes`` when it is voided. Its month
+  is the record's ``served_on`` (already the grid's local date).
+- :func:`count_entry` — by ``rewards.ledger.service.append`` for every entry it inserts. Only points
+  *earned* count (served shifts, manual hours, report and streak bonuses, admin adjustments);
+  a reversal takes the earning it reverses off the board in full, in that earning's period, so a
+  rejected November patrol leaves November's board even if its points were partly spent (the
+  ledger can only take back what is unspent). Spending, refunds and expiry do not change what was
+  earned.
+  Its period is the entry's time in the volunteer's home grid's time zone.
+
+Each is one upsert of two rows (month, year) in a fixed order, so concurrent counts for one
+volunteer serialise on the rows and never deadlock. :func:`mismatches` recomputes the totals
+from the records and entries (the invariant tests check), :func:`rebuild` repairs them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from core.extensions import db
+from grids.models import Area
+from rewards.awarding.models import ServiceRecord
+from rewards.leaderboards.models import LeaderboardTotal
+from rewards.ledger.models import LedgerEntry, LedgerReason
+from volunteers.models import Volunteer
+
+#: Reasons whose points count as earned (a reversal counts when what it reverses does).
+EARNED = frozenset(
+    {
+        LedgerReason.SERVED_SHIFT,
+        LedgerReason.MANUAL_HOURS,
+        LedgerReason.REPORT_BONUS,
+        LedgerReason.STREAK_BONUS,
+        LedgerReason.ADJUSTMENT,
+    }
+)
+
+_UPSERT = sa.text(
+    "INSERT INTO leaderboard_totals (period, volunteer_id, minutes, points) "
+    "VALUES (:month, :volunteer_id, :minutes, :points), (:year, :volunteer_id, :minutes, :points) "
+    "ON CONFLICT (period, volunteer_id) DO UPDATE SET "
+    "minutes = leaderboard_totals.minutes + excluded.minutes, "
+    "points = leaderboard_totals.points + excluded.points"
+)
+_HOME_ZONE = (
+    sa.select(Area.timezone)
+    .join(Volunteer, Volunteer.home_grid_id == Area.id)
+    .where(Volunteer.id == sa.bindparam("volunteer_id"))
+)
+
+
+def month_of(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def _add(volunteer_id: int, day: date, *, minutes: int = 0, points: int = 0) -> None:
+    if not minutes and not points:
+        return
+    db.session.execute(
+        _UPSERT,
+        {
+            "month": month_of(day),
+            "year": f"{day.year:04d}",
+            "volunteer_id": volunteer_id,
+            "minutes": int(minutes),
+            "points": int(points),
+        },
+    )
+
+
+def count_service(volunteer_id: int, served_on: date, minutes: int) -> None:
+    """Count ``minutes`` of service on ``served_on`` (negative when a record is voided)."""
+    _add(volunteer_id, served_on, minutes=minutes)
+
+
+def local_day(volunteer_id: int, moment: datetime) -> date:
+    zone = db.session.scalar(_HOME_ZONE, {"volunteer_id": volunteer_id}) or "Asia/Shanghai"
+    return moment.astimezone(ZoneInfo(zone)).date()
+
+
+def effect(
+    reason: str, amount: int, at: datetime, reversed_reason: str | None, reversed_amount: int | None,
+    reversed_at: datetime | None,
+) -> tuple[int, datetime]:
+    """An entry's points on the board and the moment that dates them (0: it does not count)."""
+    if reason == LedgerReason.REVERSAL:
+        if reversed_reason is None or reversed_at is None or reversed_amount is None:
+            return amount, at  # compensates something unknown: count it as it stands
+        return (-reversed_amount, reversed_at) if reversed_reason in EARNED else (0, at)
+    return (amount, at) if reason in EARNED else (0, at)
+
+
+def count_entry(entry: LedgerEntry) -> None:
+    """Count a just-appended ledger entry's earned points (no-op for spending and expiry)."""
+    original = None
+    if entry.reason == LedgerReason.REVERSAL and entry.reverses_id is not None:
+        original = db.session.execute(
+            sa.select(LedgerEntry.reason, LedgerEntry.amount, LedgerEntry.created_at).where(
+                LedgerEntry.id == entry.reverses_id
+            )
+        ).first()
+    points, moment = effect(entry.reason, entry.amount, entry.created_at, *(original or (None, None, None)))
+    if points:
+        _add(entry.volunteer_id, local_day(entry.volunteer_id, moment), points=points)
+
+
+# --- the invariant -------------------------------------------------------------------------------
+
+
+def recount(volunteer_ids: Iterable[int]) -> dict[tuple[str, int], tuple[int, int]]:
+    """What the totals of these volunteers must be: ``{(period, volunteer_id): (minutes, points)}``."""
+    ids = sorted({int(v) for v in volunteer_ids})
+    expected: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
+    if not ids:
+        return {}
+    for volunteer_id, served_on, minutes in db.session.execute(
+        sa.select(ServiceRecord.volunteer_id, ServiceRecord.served_on, ServiceRecord.minutes).where(
+            ServiceRecord.volunteer_id.in_(ids), ServiceRecord.voided_at.is_(None)
+        )
+    ):
+        for period in (month_of(served_on), f"{served_on.year:04d}"):
+            expected[(period, volunteer_id)][0] += minutes
+    original = orm.aliased(LedgerEntry)
+    zones = dict(
+        db.session.execute(
+            sa.select(Volunteer.id, Area.timezone).join(Area, Area.id == Volunteer.home_grid_id).where(
+                Volunteer.id.in_(ids)
+            )
+        ).tuples().all()
+    )
+    rows = db.session.execute(
+        sa.select(LedgerEntry.volunteer_id, LedgerEntry.reason, LedgerEntry.amount, LedgerEntry.created_at,
+                  original.reason, original.amount, original.created_at)
+        .outerjoin(original, original.id == LedgerEntry.reverses_id)
+        .where(LedgerEntry.volunteer_id.in_(ids))
+    )
+    for volunteer_id, *entry in rows:
+        points, moment = effect(*entry)
+        if not points:
+            continue
+        day = moment.astimezone(ZoneInfo(zones.get(volunteer_id) or "Asia/Shanghai")).date()
+        for period in (month_of(day), f"{day.year:04d}"):
+            expected[(period, volunteer_id)][1] += points
+    return {key: (minutes, points) for key, (minutes, points) in expected.items() if minutes or points}
+
+
+def stored(volunteer_ids: Iterable[int]) -> dict[tuple[str, int], tuple[int, int]]:
+    ids = sorted({int(v) for v in volunteer_ids})
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(LeaderboardTotal.period, LeaderboardTotal.volunteer_id, LeaderboardTotal.minutes,
+                  LeaderboardTotal.points).where(LeaderboardTotal.volunteer_id.in_(ids))
+    )
+    return {(p, v): (m, pts) for p, v, m, pts in rows if m or pts}
+
+
+def mismatches(volunteer_ids: Iterable[int]) -> list[dict[str, object]]:
+    """Periods whose stored totals differ from the records and entries; [] when all agree."""
+    ids = list(volunteer_ids)
+    want, have = recount(ids), stored(ids)
+    return [
+        {"period": period, "volunteer_id": volunteer_id, "stored": have.get(key), "expected": want.get(key)}
+        for key in sorted(set(want) | set(have))
+        for period, volunteer_id in [key]
+        if want.get(key) != have.get(key)
+    ]
+
+
+def rebuild(volunteer_ids: Iterable[int]) -> int:
+    """Replace these volunteers' totals by a recount (a repair; flushes only). Returns rows written."""
+    ids = sorted({int(v) for v in volunteer_ids})
+    want = recount(ids)
+    db.session.execute(sa.delete(LeaderboardTotal).where(LeaderboardTotal.volunteer_id.in_(ids)))
+    rows = [
+        {"period": period, "volunteer_id": volunteer_id, "minutes": minutes, "points": points}
+        for (period, volunteer_id), (minutes, points) in want.items()
+    ]
+    if rows:
+        db.session.execute(sa.insert(LeaderboardTotal), rows)
+    return len(rows)

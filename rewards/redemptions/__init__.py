@@ -1,0 +1,1 @@
+"""Redemptions: spending points on a catalogue item, and the workflow after."""

@@ -1,0 +1,1 @@
+"""Point rules: a city's versions, each applying from its effective date; the rule for a moment."""
