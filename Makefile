@@ -6,7 +6,7 @@ export FLASK_APP := app:create_app
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test install install-test browser shell-tools upgrade serve worker bench bench-autofill bench-checkin bench-notifications bench-leaderboard clean
+.PHONY: run test lint install install-test browser shell-tools upgrade serve worker bench bench-autofill bench-checkin bench-notifications bench-leaderboard clean
 
 # The installer: uv (from PyPI, into the virtualenv) when it can be had, about five times faster
 # than pip on a cold machine; pip otherwise, or always with INSTALLER=pip. uv does not read pip's
@@ -67,7 +67,7 @@ run: install
 
 ## test: the whole suite on SQLite, then on PostgreSQL too when TEST_DATABASE_URL is set
 ## (required under CI=true: some races are caught only on PostgreSQL)
-test: install-test browser shell-tools
+test: install-test browser shell-tools lint
 	@if [ "$$CI" = true ] && [ -z "$$TEST_DATABASE_URL" ]; then \
 		echo "CI=true but TEST_DATABASE_URL is not set: the PostgreSQL run is required in CI" >&2; exit 1; fi
 	env -u TEST_DATABASE_URL $(BIN)/python -m pytest -q
@@ -75,6 +75,10 @@ test: install-test browser shell-tools
 		echo "== again on PostgreSQL: $$TEST_DATABASE_URL"; \
 		$(BIN)/python -m pytest -q -p no:cacheprovider; \
 	else echo "(TEST_DATABASE_URL not set: PostgreSQL run skipped)"; fi
+
+## lint: ruff (lint and import order; configured in pyproject.toml), run by make test
+lint: install-test
+	$(BIN)/ruff check .
 
 ## upgrade: apply migrations to DATABASE_URL (or the embedded SQLite)
 upgrade: install

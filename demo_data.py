@@ -15,9 +15,9 @@ import random
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 import sqlalchemy as sa
@@ -70,7 +70,7 @@ ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 def _national_id(rng: random.Random, region: str) -> str:
     body = f"{region}{rng.randint(1960, 2004)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}{rng.randint(0, 999):03d}"
-    total = sum(int(d) * w for d, w in zip(body, ID_WEIGHTS))
+    total = sum(int(d) * w for d, w in zip(body, ID_WEIGHTS, strict=True))
     return body + "10X98765432"[total % 11]
 
 
@@ -79,8 +79,8 @@ def _grid_polygon(column: int, row: int) -> dict[str, Any]:
 
     def corner(c: int, r: int) -> list[float]:
         jitter = random.Random(c * 1000 + r)  # same corner → same nudge for every grid touching it
-        dx = jitter.uniform(-0.0006, 0.0006) if 0 < c else 0.0
-        dy = jitter.uniform(-0.0004, 0.0004) if 0 < r else 0.0
+        dx = jitter.uniform(-0.0006, 0.0006) if c > 0 else 0.0
+        dy = jitter.uniform(-0.0004, 0.0004) if r > 0 else 0.0
         return [round(ORIGIN_LON + c * GRID_WIDTH + dx, 6), round(ORIGIN_LAT + r * GRID_HEIGHT + dy, 6)]
 
     ring = [corner(column, row), corner(column + 1, row), corner(column + 1, row + 1), corner(column, row + 1)]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import orm
 from flask import Response, g
 from flask_jwt_extended import JWTManager
 from flask_jwt_extended.exceptions import UserClaimsVerificationError
+from sqlalchemy import orm
 
 from accounts.models import AuthSession, User
 from core.auth import claims_problem

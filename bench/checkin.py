@@ -39,7 +39,7 @@ import tempfile
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,9 +48,8 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
-
 from load import call, git_commit  # noqa: E402  (bench/ is the script directory)
-from stats import CpuMeter, Phase, summarise  # noqa: E402
+from stats import CpuMeter, Phase, drive, finish, summarise  # noqa: E402
 
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/test_bench_checkin"
 TARGET_RATIO = 3.0
@@ -79,7 +78,7 @@ def check_in_request(item: dict[str, Any], idempotency_key: bool) -> tuple[str, 
     client_id = str(uuid.uuid4())
     body = json.dumps({
         "client_id": client_id, "lat": item["lat"], "lon": item["lon"], "accuracy_m": 8.0,
-        "device_time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        "device_time": datetime.now(UTC).isoformat(timespec="milliseconds"),
     }).encode()
     headers = {"Authorization": f"Bearer {item['token']}", "Content-Type": "application/json",
                "Accept": "application/json"}
@@ -127,23 +126,7 @@ def run_phase(port: int, endpoint: str, round_no: int, seconds: float, connectio
                 errors[index][str(status)] = errors[index].get(str(status), 0) + 1
         connection.close()
 
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(connections)]
-    for thread in threads:
-        thread.start()
-    cpu_before = meter.snapshot() if meter else {}
-    began = time.perf_counter()
-    box["deadline"] = began + seconds
-    start.set()
-    for thread in threads:
-        thread.join(timeout=seconds + 60)
-    phase.seconds = time.perf_counter() - began
-    if meter and cpu_before:
-        phase.cpu = meter.spent(cpu_before, meter.snapshot())
-    for own in latencies:
-        phase.latencies.extend(own)
-    for own in errors:
-        for kind, count in own.items():
-            phase.errors[kind] = phase.errors.get(kind, 0) + count
+    drive(phase, worker, connections, seconds, start, box, latencies, errors, meter)
     if work.exhausted and endpoint == "checkin":
         phase.errors["assignments_exhausted"] = 1
     return phase
@@ -287,7 +270,7 @@ def main() -> int:
 
     port = free_port()
     server_args = ["-w", str(args.workers), "--threads", str(args.threads), "-b", f"127.0.0.1:{port}"]
-    log = open(work_dir / "gunicorn.log", "ab")
+    log = open(work_dir / "gunicorn.log", "ab")  # noqa: SIM115 -- closed in the finally below
     server = subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "gunicorn"), *server_args, "--log-level", "warning", "app:create_app()"],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
@@ -346,7 +329,7 @@ def main() -> int:
     failed = any(pooled[e]["errors"] for e in ENDPOINTS) or not database_check["ok"]
     met = ratio["p99"] <= TARGET_RATIO and ratio["rps"] <= TARGET_RATIO and not failed
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     result = {
         "at": now.isoformat(timespec="seconds"),
         "commit": git_commit(),
@@ -384,13 +367,7 @@ def main() -> int:
     print(f"Results: {out}")
     if args.keep:
         print(f"kept {work_dir}", file=sys.stderr)
-    else:
-        import shutil
-
-        shutil.rmtree(work_dir, ignore_errors=True)
-    if failed:
-        return 2
-    return 1 if args.strict and not met else 0
+    return finish(work_dir, args.keep, bool(failed), met, args.strict)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-
 from seed import CELL_LAT, CELL_LON, ORIGIN_LAT, ORIGIN_LON, lattice_polygons  # bench/ is on sys.path
 
 GRID_SIDE = 5
@@ -140,24 +139,19 @@ def _history(connection: sa.Connection, now: Any, shifts: list[dict[str, Any]], 
 def seed(count: int) -> dict[str, Any]:
     """Write everything into DATABASE_URL's (migrated, empty) database; returns the driver's work list."""
     from flask_jwt_extended import create_access_token
+    from seed import commit_and_analyse, seeding
 
     from accounts.models import AuthSession, User
     from accounts.passwords import hash_password
-    from app import create_app
     from core import crypto
     from core.db import utcnow
     from core.extensions import db
     from grids.models import Area
-    from seed import create_schema
     from shifts.models import Assignment, Shift
     from volunteers.models import Volunteer, VolunteerKind
 
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
-    app = create_app()
-    with app.app_context():
-        schema_from = create_schema()
-        timings["schema_s"] = time.perf_counter() - started
+    with seeding() as run:
+        timings, schema_from = run.timings, run.schema_from
         mark = time.perf_counter()
         now = utcnow()
         connection = db.session.connection()
@@ -175,7 +169,7 @@ def seed(count: int) -> dict[str, Any]:
 
         shared_hash = hash_password(uuid.uuid4().hex)  # nobody logs in; one argon2 for all
         shared_id_cipher = crypto.encrypt("150202199001010011")
-        consent = app.config["PRIVACY_TERMS_VERSION"]
+        consent = run.app.config["PRIVACY_TERMS_VERSION"]
         users, volunteers, sessions = [], [], []
         for i in range(1, count + 1):
             grid = grids[i % len(grids)]
@@ -231,13 +225,9 @@ def seed(count: int) -> dict[str, Any]:
         _insert(connection, Shift.__table__, shifts)
         _insert(connection, Assignment.__table__, assignments)
         _history(connection, now, shifts, count)
-        db.session.commit()
+        db.session.flush()
         timings["insert_s"] = time.perf_counter() - mark
-        db.session.connection().execute(sa.text("ANALYZE"))
-        db.session.commit()
-        db.session.remove()
-        db.engine.dispose()
-    timings["total_s"] = time.perf_counter() - started
+        commit_and_analyse()
     return {
         "schema_from": schema_from,
         "volunteers": count,

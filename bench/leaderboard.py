@@ -33,7 +33,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,6 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
-
 from load import git_commit  # noqa: E402  (bench/ is the script directory)
 
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/test_bench_leaderboard"
@@ -167,7 +166,7 @@ def main() -> int:
     raw_ms = raw_year_hours(url, seeded["district_path"])
     district = [f for f in figures if f["case"].startswith("district ") and f["p99_ms"] is not None]
     met = not failures and all(f["p99_ms"] < TARGET_MS for f in district)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     result = {
         "at": now.isoformat(timespec="seconds"), "commit": git_commit(),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),

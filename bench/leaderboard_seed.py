@@ -101,13 +101,14 @@ def _step(timings: dict[str, float], name: str, connection: sa.Connection, sql: 
 
 def seed() -> dict[str, Any]:
     """Write everything into DATABASE_URL's (new, empty) database; returns what the driver needs."""
+    from seed import create_schema, mint_token
+
     from accounts.passwords import hash_password
     from app import create_app
     from core import crypto
     from core.extensions import db
     from grids.models import Area
     from rewards.leaderboards import totals as leaderboards_totals
-    from seed import create_schema, mint_token
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -235,9 +236,10 @@ def seed() -> dict[str, Any]:
 
 def tokens_for_reuse() -> dict[str, Any]:
     """For ``--reuse``: the seeded database's ids and fresh tokens (the instance key is new)."""
+    from seed import mint_token
+
     from app import create_app
     from core.extensions import db
-    from seed import mint_token
 
     app = create_app()
     with app.app_context():

@@ -33,12 +33,12 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from stats import ENDPOINTS, CpuMeter, Phase, markdown, ratios, summarise  # bench/ is the script directory
+from stats import ENDPOINTS, CpuMeter, Phase, drive, markdown, ratios, summarise  # bench/ is the script directory
 
 TARGET_RATIO = 2.5
 HERE = Path(__file__).resolve().parent
@@ -126,24 +126,7 @@ def run_phase(target: Target, endpoint: str, round_no: int, seconds: float, conn
             done += 1
         connection.close()
 
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(connections)]
-    for thread in threads:
-        thread.start()
-    cpu_before = meter.snapshot() if meter else {}
-    began = time.perf_counter()
-    box["deadline"] = began + seconds
-    start.set()
-    for thread in threads:
-        thread.join(timeout=seconds + 60)
-    phase.seconds = time.perf_counter() - began
-    if meter and cpu_before:
-        phase.cpu = meter.spent(cpu_before, meter.snapshot())
-    for latencies in per_thread_latencies:
-        phase.latencies.extend(latencies)
-    for errors in per_thread_errors:
-        for kind, count in errors.items():
-            phase.errors[kind] = phase.errors.get(kind, 0) + count
-    return phase
+    return drive(phase, worker, connections, seconds, start, box, per_thread_latencies, per_thread_errors, meter)
 
 
 def obtain_token(target_base: Target, seed_info: dict[str, Any]) -> tuple[str, str]:
@@ -279,7 +262,7 @@ def main() -> int:
         pooled[e]["errors"] for e in ENDPOINTS
     )
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     result = {
         "at": now.isoformat(timespec="seconds"),
         "commit": git_commit(),

@@ -45,7 +45,8 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +55,9 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
-
 from load import git_commit  # noqa: E402  (bench/ is the script directory)
 from notifications_seed import ACCESS_TOKEN, FcmServer  # noqa: E402
-from stats import CpuMeter  # noqa: E402
+from stats import CpuMeter, finish  # noqa: E402
 
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/test_bench_notifications"
 PROJECT = "shouwang-bench"
@@ -320,12 +320,12 @@ def main() -> int:
         for key in PHASES:
             server.ask("reset")
             if key == "ours":
-                now = max(last_due, datetime.now(timezone.utc)) + timedelta(seconds=1)
-                delivery[key] = timed(meter, lambda: ours(app, now))
+                now = max(last_due, datetime.now(UTC)) + timedelta(seconds=1)
+                delivery[key] = timed(meter, partial(ours, app, now))
                 checks["database"] = database_check(app, queued["broadcast_id"], len(messages))
             else:
-                delivery[key] = timed(meter, lambda: bare(messages, queued["broadcast_id"], fcm_url, key,
-                                                          pooled=key == "bare_pooled"))
+                delivery[key] = timed(meter, partial(bare, messages, queued["broadcast_id"], fcm_url, key,
+                                                           pooled=key == "bare_pooled"))
             checks[key] = server_check(server, tokens)
             print(f"# {key}: {json.dumps(delivery[key])} check {json.dumps(checks[key])}", file=sys.stderr)
     finally:
@@ -336,7 +336,7 @@ def main() -> int:
     ratio_pooled = round(delivery["ours"]["per_second"] / delivery["bare_pooled"]["per_second"], 2)
     failed = not all(check["ok"] for check in checks.values())
     met = ratio >= TARGET_RATIO and not failed
-    now_utc = datetime.now(timezone.utc)
+    now_utc = datetime.now(UTC)
     result = {
         "at": now_utc.isoformat(timespec="seconds"),
         "commit": git_commit(),
@@ -360,13 +360,7 @@ def main() -> int:
     print(f"\nChecks: {'all passed' if not failed else json.dumps(checks)}")
     print(f"Target: delivery within {TARGET_RATIO:g}× of the bare loop, checks passed: {'met' if met else 'NOT met'}.")
     print(f"Results: {out}")
-    if not args.keep:
-        import shutil
-
-        shutil.rmtree(work_dir, ignore_errors=True)
-    if failed:
-        return 2
-    return 1 if args.strict and not met else 0
+    return finish(work_dir, args.keep, bool(failed), met, args.strict)
 
 
 if __name__ == "__main__":

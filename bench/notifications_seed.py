@@ -124,9 +124,10 @@ def _areas(now: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 
 def seed(count: int) -> dict[str, Any]:
     """Write everything into DATABASE_URL's (empty) database; returns what the driver needs."""
+    from seed import commit_and_analyse, mint_token, seeding  # bench/ is on sys.path
+
     from accounts.models import User
     from accounts.passwords import hash_password
-    from app import create_app
     from core import crypto
     from core.db import utcnow
     from core.extensions import db
@@ -134,15 +135,10 @@ def seed(count: int) -> dict[str, Any]:
     from notifications.broadcasts.models import Broadcast
     from notifications.devices.models import Device
     from notifications.models import Notification
-    from seed import create_schema, mint_token  # bench/ is on sys.path
     from volunteers.models import Volunteer, VolunteerKind
 
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
-    app = create_app()
-    with app.app_context():
-        schema_from = create_schema()
-        timings["schema_s"] = time.perf_counter() - started
+    with seeding() as run:
+        timings, schema_from = run.timings, run.schema_from
         mark = time.perf_counter()
         now = utcnow()
         yesterday = now - timedelta(days=1)
@@ -154,7 +150,7 @@ def seed(count: int) -> dict[str, Any]:
 
         shared_hash = hash_password(uuid.uuid4().hex)  # nobody logs in; one argon2 for all
         shared_id_cipher = crypto.encrypt("150202199001010011")
-        consent = app.config["PRIVACY_TERMS_VERSION"]
+        consent = run.app.config["PRIVACY_TERMS_VERSION"]
         users, volunteers, devices, history = [], [], [], []
         sender_id, extra_id = count + 1, count + 2
         for i in range(1, count + 2 + 1):
@@ -198,13 +194,9 @@ def seed(count: int) -> dict[str, Any]:
         }])
         _insert(connection, Notification.__table__, history)
         token = mint_token(sender_id, "staff", city["path"])
-        db.session.commit()
+        db.session.flush()
         timings["insert_s"] = time.perf_counter() - mark
-        db.session.connection().execute(sa.text("ANALYZE"))
-        db.session.commit()
-        db.session.remove()
-        db.engine.dispose()
-    timings["total_s"] = time.perf_counter() - started
+        commit_and_analyse()
     return {
         "schema_from": schema_from,
         "volunteers_with_device": count,

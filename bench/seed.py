@@ -29,6 +29,9 @@ import random
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -108,10 +111,7 @@ def lattice_polygons() -> dict[tuple[int, int], dict[str, Any]]:
     for r in range(ROWS):
         for c in range(COLUMNS):
             ring = (
-                [corners[c, r], *horizontal[c, r]]
-                + [corners[c + 1, r], *vertical[c + 1, r]]
-                + [corners[c + 1, r + 1], *reversed(horizontal[c, r + 1])]
-                + [corners[c, r + 1], *reversed(vertical[c, r])]
+                [corners[c, r], *horizontal[c, r], corners[c + 1, r], *vertical[c + 1, r], corners[c + 1, r + 1], *reversed(horizontal[c, r + 1]), corners[c, r + 1], *reversed(vertical[c, r])]
             )
             coordinates = [rounded(p) for p in ring]
             coordinates.append(coordinates[0])
@@ -223,6 +223,42 @@ def create_schema() -> str:
     db.create_all()
     return "db.create_all()"
 
+@dataclass
+class Seeding:
+    """What every seed script starts from: the app, its schema and the clock."""
+
+    app: Any
+    schema_from: str
+    started: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@contextmanager
+def seeding() -> Iterator[Seeding]:
+    """Create the app on DATABASE_URL and its schema, timed; the app context is pushed inside."""
+    from app import create_app
+
+    started = time.perf_counter()
+    app = create_app()
+    with app.app_context():
+        run = Seeding(app, create_schema(), started)
+        run.timings["schema_s"] = time.perf_counter() - started
+        yield run
+    run.timings["total_s"] = time.perf_counter() - started
+
+
+def commit_and_analyse() -> None:
+    """Commit what a seed wrote, refresh the planner's statistics, and close the connections, so
+    the server under test starts from a database as a long-running one would be."""
+    from core.extensions import db
+
+    db.session.commit()
+    db.session.connection().execute(sa.text("ANALYZE"))
+    db.session.commit()
+    db.session.remove()
+    db.engine.dispose()
+
+
 
 def mint_token(user_id: int, role: str, area_path: str) -> str:
     """An access token in a fresh login session, as tests/factories.token_for builds one."""
@@ -261,17 +297,12 @@ def probe_points(cell_codes: dict[tuple[int, int], str], count: int = 40) -> lis
 def seed(out: Path) -> dict[str, Any]:
     from accounts.models import User
     from accounts.passwords import hash_password
-    from app import create_app
     from core.db import utcnow
     from core.extensions import db
     from grids.models import Area
 
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
-    app = create_app()
-    with app.app_context():
-        schema_from = create_schema()
-        timings["schema_s"] = time.perf_counter() - started
+    with seeding() as run:
+        timings, schema_from = run.timings, run.schema_from
         if db.session.scalar(sa.select(sa.func.count()).select_from(Area)):
             raise SystemExit("the database already has areas; recreate it first (bench/run.sh does)")
 
@@ -309,7 +340,6 @@ def seed(out: Path) -> dict[str, Any]:
         counts = dict(
             db.session.execute(sa.select(Area.level, sa.func.count()).group_by(Area.level)).all()
         )
-    timings["total_s"] = time.perf_counter() - started
 
     vertex_counts = [len(r["boundary"]["coordinates"][0]) - 1 for r in rows if r["boundary"]]
     info = {

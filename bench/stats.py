@@ -4,6 +4,10 @@ ratios to the bare endpoint and the Markdown table (``bench/load.py`` drives the
 from __future__ import annotations
 
 import os
+import shutil
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,6 +86,39 @@ class CpuMeter:
         }
 
 
+def drive(
+    phase: Phase,
+    worker: Callable[[int], None],
+    connections: int,
+    seconds: float,
+    start: threading.Event,
+    box: dict[str, float],
+    latencies: list[list[float]],
+    errors: list[dict[str, int]],
+    meter: CpuMeter | None = None,
+) -> Phase:
+    """Run ``worker(index)`` on ``connections`` threads released together by ``start``, with the
+    deadline in ``box["deadline"]``, and gather each thread's latencies and error counts into ``phase``."""
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(connections)]
+    for thread in threads:
+        thread.start()
+    cpu_before = meter.snapshot() if meter else {}
+    began = time.perf_counter()
+    box["deadline"] = began + seconds
+    start.set()
+    for thread in threads:
+        thread.join(timeout=seconds + 60)
+    phase.seconds = time.perf_counter() - began
+    if meter and cpu_before:
+        phase.cpu = meter.spent(cpu_before, meter.snapshot())
+    for own in latencies:
+        phase.latencies.extend(own)
+    for own in errors:
+        for kind, count in own.items():
+            phase.errors[kind] = phase.errors.get(kind, 0) + count
+    return phase
+
+
 def percentile(sorted_values: list[float], fraction: float) -> float:
     """Nearest-rank percentile of an already sorted list."""
     if not sorted_values:
@@ -150,3 +187,13 @@ def markdown(pooled: dict[str, dict[str, Any]], ratio: dict[str, dict[str, float
             f"{f['p99_ms']:.2f} | {r['p50']:.2f}× | {r['p99']:.2f}× | {r['rps']:.2f}× | {cpu_cell} |"
         )
     return "\n".join(lines)
+
+
+def finish(work_dir: Path, keep: bool, failed: bool, met: bool, strict: bool) -> int:
+    """Clean up a run's scratch directory (unless kept) and say how it ended: 2 when a check of the
+    answers failed, 1 when ``--strict`` and the target was not met, else 0."""
+    if not keep:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    if failed:
+        return 2
+    return 1 if strict and not met else 0

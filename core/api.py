@@ -77,7 +77,7 @@ def _accepts_bearer_token(operation: dict[str, Any]) -> bool:
 class OperationConventions(BasePlugin):
     """Names each operation and documents 401 wherever a token is accepted (a bad one is 401)."""
 
-    def __init__(self, api: "ShouwangApi") -> None:
+    def __init__(self, api: ShouwangApi) -> None:
         super().__init__()
         self._api = api
         self._used: dict[str, str] = {}

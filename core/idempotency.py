@@ -35,7 +35,7 @@ import re
 from collections.abc import Callable
 from copy import deepcopy
 from datetime import datetime, timedelta
-from functools import wraps
+from functools import partial, wraps
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -195,7 +195,7 @@ def _form_fingerprint() -> bytes:
     parts: list[list[str | None]] = [["field", name, value] for name, value in request.form.items(multi=True)]
     for name, upload in request.files.items(multi=True):
         content = hashlib.sha256()
-        for chunk in iter(lambda: upload.stream.read(65536), b""):
+        for chunk in iter(partial(upload.stream.read, 65536), b""):
             content.update(chunk)
         upload.stream.seek(0)  # the view reads it next
         parts.append(["file", name, upload.filename or "", upload.mimetype or "", content.hexdigest()])

@@ -10,8 +10,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
@@ -102,7 +102,7 @@ def paginate(
         values = decode_cursor(cursor, len(order_by))
         columns = sa.tuple_(*order_by)
         bound = sa.tuple_(
-            *[sa.literal(_parse_value(value, column), column.type) for value, column in zip(values, order_by)]
+            *[sa.literal(_parse_value(value, column), column.type) for value, column in zip(values, order_by, strict=True)]
         )
         stmt = stmt.where(columns < bound if descending else columns > bound)
     ordering = [column.desc() if descending else column.asc() for column in order_by]

@@ -127,9 +127,9 @@ def _walk(value: Any) -> Iterator[tuple[tuple[str, ...], Any]]:
     while stack:
         path, item = stack.pop()
         if isinstance(item, dict):
-            stack.extend((path + (_printable(key),), child) for key, child in item.items())
+            stack.extend(((*path, _printable(key)), child) for key, child in item.items())
         elif isinstance(item, list):
-            stack.extend((path + (str(index),), child) for index, child in enumerate(item))
+            stack.extend(((*path, str(index)), child) for index, child in enumerate(item))
         yield path, item
 
 

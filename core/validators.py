@@ -53,7 +53,7 @@ def national_id_is_valid(value: str) -> bool:
         date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError:
         return False
-    total = sum(int(digit) * weight for digit, weight in zip(value[:17], _ID_WEIGHTS))
+    total = sum(int(digit) * weight for digit, weight in zip(value[:17], _ID_WEIGHTS, strict=True))
     return _ID_CHECK[total % 11] == value[17]
 
 

@@ -199,7 +199,7 @@ def locate_grid(lon: float, lat: float) -> LocatedGrid:
         if grid.boundary and geo.contains((grid.id, grid.version, grid.updated_at), grid.boundary, lon, lat):
             width = len(_ANCESTOR_FIELDS)
             ancestors = [
-                dict(zip(_ANCESTOR_FIELDS, columns[i : i + width]))
+                dict(zip(_ANCESTOR_FIELDS, columns[i : i + width], strict=True))
                 for i in range(0, len(columns), width)
                 if columns[i] is not None
             ]

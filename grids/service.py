@@ -41,30 +41,30 @@ from grids.queries import (
 )
 
 __all__ = [
+    # defined here
+    "CODE_TAKEN",
+    "GRID_ONLY_FIELD",
+    "INTO_OWN_SUBTREE",
+    "MISSING_FIELD",
     # re-exported from grids.queries for other packages
     "NO_GRID_HERE",
+    "OWN_AREA_MOVE",
     "UNKNOWN_AREA",
+    "WRONG_CHILD_LEVEL",
+    "WRONG_PARENT_LEVEL",
     "LocatedGrid",
+    "create_area",
+    "create_city",
     "get_area",
     "get_grid",
     "in_subtree",
     "list_areas",
     "list_children",
     "locate_grid",
+    "move_area",
     "referenced_area",
     "scope_root",
     "search_areas",
-    # defined here
-    "CODE_TAKEN",
-    "GRID_ONLY_FIELD",
-    "INTO_OWN_SUBTREE",
-    "MISSING_FIELD",
-    "OWN_AREA_MOVE",
-    "WRONG_CHILD_LEVEL",
-    "WRONG_PARENT_LEVEL",
-    "create_area",
-    "create_city",
-    "move_area",
     "snapshot",
     "update_area",
 ]

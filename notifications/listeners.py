@@ -31,6 +31,7 @@ twice (a task retried, a listener reached twice) one notification per user.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -265,10 +266,8 @@ def _on_shift_changed(
         return
     earlier = None
     if "starts_at" in changes:  # they may be on their way to the old time: that is a deadline too
-        try:
+        with contextlib.suppress(ValueError, IndexError, TypeError):
             earlier = datetime.fromisoformat(str(changes["starts_at"][0]))
-        except (ValueError, IndexError, TypeError):
-            pass
     # No dedupe key: a shift may change several times, and each change is news.
     queue_event(
         QueuedEvent(

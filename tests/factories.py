@@ -32,7 +32,7 @@ def national_id(sequence: int | None = None, region: str = "150202", birth: str 
     """A checksum-valid GB 11643 number (not a real person's)."""
     sequence = next(_counter) % 1000 if sequence is None else sequence
     body = f"{region}{birth}{sequence:03d}"
-    total = sum(int(d) * w for d, w in zip(body, _ID_WEIGHTS))
+    total = sum(int(d) * w for d, w in zip(body, _ID_WEIGHTS, strict=True))
     return body + "10X98765432"[total % 11]
 
 

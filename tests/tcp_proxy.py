@@ -16,6 +16,7 @@ know whether the change was saved.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from dataclasses import dataclass
@@ -153,8 +154,6 @@ class TcpProxy:
         with self._lock:
             self._pairs.discard(pair)
         for sock in pair:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             sock.close()

@@ -242,8 +242,7 @@ def test_listing_is_limited_to_the_callers_subtree(client: FlaskClient, tree: Tr
     assert list_ids(client, people.as_("staff_b")) == sorted([people.staff_b.id, people.organiser_b.id])
     everyone = sorted(
         user.id
-        for user in (people.admin, people.staff_a, people.staff_b)
-        + (people.organiser_a, people.organiser_a2, people.organiser_b)
+        for user in (people.admin, people.staff_a, people.staff_b, people.organiser_a, people.organiser_a2, people.organiser_b)
     )
     assert list_ids(client, people.as_("admin")) == everyone  # volunteers are not listed
 

@@ -232,7 +232,7 @@ def test_a_query_string_that_is_not_utf8_is_422_naming_the_parameter(client: Fla
 
 
 def test_a_utf8_query_string_raw_or_escaped_is_read(client: FlaskClient, tree: Tree) -> None:
-    for query in ("q=%E4%B8%9C%E7%AB%99".encode(), "q=东站".encode()):
+    for query in (b"q=%E4%B8%9C%E7%AB%99", "q=东站".encode()):
         response = client.get(f"{API}/areas/search", environ_overrides={"QUERY_STRING": query.decode("latin-1")})
         assert response.status_code == 200, response.get_json()
         assert [area["name"] for area in response.get_json()["items"]] == ["东站社区"]

@@ -9,6 +9,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from core.errors import register_error_handlers
 from tests.problems import assert_problem
 
+
 def test_unknown_route_is_a_404_problem_in_chinese(client) -> None:
     body = assert_problem(client.get("/api/v1/no-such-thing"), 404, "not_found")
     assert body["title"] == "资源不存在"

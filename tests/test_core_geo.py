@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -64,7 +65,7 @@ TRIANGLE = {"type": "Polygon", "coordinates": [[[10.0, 60.0], [10.2, 60.0], [10.
 def nearest_on_edges(lat: float, lon: float, steps: int = 4000) -> float:
     ring = TRIANGLE["coordinates"][0]
     best = math.inf
-    for (lon1, lat1), (lon2, lat2) in zip(ring, ring[1:]):
+    for (lon1, lat1), (lon2, lat2) in itertools.pairwise(ring):
         for i in range(steps + 1):
             t = i / steps
             best = min(best, haversine_m(lat, lon, lat1 + t * (lat2 - lat1), lon1 + t * (lon2 - lon1)))

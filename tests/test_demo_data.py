@@ -13,13 +13,13 @@ from pathlib import Path
 import sqlalchemy as sa
 from shapely.geometry import shape
 
+from accounts.models import User
 from core.db import utcnow
 from core.extensions import db
 from core.geo import validate_boundary
 from demo_data import DEMO_SHIFT_LENGTH, DEMO_SHIFT_STARTS_IN, DEMO_VOLUNTEER_PHONE, seed_demo, top_up_demo_shift
 from grids.models import Area, AreaLevel
 from rewards.rules.models import PointRule
-from accounts.models import User
 from shifts.models import Assignment, Shift, ShiftSeries
 from volunteers.models import Volunteer, VolunteerStatus
 
@@ -52,7 +52,7 @@ def test_demo_city_shape_and_logins(client, app) -> None:
     assert {(s.ends_at - s.starts_at).seconds for s in shifts} == {7200}
     assert [r.version for r in db.session.scalars(sa.select(PointRule))] == [1]
 
-    for grid, polygon in zip(grids, shapes):
+    for grid, polygon in zip(grids, shapes, strict=True):
         point = polygon.representative_point()
         found = client.get(f"/api/v1/areas/locate?lat={point.y}&lon={point.x}")
         assert found.status_code == 200, found.get_json()
@@ -183,5 +183,5 @@ def test_make_runs_preparation_first_and_later(tmp_path: Path) -> None:
         assert "shifts.top_up_series:" in output  # the periodic tasks ran
         # The logins and the demo shift come last, just above the server's banner.
         assert output.rstrip().endswith(f"check in from inside the grid: lat {DEMO_LAT}, lon {DEMO_LON}")
-    shift_line = [line for line in first.stdout.splitlines() if line.startswith("Demo shift")][0]
+    shift_line = next(line for line in first.stdout.splitlines() if line.startswith("Demo shift"))
     assert shift_line.replace(", new)", ")") in later.stdout  # the same shift, not another one

@@ -379,7 +379,7 @@ def _ring_with(vertices: int) -> dict[str, Any]:
         [109.9 + 0.01 * math.cos(2 * math.pi * i / vertices), 40.7 + 0.01 * math.sin(2 * math.pi * i / vertices)]
         for i in range(vertices)
     ]
-    return {"type": "Polygon", "coordinates": [ring + [ring[0]]]}
+    return {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
 
 
 INVALID_BOUNDARIES = {

@@ -39,10 +39,10 @@ from notifications.broadcasts.models import Broadcast
 from notifications.models import Notification, PushStatus
 from tests import factories
 from tests.fcm_server import FakeFcm
+from tests.notifications.test_delivery import fcm  # noqa: F401  (fixture)
+from tests.notifications.test_delivery_celery import BROKER_URL, forget_broker_connections
 from tests.problems import EN, assert_problem
 from tests.tcp_proxy import TcpProxy
-from tests.notifications.test_delivery_celery import BROKER_URL, forget_broker_connections
-from tests.notifications.test_delivery import fcm  # noqa: F401  (fixture)
 from volunteers.models import BUILTIN_KINDS, VolunteerKind
 
 pytestmark = pytest.mark.committing
@@ -100,7 +100,7 @@ def broadcast_titles(engine: sa.Engine) -> list[str]:
 
 def organiser_headers(app: Flask) -> tuple[dict[str, str], int]:
     with app.app_context():
-        city, district, subdistrict, community, grid = factories.make_branch()
+        _city, _district, _subdistrict, community, grid = factories.make_branch()
         for _ in range(3):
             factories.make_volunteer(grid)
         headers = factories.headers_for(factories.make_user("organiser", community), **EN)
@@ -221,7 +221,7 @@ def take_messages(queue: str) -> list[str]:
 
 
 def test_with_the_broker_down_a_write_answers_201_once_and_the_owed_sweep_delivers_once(
-    app: Flask, client: FlaskClient, fcm: FakeFcm, broker_down: tuple[str, int]  # noqa: F811
+    app: Flask, client: FlaskClient, fcm: FakeFcm, broker_down: tuple[str, int]
 ) -> None:
     queue, port = broker_down
     with app.app_context():

@@ -26,7 +26,7 @@ def run_at_once(app: Flask, requests: list[tuple[str, str, dict[str, Any], dict[
 
 
 def small_tree() -> tuple[Any, Any]:
-    city, district, subdistrict, community, grid = factories.make_branch()
+    _city, _district, _subdistrict, community, grid = factories.make_branch()
     return community, grid
 
 

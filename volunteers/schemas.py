@@ -7,15 +7,16 @@ be mass-assigned.
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import time
-from typing import Any
+from typing import Any, ClassVar
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
 from core import i18n
-from core.fields import FullMatch, HHMM_PATTERN, Instant, StrictBoolean, UpdateSchema
+from core.fields import HHMM_PATTERN, FullMatch, Instant, StrictBoolean, UpdateSchema
 from core.pagination import PageArgs
 from core.validators import CNMobile, NationalID, Text, id_field
 from volunteers.models import VolunteerStatus
@@ -60,7 +61,7 @@ class SkillList(fields.List):
 class AcceptedConsent(fields.Field):
     """Only the JSON literal ``true``: no "yes", 1 or "true" strings count as consent."""
 
-    default_error_messages = {"required": "Consent to the privacy terms is required."}
+    default_error_messages: ClassVar[dict[str, str]] = {"required": "Consent to the privacy terms is required."}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
         if value is not True:
@@ -231,7 +232,7 @@ class AvailabilityInputSchema(ma.Schema):
     def _no_overlap(self, data: dict[str, Any], **_: Any) -> None:
         ordered = sorted(enumerate(data["slots"]), key=lambda pair: (pair[1]["weekday"], pair[1]["start"]))
         errors: dict[int, dict[str, list[str]]] = {}
-        for (_, earlier), (index, later) in zip(ordered, ordered[1:]):
+        for (_, earlier), (index, later) in itertools.pairwise(ordered):
             if earlier["weekday"] == later["weekday"] and later["start"] < earlier["end"]:
                 errors[index] = {"start": ["Overlaps another slot on the same weekday."]}
         if errors:

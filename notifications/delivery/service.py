@@ -250,14 +250,14 @@ def _claim(now: datetime, limit: int, claim: str, lease: timedelta) -> list[Row]
         .returning(
             t.c.id, t.c.user_id, t.c.kind, t.c.title, t.c.body, t.c.data, t.c.urgent,
             t.c.push_attempts, t.c.push_due_at, t.c.push_device_ids,
-        )  # fmt: skip
+        )
     )
     rows = [
         Row(
             id=r.id, user_id=r.user_id, kind=r.kind, title=r.title, body=r.body, data=r.data or {},
             urgent=bool(r.urgent), attempts=r.push_attempts, due_at=r.push_due_at,
             reached=list(r.push_device_ids or []),
-        )  # fmt: skip
+        )
         for r in db.session.execute(statement)
     ]
     rows.sort(key=lambda row: (row.due_at, row.id))

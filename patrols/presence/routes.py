@@ -9,6 +9,7 @@ from flask_smorest import Blueprint
 from core.auth import MANAGERS, Role, auth_required, current_caller
 from core.idempotency import idempotent
 from core.pagination import page_schema
+from patrols.models import PresenceStatus
 from patrols.presence import review
 from patrols.presence import service as presence
 from patrols.presence.rules import PhoneEvent
@@ -20,7 +21,6 @@ from patrols.presence.schemas import (
     PresenceRejectSchema,
     PresenceReviewQueryArgs,
 )
-from patrols.models import PresenceStatus
 
 blp = Blueprint(
     "patrol-presence",

@@ -28,6 +28,7 @@ from patrols.reports.schemas import (
     ReportSchema,
 )
 
+
 class _MultipartParser(FlaskParser):
     def load_files(self, req: Any, schema: Any) -> Any:
         """A multipart body's form fields and files together, so one schema documents both

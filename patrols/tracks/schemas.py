@@ -15,7 +15,6 @@ from marshmallow import fields, validate
 from core.fields import StrictBoolean, written_instant
 from patrols.schemas import DEVICE_YEARS, MAX_REPORTED_ACCURACY_M, DeviceTime, accuracy, latitude, longitude
 
-
 # --- tracks ------------------------------------------------------------------------------------
 
 
@@ -34,7 +33,7 @@ _POINT_KEYS = frozenset(("lat", "lon", "accuracy_m", "time"))
 
 def _plain_number(value: Any, low: float, high: float) -> bool:
     return (
-        type(value) in (int, float) and math.isfinite(value) and low <= value <= high  # noqa: E721
+        type(value) in (int, float) and math.isfinite(value) and low <= value <= high
     )
 
 
@@ -44,10 +43,10 @@ class TrackPointList(fields.List):
     else goes through the nested schema, so errors and edge cases are exactly the schema's."""
 
     def _fast_point(self, item: Any) -> dict[str, Any] | None:
-        if type(item) is not dict or not item.keys() <= _POINT_KEYS:  # noqa: E721
+        if type(item) is not dict or not item.keys() <= _POINT_KEYS:
             return None
         lat, lon, accuracy, when = item.get("lat"), item.get("lon"), item.get("accuracy_m"), item.get("time")
-        if not (_plain_number(lat, -90, 90) and _plain_number(lon, -180, 180) and type(when) is str):  # noqa: E721
+        if not (_plain_number(lat, -90, 90) and _plain_number(lon, -180, 180) and type(when) is str):
             return None
         if accuracy is not None and not _plain_number(accuracy, 0, MAX_REPORTED_ACCURACY_M):
             return None

@@ -251,7 +251,7 @@ def track_view(caller: Caller, assignment_id: int) -> dict[str, Any]:
         [(row.device_at, row.lat, row.lon) for row in rows], current_app.config["TRACK_MAX_SPEED_KMH"]
     )
     features: list[dict[str, Any]] = []
-    line = [[row.lon, row.lat] for row, jump in zip(rows, flags) if not jump]
+    line = [[row.lon, row.lat] for row, jump in zip(rows, flags, strict=True) if not jump]
     if len(line) >= 2:
         features.append(
             {
@@ -260,7 +260,7 @@ def track_view(caller: Caller, assignment_id: int) -> dict[str, Any]:
                 "properties": {"kind": "track", "distance_m": round(distance, 1)},
             }
         )
-    for row, jump in zip(rows, flags):
+    for row, jump in zip(rows, flags, strict=True):
         features.append(
             {
                 "type": "Feature",

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 from werkzeug.datastructures import FileStorage
 
-from core import i18n
+from core import i18n, photos
 from core.auth import Caller, Role
 from core.db import utcnow
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -27,7 +27,6 @@ from core.pagination import paginate
 from grids.models import Area
 from grids.paths import path_ids
 from grids.queries import in_subtree, referenced_area, scope_root
-from core import photos
 from rewards.catalogue.models import CatalogueItem
 from rewards.catalogue.schemas import MAX_STOCK, VALID_UNTIL_AFTER_FROM
 from volunteers.models import Volunteer
@@ -159,7 +158,7 @@ _EDITABLE = ("name", "description", "points_cost", "per_volunteer_limit", "valid
 
 def update_item(caller: Caller, item_id: int, data: dict[str, Any]) -> tuple[CatalogueItem, Area]:
     """Edit the item's fields; ``stock_change`` moves the stock by a conditional UPDATE."""
-    item, area = managed_item(caller, item_id)
+    item, _area = managed_item(caller, item_id)
     valid_from = data.get("valid_from", item.valid_from)
     valid_until = data.get("valid_until", item.valid_until)
     if valid_from is not None and valid_until is not None and valid_until <= valid_from:

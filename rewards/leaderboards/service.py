@@ -114,20 +114,23 @@ def _ranked(rows: list[Any], value: Any) -> list[tuple[int, Any]]:
     return ranked
 
 
-def _in_area(area: Area, key: str, metric: sa.ColumnElement[int]) -> sa.Select:
-    """Totals of the period for the area's active volunteers with a non-zero value."""
+def _totals_of_active_volunteers(stmt: sa.Select, area: Area, key: str) -> sa.Select:
+    """``stmt`` over the period's totals of the volunteers at home in the area who are active."""
     return (
-        sa.select(LeaderboardTotal.volunteer_id)
-        .select_from(LeaderboardTotal)
+        stmt.select_from(LeaderboardTotal)
         .join(Volunteer, Volunteer.id == LeaderboardTotal.volunteer_id)
         .join(Area, Area.id == Volunteer.home_grid_id)
         .where(
             LeaderboardTotal.period == key,
             in_subtree(Area.path, area.path),
             Volunteer.status == VolunteerStatus.ACTIVE.value,
-            metric > 0,
         )
     )
+
+
+def _in_area(area: Area, key: str, metric: sa.ColumnElement[int]) -> sa.Select:
+    """Totals of the period for the area's active volunteers with a non-zero value."""
+    return _totals_of_active_volunteers(sa.select(LeaderboardTotal.volunteer_id), area, key).where(metric > 0)
 
 
 def _custom_plans() -> None:
@@ -203,22 +206,14 @@ def _volunteer_board(area: Area, key: str, by_hours: bool, limit: int, me_id: in
 
 def _area_board(area: Area, key: str, by_hours: bool, by: AreaLevel, limit: int) -> dict[str, Any]:
     """Sums per home grid in SQL (at most the grids of the area), folded up to ``by`` here."""
+    sums_per_grid = sa.select(
+        Volunteer.home_grid_id,
+        Area.path,
+        sa.func.sum(LeaderboardTotal.minutes),
+        sa.func.sum(LeaderboardTotal.points),
+    )
     per_grid = db.session.execute(
-        sa.select(
-            Volunteer.home_grid_id,
-            Area.path,
-            sa.func.sum(LeaderboardTotal.minutes),
-            sa.func.sum(LeaderboardTotal.points),
-        )
-        .select_from(LeaderboardTotal)
-        .join(Volunteer, Volunteer.id == LeaderboardTotal.volunteer_id)
-        .join(Area, Area.id == Volunteer.home_grid_id)
-        .where(
-            LeaderboardTotal.period == key,
-            in_subtree(Area.path, area.path),
-            Volunteer.status == VolunteerStatus.ACTIVE.value,
-        )
-        .group_by(Volunteer.home_grid_id, Area.path)
+        _totals_of_active_volunteers(sums_per_grid, area, key).group_by(Volunteer.home_grid_id, Area.path)
     ).all()
     depth = LEVELS.index(by)
     sums: dict[int, list[int]] = defaultdict(lambda: [0, 0])

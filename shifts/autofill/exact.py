@@ -138,7 +138,7 @@ def clash_cliques(problem: Problem, pairs: Pairs, members: list[int]) -> list[tu
             if len(active) > 1:
                 cliques.append(tuple(q for _, q in active))
             grew = False
-        active = still + [(end + problem.min_rest, p)]
+        active = [*still, (end + problem.min_rest, p)]
         grew = True
     if grew and len(active) > 1:
         cliques.append(tuple(q for _, q in active))

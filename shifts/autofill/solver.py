@@ -294,7 +294,7 @@ def _flow_round(state: _State, candidates: list[int]) -> tuple[list[int], int]:
         raise RuntimeError(f"min-cost flow failed: {status}")
     ordered = list(pair_arc)
     flows = flow.flows(np.asarray([pair_arc[p] for p in ordered], dtype=np.int32))
-    return [p for p, used in zip(ordered, flows.tolist()) if used], int(flow.maximum_flow())
+    return [p for p, used in zip(ordered, flows.tolist(), strict=True) if used], int(flow.maximum_flow())
 
 
 def _most_that_fit(lengths: Sequence[int], room: int) -> int:

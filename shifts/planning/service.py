@@ -20,6 +20,7 @@ from core.errors import Conflict, ValidationFailed
 from core.extensions import db
 from grids.models import Area
 from grids.service import get_grid
+from shifts.models import Shift, ShiftStatus
 from shifts.planning.editing import (
     TEMPLATE_FIELDS,
     PlannedChange,
@@ -31,7 +32,6 @@ from shifts.planning.editing import (
     snapshot,
     template_of,
 )
-from shifts.models import Shift, ShiftStatus
 from volunteers.service import kind_by_code
 
 #: Shifts and series are planned at most this far ahead.

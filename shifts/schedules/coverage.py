@@ -78,7 +78,7 @@ def _decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
 
 def _gaps_among(shifts: list[Shift], now: datetime) -> list[dict[str, Any]]:
     gaps = []
-    for shift, view in zip(shifts, shift_views(shifts)):
+    for shift, view in zip(shifts, shift_views(shifts), strict=True):
         if view["below_minimum"] or view["unmet_kinds"]:
             view["missing_headcount"] = max(shift.min_headcount - shift.primary_count, 0)
             view["in_progress"] = shift.starts_at <= now

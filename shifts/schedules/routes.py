@@ -11,8 +11,6 @@ from core.pagination import page_schema
 from grids.service import get_area
 from shifts.schedules import coverage
 from shifts.schedules import service as schedules
-from shifts.schemas import AssignmentSchema, ShiftSchema
-from shifts.service import get_managed_shift
 from shifts.schedules.schemas import (
     AreaScheduleArgs,
     CoverageGapArgs,
@@ -22,6 +20,8 @@ from shifts.schedules.schemas import (
     OpenShiftSchema,
     RosterArgs,
 )
+from shifts.schemas import AssignmentSchema, ShiftSchema
+from shifts.service import get_managed_shift
 from volunteers.service import own_volunteer
 
 blp = Blueprint("shift-schedules", __name__, url_prefix="/api/v1", description="Schedules: my shifts, open shifts near me, a grid's or community's schedule, coverage gaps")

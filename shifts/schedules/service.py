@@ -26,7 +26,6 @@ from grids.models import Area, AreaLevel
 from grids.paths import city_path
 from grids.service import in_subtree
 from shifts.models import LIVE_STATUSES, Assignment, AssignmentStatus, Shift, ShiftStatus
-from shifts.service import assignment_views, select_assignments, select_shifts, shift_views
 from shifts.schedules.schemas import (
     DEFAULT_RADIUS_KM,
     MAX_RANGE_DAYS,
@@ -35,6 +34,7 @@ from shifts.schedules.schemas import (
     RANGE_TOO_LONG,
     TO_BEFORE_FROM,
 )
+from shifts.service import assignment_views, select_assignments, select_shifts, shift_views
 from volunteers.models import Volunteer
 
 DEFAULT_SCHEDULE_DAYS = 7
@@ -86,7 +86,7 @@ def keyset_page(
     if cursor:
         values = decode_cursor(cursor, len(keys))
         columns = sa.tuple_(*[key.column for key in keys])
-        bound = sa.tuple_(*[_bound(key, raw) for key, raw in zip(keys, values)])
+        bound = sa.tuple_(*[_bound(key, raw) for key, raw in zip(keys, values, strict=True)])
         stmt = stmt.where(columns < bound if descending else columns > bound)
     ordering = [key.column.desc() if descending else key.column.asc() for key in keys]
     rows = db.session.scalars(stmt.order_by(*ordering).limit(limit + 1)).unique().all()
@@ -222,7 +222,7 @@ def _open_shift_views(
         )
         mine = {row.shift_id: row for row in rows}
     views = shift_views(shifts)
-    for shift, view in zip(shifts, views):
+    for shift, view in zip(shifts, views, strict=True):
         place = mine.get(shift.id)
         view["open_backup_places"] = max(shift.backup_slots - shift.backup_count, 0)
         view["distance_km"] = distances[shift.grid_id] / 1000 if distances is not None else None

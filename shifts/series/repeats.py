@@ -293,10 +293,8 @@ def exceeds(rule: WeeklyRule, dtstart: datetime, maximum: int) -> bool:
     if rule.count is not None:
         return rule.count > maximum
     until = dtstart + OPEN_ENDED_WINDOW - _ONE_SECOND if rule.is_open_ended else None
-    for index, _ in enumerate(occurrences(rule, dtstart, until=until), start=1):
-        if index > maximum:
-            return True
-    return False
+    counted = enumerate(occurrences(rule, dtstart, until=until), start=1)
+    return any(index > maximum for index, _ in counted)
 
 
 def split(rule: WeeklyRule, dtstart: datetime, at: datetime) -> tuple[WeeklyRule, WeeklyRule]:

@@ -30,7 +30,6 @@ from grids.models import Area
 from grids.service import in_subtree, referenced_area
 from shifts.models import SeriesStatus, Shift, ShiftSeries, ShiftStatus
 from shifts.planning.editing import template_of
-from shifts.series import repeats
 from shifts.planning.service import (
     NOT_IN_PAST,
     PLANNING_WINDOW,
@@ -42,6 +41,7 @@ from shifts.planning.service import (
     too_long_message,
     zone_name,
 )
+from shifts.series import repeats
 from shifts.service import shift_views
 
 #: The most shifts a series' detail view lists (a week has at most 7; the horizon is 8 weeks).

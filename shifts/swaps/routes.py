@@ -11,13 +11,13 @@ from core.idempotency import idempotent
 from core.pagination import page_schema
 from shifts.swaps import approval
 from shifts.swaps import service as swaps
+from shifts.swaps.lists import list_awaiting_approval, list_mine, swap_view
 from shifts.swaps.schemas import (
     AwaitingApprovalQueryArgs,
     MySwapsQueryArgs,
     SwapProposalSchema,
     SwapRequestSchema,
 )
-from shifts.swaps.lists import list_awaiting_approval, list_mine, swap_view
 from volunteers.schemas import ReasonOptionalSchema, ReasonRequiredSchema
 
 blp = Blueprint(

@@ -82,7 +82,7 @@ def forget_broker_connections() -> None:
     celery.amqp._producer_pool = None
 
 
-def start_worker(app: Flask, fcm: FakeFcm, queue: str, tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:  # noqa: F811
+def start_worker(app: Flask, fcm: FakeFcm, queue: str, tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
     log_path = tmp_path / "worker.log"
     env = {
         **os.environ,
@@ -119,10 +119,10 @@ def stop_worker(queue: str, process: subprocess.Popen[bytes]) -> int:
 
 
 def test_an_assignment_becomes_an_inbox_item_and_a_push_delivered_by_a_worker(
-    app: Flask, client: FlaskClient, fcm: FakeFcm, queue: str, tmp_path: Path  # noqa: F811
+    app: Flask, client: FlaskClient, fcm: FakeFcm, queue: str, tmp_path: Path
 ) -> None:
     with app.app_context():
-        city, district, subdistrict, community, grid = factories.make_branch()
+        _city, _district, _subdistrict, community, grid = factories.make_branch()
         shift_id = factories.make_shift(grid, starts_in=timedelta(days=2)).id
         volunteer = factories.make_volunteer(grid)
         volunteer_id, user_id = volunteer.id, volunteer.user_id

@@ -52,7 +52,7 @@ def next_due() -> datetime | None:
 
 
 @pytest.mark.parametrize("outage", ["refusing-connections", "answering-503"])
-def test_every_message_is_delivered_once_the_push_service_is_back(fcm: FakeFcm, outage: str) -> None:  # noqa: F811
+def test_every_message_is_delivered_once_the_push_service_is_back(fcm: FakeFcm, outage: str) -> None:
     now = utcnow()
     users = [make_recipient() for _ in range(15)]
     tokens = [make_device(user).token for user in users for _ in range(2)]
@@ -87,7 +87,7 @@ def test_every_message_is_delivered_once_the_push_service_is_back(fcm: FakeFcm, 
 
 @pytest.mark.parametrize("outage", ["refusing-connections", "answering-503"])
 def test_after_a_minute_long_outage_the_backlog_goes_on_the_first_run_that_finds_the_service_back(
-    app: Flask, fcm: FakeFcm, outage: str  # noqa: F811
+    app: Flask, fcm: FakeFcm, outage: str
 ) -> None:
     """Driven second by second in test time: a notification every 5 s during a one-minute outage
     (every third urgent, each write waking a delivery run), beat's run every PUSH_DELIVERY_SECONDS;
@@ -149,7 +149,7 @@ def test_urgent_pushes_back_off_on_their_own_short_schedule_with_more_tries(app:
 
 
 def test_a_run_with_nothing_due_probes_a_service_that_was_down_and_sends_the_backlog(
-    client: FlaskClient, fcm: FakeFcm  # noqa: F811
+    client: FlaskClient, fcm: FakeFcm
 ) -> None:
     now = utcnow()
     user = make_recipient()
@@ -174,7 +174,7 @@ def test_a_run_with_nothing_due_probes_a_service_that_was_down_and_sends_the_bac
     assert "shouwang_push_waiting_on_outage 0\n" in client.get("/metrics").get_data(as_text=True)
 
 
-def test_rows_the_service_asked_to_wait_keep_their_time_when_an_outage_ends(fcm: FakeFcm) -> None:  # noqa: F811
+def test_rows_the_service_asked_to_wait_keep_their_time_when_an_outage_ends(fcm: FakeFcm) -> None:
     now = utcnow()
     throttled_user, held_user, fresh_user = make_recipient(), make_recipient(), make_recipient()
     throttled, held, fresh = make_device(throttled_user), make_device(held_user), make_device(fresh_user)
@@ -199,7 +199,7 @@ def test_rows_the_service_asked_to_wait_keep_their_time_when_an_outage_ends(fcm:
 
 @pytest.mark.committing
 def test_a_worker_killed_mid_batch_loses_nothing_and_duplicates_no_inbox_row(
-    app: Flask, fcm: FakeFcm, tmp_path: Path  # noqa: F811
+    app: Flask, fcm: FakeFcm, tmp_path: Path
 ) -> None:
     now = utcnow()
     with app.app_context():
@@ -248,7 +248,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_duplicates_no_inbox_row(
 
 
 def start_delivery_process(
-    app: Flask, fcm: FakeFcm, now: datetime, tmp_path: Path, *, batch_size: int  # noqa: F811
+    app: Flask, fcm: FakeFcm, now: datetime, tmp_path: Path, *, batch_size: int
 ) -> subprocess.Popen[bytes]:
     """A real separate process running deliver_due on the test's database, as a worker would."""
     env = {

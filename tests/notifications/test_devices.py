@@ -17,7 +17,6 @@ from notifications.devices.models import Device
 from notifications.devices.service import MAX_ACTIVE_DEVICES
 from notifications.quiet_hours.models import NotificationSettings
 from tests import factories, races
-from tests.conftest import Tree
 from tests.problems import EN, assert_problem
 
 API = "/api/v1"
@@ -38,16 +37,6 @@ def devices_of(user: User) -> list[Device]:
 
 def all_devices() -> list[Device]:
     return list(db.session.scalars(sa.select(Device).order_by(Device.id)))
-
-
-@pytest.fixture
-def user(tree: Tree) -> User:
-    return factories.make_volunteer(tree.grid_a).user
-
-
-@pytest.fixture
-def headers(user: User) -> dict[str, str]:
-    return factories.headers_for(user)
 
 
 def test_registering_a_new_token_then_refreshing_it(client, user, headers) -> None:

@@ -12,7 +12,6 @@ from core.extensions import db
 from notifications import service
 from notifications.models import Notification
 from tests import factories
-from tests.conftest import Tree
 from tests.problems import EN, assert_problem
 
 API = "/api/v1"
@@ -26,16 +25,6 @@ def send(user: User, n: int, **kwargs: Any) -> None:
 
 def rows_of(user: User) -> list[Notification]:
     return list(db.session.scalars(sa.select(Notification).where(Notification.user_id == user.id).order_by(Notification.id)))
-
-
-@pytest.fixture
-def user(tree: Tree) -> User:
-    return factories.make_volunteer(tree.grid_a).user
-
-
-@pytest.fixture
-def headers(user: User) -> dict[str, str]:
-    return factories.headers_for(user)
 
 
 # --- the inbox -----------------------------------------------------------------------------------
@@ -99,7 +88,7 @@ def test_another_users_notification_is_not_found_and_stays_unread(client, tree, 
 
 def test_read_all_marks_everything_or_up_to_the_newest_seen(client, tree, user, headers) -> None:
     send(user, 3)
-    oldest, middle, newest = rows_of(user)
+    _oldest, middle, _newest = rows_of(user)
     other = factories.make_volunteer(tree.grid_a).user
     send(other, 1)
 

@@ -344,10 +344,9 @@ def test_a_savepoint_that_rolls_back_drops_what_it_queued(tree) -> None:
             role="primary", source="organiser", actor_id=None,
         )
 
-    with pytest.raises(RuntimeError):
-        with db.session.begin_nested():
-            placed(dropped)
-            raise RuntimeError("the savepoint rolls back")
+    with pytest.raises(RuntimeError), db.session.begin_nested():
+        placed(dropped)
+        raise RuntimeError("the savepoint rolls back")
     placed(kept)
     assert all_notifications() == 0  # queued, not written before the commit
     db.session.commit()

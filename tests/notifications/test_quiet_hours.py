@@ -17,7 +17,7 @@ from notifications import service
 from notifications.quiet_hours.models import NotificationSettings
 from notifications.quiet_hours.service import in_quiet_hours, parse_hhmm, push_due_at
 from tests import factories
-from tests.notifications.test_inbox import API, headers, rows_of, user  # noqa: F401  (fixtures)
+from tests.notifications.test_inbox import API, rows_of
 from tests.problems import EN, assert_problem
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

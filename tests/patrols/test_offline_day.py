@@ -60,7 +60,7 @@ def _queued_events(
     ]
     for first in range(0, 300, 100):
         queue.append((str(uuid.uuid4()), f"{base}/track", {"points": points[first : first + 100]}))
-    for minute, payload in zip((30, 60), payloads):
+    for minute, payload in zip((30, 60), payloads, strict=True):
         scan = event(minute) | {"payload": payload}
         queue.append((str(uuid.uuid4()), f"{base}/checkpoint-scans", scan))
     if report is not None:

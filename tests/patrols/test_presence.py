@@ -22,6 +22,7 @@ from patrols.presence.tasks import close_forgotten_check_outs, mark_no_shows
 from shifts.models import Assignment, Shift
 from tests import factories
 from tests.problems import EN, assert_problem
+from tests.signal_events import Events, recording
 
 API = "/api/v1"
 # grid_a is the 0.01° square from (109.84, 40.65); its middle:
@@ -30,28 +31,10 @@ METRES_PER_DEGREE_LON = 111_320 * math.cos(math.radians(40.655))
 SIGNAL_NAMES = ("checked_in", "checked_out", "shift_served", "absent", "presence_reviewed")
 
 
-class Events:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, dict[str, Any]]] = []
-
-    def named(self, name: str) -> list[dict[str, Any]]:
-        return [kwargs for sent_name, kwargs in self.sent if sent_name == name]
-
-
 @pytest.fixture
 def events() -> Iterator[Events]:
-    recorded = Events()
-    receivers = []
-    for name in SIGNAL_NAMES:
-        def receiver(sender: str, _name: str = name, **kwargs: Any) -> None:
-            assert sender == signals.SENDER
-            recorded.sent.append((_name, kwargs))
-
-        receivers.append(receiver)
-        getattr(signals, name).connect(receiver)
-    yield recorded
-    for name, receiver in zip(SIGNAL_NAMES, receivers):
-        getattr(signals, name).disconnect(receiver)
+    with recording(signals, SIGNAL_NAMES) as recorded:
+        yield recorded
 
 
 def as_(volunteer_or_user: Any, **extra: str) -> dict[str, str]:
@@ -131,7 +114,7 @@ def test_check_in_inside_the_grid_is_verified_and_records_lateness(client, tree,
 
 
 def test_the_same_client_id_is_a_replay_and_another_is_refused(client, tree, events) -> None:
-    shift, volunteer, assignment = on_shift(tree.grid_a)
+    _shift, volunteer, assignment = on_shift(tree.grid_a)
     body = event()
     first = check_in(client, volunteer, assignment, body)
 
@@ -146,7 +129,7 @@ def test_the_same_client_id_is_a_replay_and_another_is_refused(client, tree, eve
 
 
 def test_a_client_id_used_for_another_event_is_refused(client, tree) -> None:
-    shift, volunteer, assignment = on_shift(tree.grid_a)
+    _shift, volunteer, assignment = on_shift(tree.grid_a)
     body = event()
     assert check_in(client, volunteer, assignment, body).status_code == 200
     assert_problem(check_out(client, volunteer, assignment, body), 409, "client_id_reused")
@@ -172,7 +155,7 @@ def metres_east_of_grid(metres: float) -> tuple[float, float]:
 def test_the_geofence_allows_for_accuracy_but_only_so_far(
     client, tree, metres_outside, accuracy_m, status, flags
 ) -> None:
-    shift, volunteer, assignment = on_shift(tree.grid_a)
+    _shift, volunteer, assignment = on_shift(tree.grid_a)
     at = metres_east_of_grid(metres_outside) if metres_outside else INSIDE
 
     response = check_in(client, volunteer, assignment, event(at=at, accuracy_m=accuracy_m))
@@ -183,12 +166,12 @@ def test_the_geofence_allows_for_accuracy_but_only_so_far(
 
 
 def test_mock_location_and_odd_clocks_need_review_but_are_kept(client, tree) -> None:
-    shift, volunteer, assignment = on_shift(tree.grid_a)
+    _shift, volunteer, assignment = on_shift(tree.grid_a)
     mocked = check_in(client, volunteer, assignment, event(mock_location=True))
     assert mocked.get_json()["check_in"]["flags"] == ["mock_location"]
     assert mocked.get_json()["counts"] is False
 
-    shift2, volunteer2, assignment2 = on_shift(tree.grid_a)
+    _shift2, volunteer2, assignment2 = on_shift(tree.grid_a)
     ahead = check_in(client, volunteer2, assignment2, event(utcnow() + timedelta(minutes=10)))
     assert ahead.status_code == 200
     assert ahead.get_json()["check_in"]["flags"] == ["device_time_future"]
@@ -224,7 +207,7 @@ def test_check_in_only_inside_its_window(client, tree) -> None:
     on_time = check_in(client, volunteer, factories.make_assignment(soon, volunteer), event())
     assert on_time.status_code == 200 and on_time.get_json()["late_minutes"] == 0
 
-    ended, volunteer2, assignment2 = on_shift(tree.grid_a, started_ago=timedelta(hours=3), hours=2)
+    _ended, volunteer2, assignment2 = on_shift(tree.grid_a, started_ago=timedelta(hours=3), hours=2)
     assert_problem(check_in(client, volunteer2, assignment2, event()), 409, "outside_check_in_window")
     assert patrols_of(assignment2) == []
 
@@ -262,7 +245,7 @@ def test_check_out_opens_with_check_in_to_the_microsecond(client, tree) -> None:
 
 
 def test_check_in_refusals_write_nothing(client, tree) -> None:
-    shift, volunteer, assignment = on_shift(tree.grid_a)
+    _shift, volunteer, assignment = on_shift(tree.grid_a)
     other_volunteer = factories.make_volunteer(tree.grid_a)
     organiser = factories.make_user("organiser", tree.community_a)
     url = f"{API}/assignments/{assignment.id}/check-in"
@@ -289,7 +272,7 @@ def test_cancelled_shifts_and_ended_places_take_no_check_in(client, tree) -> Non
     db.session.flush()
     assert_problem(check_in(client, volunteer, assignment, event()), 409, "shift_cancelled")
 
-    shift2, volunteer2, assignment2 = on_shift(tree.grid_a)
+    _shift2, volunteer2, assignment2 = on_shift(tree.grid_a)
     assignment2.status = "withdrawn"
     db.session.flush()
     assert_problem(check_in(client, volunteer2, assignment2, event()), 409, "assignment_not_live")
@@ -298,7 +281,7 @@ def test_cancelled_shifts_and_ended_places_take_no_check_in(client, tree) -> Non
 
 
 def test_idempotency_key_replays_and_refuses_another_body(client, tree) -> None:
-    shift, volunteer, assignment = on_shift(tree.grid_a)
+    _shift, volunteer, assignment = on_shift(tree.grid_a)
     body = event()
     first = check_in(client, volunteer, assignment, body, **{"Idempotency-Key": "k-1"})
     again = check_in(client, volunteer, assignment, body, **{"Idempotency-Key": "k-1"})
@@ -403,7 +386,7 @@ def flagged_patrol(client: Any, grid: Any) -> tuple[Any, Any, Any, dict[str, Any
 
 
 def test_approval_makes_presence_count_and_settles_served_minutes(client, tree, events) -> None:
-    shift, volunteer, assignment, patrol = flagged_patrol(client, tree.grid_a)
+    _shift, volunteer, assignment, patrol = flagged_patrol(client, tree.grid_a)
     organiser = factories.make_user("organiser", tree.community_a)
     url = f"{API}/patrols/{patrol['id']}/approve"
 
@@ -425,7 +408,7 @@ def test_approval_makes_presence_count_and_settles_served_minutes(client, tree, 
 
 
 def test_rejection_needs_a_reason_and_the_patrol_never_counts(client, tree, events) -> None:
-    shift, volunteer, assignment, patrol = flagged_patrol(client, tree.grid_a)
+    _shift, _volunteer, _assignment, patrol = flagged_patrol(client, tree.grid_a)
     staff = factories.make_user("staff", tree.district_a)
     url = f"{API}/patrols/{patrol['id']}/reject"
     assert_problem(client.post(url, json={}, headers=as_(staff)), 422, "validation_failed")
@@ -440,7 +423,7 @@ def test_rejection_needs_a_reason_and_the_patrol_never_counts(client, tree, even
 
 
 def test_review_is_for_managers_in_scope_only(client, tree) -> None:
-    shift, volunteer, assignment, patrol = flagged_patrol(client, tree.grid_a)
+    _shift, volunteer, _assignment, patrol = flagged_patrol(client, tree.grid_a)
     elsewhere = factories.make_user("organiser", tree.community_b)
     url = f"{API}/patrols/{patrol['id']}/approve"
     assert_problem(client.post(url, json={}, headers=as_(elsewhere)), 404, "patrol_not_found")
@@ -454,7 +437,7 @@ def test_review_is_for_managers_in_scope_only(client, tree) -> None:
 def test_the_review_queue_lists_the_callers_area_page_by_page(client, tree) -> None:
     mine = [flagged_patrol(client, tree.grid_a)[3]["id"] for _ in range(2)]
     flagged_patrol(client, tree.grid_b)
-    shift, volunteer, assignment = on_shift(tree.grid_a)
+    _shift, volunteer, assignment = on_shift(tree.grid_a)
     check_in(client, volunteer, assignment, event())  # verified: not in the queue
     organiser = factories.make_user("organiser", tree.community_a)
 
@@ -472,7 +455,7 @@ def test_the_review_queue_lists_the_callers_area_page_by_page(client, tree) -> N
 
 
 def test_a_patrol_is_seen_by_its_volunteer_and_managers_in_scope(client, tree) -> None:
-    shift, volunteer, assignment = on_shift(tree.grid_a)
+    _shift, volunteer, assignment = on_shift(tree.grid_a)
     url = f"{API}/assignments/{assignment.id}/patrol"
     assert_problem(client.get(url, headers=as_(volunteer)), 404, "patrol_not_found")
     check_in(client, volunteer, assignment, event())
@@ -533,7 +516,7 @@ def test_no_shows_are_marked_absent_and_the_backup_takes_the_place(client, tree,
     here = factories.make_assignment(shift, present)
     standby = factories.make_assignment(shift, backup, role="backup")
     check_in(client, present, here, event())
-    fresh, volunteer2, assignment2 = on_shift(tree.grid_a, started_ago=timedelta(minutes=14))
+    _fresh, _volunteer2, assignment2 = on_shift(tree.grid_a, started_ago=timedelta(minutes=14))
     for placed_yesterday in (missing, here, standby, assignment2):
         placed_yesterday.updated_at = utcnow() - timedelta(days=1)
     db.session.flush()

@@ -43,7 +43,7 @@ def check_ins() -> Iterator[list[dict[str, Any]]]:
 def setup_assignment(app: Flask) -> tuple[int, dict[str, str], Any]:
     """A running shift with one volunteer's place: (assignment id, the volunteer's headers, community)."""
     with app.app_context():
-        city, district, subdistrict, community, grid = factories.make_branch()
+        _city, _district, _subdistrict, community, grid = factories.make_branch()
         shift = factories.make_shift(grid, starts_in=timedelta(minutes=-5))
         volunteer = factories.make_volunteer(grid)
         assignment = factories.make_assignment(shift, volunteer)

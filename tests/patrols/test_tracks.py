@@ -183,7 +183,7 @@ def test_jump_is_flagged_and_left_out_of_the_distance(client, assignment, volunt
     points = walk(start, 4)
     stray = {"lat": LAT0 + 0.1, "lon": LON0, "accuracy_m": 30.0, "time": (start + timedelta(seconds=15)).isoformat()}
     headers = factories.headers_for(volunteer.user)
-    body = client.post(track_url(assignment.id), json={"points": points + [stray]}, headers=headers).get_json()
+    body = client.post(track_url(assignment.id), json={"points": [*points, stray]}, headers=headers).get_json()
     assert body["implausible_count"] == 1 and body["track_point_count"] == 5
     assert body["distance_m"] == pytest.approx(3 * haversine_m(LAT0, LON0, LAT0 + STEP_LAT, LON0), abs=0.1)
     track = client.get(track_url(assignment.id), headers=headers).get_json()
@@ -354,8 +354,8 @@ def test_fast_point_parsing_matches_the_schema() -> None:
     ]
     assert TrackBatchSchema().load({"points": points})["points"] == TrackPointInSchema(many=True).load(points)
     # Anything the fast path does not take goes through the schema, with the schema's errors.
-    mixed = points + [{"lat": "40.1", "lon": 109, "time": "2026-03-01T19:00:00+08:00"}]
+    mixed = [*points, {"lat": "40.1", "lon": 109, "time": "2026-03-01T19:00:00+08:00"}]
     assert TrackBatchSchema().load({"points": mixed})["points"][-1]["lat"] == 40.1
     with pytest.raises(ma.ValidationError) as refused:
-        TrackBatchSchema().load({"points": points + [{"lat": True, "lon": 1, "time": "2026-03-01T19:00:00"}]})
+        TrackBatchSchema().load({"points": [*points, {"lat": True, "lon": 1, "time": "2026-03-01T19:00:00"}]})
     assert set(refused.value.messages["points"][3]) == {"lat", "time"}

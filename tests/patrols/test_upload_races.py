@@ -108,7 +108,7 @@ class Setup:
 def setup(app: Flask) -> Setup:
     """A running shift in a grid with one checkpoint and two volunteers' places, committed."""
     with app.app_context():
-        city, district, subdistrict, community, grid = factories.make_branch()
+        _city, _district, _subdistrict, community, grid = factories.make_branch()
         shift = factories.make_shift(grid, starts_in=timedelta(minutes=-5))
         volunteer, other = factories.make_volunteer(grid), factories.make_volunteer(grid)
         assignment = factories.make_assignment(shift, volunteer)
@@ -276,7 +276,7 @@ def test_overlapping_batches_at_once_store_1000_distinct_points(app: Flask, atte
     assert [answer.status for answer in answers] == [200] * len(batches), answers
     # Between them the six requests stored every point exactly once (point 0 was there before).
     assert sum(answer.body["stored"] for answer in answers) == 999
-    for batch, answer in zip(batches, answers):
+    for batch, answer in zip(batches, answers, strict=True):
         assert answer.body["received"] == len(batch)
         assert answer.body["stored"] + answer.body["duplicates"] == len(batch)
         assert len(batch) <= answer.body["track_point_count"] <= 1000
@@ -516,7 +516,7 @@ def test_ten_different_photos_at_once_accept_exactly_six(app: Flask, photo_dir: 
         [post_photo(report_id, client_id, jpeg(20 * i), made.headers) for i, client_id in enumerate(client_ids)],
     )
 
-    accepted = [(client_id, answer) for client_id, answer in zip(client_ids, answers) if answer.status == 201]
+    accepted = [(client_id, answer) for client_id, answer in zip(client_ids, answers, strict=True) if answer.status == 201]
     refused = [answer for answer in answers if answer.status != 201]
     assert len(accepted) == MAX_PHOTOS, answers
     for answer in refused:

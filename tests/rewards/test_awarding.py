@@ -455,7 +455,7 @@ def test_hand_entered_hours_replay_with_the_same_idempotency_key(client, tree) -
 
 def _committed_city(app: Flask, **rule: Any) -> dict[str, Any]:
     with app.app_context():
-        city, district, subdistrict, community, grid = factories.make_branch()
+        city, _district, _subdistrict, _community, grid = factories.make_branch()
         db.session.add(PointRule(city_id=city.id, version=1, effective_from=utcnow() - timedelta(days=30),
                                  points_per_hour=10, rounding_minutes=15, report_bonus={}, **rule))
         volunteer = factories.make_volunteer(grid)

@@ -275,7 +275,7 @@ def test_counting_each_record_and_entry_as_written_equals_a_recount(people) -> N
     ledger.append(ann.id, -25, LedgerReason.REDEMPTION, "redemption", "7")
     earn(ann, -15, at("2027-01-02"), LedgerReason.REVERSAL, reverses_id=shift.id)
     db.session.execute(sa.delete(LeaderboardTotal))
-    for record in records + [voided]:
+    for record in [*records, voided]:
         totals.count_service(record.volunteer_id, record.served_on, record.minutes)
     totals.count_service(voided.volunteer_id, voided.served_on, -voided.minutes)
     for entry in db.session.scalars(sa.select(LedgerEntry).order_by(LedgerEntry.id)):

@@ -363,7 +363,7 @@ def test_apply_skips_places_that_no_longer_hold(app, tree, staff, monday) -> Non
     now = utcnow()
     loaded = service.load(caller, tree.community_a, monday, monday + timedelta(days=6), 8, now)
     result = solve(loaded.problem)
-    assert {(p.shift_id, p.volunteer_id) for p in result.places} == {(s.id, v.id) for s, v in zip(shifts, people)}
+    assert {(p.shift_id, p.volunteer_id) for p in result.places} == {(s.id, v.id) for s, v in zip(shifts, people, strict=True)}
 
     elsewhere = shift_at(tree.grid_b, monday, "20:00", 1)
     factories.make_assignment(elsewhere, people[0])
@@ -550,7 +550,7 @@ def test_pairs_respect_nearness_and_held_shifts() -> None:
 def test_two_applies_at_once_never_overbook(app) -> None:
     """Both plan the same places; the second to get the volunteers' locks finds them taken."""
     with app.app_context():
-        city, district, subdistrict, community, grid = factories.make_branch()
+        _city, district, _subdistrict, community, grid = factories.make_branch()
         monday = next_monday()
         shift_ids = [shift_at(grid, monday + timedelta(days=day), "19:00", 2, places=2).id for day in range(3)]
         for _ in range(4):

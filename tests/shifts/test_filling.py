@@ -14,7 +14,7 @@ from grids.models import AreaLevel
 from shifts.models import Assignment, Shift
 from tests import factories
 from tests.problems import EN, assert_problem
-from tests.shift_events import events  # noqa: F401  (fixture)
+from tests.signal_events import events  # noqa: F401  (fixture)
 
 API = "/api/v1"
 

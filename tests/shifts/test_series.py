@@ -625,7 +625,7 @@ def test_cancel_needs_a_reason_and_a_scope(client, tree, people) -> None:
 @pytest.mark.committing
 def test_expanding_at_once_never_duplicates(app: Flask) -> None:
     with app.app_context():
-        city, district, subdistrict, community, grid = factories.make_branch()
+        _city, _district, _subdistrict, _community, grid = factories.make_branch()
         series = make_series(grid, datetime.combine(next_weekday(0), time(19)), "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR,SA,SU")
         series_id = series.id
         db.session.commit()
@@ -642,7 +642,7 @@ def test_expanding_at_once_never_duplicates(app: Flask) -> None:
                 series = db.session.get(ShiftSeries, series_id)
                 made.append(len(series_service.expand(series, now)))
                 db.session.commit()
-            except BaseException as error:  # noqa: BLE001 - reported below
+            except BaseException as error:
                 failures.append(error)
 
     def run_task() -> None:  # the periodic task, with its row lock
@@ -650,7 +650,7 @@ def test_expanding_at_once_never_duplicates(app: Flask) -> None:
             try:
                 barrier.wait()
                 made.append(top_up_series(now=now))
-            except BaseException as error:  # noqa: BLE001
+            except BaseException as error:
                 failures.append(error)
 
     races.run_threads([expand_directly, expand_directly, run_task, run_task])
