@@ -12,7 +12,8 @@ phone numbers, ID numbers, tokens, passwords or positions. The formatter is the 
 that rule, on every line after it is assembled (message, extras and traceback alike, which a
 ``logging.Filter`` could not reach without changing the record for every other handler): fields
 named like personal data are dropped (positions are rounded to about 1 km), and text that looks
-like an ID number, a mainland mobile number, a JWT, a bearer token or a push token is masked.
+like an ID number, a mainland mobile number, a JWT, a bearer token, a push token or a position
+(a pair of precise coordinates, or one named lat/lon) is masked.
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ _PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"[A-Za-z0-9_-]{100,}"),
     # Mainland resident ID numbers: 17 digits and a check digit (or X).
     re.compile(r"(?<![0-9])[1-9][0-9]{16}[0-9Xx](?![0-9])"),
+    # Positions in text: a pair of precise decimals ("40.655123,109.845678", "(109.84 40.65)"),
+    # or one named as such ("lat=40.655123", "'lon': 109.8"). A lone decimal is left alone.
+    re.compile(r"-?[0-9]{1,3}\.[0-9]{2,}\s*[, ]\s*-?[0-9]{1,3}\.[0-9]{2,}"),
+    re.compile(r"(?i)\b(?:lat|lon|lng|latitude|longitude)\b['\"]?\s*[:=]\s*-?[0-9]+\.[0-9]+"),
     # Mainland mobile numbers, with or without +86 / 86.
     re.compile(r"(?<![0-9])(?:\+?86[- ]?)?1[3-9][0-9]{9}(?![0-9])"),
 )
