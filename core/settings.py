@@ -74,7 +74,7 @@ SETTINGS: tuple[Setting, ...] = (
         "a task the broker refused after a commit is owed and resent by its process this often "
         "(the write's answer does not change)",
     ),
-    # Operating it (core/logs.py, core/metrics.py; docs/deploy.md "What to alert on").
+    # Operating it (core/logs.py, core/metrics.py; docs/deploy.md, "Logs, metrics and what to alert on").
     text("LOG_LEVEL", "INFO", "lowest level logged (JSON lines on standard error, with the request id)"),
     text(
         "METRICS_TOKEN", None,
