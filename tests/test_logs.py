@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from celery import Celery
 from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
 from core.db import utcnow
+from core.extensions import db
 from core.logs import REDACTED, json_handler, redact, redact_text, request_id_context, sane_request_id
 from tests import factories
 from tests.conftest import RequestIsolatingClient
@@ -78,7 +80,16 @@ def failing_client(app: Flask) -> FlaskClient:
     def explode() -> None:
         raise RuntimeError(f"could not reach +86{PHONE_DIGITS} (ID {ID_NUMBER}) at {LAT},{LON} token {DEVICE_TOKEN}")
 
+    class Opaque:  # a value the database driver cannot bind, whose repr is a password
+        def __repr__(self) -> str:
+            return f"<{PASSWORD}>"
+
+    def explode_in_sql() -> None:
+        # The driver refuses the parameter: SQLAlchemy's message would list the parameters.
+        db.session.execute(sa.text("SELECT :secret"), {"secret": Opaque()})
+
     other.add_url_rule("/explode", "explode", explode)
+    other.add_url_rule("/explode-in-sql", "explode_in_sql", explode_in_sql)
     other.test_client_class = RequestIsolatingClient
     return other.test_client()
 
@@ -128,6 +139,7 @@ def test_no_personal_data_in_any_line_and_every_line_has_its_requests_id(
     send("junk-id", client.get("/healthz", headers={"X-Request-ID": "x" * 500}))
     failed = send("explode", failing_client.get("/explode", headers={"Authorization": f"Bearer {access}"}))
     assert failed.status_code == 500
+    assert send("explode-in-sql", failing_client.get("/explode-in-sql")).status_code == 500
 
     lines = captured_logs()
     ids = {name: response.headers["X-Request-ID"] for name, response in answered.items()}
@@ -143,9 +155,10 @@ def test_no_personal_data_in_any_line_and_every_line_has_its_requests_id(
     assert access_lines[ids["check-in"]]["status"] == check_in.status_code
     assert access_lines[ids["explode"]]["status"] == 500
     assert isinstance(access_lines[ids["login"]]["duration_ms"], float)
-    (error,) = [line for line in lines if line["level"] == "ERROR"]
-    assert error["request_id"] == ids["explode"] and "RuntimeError" in error["exc_info"]
-    assert REDACTED in error["exc_info"]
+    errors = {line["request_id"]: line for line in lines if line["level"] == "ERROR"}
+    assert set(errors) == {ids["explode"], ids["explode-in-sql"]}
+    assert "RuntimeError" in errors[ids["explode"]]["exc_info"] and REDACTED in errors[ids["explode"]]["exc_info"]
+    assert "SELECT" in errors[ids["explode-in-sql"]]["exc_info"]
 
     text = "\n".join(json.dumps(line, ensure_ascii=False) for line in lines)
     planted = [PHONE_DIGITS, "13700001111", PASSWORD, ID_NUMBER, str(LAT), str(LON), DEVICE_TOKEN,
