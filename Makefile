@@ -84,9 +84,10 @@ lint: install-test
 upgrade: install
 	$(BIN)/flask db upgrade
 
-## serve: production-style server (gunicorn); set DATABASE_URL, REDIS_URL and secrets first
+## serve: production-style server (gunicorn, gunicorn.conf.py: JSON logs, metrics of all workers);
+## set DATABASE_URL, REDIS_URL and secrets first
 serve: install
-	$(BIN)/gunicorn --workers $${WEB_CONCURRENCY:-4} --bind $(HOST):$(PORT) "app:create_app()"
+	$(BIN)/gunicorn --config gunicorn.conf.py --workers $${WEB_CONCURRENCY:-4} --bind $(HOST):$(PORT) "app:create_app()"
 
 ## worker: Celery worker with beat embedded (one machine); set CELERY_BROKER_URL first
 worker: install

@@ -17,7 +17,9 @@ from core.db import configure_sqlite, render_migration_item
 from core.dev_server import repair_query_string
 from core.errors import BoundedIntConverter, commit_failure_response, problem_response, register_error_handlers
 from core.extensions import api, db, jwt, limiter, migrate
+from core.logs import configure_logging
 from core.metrics import init_metrics
+from core.observability import init_observability
 from core.request_input import RequestJSONProvider, init_request_input
 from core.tasks import init_celery
 from core.transactions import changes_kept_on_error
@@ -42,6 +44,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.update(build_config(app.instance_path, test_config, packages=PACKAGES))
     app.extensions["shouwang.packages"] = PACKAGES  # `flask settings table` lists their settings
     refuse_per_process_limits(app.config)
+    if not app.testing:  # tests capture logs with handlers of their own (tests/test_logs.py)
+        configure_logging(app.config["LOG_LEVEL"])
 
     packages = [importlib.import_module(name) for name in PACKAGES]
     # Every model imported before the database is bound, so metadata is complete for Alembic.
@@ -70,6 +74,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     for package in packages:
         package.init_app(app)
     init_metrics(app)  # GET /metrics for operators, outside the API document
+    init_observability(app)  # request ids, access log, request metrics; the outermost WSGI layer
     _refuse_oversized_bodies(app)
     init_request_input(app)
     _register_transaction_boundary(app)

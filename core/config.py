@@ -209,6 +209,9 @@ def build_config(
     config["SQLALCHEMY_ENGINE_OPTIONS"] = {
         "pool_pre_ping": config["DATABASE_POOL_PRE_PING"],
         "pool_recycle": config["DATABASE_POOL_RECYCLE_SECONDS"],
+        # A database error's message then shows the SQL without its values: a logged traceback
+        # would otherwise carry phone numbers, ID ciphertexts and positions (core/logs.py).
+        "hide_parameters": True,
     }
     config["RATELIMIT_STORAGE_URI"] = config["REDIS_URL"] or "memory://"
 

@@ -13,12 +13,12 @@ from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, Response, current_app, json
+from prometheus_client import Counter
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.routing import IntegerConverter, Map
 
 from core import i18n
-from core.metrics import increment
 
 PROBLEM_MIMETYPE = "application/problem+json"
 #: Largest id or integer PostgreSQL's ``integer`` holds.
@@ -184,13 +184,14 @@ def handle_data_error(error: DataError) -> Response:
 
     Schemas should catch these first; this keeps a missed case a client error, not a 500.
     """
-    log.warning("database refused a value: %s", error.orig)
+    # The type only: the driver's message quotes the value, which may be personal data.
+    log.warning("database refused a value: %s", type(error.orig).__name__)
     return problem_response(422, "validation_failed", "A value is out of range or malformed.")
 
 
 def handle_database_unavailable(error: OperationalError) -> Response:
     """The database went away (restart, failover, lock timeout): the client should retry shortly."""
-    log.warning("database unavailable: %s", error.orig)
+    log.warning("database unavailable: %s", type(error.orig).__name__)
     return problem_response(503, "service_unavailable", headers={"Retry-After": "1"})
 
 
@@ -200,6 +201,9 @@ COMMIT_OUTCOME_UNKNOWN = (
 )
 i18n.register_titles({"commit_outcome_unknown": ("保存结果未知，请重试", "Outcome unknown, please retry")})
 i18n.register_messages({COMMIT_OUTCOME_UNKNOWN: "保存时与数据库的连接中断：更改可能已保存，也可能没有。请使用同一 Idempotency-Key 重试以获得结果。"})
+
+
+COMMITS_OUTCOME_UNKNOWN = Counter("shouwang_commit_outcome_unknown", "Commits whose connection was lost (answered 503)")
 
 
 def commit_failure_response(error: DBAPIError) -> Response | None:
@@ -216,7 +220,7 @@ def commit_failure_response(error: DBAPIError) -> Response | None:
     headers = {"Retry-After": "1"}
     if error.connection_invalidated:
         log.warning("connection lost during commit: outcome unknown (%s)", type(error.orig).__name__)
-        increment("shouwang_commit_outcome_unknown_total", "Commits whose connection was lost (answered 503)")
+        COMMITS_OUTCOME_UNKNOWN.inc()
         return problem_response(503, "commit_outcome_unknown", COMMIT_OUTCOME_UNKNOWN, headers=headers)
     log.warning("commit failed: %s", type(error.orig).__name__)
     return problem_response(503, "service_unavailable", headers=headers)

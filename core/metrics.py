@@ -1,25 +1,47 @@
-"""``GET /metrics``: what an operator watches, in the Prometheus text format (version 0.0.4).
+"""``GET /metrics``: what an operator watches, in the Prometheus text format (prometheus_client).
 
-Not part of the API (not in the OpenAPI document, no token): counts only, never personal data.
-Keep it off the public balancer and let the monitoring system reach each node directly.
+Not part of the API (not in the OpenAPI document) and not public: it answers clients on this
+machine's loopback that came through no proxy, or a request with ``Authorization: Bearer
+<METRICS_TOKEN>`` when that setting is set; anyone else gets the 404 of a path that does not
+exist. Counts only, never personal data.
 
-Counters (``increment``) are kept per process: with several gunicorn workers each answers with its
-own, labelled ``pid``; sum them in the monitoring system (they also appear in the logs). Gauges
-registered by packages (:func:`register_gauges`) are read from the database when scraped, so they
-are the same whichever process answers.
+Two kinds of series:
+
+- Counters, histograms and gauges that code updates as things happen (``prometheus_client``
+  objects declared next to that code: requests in :mod:`core.observability`, task outcomes in
+  :mod:`core.tasks`, push outcomes in :mod:`notifications.delivery.service`, the pool below).
+  Under gunicorn every worker writes them to files in ``PROMETHEUS_MULTIPROC_DIR`` and whichever
+  worker answers the scrape adds them all up (``gunicorn.conf.py`` sets that up and marks dead
+  workers); without that variable they live in this process's default registry.
+- Samples that packages register with :func:`register_gauges`, read when scraped (in the
+  scraping request's app context): the outbox's backlog from the database (the same whichever
+  worker answers), and per-process state labelled ``pid`` (tasks this process owes the broker).
 """
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import os
-import threading
-from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
-from flask import Flask, Response
+import prometheus_client
+import sqlalchemy as sa
+from flask import Flask, Response, current_app, request
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+from werkzeug.exceptions import NotFound
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+from core.extensions import db
+
+CONTENT_TYPE = prometheus_client.exposition.CONTENT_TYPE_PLAIN_0_0_4
+
+# One series per thing counted: the *_created companions only double what a scrape carries.
+prometheus_client.disable_created_metrics()
 
 
 @dataclass(frozen=True)
@@ -31,17 +53,7 @@ class Sample:
     labels: dict[str, str] = field(default_factory=dict)
 
 
-_lock = threading.Lock()
-_counters: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
-_help: dict[str, str] = {}
 _gauges: list[Callable[[], Iterable[Sample]]] = []
-
-
-def increment(name: str, help: str, **labels: str) -> None:
-    """Add one to this process's counter ``name`` (with these labels)."""
-    with _lock:
-        _help[name] = help
-        _counters[(name, tuple(sorted(labels.items())))] += 1
 
 
 def register_gauges(source: Callable[[], Iterable[Sample]]) -> None:
@@ -50,36 +62,105 @@ def register_gauges(source: Callable[[], Iterable[Sample]]) -> None:
         _gauges.append(source)
 
 
-def samples() -> list[Sample]:
-    pid = str(os.getpid())
-    with _lock:
-        counted = [
-            Sample(name, _help[name], value, "counter", {**dict(labels), "pid": pid})
-            for (name, labels), value in sorted(_counters.items())
-        ]
-    for source in _gauges:
-        counted.extend(source())
-    return counted
+def multiprocess_dir() -> str | None:
+    """Where gunicorn's workers keep their series (None: one process, the default registry)."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
-def render(items: Iterable[Sample]) -> str:
-    lines: list[str] = []
-    described: set[str] = set()
-    for sample in items:
-        if sample.name not in described:
-            described.add(sample.name)
-            lines += [f"# HELP {sample.name} {sample.help}", f"# TYPE {sample.name} {sample.kind}"]
-        labels = ",".join(f'{key}="{_escape(value)}"' for key, value in sorted(sample.labels.items()))
-        lines.append(f"{sample.name}{{{labels}}} {sample.value:g}" if labels else f"{sample.name} {sample.value:g}")
-    return "\n".join(lines) + "\n"
+class RegisteredSamples(Collector):
+    """The packages' :func:`register_gauges` sources, as metric families, read at scrape time."""
+
+    def collect(self) -> Iterator[Metric]:
+        families: dict[str, Metric] = {}
+        for source in _gauges:
+            for sample in source():
+                family = families.get(sample.name)
+                if family is None:
+                    kind = CounterMetricFamily if sample.kind == "counter" else GaugeMetricFamily
+                    family = families[sample.name] = kind(sample.name, sample.help, labels=sorted(sample.labels))
+                family.add_metric([sample.labels[key] for key in sorted(sample.labels)], sample.value)
+        yield from families.values()
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+class _DefaultRegistry(Collector):
+    """This process's default registry, inside a scrape's registry (no worker files to add up)."""
+
+    def collect(self) -> Iterator[Metric]:
+        yield from prometheus_client.REGISTRY.collect()
+
+
+# --- the database pool ------------------------------------------------------------------------------
+
+# livesum: under gunicorn the connections of all live workers, added up (a dead worker's are gone).
+POOL_CHECKED_OUT = Gauge(
+    "shouwang_db_pool_checked_out", "Database connections in use (all workers)", multiprocess_mode="livesum"
+)
+POOL_SIZE = Gauge(
+    "shouwang_db_pool_size", "Database connections the pools keep open at most, overflow aside (all workers)",
+    multiprocess_mode="livesum",
+)  # fmt: skip
+POOL_OVERFLOW = Gauge(
+    "shouwang_db_pool_overflow",
+    "Connections open beyond the pool size (negative: pool slots not opened yet; all workers)",
+    multiprocess_mode="livesum",
+)
+
+
+def record_pool_use(pool: Any) -> None:
+    """Set the pool gauges from ``pool`` (a QueuePool has the numbers; other pool types do not)."""
+    for gauge, reading in ((POOL_CHECKED_OUT, "checkedout"), (POOL_SIZE, "size"), (POOL_OVERFLOW, "overflow")):
+        read = getattr(pool, reading, None)
+        if callable(read):
+            gauge.set(read())
+
+
+def _watch_pool(app: Flask) -> None:
+    with app.app_context():
+        engine = db.engine
+    # Updated as connections come and go, so every worker's file holds its own pool's state. On
+    # the engine, not its pool: a disposed engine's new pool keeps the listeners.
+    sa.event.listen(engine, "checkout", lambda *_: record_pool_use(engine.pool))
+    sa.event.listen(engine, "checkin", lambda *_: record_pool_use(engine.pool))
+    record_pool_use(engine.pool)
+
+
+# --- the endpoint -----------------------------------------------------------------------------------
+
+
+def render_metrics() -> bytes:
+    """Every series, as the answering process sees them (all workers' under gunicorn)."""
+    registry = CollectorRegistry(auto_describe=False)
+    directory = multiprocess_dir()
+    if directory:
+        MultiProcessCollector(registry, path=directory)
+    else:
+        registry.register(_DefaultRegistry())
+    registry.register(RegisteredSamples())
+    record_pool_use(db.engine.pool)
+    return generate_latest(registry)
+
+
+def scrape_allowed() -> bool:
+    """A loopback client that came through no proxy, or the right bearer token."""
+    expected = current_app.config.get("METRICS_TOKEN")
+    if expected:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), str(expected).encode()):
+            return True
+    # A balancer or proxy on this machine also connects from loopback: what it forwards is not local.
+    if any(name in request.headers for name in ("X-Forwarded-For", "Forwarded", "X-Real-IP")):
+        return False
+    try:
+        return ipaddress.ip_address(request.remote_addr or "").is_loopback
+    except ValueError:
+        return False
 
 
 def init_metrics(app: Flask) -> None:
     def metrics() -> Response:
-        return Response(render(samples()), content_type=CONTENT_TYPE)
+        if not scrape_allowed():
+            raise NotFound()  # as if there were no such path
+        return Response(render_metrics(), content_type=CONTENT_TYPE)
 
     app.add_url_rule("/metrics", "metrics", metrics, methods=["GET"])
+    _watch_pool(app)

@@ -74,6 +74,14 @@ SETTINGS: tuple[Setting, ...] = (
         "a task the broker refused after a commit is owed and resent by its process this often "
         "(the write's answer does not change)",
     ),
+    # Operating it (core/logs.py, core/metrics.py; docs/deploy.md, "Logs, metrics and what to alert on").
+    text("LOG_LEVEL", "INFO", "lowest level logged (JSON lines on standard error, with the request id)"),
+    text(
+        "METRICS_TOKEN", None,
+        "`GET /metrics` also answers `Authorization: Bearer <this>`; unset: only clients on loopback "
+        "(through no proxy), everyone else gets 404",
+        blank_is_unset=True,
+    ),
     # Photos (core/photos.py; reports and the catalogue): JPEG or PNG up to this size (the upload route allows this
     # plus the multipart envelope above MAX_CONTENT_LENGTH).
     integer("REPORT_PHOTO_MAX_BYTES", 5 * 1024 * 1024, "largest photo accepted, in bytes", shown_default="5 MiB"),

@@ -32,11 +32,12 @@ import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
+from prometheus_client import Counter
 
 from core.db import utcnow
 from core.extensions import db
@@ -55,6 +56,11 @@ DELIVERY_BUDGET_SECONDS = 60.0
 
 _notifications = Notification.__table__
 _devices = Device.__table__
+
+PUSH_OUTCOMES = Counter(
+    "shouwang_push_outcomes", "Pushes answered by the push service, by channel and outcome "
+    "(ok, invalid_token, retry, permanent)", ["channel", "outcome"],
+)  # fmt: skip
 
 
 @dataclass
@@ -203,10 +209,24 @@ def _outbox_samples() -> list[Sample]:
         sa.select(sa.func.count()).where(pending, t.c.push_due_at < now - timedelta(seconds=60))
     )
     outage = db.session.scalar(sa.select(sa.func.count()).where(pending, t.c.push_wait == PushWait.OUTAGE))
+    due, oldest = db.session.execute(
+        sa.select(sa.func.count(), sa.func.min(t.c.push_due_at)).where(pending, t.c.push_due_at <= now)
+    ).one()
+    oldest_age = max((now - _as_utc(oldest)).total_seconds(), 0.0) if oldest is not None else 0.0
     return [
         Sample("shouwang_push_overdue", "Pushes due more than a minute ago and not sent yet", overdue or 0),
         Sample("shouwang_push_waiting_on_outage", "Pushes held back by a push-service outage", outage or 0),
+        Sample("shouwang_outbox_due", "Notifications whose push is due now and not sent yet (the backlog)", due or 0),
+        Sample(
+            "shouwang_outbox_oldest_due_age_seconds",
+            "How long the oldest due, unsent push has been due (0: none due)", oldest_age,
+        ),
     ]
+
+
+def _as_utc(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes (stored in UTC); PostgreSQL aware ones.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 register_gauges(_outbox_samples)
@@ -334,6 +354,8 @@ def _send(provider: PushProvider, messages: Sequence[PushMessage]) -> list[SendR
         results = [SendResult(Outcome.RETRY, error=f"{type(error).__name__}: {error}"[:200])] * len(messages)
     if len(results) != len(messages):
         raise RuntimeError(f"provider {provider.channel} answered {len(results)} of {len(messages)} messages")
+    for result in results:
+        PUSH_OUTCOMES.labels(provider.channel, str(result.outcome)).inc()
     return results
 
 

@@ -164,14 +164,14 @@ def test_a_run_with_nothing_due_probes_a_service_that_was_down_and_sends_the_bac
     still_down = deliver_due(now=now + timedelta(seconds=5))  # nothing due: a probe, refused
     assert (still_down.claimed, still_down.probes, still_down.recovered) == (0, 1, 0)
     assert sum(fcm.probes.values()) == 0  # the connection was refused
-    assert "shouwang_push_waiting_on_outage 1\n" in client.get("/metrics").get_data(as_text=True)
+    assert "shouwang_push_waiting_on_outage 1.0\n" in client.get("/metrics").get_data(as_text=True)
 
     fcm.come_up()
     back = deliver_due(now=now + timedelta(seconds=10))
     assert (back.probes, back.recovered, back.claimed, back.sent) == (1, 1, 1, 1)
     assert fcm.probes == {200: 1} and fcm.delivered(device.token) == 1
     assert deliver_due(now=now + timedelta(seconds=30)).probes == 0  # nothing waits on an outage now
-    assert "shouwang_push_waiting_on_outage 0\n" in client.get("/metrics").get_data(as_text=True)
+    assert "shouwang_push_waiting_on_outage 0.0\n" in client.get("/metrics").get_data(as_text=True)
 
 
 def test_rows_the_service_asked_to_wait_keep_their_time_when_an_outage_ends(fcm: FakeFcm) -> None:
