@@ -180,7 +180,7 @@ def test_tasks_run_in_process_log_with_the_id_of_the_request_that_ran_them(
 
 @pytest.mark.committing
 def test_a_worker_logs_a_task_with_the_id_of_the_request_that_sent_it(
-    app: Flask, broker_queue: tuple[Celery, str], tmp_path: Path  # noqa: F811
+    app: Flask, broker_queue: tuple[Celery, str], tmp_path: Path
 ) -> None:
     producer, queue = broker_queue
     code = unique_code("logs-worker")

@@ -27,8 +27,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from core.db import utcnow
 from core.tasks import ping
 from tests import factories
-from tests.notifications.test_delivery import fcm, make_device, make_notification, make_recipient  # noqa: F401
 from tests.fcm_server import UNREGISTERED, FakeFcm
+from tests.notifications.test_delivery import fcm, make_device, make_notification, make_recipient  # noqa: F401
 from tests.test_serving_limits import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,7 +136,7 @@ def test_outbox_backlog_counts_a_due_notification_and_its_age(client: FlaskClien
     assert value(after, "shouwang_outbox_oldest_due_age_seconds") >= 2 * 3600
 
 
-def test_push_outcomes_are_counted_by_channel_and_outcome(client: FlaskClient, fcm: FakeFcm) -> None:  # noqa: F811
+def test_push_outcomes_are_counted_by_channel_and_outcome(client: FlaskClient, fcm: FakeFcm) -> None:
     from notifications.delivery.service import deliver_due
 
     user = make_recipient()
