@@ -5,7 +5,10 @@ Texts are written in English in the code (the msgid) and marked for extraction:
 - ``i18n.N_("Text.")`` a validation message or a text without context;
 - ``i18n.title("code", "Title")`` an error title, its code the msgctxt (one code, one meaning);
 - ``i18n.C_("context", "Text")`` a short text whose English alone would be ambiguous;
-- ``ngettext("{n} day", "{n} days", n)`` a text with plural forms.
+- ``ngettext_in(language, "{n} day", "{n} days", n)`` a text with plural forms.
+
+A comment ``# i18n: …`` on the line before a marker reaches the translator (``#.`` in the catalogue):
+say there which placeholders a translation may use beyond the English text's.
 
 ``translations/messages.pot`` is the extracted template; ``translations/<lang>/LC_MESSAGES/messages.po``
 one language each; the ``.mo`` next to each ``.po`` is a build product (``make translations``).
