@@ -6,7 +6,7 @@ export FLASK_APP := app:create_app
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint install install-test browser shell-tools upgrade serve worker bench bench-autofill bench-checkin bench-notifications bench-leaderboard clean
+.PHONY: run test lint install install-test translations translations-extract translations-update translations-init browser shell-tools upgrade serve worker bench bench-autofill bench-checkin bench-notifications bench-leaderboard clean
 
 # The installer: uv (from PyPI, into the virtualenv) when it can be had, about five times faster
 # than pip on a cold machine; pip otherwise, or always with INSTALLER=pip. uv does not read pip's
@@ -42,8 +42,29 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(call install_packages,.[test])
 	touch $@
 
-install: $(VENV)/.installed
-install-test: $(VENV)/.installed-test
+install: $(VENV)/.installed translations
+install-test: $(VENV)/.installed-test translations
+
+## translations: compile each translations/<lang>/LC_MESSAGES/messages.po to its .mo (a build product,
+## not in git; the app refuses to start without it). Recompiled when the .po changes.
+CATALOGUES := $(wildcard translations/*/LC_MESSAGES/messages.po)
+translations: $(CATALOGUES:.po=.mo)
+
+translations/%/LC_MESSAGES/messages.mo: translations/%/LC_MESSAGES/messages.po | $(VENV)/.installed
+	$(BIN)/pybabel --quiet compile -i $< -o $@
+
+## translations-extract: the texts marked in the code into translations/messages.pot (core/catalogues.py)
+translations-extract: $(VENV)/.installed
+	$(BIN)/python -m core.catalogues extract
+
+## translations-update: extract, then bring every language's .po up to the template (new texts untranslated)
+translations-update: $(VENV)/.installed
+	$(BIN)/python -m core.catalogues update
+
+## translations-init LOCALE=mn: start the catalogue of a new language from the template
+translations-init: $(VENV)/.installed
+	@[ -n "$(LOCALE)" ] || { echo "usage: make translations-init LOCALE=<language code, e.g. mn>" >&2; exit 1; }
+	$(BIN)/python -m core.catalogues init $(LOCALE)
 
 # The API docs page is tested in a real browser: Debian's chromium, installed when missing (as root).
 browser:

@@ -72,30 +72,26 @@ __all__ = [
 ]
 
 i18n.register_titles(
-    {
-        # Also raised by the volunteers package, which relies on this registration.
-        "phone_taken": ("该手机号已注册", "Phone number already registered"),
-        "wrong_password": ("当前密码错误", "The current password is wrong"),
-        "role_not_allowed": ("无权授予该角色", "You may not grant this role"),
-        "higher_role": ("无权管理更高级别的账户", "You may not manage an account of a higher role"),
-        "own_account": ("不能停用自己或修改自己的角色", "You cannot deactivate yourself or change your own role"),
-        "user_not_found": ("用户不存在", "User not found"),
-    }
+    # Also raised by the volunteers package, which relies on this registration.
+    i18n.title("phone_taken", "Phone number already registered"),
+    i18n.title("wrong_password", "The current password is wrong"),
+    i18n.title("role_not_allowed", "You may not grant this role"),
+    i18n.title("higher_role", "You may not manage an account of a higher role"),
+    i18n.title("own_account", "You cannot deactivate yourself or change your own role"),
+    i18n.title("user_not_found", "User not found"),
 )
 i18n.register_messages(
-    {
-        "The current password is wrong.": "当前密码错误。",
-        "Wrong password.": "密码错误。",
-        "Must differ from the current password.": "新密码不能与当前密码相同。",
-        "Area not found.": "区域不存在。",
-        "User not found.": "用户不存在。",
-        "This phone number is already registered.": "该手机号已注册。",
-        "You may not grant this role.": "您无权授予该角色。",
-        "You may not manage an account of a higher role than yours.": "您无权管理比您级别更高的账户。",
-        "You cannot deactivate your own account.": "不能停用自己的账户。",
-        "You cannot change your own role.": "不能修改自己的角色。",
-        "Must be a city.": "必须是市级区域。",
-    }
+    i18n.N_("The current password is wrong."),
+    i18n.N_("Wrong password."),
+    i18n.N_("Must differ from the current password."),
+    i18n.N_("Area not found."),
+    i18n.N_("User not found."),
+    i18n.N_("This phone number is already registered."),
+    i18n.N_("You may not grant this role."),
+    i18n.N_("You may not manage an account of a higher role than yours."),
+    i18n.N_("You cannot deactivate your own account."),
+    i18n.N_("You cannot change your own role."),
+    i18n.N_("Must be a city."),
 )
 
 

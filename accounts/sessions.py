@@ -34,13 +34,10 @@ REASON_DEACTIVATED = "deactivated"
 REASON_SCOPE_CHANGED = "scope_changed"
 
 i18n.register_messages(
-    {
-        "Wrong phone number or password.": "手机号或密码错误。",
-        "The refresh token was already used; every token of this login has been revoked.":
-            "刷新令牌已被使用过；本次登录的所有令牌均已撤销。",
-        "Unknown refresh token.": "未知的刷新令牌。",
-        "The account is no longer active.": "该账户已停用。",
-    }
+    i18n.N_("Wrong phone number or password."),
+    i18n.N_("The refresh token was already used; every token of this login has been revoked."),
+    i18n.N_("Unknown refresh token."),
+    i18n.N_("The account is no longer active."),
 )
 
 

@@ -19,12 +19,15 @@ TASK_MODULES: tuple[str, ...] = ("core.tasks",)
 
 
 def init_app(app: Flask) -> None:
-    """The health probes (first in the API document), the docs page's own assets, ``flask settings``."""
+    """The message catalogues (a start without compiled ones stops here), the health probes (first in
+    the API document), the docs page's own assets, ``flask settings``."""
+    from core import i18n
     from core.config import settings_cli
     from core.docs import assets
     from core.extensions import api
     from core.health import blp as health_blp
 
+    i18n.init_app(app)
     api.register_blueprint(health_blp)
     app.register_blueprint(assets)
     app.cli.add_command(settings_cli)

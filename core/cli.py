@@ -8,10 +8,19 @@ import click
 
 from core import i18n
 
+
+
+def _supported_language(context: click.Context, parameter: click.Parameter, value: str) -> str:
+    # The languages are those with a catalogue, known once the app is loaded (not at import).
+    if value not in i18n.supported_languages():
+        raise click.BadParameter(f"{value!r} is not one of {', '.join(i18n.supported_languages())}.")
+    return value
+
+
 #: ``--lang``: the language of a command's error messages (Chinese by default, as in the API).
 language_option: Any = click.option(
-    "--lang", type=click.Choice(i18n.SUPPORTED_LANGUAGES), default=i18n.DEFAULT_LANGUAGE,
-    show_default=True, help="Language of error messages.",
+    "--lang", default=i18n.DEFAULT_LANGUAGE, callback=_supported_language,
+    show_default=True, help="Language of error messages (zh, en, or any with a catalogue).",
 )
 
 

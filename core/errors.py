@@ -195,12 +195,12 @@ def handle_database_unavailable(error: OperationalError) -> Response:
     return problem_response(503, "service_unavailable", headers={"Retry-After": "1"})
 
 
-COMMIT_OUTCOME_UNKNOWN = (
+COMMIT_OUTCOME_UNKNOWN = i18n.N_(
     "The connection to the database was lost while saving: the change may or may not have been "
     "saved. Retry with the same Idempotency-Key to get its outcome."
 )
-i18n.register_titles({"commit_outcome_unknown": ("保存结果未知，请重试", "Outcome unknown, please retry")})
-i18n.register_messages({COMMIT_OUTCOME_UNKNOWN: "保存时与数据库的连接中断：更改可能已保存，也可能没有。请使用同一 Idempotency-Key 重试以获得结果。"})
+i18n.register_titles(i18n.title("commit_outcome_unknown", "Outcome unknown, please retry"))
+i18n.register_messages(COMMIT_OUTCOME_UNKNOWN)
 
 
 COMMITS_OUTCOME_UNKNOWN = Counter("shouwang_commit_outcome_unknown", "Commits whose connection was lost (answered 503)")

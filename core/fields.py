@@ -23,13 +23,9 @@ from core import i18n
 
 NEEDS_OFFSET = "Datetime must have a time zone offset."  # translated in core.i18n
 NOT_A_DATETIME = "Not a valid datetime."
-NOTHING_TO_CHANGE = "Provide at least one field to change."
+NOTHING_TO_CHANGE = i18n.N_("Provide at least one field to change.")
 
-i18n.register_messages(
-    {
-        NOTHING_TO_CHANGE: "请至少提供一个要修改的字段。",
-    }
-)
+i18n.register_messages(NOTHING_TO_CHANGE)
 
 # RFC 3339 ``date-time`` (what OpenAPI's ``format: date-time`` means), with the offset left optional
 # here only so that a missing one gets its own message.

@@ -55,30 +55,16 @@ HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 200
 _KEY_PATTERN = re.compile(r"[\x20-\x7e]{1,200}")
-_INVALID_KEY = "Use 1 to 200 printable ASCII characters."
+_INVALID_KEY = i18n.N_("Use 1 to 200 printable ASCII characters.")
 
 i18n.register_titles(
-    {
-        "idempotency_key_reused": (
-            "幂等键已用于另一个请求",
-            "Idempotency key already used for another request",
-        ),
-        "idempotency_key_in_progress": (
-            "使用该幂等键的请求仍在处理中",
-            "A request with this idempotency key is in progress",
-        ),
-    }
+    i18n.title("idempotency_key_reused", "Idempotency key already used for another request"),
+    i18n.title("idempotency_key_in_progress", "A request with this idempotency key is in progress"),
 )
 i18n.register_messages(
-    {
-        _INVALID_KEY: "请使用 1 到 200 个可打印的 ASCII 字符。",
-        "This Idempotency-Key was already used for a different request.": (
-            "该 Idempotency-Key 已用于另一个不同的请求。"
-        ),
-        "A request with this Idempotency-Key is still being processed; retry shortly.": (
-            "使用该 Idempotency-Key 的请求仍在处理中，请稍后重试。"
-        ),
-    }
+    _INVALID_KEY,
+    i18n.N_("This Idempotency-Key was already used for a different request."),
+    i18n.N_("A request with this Idempotency-Key is still being processed; retry shortly."),
 )
 
 #: The header as documented on every decorated operation.

@@ -43,22 +43,18 @@ _FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png")}
 _JPEG_QUALITY = 88
 
 i18n.register_titles(
-    {
-        "photo_too_large": ("照片过大", "Photo too large"),
-        "unsupported_photo_type": ("照片格式不支持", "Unsupported photo type"),
-        "photo_unreadable": ("照片无法读取", "Photo unreadable"),
-        "photo_not_found": ("照片不存在", "Photo not found"),
-    }
+    i18n.title("photo_too_large", "Photo too large"),
+    i18n.title("unsupported_photo_type", "Unsupported photo type"),
+    i18n.title("photo_unreadable", "Photo unreadable"),
+    i18n.title("photo_not_found", "Photo not found"),
 )
 i18n.register_messages(
-    {
-        "Only JPEG and PNG photos are accepted.": "只接受 JPEG 和 PNG 格式的照片。",
-        "The photo could not be read.": "无法读取该照片。",
-        "The photo has too many pixels.": "照片像素过多。",
-        "Photo not found.": "照片不存在。",
-    }
+    i18n.N_("Only JPEG and PNG photos are accepted."),
+    i18n.N_("The photo could not be read."),
+    i18n.N_("The photo has too many pixels."),
+    i18n.N_("Photo not found."),
 )
-i18n.register_patterns({r"^The photo is larger than (\d+) bytes\.$": r"照片不能超过 \1 字节。"})
+i18n.register_patterns({r"^The photo is larger than (\d+) bytes\.$": i18n.N_("The photo is larger than {0} bytes.")})
 
 
 @dataclass(frozen=True)

@@ -43,18 +43,14 @@ MAX_JSON_DEPTH = 32
 MAX_REPORTED_FIELDS = 20
 
 TOO_DEEP = f"JSON may be nested at most {MAX_JSON_DEPTH} levels deep."
-NOT_UNICODE = "Not valid Unicode text (an unpaired surrogate)."
-BAD_FIELD_NAME = "A field name is not valid Unicode text (an unpaired surrogate)."
-NOT_UTF8 = "Not valid UTF-8 text."
+NOT_UNICODE = i18n.N_("Not valid Unicode text (an unpaired surrogate).")
+BAD_FIELD_NAME = i18n.N_("A field name is not valid Unicode text (an unpaired surrogate).")
+NOT_UTF8 = i18n.N_("Not valid UTF-8 text.")
 
-i18n.register_titles({"json_too_deep": ("JSON 嵌套层级过深", "JSON nested too deeply")})
-i18n.register_messages(
-    {
-        TOO_DEEP: f"JSON 最多只能嵌套 {MAX_JSON_DEPTH} 层。",
-        NOT_UNICODE: "不是有效的 Unicode 文本（含未配对的代理字符）。",
-        BAD_FIELD_NAME: "字段名不是有效的 Unicode 文本（含未配对的代理字符）。",
-        NOT_UTF8: "不是有效的 UTF-8 文本。",
-    }
+i18n.register_titles(i18n.title("json_too_deep", "JSON nested too deeply"))
+i18n.register_messages(NOT_UNICODE, BAD_FIELD_NAME, NOT_UTF8)
+i18n.register_patterns(
+    {r"^JSON may be nested at most (\d+) levels deep\.$": i18n.N_("JSON may be nested at most {0} levels deep.")}
 )
 
 # A lone surrogate can only come from a \uD800–\uDFFF escape (strict UTF-8 decoding refuses the

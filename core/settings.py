@@ -61,6 +61,13 @@ SETTINGS: tuple[Setting, ...] = (
     integer("IDEMPOTENCY_PURGE_MINUTES", 60, "how often beat forgets older `Idempotency-Key` records"),
     # Served from the swagger-ui-bundle package (core/docs.py); no CDN needed.
     text("OPENAPI_SWAGGER_UI_URL", "/api/docs/assets/", "where the docs page loads Swagger UI from (our own copy)"),
+    # Messages (core/i18n.py): README "Languages and translations".
+    text(
+        "TRANSLATIONS_DIR", None,
+        "the gettext catalogues (`<lang>/LC_MESSAGES/messages.po`, compiled `.mo` beside each); every "
+        "language with a catalogue there is offered",
+        shown_default="`translations/` of the code", blank_is_unset=True,
+    ),
     # Background work (core/tasks.py): without a broker every task runs in-process at once.
     text(
         "CELERY_BROKER_URL", None,

@@ -14,12 +14,10 @@ from core.errors import MAX_DB_INT
 from core.timeutil import is_valid_timezone
 
 i18n.register_messages(
-    {
-        "Not a valid mainland China mobile number.": "不是有效的中国大陆手机号码。",
-        "Not a valid national ID number.": "不是有效的居民身份证号码。",
-        "Unknown time zone.": "未知的时区。",
-        "Must not contain NUL characters.": "不能包含 NUL 字符。",
-    }
+    i18n.N_("Not a valid mainland China mobile number."),
+    i18n.N_("Not a valid national ID number."),
+    i18n.N_("Unknown time zone."),
+    i18n.N_("Must not contain NUL characters."),
 )
 
 # What str.strip() removes, spelled out: a pattern's \s means less in ECMA-262 (the document's

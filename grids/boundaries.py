@@ -11,23 +11,21 @@ from core import geo, i18n
 from core.errors import ValidationFailed
 from grids.models import Area
 
-INVALID_POLYGON = "Boundary is not a valid polygon (self-intersecting or degenerate)."
+INVALID_POLYGON = i18n.N_("Boundary is not a valid polygon (self-intersecting or degenerate).")
 
 # The texts of core.geo.validate_boundary.
 i18n.register_messages(
-    {
-        "Boundary must be a GeoJSON Polygon or MultiPolygon.": "边界必须是 GeoJSON Polygon 或 MultiPolygon。",
-        "Boundary coordinates are missing.": "缺少边界坐标。",
-        "Boundary coordinates are malformed.": "边界坐标格式错误。",
-        "Each ring needs at least 4 positions.": "每个环至少需要 4 个坐标点。",
-        "Each position must be [longitude, latitude].": "每个坐标点必须是 [经度, 纬度]。",
-        "Coordinates are outside WGS84 ranges.": "坐标超出 WGS84 范围。",
-        "Each ring must be closed.": "每个环必须首尾闭合。",
-        INVALID_POLYGON: "边界不是有效的多边形（自相交或退化）。",
-    }
+    i18n.N_("Boundary must be a GeoJSON Polygon or MultiPolygon."),
+    i18n.N_("Boundary coordinates are missing."),
+    i18n.N_("Boundary coordinates are malformed."),
+    i18n.N_("Each ring needs at least 4 positions."),
+    i18n.N_("Each position must be [longitude, latitude]."),
+    i18n.N_("Coordinates are outside WGS84 ranges."),
+    i18n.N_("Each ring must be closed."),
+    INVALID_POLYGON,
 )
 # The limit is configuration (GRID_MAX_VERTICES), so the message is matched whatever the number.
-i18n.register_patterns({r"^Boundary has more than (\d+) vertices\.$": r"边界顶点数超过 \1 个。"})
+i18n.register_patterns({r"^Boundary has more than (\d+) vertices\.$": i18n.N_("Boundary has more than {0} vertices.")})
 
 
 def validated_boundary(geometry: Any) -> dict[str, Any]:

@@ -20,29 +20,25 @@ from grids.models import Area, AreaLevel
 from grids.schemas import ImportPropertiesSchema
 from grids.service import MISSING_FIELD, create_area, create_city, move_area, update_area
 
-LEVEL_IS_FIXED = "The level of an existing area cannot change."
-CITY_HAS_NO_PARENT = "Only a city has no parent, and a city has none."
-DUPLICATE_IN_FILE = "This code appears more than once in the file."
-PARENT_NOT_IN_TREE = "No area or feature has this code."
-PARENT_FEATURE_INVALID = "The parent feature is invalid."
-PARENT_CHAIN_LOOPS = "The parent codes form a loop."
-NOT_A_FEATURE = "Not a GeoJSON Feature with properties."
-NOT_A_COLLECTION = "Not a GeoJSON FeatureCollection."
+LEVEL_IS_FIXED = i18n.N_("The level of an existing area cannot change.")
+CITY_HAS_NO_PARENT = i18n.N_("Only a city has no parent, and a city has none.")
+DUPLICATE_IN_FILE = i18n.N_("This code appears more than once in the file.")
+PARENT_NOT_IN_TREE = i18n.N_("No area or feature has this code.")
+PARENT_FEATURE_INVALID = i18n.N_("The parent feature is invalid.")
+PARENT_CHAIN_LOOPS = i18n.N_("The parent codes form a loop.")
+NOT_A_FEATURE = i18n.N_("Not a GeoJSON Feature with properties.")
+NOT_A_COLLECTION = i18n.N_("Not a GeoJSON FeatureCollection.")
 
-i18n.register_titles(
-    {"import_invalid": ("导入文件有误，未写入任何数据", "The import file is invalid; nothing was written")}
-)
+i18n.register_titles(i18n.title("import_invalid", "The import file is invalid; nothing was written"))
 i18n.register_messages(
-    {
-        LEVEL_IS_FIXED: "已有区域的层级不能更改。",
-        CITY_HAS_NO_PARENT: "只有市级区域没有上级，且市级区域不能有上级。",
-        DUPLICATE_IN_FILE: "该编码在文件中出现了多次。",
-        PARENT_NOT_IN_TREE: "没有使用该编码的区域或要素。",
-        PARENT_FEATURE_INVALID: "上级要素无效。",
-        PARENT_CHAIN_LOOPS: "上级编码形成了循环。",
-        NOT_A_FEATURE: "不是带 properties 的 GeoJSON Feature。",
-        NOT_A_COLLECTION: "不是 GeoJSON FeatureCollection。",
-    }
+    LEVEL_IS_FIXED,
+    CITY_HAS_NO_PARENT,
+    DUPLICATE_IN_FILE,
+    PARENT_NOT_IN_TREE,
+    PARENT_FEATURE_INVALID,
+    PARENT_CHAIN_LOOPS,
+    NOT_A_FEATURE,
+    NOT_A_COLLECTION,
 )
 
 

@@ -19,21 +19,14 @@ from core.extensions import db
 from core.pagination import paginate
 from grids.models import Area, AreaLevel
 
-UNKNOWN_AREA = "Unknown area."
-NO_GRID_HERE = "No grid contains this point."
+UNKNOWN_AREA = i18n.N_("Unknown area.")
+NO_GRID_HERE = i18n.N_("No grid contains this point.")
 
 i18n.register_titles(
-    {
-        "no_grid_here": ("该位置不在任何网格内", "No grid covers this location"),
-        "not_a_city": ("该区域不是市级区域", "The area is not a city"),
-    }
+    i18n.title("no_grid_here", "No grid covers this location"),
+    i18n.title("not_a_city", "The area is not a city"),
 )
-i18n.register_messages(
-    {
-        UNKNOWN_AREA: "区域不存在。",
-        NO_GRID_HERE: "没有网格包含该位置。",
-    }
-)
+i18n.register_messages(UNKNOWN_AREA, NO_GRID_HERE)
 
 #: Columns a list never shows; a grid's polygon can be tens of kilobytes.
 _LIST_OPTIONS = (orm.defer(Area.boundary), orm.lazyload(Area.parent))

@@ -14,9 +14,9 @@ from grids.models import AreaLevel, GridKind
 
 MAX_HOUSEHOLDS = 100_000
 CODE_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
-CODE_MESSAGE = "Use 1 to 32 letters, digits, '_' or '-'."
+CODE_MESSAGE = i18n.N_("Use 1 to 32 letters, digits, '_' or '-'.")
 
-i18n.register_messages({CODE_MESSAGE: "须为 1 到 32 个字母、数字、“_”或“-”。"})
+i18n.register_messages(CODE_MESSAGE)
 
 
 def code_field(**kwargs: Any) -> ma.fields.String:

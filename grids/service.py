@@ -70,28 +70,24 @@ __all__ = [
 ]
 
 MISSING_FIELD = "Missing data for required field."
-GRID_ONLY_FIELD = "Only grids have this field."
-WRONG_CHILD_LEVEL = "The level must be the one directly below the parent's."
-WRONG_PARENT_LEVEL = "The new parent must be one level above the area."
-INTO_OWN_SUBTREE = "An area cannot move into its own subtree."
-CODE_TAKEN = "The area code is already in use."
-OWN_AREA_MOVE = "You cannot move the area you are responsible for."
+GRID_ONLY_FIELD = i18n.N_("Only grids have this field.")
+WRONG_CHILD_LEVEL = i18n.N_("The level must be the one directly below the parent's.")
+WRONG_PARENT_LEVEL = i18n.N_("The new parent must be one level above the area.")
+INTO_OWN_SUBTREE = i18n.N_("An area cannot move into its own subtree.")
+CODE_TAKEN = i18n.N_("The area code is already in use.")
+OWN_AREA_MOVE = i18n.N_("You cannot move the area you are responsible for.")
 
 i18n.register_titles(
-    {
-        "area_code_taken": ("区域编码已被使用", "The area code is already in use"),
-        "own_area_move": ("不能移动您负责的区域", "You cannot move your own area"),
-    }
+    i18n.title("area_code_taken", "The area code is already in use"),
+    i18n.title("own_area_move", "You cannot move your own area"),
 )
 i18n.register_messages(
-    {
-        GRID_ONLY_FIELD: "只有网格才有此字段。",
-        WRONG_CHILD_LEVEL: "层级必须是上级区域的下一级。",
-        WRONG_PARENT_LEVEL: "新的上级区域必须比该区域高一级。",
-        INTO_OWN_SUBTREE: "区域不能移动到自身的下级区域中。",
-        CODE_TAKEN: "该区域编码已被使用。",
-        OWN_AREA_MOVE: "您不能移动自己负责的区域。",
-    }
+    GRID_ONLY_FIELD,
+    WRONG_CHILD_LEVEL,
+    WRONG_PARENT_LEVEL,
+    INTO_OWN_SUBTREE,
+    CODE_TAKEN,
+    OWN_AREA_MOVE,
 )
 
 _GRID_ONLY = ("boundary", "grid_kind", "households")

@@ -12,9 +12,7 @@ from marshmallow import fields, validate
 from core import i18n
 from core.fields import Instant
 
-i18n.register_messages(
-    {"Must be a time between 2000 and 2099.": "时间必须在 2000 年到 2099 年之间。"}
-)
+i18n.register_messages(i18n.N_("Must be a time between 2000 and 2099."))
 
 #: Accuracy the phone may report at all; beyond CHECK_IN_MAX_ACCURACY_M it only needs review.
 MAX_REPORTED_ACCURACY_M = 100_000

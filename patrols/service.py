@@ -25,13 +25,11 @@ from shifts.models import Assignment
 __all__ = ["get_managed_patrol", "get_patrol", "patrol_for", "patrol_not_found"]
 
 i18n.register_titles(
-    {
-        "patrol_not_found": ("巡逻记录不存在", "Patrol not found"),
-        # A phone sent a client_id it already used for a different record (event, scan, ...).
-        "client_id_reused": ("客户端编号已用于另一条记录", "The client id belongs to another record"),
-    }
+    i18n.title("patrol_not_found", "Patrol not found"),
+    # A phone sent a client_id it already used for a different record (event, scan, ...).
+    i18n.title("client_id_reused", "The client id belongs to another record"),
 )
-i18n.register_messages({"Patrol not found.": "巡逻记录不存在。"})
+i18n.register_messages(i18n.N_("Patrol not found."))
 
 def patrol_for(assignment: Assignment) -> Patrol:
     """The patrol row of ``assignment``, made if this is the first event to arrive for it.

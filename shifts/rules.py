@@ -23,22 +23,18 @@ from shifts.models import Assignment, AssignmentStatus, Shift, ShiftStatus
 from volunteers.models import Volunteer, VolunteerStatus
 
 i18n.register_titles(
-    {
-        "volunteer_not_active": ("志愿者未在岗", "Volunteer not active"),
-        "shift_cancelled": ("班次已取消", "Shift cancelled"),
-        "shift_started": ("班次已开始", "Shift already started"),
-        "shift_overlap": ("班次时间冲突", "Overlapping shift"),
-        "rest_too_short": ("休息时间不足", "Too little rest between shifts"),
-    }
+    i18n.title("volunteer_not_active", "Volunteer not active"),
+    i18n.title("shift_cancelled", "Shift cancelled"),
+    i18n.title("shift_started", "Shift already started"),
+    i18n.title("shift_overlap", "Overlapping shift"),
+    i18n.title("rest_too_short", "Too little rest between shifts"),
 )
 i18n.register_messages(
-    {
-        "Only active volunteers can take shifts.": "只有在岗（已审核通过）的志愿者才能参加班次。",
-        "The shift has been cancelled.": "该班次已取消。",
-        "The shift has already started.": "该班次已经开始。",
-        "The volunteer already has a shift at this time.": "该志愿者在此时间段已有班次。",
-        "The volunteer would have too little rest between two shifts.": "该志愿者两个班次之间的休息时间不足。",
-    }
+    i18n.N_("Only active volunteers can take shifts."),
+    i18n.N_("The shift has been cancelled."),
+    i18n.N_("The shift has already started."),
+    i18n.N_("The volunteer already has a shift at this time."),
+    i18n.N_("The volunteer would have too little rest between two shifts."),
 )
 
 

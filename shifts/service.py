@@ -32,17 +32,13 @@ from shifts.series import repeats
 from volunteers.models import Volunteer, VolunteerKind
 
 i18n.register_titles(
-    {
-        "shift_not_found": ("班次不存在", "Shift not found"),
-        "assignment_not_found": ("排班记录不存在", "Assignment not found"),
-    }
+    i18n.title("shift_not_found", "Shift not found"),
+    i18n.title("assignment_not_found", "Assignment not found"),
 )
 i18n.register_messages(
-    {
-        "Shift not found.": "班次不存在。",
-        "Assignment not found.": "排班记录不存在。",
-        "The shift is outside your area.": "该班次不在您的管辖范围内。",
-    }
+    i18n.N_("Shift not found."),
+    i18n.N_("Assignment not found."),
+    i18n.N_("The shift is outside your area."),
 )
 
 

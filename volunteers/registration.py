@@ -25,17 +25,13 @@ from volunteers.vetting import record_status_change
 
 # phone_taken, raised by registration, is registered by accounts (its title and message).
 i18n.register_titles(
-    {
-        "kind_code_taken": ("志愿者类型代码已存在", "Volunteer kind code already exists"),
-        "national_id_taken": ("该身份证号已注册", "National ID number already registered"),
-    }
+    i18n.title("kind_code_taken", "Volunteer kind code already exists"),
+    i18n.title("national_id_taken", "National ID number already registered"),
 )
 i18n.register_messages(
-    {
-        "A volunteer kind with this code already exists.": "已存在使用该代码的志愿者类型。",
-        "This national ID number is already registered.": "该身份证号已注册。",
-        "The registration conflicts with existing data.": "注册信息与现有数据冲突。",
-    }
+    i18n.N_("A volunteer kind with this code already exists."),
+    i18n.N_("This national ID number is already registered."),
+    i18n.N_("The registration conflicts with existing data."),
 )
 
 

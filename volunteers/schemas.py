@@ -25,14 +25,12 @@ MAX_SLOTS = 42
 MAX_SKILLS = 20
 
 i18n.register_messages(
-    {
-        "Use 2–32 lowercase letters, digits or underscores.": "请使用 2–32 位小写字母、数字或下划线。",
-        "Consent to the privacy terms is required.": "必须同意隐私条款。",
-        "Use HH:MM (24-hour clock).": "请使用 HH:MM（24 小时制）。",
-        "The end must be after the start.": "结束时间必须晚于开始时间。",
-        "Overlaps another slot on the same weekday.": "与同一天的另一个时段重叠。",
-        "Unknown volunteer kind.": "未知的志愿者类型。",
-    }
+    i18n.N_("Use 2–32 lowercase letters, digits or underscores."),
+    i18n.N_("Consent to the privacy terms is required."),
+    i18n.N_("Use HH:MM (24-hour clock)."),
+    i18n.N_("The end must be after the start."),
+    i18n.N_("Overlaps another slot on the same weekday."),
+    i18n.N_("Unknown volunteer kind."),
 )
 
 

@@ -28,14 +28,10 @@ from volunteers.models import (
 )
 from volunteers.vetting import record_status_change
 
-i18n.register_titles(
-    {"closure_already_requested": ("已申请注销账号", "Account closure already requested")}
-)
+i18n.register_titles(i18n.title("closure_already_requested", "Account closure already requested"))
 i18n.register_messages(
-    {
-        "You have already requested to close your account.": "您已申请注销账号。",
-        "The volunteer changed meanwhile; try again.": "志愿者信息已被他人修改，请重试。",
-    }
+    i18n.N_("You have already requested to close your account."),
+    i18n.N_("The volunteer changed meanwhile; try again."),
 )
 
 

@@ -74,16 +74,10 @@ __all__ = [
 
 #: The one answer for a volunteer id in a request body the caller may not reach, whether or not
 #: it exists (``referenced_volunteer``).
-UNKNOWN_VOLUNTEER = "Unknown volunteer."
+UNKNOWN_VOLUNTEER = i18n.N_("Unknown volunteer.")
 
-i18n.register_titles({"volunteer_not_found": ("志愿者不存在", "Volunteer not found")})
-i18n.register_messages(
-    {
-        "Volunteer not found.": "志愿者不存在。",
-        UNKNOWN_VOLUNTEER: "未知的志愿者。",
-        "You have no volunteer profile.": "您没有志愿者档案。",
-    }
-)
+i18n.register_titles(i18n.title("volunteer_not_found", "Volunteer not found"))
+i18n.register_messages(i18n.N_("Volunteer not found."), UNKNOWN_VOLUNTEER, i18n.N_("You have no volunteer profile."))
 
 # --- presentation ------------------------------------------------------------------------------
 

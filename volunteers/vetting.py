@@ -23,14 +23,8 @@ from core.pagination import paginate
 from volunteers import signals
 from volunteers.models import StatusChange, Volunteer, VolunteerStatus
 
-i18n.register_titles({"invalid_status_transition": ("不允许的状态变更", "Status change not allowed")})
-i18n.register_messages(
-    {
-        "This status change is not allowed from the volunteer's current status.": (
-            "志愿者当前状态不允许此状态变更。"
-        ),
-    }
-)
+i18n.register_titles(i18n.title("invalid_status_transition", "Status change not allowed"))
+i18n.register_messages(i18n.N_("This status change is not allowed from the volunteer's current status."))
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from core.validators import id_field
 from volunteers.schemas import kind_code_field, short_text
 
 MAX_KINDS = 20
-KINDS_LENGTH = "Give 1 to 20 kinds, or leave the list out for all."
-i18n.register_messages({KINDS_LENGTH: "请给出 1 到 20 种类型；不填则为全部类型。"})
+KINDS_LENGTH = i18n.N_("Give 1 to 20 kinds, or leave the list out for all.")
+i18n.register_messages(KINDS_LENGTH)
 
 
 class BroadcastCreateSchema(ma.Schema):

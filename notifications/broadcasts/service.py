@@ -42,7 +42,7 @@ from volunteers.models import Volunteer, VolunteerKind, VolunteerStatus
 KIND = "broadcast"
 UNKNOWN_KIND = "Unknown volunteer kind."
 
-i18n.register_titles({"broadcast_not_found": ("群发消息不存在", "Broadcast not found")})
+i18n.register_titles(i18n.title("broadcast_not_found", "Broadcast not found"))
 
 _notifications = Notification.__table__
 #: The area whose time zone a recipient's quiet hours are read in (for a volunteer, the home grid).

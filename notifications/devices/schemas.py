@@ -15,15 +15,10 @@ from core.fields import Instant, StrictBoolean
 from core.validators import Text
 from notifications.devices.models import Device, Platform, PushChannel
 
-_TOKEN_TEXT = "Use printable ASCII characters without spaces."
-_LOCALE_TEXT = "Use a language tag such as zh, en or zh-CN."
+_TOKEN_TEXT = i18n.N_("Use printable ASCII characters without spaces.")
+_LOCALE_TEXT = i18n.N_("Use a language tag such as zh, en or zh-CN.")
 
-i18n.register_messages(
-    {
-        _TOKEN_TEXT: "请使用不含空格的可打印 ASCII 字符。",
-        _LOCALE_TEXT: "请使用 zh、en 或 zh-CN 这样的语言标记。",
-    }
-)
+i18n.register_messages(_TOKEN_TEXT, _LOCALE_TEXT)
 
 # Push tokens of every channel (FCM, APNs, vendors) are ASCII without spaces; anything else is junk.
 _TOKEN_PATTERN = re.compile(r"[!-~]+")

@@ -26,8 +26,8 @@ from notifications.devices.models import Device
 #: buggy or hostile client cannot make one notification fan out to thousands of tokens.
 MAX_ACTIVE_DEVICES = 10
 
-i18n.register_titles({"device_not_found": ("设备不存在", "Device not found")})
-i18n.register_messages({"Device not found.": "设备不存在。"})
+i18n.register_titles(i18n.title("device_not_found", "Device not found"))
+i18n.register_messages(i18n.N_("Device not found."))
 
 
 def token_hash(token: str) -> str:

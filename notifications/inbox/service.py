@@ -18,8 +18,8 @@ from core.extensions import db
 from core.pagination import paginate
 from notifications.models import Notification
 
-i18n.register_titles({"notification_not_found": ("通知不存在", "Notification not found")})
-i18n.register_messages({"Notification not found.": "通知不存在。"})
+i18n.register_titles(i18n.title("notification_not_found", "Notification not found"))
+i18n.register_messages(i18n.N_("Notification not found."))
 
 
 def list_inbox(user_id: int, *, unread_only: bool, limit: int, cursor: str | None) -> dict[str, Any]:

@@ -13,14 +13,9 @@ from core.fields import HHMM_PATTERN, Instant, StrictBoolean
 from notifications.quiet_hours.service import parse_hhmm
 
 _HHMM_TEXT = "Use HH:MM (24-hour clock)."
-_SAME_TEXT = "Quiet hours must end at another time than they start; turn them off instead."
+_SAME_TEXT = i18n.N_("Quiet hours must end at another time than they start; turn them off instead.")
 
-i18n.register_messages(
-    {
-        _HHMM_TEXT: "请使用 HH:MM（24 小时制）。",
-        _SAME_TEXT: "免打扰的开始和结束时间不能相同；如需关闭请将其停用。",
-    }
-)
+i18n.register_messages(_HHMM_TEXT, _SAME_TEXT)
 
 
 class HHMM(fields.String):

@@ -13,9 +13,9 @@ REMINDER_MIN_MINUTES = 5
 REMINDER_MAX_MINUTES = 7 * 24 * 60
 REMINDER_MAX_COUNT = 4
 
-_DISTINCT_TEXT = "Each offset may appear only once."
+_DISTINCT_TEXT = i18n.N_("Each offset may appear only once.")
 
-i18n.register_messages({_DISTINCT_TEXT: "每个提前量只能出现一次。"})
+i18n.register_messages(_DISTINCT_TEXT)
 
 
 def _distinct(values: list[int]) -> None:

@@ -62,7 +62,7 @@ LAG_MINUTES = 5
 _grid = aliased(Area, name="grid")
 _notifications = Notification.__table__
 
-i18n.register_messages({"Reminder settings exist for cities only.": "提醒设置仅适用于市级区域。"})
+i18n.register_messages(i18n.N_("Reminder settings exist for cities only."))
 
 
 def dedupe_key(assignment_id: int, offset_minutes: int) -> str:

@@ -37,31 +37,27 @@ _MAC_BYTES = 16  # 128 bits: 22 base64url characters keep the QR code small
 _PAYLOAD = re.compile(r"^SW1\.(\d{1,10})\.(\d{1,10})\.([A-Za-z0-9_-]{22})$")
 _ACCURACY_ALLOWANCE_MAX_M = 100.0
 
-QR_INVALID = "The QR payload is not valid."
-OUTSIDE_SHIFT = "The scan time is too far outside the shift."
+QR_INVALID = i18n.N_("The QR payload is not valid.")
+OUTSIDE_SHIFT = i18n.N_("The scan time is too far outside the shift.")
 
 i18n.register_titles(
-    {
-        "qr_invalid": ("二维码无效", "Invalid QR code"),
-        "checkpoint_not_found": ("巡逻点不存在", "Checkpoint not found"),
-        "checkpoint_inactive": ("巡逻点已停用", "The checkpoint is deactivated"),
-        "checkpoint_other_grid": ("巡逻点不属于本班次的网格", "The checkpoint is in another grid"),
-        "checkpoint_outside_grid": ("巡逻点离网格太远", "The checkpoint is too far outside the grid"),
-        "scan_outside_shift": ("扫码时间不在班次时段内", "The scan is outside the shift"),
-        "not_a_grid": ("不是网格", "Not a grid"),
-    }
+    i18n.title("qr_invalid", "Invalid QR code"),
+    i18n.title("checkpoint_not_found", "Checkpoint not found"),
+    i18n.title("checkpoint_inactive", "The checkpoint is deactivated"),
+    i18n.title("checkpoint_other_grid", "The checkpoint is in another grid"),
+    i18n.title("checkpoint_outside_grid", "The checkpoint is too far outside the grid"),
+    i18n.title("scan_outside_shift", "The scan is outside the shift"),
+    i18n.title("not_a_grid", "Not a grid"),
 )
 i18n.register_messages(
-    {
-        QR_INVALID: "二维码内容无效。",
-        OUTSIDE_SHIFT: "扫码时间与班次时段相差过远。",
-        "Checkpoint not found.": "巡逻点不存在。",
-        "The checkpoint is deactivated.": "巡逻点已停用。",
-        "The checkpoint belongs to another grid than the shift.": "巡逻点不属于本班次的网格。",
-        "Checkpoints belong to grids.": "巡逻点只能设在网格中。",
-        "The checkpoint is too far outside the grid.": "巡逻点离网格边界太远。",
-        "This client_id belongs to another scan.": "该 client_id 已用于另一次扫码。",
-    }
+    QR_INVALID,
+    OUTSIDE_SHIFT,
+    i18n.N_("Checkpoint not found."),
+    i18n.N_("The checkpoint is deactivated."),
+    i18n.N_("The checkpoint belongs to another grid than the shift."),
+    i18n.N_("Checkpoints belong to grids."),
+    i18n.N_("The checkpoint is too far outside the grid."),
+    i18n.N_("This client_id belongs to another scan."),
 )
 
 

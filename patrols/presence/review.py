@@ -27,14 +27,10 @@ from patrols.service import get_managed_patrol
 from shifts.models import Shift
 from shifts.service import get_assignment_for
 
-i18n.register_titles(
-    {"presence_not_under_review": ("签到无需审核", "Presence is not waiting for review")}
-)
+i18n.register_titles(i18n.title("presence_not_under_review", "Presence is not waiting for review"))
 i18n.register_messages(
-    {
-        "Only presence that needs review can be approved or rejected.": "只有待审核的签到才能批准或驳回。",
-        "No check-in or check-out has been received for this assignment.": "该排班尚未收到签到或签退。",
-    }
+    i18n.N_("Only presence that needs review can be approved or rejected."),
+    i18n.N_("No check-in or check-out has been received for this assignment."),
 )
 
 

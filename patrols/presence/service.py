@@ -45,23 +45,17 @@ from shifts.models import Assignment, AssignmentStatus, ShiftStatus
 from shifts.service import assignment_not_found, own_assignment, own_assignment_select
 
 i18n.register_titles(
-    {
-        "already_checked_in": ("已签到", "Already checked in"),
-        "already_checked_out": ("已签退", "Already checked out"),
-        "outside_check_in_window": ("不在签到时间内", "Outside the check-in window"),
-        "outside_check_out_window": ("不在签退时间内", "Outside the check-out window"),
-    }
+    i18n.title("already_checked_in", "Already checked in"),
+    i18n.title("already_checked_out", "Already checked out"),
+    i18n.title("outside_check_in_window", "Outside the check-in window"),
+    i18n.title("outside_check_out_window", "Outside the check-out window"),
 )
 i18n.register_messages(
-    {
-        "You have already checked in to this shift.": "您已签到过该班次。",
-        "You have already checked out of this shift.": "您已签退过该班次。",
-        "This client_id was already used for another event.": "该 client_id 已用于另一条记录。",
-        "Check-in opens shortly before the start and closes at the end of the shift.": (
-            "签到在班次开始前不久开放，在班次结束时关闭。"
-        ),
-        "Check-out is possible only once check-in has opened.": "签到开放后才能签退。",
-    }
+    i18n.N_("You have already checked in to this shift."),
+    i18n.N_("You have already checked out of this shift."),
+    i18n.N_("This client_id was already used for another event."),
+    i18n.N_("Check-in opens shortly before the start and closes at the end of the shift."),
+    i18n.N_("Check-out is possible only once check-in has opened."),
 )
 
 #: An ended place still takes a check-in when it ended as a no-show: the phone may have been offline.

@@ -36,30 +36,26 @@ from shifts.service import own_assignment
 from volunteers.models import Volunteer, VolunteerStatus
 from volunteers.service import own_volunteer
 
-REPORT_NOT_FOUND = "Report not found."
-NOT_A_FILE = "Send the photo as a file part of the form."
-OUTSIDE_CITY = "The grid is outside your city."
-NO_GRID_HERE = "No grid contains this point."
+REPORT_NOT_FOUND = i18n.N_("Report not found.")
+NOT_A_FILE = i18n.N_("Send the photo as a file part of the form.")
+OUTSIDE_CITY = i18n.N_("The grid is outside your city.")
+NO_GRID_HERE = i18n.N_("No grid contains this point.")
 
 i18n.register_titles(
-    {
-        "report_not_found": ("事件上报不存在", "Report not found"),
-        "client_id_taken": ("客户端编号已被使用", "Client id already used"),
-        "too_many_photos": ("照片数量已达上限", "Too many photos"),
-        "photo_storage_unavailable": ("照片存储暂不可用", "Photo storage unavailable"),
-    }
+    i18n.title("report_not_found", "Report not found"),
+    i18n.title("client_id_taken", "Client id already used"),
+    i18n.title("too_many_photos", "Too many photos"),
+    i18n.title("photo_storage_unavailable", "Photo storage unavailable"),
 )
 i18n.register_messages(
-    {
-        REPORT_NOT_FOUND: "事件上报不存在。",
-        OUTSIDE_CITY: "该网格不在您所在的城市。",
-        "Only active volunteers can file reports.": "只有在岗（已审核通过）的志愿者才能上报事件。",
-        "This client id belongs to another record.": "该客户端编号已被其他记录使用。",
-        f"A report has at most {MAX_PHOTOS} photos.": f"每条事件上报最多 {MAX_PHOTOS} 张照片。",
-        "The photo could not be stored; try again.": "照片暂时无法保存，请重试。",
-        NOT_A_FILE: "请以文件形式上传照片。",
-    }
+    REPORT_NOT_FOUND,
+    OUTSIDE_CITY,
+    i18n.N_("Only active volunteers can file reports."),
+    i18n.N_("This client id belongs to another record."),
+    i18n.N_("The photo could not be stored; try again."),
+    NOT_A_FILE,
 )
+i18n.register_patterns({r"^A report has at most (\d+) photos\.$": i18n.N_("A report has at most {0} photos.")})
 
 
 # --- access --------------------------------------------------------------------------------------

@@ -42,23 +42,18 @@ ALLOWED_FROM: dict[ReportAction, tuple[ReportStatus, ...]] = {
     ReportAction.ESCALATED: (_OPEN, _ACK, _ASSIGNED),
     ReportAction.RESOLVED: (_OPEN, _ACK, _ASSIGNED, _ESCALATED),
 }
-NOT_AN_ASSIGNEE = "Not an active organiser, staff member or admin who can handle this report."
+NOT_AN_ASSIGNEE = i18n.N_("Not an active organiser, staff member or admin who can handle this report.")
 
 i18n.register_titles(
-    {
-        "invalid_report_transition": ("事件状态不允许此操作", "Invalid report transition"),
-        "report_escalated": ("事件已上报至区级", "Report escalated to the district"),
-        "no_district": ("未找到所属区县", "No district above this grid"),
-    }
+    i18n.title("invalid_report_transition", "Invalid report transition"),
+    i18n.title("report_escalated", "Report escalated to the district"),
+    i18n.title("no_district", "No district above this grid"),
 )
 i18n.register_messages(
-    {
-        "The report cannot make this step from its current status.": "事件当前状态不允许此操作。",
-        "The report was escalated to the district; only the district or its assignee handles it.":
-            "该事件已上报至区级，只能由区级或被指派人处理。",
-        "The grid has no district above it.": "该网格没有所属区县。",
-        NOT_AN_ASSIGNEE: "不是可处理该事件的在职组织者、工作人员或管理员。",
-    }
+    i18n.N_("The report cannot make this step from its current status."),
+    i18n.N_("The report was escalated to the district; only the district or its assignee handles it."),
+    i18n.N_("The grid has no district above it."),
+    NOT_AN_ASSIGNEE,
 )
 
 

@@ -34,24 +34,20 @@ from shifts.service import get_assignment_for, own_assignment
 PATROLLABLE = (AssignmentStatus.ASSIGNED, AssignmentStatus.ABSENT)
 
 TOO_MANY_POINTS = "At most {limit} points per batch."
-OUTSIDE_SHIFT = "The time is too far outside the shift."
+OUTSIDE_SHIFT = i18n.N_("The time is too far outside the shift.")
 
 i18n.register_titles(
-    {
-        "assignment_not_active": ("该排班已结束，不能再上传巡逻数据", "The assignment is not active"),
-        "track_expired": ("轨迹保存期已过", "The track's retention period has passed"),
-        "track_full": ("轨迹点数已达上限", "The track holds the most points allowed"),
-    }
+    i18n.title("assignment_not_active", "The assignment is not active"),
+    i18n.title("track_expired", "The track's retention period has passed"),
+    i18n.title("track_full", "The track holds the most points allowed"),
 )
 i18n.register_messages(
-    {
-        OUTSIDE_SHIFT: "时间与班次时段相差过远。",
-        "The assignment is not active.": "该排班已结束。",
-        "Track points of this shift are no longer kept.": "该班次的轨迹点已过保存期。",
-        "The track holds the most points allowed.": "轨迹点数已达上限。",
-    }
+    OUTSIDE_SHIFT,
+    i18n.N_("The assignment is not active."),
+    i18n.N_("Track points of this shift are no longer kept."),
+    i18n.N_("The track holds the most points allowed."),
 )
-i18n.register_patterns({r"^At most (\d+) points per batch\.$": r"每批最多 \1 个轨迹点。"})
+i18n.register_patterns({r"^At most (\d+) points per batch\.$": i18n.N_("At most {0} points per batch.")})
 
 
 # --- distance and jumps ---------------------------------------------------------------------

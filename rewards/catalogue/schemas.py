@@ -17,14 +17,9 @@ from volunteers.schemas import short_text
 MAX_COST = 1_000_000
 MAX_STOCK = 1_000_000
 MAX_LIMIT = 1000
-VALID_UNTIL_AFTER_FROM = "valid_until must be after valid_from."
+VALID_UNTIL_AFTER_FROM = i18n.N_("valid_until must be after valid_from.")
 
-i18n.register_messages(
-    {
-        VALID_UNTIL_AFTER_FROM: "valid_until 必须晚于 valid_from。",
-        "Must not be 0.": "不能为 0。",
-    }
-)
+i18n.register_messages(VALID_UNTIL_AFTER_FROM, i18n.N_("Must not be 0."))
 
 
 def _cost(**kwargs: Any) -> fields.Integer:

@@ -35,22 +35,18 @@ from volunteers.models import Volunteer
 PhotoUrl = Callable[[int], str]
 #: Who manages items (in their subtree); organisers and volunteers only read.
 MANAGERS_OF_CATALOGUE = (Role.STAFF, Role.ADMIN)
-ITEM_NOT_FOUND = "Catalogue item not found."
-NOT_A_FILE = "Send the photo as a file part of the form."
+ITEM_NOT_FOUND = i18n.N_("Catalogue item not found.")
+NOT_A_FILE = i18n.N_("Send the photo as a file part of the form.")
 
 i18n.register_titles(
-    {
-        "catalogue_item_not_found": ("兑换物品不存在", "Catalogue item not found"),
-        "stock_out_of_range": ("库存调整超出范围", "Stock change out of range"),
-    }
+    i18n.title("catalogue_item_not_found", "Catalogue item not found"),
+    i18n.title("stock_out_of_range", "Stock change out of range"),
 )
 i18n.register_messages(
-    {
-        ITEM_NOT_FOUND: "兑换物品不存在。",
-        "Stock would fall below 0 or rise above 1,000,000.": "库存将小于 0 或超过 1,000,000。",
-        "Only district staff and admins manage the catalogue.": "只有区级工作人员和管理员可以管理兑换目录。",
-        NOT_A_FILE: "请以文件形式上传照片。",
-    }
+    ITEM_NOT_FOUND,
+    i18n.N_("Stock would fall below 0 or rise above 1,000,000."),
+    i18n.N_("Only district staff and admins manage the catalogue."),
+    NOT_A_FILE,
 )
 
 

@@ -16,17 +16,11 @@ _MONTH = re.compile(r"20[0-9][0-9]-(0[1-9]|1[0-2])")
 _YEAR = re.compile(r"20[0-9][0-9]")
 #: Either form; which one is right depends on ``period`` (checked with the schema).
 VALUE_PATTERN = r"^20[0-9][0-9](-(0[1-9]|1[0-2]))?$"
-MONTH_FORMAT = "Use YYYY-MM for a month (2000-01 to 2099-12)."
-YEAR_FORMAT = "Use YYYY for a year (2000 to 2099)."
-VALUE_FORMAT = "Use YYYY-MM for a month or YYYY for a year (2000 to 2099)."
+MONTH_FORMAT = i18n.N_("Use YYYY-MM for a month (2000-01 to 2099-12).")
+YEAR_FORMAT = i18n.N_("Use YYYY for a year (2000 to 2099).")
+VALUE_FORMAT = i18n.N_("Use YYYY-MM for a month or YYYY for a year (2000 to 2099).")
 
-i18n.register_messages(
-    {
-        MONTH_FORMAT: "月份请使用 YYYY-MM 格式（2000-01 至 2099-12）。",
-        YEAR_FORMAT: "年份请使用 YYYY 格式（2000 至 2099）。",
-        VALUE_FORMAT: "月份请使用 YYYY-MM 格式，年份请使用 YYYY 格式（2000 至 2099）。",
-    }
-)
+i18n.register_messages(MONTH_FORMAT, YEAR_FORMAT, VALUE_FORMAT)
 
 
 class LeaderboardArgs(ma.Schema):

@@ -37,17 +37,12 @@ from volunteers.models import Volunteer, VolunteerStatus
 
 #: Levels from the root down; a level's index is the depth of its areas and its place in a path.
 LEVELS = [AreaLevel.CITY, AreaLevel.DISTRICT, AreaLevel.SUBDISTRICT, AreaLevel.COMMUNITY, AreaLevel.GRID]
-ANONYMOUS = {"zh": "匿名志愿者", "en": "Anonymous volunteer"}
-BY_TOO_HIGH = "Rank areas of a level below the chosen area."
+ANONYMOUS = i18n.C_("leaderboard", "Anonymous volunteer")
+BY_TOO_HIGH = i18n.N_("Rank areas of a level below the chosen area.")
 
-HOME_ONLY = "Leaderboards of areas containing your home grid only."
+HOME_ONLY = i18n.N_("Leaderboards of areas containing your home grid only.")
 
-i18n.register_messages(
-    {
-        BY_TOO_HIGH: "只能对所选区域以下层级的区域排名。",
-        HOME_ONLY: "只能查看包含您所在网格的区域的排行榜。",
-    }
-)
+i18n.register_messages(BY_TOO_HIGH, HOME_ONLY)
 
 
 def _volunteer_home(caller: Caller) -> tuple[int, str]:
@@ -168,7 +163,7 @@ def _volunteer_board(area: Area, key: str, by_hours: bool, limit: int, me_id: in
         .limit(limit)
     ).all()
     value_of = (lambda row: row[3]) if by_hours else (lambda row: row[4])
-    anonymous = ANONYMOUS["en" if i18n.current_language() == "en" else "zh"]
+    anonymous = i18n.gettext_in(i18n.current_language(), ANONYMOUS)
     items = [
         {
             "rank": rank,

@@ -30,24 +30,20 @@ from volunteers.service import get_in_scope, get_volunteer, may_see, own_volunte
 
 #: How far back an organiser may enter hours.
 MANUAL_HOURS_LOOKBACK_DAYS = 366
-DAY_FULL = "More than 24 hours of service on this day."
-FUTURE_DAY = "The day has not happened yet."
-TOO_OLD = "At most a year back."
+DAY_FULL = i18n.N_("More than 24 hours of service on this day.")
+FUTURE_DAY = i18n.N_("The day has not happened yet.")
+TOO_OLD = i18n.N_("At most a year back.")
 
 i18n.register_titles(
-    {
-        "ledger_entry_not_found": ("积分记录不存在", "Ledger entry not found"),
-        "volunteer_not_vetted": ("志愿者尚未通过审核", "Volunteer not vetted"),
-    }
+    i18n.title("ledger_entry_not_found", "Ledger entry not found"),
+    i18n.title("volunteer_not_vetted", "Volunteer not vetted"),
 )
 i18n.register_messages(
-    {
-        "Ledger entry not found.": "积分记录不存在。",
-        "Hours are entered only for vetted volunteers.": "只能为已通过审核的志愿者录入服务时长。",
-        DAY_FULL: "该日服务时长将超过 24 小时。",
-        FUTURE_DAY: "该日期尚未到来。",
-        TOO_OLD: "最多只能补录一年内的服务时长。",
-    }
+    i18n.N_("Ledger entry not found."),
+    i18n.N_("Hours are entered only for vetted volunteers."),
+    DAY_FULL,
+    FUTURE_DAY,
+    TOO_OLD,
 )
 
 

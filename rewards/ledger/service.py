@@ -34,8 +34,8 @@ from rewards.leaderboards import totals as leaderboards_totals
 from rewards.ledger.models import LedgerEntry, LedgerReason, PointBalance
 from volunteers.models import Volunteer
 
-i18n.register_titles({"insufficient_points": ("积分不足", "Not enough points")})
-i18n.register_messages({"Not enough points for this.": "积分不足。"})
+i18n.register_titles(i18n.title("insufficient_points", "Not enough points"))
+i18n.register_messages(i18n.N_("Not enough points for this."))
 
 _ENTRY_COLUMNS = [
     "volunteer_id", "amount", "reason", "source_type", "source_id", "rule_version",

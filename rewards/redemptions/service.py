@@ -51,33 +51,29 @@ _REQUESTED, _APPROVED = RedemptionStatus.REQUESTED, RedemptionStatus.APPROVED
 COUNTED = (RedemptionStatus.REQUESTED, RedemptionStatus.APPROVED, RedemptionStatus.FULFILLED)
 #: No 0/O or 1/I/L: read aloud or typed from a phone screen without mistakes.
 _CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
-REDEMPTION_NOT_FOUND = "Redemption not found."
+REDEMPTION_NOT_FOUND = i18n.N_("Redemption not found.")
 
 i18n.register_titles(
-    {
-        "redemption_not_found": ("兑换记录不存在", "Redemption not found"),
-        "volunteer_not_active": ("志愿者未在岗", "Volunteer not active"),
-        "item_inactive": ("该物品已下架", "Item withdrawn"),
-        "outside_item_dates": ("不在该物品的兑换时间内", "Outside the item's dates"),
-        "redemption_limit_reached": ("已达到每人兑换上限", "Redemption limit reached"),
-        "out_of_stock": ("库存不足", "Out of stock"),
-        "invalid_redemption_transition": ("兑换状态不允许此操作", "Invalid redemption transition"),
-        "wrong_pickup_code": ("取货码错误", "Wrong pickup code"),
-        "client_id_taken": ("客户端编号已被使用", "Client id already used"),
-    }
+    i18n.title("redemption_not_found", "Redemption not found"),
+    i18n.title("volunteer_not_active", "Volunteer not active"),
+    i18n.title("item_inactive", "Item withdrawn"),
+    i18n.title("outside_item_dates", "Outside the item's dates"),
+    i18n.title("redemption_limit_reached", "Redemption limit reached"),
+    i18n.title("out_of_stock", "Out of stock"),
+    i18n.title("invalid_redemption_transition", "Invalid redemption transition"),
+    i18n.title("wrong_pickup_code", "Wrong pickup code"),
+    i18n.title("client_id_taken", "Client id already used"),
 )
 i18n.register_messages(
-    {
-        REDEMPTION_NOT_FOUND: "兑换记录不存在。",
-        "Only active volunteers can redeem points.": "只有在岗（已审核通过）的志愿者才能兑换积分。",
-        "This item is no longer offered.": "该物品已下架。",
-        "This item cannot be redeemed at this time.": "当前不在该物品的兑换时间内。",
-        "You have redeemed this item as often as allowed.": "您兑换该物品的次数已达上限。",
-        "This item is out of stock.": "该物品库存不足。",
-        "The redemption cannot make this step from its current status.": "兑换当前状态不允许此操作。",
-        "The pickup code does not match.": "取货码不正确。",
-        "This client id belongs to another record.": "该客户端编号已被其他记录使用。",
-    }
+    REDEMPTION_NOT_FOUND,
+    i18n.N_("Only active volunteers can redeem points."),
+    i18n.N_("This item is no longer offered."),
+    i18n.N_("This item cannot be redeemed at this time."),
+    i18n.N_("You have redeemed this item as often as allowed."),
+    i18n.N_("This item is out of stock."),
+    i18n.N_("The redemption cannot make this step from its current status."),
+    i18n.N_("The pickup code does not match."),
+    i18n.N_("This client id belongs to another record."),
 )
 
 

@@ -18,14 +18,9 @@ from patrols.reports.models import ReportLevel
 MAX_SCHEDULE_AHEAD = timedelta(days=3 * 366)
 _LEVELS = [level.value for level in ReportLevel]
 
-STREAK_BONUS_NEEDS_DAYS = "A streak bonus needs streak_days."
-TOO_FAR_AHEAD = "At most three years ahead."
-i18n.register_messages(
-    {
-        STREAK_BONUS_NEEDS_DAYS: "设置连续奖励时必须同时设置 streak_days。",
-        TOO_FAR_AHEAD: "最多提前三年。",
-    }
-)
+STREAK_BONUS_NEEDS_DAYS = i18n.N_("A streak bonus needs streak_days.")
+TOO_FAR_AHEAD = i18n.N_("At most three years ahead.")
+i18n.register_messages(STREAK_BONUS_NEEDS_DAYS, TOO_FAR_AHEAD)
 
 
 def _count(low: int, high: int, **kwargs: Any) -> fields.Integer:

@@ -38,26 +38,20 @@ from rewards.awarding.models import ServiceRecord
 from rewards.ledger.models import LedgerEntry, LedgerReason
 from rewards.rules.models import PointRule
 
-EFFECTIVE_BEFORE_AWARDS = "Points were already given after this time; a new version starts later."
-EFFECTIVE_BEFORE_LATEST = "A version may not start before the latest version does."
+EFFECTIVE_BEFORE_AWARDS = i18n.N_("Points were already given after this time; a new version starts later.")
+EFFECTIVE_BEFORE_LATEST = i18n.N_("A version may not start before the latest version does.")
 
 i18n.register_titles(
-    {
-        "no_point_rule": ("尚未设置积分规则", "No point rule yet"),
-        "rule_version_taken": ("积分规则已被同时修改", "Point rules changed at the same time"),
-    }
+    i18n.title("no_point_rule", "No point rule yet"),
+    i18n.title("rule_version_taken", "Point rules changed at the same time"),
 )
 i18n.register_messages(
-    {
-        "Point rules exist for cities only.": "积分规则仅适用于市级区域。",
-        "This city has no point rule yet.": "该市尚未设置积分规则。",
-        "Only an admin whose area covers the city sets its point rules.": "只有管辖该市的管理员可以设置积分规则。",
-        "Another version was saved at the same time; read the rules and try again.": (
-            "另一个版本同时被保存，请刷新规则后重试。"
-        ),
-        EFFECTIVE_BEFORE_AWARDS: "该时间之后已发放积分，新版本只能从更晚的时间开始生效。",
-        EFFECTIVE_BEFORE_LATEST: "新版本的生效时间不能早于最新版本。",
-    }
+    i18n.N_("Point rules exist for cities only."),
+    i18n.N_("This city has no point rule yet."),
+    i18n.N_("Only an admin whose area covers the city sets its point rules."),
+    i18n.N_("Another version was saved at the same time; read the rules and try again."),
+    EFFECTIVE_BEFORE_AWARDS,
+    EFFECTIVE_BEFORE_LATEST,
 )
 
 

@@ -38,11 +38,11 @@ from shifts.models import LIVE_STATUSES, Assignment, AssignmentRole, AssignmentS
 from volunteers.models import AvailabilitySlot, Volunteer, VolunteerKind, VolunteerStatus
 
 #: Most shifts one request may plan; beyond it, ask for a smaller area or range.
-TOO_MANY_SHIFTS = "Too many shifts to plan at once; choose a smaller area or range."
+TOO_MANY_SHIFTS = i18n.N_("Too many shifts to plan at once; choose a smaller area or range.")
 #: Assigned shifts this far around the range still count for rest and the weekly cap.
 _MARGIN = timedelta(days=8)
 
-i18n.register_messages({TOO_MANY_SHIFTS: "一次要排的班次过多，请缩小区域或日期范围。"})
+i18n.register_messages(TOO_MANY_SHIFTS)
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,7 @@ MAX_RANGE_DAYS = 31
 EARLIEST_DATE = date(2000, 1, 1)
 LATEST_DATE = date(2999, 12, 31)
 
-i18n.register_messages(
-    {
-        f"At most {MAX_RANGE_DAYS} days.": f"最多 {MAX_RANGE_DAYS} 天。",
-    }
-)
+i18n.register_patterns({r"^At most (\d+) days\.$": i18n.N_("At most {0} days.")})
 
 _RANKS = ["home_grid", "community", "subdistrict"]
 _REASONS = [

@@ -37,12 +37,10 @@ from shifts.autofill.model import RANK_NAMES, Problem, ShiftInput, epoch_minutes
 from shifts.autofill.solver import Plan, solve
 from shifts.models import Assignment, AssignmentRole, AssignmentSource, AssignmentStatus, Shift, ShiftStatus
 
-i18n.register_titles({"autofill_plan_changed": ("排班方案已变化", "The plan has changed")})
+i18n.register_titles(i18n.title("autofill_plan_changed", "The plan has changed"))
 i18n.register_messages(
-    {
-        "The plan differs from the one reviewed; run the dry run again.": "方案与您查看的不同，请重新预览。",
-        "A shift changed while the plan was being applied.": "应用方案时班次发生了变化。",
-    }
+    i18n.N_("The plan differs from the one reviewed; run the dry run again."),
+    i18n.N_("A shift changed while the plan was being applied."),
 )
 
 

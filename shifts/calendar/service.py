@@ -50,25 +50,19 @@ _ENDED = (
 )
 
 i18n.register_titles(
-    {
-        "calendar_feed_not_found": ("日历订阅不存在或已撤销", "Calendar feed not found or revoked"),
-        "calendar_feed_unavailable": ("无法创建日历订阅", "Calendar feed not available"),
-    }
+    i18n.title("calendar_feed_not_found", "Calendar feed not found or revoked"),
+    i18n.title("calendar_feed_unavailable", "Calendar feed not available"),
 )
 i18n.register_messages(
-    {
-        "The calendar feed does not exist or was revoked.": "该日历订阅不存在或已被撤销。",
-        "Retired or rejected volunteers have no calendar feed.": "已退出或未通过审核的志愿者不能订阅日历。",
-    }
+    i18n.N_("The calendar feed does not exist or was revoked."),
+    i18n.N_("Retired or rejected volunteers have no calendar feed."),
 )
 
+# The feed's own texts; the volunteer's language picks the catalogue.
 _TEXT = {
-    "zh": {"calendar": "守望 · 我的巡逻班次", "backup": "【备岗】", "backup_note": "您是备岗（B岗）：主岗缺席时递补。"},
-    "en": {
-        "calendar": "Shouwang · my patrol shifts",
-        "backup": "[Backup] ",
-        "backup_note": "You are the backup (B post): you step in when a primary drops out.",
-    },
+    "calendar": i18n.C_("calendar feed", "Shouwang · my patrol shifts"),
+    "backup": i18n.C_("calendar feed", "[Backup] "),
+    "backup_note": i18n.C_("calendar feed", "You are the backup (B post): you step in when a primary drops out."),
 }
 
 
@@ -213,7 +207,8 @@ def _event(assignment: Assignment, text: dict[str, str]) -> icalendar.Event:
 
 def render_feed(volunteer: Volunteer) -> bytes:
     """The volunteer's calendar as iCalendar bytes, in their language, with VTIMEZONEs."""
-    text = _TEXT["en" if volunteer.user.locale == "en" else "zh"]
+    language = i18n.language_of(volunteer.user.locale)
+    text = {key: i18n.gettext_in(language, value) for key, value in _TEXT.items()}
     calendar = icalendar.Calendar()
     calendar.add("prodid", "-//Shouwang//Patrol shifts//ZH")
     calendar.add("version", "2.0")

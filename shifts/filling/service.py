@@ -28,27 +28,23 @@ from shifts import signals
 from shifts.models import LIVE_STATUSES, Assignment, AssignmentRole, Shift, ShiftStatus
 
 i18n.register_titles(
-    {
-        "already_on_shift": ("已在该班次中", "Already on this shift"),
-        "shift_full": ("班次已满", "Shift full"),
-        "backup_places_full": ("备岗已满", "Backup places full"),
-        "withdrawal_cutoff_passed": ("已过自行退出时限", "Too late to withdraw yourself"),
-        "assignment_not_live": ("排班已结束", "Place no longer held"),
-        "not_an_invitation": ("不是待回复的邀请", "Not an open invitation"),
-        "shift_not_started": ("班次尚未开始", "Shift not started"),
-    }
+    i18n.title("already_on_shift", "Already on this shift"),
+    i18n.title("shift_full", "Shift full"),
+    i18n.title("backup_places_full", "Backup places full"),
+    i18n.title("withdrawal_cutoff_passed", "Too late to withdraw yourself"),
+    i18n.title("assignment_not_live", "Place no longer held"),
+    i18n.title("not_an_invitation", "Not an open invitation"),
+    i18n.title("shift_not_started", "Shift not started"),
 )
 i18n.register_messages(
-    {
-        "You already have a place or a waitlist entry on this shift.": "您已在该班次中（已排班、候补或受邀）。",
-        "The volunteer already has a place on this shift.": "该志愿者已在该班次中排班。",
-        "Every primary place on this shift is taken.": "该班次的正式岗位已满。",
-        "Every backup place on this shift is taken.": "该班次的备岗已满。",
-        "The withdrawal cut-off has passed; ask your organiser.": "已超过自行退出的时限，请联系组织者。",
-        "This place has already ended.": "该排班已经结束。",
-        "This is not an open invitation.": "这不是一条待回复的邀请。",
-        "Absence can only be recorded once the shift has started.": "班次开始后才能登记缺勤。",
-    }
+    i18n.N_("You already have a place or a waitlist entry on this shift."),
+    i18n.N_("The volunteer already has a place on this shift."),
+    i18n.N_("Every primary place on this shift is taken."),
+    i18n.N_("Every backup place on this shift is taken."),
+    i18n.N_("The withdrawal cut-off has passed; ask your organiser."),
+    i18n.N_("This place has already ended."),
+    i18n.N_("This is not an open invitation."),
+    i18n.N_("Absence can only be recorded once the shift has started."),
 )
 
 

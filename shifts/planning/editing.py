@@ -34,23 +34,19 @@ TIME_FIELDS = ("starts_at", "ends_at")
 CAPACITY_FIELDS = ("max_headcount", "backup_slots")
 
 i18n.register_titles(
-    {
-        "shift_finished": ("班次已结束", "Shift already finished"),
-        "headcount_below_assigned": ("人数上限低于已安排人数", "Below the volunteers assigned"),
-        "backup_slots_below_assigned": ("备岗名额低于已安排的备岗人数", "Below the backups assigned"),
-    }
+    i18n.title("shift_finished", "Shift already finished"),
+    i18n.title("headcount_below_assigned", "Below the volunteers assigned"),
+    i18n.title("backup_slots_below_assigned", "Below the backups assigned"),
 )
 i18n.register_messages(
-    {
-        "The shift has already finished.": "该班次已经结束。",
-        "The shift cannot be changed now.": "该班次现在不能修改。",
-        "max_headcount cannot go below the number of volunteers assigned.": "人数上限不能低于已安排的志愿者人数。",
-        "backup_slots cannot go below the number of backups assigned.": "备岗名额不能低于已安排的备岗人数。",
-        "Assigned volunteers would have overlapping shifts.": "已安排的志愿者将出现时间重叠的班次。",
-        "Assigned volunteers would have too little rest between shifts.": "已安排的志愿者在两个班次之间的休息时间将不足。",
-    }
+    i18n.N_("The shift has already finished."),
+    i18n.N_("The shift cannot be changed now."),
+    i18n.N_("max_headcount cannot go below the number of volunteers assigned."),
+    i18n.N_("backup_slots cannot go below the number of backups assigned."),
+    i18n.N_("Assigned volunteers would have overlapping shifts."),
+    i18n.N_("Assigned volunteers would have too little rest between shifts."),
 )
-i18n.register_patterns({r"^Must be at least (\d+)\.$": r"至少为 \1。"})
+i18n.register_patterns({r"^Must be at least (\d+)\.$": i18n.N_("Must be at least {0}.")})
 
 
 def normalised_kinds(kinds: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -22,11 +22,7 @@ SMALLINT_MAX = 32767
 MAX_REQUIRED_KINDS = 20
 FIRST_YEAR, LAST_YEAR = 2000, 2099
 
-i18n.register_messages(
-    {
-        "Must be a date between 2000 and 2099.": "日期必须在 2000 年到 2099 年之间。",
-    }
-)
+i18n.register_messages(i18n.N_("Must be a date between 2000 and 2099."))
 
 
 class PlanningDateTime(Instant):

@@ -36,22 +36,20 @@ from volunteers.service import kind_by_code
 
 #: Shifts and series are planned at most this far ahead.
 PLANNING_WINDOW = timedelta(days=731)
-NOT_IN_PAST = "Must not be in the past."
-WITHIN_WINDOW = "Must be within the next two years."
+NOT_IN_PAST = i18n.N_("Must not be in the past.")
+WITHIN_WINDOW = i18n.N_("Must be within the next two years.")
 
 i18n.register_messages(
-    {
-        NOT_IN_PAST: "不能是过去的时间。",
-        WITHIN_WINDOW: "必须在未来两年之内。",
-        "The end must be after the start.": "结束时间必须晚于开始时间。",
-        "Must not exceed max_headcount.": "不能超过人数上限（max_headcount）。",
-        "Unknown volunteer kind.": "未知的志愿者类型。",
-        "Each kind may appear only once.": "每种志愿者类型只能出现一次。",
-        "The kind minimums add up to more than max_headcount.": "各类型最低人数之和超过了人数上限（max_headcount）。",
-        "The shift has already started; its start cannot move.": "该班次已经开始，不能再修改开始时间。",
-    }
+    NOT_IN_PAST,
+    WITHIN_WINDOW,
+    i18n.N_("The end must be after the start."),
+    i18n.N_("Must not exceed max_headcount."),
+    i18n.N_("Unknown volunteer kind."),
+    i18n.N_("Each kind may appear only once."),
+    i18n.N_("The kind minimums add up to more than max_headcount."),
+    i18n.N_("The shift has already started; its start cannot move."),
 )
-i18n.register_patterns({r"^A shift may last at most (\d+) hours\.$": r"班次时长不能超过 \1 小时。"})
+i18n.register_patterns({r"^A shift may last at most (\d+) hours\.$": i18n.N_("A shift may last at most {0} hours.")})
 
 
 # --- input rules, shared with series -------------------------------------------------------------------

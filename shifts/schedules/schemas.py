@@ -29,19 +29,13 @@ NEAR_HOME_GRID = "home_grid"
 NEAR_COMMUNITY = "community"
 NEAR_POINT = "point"
 
-TO_BEFORE_FROM = "Must not be before from."
+TO_BEFORE_FROM = i18n.N_("Must not be before from.")
 RANGE_TOO_LONG = f"The range may span at most {MAX_RANGE_DAYS} days."
-NEEDS_POINT = "Required when near is point."
-ONLY_WITH_POINT = "Only with near=point."
+NEEDS_POINT = i18n.N_("Required when near is point.")
+ONLY_WITH_POINT = i18n.N_("Only with near=point.")
 
-i18n.register_messages(
-    {
-        TO_BEFORE_FROM: "不能早于开始日期（from）。",
-        RANGE_TOO_LONG: f"日期范围最多 {MAX_RANGE_DAYS} 天。",
-        NEEDS_POINT: "near 为 point 时必填。",
-        ONLY_WITH_POINT: "仅在 near=point 时可用。",
-    }
-)
+i18n.register_messages(TO_BEFORE_FROM, NEEDS_POINT, ONLY_WITH_POINT)
+i18n.register_patterns({r"^The range may span at most (\d+) days\.$": i18n.N_("The range may span at most {0} days.")})
 
 _STATUSES = [status.value for status in AssignmentStatus]
 

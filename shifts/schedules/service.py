@@ -39,7 +39,7 @@ from volunteers.models import Volunteer
 
 DEFAULT_SCHEDULE_DAYS = 7
 
-i18n.register_messages({"The area is outside your city.": "该区域不在您所在的城市。"})
+i18n.register_messages(i18n.N_("The area is outside your city."))
 
 
 # ------------------------------------------------------------------------------- pagination

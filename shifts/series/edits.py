@@ -47,14 +47,12 @@ from shifts.series.service import (
 
 SCOPE_ALL = "all"
 SCOPE_FOLLOWING = "following"
-NOT_AN_OCCURRENCE = "Not an occurrence of this series."
+NOT_AN_OCCURRENCE = i18n.N_("Not an occurrence of this series.")
 
 i18n.register_messages(
-    {
-        NOT_AN_OCCURRENCE: "不是该重复班次中的一次。",
-        "The occurrence has already started.": "该次班次已经开始。",
-        "The series has no future occurrences.": "该重复班次之后没有任何班次。",
-    }
+    NOT_AN_OCCURRENCE,
+    i18n.N_("The occurrence has already started."),
+    i18n.N_("The series has no future occurrences."),
 )
 
 

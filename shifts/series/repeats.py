@@ -21,6 +21,8 @@ from zoneinfo import ZoneInfo
 
 from dateutil import rrule as du
 
+from core.i18n import N_
+
 WEEKDAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 MAX_INTERVAL = 52
 #: Open-ended rules are measured over this window when checking the occurrence limit.
@@ -31,22 +33,22 @@ _DIGITS = re.compile(r"^\d{1,6}$")
 _UNTIL = re.compile(r"^(\d{8})(?:T(\d{6})(Z?))?$")
 _SUPPORTED = {"FREQ", "INTERVAL", "BYDAY", "WKST", "UNTIL", "COUNT"}
 
-# English messages; shifts.series.service registers their Chinese translations.
+# English messages (the msgids of translations/); shifts.series.service registers them.
 SUPPORTED_HINT = "use FREQ=WEEKLY with BYDAY, INTERVAL and UNTIL or COUNT"
 MESSAGES = {
-    "empty": "The rule is empty.",
-    "dtstart": "DTSTART is not allowed in the rule; send the first date and the start time as fields.",
-    "lines": "Send a single RRULE line.",
-    "part": "Each part of the rule must look like NAME=VALUE, separated by semicolons.",
-    "repeated": "A part of the rule appears more than once.",
-    "freq_missing": "FREQ=WEEKLY is required.",
-    "freq": "Only FREQ=WEEKLY is supported.",
-    "interval": "INTERVAL must be a whole number from 1 to 52.",
-    "count": "COUNT must be a whole number of at least 1.",
-    "until": "UNTIL must be a date YYYYMMDD or a date-time YYYYMMDDTHHMMSS, optionally ending in Z.",
-    "until_and_count": "Use UNTIL or COUNT, not both.",
-    "byday": "BYDAY takes plain weekdays: MO, TU, WE, TH, FR, SA, SU.",
-    "wkst": "WKST takes one weekday: MO, TU, WE, TH, FR, SA or SU.",
+    "empty": N_("The rule is empty."),
+    "dtstart": N_("DTSTART is not allowed in the rule; send the first date and the start time as fields."),
+    "lines": N_("Send a single RRULE line."),
+    "part": N_("Each part of the rule must look like NAME=VALUE, separated by semicolons."),
+    "repeated": N_("A part of the rule appears more than once."),
+    "freq_missing": N_("FREQ=WEEKLY is required."),
+    "freq": N_("Only FREQ=WEEKLY is supported."),
+    "interval": N_("INTERVAL must be a whole number from 1 to 52."),
+    "count": N_("COUNT must be a whole number of at least 1."),
+    "until": N_("UNTIL must be a date YYYYMMDD or a date-time YYYYMMDDTHHMMSS, optionally ending in Z."),
+    "until_and_count": N_("Use UNTIL or COUNT, not both."),
+    "byday": N_("BYDAY takes plain weekdays: MO, TU, WE, TH, FR, SA, SU."),
+    "wkst": N_("WKST takes one weekday: MO, TU, WE, TH, FR, SA or SU."),
 }
 
 

@@ -24,12 +24,10 @@ from volunteers.schemas import LocalTime, short_text
 SCOPES = ("all", "following")
 
 i18n.register_messages(
-    {
-        "Give end_time or duration_minutes.": "请提供 end_time 或 duration_minutes。",
-        "Give end_time or duration_minutes, not both.": "end_time 和 duration_minutes 只能二选一。",
-        "Required with scope following.": "scope 为 following 时必填。",
-        "Only with scope following.": "仅在 scope 为 following 时使用。",
-    }
+    i18n.N_("Give end_time or duration_minutes."),
+    i18n.N_("Give end_time or duration_minutes, not both."),
+    i18n.N_("Required with scope following."),
+    i18n.N_("Only with scope following."),
 )
 
 

@@ -46,40 +46,36 @@ from shifts.service import shift_views
 
 #: The most shifts a series' detail view lists (a week has at most 7; the horizon is 8 weeks).
 UPCOMING_LIMIT = 100
-NO_FUTURE = "The rule has no occurrences in the future."
+NO_FUTURE = i18n.N_("The rule has no occurrences in the future.")
 
 i18n.register_titles(
-    {
-        "series_not_found": ("重复班次不存在", "Shift series not found"),
-        "series_ended": ("重复班次已结束", "Shift series has ended"),
-    }
+    i18n.title("series_not_found", "Shift series not found"),
+    i18n.title("series_ended", "Shift series has ended"),
 )
 i18n.register_messages(
-    {
-        "Shift series not found.": "重复班次不存在。",
-        NO_FUTURE: "该规则在未来没有任何班次。",
-        "The end time must differ from the start time.": "结束时间必须与开始时间不同。",
-        # shifts.series.repeats is pure; its messages are translated here.
-        repeats.MESSAGES["empty"]: "重复规则为空。",
-        repeats.MESSAGES["dtstart"]: "重复规则中不能包含 DTSTART；请用字段提交首个日期和开始时间。",
-        repeats.MESSAGES["lines"]: "请只提交一行 RRULE。",
-        repeats.MESSAGES["part"]: "规则的每一部分都必须形如 NAME=VALUE，并以分号分隔。",
-        repeats.MESSAGES["repeated"]: "规则中某一部分出现了不止一次。",
-        repeats.MESSAGES["freq_missing"]: "必须提供 FREQ=WEEKLY。",
-        repeats.MESSAGES["freq"]: "只支持 FREQ=WEEKLY（按周重复）。",
-        repeats.MESSAGES["interval"]: "INTERVAL 必须是 1 到 52 之间的整数。",
-        repeats.MESSAGES["count"]: "COUNT 必须是不小于 1 的整数。",
-        repeats.MESSAGES["until"]: "UNTIL 必须是日期 YYYYMMDD 或日期时间 YYYYMMDDTHHMMSS（可以 Z 结尾）。",
-        repeats.MESSAGES["until_and_count"]: "UNTIL 和 COUNT 只能二选一。",
-        repeats.MESSAGES["byday"]: "BYDAY 只能是不带序号的星期：MO、TU、WE、TH、FR、SA、SU。",
-        repeats.MESSAGES["wkst"]: "WKST 只能是一个星期：MO、TU、WE、TH、FR、SA 或 SU。",
-    }
+    i18n.N_("Shift series not found."),
+    NO_FUTURE,
+    i18n.N_("The end time must differ from the start time."),
+    # shifts.series.repeats is pure; its messages (marked there) are registered here.
+    repeats.MESSAGES["empty"],
+    repeats.MESSAGES["dtstart"],
+    repeats.MESSAGES["lines"],
+    repeats.MESSAGES["part"],
+    repeats.MESSAGES["repeated"],
+    repeats.MESSAGES["freq_missing"],
+    repeats.MESSAGES["freq"],
+    repeats.MESSAGES["interval"],
+    repeats.MESSAGES["count"],
+    repeats.MESSAGES["until"],
+    repeats.MESSAGES["until_and_count"],
+    repeats.MESSAGES["byday"],
+    repeats.MESSAGES["wkst"],
 )
 i18n.register_patterns(
     {
-        r"^The rule expands past (\d+) occurrences\.$": r"该规则展开后超过 \1 次。",
-        r"^(\S+) is not supported: use FREQ=WEEKLY with BYDAY, INTERVAL and UNTIL or COUNT\.$": (
-            r"不支持 \1：请使用 FREQ=WEEKLY，配合 BYDAY、INTERVAL 以及 UNTIL 或 COUNT。"
+        r"^The rule expands past (\d+) occurrences\.$": i18n.N_("The rule expands past {0} occurrences."),
+        r"^(\S+) is not supported: use FREQ=WEEKLY with BYDAY, INTERVAL and UNTIL or COUNT\.$": i18n.N_(
+            "{0} is not supported: use FREQ=WEEKLY with BYDAY, INTERVAL and UNTIL or COUNT."
         ),
     }
 )

@@ -35,41 +35,28 @@ from volunteers.service import own_volunteer, referenced_volunteer
 OPEN = (SwapStatus.PROPOSED, SwapStatus.ACCEPTED)
 
 i18n.register_titles(
-    {
-        "swap_not_found": ("换班申请不存在", "Swap request not found"),
-        "swap_already_open": (
-            "该排班已有进行中的换班申请",
-            "A swap request for this place is open",
-        ),
-        "invalid_swap_transition": (
-            "换班申请当前状态不允许此操作",
-            "Not allowed in the swap's status",
-        ),
-        "swap_no_longer_possible": ("换班已无法进行", "The swap is no longer possible"),
-        "assignment_not_swappable": ("该排班不能换班", "This place cannot be swapped"),
-        "not_swap_recipient": (
-            "您不是该换班申请的接收人",
-            "You are not the recipient of this swap",
-        ),
-        "not_swap_requester": ("您不是该换班申请的发起人", "You did not send this swap request"),
-    }
+    i18n.title("swap_not_found", "Swap request not found"),
+    i18n.title("swap_already_open", "A swap request for this place is open"),
+    i18n.title("invalid_swap_transition", "Not allowed in the swap's status"),
+    i18n.title("swap_no_longer_possible", "The swap is no longer possible"),
+    i18n.title("assignment_not_swappable", "This place cannot be swapped"),
+    i18n.title("not_swap_recipient", "You are not the recipient of this swap"),
+    i18n.title("not_swap_requester", "You did not send this swap request"),
 )
 i18n.register_messages(
-    {
-        "Swap request not found.": "换班申请不存在。",
-        "Not one of your places.": "不是您的排班。",
-        "You cannot swap with yourself.": "不能与自己换班。",
-        "Not one of that volunteer's places.": "不是该志愿者的排班。",
-        "Choose a place on another shift.": "请选择另一个班次的排班。",
-        "The shift is not in your city.": "该班次不在您所在的城市。",
-        "Only an assigned place (primary or backup) can be swapped.": "只有已排定的岗位（正式或备岗）才能换班。",
-        "A swap request for this place is already open.": "该排班已有进行中的换班申请。",
-        "Only the volunteer asked can answer this swap request.": "只有被邀请的志愿者才能回复该换班申请。",
-        "Only the volunteer who sent this swap request can cancel it.": "只有发起人才能撤销该换班申请。",
-        "This swap request is not open for this action.": "该换班申请当前状态不允许此操作。",
-        "A place in this swap has ended.": "换班涉及的排班已经结束。",
-        "A place in this swap ended before the swap was approved.": "换班获批前，涉及的排班已经结束。",
-    }
+    i18n.N_("Swap request not found."),
+    i18n.N_("Not one of your places."),
+    i18n.N_("You cannot swap with yourself."),
+    i18n.N_("Not one of that volunteer's places."),
+    i18n.N_("Choose a place on another shift."),
+    i18n.N_("The shift is not in your city."),
+    i18n.N_("Only an assigned place (primary or backup) can be swapped."),
+    i18n.N_("A swap request for this place is already open."),
+    i18n.N_("Only the volunteer asked can answer this swap request."),
+    i18n.N_("Only the volunteer who sent this swap request can cancel it."),
+    i18n.N_("This swap request is not open for this action."),
+    i18n.N_("A place in this swap has ended."),
+    i18n.N_("A place in this swap ended before the swap was approved."),
 )
 
 
