@@ -9,7 +9,6 @@ import click
 from core import i18n
 
 
-
 def _supported_language(context: click.Context, parameter: click.Parameter, value: str) -> str:
     # The languages are those with a catalogue, known once the app is loaded (not at import).
     if value not in i18n.supported_languages():

@@ -36,12 +36,12 @@ class Text(NamedTuple):
     message: str
 
 
-def N_(message: str) -> str:  # noqa: N802 - gettext's conventional marker name
+def N_(message: str) -> str:
     """Mark ``message`` for extraction; translated where it is shown (:func:`translate`)."""
     return message
 
 
-def C_(context: str, message: str) -> Text:  # noqa: N802
+def C_(context: str, message: str) -> Text:
     """Mark a short ``message`` whose English alone would be ambiguous, with a msgctxt."""
     return Text(context, message)
 
