@@ -6,8 +6,9 @@ import marshmallow as ma
 
 from accounts import service
 from accounts.models import User
+from core import i18n
 from core.auth import Role
-from core.fields import Instant, QueryBoolean, StrictBoolean, UpdateSchema
+from core.fields import Instant, Language, QueryBoolean, StrictBoolean, UpdateSchema
 from core.pagination import PageArgs
 from core.validators import CNMobile, Text, id_field
 
@@ -15,7 +16,6 @@ PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 128
 #: Roles that /users manages; volunteers self-register through the volunteers package.
 MANAGED_ROLES = (Role.ORGANISER.value, Role.STAFF.value, Role.ADMIN.value)
-LOCALES = ("zh", "en")
 
 
 def _password_field(**kwargs: object) -> ma.fields.String:
@@ -50,7 +50,7 @@ class MeSchema(ma.Schema):
     phone = ma.fields.String(required=True, metadata={"example": "+8613800138000"})
     role = ma.fields.String(required=True, metadata={"enum": [role.value for role in Role]})
     display_name = ma.fields.String(required=True)
-    locale = ma.fields.String(required=True, metadata={"enum": list(LOCALES)})
+    locale = Language(required=True)
     area = ma.fields.Nested(AccountAreaSchema, required=True)
     created_at = Instant(required=True)
     volunteer_id = ma.fields.Method(
@@ -122,7 +122,7 @@ class LoginSchema(ma.Schema):
 
 class MeUpdateSchema(UpdateSchema):
     display_name = _display_name_field()
-    locale = ma.fields.String(validate=ma.validate.OneOf(LOCALES))
+    locale = Language()
 
 
 class PasswordChangeSchema(ma.Schema):
@@ -141,7 +141,7 @@ class UserCreateSchema(ma.Schema):
     display_name = _display_name_field(required=True)
     role = ma.fields.String(required=True, validate=ma.validate.OneOf(MANAGED_ROLES))
     area_id = id_field(required=True)
-    locale = ma.fields.String(load_default="zh", validate=ma.validate.OneOf(LOCALES))
+    locale = Language(load_default=i18n.DEFAULT_LANGUAGE)
 
 
 class UserUpdateSchema(UpdateSchema):

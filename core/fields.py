@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import marshmallow as ma
 from apispec import BasePlugin
 
-from core import i18n
+from core import catalogues, i18n
 
 NEEDS_OFFSET = "Datetime must have a time zone offset."  # translated in core.i18n
 NOT_A_DATETIME = "Not a valid datetime."
@@ -157,6 +157,24 @@ class QueryBoolean(ma.fields.Boolean):
         if not isinstance(value, str):
             raise self.make_error("invalid", input=value)
         return super()._deserialize(value, attr, data, **kwargs)
+
+
+class Language(ma.fields.String):
+    """A language the service speaks: one with a catalogue in the running app's ``TRANSLATIONS_DIR``
+    (core/i18n), so a translator's new catalogue is accepted without a code change. The document
+    lists the catalogues shipped in ``translations/``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        shipped = catalogues.languages_in(catalogues.DEFAULT_DIRECTORY)
+        ordered = [i18n.DEFAULT_LANGUAGE, *(lang for lang in shipped if lang != i18n.DEFAULT_LANGUAGE)]
+        super().__init__(metadata={"enum": ordered, **kwargs.pop("metadata", {})}, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
+        language = super()._deserialize(value, attr, data, **kwargs)
+        supported = i18n.supported_languages()
+        if language not in supported:
+            raise ma.ValidationError(f"Must be one of: {', '.join(supported)}.")
+        return language
 
 
 class FullMatch(ma.validate.Regexp):

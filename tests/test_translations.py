@@ -104,6 +104,10 @@ def test_an_uncompiled_catalogue_stops_the_app_with_what_to_run(tmp_path: Path) 
 
 @pytest.fixture
 def with_mongolian(app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    return install_mongolian(app, tmp_path, monkeypatch)
+
+
+def install_mongolian(app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """What a translator does for Mongolian, in a directory of its own: start the catalogue from the
     template, translate (here two test markers, not a translation), compile. No code changes."""
     directory = tmp_path / "translations"
@@ -153,3 +157,20 @@ def test_a_user_whose_language_is_the_new_one_gets_its_push_texts(
     [welcome] = inbox
     assert (welcome["kind"], welcome["title"]) == ("volunteer_approved", "[mn] Registration approved")
     assert welcome["body"] == "您的志愿者注册已通过审核，欢迎加入！"  # not translated yet: Chinese
+
+
+def test_a_user_may_choose_the_new_language_once_its_catalogue_is_there(
+    app: Flask, client: Any, tree: Tree, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    volunteer = factories.make_volunteer(tree.grid_a)
+    headers = factories.headers_for(volunteer.user)
+    refused = client.patch(f"{API}/me", json={"locale": "mn"}, headers={**headers, "Accept-Language": "en"})
+    assert refused.status_code == 422
+    assert refused.get_json()["errors"]["locale"] == ["Must be one of: zh, en."]
+    assert volunteer.user.locale == "zh"
+
+    install_mongolian(app, tmp_path, monkeypatch)  # the translator's catalogue arrives
+    for path in ("/me", "/volunteers/me"):
+        response = client.patch(f"{API}{path}", json={"locale": "mn"}, headers=headers)
+        assert response.status_code == 200, response.get_json()
+    assert volunteer.user.locale == "mn"

@@ -16,7 +16,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from core import i18n
-from core.fields import HHMM_PATTERN, FullMatch, Instant, StrictBoolean, UpdateSchema
+from core.fields import HHMM_PATTERN, FullMatch, Instant, Language, StrictBoolean, UpdateSchema
 from core.pagination import PageArgs
 from core.validators import CNMobile, NationalID, Text, id_field
 from volunteers.models import VolunteerStatus
@@ -192,7 +192,7 @@ class RegistrationSchema(ma.Schema):
         required=True,
         metadata={"type": "boolean", "enum": [True], "description": "Must be exactly true"},
     )
-    locale = fields.String(validate=validate.OneOf(["zh", "en"]))
+    locale = Language()
 
 
 class OwnProfileUpdateSchema(UpdateSchema):
@@ -200,7 +200,7 @@ class OwnProfileUpdateSchema(UpdateSchema):
 
     skills = SkillList()
     emergency_contact = fields.Nested(EmergencyContactSchema, allow_none=True)
-    locale = fields.String(validate=validate.OneOf(["zh", "en"]))
+    locale = Language()
 
 
 class AvailabilitySlotSchema(ma.Schema):
