@@ -6,7 +6,7 @@ export FLASK_APP := app:create_app
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test install install-test browser shell-tools upgrade serve worker bench bench-autofill bench-checkin bench-notifications bench-leaderboard clean
+.PHONY: run test typecheck install install-test browser shell-tools upgrade serve worker bench bench-autofill bench-checkin bench-notifications bench-leaderboard clean
 
 # The installer: uv (from PyPI, into the virtualenv) when it can be had, about five times faster
 # than pip on a cold machine; pip otherwise, or always with INSTALLER=pip. uv does not read pip's
@@ -65,6 +65,10 @@ run: install
 	$(BIN)/flask prepare-demo
 	$(BIN)/flask run --host $(HOST) --port $(PORT)
 
+## typecheck: mypy over the application, as configured in pyproject.toml ([tool.mypy])
+typecheck: install-test
+	$(BIN)/mypy
+
 ## test: the whole suite on SQLite, then on PostgreSQL too when TEST_DATABASE_URL is set
 ## (required under CI=true: some races are caught only on PostgreSQL)
 test: install-test browser shell-tools
@@ -108,4 +112,4 @@ bench-autofill: install
 	$(BIN)/python bench/autofill.py --endpoint
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .hypothesis
+	rm -rf $(VENV) instance .pytest_cache .hypothesis .mypy_cache

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -85,6 +85,11 @@ def configure_sqlite(engine: sa.Engine) -> None:
 
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+    if TYPE_CHECKING:
+        # Every model maps one Table (DeclarativeBase says FromClause, which may also be a join or
+        # a select): insert_on_conflict, dialect_insert and table.c[...] need the Table.
+        __table__: ClassVar[sa.Table]
 
 
 def dialect_insert(table: sa.Table) -> Any:
