@@ -92,6 +92,22 @@ class Base(DeclarativeBase):
         __table__: ClassVar[sa.Table]
 
 
+def rowcount(result: sa.Result[Any]) -> int:
+    """How many rows the UPDATE, DELETE or INSERT … SELECT that gave ``result`` matched.
+
+    ``Session.execute`` is typed to return a plain ``Result``, which has no count: only the
+    ``CursorResult`` of a DML statement does (a SELECT's is the driver's guess, -1 on SQLite and
+    the rows fetched on PostgreSQL). Anything else, or a driver that answers -1 ("not known"), is a
+    programming error here, not a count that a conditional UPDATE would read as "someone else got
+    there first".
+    """
+    if not (isinstance(result, sa.CursorResult) and result.context.is_crud):
+        raise TypeError("rowcount of a statement that is not an UPDATE, DELETE or INSERT")
+    if result.rowcount < 0:
+        raise RuntimeError("the database driver did not count the rows this statement matched")
+    return result.rowcount
+
+
 def dialect_insert(table: sa.Table) -> Any:
     """PostgreSQL's or SQLite's INSERT (both have ON CONFLICT, which plain ``sa.insert`` lacks), for
     the dialect of the current session."""
