@@ -37,7 +37,7 @@ blp = Blueprint(
     description="Login, token refresh and revocation, your own account, staff accounts, audit log",
 )
 
-BEARER = [{"bearerAuth": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
 def _login_failed(response: Any) -> bool:

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core import audit, i18n
 from core.auth import Caller
-from core.db import utcnow
+from core.db import rowcount, utcnow
 from core.errors import Conflict, Forbidden, ValidationFailed
 from core.extensions import db
 from grids.boundaries import boundary_summary, set_boundary, validated_boundary
@@ -330,7 +330,7 @@ def move_area(caller: Caller | None, area: Area, new_parent_id: int) -> bool:
             "parent_id": new_parent.id,
             "path": new_prefix,
             "depth": area.depth,
-            "subtree_size": result.rowcount,
+            "subtree_size": rowcount(result),
         },
     )
     return True

@@ -52,8 +52,8 @@ class SkillList(fields.List):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(short_text(50), validate=validate.Length(max=MAX_SKILLS), **kwargs)
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[str]:
-        skills = super()._deserialize(value, attr, data, **kwargs)
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[Any | None]:
+        skills = super()._deserialize(value, attr, data, **kwargs)  # each a string, by short_text
         return list(dict.fromkeys(skills))
 
 
@@ -231,7 +231,7 @@ class AvailabilityInputSchema(ma.Schema):
     def _no_overlap(self, data: dict[str, Any], **_: Any) -> None:
         ordered = sorted(enumerate(data["slots"]), key=lambda pair: (pair[1]["weekday"], pair[1]["start"]))
         errors: dict[int, dict[str, list[str]]] = {}
-        for (_, earlier), (index, later) in zip(ordered, ordered[1:]):
+        for (_first, earlier), (index, later) in zip(ordered, ordered[1:]):
             if earlier["weekday"] == later["weekday"] and later["start"] < earlier["end"]:
                 errors[index] = {"start": ["Overlaps another slot on the same weekday."]}
         if errors:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from accounts.service import revoke_all_sessions
 from core import audit, crypto, i18n
 from core.auth import Caller
-from core.db import utcnow
+from core.db import rowcount, utcnow
 from core.errors import Conflict
 from core.extensions import db
 from core.fields import instant_text
@@ -239,7 +239,7 @@ def request_closure(caller: Caller, volunteer: Volunteer, reason: str | None) ->
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    if claimed.rowcount != 1:
+    if rowcount(claimed) != 1:
         db.session.refresh(volunteer)
         if volunteer.closure_requested_at is not None:
             raise _closure_already_requested()
