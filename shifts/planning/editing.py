@@ -18,7 +18,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from core import audit, i18n
 from core.auth import Caller
-from core.db import utcnow
+from core.db import rowcount, utcnow
 from core.errors import Conflict
 from core.extensions import db
 from core.fields import instant_text
@@ -196,7 +196,7 @@ def _set_capacity(change: PlannedChange) -> None:
         .values(max_headcount=maximum, backup_slots=backups)
         .execution_options(synchronize_session=False)
     )
-    if updated.rowcount != 1:
+    if rowcount(updated) != 1:
         db.session.refresh(shift)
         if shift.primary_count > maximum:
             raise Conflict(
@@ -257,7 +257,7 @@ def cancel_locked(caller: Caller | None, shift: Shift, reason: str | None, now: 
         .execution_options(synchronize_session=False)
     )
     db.session.refresh(shift)
-    if cancelled.rowcount != 1:
+    if rowcount(cancelled) != 1:
         ensure_editable(shift, now)
         raise Conflict("The shift cannot be changed now.")
     live = db.session.scalars(

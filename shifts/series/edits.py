@@ -193,6 +193,13 @@ def _anchor(
     return first
 
 
+def _occurrence(shift: Shift) -> datetime:
+    """The local start a series gave ``shift`` (every shift found by its occurrence has one)."""
+    if shift.occurrence_local is None:
+        raise ValueError(f"shift {shift.id} is not an occurrence of a series")
+    return shift.occurrence_local
+
+
 def _carry_shifts(
     caller: Caller, source: ShiftSeries, target: ShiftSeries, anchor: datetime, now: datetime,
     outcome: Outcome, reason: str | None,
@@ -209,7 +216,7 @@ def _carry_shifts(
     ).all()
     zone = ZoneInfo(target.timezone)
     rule = repeats.parse_rule(target.rrule, zone)
-    last_day = max(row.occurrence_local for row in rows).date()
+    last_day = max(_occurrence(row) for row in rows).date()
     on_date = {
         occurrence.date(): occurrence
         for occurrence in repeats.occurrences(
@@ -222,7 +229,7 @@ def _carry_shifts(
     template = template_of(target)
     changes = []
     for shift in rows:
-        occurrence = on_date.get(shift.occurrence_local.date())
+        occurrence = on_date.get(_occurrence(shift).date())
         left_alone = shift.detached or shift.status != ShiftStatus.SCHEDULED or shift.starts_at <= now
         if occurrence is None:
             if not left_alone:

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from core import i18n
 from core.auth import Caller, Role
-from core.db import utcnow
+from core.db import rowcount, utcnow
 from core.errors import Conflict, Forbidden, NotFound, OutOfScope, ValidationFailed
 from core.extensions import db
 from grids.paths import city_path
@@ -290,7 +290,7 @@ def transition(
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    if moved.rowcount != 1:
+    if rowcount(moved) != 1:
         raise invalid_transition()
     db.session.refresh(swap)
 
