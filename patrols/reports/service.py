@@ -17,7 +17,7 @@ from werkzeug.datastructures import FileStorage
 
 from core import i18n, photos
 from core.auth import Caller, Role
-from core.db import utcnow
+from core.db import rowcount, utcnow
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.extensions import db
 from grids.models import Area
@@ -259,9 +259,9 @@ def _take_photo_place(report_id: int) -> int:
         .values(photo_count=Report.photo_count + 1)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if rowcount(result) != 1:
         raise _too_many_photos()
-    return db.session.scalar(sa.select(Report.photo_count).where(Report.id == report_id))
+    return db.session.execute(sa.select(Report.photo_count).where(Report.id == report_id)).scalar_one()
 
 
 def get_photo_for(caller: Caller, report_id: int, photo_id: int) -> tuple[ReportPhoto, bytes]:

@@ -16,7 +16,7 @@ from sqlalchemy import orm
 from accounts.models import User
 from core import i18n
 from core.auth import MANAGERS, Caller
-from core.db import utcnow
+from core.db import rowcount, utcnow
 from core.errors import Conflict, Forbidden, ValidationFailed
 from core.extensions import db
 from core.pagination import paginate
@@ -94,7 +94,7 @@ def _move(
         .values(status=to_status, updated_at=utcnow(), **(values or {}))
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if rowcount(result) != 1:
         raise _invalid()  # another organiser moved it on meanwhile
     db.session.add(
         ReportEvent(
