@@ -69,9 +69,9 @@ run: install
 typecheck: install-test
 	$(BIN)/mypy
 
-## test: the whole suite on SQLite, then on PostgreSQL too when TEST_DATABASE_URL is set
-## (required under CI=true: some races are caught only on PostgreSQL)
-test: install-test browser shell-tools
+## test: the type check, then the whole suite on SQLite, then on PostgreSQL too when
+## TEST_DATABASE_URL is set (required under CI=true: some races are caught only on PostgreSQL)
+test: typecheck browser shell-tools
 	@if [ "$$CI" = true ] && [ -z "$$TEST_DATABASE_URL" ]; then \
 		echo "CI=true but TEST_DATABASE_URL is not set: the PostgreSQL run is required in CI" >&2; exit 1; fi
 	env -u TEST_DATABASE_URL $(BIN)/python -m pytest -q

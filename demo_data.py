@@ -275,6 +275,8 @@ class DemoShift:
 
 def demo_position(grid: Area) -> tuple[float, float]:
     """A point well inside the grid (lat, lon), rounded to about a metre."""
+    if grid.boundary is None:
+        raise ValueError(f"grid {grid.code} has no boundary")  # every seeded grid has one
     point = shape(grid.boundary).representative_point()
     return round(point.y, 5), round(point.x, 5)
 

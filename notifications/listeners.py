@@ -144,7 +144,8 @@ def _items(events: list[QueuedEvent]) -> list[service.Item]:
             grid_id = shift.grid_id if event.organisers_of_shift else grid_id
         if event.name_of is not None:
             params["volunteer_name"] = people.get(event.name_of, (0, ""))[1]
-        users = [people[v][0] for v in event.volunteer_ids if v in people] + organisers.get(grid_id, [])
+        organisers_here = organisers.get(grid_id, []) if grid_id is not None else []
+        users = [people[v][0] for v in event.volunteer_ids if v in people] + organisers_here
         items.extend(
             service.Item(user_id, event.kind, params, event.data, event.urgent, event.dedupe_key, deadline)
             for user_id in dict.fromkeys(users)

@@ -25,7 +25,7 @@ from sqlalchemy.orm import aliased
 from accounts.models import User
 from core import i18n
 from core.auth import Caller
-from core.db import UTCDateTime, utcnow
+from core.db import UTCDateTime, rowcount, utcnow
 from core.errors import NotFound, ValidationFailed
 from core.extensions import db
 from core.pagination import paginate
@@ -90,7 +90,7 @@ def send(caller: Caller, data: dict[str, Any], now: datetime | None = None) -> t
         sa.literal(0, sa.Integer),
         sa.literal([], _notifications.c.push_device_ids.type),
     )
-    written = db.session.execute(
+    written = rowcount(db.session.execute(
         sa.insert(_notifications).from_select(
             [
                 "user_id", "kind", "title", "body", "data", "urgent", "broadcast_id", "created_at",
@@ -98,7 +98,7 @@ def send(caller: Caller, data: dict[str, Any], now: datetime | None = None) -> t
             ],
             rows,
         ).execution_options(preserve_rowcount=True)  # kept only for UPDATE/DELETE otherwise (psycopg: -1)
-    ).rowcount
+    ))
     broadcast.recipient_count = written
     db.session.flush()
     if written:
@@ -156,6 +156,7 @@ def _push_due_expression(recipients: sa.Select, now: datetime, *, urgent: bool) 
     default_start, default_end = parse_hhmm(config["QUIET_HOURS_START"]), parse_hhmm(config["QUIET_HOURS_END"])
     held: dict[datetime, list[sa.ColumnElement[bool]]] = {}
     for timezone, enabled, start, end in combinations:
+        own: sa.ColumnElement[bool]
         if enabled is None:  # no settings row: the configured default
             own = NotificationSettings.user_id.is_(None)
             enabled, start, end = True, default_start, default_end

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from core import i18n
-from core.db import dialect_insert, utcnow
+from core.db import dialect_insert, rowcount, utcnow
 from core.errors import NotFound, ValidationFailed
 from core.extensions import db
 from core.pagination import paginate
@@ -66,7 +66,7 @@ def register_device(user_id: int, data: dict[str, Any], now: datetime | None = N
     ).returning(table.c.id, table.c.registered_at)
     row = db.session.execute(stmt).one()
     _retire_extra_devices(user_id, now)
-    device = db.session.get(Device, row.id, populate_existing=True)
+    device = db.session.get_one(Device, row.id, populate_existing=True)
     return device, row.registered_at == now
 
 
@@ -118,4 +118,4 @@ def _deactivate(condition: sa.ColumnElement[bool], reason: str, now: datetime | 
         .values(active=False, deactivated_at=now or utcnow(), deactivation_reason=reason[:32])
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount
+    return rowcount(result)

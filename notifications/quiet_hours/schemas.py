@@ -30,7 +30,10 @@ class HHMM(fields.String):
         kwargs.setdefault("metadata", {}).setdefault("pattern", HHMM_PATTERN)
         super().__init__(**kwargs)
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+    # A String by its OpenAPI type ("HH:MM"), loaded as an int: marshmallow types String as str.
+    def _deserialize(  # type: ignore[override]
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> int:
         text = super()._deserialize(value, attr, data, **kwargs)
         if not re.fullmatch(HHMM_PATTERN, text):  # time.fromisoformat also takes "T2330"
             raise ma.ValidationError(_HHMM_TEXT)

@@ -20,7 +20,7 @@ from werkzeug.datastructures import FileStorage
 
 from core import i18n
 from core.auth import Caller, Role
-from core.db import utcnow
+from core.db import rowcount, utcnow
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.extensions import db
 from core.pagination import paginate
@@ -176,7 +176,7 @@ def update_item(caller: Caller, item_id: int, data: dict[str, Any]) -> tuple[Cat
     result = db.session.execute(
         stmt.values(**values, updated_at=utcnow()).execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if rowcount(result) != 1:
         raise Conflict("Stock would fall below 0 or rise above 1,000,000.", code="stock_out_of_range")
     return item_with_area(item.id)
 
