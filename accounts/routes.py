@@ -20,6 +20,7 @@ from accounts.schemas import (
     MeUpdateSchema,
     PasswordChangeSchema,
     SessionTokensSchema,
+    UserCreateInput,
     UserCreateSchema,
     UserQuerySchema,
     UserSchema,
@@ -220,7 +221,7 @@ class Users(MethodView):
     @blp.response(201, UserSchema)
     @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(409, response="CONFLICT")
-    def post(self, data: dict[str, Any]) -> User:
+    def post(self, data: UserCreateInput) -> User:
         """Create an organiser, staff or admin account
 
         The area must be inside yours. Staff may create organisers and staff; only admins create

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import marshmallow as ma
 
 from accounts import service
@@ -142,6 +144,17 @@ class UserCreateSchema(ma.Schema):
     role = ma.fields.String(required=True, validate=ma.validate.OneOf(MANAGED_ROLES))
     area_id = id_field(required=True)
     locale = ma.fields.String(load_default="zh", validate=ma.validate.OneOf(LOCALES))
+
+
+class UserCreateInput(TypedDict):
+    """What :class:`UserCreateSchema` loads."""
+
+    phone: str
+    password: str
+    display_name: str
+    role: str
+    area_id: int
+    locale: str  # defaulted by the schema
 
 
 class UserUpdateSchema(UpdateSchema):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import time
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import marshmallow as ma
 from marshmallow import fields, validate
@@ -114,6 +114,14 @@ class VolunteerKindCreateSchema(ma.Schema):
     name_en = short_text(50, required=True)
 
 
+class VolunteerKindCreateInput(TypedDict):
+    """What :class:`VolunteerKindCreateSchema` loads."""
+
+    code: str
+    name_zh: str
+    name_en: str
+
+
 class KindRefSchema(ma.Schema):
     code = fields.String()
     name_zh = fields.String()
@@ -133,6 +141,13 @@ class GridRefSchema(ma.Schema):
 class EmergencyContactSchema(ma.Schema):
     name = short_text(50, required=True)
     phone = CNMobile(required=True)
+
+
+class EmergencyContactInput(TypedDict):
+    """What :class:`EmergencyContactSchema` loads."""
+
+    name: str
+    phone: str
 
 
 class VolunteerSchema(ma.Schema):
@@ -196,12 +211,35 @@ class RegistrationSchema(ma.Schema):
     locale = fields.String(validate=validate.OneOf(["zh", "en"]))
 
 
+class RegistrationInput(TypedDict):
+    """What :class:`RegistrationSchema` loads."""
+
+    real_name: str
+    phone: str
+    password: str
+    national_id: str
+    kind: str
+    home_grid_id: int
+    skills: list[str]  # defaulted by the schema
+    emergency_contact: EmergencyContactInput | None  # defaulted by the schema
+    consent: bool
+    locale: NotRequired[str]
+
+
 class OwnProfileUpdateSchema(UpdateSchema):
     """What a volunteer may change themself; everything else is refused as an unknown field."""
 
     skills = SkillList()
     emergency_contact = fields.Nested(EmergencyContactSchema, allow_none=True)
     locale = fields.String(validate=validate.OneOf(["zh", "en"]))
+
+
+class OwnProfileUpdateInput(TypedDict, total=False):
+    """What :class:`OwnProfileUpdateSchema` loads."""
+
+    skills: list[str]
+    emergency_contact: EmergencyContactInput | None
+    locale: str
 
 
 class AvailabilitySlotSchema(ma.Schema):
@@ -287,6 +325,15 @@ class VolunteerManageUpdateSchema(UpdateSchema):
     home_grid_id = id_field()
     certificate_no = short_text(50)
     armband_no = short_text(50, allow_none=True)
+
+
+class VolunteerManageUpdateInput(TypedDict, total=False):
+    """What :class:`VolunteerManageUpdateSchema` loads."""
+
+    kind: str
+    home_grid_id: int
+    certificate_no: str
+    armband_no: str | None
 
 
 class ApproveSchema(ma.Schema):

@@ -26,6 +26,7 @@ from volunteers.models import (
     VolunteerSkill,
     VolunteerStatus,
 )
+from volunteers.schemas import OwnProfileUpdateInput
 from volunteers.vetting import record_status_change
 
 i18n.register_titles(
@@ -48,14 +49,14 @@ def emergency_contact(volunteer: Volunteer) -> dict[str, str | None] | None:
 # --- profile and availability ------------------------------------------------------------------
 
 
-def update_own_profile(volunteer: Volunteer, data: dict[str, Any]) -> Volunteer:
+def update_own_profile(volunteer: Volunteer, data: OwnProfileUpdateInput) -> Volunteer:
     """Apply what ``OwnProfileUpdateSchema`` lets a volunteer change: skills, contact, locale."""
     if "skills" in data:
         _replace_skills(volunteer, data["skills"])
     if "emergency_contact" in data:
-        contact = data["emergency_contact"] or {}
-        volunteer.emergency_contact_name = contact.get("name")
-        volunteer.emergency_contact_phone = contact.get("phone")
+        contact = data["emergency_contact"]  # both fields or none
+        volunteer.emergency_contact_name = contact["name"] if contact else None
+        volunteer.emergency_contact_phone = contact["phone"] if contact else None
     if "locale" in data:
         volunteer.user.locale = data["locale"]
     volunteer.updated_at = utcnow()

@@ -32,6 +32,7 @@ from core.pagination import paginate
 from grids.models import Area
 from grids.queries import in_subtree, referenced_area
 from notifications.broadcasts.models import Broadcast
+from notifications.broadcasts.schemas import BroadcastCreateInput
 from notifications.delivery.tasks import wake_sender
 from notifications.devices.models import Device
 from notifications.models import Notification, PushStatus
@@ -53,7 +54,7 @@ _home = aliased(Area, name="home_grid")
 # ------------------------------------------------------------------------------ sending
 
 
-def send(caller: Caller, data: dict[str, Any], now: datetime | None = None) -> tuple[Broadcast, dict[str, int]]:
+def send(caller: Caller, data: BroadcastCreateInput, now: datetime | None = None) -> tuple[Broadcast, dict[str, int]]:
     """Write the broadcast and one notification per recipient; returns it and who was reached.
 
     Refusals (nothing written): 422 for an unknown area or kind, 403 out_of_scope for an area

@@ -21,6 +21,7 @@ from core.errors import NotFound, ValidationFailed
 from core.extensions import db
 from core.pagination import paginate
 from notifications.devices.models import Device
+from notifications.devices.schemas import DeviceRegisterInput
 
 #: A user's active devices beyond this many (least recently refreshed first) are retired, so a
 #: buggy or hostile client cannot make one notification fan out to thousands of tokens.
@@ -34,7 +35,7 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def register_device(user_id: int, data: dict[str, Any], now: datetime | None = None) -> tuple[Device, bool]:
+def register_device(user_id: int, data: DeviceRegisterInput, now: datetime | None = None) -> tuple[Device, bool]:
     """Register the phone's token for ``user_id``, or refresh it; returns (device, new for this user).
 
     One statement (an upsert on the token's hash), so two registrations of one token at once

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypedDict
 
 import marshmallow as ma
 from marshmallow import fields
@@ -49,6 +49,14 @@ class QuietHoursUpdateSchema(ma.Schema):
     def _start_is_not_end(self, data: dict[str, Any], **_: Any) -> None:
         if data.get("quiet_start") is not None and data.get("quiet_start") == data.get("quiet_end"):
             raise ma.ValidationError(_SAME_TEXT, field_name="quiet_end")
+
+
+class QuietHoursUpdateInput(TypedDict):
+    """What :class:`QuietHoursUpdateSchema` loads."""
+
+    quiet_hours_enabled: bool
+    quiet_start: int
+    quiet_end: int
 
 
 class QuietHoursSchema(ma.Schema):

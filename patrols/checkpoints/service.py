@@ -27,6 +27,7 @@ from core.pagination import paginate
 from grids.models import AreaLevel
 from grids.queries import get_area
 from patrols.checkpoints.models import Checkpoint, CheckpointScan
+from patrols.checkpoints.schemas import CheckpointCreateInput
 from patrols.models import Patrol
 from patrols.service import patrol_for
 from patrols.tracks.service import event_window, patrollable_assignment
@@ -110,7 +111,7 @@ def verify_payload(payload: str, field: str = "payload") -> Checkpoint:
 # --- organisers --------------------------------------------------------------------------------
 
 
-def create_checkpoint(caller: Caller, grid_id: int, data: dict[str, Any]) -> Checkpoint:
+def create_checkpoint(caller: Caller, grid_id: int, data: CheckpointCreateInput) -> Checkpoint:
     """A checkpoint in a grid of the caller's subtree, inside it or at most CHECKPOINT_MAX_OUTSIDE_M out."""
     grid = get_area(grid_id)
     caller.ensure_scope(grid.path)

@@ -25,6 +25,7 @@ from grids.paths import ancestor_ids
 from grids.queries import in_subtree, scope_root
 from patrols import signals
 from patrols.reports.models import Report, ReportAction, ReportEvent, ReportStatus
+from patrols.reports.schemas import AssignInput, NoteOptionalInput, NoteRequiredInput
 from patrols.reports.service import get_report_for
 from volunteers.models import Volunteer
 from volunteers.service import own_volunteer
@@ -126,12 +127,12 @@ def _invalid() -> Conflict:
     )
 
 
-def acknowledge(caller: Caller, report_id: int, data: dict[str, Any]) -> Report:
+def acknowledge(caller: Caller, report_id: int, data: NoteOptionalInput) -> Report:
     report = _get_managed_report(caller, report_id)
     return _move(caller, report, ReportAction.ACKNOWLEDGED, _ACK, note=data.get("note"))
 
 
-def assign(caller: Caller, report_id: int, data: dict[str, Any]) -> Report:
+def assign(caller: Caller, report_id: int, data: AssignInput) -> Report:
     """Hand the report to an active manager inside the caller's area who can act on its grid."""
     report = _get_managed_report(caller, report_id)
     if report.status not in ALLOWED_FROM[ReportAction.ASSIGNED]:
@@ -156,7 +157,7 @@ def assign(caller: Caller, report_id: int, data: dict[str, Any]) -> Report:
     )
 
 
-def escalate(caller: Caller, report_id: int, data: dict[str, Any]) -> Report:
+def escalate(caller: Caller, report_id: int, data: NoteOptionalInput) -> Report:
     """Hand the report to the district above its grid (大事全网联动)."""
     report = _get_managed_report(caller, report_id)
     if report.status not in ALLOWED_FROM[ReportAction.ESCALATED]:
@@ -178,7 +179,7 @@ def escalate(caller: Caller, report_id: int, data: dict[str, Any]) -> Report:
     )
 
 
-def resolve(caller: Caller, report_id: int, data: dict[str, Any]) -> Report:
+def resolve(caller: Caller, report_id: int, data: NoteRequiredInput) -> Report:
     report = _get_managed_report(caller, report_id)
     return _move(
         caller,

@@ -29,7 +29,9 @@ from grids.paths import path_ids
 from grids.queries import in_subtree, referenced_area, scope_root
 from core import photos
 from rewards.catalogue.models import CatalogueItem
-from rewards.catalogue.schemas import MAX_STOCK, VALID_UNTIL_AFTER_FROM
+from rewards.catalogue.schemas import (
+    MAX_STOCK, VALID_UNTIL_AFTER_FROM, CatalogueItemCreateInput, CatalogueItemUpdateInput,
+)
 from volunteers.models import Volunteer
 
 #: Item id → the address of its photo.
@@ -128,10 +130,11 @@ def is_valid_at(item: CatalogueItem, moment: datetime) -> bool:
 # --- managing ------------------------------------------------------------------------------------
 
 
-def create_item(caller: Caller, data: dict[str, Any]) -> tuple[CatalogueItem, Area]:
+def create_item(caller: Caller, data: CatalogueItemCreateInput) -> tuple[CatalogueItem, Area]:
     if caller.role not in MANAGERS_OF_CATALOGUE:
         raise Forbidden("Only district staff and admins manage the catalogue.")
-    area = referenced_area(data["area_id"], "area_id") if data.get("area_id") else None
+    area_id = data.get("area_id")
+    area = referenced_area(area_id, "area_id") if area_id else None
     if area is None:
         area = db.session.scalar(sa.select(Area).where(Area.path == caller.area_path))
         if area is None:
@@ -157,14 +160,14 @@ def create_item(caller: Caller, data: dict[str, Any]) -> tuple[CatalogueItem, Ar
 _EDITABLE = ("name", "description", "points_cost", "per_volunteer_limit", "valid_from", "valid_until")
 
 
-def update_item(caller: Caller, item_id: int, data: dict[str, Any]) -> tuple[CatalogueItem, Area]:
+def update_item(caller: Caller, item_id: int, data: CatalogueItemUpdateInput) -> tuple[CatalogueItem, Area]:
     """Edit the item's fields; ``stock_change`` moves the stock by a conditional UPDATE."""
     item, area = managed_item(caller, item_id)
     valid_from = data.get("valid_from", item.valid_from)
     valid_until = data.get("valid_until", item.valid_until)
     if valid_from is not None and valid_until is not None and valid_until <= valid_from:
         raise ValidationFailed(errors={"valid_until": [VALID_UNTIL_AFTER_FROM]})
-    values = {name: data[name] for name in _EDITABLE if name in data}
+    values: dict[str, Any] = {name: value for name, value in data.items() if name in _EDITABLE}
     if "description" in values and values["description"] is None:
         values["description"] = ""
     stmt = sa.update(CatalogueItem).where(CatalogueItem.id == item.id)

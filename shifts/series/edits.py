@@ -34,6 +34,7 @@ from shifts.models import SeriesStatus, Shift, ShiftSeries, ShiftStatus
 from shifts.planning.editing import PlannedChange, apply_changes, cancel_locked, lock_for_change, template_of
 from shifts.planning.service import PLANNING_WINDOW, template_errors, template_from
 from shifts.series import repeats
+from shifts.series.schemas import SeriesCancelInput, SeriesUpdateInput
 from shifts.series.service import (
     anchored,
     check_rule,
@@ -69,7 +70,7 @@ class Outcome:
     created: list[int] = field(default_factory=list)
 
 
-def edit_series(caller: Caller, series_id: int, data: dict[str, Any]) -> Outcome:
+def edit_series(caller: Caller, series_id: int, data: SeriesUpdateInput) -> Outcome:
     series = get_series(caller, series_id, lock=True)
     now = utcnow()
     zone = ZoneInfo(series.timezone)
@@ -145,7 +146,7 @@ def edit_series(caller: Caller, series_id: int, data: dict[str, Any]) -> Outcome
     return outcome
 
 
-def cancel_series(caller: Caller, series_id: int, data: dict[str, Any]) -> Outcome:
+def cancel_series(caller: Caller, series_id: int, data: SeriesCancelInput) -> Outcome:
     series = get_series(caller, series_id, lock=True)
     now = utcnow()
     zone = ZoneInfo(series.timezone)
@@ -176,7 +177,8 @@ def cancel_series(caller: Caller, series_id: int, data: dict[str, Any]) -> Outco
 
 
 def _anchor(
-    series: ShiftSeries, rule: repeats.WeeklyRule, data: dict[str, Any], now: datetime, zone: ZoneInfo
+    series: ShiftSeries, rule: repeats.WeeklyRule, data: SeriesUpdateInput | SeriesCancelInput, now: datetime,
+    zone: ZoneInfo,
 ) -> datetime:
     """The occurrence a change starts from: the one given (``following``) or the next to come."""
     if data["scope"] == SCOPE_FOLLOWING:

@@ -29,6 +29,7 @@ from grids.paths import city_path
 from shifts import rules
 from shifts.models import LIVE_STATUSES, Assignment, AssignmentStatus, ShiftStatus
 from shifts.swaps.models import SwapRequest, SwapStatus
+from shifts.swaps.schemas import SwapProposalInput
 from volunteers.models import Volunteer
 from volunteers.service import own_volunteer, referenced_volunteer
 
@@ -118,7 +119,7 @@ def get_managed_swap(caller: Caller, swap_id: int) -> SwapRequest:
 # --- proposing ---------------------------------------------------------------------------------
 
 
-def propose(caller: Caller, data: dict[str, Any]) -> SwapRequest:
+def propose(caller: Caller, data: SwapProposalInput) -> SwapRequest:
     """The caller offers one of their places to another volunteer, outright or in exchange."""
     requester = own_volunteer(caller)
     outgoing = _referenced_assignment(
@@ -134,11 +135,12 @@ def propose(caller: Caller, data: dict[str, Any]) -> SwapRequest:
         raise Conflict("A swap request for this place is already open.", code="swap_already_open")
     recipient = _recipient(caller, requester, data["to_volunteer_id"])
     counterpart = None
-    if data.get("to_assignment_id") is not None:
+    to_assignment_id = data.get("to_assignment_id")
+    if to_assignment_id is not None:
         # Only a place of the volunteer asked counts: anyone else's is "not one of theirs", exactly
         # as an id that does not exist.
         counterpart = _referenced_assignment(
-            data["to_assignment_id"],
+            to_assignment_id,
             recipient.id,
             "to_assignment_id",
             "Not one of that volunteer's places.",
