@@ -9,7 +9,7 @@ re-exported here. The GeoJSON import lives in :mod:`grids.importing`, boundary v
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,6 +39,7 @@ from grids.queries import (
     scope_root,
     search_areas,
 )
+from grids.schemas import AreaCreateInput, AreaUpdateInput
 
 __all__ = [
     # re-exported from grids.queries for other packages
@@ -112,7 +113,7 @@ def snapshot(area: Area) -> dict[str, Any]:
     }
 
 
-def _check_attributes(level: str, data: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+def _check_attributes(level: str, data: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
     """Apply the grid/non-grid field rules; returns ``data`` with the boundary normalised."""
     errors: dict[str, list[str]] = {}
     cleaned = dict(data)
@@ -225,7 +226,7 @@ def _lock_with_ancestors(
 
 
 def create_area(
-    caller: Caller | None, data: dict[str, Any], *, locked: set[int] | None = None
+    caller: Caller | None, data: AreaCreateInput, *, locked: set[int] | None = None
 ) -> Area:
     """A new area under ``data["parent_id"]``; ``caller`` None means a system change (import).
 
@@ -242,13 +243,13 @@ def create_area(
     return _insert(caller, parent, level, cleaned)
 
 
-def create_city(data: dict[str, Any]) -> Area:
+def create_city(data: AreaUpdateInput) -> Area:
     """A root of the tree; only the import creates one (a system change, audited with no actor)."""
     cleaned = _check_attributes(AreaLevel.CITY, data, creating=True)
     return _insert(None, None, AreaLevel.CITY.value, cleaned)
 
 
-def update_area(caller: Caller | None, area: Area, changes: dict[str, Any]) -> bool:
+def update_area(caller: Caller | None, area: Area, changes: AreaUpdateInput) -> bool:
     """Change the given attributes; only values that differ are written. Returns whether any did."""
     if caller is not None:
         caller.ensure_scope(area.path)
