@@ -116,7 +116,9 @@ def current_user(caller: Caller) -> User:
 def linked_ids(user_id: int) -> dict[str, int | None]:
     """The ids other packages keep for this user, e.g. ``volunteer_id`` (None for non-volunteers)."""
     links: dict[str, int | None] = {"volunteer_id": None}
-    for _receiver, answer in signals.account_links.send(signals.SENDER, user_id=user_id):
+    for _receiver, answer in signals.account_links.send(
+        signals.SENDER, **signals.AccountLinksAsked(user_id=user_id)
+    ):
         links.update(answer or {})
     return links
 

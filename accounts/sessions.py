@@ -210,7 +210,9 @@ def _revoke(session: AuthSession, reason: str, now: datetime) -> None:
         session.revoked_at = now
         session.revoked_reason = reason
         signals.sessions_revoked.send(
-            signals.SENDER, user_id=session.user_id, session_ids=[session.id], reason=reason
+            signals.SENDER, **signals.SessionsRevoked(
+                user_id=session.user_id, session_ids=[session.id], reason=reason
+            )
         )
 
 
@@ -236,6 +238,6 @@ def revoke_all_sessions(user_id: int, reason: str) -> int:
     )
     if session_ids:
         signals.sessions_revoked.send(
-            signals.SENDER, user_id=user_id, session_ids=session_ids, reason=reason
+            signals.SENDER, **signals.SessionsRevoked(user_id=user_id, session_ids=session_ids, reason=reason)
         )
     return len(session_ids)

@@ -136,7 +136,9 @@ def register(data: RegistrationInput) -> Volunteer:
         volunteer.id, None, VolunteerStatus.PENDING.value, actor_id=user.id, at=now
     )
     db.session.flush()
-    signals.volunteer_registered.send(signals.SENDER, volunteer_id=volunteer.id, actor_id=user.id)
+    signals.volunteer_registered.send(
+        signals.SENDER, **signals.VolunteerEvent(volunteer_id=volunteer.id, actor_id=user.id)
+    )
     return volunteer
 
 

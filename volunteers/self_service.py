@@ -276,10 +276,14 @@ def request_closure(caller: Caller, volunteer: Volunteer, reason: str | None) ->
     db.session.refresh(volunteer)
     if retiring:
         signals.volunteer_retired.send(
-            signals.SENDER, volunteer_id=volunteer.id, actor_id=caller.user_id, reason=reason
+            signals.SENDER, **signals.VolunteerEvent(
+                volunteer_id=volunteer.id, actor_id=caller.user_id, reason=reason
+            )
         )
     signals.volunteer_closure_requested.send(
-        signals.SENDER, volunteer_id=volunteer.id, actor_id=caller.user_id, reason=reason
+        signals.SENDER, **signals.VolunteerEvent(
+            volunteer_id=volunteer.id, actor_id=caller.user_id, reason=reason
+        )
     )
     return volunteer
 

@@ -121,7 +121,9 @@ def change_status(
     db.session.flush()
     db.session.refresh(volunteer)
     rule.signal.send(
-        signals.SENDER, volunteer_id=volunteer.id, actor_id=caller.user_id, reason=reason
+        signals.SENDER, **signals.VolunteerEvent(
+            volunteer_id=volunteer.id, actor_id=caller.user_id, reason=reason
+        )
     )
     return volunteer
 

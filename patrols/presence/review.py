@@ -136,12 +136,14 @@ def review(caller: Caller, patrol_id: int, decision: str, reason: str | None) ->
     )
     signals.presence_reviewed.send(
         signals.SENDER,
-        patrol_id=patrol.id,
-        assignment_id=patrol.assignment_id,
-        volunteer_id=patrol.volunteer_id,
-        presence_status=decision,
-        reason=reason,
-        actor_id=caller.user_id,
+        **signals.PresenceReviewed(
+            patrol_id=patrol.id,
+            assignment_id=patrol.assignment_id,
+            volunteer_id=patrol.volunteer_id,
+            presence_status=decision,
+            reason=reason,
+            actor_id=caller.user_id,
+        ),
     )
     settle(patrol)
     return patrol

@@ -282,12 +282,14 @@ def check_in(caller: Caller, assignment_id: int, event: PhoneEvent) -> Patrol:
         )
     signals.checked_in.send(
         signals.SENDER,
-        patrol_id=patrol.id,
-        assignment_id=assignment.id,
-        shift_id=shift.id,
-        volunteer_id=assignment.volunteer_id,
-        presence_status=patrol.presence_status,
-        late_minutes=patrol.late_minutes,
+        **signals.CheckedIn(
+            patrol_id=patrol.id,
+            assignment_id=assignment.id,
+            shift_id=shift.id,
+            volunteer_id=assignment.volunteer_id,
+            presence_status=patrol.presence_status,
+            late_minutes=patrol.late_minutes,
+        ),
     )
     settle(patrol)
     return patrol
@@ -337,11 +339,13 @@ def check_out(caller: Caller, assignment_id: int, event: PhoneEvent) -> Patrol:
 def announce_checked_out(patrol: Patrol) -> None:
     signals.checked_out.send(
         signals.SENDER,
-        patrol_id=patrol.id,
-        assignment_id=patrol.assignment_id,
-        shift_id=patrol.shift_id,
-        volunteer_id=patrol.volunteer_id,
-        auto_closed=patrol.auto_closed,
+        **signals.CheckedOut(
+            patrol_id=patrol.id,
+            assignment_id=patrol.assignment_id,
+            shift_id=patrol.shift_id,
+            volunteer_id=patrol.volunteer_id,
+            auto_closed=patrol.auto_closed,
+        ),
     )
 
 
@@ -367,10 +371,12 @@ def settle(patrol: Patrol) -> bool:
         return False
     signals.shift_served.send(
         signals.SENDER,
-        patrol_id=patrol.id,
-        assignment_id=patrol.assignment_id,
-        shift_id=patrol.shift_id,
-        volunteer_id=patrol.volunteer_id,
-        served_minutes=minutes,
+        **signals.ShiftServed(
+            patrol_id=patrol.id,
+            assignment_id=patrol.assignment_id,
+            shift_id=patrol.shift_id,
+            volunteer_id=patrol.volunteer_id,
+            served_minutes=minutes,
+        ),
     )
     return True

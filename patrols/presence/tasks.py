@@ -132,9 +132,11 @@ def mark_no_shows(now: datetime | None = None, *, batch_size: int = BATCH) -> in
                 mark_absent(None, assignment, "No check-in.")
                 signals.absent.send(
                     signals.SENDER,
-                    assignment_id=assignment.id,
-                    shift_id=assignment.shift_id,
-                    volunteer_id=assignment.volunteer_id,
+                    **signals.Absent(
+                        assignment_id=assignment.id,
+                        shift_id=assignment.shift_id,
+                        volunteer_id=assignment.volunteer_id,
+                    ),
                 )
                 marked += 1
             commit_batch()

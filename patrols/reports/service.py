@@ -169,11 +169,13 @@ def file_report(caller: Caller, data: ReportCreateInput) -> tuple[Report, bool]:
     db.session.flush()
     signals.report_filed.send(
         signals.SENDER,
-        report_id=report.id,
-        grid_id=grid.id,
-        level=report.level,
-        category=report.category,
-        volunteer_id=volunteer.id,
+        **signals.ReportFiled(
+            report_id=report.id,
+            grid_id=grid.id,
+            level=report.level,
+            category=report.category,
+            volunteer_id=volunteer.id,
+        ),
     )
     return report, True
 

@@ -112,11 +112,13 @@ def _move(
     db.session.refresh(report)
     signals.report_status_changed.send(
         signals.SENDER,
-        report_id=report.id,
-        from_status=from_status,
-        to_status=to_status,
-        actor_id=caller.user_id,
-        note=note,
+        **signals.ReportStatusChanged(
+            report_id=report.id,
+            from_status=from_status,
+            to_status=to_status,
+            actor_id=caller.user_id,
+            note=note,
+        ),
     )
     return report
 

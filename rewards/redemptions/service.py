@@ -336,12 +336,14 @@ def fulfil(caller: Caller, redemption_id: int, pickup_code: str) -> Redemption:
 def _signal(redemption: Redemption, item_name: str, actor_id: int) -> None:
     signals.redemption_status_changed.send(
         signals.SENDER,
-        redemption_id=redemption.id,
-        volunteer_id=redemption.volunteer_id,
-        item_id=redemption.item_id,
-        item_name=item_name,
-        status=str(redemption.status),
-        pickup_code=redemption.pickup_code,
-        reason=redemption.reason,
-        actor_id=actor_id,
+        **signals.RedemptionStatusChanged(
+            redemption_id=redemption.id,
+            volunteer_id=redemption.volunteer_id,
+            item_id=redemption.item_id,
+            item_name=item_name,
+            status=str(redemption.status),
+            pickup_code=redemption.pickup_code,
+            reason=redemption.reason,
+            actor_id=actor_id,
+        ),
     )

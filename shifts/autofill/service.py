@@ -141,8 +141,12 @@ def apply(
     written = _insert(rows)
     for (shift_id, volunteer_id), assignment_id in written.items():
         signals.assignment_created.send(
-            signals.SENDER, assignment_id=assignment_id, shift_id=shift_id, volunteer_id=volunteer_id,
-            role=AssignmentRole.PRIMARY.value, source=AssignmentSource.AUTOFILL.value, actor_id=caller.user_id,
+            signals.SENDER,
+            **signals.AssignmentCreated(
+                assignment_id=assignment_id, shift_id=shift_id, volunteer_id=volunteer_id,
+                role=AssignmentRole.PRIMARY.value, source=AssignmentSource.AUTOFILL.value,
+                actor_id=caller.user_id,
+            ),
         )
     return written, sorted(skipped)
 

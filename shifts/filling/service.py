@@ -115,12 +115,14 @@ def live_assignment(shift_id: int, volunteer_id: int) -> Assignment | None:
 def announce_created(assignment: Assignment, actor_id: int | None) -> None:
     signals.assignment_created.send(
         signals.SENDER,
-        assignment_id=assignment.id,
-        shift_id=assignment.shift_id,
-        volunteer_id=assignment.volunteer_id,
-        role=assignment.role,
-        source=assignment.source,
-        actor_id=actor_id,
+        **signals.AssignmentCreated(
+            assignment_id=assignment.id,
+            shift_id=assignment.shift_id,
+            volunteer_id=assignment.volunteer_id,
+            role=assignment.role,
+            source=assignment.source,
+            actor_id=actor_id,
+        ),
     )
 
 

@@ -166,13 +166,15 @@ def _announce(caller: Caller, change: PlannedChange, volunteer_ids: list[int]) -
     )
     signals.shift_changed.send(
         signals.SENDER,
-        shift_id=shift.id,
-        changes={
-            name: [_shown(change.before[name]), _shown(value)]
-            for name, value in change.values.items()
-        },
-        volunteer_ids=volunteer_ids,
-        actor_id=caller.user_id,
+        **signals.ShiftChanged(
+            shift_id=shift.id,
+            changes={
+                name: [_shown(change.before[name]), _shown(value)]
+                for name, value in change.values.items()
+            },
+            volunteer_ids=volunteer_ids,
+            actor_id=caller.user_id,
+        ),
     )
     if change.values.get("max_headcount", 0) > change.before.get("max_headcount", 0):
         promote_into_free_places(shift, caller.user_id)
@@ -280,6 +282,8 @@ def cancel_locked(caller: Caller | None, shift: Shift, reason: str | None, now: 
         after={"status": shift.status, "reason": reason},
     )
     signals.shift_cancelled.send(
-        signals.SENDER, shift_id=shift.id, volunteer_ids=told, reason=reason, actor_id=actor_id
+        signals.SENDER, **signals.ShiftCancelled(
+            shift_id=shift.id, volunteer_ids=told, reason=reason, actor_id=actor_id
+        )
     )
     return told

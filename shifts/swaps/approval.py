@@ -153,21 +153,25 @@ def _hand_over(
         ) from None
     signals.assignment_cancelled.send(
         signals.SENDER,
-        assignment_id=assignment.id,
-        shift_id=assignment.shift_id,
-        volunteer_id=assignment.volunteer_id,
-        status=AssignmentStatus.SWAPPED.value,
-        late=False,
-        actor_id=actor_id,
-        reason=reason,
+        **signals.AssignmentCancelled(
+            assignment_id=assignment.id,
+            shift_id=assignment.shift_id,
+            volunteer_id=assignment.volunteer_id,
+            status=AssignmentStatus.SWAPPED.value,
+            late=False,
+            actor_id=actor_id,
+            reason=reason,
+        ),
     )
     signals.assignment_created.send(
         signals.SENDER,
-        assignment_id=replacement.id,
-        shift_id=replacement.shift_id,
-        volunteer_id=volunteer_id,
-        role=replacement.role,
-        source=AssignmentSource.SWAP.value,
-        actor_id=actor_id,
+        **signals.AssignmentCreated(
+            assignment_id=replacement.id,
+            shift_id=replacement.shift_id,
+            volunteer_id=volunteer_id,
+            role=replacement.role,
+            source=AssignmentSource.SWAP.value,
+            actor_id=actor_id,
+        ),
     )
     return replacement
