@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import marshmallow as ma
 
@@ -20,18 +20,18 @@ MANAGED_ROLES = (Role.ORGANISER.value, Role.STAFF.value, Role.ADMIN.value)
 LOCALES = ("zh", "en")
 
 
-def _password_field(**kwargs: object) -> ma.fields.String:
+def _password_field(**kwargs: Any) -> ma.fields.String:
     return ma.fields.String(
         required=True,
         load_only=True,
         validate=ma.validate.Length(min=PASSWORD_MIN_LENGTH, max=PASSWORD_MAX_LENGTH),
         metadata={"format": "password"},
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,
     )
 
 
-def _display_name_field(**kwargs: object) -> Text:
-    return Text(validate=ma.validate.Length(min=1, max=100), **kwargs)  # type: ignore[arg-type]
+def _display_name_field(**kwargs: Any) -> Text:
+    return Text(validate=ma.validate.Length(min=1, max=100), **kwargs)
 
 
 # --- output -----------------------------------------------------------------------------------

@@ -86,7 +86,7 @@ def issue_token_pair(user: User, session: AuthSession) -> TokenPair:
     and a refresh token recorded in the session's family. Neither outlives the session."""
     now = utcnow()
     config = current_app.config
-    area_path = db.session.get(Area, user.area_id).path  # type: ignore[union-attr]
+    area_path = db.session.get_one(Area, user.area_id).path
     access_expires = min(now + config["JWT_ACCESS_TOKEN_EXPIRES"], session.expires_at)
     refresh_expires = min(now + config["JWT_REFRESH_TOKEN_EXPIRES"], session.expires_at)
     access_token = create_access_token(

@@ -173,7 +173,7 @@ def idempotent(func: F) -> F:
     wrapper.__doc__ = inspect.cleandoc(func.__doc__ or "") + (
         f"\n\nAccepts an `{HEADER}` header: a retry with the same key returns the first response."
     )
-    return wrapper  # type: ignore[return-value]
+    return wrapper  # type: ignore[return-value]  # wraps(func): the signature F promises
 
 
 def request_fingerprint() -> str:

@@ -91,7 +91,7 @@ def register(data: RegistrationInput) -> Volunteer:
         grid = get_grid(data["home_grid_id"], field="home_grid_id")
     except ValidationFailed as error:
         errors.update(error.errors or {})
-    if errors:
+    if errors or kind is None:  # an unknown kind is among the errors
         raise ValidationFailed(errors=errors)
 
     id_hash = crypto.keyed_hash(data["national_id"])
@@ -115,7 +115,7 @@ def register(data: RegistrationInput) -> Volunteer:
             db.session.flush()
             volunteer = Volunteer(
                 user_id=user.id,
-                kind_id=kind.id,  # type: ignore[union-attr]
+                kind_id=kind.id,
                 home_grid_id=grid.id,
                 status=VolunteerStatus.PENDING.value,
                 real_name=data["real_name"],

@@ -227,7 +227,7 @@ def get_for(caller: Caller, broadcast_id: int) -> Broadcast:
     broadcast = db.session.get(Broadcast, broadcast_id)
     if broadcast is None:
         raise broadcast_not_found()
-    caller.ensure_reach(db.session.get(Area, broadcast.area_id).path, broadcast_not_found)  # type: ignore[union-attr]
+    caller.ensure_reach(db.session.get_one(Area, broadcast.area_id).path, broadcast_not_found)
     return broadcast
 
 

@@ -249,7 +249,9 @@ def record_scan(
         .on_conflict_do_nothing(index_elements=["client_id"])
     )
     # A concurrent retry may have won the insert; either way the stored row is the answer.
-    return _same_assignment(_scan_by_client_id(client_id), assignment.id)  # type: ignore[arg-type]
+    stored = _scan_by_client_id(client_id)
+    assert stored is not None, "ON CONFLICT DO NOTHING: this insert's row or the one it met"
+    return _same_assignment(stored, assignment.id)
 
 
 def scan_view(scan: CheckpointScan, assignment_id: int) -> dict[str, Any]:

@@ -73,7 +73,7 @@ _INSERT_RECORD = sa.select(ServiceRecord).from_statement(
 
 
 def _city(path: str) -> Area:
-    return db.session.get(Area, rules.city_id_of(path))  # type: ignore[return-value]
+    return db.session.get_one(Area, rules.city_id_of(path))
 
 
 def _insert_record(**values: Any) -> ServiceRecord | None:
