@@ -6,7 +6,7 @@ export FLASK_APP := app:create_app
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint install install-test translations translations-extract translations-update translations-init browser shell-tools upgrade serve worker bench bench-autofill bench-checkin bench-notifications bench-leaderboard clean
+.PHONY: run test lint typecheck install install-test translations translations-extract translations-update translations-init browser shell-tools upgrade serve worker bench bench-autofill bench-checkin bench-notifications bench-leaderboard clean
 
 # The installer: uv (from PyPI, into the virtualenv) when it can be had, about five times faster
 # than pip on a cold machine; pip otherwise, or always with INSTALLER=pip. uv does not read pip's
@@ -86,9 +86,13 @@ run: install
 	$(BIN)/flask prepare-demo
 	$(BIN)/flask run --host $(HOST) --port $(PORT)
 
-## test: the whole suite on SQLite, then on PostgreSQL too when TEST_DATABASE_URL is set
-## (required under CI=true: some races are caught only on PostgreSQL)
-test: install-test browser shell-tools lint
+## typecheck: mypy over the application, as configured in pyproject.toml ([tool.mypy])
+typecheck: install-test
+	$(BIN)/mypy
+
+## test: lint and the type check, then the whole suite on SQLite, then on PostgreSQL too when
+## TEST_DATABASE_URL is set (required under CI=true: some races are caught only on PostgreSQL)
+test: install-test browser shell-tools lint typecheck
 	@if [ "$$CI" = true ] && [ -z "$$TEST_DATABASE_URL" ]; then \
 		echo "CI=true but TEST_DATABASE_URL is not set: the PostgreSQL run is required in CI" >&2; exit 1; fi
 	env -u TEST_DATABASE_URL $(BIN)/python -m pytest -q
@@ -134,4 +138,4 @@ bench-autofill: install
 	$(BIN)/python bench/autofill.py --endpoint
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .hypothesis
+	rm -rf $(VENV) instance .pytest_cache .hypothesis .mypy_cache

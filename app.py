@@ -35,12 +35,13 @@ PACKAGES = ("core", "accounts", "grids", "volunteers", "shifts", "patrols", "not
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=os.environ.get("INSTANCE_PATH") or None)
-    app.wsgi_app = repair_query_string(app.wsgi_app)  # type: ignore[method-assign]
+    # Flask's documented way to wrap its WSGI app; mypy sees a method replaced by a plain callable.
+    app.wsgi_app = repair_query_string(app.wsgi_app)  # type: ignore[method-assign,assignment]
     # Ids are 32-bit on PostgreSQL: a larger id in a path is simply not found, never a 500.
     app.url_map.converters["int"] = BoundedIntConverter
     app.json = RequestJSONProvider(app)  # what clients send is parsed with limits (core/request_input.py)
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
     app.config.update(build_config(app.instance_path, test_config, packages=PACKAGES))
     app.extensions["shouwang.packages"] = PACKAGES  # `flask settings table` lists their settings
     refuse_per_process_limits(app.config)

@@ -244,7 +244,8 @@ def _seed_rewards(admin: User, city: Area, district: Area) -> None:
         ("电影票一张", "本市影院通用", 300, 20, 1),
     ):
         create_item(caller, {"area_id": district.id, "name": name, "description": description,
-                             "points_cost": cost, "stock": stock, "per_volunteer_limit": limit})
+                             "points_cost": cost, "stock": stock, "per_volunteer_limit": limit,
+                             "valid_from": None, "valid_until": None})
 
 
 @dataclass(frozen=True)
@@ -275,6 +276,8 @@ class DemoShift:
 
 def demo_position(grid: Area) -> tuple[float, float]:
     """A point well inside the grid (lat, lon), rounded to about a metre."""
+    if grid.boundary is None:
+        raise ValueError(f"grid {grid.code} has no boundary")  # every seeded grid has one
     point = shape(grid.boundary).representative_point()
     return round(point.y, 5), round(point.x, 5)
 

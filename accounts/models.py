@@ -14,11 +14,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import UTCDateTime, utcnow
-from core.extensions import db
+from core.extensions import Model
 from grids.models import Area
 
 
-class User(db.Model):
+class User(Model):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -44,7 +44,7 @@ class User(db.Model):
     )
 
 
-class AuthSession(db.Model):
+class AuthSession(Model):
     """One login on one device: a family of refresh tokens."""
 
     __tablename__ = "auth_sessions"
@@ -60,7 +60,7 @@ class AuthSession(db.Model):
     client_address: Mapped[str | None] = mapped_column(sa.String(64))
 
 
-class RefreshToken(db.Model):
+class RefreshToken(Model):
     """Every refresh token ever issued, keyed on its ``jti``."""
 
     __tablename__ = "refresh_tokens"

@@ -20,6 +20,7 @@ from accounts.schemas import (
     MeUpdateSchema,
     PasswordChangeSchema,
     SessionTokensSchema,
+    UserCreateInput,
     UserCreateSchema,
     UserQuerySchema,
     UserSchema,
@@ -37,7 +38,7 @@ blp = Blueprint(
     description="Login, token refresh and revocation, your own account, staff accounts, audit log",
 )
 
-BEARER = [{"bearerAuth": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
 def _login_failed(response: Any) -> bool:
@@ -220,7 +221,7 @@ class Users(MethodView):
     @blp.response(201, UserSchema)
     @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(409, response="CONFLICT")
-    def post(self, data: dict[str, Any]) -> User:
+    def post(self, data: UserCreateInput) -> User:
         """Create an organiser, staff or admin account
 
         The area must be inside yours. Staff may create organisers and staff; only admins create

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, TypedDict
+
 import marshmallow as ma
 
 from accounts import service
@@ -18,18 +20,18 @@ PASSWORD_MAX_LENGTH = 128
 MANAGED_ROLES = (Role.ORGANISER.value, Role.STAFF.value, Role.ADMIN.value)
 
 
-def _password_field(**kwargs: object) -> ma.fields.String:
+def _password_field(**kwargs: Any) -> ma.fields.String:
     return ma.fields.String(
         required=True,
         load_only=True,
         validate=ma.validate.Length(min=PASSWORD_MIN_LENGTH, max=PASSWORD_MAX_LENGTH),
         metadata={"format": "password"},
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,
     )
 
 
-def _display_name_field(**kwargs: object) -> Text:
-    return Text(validate=ma.validate.Length(min=1, max=100), **kwargs)  # type: ignore[arg-type]
+def _display_name_field(**kwargs: Any) -> Text:
+    return Text(validate=ma.validate.Length(min=1, max=100), **kwargs)
 
 
 # --- output -----------------------------------------------------------------------------------
@@ -142,6 +144,17 @@ class UserCreateSchema(ma.Schema):
     role = ma.fields.String(required=True, validate=ma.validate.OneOf(MANAGED_ROLES))
     area_id = id_field(required=True)
     locale = Language(load_default=i18n.DEFAULT_LANGUAGE)
+
+
+class UserCreateInput(TypedDict):
+    """What :class:`UserCreateSchema` loads."""
+
+    phone: str
+    password: str
+    display_name: str
+    role: str
+    area_id: int
+    locale: str  # defaulted by the schema
 
 
 class UserUpdateSchema(UpdateSchema):

@@ -7,7 +7,7 @@ the request commits (app.py).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -40,6 +40,9 @@ from core.extensions import db
 from core.pagination import paginate
 from grids.models import Area, AreaLevel
 from grids.service import in_subtree
+
+if TYPE_CHECKING:  # accounts.schemas imports this module
+    from accounts.schemas import UserCreateInput
 
 __all__ = [
     # re-exported from accounts.sessions for other packages
@@ -109,7 +112,9 @@ def current_user(caller: Caller) -> User:
 def linked_ids(user_id: int) -> dict[str, int | None]:
     """The ids other packages keep for this user, e.g. ``volunteer_id`` (None for non-volunteers)."""
     links: dict[str, int | None] = {"volunteer_id": None}
-    for _receiver, answer in signals.account_links.send(signals.SENDER, user_id=user_id):
+    for _receiver, answer in signals.account_links.send(
+        signals.SENDER, **signals.AccountLinksAsked(user_id=user_id)
+    ):
         links.update(answer or {})
     return links
 
@@ -168,7 +173,7 @@ def user_snapshot(user: User) -> dict[str, Any]:
     }
 
 
-def create_user(caller: Caller | None, data: dict[str, Any]) -> User:
+def create_user(caller: Caller | None, data: UserCreateInput) -> User:
     """A new organiser, staff or admin account; ``caller`` None is the operator's console (CLI)."""
     area = _area_for(data["area_id"])
     if caller is not None:
@@ -209,7 +214,7 @@ def user_not_found() -> NotFound:
     return NotFound("User not found.", code="user_not_found")
 
 
-def create_city_admin(data: dict[str, Any]) -> User:
+def create_city_admin(data: UserCreateInput) -> User:
     """An admin of a city made at the operator's console (a new city's first admin has no one above
     them to create the account through the API). ``data`` as for :func:`create_user`."""
     if _area_for(data["area_id"]).level != AreaLevel.CITY:

@@ -83,7 +83,7 @@ def issue_token_pair(user: User, session: AuthSession) -> TokenPair:
     and a refresh token recorded in the session's family. Neither outlives the session."""
     now = utcnow()
     config = current_app.config
-    area_path = db.session.get(Area, user.area_id).path  # type: ignore[union-attr]
+    area_path = db.session.get_one(Area, user.area_id).path
     access_expires = min(now + config["JWT_ACCESS_TOKEN_EXPIRES"], session.expires_at)
     refresh_expires = min(now + config["JWT_REFRESH_TOKEN_EXPIRES"], session.expires_at)
     access_token = create_access_token(
@@ -207,7 +207,9 @@ def _revoke(session: AuthSession, reason: str, now: datetime) -> None:
         session.revoked_at = now
         session.revoked_reason = reason
         signals.sessions_revoked.send(
-            signals.SENDER, user_id=session.user_id, session_ids=[session.id], reason=reason
+            signals.SENDER, **signals.SessionsRevoked(
+                user_id=session.user_id, session_ids=[session.id], reason=reason
+            )
         )
 
 
@@ -233,6 +235,6 @@ def revoke_all_sessions(user_id: int, reason: str) -> int:
     )
     if session_ids:
         signals.sessions_revoked.send(
-            signals.SENDER, user_id=user_id, session_ids=session_ids, reason=reason
+            signals.SENDER, **signals.SessionsRevoked(user_id=user_id, session_ids=session_ids, reason=reason)
         )
     return len(session_ids)

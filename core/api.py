@@ -20,6 +20,7 @@ from typing import Any
 
 import marshmallow as ma
 from apispec import BasePlugin
+from flask import Response
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
@@ -100,10 +101,10 @@ class OperationConventions(BasePlugin):
 class ShouwangApi(Api):
     ERROR_SCHEMA = ProblemSchema
 
-    def handle_http_exception(self, error: HTTPException):  # type: ignore[override]
+    def handle_http_exception(self, error: HTTPException) -> Response:
         return handle_http_exception(error)
 
-    def _init_spec(self, *, extra_plugins: Any = None, **options: Any) -> None:  # type: ignore[override]
+    def _init_spec(self, *, extra_plugins: Any = None, **options: Any) -> None:
         super()._init_spec(extra_plugins=[*(extra_plugins or ()), OperationConventions(self)], **options)
         converter = self.ma_plugin.converter
         converter.add_attribute_function(nullable_enum_lists_null)

@@ -15,13 +15,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.auth import Caller
 from core.db import UTCDateTime, utcnow
-from core.extensions import db
+from core.extensions import Model, db
 from core.fields import instant_text
 
 JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
 
 
-class AuditEntry(db.Model):
+class AuditEntry(Model):
     __tablename__ = "audit_entries"
 
     id: Mapped[int] = mapped_column(primary_key=True)

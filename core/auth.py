@@ -52,7 +52,7 @@ class Caller:
     session_id: str
 
     def in_scope(self, path: str | None) -> bool:
-        return bool(path) and path.startswith(self.area_path)  # type: ignore[union-attr]
+        return bool(path and path.startswith(self.area_path))
 
     def ensure_scope(self, path: str | None) -> None:
         """For areas (public records): acting outside one's subtree is 403 ``out_of_scope``.
@@ -146,11 +146,11 @@ def auth_required(*roles: Role) -> Callable[[F], F]:
         if roles:
             manual["responses"] = {"403": "FORBIDDEN", **manual.get("responses", {})}
         apidoc["manual_doc"] = manual
-        wrapper._apidoc = apidoc  # type: ignore[attr-defined]
+        wrapper._apidoc = apidoc  # type: ignore[attr-defined]  # flask-smorest's doc on a view function
         if roles:
             # Appended to the docstring, which flask-smorest turns into summary and description.
             allowed = ", ".join(role.value for role in roles)
             wrapper.__doc__ = inspect.cleandoc(func.__doc__ or "") + f"\n\nAllowed roles: {allowed}."
-        return wrapper  # type: ignore[return-value]
+        return wrapper  # type: ignore[return-value]  # wraps(func): the signature F promises
 
     return decorator

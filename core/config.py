@@ -167,7 +167,7 @@ def declared_settings(packages: Iterable[str]) -> list[tuple[str, Setting]]:
     return declared
 
 
-def refuse_per_process_limits(config: dict[str, Any], environ: dict[str, str] | None = None) -> None:
+def refuse_per_process_limits(config: dict[str, Any], environ: Mapping[str, str] | None = None) -> None:
     """Refuse to serve under gunicorn with login limits kept in each process's memory.
 
     Each gunicorn worker (and each node) would count failed logins on its own, so a phone gets the

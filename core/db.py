@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -85,6 +85,27 @@ def configure_sqlite(engine: sa.Engine) -> None:
 
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+    if TYPE_CHECKING:
+        # Every model maps one Table (DeclarativeBase says FromClause, which may also be a join or
+        # a select): insert_on_conflict, dialect_insert and table.c[...] need the Table.
+        __table__: ClassVar[sa.Table]
+
+
+def rowcount(result: sa.Result[Any]) -> int:
+    """How many rows the UPDATE, DELETE or INSERT … SELECT that gave ``result`` matched.
+
+    ``Session.execute`` is typed to return a plain ``Result``, which has no count: only the
+    ``CursorResult`` of a DML statement does (a SELECT's is the driver's guess, -1 on SQLite and
+    the rows fetched on PostgreSQL). Anything else, or a driver that answers -1 ("not known"), is a
+    programming error here, not a count that a conditional UPDATE would read as "someone else got
+    there first".
+    """
+    if not (isinstance(result, sa.CursorResult) and result.context.is_crud):
+        raise TypeError("rowcount of a statement that is not an UPDATE, DELETE or INSERT")
+    if result.rowcount < 0:
+        raise RuntimeError("the database driver did not count the rows this statement matched")
+    return result.rowcount
 
 
 def dialect_insert(table: sa.Table) -> Any:

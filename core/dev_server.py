@@ -13,16 +13,17 @@ allows: clients percent-encode, as every HTTP library does.)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+if TYPE_CHECKING:  # the typing-only module of PEP 3333's types (Python 3.11)
+    from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 
-def repair_query_string(wsgi_app: WSGIApp) -> WSGIApp:
+def repair_query_string(wsgi_app: WSGIApplication) -> WSGIApplication:
     """Wrap ``wsgi_app`` so the development server's double-encoded query strings arrive once encoded."""
 
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         query = environ.get("QUERY_STRING", "")
         # Only the development server sets werkzeug.socket; other servers are left alone.
         if "werkzeug.socket" in environ and not query.isascii():

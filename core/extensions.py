@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import request
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
@@ -14,6 +16,14 @@ from core.db import Base
 from core.fields import ContractPlugin
 
 db = SQLAlchemy(model_class=Base)
+if TYPE_CHECKING:
+    # What mypy sees: db.Model is an attribute built at run time, which a type checker cannot
+    # subclass; it is Base (naming convention, typed Mapped columns) plus flask-sqlalchemy's bind
+    # key, table-name and query mixins, none of which our models rely on.
+    Model = Base
+else:
+    #: The base class of every model: ``class User(Model)``.
+    Model = db.Model
 migrate = Migrate()
 jwt = JWTManager()
 # ContractPlugin: schema-level rules (a partial update needs a field) in the OpenAPI document.

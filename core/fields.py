@@ -132,7 +132,8 @@ class LocalDateTimeText(ma.fields.String):
         metadata.setdefault("example", "2026-12-01T19:00:00")
         super().__init__(dump_only=True, **kwargs)
 
-    def _serialize(self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+    # ``value: Any``: a String field by its OpenAPI type, but what it serialises is a datetime.
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         return None if value is None else local_text(value)
 
 
@@ -182,6 +183,8 @@ class FullMatch(ma.validate.Regexp):
     and ``$`` lets a trailing newline through). apispec documents it as the field's ``pattern``, so
     the OpenAPI document says exactly what the server checks; write the regex anchored (``^…$``)."""
 
+    regex: re.Pattern[str]  # ours are all text patterns (Regexp also takes bytes)
+
     def __call__(self, value: Any) -> Any:
         if not isinstance(value, str) or self.regex.fullmatch(value) is None:
             raise ma.ValidationError(self._format_error(value))
@@ -211,7 +214,7 @@ class ContractPlugin(BasePlugin):
             return None
         declared = schema_class._declared_fields
         always_there = sum(1 for field in schema_class.not_changes if declared[field].required)
-        extra = {"minProperties": always_there + 1}
+        extra: dict[str, Any] = {"minProperties": always_there + 1}
         if "description" not in definition:
             besides = f" besides {', '.join(schema_class.not_changes)}" if schema_class.not_changes else ""
             extra["description"] = (

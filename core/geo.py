@@ -89,7 +89,8 @@ def _normalise(geometry: dict[str, Any]) -> dict[str, Any]:
 
 def bounds(geometry: dict[str, Any]) -> tuple[float, float, float, float]:
     """(min_lon, min_lat, max_lon, max_lat)."""
-    return tuple(shape(geometry).bounds)  # type: ignore[return-value]
+    min_lon, min_lat, max_lon, max_lat = shape(geometry).bounds
+    return min_lon, min_lat, max_lon, max_lat
 
 
 _PREPARED_CACHE_SIZE = 20_000

@@ -44,9 +44,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core import i18n
 from core.auth import current_caller
-from core.db import UTCDateTime, insert_on_conflict, utcnow
+from core.db import UTCDateTime, insert_on_conflict, rowcount, utcnow
 from core.errors import ApiError, Conflict, ValidationFailed, handle_api_error
-from core.extensions import db
+from core.extensions import Model, db
 from core.transactions import changes_kept_on_error
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -85,7 +85,7 @@ HEADER_PARAMETER = {
 }
 
 
-class IdempotencyRecord(db.Model):
+class IdempotencyRecord(Model):
     __tablename__ = "idempotency_records"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -136,9 +136,10 @@ def idempotent(func: F) -> F:
             return func(*args, **kwargs)
         if not _KEY_PATTERN.fullmatch(key):
             raise ValidationFailed(errors={HEADER: [_INVALID_KEY]})
-        record_id, replay = _claim(current_caller().user_id, key, request_fingerprint())
-        if replay is not None:
-            return replay
+        claimed = _claim(current_caller().user_id, key, request_fingerprint())
+        if isinstance(claimed, Response):
+            return claimed  # the first answer, replayed
+        record_id = claimed
         try:
             response = current_app.make_response(func(*args, **kwargs))
         except ApiError as error:
@@ -158,7 +159,7 @@ def idempotent(func: F) -> F:
     wrapper.__doc__ = inspect.cleandoc(func.__doc__ or "") + (
         f"\n\nAccepts an `{HEADER}` header: a retry with the same key returns the first response."
     )
-    return wrapper  # type: ignore[return-value]
+    return wrapper  # type: ignore[return-value]  # wraps(func): the signature F promises
 
 
 def request_fingerprint() -> str:
@@ -204,7 +205,7 @@ def purge_idempotency_records(older_than: timedelta | None = None) -> int:
         .where(IdempotencyRecord.created_at < cutoff)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount
+    return rowcount(result)
 
 
 # --- internals ---------------------------------------------------------------------------------
@@ -237,23 +238,23 @@ def _insert(user_id: int, key: str, fingerprint: str) -> int | None:
     )
 
 
-def _claim(user_id: int, key: str, fingerprint: str) -> tuple[int, None] | tuple[None, Response]:
+def _claim(user_id: int, key: str, fingerprint: str) -> int | Response:
     """Insert the record for this key (its id), or answer from the one already there."""
     record_id = _insert(user_id, key, fingerprint)
     if record_id is not None:
-        return record_id, None
+        return record_id
     existing = _find(user_id, key)
     if existing is None:
         raise _in_progress()  # purged between the two statements: the retry will run it
     if existing.created_at >= utcnow() - ttl():
-        return None, _answer(existing, fingerprint)
+        return _answer(existing, fingerprint)
     # Expired but not yet purged: the key is free again, as it will be after the purge.
     db.session.delete(existing)
     db.session.flush()
     record_id = _insert(user_id, key, fingerprint)
     if record_id is None:
         raise _in_progress()  # another request took the freed key first
-    return record_id, None
+    return record_id
 
 
 def _answer(record: IdempotencyRecord, fingerprint: str) -> Response:

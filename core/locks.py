@@ -41,7 +41,7 @@ def lock(space: LockSpace, keys: Iterable[int]) -> None:
     )
 
 
-def lock_column(space: LockSpace, key: sa.ColumnElement[int], dialect_name: str) -> sa.ColumnElement[Any]:
+def lock_column(space: LockSpace, key: sa.SQLColumnExpression[int], dialect_name: str) -> sa.ColumnElement[Any]:
     """A select-list expression taking the lock on ``key`` for each row the select returns.
 
     Saves the round trip of :func:`lock` when the key comes out of a query anyway; only for one row

@@ -16,6 +16,7 @@ from typing import Any
 
 import marshmallow as ma
 import sqlalchemy as sa
+from sqlalchemy.orm import QueryableAttribute
 
 from core.errors import ValidationFailed
 from core.extensions import db
@@ -29,6 +30,9 @@ INVALID_CURSOR = "Invalid cursor."
 #: (two 64-bit ids and a timestamp with microseconds and offset) is 102 characters. A list URL
 #: with every query parameter at its longest stays far inside gunicorn's 4094-byte request line.
 MAX_CURSOR_LENGTH = 128
+
+#: A column to sort a page by: a mapped attribute (``Area.id``) or a Core column.
+SortColumn = sa.ColumnElement[Any] | QueryableAttribute[Any]
 
 
 class PageArgs(ma.Schema):
@@ -88,7 +92,7 @@ def decode_cursor(cursor: str, size: int) -> list[Any]:
 
 def paginate(
     stmt: sa.Select,
-    order_by: Sequence[sa.ColumnElement[Any]],
+    order_by: Sequence[SortColumn],
     *,
     limit: int,
     cursor: str | None,
@@ -115,7 +119,7 @@ def paginate(
     return {"items": items, "next_cursor": next_cursor}
 
 
-def _parse_value(value: Any, column: sa.ColumnElement[Any]) -> Any:
+def _parse_value(value: Any, column: SortColumn) -> Any:
     """Turn a cursor value back into the column's type; anything odd is the client's error."""
     try:
         python_type = getattr(column.type, "impl", column.type).python_type
@@ -135,6 +139,8 @@ def _parse_value(value: Any, column: sa.ColumnElement[Any]) -> Any:
         raise ValidationFailed(errors={"cursor": ["Invalid cursor."]}) from None
 
 
-def _sort_value(row: Any, column: sa.ColumnElement[Any]) -> Any:
-    value = getattr(row, column.key)  # type: ignore[attr-defined]
+def _sort_value(row: Any, column: SortColumn) -> Any:
+    if column.key is None:
+        raise ValueError("sort pages by named columns: the cursor reads each one off the row")
+    value = getattr(row, column.key)
     return value.isoformat() if hasattr(value, "isoformat") else value

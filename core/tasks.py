@@ -106,7 +106,7 @@ def _flask_app() -> Flask:
     # Called eagerly from a request, CLI command or test, a task runs in (a new context of) the
     # caller's app; in a worker there is none, so it uses the app init_celery was given.
     if has_app_context():
-        return current_app._get_current_object()  # type: ignore[attr-defined]
+        return current_app._get_current_object()  # type: ignore[attr-defined]  # the proxy's own, untyped
     if celery.flask_app is None:
         raise RuntimeError("init_celery(app) must run before a task does")
     return celery.flask_app

@@ -35,7 +35,7 @@ def upload_body_limit(config_key: str) -> Callable[[F], F]:
             return func(*args, **kwargs)
 
         setattr(wrapper, BODY_LIMIT_ATTRIBUTE, config_key)
-        return wrapper  # type: ignore[return-value]
+        return wrapper  # type: ignore[return-value]  # wraps(func): the signature F promises
 
     return decorator
 

@@ -17,7 +17,7 @@ from core import i18n
 from core.errors import Conflict, ValidationFailed
 from core.extensions import db
 from grids.models import Area, AreaLevel
-from grids.schemas import ImportPropertiesSchema
+from grids.schemas import AreaCreateInput, AreaUpdateInput, ImportPropertiesSchema
 from grids.service import MISSING_FIELD, create_area, create_city, move_area, update_area
 
 LEVEL_IS_FIXED = i18n.N_("The level of an existing area cannot change.")
@@ -81,7 +81,7 @@ class _Feature:
     code: str
     parent_code: str | None
     level: str
-    attributes: dict[str, Any]  # name, timezone?, grid_kind?, households?, boundary?
+    attributes: AreaUpdateInput  # name, timezone?, grid_kind?, households?, boundary?
 
 
 def _parse_features(collection: Any) -> tuple[list[_Feature], list[ImportProblem]]:
@@ -111,9 +111,13 @@ def _parse_features(collection: Any) -> tuple[list[_Feature], list[ImportProblem
             problems.append(ImportProblem(index, label, {"code": [DUPLICATE_IN_FILE]}))
             continue
         seen.add(loaded["code"])
-        attributes = {
-            name: loaded[name] for name in ("name", "timezone", "grid_kind", "households") if name in loaded
-        }
+        attributes: AreaUpdateInput = {"name": loaded["name"]}
+        if "timezone" in loaded:
+            attributes["timezone"] = loaded["timezone"]
+        if "grid_kind" in loaded:
+            attributes["grid_kind"] = loaded["grid_kind"]
+        if "households" in loaded:
+            attributes["households"] = loaded["households"]
         if raw.get("geometry") is not None:
             attributes["boundary"] = raw["geometry"]
         features.append(
@@ -212,10 +216,16 @@ def _import_parent(
 
 
 def _import_new(feature: _Feature, parent: Area | None, locked: set[int]) -> Area:
-    data = {"code": feature.code, "level": feature.level, **feature.attributes}
     if parent is None:
-        return create_city(data)
-    return create_area(None, {**data, "parent_id": parent.id}, locked=locked)
+        return create_city({**feature.attributes, "code": feature.code})
+    data: AreaCreateInput = {
+        **feature.attributes,
+        "parent_id": parent.id,
+        "level": AreaLevel(feature.level),
+        "code": feature.code,
+        "name": feature.attributes["name"],  # always loaded (required by ImportPropertiesSchema)
+    }
+    return create_area(None, data, locked=locked)
 
 
 def _import_existing(feature: _Feature, area: Area, parent: Area | None) -> bool:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.audit import JSONType
 from core.db import UTCDateTime, utcnow
-from core.extensions import db
+from core.extensions import Model
 
 
 class AreaLevel(StrEnum):
@@ -45,7 +45,7 @@ class GridKind(StrEnum):
     OTHER = "other"
 
 
-class Area(db.Model):
+class Area(Model):
     __tablename__ = "areas"
 
     id: Mapped[int] = mapped_column(primary_key=True)

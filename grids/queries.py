@@ -61,7 +61,7 @@ def get_grid(area_id: int, field: str = "home_grid_id") -> Area:
     return area
 
 
-def in_subtree(path_column: sa.ColumnElement[str], root_path: str) -> sa.ColumnElement[bool]:
+def in_subtree(path_column: sa.SQLColumnExpression[str], root_path: str) -> sa.ColumnElement[bool]:
     """SQL condition: ``path_column`` lies in the subtree rooted at ``root_path`` (inclusive)."""
     return path_column.startswith(root_path, autoescape=True)
 

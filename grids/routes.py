@@ -19,12 +19,14 @@ from core.pagination import PageArgs, page_schema
 from grids import service
 from grids.models import Area
 from grids.schemas import (
+    AreaCreateInput,
     AreaCreateSchema,
     AreaListArgs,
     AreaMoveSchema,
     AreaSchema,
     AreaSearchArgs,
     AreaSummarySchema,
+    AreaUpdateInput,
     AreaUpdateSchema,
     LocateArgs,
     LocateResultSchema,
@@ -69,7 +71,7 @@ class Areas(MethodView):
     @blp.arguments(AreaCreateSchema)
     @blp.response(201, AreaSchema)
     @_errors(401, 403, 409)
-    def post(self, data: dict[str, Any]) -> Area:
+    def post(self, data: AreaCreateInput) -> Area:
         """Create an area under a parent in your subtree (cities come from `flask grids import`)."""
         return service.create_area(current_caller(), data)
 
@@ -115,7 +117,7 @@ class AreaItem(MethodView):
     @blp.arguments(AreaUpdateSchema)
     @blp.response(200, AreaSchema)
     @_errors(401, 403, 404, 409)
-    def patch(self, changes: dict[str, Any], area_id: int) -> Area:
+    def patch(self, changes: AreaUpdateInput, area_id: int) -> Area:
         """Change an area in your subtree; a new boundary bumps `version`."""
         area = service.get_area(area_id)
         service.update_area(current_caller(), area, changes)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import marshmallow as ma
 
@@ -114,6 +114,19 @@ class AreaCreateSchema(ma.Schema):
     households = households_field(metadata={"description": "Grids only"})
 
 
+class AreaCreateInput(TypedDict):
+    """What :class:`AreaCreateSchema` loads."""
+
+    parent_id: int
+    level: AreaLevel
+    code: str
+    name: str
+    timezone: NotRequired[str]
+    boundary: NotRequired[dict[str, Any]]
+    grid_kind: NotRequired[GridKind]
+    households: NotRequired[int]
+
+
 class AreaUpdateSchema(UpdateSchema):
     """Every field optional; only the given ones change (at least one)."""
 
@@ -123,6 +136,17 @@ class AreaUpdateSchema(UpdateSchema):
     boundary = ma.fields.Dict(metadata={"description": BOUNDARY_DESCRIPTION + " Grids only."})
     grid_kind = ma.fields.Enum(GridKind, by_value=True, metadata={"description": "Grids only"})
     households = households_field(metadata={"description": "Grids only"})
+
+
+class AreaUpdateInput(TypedDict, total=False):
+    """What :class:`AreaUpdateSchema` loads."""
+
+    code: str
+    name: str
+    timezone: str
+    boundary: dict[str, Any]
+    grid_kind: GridKind
+    households: int
 
 
 class AreaMoveSchema(ma.Schema):

@@ -9,7 +9,7 @@ re-exported here. The GeoJSON import lives in :mod:`grids.importing`, boundary v
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core import audit, i18n
 from core.auth import Caller
-from core.db import utcnow
+from core.db import rowcount, utcnow
 from core.errors import Conflict, Forbidden, ValidationFailed
 from core.extensions import db
 from grids.boundaries import boundary_summary, set_boundary, validated_boundary
@@ -39,6 +39,7 @@ from grids.queries import (
     scope_root,
     search_areas,
 )
+from grids.schemas import AreaCreateInput, AreaUpdateInput
 
 __all__ = [
     # defined here
@@ -108,7 +109,7 @@ def snapshot(area: Area) -> dict[str, Any]:
     }
 
 
-def _check_attributes(level: str, data: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+def _check_attributes(level: str, data: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
     """Apply the grid/non-grid field rules; returns ``data`` with the boundary normalised."""
     errors: dict[str, list[str]] = {}
     cleaned = dict(data)
@@ -221,7 +222,7 @@ def _lock_with_ancestors(
 
 
 def create_area(
-    caller: Caller | None, data: dict[str, Any], *, locked: set[int] | None = None
+    caller: Caller | None, data: AreaCreateInput, *, locked: set[int] | None = None
 ) -> Area:
     """A new area under ``data["parent_id"]``; ``caller`` None means a system change (import).
 
@@ -238,13 +239,13 @@ def create_area(
     return _insert(caller, parent, level, cleaned)
 
 
-def create_city(data: dict[str, Any]) -> Area:
+def create_city(data: AreaUpdateInput) -> Area:
     """A root of the tree; only the import creates one (a system change, audited with no actor)."""
     cleaned = _check_attributes(AreaLevel.CITY, data, creating=True)
     return _insert(None, None, AreaLevel.CITY.value, cleaned)
 
 
-def update_area(caller: Caller | None, area: Area, changes: dict[str, Any]) -> bool:
+def update_area(caller: Caller | None, area: Area, changes: AreaUpdateInput) -> bool:
     """Change the given attributes; only values that differ are written. Returns whether any did."""
     if caller is not None:
         caller.ensure_scope(area.path)
@@ -326,7 +327,7 @@ def move_area(caller: Caller | None, area: Area, new_parent_id: int) -> bool:
             "parent_id": new_parent.id,
             "path": new_prefix,
             "depth": area.depth,
-            "subtree_size": result.rowcount,
+            "subtree_size": rowcount(result),
         },
     )
     return True

@@ -35,7 +35,7 @@ import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Unpack
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -145,7 +145,8 @@ def _items(events: list[QueuedEvent]) -> list[service.Item]:
             grid_id = shift.grid_id if event.organisers_of_shift else grid_id
         if event.name_of is not None:
             params["volunteer_name"] = people.get(event.name_of, (0, ""))[1]
-        users = [people[v][0] for v in event.volunteer_ids if v in people] + organisers.get(grid_id, [])
+        organisers_here = organisers.get(grid_id, []) if grid_id is not None else []
+        users = [people[v][0] for v in event.volunteer_ids if v in people] + organisers_here
         items.extend(
             service.Item(user_id, event.kind, params, event.data, event.urgent, event.dedupe_key, deadline)
             for user_id in dict.fromkeys(users)
@@ -225,42 +226,38 @@ def _place_event(
     )
 
 
-def _on_assignment_created(
-    _sender: Any, *, assignment_id: int, shift_id: int, volunteer_id: int, role: str,
-    actor_id: int | None = None, **_: Any,
-) -> None:
-    _place_event("assignment_created", assignment_id, shift_id, volunteer_id, actor_id, role=role)
-
-
-def _on_assignment_cancelled(
-    _sender: Any, *, assignment_id: int, shift_id: int, volunteer_id: int, status: str,
-    actor_id: int | None = None, reason: str | None = None, **_: Any,
-) -> None:
+def _on_assignment_created(_sender: Any, **event: Unpack[shift_signals.AssignmentCreated]) -> None:
     _place_event(
-        "assignment_cancelled", assignment_id, shift_id, volunteer_id, actor_id, status=str(status), reason=reason
+        "assignment_created", event["assignment_id"], event["shift_id"], event["volunteer_id"],
+        event["actor_id"], role=event["role"],
     )
 
 
-def _on_invitation_sent(
-    _sender: Any, *, assignment_id: int, shift_id: int, volunteer_id: int, role: str,
-    actor_id: int | None = None, **_: Any,
-) -> None:
-    _place_event("invitation_sent", assignment_id, shift_id, volunteer_id, actor_id, role=role)
+def _on_assignment_cancelled(_sender: Any, **event: Unpack[shift_signals.AssignmentCancelled]) -> None:
+    _place_event(
+        "assignment_cancelled", event["assignment_id"], event["shift_id"], event["volunteer_id"],
+        event["actor_id"], status=str(event["status"]), reason=event["reason"],
+    )
 
 
-def _on_backup_promoted(_sender: Any, *, assignment_id: int, shift_id: int, volunteer_id: int, **_: Any) -> None:
+def _on_invitation_sent(_sender: Any, **event: Unpack[shift_signals.InvitationSent]) -> None:
+    _place_event(
+        "invitation_sent", event["assignment_id"], event["shift_id"], event["volunteer_id"],
+        event["actor_id"], role=event["role"],
+    )
+
+
+def _on_backup_promoted(_sender: Any, **event: Unpack[shift_signals.BackupPromoted]) -> None:
     # The actor dropped out or removed someone else; the backup never promotes themselves.
-    _place_event("backup_promoted", assignment_id, shift_id, volunteer_id, None)
+    _place_event("backup_promoted", event["assignment_id"], event["shift_id"], event["volunteer_id"], None)
 
 
-def _on_waitlist_promoted(_sender: Any, *, assignment_id: int, shift_id: int, volunteer_id: int, **_: Any) -> None:
-    _place_event("waitlist_promoted", assignment_id, shift_id, volunteer_id, None)
+def _on_waitlist_promoted(_sender: Any, **event: Unpack[shift_signals.WaitlistPromoted]) -> None:
+    _place_event("waitlist_promoted", event["assignment_id"], event["shift_id"], event["volunteer_id"], None)
 
 
-def _on_shift_changed(
-    _sender: Any, *, shift_id: int, changes: dict[str, Any], volunteer_ids: list[int],
-    actor_id: int | None = None, **_: Any,
-) -> None:
+def _on_shift_changed(_sender: Any, **event: Unpack[shift_signals.ShiftChanged]) -> None:
+    shift_id, changes, volunteer_ids = event["shift_id"], event["changes"], event["volunteer_ids"]
     fields = [name for name in VOLUNTEER_FIELDS if name in changes]
     if not fields or not volunteer_ids:
         return
@@ -272,15 +269,15 @@ def _on_shift_changed(
     queue_event(
         QueuedEvent(
             "assignment_changed", {"shift_id": shift_id}, {"fields": fields}, volunteer_ids=tuple(volunteer_ids),
-            shift_id=shift_id, earlier_start=earlier, actor_id=actor_id,
+            shift_id=shift_id, earlier_start=earlier, actor_id=event["actor_id"],
         )
     )
 
 
-def _on_shift_cancelled(
-    _sender: Any, *, shift_id: int, volunteer_ids: list[int], reason: str | None = None,
-    actor_id: int | None = None, **_: Any,
-) -> None:
+def _on_shift_cancelled(_sender: Any, **event: Unpack[shift_signals.ShiftCancelled]) -> None:
+    shift_id, volunteer_ids, reason, actor_id = (
+        event["shift_id"], event["volunteer_ids"], event["reason"], event["actor_id"]
+    )
     queue_event(
         QueuedEvent(
             "shift_cancelled", {"shift_id": shift_id}, {"reason": reason}, volunteer_ids=tuple(volunteer_ids),
@@ -292,7 +289,8 @@ def _on_shift_cancelled(
 # --- patrols ---------------------------------------------------------------------------------------
 
 
-def _on_absent(_sender: Any, *, assignment_id: int, shift_id: int, volunteer_id: int, **_: Any) -> None:
+def _on_absent(_sender: Any, **event: Unpack[patrol_signals.Absent]) -> None:
+    assignment_id, shift_id, volunteer_id = event["assignment_id"], event["shift_id"], event["volunteer_id"]
     queue_event(
         QueuedEvent(
             "absence_alert", {"assignment_id": assignment_id, "shift_id": shift_id, "volunteer_id": volunteer_id},
@@ -302,7 +300,9 @@ def _on_absent(_sender: Any, *, assignment_id: int, shift_id: int, volunteer_id:
     )
 
 
-def _on_report_filed(_sender: Any, *, report_id: int, grid_id: int, level: str, category: str, **_: Any) -> None:
+def _on_report_filed(_sender: Any, **event: Unpack[patrol_signals.ReportFiled]) -> None:
+    report_id, grid_id = event["report_id"], event["grid_id"]
+    level, category = event["level"], event["category"]
     if level not in URGENT_LEVELS:
         return  # yellow and green wait in the organisers' report list
     grid = db.session.get(Area, grid_id)
@@ -315,16 +315,15 @@ def _on_report_filed(_sender: Any, *, report_id: int, grid_id: int, level: str, 
     )
 
 
-def _on_report_status_changed(
-    _sender: Any, *, report_id: int, to_status: str, actor_id: int | None = None, **_: Any
-) -> None:
+def _on_report_status_changed(_sender: Any, **event: Unpack[patrol_signals.ReportStatusChanged]) -> None:
+    report_id = event["report_id"]
     report = db.session.get(Report, report_id)
     if report is not None:
         queue_event(
             QueuedEvent(
                 "report_status_changed", {"report_id": report_id},
-                {"category": report.category, "to_status": str(to_status)},
-                volunteer_ids=(report.volunteer_id,), actor_id=actor_id,
+                {"category": report.category, "to_status": str(event["to_status"])},
+                volunteer_ids=(report.volunteer_id,), actor_id=event["actor_id"],
             )
         )
 
@@ -332,12 +331,12 @@ def _on_report_status_changed(
 # --- volunteers and accounts -------------------------------------------------------------------------
 
 
-def _on_volunteer_approved(_sender: Any, *, volunteer_id: int, **_: Any) -> None:
-    _vetted("volunteer_approved", volunteer_id, None)
+def _on_volunteer_approved(_sender: Any, **event: Unpack[volunteer_signals.VolunteerEvent]) -> None:
+    _vetted("volunteer_approved", event["volunteer_id"], None)
 
 
-def _on_volunteer_rejected(_sender: Any, *, volunteer_id: int, reason: str | None = None, **_: Any) -> None:
-    _vetted("volunteer_rejected", volunteer_id, reason)
+def _on_volunteer_rejected(_sender: Any, **event: Unpack[volunteer_signals.VolunteerEvent]) -> None:
+    _vetted("volunteer_rejected", event["volunteer_id"], event.get("reason"))
 
 
 def _vetted(kind: str, volunteer_id: int, reason: str | None) -> None:
@@ -349,7 +348,8 @@ def _vetted(kind: str, volunteer_id: int, reason: str | None) -> None:
     )
 
 
-def _on_sessions_revoked(_sender: Any, *, user_id: int, **_: Any) -> None:
+def _on_sessions_revoked(_sender: Any, **event: Unpack[account_signals.SessionsRevoked]) -> None:
+    user_id = event["user_id"]
     # Sessions are not tied to devices: only when no login is left is every device surely gone.
     # (An ORM select, so the revocation the sender has not flushed yet is flushed first.)
     live = sa.select(AuthSession.id).where(

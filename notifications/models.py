@@ -18,7 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.audit import JSONType
 from core.db import BigId, UTCDateTime, utcnow
-from core.extensions import db
+from core.extensions import Model
 
 
 class PushWait(StrEnum):
@@ -36,7 +36,7 @@ class PushStatus(StrEnum):
     NO_DEVICE = "no_device"  # the user had no active, fresh device: inbox only
 
 
-class Notification(db.Model):
+class Notification(Model):
     """One user's inbox item, and the outbox entry its push is delivered from."""
 
     __tablename__ = "notifications"

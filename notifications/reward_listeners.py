@@ -7,14 +7,15 @@ their own redemption gets no notification for it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Unpack
 
 from notifications.listeners import QueuedEvent, queue_event
 from rewards import signals as reward_signals
 from rewards.badges.service import BADGES
 
 
-def _on_badge_earned(_sender: Any, *, volunteer_id: int, badge: str, **_: Any) -> None:
+def _on_badge_earned(_sender: Any, **event: Unpack[reward_signals.BadgeEarned]) -> None:
+    volunteer_id, badge = event["volunteer_id"], event["badge"]
     name_zh, name_en = BADGES.get(badge, (badge, badge))
     queue_event(
         QueuedEvent(
@@ -28,25 +29,19 @@ def _on_badge_earned(_sender: Any, *, volunteer_id: int, badge: str, **_: Any) -
 
 
 def _on_redemption_status_changed(
-    _sender: Any,
-    *,
-    redemption_id: int,
-    volunteer_id: int,
-    item_id: int,
-    item_name: str,
-    status: str,
-    pickup_code: str | None = None,
-    reason: str | None = None,
-    actor_id: int | None = None,
-    **_: Any,
+    _sender: Any, **event: Unpack[reward_signals.RedemptionStatusChanged]
 ) -> None:
+    redemption_id, status = event["redemption_id"], event["status"]
     queue_event(
         QueuedEvent(
             "redemption_status",
-            {"redemption_id": redemption_id, "item_id": item_id},
-            {"item_name": item_name, "status": status, "pickup_code": pickup_code, "reason": reason},
-            volunteer_ids=(volunteer_id,),
-            actor_id=actor_id,
+            {"redemption_id": redemption_id, "item_id": event["item_id"]},
+            {
+                "item_name": event["item_name"], "status": status, "pickup_code": event["pickup_code"],
+                "reason": event["reason"],
+            },
+            volunteer_ids=(event["volunteer_id"],),
+            actor_id=event["actor_id"],
             dedupe_key=f"redemption_status:{redemption_id}:{status}",
         )
     )

@@ -297,10 +297,11 @@ def zone(name: str) -> ZoneInfo:
 def format_local_time(moment: datetime | str, zone_name: str, language: str) -> str:
     """"11月26日 19:00" (zh) or "26 Nov 19:00" (en), in the zone ``zone_name``."""
     if isinstance(moment, str):
+        text = moment
         try:
-            moment = datetime.fromisoformat(moment)
+            moment = datetime.fromisoformat(text)
         except ValueError:
-            return moment
+            return text
     if moment.tzinfo is None:
         return moment.isoformat()
     local = moment.astimezone(zone(zone_name))

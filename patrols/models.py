@@ -18,7 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.audit import JSONType
 from core.db import UTCDateTime, utcnow
-from core.extensions import db
+from core.extensions import Model
 from shifts.models import Assignment
 
 
@@ -37,7 +37,7 @@ def _no_flags() -> list[str]:
     return []
 
 
-class Patrol(db.Model):
+class Patrol(Model):
     __tablename__ = "patrols"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -6,7 +6,7 @@ commit or roll back with the check-out, review or report step that caused them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Unpack
 
 from patrols import signals as patrol_signals
 from patrols.models import PresenceStatus
@@ -14,32 +14,21 @@ from patrols.reports.models import ReportStatus
 from rewards.awarding import service as awarding
 
 
-def _on_shift_served(
-    _sender: Any, *, patrol_id: int, shift_id: int, volunteer_id: int, served_minutes: int, **_: Any
-) -> None:
-    awarding.award_served_shift(patrol_id, volunteer_id, shift_id, served_minutes)
+def _on_shift_served(_sender: Any, **event: Unpack[patrol_signals.ShiftServed]) -> None:
+    awarding.award_served_shift(
+        event["patrol_id"], event["volunteer_id"], event["shift_id"], event["served_minutes"]
+    )
 
 
-def _on_presence_reviewed(
-    _sender: Any,
-    *,
-    patrol_id: int,
-    volunteer_id: int,
-    presence_status: str,
-    reason: str | None = None,
-    actor_id: int | None = None,
-    **_: Any,
-) -> None:
-    if presence_status == PresenceStatus.REJECTED:
-        awarding.revoke_patrol(patrol_id, volunteer_id, actor_id, reason)
+def _on_presence_reviewed(_sender: Any, **event: Unpack[patrol_signals.PresenceReviewed]) -> None:
+    if event["presence_status"] == PresenceStatus.REJECTED:
+        awarding.revoke_patrol(event["patrol_id"], event["volunteer_id"], event["actor_id"], event["reason"])
 
 
-def _on_report_status_changed(
-    _sender: Any, *, report_id: int, from_status: str, to_status: str, actor_id: int | None = None, **_: Any
-) -> None:
+def _on_report_status_changed(_sender: Any, **event: Unpack[patrol_signals.ReportStatusChanged]) -> None:
     # Confirmed: an organiser took the report up (it leaves "open", which happens once).
-    if from_status == ReportStatus.OPEN and to_status != ReportStatus.OPEN:
-        awarding.award_report(report_id, actor_id)
+    if event["from_status"] == ReportStatus.OPEN and event["to_status"] != ReportStatus.OPEN:
+        awarding.award_report(event["report_id"], event["actor_id"])
 
 
 def connect() -> None:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.audit import JSONType
 from core.db import UTCDateTime, utcnow
-from core.extensions import db
+from core.extensions import Model
 from grids.models import Area
 from volunteers.models import Volunteer
 
@@ -93,7 +93,7 @@ def _template_checks() -> tuple[sa.CheckConstraint, ...]:
     )
 
 
-class ShiftSeries(ShiftTemplate, db.Model):
+class ShiftSeries(ShiftTemplate, Model):
     """A weekly repeat rule and the template its occurrences are made from.
 
     ``rrule`` is the normalised RFC 5545 rule without DTSTART; ``first_start_local`` is the naive
@@ -125,7 +125,7 @@ class ShiftSeries(ShiftTemplate, db.Model):
     )
 
 
-class Shift(ShiftTemplate, db.Model):
+class Shift(ShiftTemplate, Model):
     __tablename__ = "shifts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -170,7 +170,7 @@ class Shift(ShiftTemplate, db.Model):
     )
 
 
-class Assignment(db.Model):
+class Assignment(Model):
     """A volunteer's place on a shift: invited, assigned (primary or backup) or waitlisted, and how it ended."""
 
     __tablename__ = "shift_assignments"

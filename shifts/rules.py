@@ -47,7 +47,7 @@ def lock_schedules(volunteer_ids: Iterable[int]) -> None:
     lock(LockSpace.VOLUNTEER_SCHEDULE, volunteer_ids)
 
 
-def schedule_lock_column(volunteer_id: sa.ColumnElement[int], dialect_name: str) -> sa.ColumnElement[Any]:
+def schedule_lock_column(volunteer_id: sa.SQLColumnExpression[int], dialect_name: str) -> sa.ColumnElement[Any]:
     """:func:`lock_schedules` of one volunteer as a select-list expression (``core.locks.lock_column``)."""
     return lock_column(LockSpace.VOLUNTEER_SCHEDULE, volunteer_id, dialect_name)
 

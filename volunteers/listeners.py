@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Unpack
 
 import sqlalchemy as sa
 
@@ -11,8 +11,9 @@ from core.extensions import db
 from volunteers.models import Volunteer
 
 
-def _volunteer_of(_sender: Any, *, user_id: int, **_: Any) -> dict[str, int | None]:
-    return {"volunteer_id": db.session.scalar(sa.select(Volunteer.id).where(Volunteer.user_id == user_id))}
+def _volunteer_of(_sender: Any, **asked: Unpack[account_signals.AccountLinksAsked]) -> dict[str, int | None]:
+    volunteer_id = db.session.scalar(sa.select(Volunteer.id).where(Volunteer.user_id == asked["user_id"]))
+    return {"volunteer_id": volunteer_id}
 
 
 def connect() -> None:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from accounts.models import User
 from core.db import UTCDateTime, utcnow
-from core.extensions import db
+from core.extensions import Model
 from grids.models import Area
 
 
@@ -29,7 +29,7 @@ BUILTIN_KINDS = (
 )
 
 
-class VolunteerKind(db.Model):
+class VolunteerKind(Model):
     __tablename__ = "volunteer_kinds"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -40,7 +40,7 @@ class VolunteerKind(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class Volunteer(db.Model):
+class Volunteer(Model):
     __tablename__ = "volunteers"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -84,7 +84,7 @@ class Volunteer(db.Model):
     )
 
 
-class VolunteerSkill(db.Model):
+class VolunteerSkill(Model):
     __tablename__ = "volunteer_skills"
 
     volunteer_id: Mapped[int] = mapped_column(
@@ -93,7 +93,7 @@ class VolunteerSkill(db.Model):
     skill: Mapped[str] = mapped_column(sa.String(50), primary_key=True, index=True)
 
 
-class AvailabilitySlot(db.Model):
+class AvailabilitySlot(Model):
     """A weekly time range in the home grid's local time; weekday 0 is Monday."""
 
     __tablename__ = "availability_slots"
@@ -112,7 +112,7 @@ class AvailabilitySlot(db.Model):
     )
 
 
-class StatusChange(db.Model):
+class StatusChange(Model):
     """Every status transition of a volunteer, with who made it and why."""
 
     __tablename__ = "volunteer_status_changes"

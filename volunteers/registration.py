@@ -5,8 +5,6 @@ Other code imports these through ``volunteers.service``. Services only flush; th
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
@@ -21,6 +19,7 @@ from core.extensions import db
 from grids.service import get_grid
 from volunteers import signals
 from volunteers.models import Volunteer, VolunteerKind, VolunteerSkill, VolunteerStatus
+from volunteers.schemas import RegistrationInput, VolunteerKindCreateInput
 from volunteers.vetting import record_status_change
 
 # phone_taken, raised by registration, is registered by accounts (its title and message).
@@ -53,7 +52,7 @@ def kind_or_invalid(code: str, field: str = "kind") -> VolunteerKind:
     return kind
 
 
-def create_kind(caller: Caller, data: dict[str, Any]) -> VolunteerKind:
+def create_kind(caller: Caller, data: VolunteerKindCreateInput) -> VolunteerKind:
     taken = Conflict("A volunteer kind with this code already exists.", code="kind_code_taken")
     if kind_by_code(data["code"]) is not None:
         raise taken
@@ -78,7 +77,7 @@ def create_kind(caller: Caller, data: dict[str, Any]) -> VolunteerKind:
 # --- registration ------------------------------------------------------------------------------
 
 
-def register(data: dict[str, Any]) -> Volunteer:
+def register(data: RegistrationInput) -> Volunteer:
     """Self-registration: a volunteer user and a pending profile, or nothing at all."""
     errors: dict[str, list[str]] = {}
     kind = kind_by_code(data["kind"])
@@ -88,12 +87,12 @@ def register(data: dict[str, Any]) -> Volunteer:
         grid = get_grid(data["home_grid_id"], field="home_grid_id")
     except ValidationFailed as error:
         errors.update(error.errors or {})
-    if errors:
+    if errors or kind is None:  # an unknown kind is among the errors
         raise ValidationFailed(errors=errors)
 
     id_hash = crypto.keyed_hash(data["national_id"])
     _ensure_not_registered(data["phone"], id_hash)
-    contact = data.get("emergency_contact") or {}
+    contact = data.get("emergency_contact")  # both fields or none
     now = utcnow()
     user = User(
         phone=data["phone"],
@@ -112,14 +111,14 @@ def register(data: dict[str, Any]) -> Volunteer:
             db.session.flush()
             volunteer = Volunteer(
                 user_id=user.id,
-                kind_id=kind.id,  # type: ignore[union-attr]
+                kind_id=kind.id,
                 home_grid_id=grid.id,
                 status=VolunteerStatus.PENDING.value,
                 real_name=data["real_name"],
                 national_id_encrypted=crypto.encrypt(data["national_id"]),
                 national_id_hash=id_hash,
-                emergency_contact_name=contact.get("name"),
-                emergency_contact_phone=contact.get("phone"),
+                emergency_contact_name=contact["name"] if contact else None,
+                emergency_contact_phone=contact["phone"] if contact else None,
                 consent_version=current_app.config["PRIVACY_TERMS_VERSION"],
                 consented_at=now,
                 skills=[VolunteerSkill(skill=skill) for skill in data.get("skills", [])],
@@ -133,7 +132,9 @@ def register(data: dict[str, Any]) -> Volunteer:
         volunteer.id, None, VolunteerStatus.PENDING.value, actor_id=user.id, at=now
     )
     db.session.flush()
-    signals.volunteer_registered.send(signals.SENDER, volunteer_id=volunteer.id, actor_id=user.id)
+    signals.volunteer_registered.send(
+        signals.SENDER, **signals.VolunteerEvent(volunteer_id=volunteer.id, actor_id=user.id)
+    )
     return volunteer
 
 

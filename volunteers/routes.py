@@ -19,14 +19,18 @@ from volunteers.schemas import (
     AvailabilitySchema,
     ClosureSchema,
     HistoryQueryArgs,
+    OwnProfileUpdateInput,
     OwnProfileUpdateSchema,
     PersonalDataExportSchema,
     ReasonOptionalSchema,
     ReasonRequiredSchema,
+    RegistrationInput,
     RegistrationSchema,
     StatusChangeSchema,
+    VolunteerKindCreateInput,
     VolunteerKindCreateSchema,
     VolunteerKindSchema,
+    VolunteerManageUpdateInput,
     VolunteerManageUpdateSchema,
     VolunteerQueryArgs,
     VolunteerSchema,
@@ -62,7 +66,7 @@ def list_volunteer_kinds() -> Any:
 @blp.arguments(VolunteerKindCreateSchema)
 @blp.response(201, VolunteerKindSchema)
 @blp.alt_response(409, response="CONFLICT")
-def create_volunteer_kind(data: dict[str, Any]) -> Any:
+def create_volunteer_kind(data: VolunteerKindCreateInput) -> Any:
     """Add a volunteer kind
 
     E.g. herder sentinel 牧民哨兵. A code already in use is 409 kind_code_taken.
@@ -81,7 +85,7 @@ def create_volunteer_kind(data: dict[str, Any]) -> Any:
 @blp.response(201, VolunteerSchema)
 @blp.alt_response(409, response="CONFLICT")
 @blp.alt_response(429, response="TOO_MANY_REQUESTS")
-def register_volunteer(data: dict[str, Any]) -> Any:
+def register_volunteer(data: RegistrationInput) -> Any:
     """Register as a volunteer
 
     Public self-registration from the phone. Creates a volunteer account and a pending profile; the
@@ -113,7 +117,7 @@ def get_own_profile() -> Any:
 @auth_required(Role.VOLUNTEER)
 @blp.arguments(OwnProfileUpdateSchema)
 @blp.response(200, VolunteerSchema)
-def update_own_profile(data: dict[str, Any]) -> Any:
+def update_own_profile(data: OwnProfileUpdateInput) -> Any:
     """Edit my profile
 
     Only skills, emergency_contact and locale; any other field is refused (422), nothing changed.
@@ -218,7 +222,7 @@ def get_volunteer(volunteer_id: int) -> Any:
 @_errors(403, 404)
 @blp.arguments(VolunteerManageUpdateSchema)
 @blp.response(200, VolunteerSchema)
-def update_volunteer(data: dict[str, Any], volunteer_id: int) -> Any:
+def update_volunteer(data: VolunteerManageUpdateInput, volunteer_id: int) -> Any:
     """Edit a volunteer
 
     Kind, home grid (inside your area), certificate or armband number; audited.

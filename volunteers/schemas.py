@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import re
 from datetime import time
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NotRequired, TypedDict
 
 import marshmallow as ma
 from marshmallow import fields, validate
@@ -51,8 +51,8 @@ class SkillList(fields.List):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(short_text(50), validate=validate.Length(max=MAX_SKILLS), **kwargs)
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[str]:
-        skills = super()._deserialize(value, attr, data, **kwargs)
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[Any | None]:
+        skills = super()._deserialize(value, attr, data, **kwargs)  # each a string, by short_text
         return list(dict.fromkeys(skills))
 
 
@@ -113,6 +113,14 @@ class VolunteerKindCreateSchema(ma.Schema):
     name_en = short_text(50, required=True)
 
 
+class VolunteerKindCreateInput(TypedDict):
+    """What :class:`VolunteerKindCreateSchema` loads."""
+
+    code: str
+    name_zh: str
+    name_en: str
+
+
 class KindRefSchema(ma.Schema):
     code = fields.String()
     name_zh = fields.String()
@@ -132,6 +140,13 @@ class GridRefSchema(ma.Schema):
 class EmergencyContactSchema(ma.Schema):
     name = short_text(50, required=True)
     phone = CNMobile(required=True)
+
+
+class EmergencyContactInput(TypedDict):
+    """What :class:`EmergencyContactSchema` loads."""
+
+    name: str
+    phone: str
 
 
 class VolunteerSchema(ma.Schema):
@@ -195,12 +210,35 @@ class RegistrationSchema(ma.Schema):
     locale = Language()
 
 
+class RegistrationInput(TypedDict):
+    """What :class:`RegistrationSchema` loads."""
+
+    real_name: str
+    phone: str
+    password: str
+    national_id: str
+    kind: str
+    home_grid_id: int
+    skills: list[str]  # defaulted by the schema
+    emergency_contact: EmergencyContactInput | None  # defaulted by the schema
+    consent: bool
+    locale: NotRequired[str]
+
+
 class OwnProfileUpdateSchema(UpdateSchema):
     """What a volunteer may change themself; everything else is refused as an unknown field."""
 
     skills = SkillList()
     emergency_contact = fields.Nested(EmergencyContactSchema, allow_none=True)
     locale = Language()
+
+
+class OwnProfileUpdateInput(TypedDict, total=False):
+    """What :class:`OwnProfileUpdateSchema` loads."""
+
+    skills: list[str]
+    emergency_contact: EmergencyContactInput | None
+    locale: str
 
 
 class AvailabilitySlotSchema(ma.Schema):
@@ -286,6 +324,15 @@ class VolunteerManageUpdateSchema(UpdateSchema):
     home_grid_id = id_field()
     certificate_no = short_text(50)
     armband_no = short_text(50, allow_none=True)
+
+
+class VolunteerManageUpdateInput(TypedDict, total=False):
+    """What :class:`VolunteerManageUpdateSchema` loads."""
+
+    kind: str
+    home_grid_id: int
+    certificate_no: str
+    armband_no: str | None
 
 
 class ApproveSchema(ma.Schema):

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from accounts.service import revoke_all_sessions
 from core import audit, crypto, i18n
 from core.auth import Caller
-from core.db import utcnow
+from core.db import rowcount, utcnow
 from core.errors import Conflict
 from core.extensions import db
 from core.fields import instant_text
@@ -26,6 +26,7 @@ from volunteers.models import (
     VolunteerSkill,
     VolunteerStatus,
 )
+from volunteers.schemas import OwnProfileUpdateInput
 from volunteers.vetting import record_status_change
 
 i18n.register_titles(i18n.title("closure_already_requested", "Account closure already requested"))
@@ -44,14 +45,14 @@ def emergency_contact(volunteer: Volunteer) -> dict[str, str | None] | None:
 # --- profile and availability ------------------------------------------------------------------
 
 
-def update_own_profile(volunteer: Volunteer, data: dict[str, Any]) -> Volunteer:
+def update_own_profile(volunteer: Volunteer, data: OwnProfileUpdateInput) -> Volunteer:
     """Apply what ``OwnProfileUpdateSchema`` lets a volunteer change: skills, contact, locale."""
     if "skills" in data:
         _replace_skills(volunteer, data["skills"])
     if "emergency_contact" in data:
-        contact = data["emergency_contact"] or {}
-        volunteer.emergency_contact_name = contact.get("name")
-        volunteer.emergency_contact_phone = contact.get("phone")
+        contact = data["emergency_contact"]  # both fields or none
+        volunteer.emergency_contact_name = contact["name"] if contact else None
+        volunteer.emergency_contact_phone = contact["phone"] if contact else None
     if "locale" in data:
         volunteer.user.locale = data["locale"]
     volunteer.updated_at = utcnow()
@@ -235,7 +236,7 @@ def request_closure(caller: Caller, volunteer: Volunteer, reason: str | None) ->
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    if claimed.rowcount != 1:
+    if rowcount(claimed) != 1:
         db.session.refresh(volunteer)
         if volunteer.closure_requested_at is not None:
             raise _closure_already_requested()
@@ -271,10 +272,14 @@ def request_closure(caller: Caller, volunteer: Volunteer, reason: str | None) ->
     db.session.refresh(volunteer)
     if retiring:
         signals.volunteer_retired.send(
-            signals.SENDER, volunteer_id=volunteer.id, actor_id=caller.user_id, reason=reason
+            signals.SENDER, **signals.VolunteerEvent(
+                volunteer_id=volunteer.id, actor_id=caller.user_id, reason=reason
+            )
         )
     signals.volunteer_closure_requested.send(
-        signals.SENDER, volunteer_id=volunteer.id, actor_id=caller.user_id, reason=reason
+        signals.SENDER, **signals.VolunteerEvent(
+            volunteer_id=volunteer.id, actor_id=caller.user_id, reason=reason
+        )
     )
     return volunteer
 

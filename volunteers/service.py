@@ -26,6 +26,7 @@ from grids.paths import ancestor_ids
 from grids.service import get_grid, in_subtree
 from volunteers.models import Volunteer, VolunteerSkill, VolunteerStatus
 from volunteers.registration import create_kind, kind_by_code, kind_or_invalid, list_kinds, register
+from volunteers.schemas import VolunteerManageUpdateInput
 from volunteers.self_service import (
     EXPORTERS,
     Exporter,
@@ -255,7 +256,7 @@ def list_volunteers(caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
     return page
 
 
-def update_by_manager(caller: Caller, volunteer: Volunteer, data: dict[str, Any]) -> Volunteer:
+def update_by_manager(caller: Caller, volunteer: Volunteer, data: VolunteerManageUpdateInput) -> Volunteer:
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
     audit_path = volunteer.home_grid.path

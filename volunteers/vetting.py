@@ -16,7 +16,7 @@ from blinker import NamedSignal
 
 from core import audit, i18n
 from core.auth import Caller
-from core.db import utcnow
+from core.db import rowcount, utcnow
 from core.errors import Conflict
 from core.extensions import db
 from core.pagination import paginate
@@ -95,7 +95,7 @@ def change_status(
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    if claimed.rowcount != 1:
+    if rowcount(claimed) != 1:
         raise _invalid_transition()
     record_status_change(
         volunteer.id, previous, rule.target, actor_id=caller.user_id, at=now, reason=reason
@@ -115,7 +115,9 @@ def change_status(
     db.session.flush()
     db.session.refresh(volunteer)
     rule.signal.send(
-        signals.SENDER, volunteer_id=volunteer.id, actor_id=caller.user_id, reason=reason
+        signals.SENDER, **signals.VolunteerEvent(
+            volunteer_id=volunteer.id, actor_id=caller.user_id, reason=reason
+        )
     )
     return volunteer
 

@@ -10,10 +10,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.audit import JSONType
 from core.db import UTCDateTime, utcnow
-from core.extensions import db
+from core.extensions import Model
 
 
-class Broadcast(db.Model):
+class Broadcast(Model):
     """A call-out from an organiser or staff member to the active volunteers of a subtree."""
 
     __tablename__ = "broadcasts"

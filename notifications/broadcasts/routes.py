@@ -11,6 +11,7 @@ from core.idempotency import idempotent
 from core.pagination import page_schema
 from notifications.broadcasts import service as broadcasts
 from notifications.broadcasts.schemas import (
+    BroadcastCreateInput,
     BroadcastCreateSchema,
     BroadcastDetailSchema,
     BroadcastListArgs,
@@ -32,7 +33,7 @@ blp = Blueprint(
 @blp.arguments(BroadcastCreateSchema)
 @blp.response(201, BroadcastSentSchema)
 @blp.alt_response(403, response="FORBIDDEN")
-def send_broadcast(data: dict[str, Any]) -> Any:
+def send_broadcast(data: BroadcastCreateInput) -> Any:
     """Send a broadcast
 
     A call-out ("two more volunteers needed in grid 12 tonight") to every active volunteer whose

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import marshmallow as ma
 from marshmallow import fields, validate
 
@@ -34,6 +36,16 @@ class BroadcastCreateSchema(ma.Schema):
         load_default=False,
         metadata={"description": "Push at once, even in the recipients' quiet hours"},
     )
+
+
+class BroadcastCreateInput(TypedDict):
+    """What :class:`BroadcastCreateSchema` loads."""
+
+    area_id: int
+    kinds: list[str] | None  # defaulted by the schema
+    title: str
+    body: str
+    urgent: bool  # defaulted by the schema
 
 
 class BroadcastListArgs(PageArgs):

@@ -25,13 +25,14 @@ from sqlalchemy.orm import aliased
 from accounts.models import User
 from core import i18n
 from core.auth import Caller
-from core.db import UTCDateTime, utcnow
+from core.db import UTCDateTime, rowcount, utcnow
 from core.errors import NotFound, ValidationFailed
 from core.extensions import db
 from core.pagination import paginate
 from grids.models import Area
 from grids.queries import in_subtree, referenced_area
 from notifications.broadcasts.models import Broadcast
+from notifications.broadcasts.schemas import BroadcastCreateInput
 from notifications.delivery.tasks import wake_sender
 from notifications.devices.models import Device
 from notifications.models import Notification, PushStatus
@@ -53,7 +54,7 @@ _home = aliased(Area, name="home_grid")
 # ------------------------------------------------------------------------------ sending
 
 
-def send(caller: Caller, data: dict[str, Any], now: datetime | None = None) -> tuple[Broadcast, dict[str, int]]:
+def send(caller: Caller, data: BroadcastCreateInput, now: datetime | None = None) -> tuple[Broadcast, dict[str, int]]:
     """Write the broadcast and one notification per recipient; returns it and who was reached.
 
     Refusals (nothing written): 422 for an unknown area or kind, 403 out_of_scope for an area
@@ -90,7 +91,7 @@ def send(caller: Caller, data: dict[str, Any], now: datetime | None = None) -> t
         sa.literal(0, sa.Integer),
         sa.literal([], _notifications.c.push_device_ids.type),
     )
-    written = db.session.execute(
+    written = rowcount(db.session.execute(
         sa.insert(_notifications).from_select(
             [
                 "user_id", "kind", "title", "body", "data", "urgent", "broadcast_id", "created_at",
@@ -98,7 +99,7 @@ def send(caller: Caller, data: dict[str, Any], now: datetime | None = None) -> t
             ],
             rows,
         ).execution_options(preserve_rowcount=True)  # kept only for UPDATE/DELETE otherwise (psycopg: -1)
-    ).rowcount
+    ))
     broadcast.recipient_count = written
     db.session.flush()
     if written:
@@ -156,6 +157,7 @@ def _push_due_expression(recipients: sa.Select, now: datetime, *, urgent: bool) 
     default_start, default_end = parse_hhmm(config["QUIET_HOURS_START"]), parse_hhmm(config["QUIET_HOURS_END"])
     held: dict[datetime, list[sa.ColumnElement[bool]]] = {}
     for timezone, enabled, start, end in combinations:
+        own: sa.ColumnElement[bool]
         if enabled is None:  # no settings row: the configured default
             own = NotificationSettings.user_id.is_(None)
             enabled, start, end = True, default_start, default_end
@@ -225,7 +227,7 @@ def get_for(caller: Caller, broadcast_id: int) -> Broadcast:
     broadcast = db.session.get(Broadcast, broadcast_id)
     if broadcast is None:
         raise broadcast_not_found()
-    caller.ensure_reach(db.session.get(Area, broadcast.area_id).path, broadcast_not_found)  # type: ignore[union-attr]
+    caller.ensure_reach(db.session.get_one(Area, broadcast.area_id).path, broadcast_not_found)
     return broadcast
 
 

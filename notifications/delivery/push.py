@@ -329,7 +329,7 @@ def providers(app: Flask | None = None) -> Mapping[str, PushProvider]:
     Kept per process (a forked worker must not share its parent's connections) and rebuilt when
     the configuration it was made from changes (tests point it at their own local server).
     """
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]  # the proxy's own, untyped
     key = (os.getpid(), tuple(app.config.get(name) for name in _PROVIDER_KEYS))
     with _providers_lock:
         state = app.extensions.setdefault(_EXTENSION, {})

@@ -39,7 +39,7 @@ import sqlalchemy as sa
 from flask import current_app
 from prometheus_client import Counter
 
-from core.db import utcnow
+from core.db import rowcount, utcnow
 from core.extensions import db
 from core.metrics import Sample, register_gauges
 from core.transactions import commit_batch
@@ -177,9 +177,10 @@ def _recover_from_outage(now: datetime, run: _Run) -> int:
         .execution_options(synchronize_session=False)
     )
     commit_batch()
-    if result.rowcount:
-        log.info("push service answering again: %d held-back notifications due now", result.rowcount)
-    return result.rowcount
+    recovered = rowcount(result)
+    if recovered:
+        log.info("push service answering again: %d held-back notifications due now", recovered)
+    return recovered
 
 
 def _probe_after_outage(now: datetime, run: _Run, stats: DeliveryStats) -> bool:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import UTCDateTime, utcnow
-from core.extensions import db
+from core.extensions import Model
 
 
 class Platform(StrEnum):
@@ -28,7 +28,7 @@ class PushChannel(StrEnum):
     FCM = "fcm"
 
 
-class Device(db.Model):
+class Device(Model):
     """A phone's push token. One user may have several; a token belongs to one user at a time."""
 
     __tablename__ = "devices"

@@ -11,7 +11,13 @@ from core.errors import error_docs
 from core.idempotency import idempotent
 from core.pagination import PageArgs, page_schema
 from notifications.devices import service
-from notifications.devices.schemas import DeviceRegisterSchema, DeviceRemovedSchema, DeviceSchema, DeviceTokenSchema
+from notifications.devices.schemas import (
+    DeviceRegisterInput,
+    DeviceRegisterSchema,
+    DeviceRemovedSchema,
+    DeviceSchema,
+    DeviceTokenSchema,
+)
 
 blp = Blueprint("devices", __name__)
 _errors = error_docs(blp)
@@ -24,7 +30,7 @@ _errors = error_docs(blp)
 @blp.response(201, DeviceSchema)
 @blp.alt_response(200, schema=DeviceSchema, description="The token was already yours: refreshed")
 @_errors(401, 422)
-def register_device(data: dict[str, Any]) -> Any:
+def register_device(data: DeviceRegisterInput) -> Any:
     """Register this phone for pushes
 
     Call at every app start and whenever the push service gives the app a new token: 201 for a

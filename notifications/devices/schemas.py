@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import TypedDict
 
 import marshmallow as ma
 from flask import current_app
@@ -59,6 +60,16 @@ class DeviceRegisterSchema(ma.Schema):
             "description": "The phone's language (texts follow the account's language, `PATCH /me`)",
         },
     )
+
+
+class DeviceRegisterInput(TypedDict):
+    """What :class:`DeviceRegisterSchema` loads."""
+
+    token: str
+    platform: str
+    channel: str  # defaulted by the schema
+    app_version: str | None  # defaulted by the schema
+    locale: str | None  # defaulted by the schema
 
 
 class DeviceTokenSchema(ma.Schema):

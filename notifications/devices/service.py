@@ -16,11 +16,12 @@ import sqlalchemy as sa
 from flask import current_app
 
 from core import i18n
-from core.db import dialect_insert, utcnow
+from core.db import dialect_insert, rowcount, utcnow
 from core.errors import NotFound, ValidationFailed
 from core.extensions import db
 from core.pagination import paginate
 from notifications.devices.models import Device
+from notifications.devices.schemas import DeviceRegisterInput
 
 #: A user's active devices beyond this many (least recently refreshed first) are retired, so a
 #: buggy or hostile client cannot make one notification fan out to thousands of tokens.
@@ -34,7 +35,7 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def register_device(user_id: int, data: dict[str, Any], now: datetime | None = None) -> tuple[Device, bool]:
+def register_device(user_id: int, data: DeviceRegisterInput, now: datetime | None = None) -> tuple[Device, bool]:
     """Register the phone's token for ``user_id``, or refresh it; returns (device, new for this user).
 
     One statement (an upsert on the token's hash), so two registrations of one token at once
@@ -66,7 +67,7 @@ def register_device(user_id: int, data: dict[str, Any], now: datetime | None = N
     ).returning(table.c.id, table.c.registered_at)
     row = db.session.execute(stmt).one()
     _retire_extra_devices(user_id, now)
-    device = db.session.get(Device, row.id, populate_existing=True)
+    device = db.session.get_one(Device, row.id, populate_existing=True)
     return device, row.registered_at == now
 
 
@@ -118,4 +119,4 @@ def _deactivate(condition: sa.ColumnElement[bool], reason: str, now: datetime | 
         .values(active=False, deactivated_at=now or utcnow(), deactivation_reason=reason[:32])
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount
+    return rowcount(result)

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from core import i18n
-from core.db import utcnow
+from core.db import rowcount, utcnow
 from core.errors import NotFound
 from core.extensions import db
 from core.pagination import paginate
@@ -62,4 +62,4 @@ def mark_all_read(user_id: int, up_to_id: int | None = None, now: datetime | Non
     if up_to_id is not None:
         stmt = stmt.where(Notification.id <= up_to_id)
     stmt = stmt.values(read_at=now or utcnow()).execution_options(synchronize_session=False)
-    return db.session.execute(stmt).rowcount
+    return rowcount(db.session.execute(stmt))

@@ -8,10 +8,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import UTCDateTime, utcnow
-from core.extensions import db
+from core.extensions import Model
 
 
-class NotificationSettings(db.Model):
+class NotificationSettings(Model):
     """A user's quiet hours, in their area's time zone (default 22:00–07:00)."""
 
     __tablename__ = "notification_settings"

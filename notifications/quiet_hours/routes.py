@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 from core.auth import auth_required, current_caller
 from core.errors import error_docs
 from notifications.quiet_hours import service
-from notifications.quiet_hours.schemas import QuietHoursSchema, QuietHoursUpdateSchema
+from notifications.quiet_hours.schemas import QuietHoursSchema, QuietHoursUpdateInput, QuietHoursUpdateSchema
 
 blp = Blueprint("quiet-hours", __name__)
 _errors = error_docs(blp)
@@ -35,7 +35,7 @@ def get_notification_settings() -> Any:
 @blp.arguments(QuietHoursUpdateSchema)
 @blp.response(200, QuietHoursSchema)
 @_errors(401, 422)
-def put_notification_settings(data: dict[str, Any]) -> Any:
+def put_notification_settings(data: QuietHoursUpdateInput) -> Any:
     """Set my quiet hours
 
     `quiet_start` and `quiet_end` as HH:MM; a start after the end spans midnight. They may not be

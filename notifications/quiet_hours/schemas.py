@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypedDict
 
 import marshmallow as ma
 from marshmallow import fields
@@ -25,7 +25,10 @@ class HHMM(fields.String):
         kwargs.setdefault("metadata", {}).setdefault("pattern", HHMM_PATTERN)
         super().__init__(**kwargs)
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+    # A String by its OpenAPI type ("HH:MM"), loaded as an int: marshmallow types String as str.
+    def _deserialize(  # type: ignore[override]
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> int:
         text = super()._deserialize(value, attr, data, **kwargs)
         if not re.fullmatch(HHMM_PATTERN, text):  # time.fromisoformat also takes "T2330"
             raise ma.ValidationError(_HHMM_TEXT)
@@ -41,6 +44,14 @@ class QuietHoursUpdateSchema(ma.Schema):
     def _start_is_not_end(self, data: dict[str, Any], **_: Any) -> None:
         if data.get("quiet_start") is not None and data.get("quiet_start") == data.get("quiet_end"):
             raise ma.ValidationError(_SAME_TEXT, field_name="quiet_end")
+
+
+class QuietHoursUpdateInput(TypedDict):
+    """What :class:`QuietHoursUpdateSchema` loads."""
+
+    quiet_hours_enabled: bool
+    quiet_start: int
+    quiet_end: int
 
 
 class QuietHoursSchema(ma.Schema):

@@ -8,7 +8,7 @@ notification it writes, broadcasts to each combination of settings among their r
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -19,6 +19,9 @@ from core.db import dialect_insert, utcnow
 from core.extensions import db
 from grids.models import Area
 from notifications.quiet_hours.models import NotificationSettings
+
+if TYPE_CHECKING:  # the schema module imports parse_hhmm from here
+    from notifications.quiet_hours.schemas import QuietHoursUpdateInput
 
 DAY_MINUTES = 24 * 60
 
@@ -84,7 +87,7 @@ def quiet_hours(user_id: int) -> dict[str, Any]:
     }
 
 
-def set_quiet_hours(user_id: int, data: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+def set_quiet_hours(user_id: int, data: QuietHoursUpdateInput, now: datetime | None = None) -> dict[str, Any]:
     """Replace the user's quiet hours (``quiet_start``/``quiet_end`` in minutes); an upsert."""
     now = now or utcnow()
     values = {

@@ -9,10 +9,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.audit import JSONType
 from core.db import UTCDateTime, utcnow
-from core.extensions import db
+from core.extensions import Model
 
 
-class CityReminderSettings(db.Model):
+class CityReminderSettings(Model):
     """How long before an assigned shift its volunteers are reminded, per city (default 24 h and 1 h)."""
 
     __tablename__ = "city_reminder_settings"

@@ -30,7 +30,7 @@ A city's own offsets (set by its staff and admins) are the end of this module; s
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -139,12 +139,12 @@ def _remind(now: datetime, offset: int, nearer: int, cities: sa.ColumnElement[bo
     return written
 
 
-def _chunks(rows: list[Any]) -> Iterator[list[Any]]:
+def _chunks(rows: Sequence[Any]) -> Iterator[Sequence[Any]]:
     for first in range(0, len(rows), CHUNK):
         yield rows[first : first + CHUNK]
 
 
-def _write(now: datetime, offset: int, rows: list[Any]) -> int:
+def _write(now: datetime, offset: int, rows: Sequence[Any]) -> int:
     due_at = service.due_at_for_users([row.user_id for row in rows], now, False)
     rendered: dict[tuple[int, str, str, int], tuple[str, str]] = {}
     values = []

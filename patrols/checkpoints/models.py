@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.audit import JSONType
 from core.db import UTCDateTime, utcnow
-from core.extensions import db
+from core.extensions import Model
 from grids.models import Area
 
 
@@ -17,7 +17,7 @@ def _no_flags() -> list[str]:
     return []
 
 
-class Checkpoint(db.Model):
+class Checkpoint(Model):
     __tablename__ = "checkpoints"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -37,7 +37,7 @@ class Checkpoint(db.Model):
     __table_args__ = (sa.CheckConstraint("qr_version >= 1", name="qr_version_positive"),)
 
 
-class CheckpointScan(db.Model):
+class CheckpointScan(Model):
     __tablename__ = "checkpoint_scans"
 
     id: Mapped[int] = mapped_column(primary_key=True)

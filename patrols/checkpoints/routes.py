@@ -14,6 +14,7 @@ from core.idempotency import idempotent
 from core.pagination import PageArgs, page_schema
 from patrols.checkpoints import service as checkpoints
 from patrols.checkpoints.schemas import (
+    CheckpointCreateInput,
     CheckpointCreateSchema,
     CheckpointQueryArgs,
     CheckpointSchema,
@@ -50,7 +51,7 @@ def get_patrol_summary(assignment_id: int) -> Any:
 @blp.response(201, CheckpointSchema)
 @blp.alt_response(403, response="FORBIDDEN")
 @blp.alt_response(404, response="NOT_FOUND")
-def create_checkpoint(data: dict[str, Any], grid_id: int) -> Any:
+def create_checkpoint(data: CheckpointCreateInput, grid_id: int) -> Any:
     """Place a checkpoint
 
     A QR checkpoint (a gate, a shop, a riverbank) in a grid of my area, inside the grid or at most

@@ -6,6 +6,8 @@ Times come in as ISO 8601 instants with an offset (the device's clock) and go ou
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import marshmallow as ma
 from marshmallow import fields, validate
 
@@ -19,6 +21,14 @@ class CheckpointCreateSchema(ma.Schema):
     name = Text(required=True, validate=validate.Length(max=100))
     lat = latitude(required=True)
     lon = longitude(required=True)
+
+
+class CheckpointCreateInput(TypedDict):
+    """What :class:`CheckpointCreateSchema` loads."""
+
+    name: str
+    lat: float
+    lon: float
 
 
 class CheckpointQueryArgs(PageArgs):

@@ -27,6 +27,7 @@ from core.pagination import paginate
 from grids.models import AreaLevel
 from grids.queries import get_area
 from patrols.checkpoints.models import Checkpoint, CheckpointScan
+from patrols.checkpoints.schemas import CheckpointCreateInput
 from patrols.models import Patrol
 from patrols.service import patrol_for
 from patrols.tracks.service import event_window, patrollable_assignment
@@ -106,7 +107,7 @@ def verify_payload(payload: str, field: str = "payload") -> Checkpoint:
 # --- organisers --------------------------------------------------------------------------------
 
 
-def create_checkpoint(caller: Caller, grid_id: int, data: dict[str, Any]) -> Checkpoint:
+def create_checkpoint(caller: Caller, grid_id: int, data: CheckpointCreateInput) -> Checkpoint:
     """A checkpoint in a grid of the caller's subtree, inside it or at most CHECKPOINT_MAX_OUTSIDE_M out."""
     grid = get_area(grid_id)
     caller.ensure_scope(grid.path)
@@ -244,7 +245,9 @@ def record_scan(
         .on_conflict_do_nothing(index_elements=["client_id"])
     )
     # A concurrent retry may have won the insert; either way the stored row is the answer.
-    return _same_assignment(_scan_by_client_id(client_id), assignment.id)  # type: ignore[arg-type]
+    stored = _scan_by_client_id(client_id)
+    assert stored is not None, "ON CONFLICT DO NOTHING: this insert's row or the one it met"
+    return _same_assignment(stored, assignment.id)
 
 
 def scan_view(scan: CheckpointScan, assignment_id: int) -> dict[str, Any]:

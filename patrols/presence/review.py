@@ -14,7 +14,7 @@ from sqlalchemy.orm import selectinload
 
 from core import audit, i18n
 from core.auth import Caller
-from core.db import utcnow
+from core.db import rowcount, utcnow
 from core.errors import Conflict, NotFound
 from core.extensions import db
 from core.pagination import paginate
@@ -115,7 +115,7 @@ def review(caller: Caller, patrol_id: int, decision: str, reason: str | None) ->
         )
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if rowcount(result) != 1:
         raise Conflict(
             "Only presence that needs review can be approved or rejected.",
             code="presence_not_under_review",
@@ -132,12 +132,14 @@ def review(caller: Caller, patrol_id: int, decision: str, reason: str | None) ->
     )
     signals.presence_reviewed.send(
         signals.SENDER,
-        patrol_id=patrol.id,
-        assignment_id=patrol.assignment_id,
-        volunteer_id=patrol.volunteer_id,
-        presence_status=decision,
-        reason=reason,
-        actor_id=caller.user_id,
+        **signals.PresenceReviewed(
+            patrol_id=patrol.id,
+            assignment_id=patrol.assignment_id,
+            volunteer_id=patrol.volunteer_id,
+            presence_status=decision,
+            reason=reason,
+            actor_id=caller.user_id,
+        ),
     )
     settle(patrol)
     return patrol

@@ -21,10 +21,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import QueryableAttribute
 
 from core import i18n
 from core.auth import Caller
-from core.db import insert_on_conflict, utcnow
+from core.db import insert_on_conflict, rowcount, utcnow
 from core.errors import Conflict
 from core.extensions import db
 from patrols import signals
@@ -110,7 +111,7 @@ def _own_and_lock(caller: Caller, assignment_id: int, client_id: str) -> int | N
     return row[1]
 
 
-def _replayed(patrol_id: int, assignment_id: int, client_id: str, column: sa.Column) -> Patrol:
+def _replayed(patrol_id: int, assignment_id: int, client_id: str, column: QueryableAttribute[str | None]) -> Patrol:
     """The patrol a client UUID already went into, as it is now; a UUID used elsewhere is 409."""
     patrol = db.session.get(Patrol, patrol_id, populate_existing=True)
     if patrol is None or patrol.assignment_id != assignment_id or getattr(patrol, column.key) != client_id:
@@ -119,7 +120,7 @@ def _replayed(patrol_id: int, assignment_id: int, client_id: str, column: sa.Col
 
 
 def _take_event(
-    caller: Caller, assignment_id: int, event: PhoneEvent, column: sa.Column
+    caller: Caller, assignment_id: int, event: PhoneEvent, column: QueryableAttribute[str | None]
 ) -> Assignment | Patrol:
     """The caller's assignment, locked and read, or the patrol this ``client_id`` already went into."""
     used_by = _own_and_lock(caller, assignment_id, event.client_id)
@@ -145,7 +146,7 @@ _NEW_PATROL = {
 }
 
 
-def _event_upsert(event_columns: tuple[str, ...], presence_sql: str) -> sa.Select:
+def _event_upsert(event_columns: tuple[str, ...], presence_sql: str) -> sa.Executable:
     """Make the patrol with this event, or add the event to its row while the event is unset.
 
     One statement whichever of the phone's events comes first: an insert, or on the unique
@@ -175,7 +176,7 @@ _CHECK_OUT_UPSERT = _event_upsert(
 
 
 def _write_event(
-    upsert: sa.Select, assignment: Assignment, values: dict[str, Any], **extra: Any
+    upsert: sa.Executable, assignment: Assignment, values: dict[str, Any], **extra: Any
 ) -> Patrol | None:
     """Run an event upsert for ``assignment``: the patrol as written, or None (event already there)."""
     now = utcnow()
@@ -197,7 +198,7 @@ def _write_event(
 _PATROL_OF_ASSIGNMENT = sa.select(Patrol).where(Patrol.assignment_id == sa.bindparam("assignment_id"))
 
 
-def _already_written(assignment: Assignment, column: sa.Column, client_id: str) -> Patrol | None:
+def _already_written(assignment: Assignment, column: QueryableAttribute[str | None], client_id: str) -> Patrol | None:
     """The patrol after a guarded write found its event taken: itself if it was this very event."""
     patrol = db.session.scalars(
         _PATROL_OF_ASSIGNMENT,
@@ -275,12 +276,14 @@ def check_in(caller: Caller, assignment_id: int, event: PhoneEvent) -> Patrol:
         )
     signals.checked_in.send(
         signals.SENDER,
-        patrol_id=patrol.id,
-        assignment_id=assignment.id,
-        shift_id=shift.id,
-        volunteer_id=assignment.volunteer_id,
-        presence_status=patrol.presence_status,
-        late_minutes=patrol.late_minutes,
+        **signals.CheckedIn(
+            patrol_id=patrol.id,
+            assignment_id=assignment.id,
+            shift_id=shift.id,
+            volunteer_id=assignment.volunteer_id,
+            presence_status=patrol.presence_status,
+            late_minutes=patrol.late_minutes,
+        ),
     )
     settle(patrol)
     return patrol
@@ -330,11 +333,13 @@ def check_out(caller: Caller, assignment_id: int, event: PhoneEvent) -> Patrol:
 def announce_checked_out(patrol: Patrol) -> None:
     signals.checked_out.send(
         signals.SENDER,
-        patrol_id=patrol.id,
-        assignment_id=patrol.assignment_id,
-        shift_id=patrol.shift_id,
-        volunteer_id=patrol.volunteer_id,
-        auto_closed=patrol.auto_closed,
+        **signals.CheckedOut(
+            patrol_id=patrol.id,
+            assignment_id=patrol.assignment_id,
+            shift_id=patrol.shift_id,
+            volunteer_id=patrol.volunteer_id,
+            auto_closed=patrol.auto_closed,
+        ),
     )
 
 
@@ -356,14 +361,16 @@ def settle(patrol: Patrol) -> bool:
         .execution_options(synchronize_session=False)
     )
     db.session.refresh(patrol)
-    if result.rowcount != 1:
+    if rowcount(result) != 1:
         return False
     signals.shift_served.send(
         signals.SENDER,
-        patrol_id=patrol.id,
-        assignment_id=patrol.assignment_id,
-        shift_id=patrol.shift_id,
-        volunteer_id=patrol.volunteer_id,
-        served_minutes=minutes,
+        **signals.ShiftServed(
+            patrol_id=patrol.id,
+            assignment_id=patrol.assignment_id,
+            shift_id=patrol.shift_id,
+            volunteer_id=patrol.volunteer_id,
+            served_minutes=minutes,
+        ),
     )
     return True

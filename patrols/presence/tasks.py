@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from core.db import utcnow
+from core.db import rowcount, utcnow
 from core.extensions import db
 from core.tasks import celery, periodic
 from core.transactions import commit_batch
@@ -61,9 +61,9 @@ def close_forgotten_check_outs(now: datetime | None = None, *, batch_size: int =
                 .values(auto_closed=True, check_out_received_at=now, updated_at=now)
                 .execution_options(synchronize_session=False)
             )
-            if result.rowcount != 1:
+            if rowcount(result) != 1:
                 continue  # the phone's check-out or another run got there first
-            patrol = db.session.get(Patrol, patrol_id, populate_existing=True)
+            patrol = db.session.get_one(Patrol, patrol_id, populate_existing=True)
             announce_checked_out(patrol)
             settle(patrol)
             closed += 1
@@ -124,7 +124,7 @@ def mark_no_shows(now: datetime | None = None, *, batch_size: int = BATCH) -> in
         due = _absence_candidates(now, cutoff, after_id, batch_size)
         commit_batch()
         for assignment_id in due:
-            assignment = db.session.get(Assignment, assignment_id)
+            assignment = db.session.get_one(Assignment, assignment_id)  # never deleted
             # The lock a check-in takes: a check-in now either came first or waits for this.
             rules.lock_schedules([assignment.volunteer_id])
             db.session.refresh(assignment)
@@ -132,9 +132,11 @@ def mark_no_shows(now: datetime | None = None, *, batch_size: int = BATCH) -> in
                 mark_absent(None, assignment, "No check-in.")
                 signals.absent.send(
                     signals.SENDER,
-                    assignment_id=assignment.id,
-                    shift_id=assignment.shift_id,
-                    volunteer_id=assignment.volunteer_id,
+                    **signals.Absent(
+                        assignment_id=assignment.id,
+                        shift_id=assignment.shift_id,
+                        volunteer_id=assignment.volunteer_id,
+                    ),
                 )
                 marked += 1
             commit_batch()

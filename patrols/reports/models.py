@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.audit import JSONType
 from core.db import UTCDateTime, utcnow
-from core.extensions import db
+from core.extensions import Model
 from grids.models import Area
 from volunteers.models import Volunteer
 
@@ -70,7 +70,7 @@ def _in(column: str, values: type[StrEnum]) -> str:
     return f"{column} IN (" + ",".join(f"'{value.value}'" for value in values) + ")"
 
 
-class Report(db.Model):
+class Report(Model):
     __tablename__ = "patrol_reports"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -122,7 +122,7 @@ class Report(db.Model):
     )
 
 
-class ReportPhoto(db.Model):
+class ReportPhoto(Model):
     __tablename__ = "patrol_report_photos"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -149,7 +149,7 @@ class ReportPhoto(db.Model):
     )
 
 
-class ReportEvent(db.Model):
+class ReportEvent(Model):
     """One step in a report's handling: filed, acknowledged, assigned, escalated, resolved."""
 
     __tablename__ = "patrol_report_events"

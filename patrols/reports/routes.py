@@ -16,11 +16,15 @@ from core.uploads import image_download_doc, image_response, upload_body_limit
 from patrols.reports import service as reports
 from patrols.reports import workflow
 from patrols.reports.schemas import (
+    AssignInput,
     AssignSchema,
     MyReportListArgs,
+    NoteOptionalInput,
     NoteOptionalSchema,
+    NoteRequiredInput,
     NoteRequiredSchema,
     PhotoUploadSchema,
+    ReportCreateInput,
     ReportCreateSchema,
     ReportDetailSchema,
     ReportListArgs,
@@ -62,7 +66,7 @@ def _detail(report: Any) -> dict[str, Any]:
 @blp.alt_response(403, response="FORBIDDEN")
 @blp.alt_response(404, response="NOT_FOUND")
 @blp.alt_response(409, response="CONFLICT")
-def file_report(data: dict[str, Any]) -> Any:
+def file_report(data: ReportCreateInput) -> Any:
     """File a report (事件上报)
 
     During or outside a shift: category, four-colour level, description, position, device time and
@@ -175,7 +179,7 @@ def get_report(report_id: int) -> Any:
 @blp.alt_response(403, response="FORBIDDEN")
 @blp.alt_response(404, response="NOT_FOUND")
 @blp.alt_response(409, response="CONFLICT")
-def acknowledge_report(data: dict[str, Any], report_id: int) -> Any:
+def acknowledge_report(data: NoteOptionalInput, report_id: int) -> Any:
     """Acknowledge a report
 
     open → acknowledged, with an optional note; kept in the history and signalled.
@@ -194,7 +198,7 @@ def acknowledge_report(data: dict[str, Any], report_id: int) -> Any:
 @blp.alt_response(403, response="FORBIDDEN")
 @blp.alt_response(404, response="NOT_FOUND")
 @blp.alt_response(409, response="CONFLICT")
-def assign_report(data: dict[str, Any], report_id: int) -> Any:
+def assign_report(data: AssignInput, report_id: int) -> Any:
     """Assign a report
 
     Any unresolved report → assigned to `assignee_id`: an active organiser, staff member or
@@ -214,7 +218,7 @@ def assign_report(data: dict[str, Any], report_id: int) -> Any:
 @blp.alt_response(403, response="FORBIDDEN")
 @blp.alt_response(404, response="NOT_FOUND")
 @blp.alt_response(409, response="CONFLICT")
-def escalate_report(data: dict[str, Any], report_id: int) -> Any:
+def escalate_report(data: NoteOptionalInput, report_id: int) -> Any:
     """Escalate a report to the district
 
     open, acknowledged or assigned → escalated to the district above the grid; from then on only
@@ -234,7 +238,7 @@ def escalate_report(data: dict[str, Any], report_id: int) -> Any:
 @blp.alt_response(403, response="FORBIDDEN")
 @blp.alt_response(404, response="NOT_FOUND")
 @blp.alt_response(409, response="CONFLICT")
-def resolve_report(data: dict[str, Any], report_id: int) -> Any:
+def resolve_report(data: NoteRequiredInput, report_id: int) -> Any:
     """Resolve a report
 
     Any unresolved report → resolved, with a required note (the outcome). Final.

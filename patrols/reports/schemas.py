@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
+from typing import TypedDict
+
 import marshmallow as ma
 from flask_smorest.fields import Upload
 from marshmallow import fields, validate
@@ -54,6 +58,21 @@ class ReportCreateSchema(ma.Schema):
     )
 
 
+class ReportCreateInput(TypedDict):
+    """What :class:`ReportCreateSchema` loads."""
+
+    client_id: uuid.UUID
+    category: str
+    level: str
+    description: str
+    lat: float
+    lon: float
+    accuracy_m: float | None  # defaulted by the schema
+    device_time: datetime
+    grid_id: int | None  # defaulted by the schema
+    assignment_id: int | None  # defaulted by the schema
+
+
 class PhotoUploadSchema(ma.Schema):
     """multipart/form-data: the photo and the phone's id for it."""
 
@@ -68,8 +87,20 @@ class NoteOptionalSchema(ma.Schema):
     note = short_text(2000, load_default=None, allow_none=True)
 
 
+class NoteOptionalInput(TypedDict):
+    """What :class:`NoteOptionalSchema` loads."""
+
+    note: str | None  # defaulted by the schema
+
+
 class NoteRequiredSchema(ma.Schema):
     note = short_text(2000, required=True, metadata={"description": "What was done"})
+
+
+class NoteRequiredInput(TypedDict):
+    """What :class:`NoteRequiredSchema` loads."""
+
+    note: str
 
 
 class AssignSchema(NoteOptionalSchema):
@@ -77,6 +108,13 @@ class AssignSchema(NoteOptionalSchema):
         required=True,
         metadata={"description": "An active organiser, staff member or admin in your area whose area covers the report's grid"},
     )
+
+
+class AssignInput(TypedDict):
+    """What :class:`AssignSchema` loads."""
+
+    note: str | None  # defaulted by the schema
+    assignee_id: int
 
 
 class _ReportFilterArgs(PageArgs):

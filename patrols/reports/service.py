@@ -17,7 +17,7 @@ from werkzeug.datastructures import FileStorage
 
 from core import i18n, photos
 from core.auth import Caller, Role
-from core.db import utcnow
+from core.db import rowcount, utcnow
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.extensions import db
 from grids.models import Area
@@ -32,6 +32,7 @@ from patrols.reports.models import (
     ReportPhoto,
     ReportStatus,
 )
+from patrols.reports.schemas import ReportCreateInput
 from shifts.service import own_assignment
 from volunteers.models import Volunteer, VolunteerStatus
 from volunteers.service import own_volunteer
@@ -107,7 +108,7 @@ def _replay(existing: Report, volunteer: Volunteer) -> Report:
     return existing
 
 
-def file_report(caller: Caller, data: dict[str, Any]) -> tuple[Report, bool]:
+def file_report(caller: Caller, data: ReportCreateInput) -> tuple[Report, bool]:
     """File a report, or return the one already filed under ``client_id`` (``created`` False).
 
     The grid is ``grid_id`` when given (a grid of the volunteer's city), else the grid covering the
@@ -120,7 +121,8 @@ def file_report(caller: Caller, data: dict[str, Any]) -> tuple[Report, bool]:
         return _replay(existing, volunteer), False
     if volunteer.status != VolunteerStatus.ACTIVE:
         raise Forbidden("Only active volunteers can file reports.", code="volunteer_not_active")
-    assignment = own_assignment(caller, data["assignment_id"], lean=True) if data.get("assignment_id") else None
+    assignment_id = data.get("assignment_id")
+    assignment = own_assignment(caller, assignment_id, lean=True) if assignment_id else None
     grid = _grid_of(volunteer, data, assignment.shift.grid if assignment else None)
     received = utcnow()
     skew = timedelta(minutes=current_app.config.get("CHECK_IN_CLOCK_SKEW_MINUTES", 5))
@@ -163,18 +165,21 @@ def file_report(caller: Caller, data: dict[str, Any]) -> tuple[Report, bool]:
     db.session.flush()
     signals.report_filed.send(
         signals.SENDER,
-        report_id=report.id,
-        grid_id=grid.id,
-        level=report.level,
-        category=report.category,
-        volunteer_id=volunteer.id,
+        **signals.ReportFiled(
+            report_id=report.id,
+            grid_id=grid.id,
+            level=report.level,
+            category=report.category,
+            volunteer_id=volunteer.id,
+        ),
     )
     return report, True
 
 
-def _grid_of(volunteer: Volunteer, data: dict[str, Any], shift_grid: Area | None) -> Area:
-    if data.get("grid_id") is not None:
-        grid = get_grid(data["grid_id"], "grid_id")
+def _grid_of(volunteer: Volunteer, data: ReportCreateInput, shift_grid: Area | None) -> Area:
+    grid_id = data.get("grid_id")
+    if grid_id is not None:
+        grid = get_grid(grid_id, "grid_id")
         if not grid.path.startswith(city_path(volunteer.home_grid.path)):
             raise ValidationFailed(errors={"grid_id": [OUTSIDE_CITY]})
         return grid
@@ -255,9 +260,9 @@ def _take_photo_place(report_id: int) -> int:
         .values(photo_count=Report.photo_count + 1)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if rowcount(result) != 1:
         raise _too_many_photos()
-    return db.session.scalar(sa.select(Report.photo_count).where(Report.id == report_id))
+    return db.session.execute(sa.select(Report.photo_count).where(Report.id == report_id)).scalar_one()
 
 
 def get_photo_for(caller: Caller, report_id: int, photo_id: int) -> tuple[ReportPhoto, bytes]:

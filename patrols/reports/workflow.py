@@ -16,7 +16,7 @@ from sqlalchemy import orm
 from accounts.models import User
 from core import i18n
 from core.auth import MANAGERS, Caller
-from core.db import utcnow
+from core.db import rowcount, utcnow
 from core.errors import Conflict, Forbidden, ValidationFailed
 from core.extensions import db
 from core.pagination import paginate
@@ -25,6 +25,7 @@ from grids.paths import ancestor_ids
 from grids.queries import in_subtree, scope_root
 from patrols import signals
 from patrols.reports.models import Report, ReportAction, ReportEvent, ReportStatus
+from patrols.reports.schemas import AssignInput, NoteOptionalInput, NoteRequiredInput
 from patrols.reports.service import get_report_for
 from volunteers.models import Volunteer
 from volunteers.service import own_volunteer
@@ -89,7 +90,7 @@ def _move(
         .values(status=to_status, updated_at=utcnow(), **(values or {}))
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if rowcount(result) != 1:
         raise _invalid()  # another organiser moved it on meanwhile
     db.session.add(
         ReportEvent(
@@ -106,11 +107,13 @@ def _move(
     db.session.refresh(report)
     signals.report_status_changed.send(
         signals.SENDER,
-        report_id=report.id,
-        from_status=from_status,
-        to_status=to_status,
-        actor_id=caller.user_id,
-        note=note,
+        **signals.ReportStatusChanged(
+            report_id=report.id,
+            from_status=from_status,
+            to_status=to_status,
+            actor_id=caller.user_id,
+            note=note,
+        ),
     )
     return report
 
@@ -121,12 +124,12 @@ def _invalid() -> Conflict:
     )
 
 
-def acknowledge(caller: Caller, report_id: int, data: dict[str, Any]) -> Report:
+def acknowledge(caller: Caller, report_id: int, data: NoteOptionalInput) -> Report:
     report = _get_managed_report(caller, report_id)
     return _move(caller, report, ReportAction.ACKNOWLEDGED, _ACK, note=data.get("note"))
 
 
-def assign(caller: Caller, report_id: int, data: dict[str, Any]) -> Report:
+def assign(caller: Caller, report_id: int, data: AssignInput) -> Report:
     """Hand the report to an active manager inside the caller's area who can act on its grid."""
     report = _get_managed_report(caller, report_id)
     if report.status not in ALLOWED_FROM[ReportAction.ASSIGNED]:
@@ -151,7 +154,7 @@ def assign(caller: Caller, report_id: int, data: dict[str, Any]) -> Report:
     )
 
 
-def escalate(caller: Caller, report_id: int, data: dict[str, Any]) -> Report:
+def escalate(caller: Caller, report_id: int, data: NoteOptionalInput) -> Report:
     """Hand the report to the district above its grid (大事全网联动)."""
     report = _get_managed_report(caller, report_id)
     if report.status not in ALLOWED_FROM[ReportAction.ESCALATED]:
@@ -173,7 +176,7 @@ def escalate(caller: Caller, report_id: int, data: dict[str, Any]) -> Report:
     )
 
 
-def resolve(caller: Caller, report_id: int, data: dict[str, Any]) -> Report:
+def resolve(caller: Caller, report_id: int, data: NoteRequiredInput) -> Report:
     report = _get_managed_report(caller, report_id)
     return _move(
         caller,

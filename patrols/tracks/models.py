@@ -13,13 +13,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import UTCDateTime, utcnow
-from core.extensions import db
+from core.extensions import Model
 
 # A patrol may hold tens of thousands of points; SQLite autoincrements only a plain INTEGER key.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
-class TrackPoint(db.Model):
+class TrackPoint(Model):
     __tablename__ = "track_points"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -7,7 +7,7 @@ Times come in as ISO 8601 instants with an offset (the device's clock) and go ou
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TypeGuard
 
 import marshmallow as ma
 from marshmallow import fields, validate
@@ -31,7 +31,7 @@ class TrackPointInSchema(ma.Schema):
 _POINT_KEYS = frozenset(("lat", "lon", "accuracy_m", "time"))
 
 
-def _plain_number(value: Any, low: float, high: float) -> bool:
+def _plain_number(value: Any, low: float, high: float) -> TypeGuard[float]:
     return (
         type(value) in (int, float) and math.isfinite(value) and low <= value <= high
     )

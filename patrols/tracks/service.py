@@ -19,7 +19,7 @@ from sqlalchemy.dialects import sqlite
 
 from core import i18n
 from core.auth import Caller
-from core.db import utcnow
+from core.db import rowcount, utcnow
 from core.errors import Conflict, ValidationFailed
 from core.extensions import db
 from core.fields import instant_text
@@ -205,7 +205,7 @@ def _insert_new(patrol_id: int, received_at: datetime, points: list[dict[str, An
     return len(db.session.connection().execute(stmt, rows).all())
 
 
-def _stored_points(patrol_id: int) -> list[sa.Row[Any]]:
+def _stored_points(patrol_id: int) -> Sequence[sa.Row[Any]]:
     return db.session.execute(
         sa.select(
             TrackPoint.device_at, TrackPoint.lat, TrackPoint.lon, TrackPoint.accuracy_m,
@@ -303,4 +303,4 @@ def purge_track_points(now: datetime | None = None) -> int:
         .where(TrackPoint.patrol_id.in_(expired))
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount
+    return rowcount(result)

@@ -8,10 +8,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import BigId, UTCDateTime, utcnow
-from core.extensions import db
+from core.extensions import Model
 
 
-class ServiceRecord(db.Model):
+class ServiceRecord(Model):
     """Service time that counts for hours, badges and leaderboards: a served patrol or hand-entered."""
 
     __tablename__ = "service_records"

@@ -40,7 +40,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import orm
 
-from core.db import insert_on_conflict, utcnow
+from core.db import insert_on_conflict, rowcount, utcnow
 from core.extensions import db
 from core.timeutil import zone
 from grids.models import Area
@@ -73,7 +73,7 @@ _INSERT_RECORD = sa.select(ServiceRecord).from_statement(
 
 
 def _city(path: str) -> Area:
-    return db.session.get(Area, rules.city_id_of(path))  # type: ignore[return-value]
+    return db.session.get_one(Area, rules.city_id_of(path))
 
 
 def _insert_record(**values: Any) -> ServiceRecord | None:
@@ -235,7 +235,7 @@ def revoke_patrol(patrol_id: int, volunteer_id: int, actor_id: int | None, reaso
             .execution_options(synchronize_session=False)
         )
         db.session.refresh(record)
-        if voided.rowcount == 1:  # once, however often the rejection arrives
+        if rowcount(voided) == 1:  # once, however often the rejection arrives
             leaderboards_totals.count_service(volunteer_id, record.served_on, -record.minutes)
         if record.served_on not in _served_days(volunteer_id, record.served_on, record.served_on):
             to_reverse += [

@@ -10,10 +10,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.audit import JSONType
 from core.db import UTCDateTime, utcnow
-from core.extensions import db
+from core.extensions import Model
 
 
-class VolunteerBadge(db.Model):
+class VolunteerBadge(Model):
     """A badge a volunteer earned (``rewards/badges/service.py`` defines them); granted once."""
 
     __tablename__ = "volunteer_badges"

@@ -67,7 +67,9 @@ def grant(volunteer_id: int, badge: str, details: dict[str, Any] | None = None) 
         {"volunteer_id": volunteer_id, "badge": badge, "earned_at": earned_at, "details": details or {}},
     )
     if row is not None:
-        signals.badge_earned.send(signals.SENDER, volunteer_id=volunteer_id, badge=badge, earned_at=earned_at)
+        signals.badge_earned.send(
+            signals.SENDER, **signals.BadgeEarned(volunteer_id=volunteer_id, badge=badge, earned_at=earned_at)
+        )
     return row
 
 

@@ -8,10 +8,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import UTCDateTime, utcnow
-from core.extensions import db
+from core.extensions import Model
 
 
-class CatalogueItem(db.Model):
+class CatalogueItem(Model):
     """Something volunteers of a subtree can redeem points for."""
 
     __tablename__ = "catalogue_items"

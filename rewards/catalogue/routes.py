@@ -13,9 +13,11 @@ from core.pagination import page_schema
 from core.uploads import image_download_doc, image_response, upload_body_limit
 from rewards.catalogue import service as catalogue
 from rewards.catalogue.schemas import (
+    CatalogueItemCreateInput,
     CatalogueItemCreateSchema,
     CatalogueItemPhotoSchema,
     CatalogueItemSchema,
+    CatalogueItemUpdateInput,
     CatalogueItemUpdateSchema,
     CatalogueListArgs,
 )
@@ -45,7 +47,7 @@ def _view(pair: tuple[Any, Any]) -> dict[str, Any]:
 @blp.arguments(CatalogueItemCreateSchema)
 @blp.response(201, CatalogueItemSchema)
 @_errors(403)
-def create_item(data: dict[str, Any]) -> Any:
+def create_item(data: CatalogueItemCreateInput) -> Any:
     """Add a catalogue item
 
     For the volunteers of `area_id`'s subtree (default: my area), which must lie in my area (403
@@ -88,7 +90,7 @@ def get_item(item_id: int) -> Any:
 @blp.arguments(CatalogueItemUpdateSchema)
 @blp.response(200, CatalogueItemSchema)
 @_errors(403, 404, 409)
-def update_item(data: dict[str, Any], item_id: int) -> Any:
+def update_item(data: CatalogueItemUpdateInput, item_id: int) -> Any:
     """Edit a catalogue item
 
     Name, description, cost (for later redemptions), per-volunteer limit, dates, and

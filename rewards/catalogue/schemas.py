@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, TypedDict
 
 import marshmallow as ma
 from flask_smorest.fields import Upload
@@ -70,6 +71,19 @@ class CatalogueItemCreateSchema(ma.Schema):
         check_dates(data.get("valid_from"), data.get("valid_until"))
 
 
+class CatalogueItemCreateInput(TypedDict):
+    """What :class:`CatalogueItemCreateSchema` loads."""
+
+    area_id: int | None  # defaulted by the schema
+    name: str
+    description: str  # defaulted by the schema
+    points_cost: int
+    stock: int
+    per_volunteer_limit: int | None  # defaulted by the schema
+    valid_from: datetime | None  # defaulted by the schema
+    valid_until: datetime | None  # defaulted by the schema
+
+
 class CatalogueItemUpdateSchema(UpdateSchema):
     name = short_text(100)
     description = Text(allow_blank=True, validate=validate.Length(max=2000))
@@ -93,6 +107,18 @@ class CatalogueItemUpdateSchema(UpdateSchema):
     @ma.validates_schema
     def _dates(self, data: dict[str, Any], **_: Any) -> None:
         check_dates(data.get("valid_from"), data.get("valid_until"))
+
+
+class CatalogueItemUpdateInput(TypedDict, total=False):
+    """What :class:`CatalogueItemUpdateSchema` loads."""
+
+    name: str
+    description: str
+    points_cost: int
+    per_volunteer_limit: int | None
+    valid_from: datetime | None
+    valid_until: datetime | None
+    stock_change: int
 
 
 class CatalogueListArgs(PageArgs):

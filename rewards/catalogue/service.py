@@ -20,7 +20,7 @@ from werkzeug.datastructures import FileStorage
 
 from core import i18n, photos
 from core.auth import Caller, Role
-from core.db import utcnow
+from core.db import rowcount, utcnow
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.extensions import db
 from core.pagination import paginate
@@ -28,7 +28,9 @@ from grids.models import Area
 from grids.paths import path_ids
 from grids.queries import in_subtree, referenced_area, scope_root
 from rewards.catalogue.models import CatalogueItem
-from rewards.catalogue.schemas import MAX_STOCK, VALID_UNTIL_AFTER_FROM
+from rewards.catalogue.schemas import (
+    MAX_STOCK, VALID_UNTIL_AFTER_FROM, CatalogueItemCreateInput, CatalogueItemUpdateInput,
+)
 from volunteers.models import Volunteer
 
 #: Item id → the address of its photo.
@@ -123,10 +125,11 @@ def is_valid_at(item: CatalogueItem, moment: datetime) -> bool:
 # --- managing ------------------------------------------------------------------------------------
 
 
-def create_item(caller: Caller, data: dict[str, Any]) -> tuple[CatalogueItem, Area]:
+def create_item(caller: Caller, data: CatalogueItemCreateInput) -> tuple[CatalogueItem, Area]:
     if caller.role not in MANAGERS_OF_CATALOGUE:
         raise Forbidden("Only district staff and admins manage the catalogue.")
-    area = referenced_area(data["area_id"], "area_id") if data.get("area_id") else None
+    area_id = data.get("area_id")
+    area = referenced_area(area_id, "area_id") if area_id else None
     if area is None:
         area = db.session.scalar(sa.select(Area).where(Area.path == caller.area_path))
         if area is None:
@@ -152,14 +155,14 @@ def create_item(caller: Caller, data: dict[str, Any]) -> tuple[CatalogueItem, Ar
 _EDITABLE = ("name", "description", "points_cost", "per_volunteer_limit", "valid_from", "valid_until")
 
 
-def update_item(caller: Caller, item_id: int, data: dict[str, Any]) -> tuple[CatalogueItem, Area]:
+def update_item(caller: Caller, item_id: int, data: CatalogueItemUpdateInput) -> tuple[CatalogueItem, Area]:
     """Edit the item's fields; ``stock_change`` moves the stock by a conditional UPDATE."""
     item, _area = managed_item(caller, item_id)
     valid_from = data.get("valid_from", item.valid_from)
     valid_until = data.get("valid_until", item.valid_until)
     if valid_from is not None and valid_until is not None and valid_until <= valid_from:
         raise ValidationFailed(errors={"valid_until": [VALID_UNTIL_AFTER_FROM]})
-    values = {name: data[name] for name in _EDITABLE if name in data}
+    values: dict[str, Any] = {name: value for name, value in data.items() if name in _EDITABLE}
     if "description" in values and values["description"] is None:
         values["description"] = ""
     stmt = sa.update(CatalogueItem).where(CatalogueItem.id == item.id)
@@ -171,7 +174,7 @@ def update_item(caller: Caller, item_id: int, data: dict[str, Any]) -> tuple[Cat
     result = db.session.execute(
         stmt.values(**values, updated_at=utcnow()).execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if rowcount(result) != 1:
         raise Conflict("Stock would fall below 0 or rise above 1,000,000.", code="stock_out_of_range")
     return item_with_area(item.id)
 

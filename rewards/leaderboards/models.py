@@ -8,10 +8,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import UTCDateTime, utcnow
-from core.extensions import db
+from core.extensions import Model
 
 
-class RewardPreference(db.Model):
+class RewardPreference(Model):
     """Per volunteer: not shown by name on leaderboards."""
 
     __tablename__ = "reward_preferences"
@@ -21,7 +21,7 @@ class RewardPreference(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
-class LeaderboardTotal(db.Model):
+class LeaderboardTotal(Model):
     """A volunteer's served minutes and net points earned in one period, kept for leaderboards.
 
     ``period`` is a year ("2026") or a month ("2026-11") in the volunteer's home grid's time zone.

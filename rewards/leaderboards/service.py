@@ -18,6 +18,7 @@ organisers, staff and admins those of areas in their subtree.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -71,9 +72,10 @@ def board(caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
     if args.get("area_id") is not None:
         area = referenced_area(args["area_id"], "area_id")
     else:
-        area = _area_by_path(home_path or caller.area_path)
-        if area is None:
+        home = _area_by_path(home_path or caller.area_path)
+        if home is None:
             raise ValidationFailed(errors={"area_id": ["Unknown area."]})
+        area = home
     if home_path is not None:
         if not home_path.startswith(area.path):
             raise OutOfScope(HOME_ONLY)
@@ -100,7 +102,7 @@ def board(caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _ranked(rows: list[Any], value: Any) -> list[tuple[int, Any]]:
+def _ranked(rows: Sequence[Any], value: Any) -> list[tuple[int, Any]]:
     """Competition ranks of rows sorted by ``value`` descending: a tie shares the first rank."""
     ranked: list[tuple[int, Any]] = []
     for position, row in enumerate(rows, start=1):

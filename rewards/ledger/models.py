@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import BigId, UTCDateTime, utcnow
-from core.extensions import db
+from core.extensions import Model
 
 
 class LedgerReason(StrEnum):
@@ -29,7 +29,7 @@ class LedgerReason(StrEnum):
     ADJUSTMENT = "adjustment"  # an admin's correction, with a note
 
 
-class LedgerEntry(db.Model):
+class LedgerEntry(Model):
     """One change of a volunteer's points. Append-only: never updated, never deleted."""
 
     __tablename__ = "ledger_entries"
@@ -58,7 +58,7 @@ class LedgerEntry(db.Model):
     )
 
 
-class PointBalance(db.Model):
+class PointBalance(Model):
     """The sum of a volunteer's ledger entries, kept for conditional spending."""
 
     __tablename__ = "point_balances"

@@ -25,6 +25,7 @@ from rewards.awarding import service as awarding
 from rewards.badges import service as badges
 from rewards.ledger import service as ledger
 from rewards.ledger.models import LedgerEntry
+from rewards.ledger.schemas import ServiceHoursCreateInput
 from volunteers.models import Volunteer, VolunteerStatus
 from volunteers.service import get_in_scope, get_volunteer, may_see, own_volunteer, referenced_volunteer
 
@@ -115,7 +116,7 @@ def entry_for(caller: Caller, entry_id: int) -> LedgerEntry:
 # --- hand-entered hours --------------------------------------------------------------------------
 
 
-def record_hours(caller: Caller, data: dict[str, Any]) -> dict[str, Any]:
+def record_hours(caller: Caller, data: ServiceHoursCreateInput) -> dict[str, Any]:
     """Service entered by an organiser in scope: counts as service, pays only if the rule says so."""
     # A volunteer outside the caller's area is the same 422 as an id that does not exist, and is
     # refused before their status could tell anything.

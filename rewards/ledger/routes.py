@@ -19,6 +19,7 @@ from rewards.ledger.schemas import (
     LedgerHistoryArgs,
     PointsQueryArgs,
     PointsSummarySchema,
+    ServiceHoursCreateInput,
     ServiceHoursCreateSchema,
     ServiceHoursSchema,
 )
@@ -124,7 +125,7 @@ def get_ledger_entry(entry_id: int) -> Any:
 @blp.arguments(ServiceHoursCreateSchema)
 @blp.response(201, ServiceHoursSchema)
 @_errors(401, 403, 404, 409, 422)
-def record_service_hours(data: dict[str, Any]) -> Any:
+def record_service_hours(data: ServiceHoursCreateInput) -> Any:
     """Enter service hours by hand for a volunteer in your area
 
     They count as service (hours, star badges, leaderboards); they earn points only when the

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import date
+from typing import TypedDict
+
 import marshmallow as ma
 from marshmallow import fields, validate
 
@@ -85,6 +88,15 @@ class ServiceHoursCreateSchema(ma.Schema):
     )
     minutes = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=1440))
     note = short_text(500, required=True, metadata={"description": "What the service was"})
+
+
+class ServiceHoursCreateInput(TypedDict):
+    """What :class:`ServiceHoursCreateSchema` loads."""
+
+    volunteer_id: int
+    served_on: date
+    minutes: int
+    note: str
 
 
 class ServiceHoursSchema(ma.Schema):

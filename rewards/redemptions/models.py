@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import UTCDateTime, utcnow
-from core.extensions import db
+from core.extensions import Model
 
 
 class RedemptionStatus(StrEnum):
@@ -20,7 +20,7 @@ class RedemptionStatus(StrEnum):
     REJECTED = "rejected"
 
 
-class Redemption(db.Model):
+class Redemption(Model):
     __tablename__ = "redemptions"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core import crypto, i18n
 from core.auth import Caller, Role
-from core.db import utcnow
+from core.db import rowcount, utcnow
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.extensions import db
 from grids.models import Area
@@ -121,13 +121,13 @@ def redeem(caller: Caller, item_id: int, client_id: str) -> tuple[Redemption, bo
         raise item_not_found()
     _check_offered(item)
     if item.per_volunteer_limit is not None:
-        taken = db.session.scalar(
+        taken = db.session.execute(
             sa.select(sa.func.count()).select_from(Redemption).where(
                 Redemption.volunteer_id == volunteer_id,
                 Redemption.item_id == item.id,
                 Redemption.status.in_([status.value for status in COUNTED]),
             )
-        )
+        ).scalar_one()
         if taken >= item.per_volunteer_limit:
             raise Conflict("You have redeemed this item as often as allowed.", code="redemption_limit_reached")
     if item.stock <= 0:
@@ -181,7 +181,7 @@ def _take_one(item: CatalogueItem) -> None:
         .values(stock=CatalogueItem.stock - 1)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if rowcount(result) != 1:
         # Changed while we waited for the row: say what changed.
         fresh, _area = item_with_area(item.id)
         _check_offered(fresh)
@@ -250,7 +250,7 @@ def _move(
         .values(status=to_status, updated_at=utcnow(), **(values or {}))
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if rowcount(result) != 1:
         raise _invalid()  # someone else moved it on meanwhile
     if to_status in (RedemptionStatus.CANCELLED, RedemptionStatus.REJECTED):
         _refund(caller, redemption)
@@ -332,12 +332,14 @@ def fulfil(caller: Caller, redemption_id: int, pickup_code: str) -> Redemption:
 def _signal(redemption: Redemption, item_name: str, actor_id: int) -> None:
     signals.redemption_status_changed.send(
         signals.SENDER,
-        redemption_id=redemption.id,
-        volunteer_id=redemption.volunteer_id,
-        item_id=redemption.item_id,
-        item_name=item_name,
-        status=str(redemption.status),
-        pickup_code=redemption.pickup_code,
-        reason=redemption.reason,
-        actor_id=actor_id,
+        **signals.RedemptionStatusChanged(
+            redemption_id=redemption.id,
+            volunteer_id=redemption.volunteer_id,
+            item_id=redemption.item_id,
+            item_name=item_name,
+            status=str(redemption.status),
+            pickup_code=redemption.pickup_code,
+            reason=redemption.reason,
+            actor_id=actor_id,
+        ),
     )

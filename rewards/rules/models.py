@@ -9,10 +9,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.audit import JSONType
 from core.db import UTCDateTime, utcnow
-from core.extensions import db
+from core.extensions import Model
 
 
-class PointRule(db.Model):
+class PointRule(Model):
     """A city's point rules from ``effective_from`` on; a change is a new version, never an edit."""
 
     __tablename__ = "point_rules"

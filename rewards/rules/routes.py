@@ -11,7 +11,12 @@ from core.db import utcnow
 from core.errors import error_docs
 from core.pagination import page_schema
 from rewards.rules import service as rules
-from rewards.rules.schemas import PointRuleCreateSchema, PointRuleHistoryArgs, PointRuleSchema
+from rewards.rules.schemas import (
+    PointRuleCreateInput,
+    PointRuleCreateSchema,
+    PointRuleHistoryArgs,
+    PointRuleSchema,
+)
 
 blp = Blueprint(
     "reward-rules",
@@ -57,7 +62,7 @@ def current_point_rule(area_id: int) -> Any:
 @blp.arguments(PointRuleCreateSchema)
 @blp.response(201, PointRuleSchema)
 @_errors(401, 403, 404, 409, 422)
-def create_point_rule(data: dict[str, Any], area_id: int) -> Any:
+def create_point_rule(data: PointRuleCreateInput, area_id: int) -> Any:
     """Set a city's point rules from a date on (a new version)
 
     Admins whose area covers the city. Earlier versions stay as they were and keep explaining the

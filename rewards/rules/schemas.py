@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, TypedDict
 
 import marshmallow as ma
 from marshmallow import fields, validate
@@ -77,6 +77,20 @@ class PointRuleCreateSchema(ma.Schema):
     def _streak(self, data: dict[str, Any], **_: Any) -> None:
         if data.get("streak_bonus") and not data.get("streak_days"):
             raise ma.ValidationError(STREAK_BONUS_NEEDS_DAYS, "streak_days")
+
+
+class PointRuleCreateInput(TypedDict):
+    """What :class:`PointRuleCreateSchema` loads."""
+
+    effective_from: datetime
+    points_per_hour: int
+    rounding_minutes: int  # defaulted by the schema
+    report_bonus: dict[str, int]  # defaulted by the schema
+    daily_cap: int | None  # defaulted by the schema
+    streak_days: int | None  # defaulted by the schema
+    streak_bonus: int  # defaulted by the schema
+    expiry_years: int | None  # defaulted by the schema
+    manual_hours_earn_points: bool  # defaulted by the schema
 
 
 class PointRuleSchema(ma.Schema):

@@ -37,6 +37,7 @@ from patrols.reports.models import Report
 from rewards.awarding.models import ServiceRecord
 from rewards.ledger.models import LedgerEntry, LedgerReason
 from rewards.rules.models import PointRule
+from rewards.rules.schemas import PointRuleCreateInput
 
 EFFECTIVE_BEFORE_AWARDS = i18n.N_("Points were already given after this time; a new version starts later.")
 EFFECTIVE_BEFORE_LATEST = i18n.N_("A version may not start before the latest version does.")
@@ -141,7 +142,7 @@ def latest_award_at(city: Area) -> datetime | None:
 # --- writing -----------------------------------------------------------------------------------
 
 
-def create_version(caller: Caller, city: Area, data: dict[str, Any]) -> PointRule:
+def create_version(caller: Caller, city: Area, data: PointRuleCreateInput) -> PointRule:
     """Append the next version of the city's rules (validated by the schema for absurd values)."""
     effective_from: datetime = data["effective_from"].astimezone(UTC)
     latest = latest_version(city.id)

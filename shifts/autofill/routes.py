@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 
 from core.auth import MANAGERS, auth_required, current_caller
 from shifts.autofill import service
-from shifts.autofill.schemas import AutofillRequestSchema, AutofillResultSchema
+from shifts.autofill.schemas import AutofillRequestInput, AutofillRequestSchema, AutofillResultSchema
 
 blp = Blueprint("shift-autofill", __name__, url_prefix="/api/v1", description="Auto-fill: an optimised plan that fills open places with available volunteers (dry run or apply)")
 
@@ -19,7 +19,7 @@ blp = Blueprint("shift-autofill", __name__, url_prefix="/api/v1", description="A
 @blp.response(200, AutofillResultSchema)
 @blp.alt_response(403, response="FORBIDDEN")
 @blp.alt_response(409, response="CONFLICT")
-def autofill(data: dict[str, Any]) -> Any:
+def autofill(data: AutofillRequestInput) -> Any:
     """Plan or apply the filling of open places
 
     For an area in your subtree (a community, a sub-district, any subtree) and a range of local

@@ -4,7 +4,7 @@ and the plan returned."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, TypedDict
 
 import marshmallow as ma
 from marshmallow import fields, validate
@@ -86,6 +86,17 @@ class AutofillRequestSchema(ma.Schema):
             raise ma.ValidationError(TO_BEFORE_FROM, field_name="to")
         if (last - first).days >= MAX_RANGE_DAYS:
             raise ma.ValidationError(f"At most {MAX_RANGE_DAYS} days.", field_name="to")
+
+
+class AutofillRequestInput(TypedDict):
+    """What :class:`AutofillRequestSchema` loads."""
+
+    area_id: int
+    day_from: date
+    day_to: date
+    weekly_cap_hours: int | None  # defaulted by the schema
+    apply: bool  # defaulted by the schema
+    plan_token: str | None  # defaulted by the schema
 
 
 class AutofillPlaceSchema(ma.Schema):

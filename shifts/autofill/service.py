@@ -34,6 +34,7 @@ from grids.service import referenced_area
 from shifts import rules, signals
 from shifts.autofill.load import Loaded, load, volunteers_of
 from shifts.autofill.model import RANK_NAMES, Problem, ShiftInput, epoch_minutes, epoch_minutes_ceil, recheck
+from shifts.autofill.schemas import AutofillRequestInput
 from shifts.autofill.solver import Plan, solve
 from shifts.models import Assignment, AssignmentRole, AssignmentSource, AssignmentStatus, Shift, ShiftStatus
 
@@ -44,7 +45,7 @@ i18n.register_messages(
 )
 
 
-def autofill(caller: Caller, data: dict[str, Any]) -> dict[str, Any]:
+def autofill(caller: Caller, data: AutofillRequestInput) -> dict[str, Any]:
     """Plan (and with ``apply`` write) the filling of the area's open places in the date range."""
     area = referenced_area(data["area_id"], "area_id")
     caller.ensure_scope(area.path)
@@ -138,8 +139,12 @@ def apply(
     written = _insert(rows)
     for (shift_id, volunteer_id), assignment_id in written.items():
         signals.assignment_created.send(
-            signals.SENDER, assignment_id=assignment_id, shift_id=shift_id, volunteer_id=volunteer_id,
-            role=AssignmentRole.PRIMARY.value, source=AssignmentSource.AUTOFILL.value, actor_id=caller.user_id,
+            signals.SENDER,
+            **signals.AssignmentCreated(
+                assignment_id=assignment_id, shift_id=shift_id, volunteer_id=volunteer_id,
+                role=AssignmentRole.PRIMARY.value, source=AssignmentSource.AUTOFILL.value,
+                actor_id=caller.user_id,
+            ),
         )
     return written, sorted(skipped)
 
@@ -200,7 +205,7 @@ def _insert(rows: list[dict[str, Any]]) -> dict[tuple[int, int], int]:
 
 
 def _view(
-    area: Area, data: dict[str, Any], cap_hours: int, loaded: Loaded, plan: Plan, token: str,
+    area: Area, data: AutofillRequestInput, cap_hours: int, loaded: Loaded, plan: Plan, token: str,
     written: dict[tuple[int, int], int], skipped: list[tuple[int, int, str]], *, applied: bool,
 ) -> dict[str, Any]:
     shifts, volunteers = loaded.shift_rows, loaded.volunteer_rows

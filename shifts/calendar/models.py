@@ -8,10 +8,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import UTCDateTime, utcnow
-from core.extensions import db
+from core.extensions import Model
 
 
-class CalendarFeed(db.Model):
+class CalendarFeed(Model):
     """A volunteer's secret iCalendar URL; only a keyed hash of the token is stored."""
 
     __tablename__ = "calendar_feeds"

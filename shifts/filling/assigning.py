@@ -74,11 +74,13 @@ def invite(caller: Caller, shift: Shift, volunteer_id: int, role: str) -> Assign
     audit_place(caller, "shift.invite", shift, assignment, role=role)
     signals.invitation_sent.send(
         signals.SENDER,
-        assignment_id=assignment.id,
-        shift_id=shift.id,
-        volunteer_id=volunteer.id,
-        role=role,
-        actor_id=caller.user_id,
+        **signals.InvitationSent(
+            assignment_id=assignment.id,
+            shift_id=shift.id,
+            volunteer_id=volunteer.id,
+            role=role,
+            actor_id=caller.user_id,
+        ),
     )
     return assignment
 
@@ -112,13 +114,15 @@ def decline(caller: Caller, assignment: Assignment, reason: str | None) -> Assig
     db.session.flush()
     signals.assignment_cancelled.send(
         signals.SENDER,
-        assignment_id=assignment.id,
-        shift_id=assignment.shift_id,
-        volunteer_id=assignment.volunteer_id,
-        status=AssignmentStatus.DECLINED,
-        late=False,
-        actor_id=caller.user_id,
-        reason=reason,
+        **signals.AssignmentCancelled(
+            assignment_id=assignment.id,
+            shift_id=assignment.shift_id,
+            volunteer_id=assignment.volunteer_id,
+            status=AssignmentStatus.DECLINED,
+            late=False,
+            actor_id=caller.user_id,
+            reason=reason,
+        ),
     )
     return assignment
 

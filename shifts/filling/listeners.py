@@ -7,7 +7,7 @@ first backup or the waitlist, in the same transaction as the status change.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Unpack
 
 import sqlalchemy as sa
 
@@ -41,12 +41,12 @@ def release_future_places(volunteer_id: int, actor_id: int | None, reason: str) 
     return len(future)
 
 
-def _on_suspended(_sender: Any, *, volunteer_id: int, actor_id: int | None, **_: Any) -> None:
-    release_future_places(volunteer_id, actor_id, LEFT_BECAUSE["suspended"])
+def _on_suspended(_sender: Any, **event: Unpack[volunteer_signals.VolunteerEvent]) -> None:
+    release_future_places(event["volunteer_id"], event["actor_id"], LEFT_BECAUSE["suspended"])
 
 
-def _on_retired(_sender: Any, *, volunteer_id: int, actor_id: int | None, **_: Any) -> None:
-    release_future_places(volunteer_id, actor_id, LEFT_BECAUSE["retired"])
+def _on_retired(_sender: Any, **event: Unpack[volunteer_signals.VolunteerEvent]) -> None:
+    release_future_places(event["volunteer_id"], event["actor_id"], LEFT_BECAUSE["retired"])
 
 
 def connect() -> None:

@@ -43,13 +43,15 @@ def leave(
         release_place(shift, assignment.role)
     signals.assignment_cancelled.send(
         signals.SENDER,
-        assignment_id=assignment.id,
-        shift_id=shift.id,
-        volunteer_id=assignment.volunteer_id,
-        status=status,
-        late=late,
-        actor_id=actor_id,
-        reason=reason,
+        **signals.AssignmentCancelled(
+            assignment_id=assignment.id,
+            shift_id=shift.id,
+            volunteer_id=assignment.volunteer_id,
+            status=status,
+            late=late,
+            actor_id=actor_id,
+            reason=reason,
+        ),
     )
     if held_place and assignment.role == AssignmentRole.PRIMARY:
         promote_into_free_places(shift, actor_id, replaced_volunteer_id=assignment.volunteer_id)
@@ -107,11 +109,13 @@ def _promote_backup(
     refresh(shift)
     signals.backup_promoted.send(
         signals.SENDER,
-        assignment_id=backup.id,
-        shift_id=shift.id,
-        volunteer_id=backup.volunteer_id,
-        replaced_volunteer_id=replaced_volunteer_id,
-        actor_id=actor_id,
+        **signals.BackupPromoted(
+            assignment_id=backup.id,
+            shift_id=shift.id,
+            volunteer_id=backup.volunteer_id,
+            replaced_volunteer_id=replaced_volunteer_id,
+            actor_id=actor_id,
+        ),
     )
 
 
@@ -144,8 +148,10 @@ def _promote_waiting(shift: Shift, waiting: Assignment, actor_id: int | None) ->
     refresh(shift)
     signals.waitlist_promoted.send(
         signals.SENDER,
-        assignment_id=waiting.id,
-        shift_id=shift.id,
-        volunteer_id=waiting.volunteer_id,
-        actor_id=actor_id,
+        **signals.WaitlistPromoted(
+            assignment_id=waiting.id,
+            shift_id=shift.id,
+            volunteer_id=waiting.volunteer_id,
+            actor_id=actor_id,
+        ),
     )

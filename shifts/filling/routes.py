@@ -180,7 +180,7 @@ def remove_from_shift(data: dict[str, Any], assignment_id: int) -> Any:
     """
     caller = current_caller()
     assignment = get_assignment_for(caller, assignment_id)
-    assigning.remove(caller, assignment, data.get("reason"))
+    assigning.remove(caller, assignment, data["reason"])
     return assignment_view(assignment, with_shift=True)
 
 

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from core import audit, i18n
 from core.auth import Caller
+from core.db import rowcount
 from core.errors import Conflict
 from core.extensions import db
 from shifts import signals
@@ -73,7 +74,7 @@ def claim_place(shift: Shift, role: str) -> bool:
     else:
         stmt = sa.update(Shift).where(Shift.id == shift.id, Shift.backup_count < Shift.backup_slots)
         stmt = stmt.values(backup_count=Shift.backup_count + 1)
-    return db.session.execute(stmt.execution_options(synchronize_session=False)).rowcount == 1
+    return rowcount(db.session.execute(stmt.execution_options(synchronize_session=False))) == 1
 
 
 def release_place(shift: Shift, role: str) -> None:
@@ -110,12 +111,14 @@ def live_assignment(shift_id: int, volunteer_id: int) -> Assignment | None:
 def announce_created(assignment: Assignment, actor_id: int | None) -> None:
     signals.assignment_created.send(
         signals.SENDER,
-        assignment_id=assignment.id,
-        shift_id=assignment.shift_id,
-        volunteer_id=assignment.volunteer_id,
-        role=assignment.role,
-        source=assignment.source,
-        actor_id=actor_id,
+        **signals.AssignmentCreated(
+            assignment_id=assignment.id,
+            shift_id=assignment.shift_id,
+            volunteer_id=assignment.volunteer_id,
+            role=assignment.role,
+            source=assignment.source,
+            actor_id=actor_id,
+        ),
     )
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from core import audit, i18n
 from core.auth import Caller
-from core.db import utcnow
+from core.db import rowcount, utcnow
 from core.errors import Conflict
 from core.extensions import db
 from core.fields import instant_text
@@ -162,13 +162,15 @@ def _announce(caller: Caller, change: PlannedChange, volunteer_ids: list[int]) -
     )
     signals.shift_changed.send(
         signals.SENDER,
-        shift_id=shift.id,
-        changes={
-            name: [_shown(change.before[name]), _shown(value)]
-            for name, value in change.values.items()
-        },
-        volunteer_ids=volunteer_ids,
-        actor_id=caller.user_id,
+        **signals.ShiftChanged(
+            shift_id=shift.id,
+            changes={
+                name: [_shown(change.before[name]), _shown(value)]
+                for name, value in change.values.items()
+            },
+            volunteer_ids=volunteer_ids,
+            actor_id=caller.user_id,
+        ),
     )
     if change.values.get("max_headcount", 0) > change.before.get("max_headcount", 0):
         promote_into_free_places(shift, caller.user_id)
@@ -192,7 +194,7 @@ def _set_capacity(change: PlannedChange) -> None:
         .values(max_headcount=maximum, backup_slots=backups)
         .execution_options(synchronize_session=False)
     )
-    if updated.rowcount != 1:
+    if rowcount(updated) != 1:
         db.session.refresh(shift)
         if shift.primary_count > maximum:
             raise Conflict(
@@ -253,7 +255,7 @@ def cancel_locked(caller: Caller | None, shift: Shift, reason: str | None, now: 
         .execution_options(synchronize_session=False)
     )
     db.session.refresh(shift)
-    if cancelled.rowcount != 1:
+    if rowcount(cancelled) != 1:
         ensure_editable(shift, now)
         raise Conflict("The shift cannot be changed now.")
     live = db.session.scalars(
@@ -276,6 +278,8 @@ def cancel_locked(caller: Caller | None, shift: Shift, reason: str | None, now: 
         after={"status": shift.status, "reason": reason},
     )
     signals.shift_cancelled.send(
-        signals.SENDER, shift_id=shift.id, volunteer_ids=told, reason=reason, actor_id=actor_id
+        signals.SENDER, **signals.ShiftCancelled(
+            shift_id=shift.id, volunteer_ids=told, reason=reason, actor_id=actor_id
+        )
     )
     return told

@@ -14,7 +14,13 @@ from flask_smorest import Blueprint
 from core.auth import MANAGERS, auth_required, current_caller
 from core.errors import error_docs
 from shifts.planning import service as planning
-from shifts.planning.schemas import CancelSchema, ShiftCreateSchema, ShiftUpdateSchema
+from shifts.planning.schemas import (
+    CancelSchema,
+    ShiftCreateInput,
+    ShiftCreateSchema,
+    ShiftUpdateInput,
+    ShiftUpdateSchema,
+)
 from shifts.schemas import ShiftSchema
 from shifts.service import get_managed_shift, get_shift_for, shift_view
 
@@ -32,7 +38,7 @@ _errors = error_docs(blp)
 @blp.arguments(ShiftCreateSchema)
 @blp.response(201, ShiftSchema)
 @_errors(401, 403)
-def create_shift(data: dict[str, Any]) -> Any:
+def create_shift(data: ShiftCreateInput) -> Any:
     """Plan a shift
 
     A one-off patrol shift in a grid of your area. `starts_at` and `ends_at` are instants with an
@@ -64,7 +70,7 @@ def get_shift(shift_id: int) -> Any:
 @blp.arguments(ShiftUpdateSchema)
 @blp.response(200, ShiftSchema)
 @_errors(401, 403, 404, 409)
-def update_shift(data: dict[str, Any], shift_id: int) -> Any:
+def update_shift(data: ShiftUpdateInput, shift_id: int) -> Any:
     """Edit a shift
 
     Times, title, instructions, meeting point, headcounts, backup places and required kinds of a

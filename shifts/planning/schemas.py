@@ -8,7 +8,8 @@ field-by-field errors. Series: ``shifts/series/schemas.py``.
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, NotRequired, TypedDict
 
 import marshmallow as ma
 from marshmallow import fields, validate
@@ -46,6 +47,13 @@ class RequiredKindSchema(ma.Schema):
         required=True, strict=True, validate=validate.Range(min=1, max=SMALLINT_MAX),
         metadata={"description": "At most max_headcount"},
     )
+
+
+class RequiredKindInput(TypedDict):
+    """What :class:`RequiredKindSchema` loads."""
+
+    kind: str
+    minimum: int
 
 
 def _required_kinds(**kwargs: Any) -> fields.List:
@@ -93,9 +101,39 @@ class ShiftCreateSchema(TemplateCreateFields):
     ends_at = PlanningDateTime(required=True)
 
 
+class ShiftCreateInput(TypedDict):
+    """What :class:`ShiftCreateSchema` loads."""
+
+    title: str
+    instructions: str | None  # defaulted by the schema
+    meeting_point: str | None  # defaulted by the schema
+    min_headcount: int  # defaulted by the schema
+    max_headcount: int
+    backup_slots: int  # defaulted by the schema
+    required_kinds: list[RequiredKindInput]  # defaulted by the schema
+    grid_id: int
+    timezone: NotRequired[str]
+    starts_at: datetime
+    ends_at: datetime
+
+
 class ShiftUpdateSchema(TemplateFields, UpdateSchema):
     starts_at = PlanningDateTime(metadata={"description": "Moving only the start keeps the duration"})
     ends_at = PlanningDateTime()
+
+
+class ShiftUpdateInput(TypedDict, total=False):
+    """What :class:`ShiftUpdateSchema` loads."""
+
+    title: str
+    instructions: str | None
+    meeting_point: str | None
+    min_headcount: int
+    max_headcount: int
+    backup_slots: int
+    required_kinds: list[RequiredKindInput]
+    starts_at: datetime
+    ends_at: datetime
 
 
 class CancelSchema(ma.Schema):

@@ -8,6 +8,7 @@ series edits (``shifts.series.edits``) use too.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,6 +33,8 @@ from shifts.planning.editing import (
     snapshot,
     template_of,
 )
+from shifts.models import Shift, ShiftStatus
+from shifts.planning.schemas import ShiftCreateInput, ShiftUpdateInput
 from volunteers.service import kind_by_code
 
 #: Shifts and series are planned at most this far ahead.
@@ -111,7 +114,7 @@ def template_errors(values: dict[str, Any]) -> dict[str, Any]:
     return errors
 
 
-def template_from(data: dict[str, Any], base: dict[str, Any] | None = None) -> dict[str, Any]:
+def template_from(data: Mapping[str, Any], base: dict[str, Any] | None = None) -> dict[str, Any]:
     """Template fields from a request body, over ``base`` (for edits)."""
     template = dict(base or {})
     template.update({name: data[name] for name in TEMPLATE_FIELDS if name in data})
@@ -126,14 +129,14 @@ def grid_in_scope(caller: Caller, grid_id: int) -> Area:
     return grid
 
 
-def zone_name(grid: Area, data: dict[str, Any]) -> str:
+def zone_name(grid: Area, data: Mapping[str, Any]) -> str:
     return data.get("timezone") or grid.timezone
 
 
 # --- one-off shifts -------------------------------------------------------------------------------------
 
 
-def create_shift(caller: Caller, data: dict[str, Any]) -> Shift:
+def create_shift(caller: Caller, data: ShiftCreateInput) -> Shift:
     grid = grid_in_scope(caller, data["grid_id"])
     zone = zone_name(grid, data)
     starts_at, ends_at = data["starts_at"], data["ends_at"]
@@ -155,7 +158,7 @@ def create_shift(caller: Caller, data: dict[str, Any]) -> Shift:
     return shift
 
 
-def update_shift(caller: Caller, shift: Shift, data: dict[str, Any]) -> Shift:
+def update_shift(caller: Caller, shift: Shift, data: ShiftUpdateInput) -> Shift:
     """Edit one shift. Moving only the start keeps the duration; a shift of a series is detached.
 
     A shift under way may still change its end, texts and places, but not its start.

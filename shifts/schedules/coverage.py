@@ -8,6 +8,7 @@ and waitlists in two grouped queries, so a gap is decided by the very rule the s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -76,7 +77,7 @@ def _decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
     return cursor_value(starts_at, datetime), cursor_value(shift_id, int)
 
 
-def _gaps_among(shifts: list[Shift], now: datetime) -> list[dict[str, Any]]:
+def _gaps_among(shifts: Sequence[Shift], now: datetime) -> list[dict[str, Any]]:
     gaps = []
     for shift, view in zip(shifts, shift_views(shifts), strict=True):
         if view["below_minimum"] or view["unmet_kinds"]:

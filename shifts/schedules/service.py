@@ -21,7 +21,7 @@ from core.auth import Caller, Role
 from core.db import UTCDateTime, utcnow
 from core.errors import OutOfScope, ValidationFailed
 from core.extensions import db
-from core.pagination import decode_cursor, encode_cursor, paginate
+from core.pagination import SortColumn, decode_cursor, encode_cursor, paginate
 from grids.models import Area, AreaLevel
 from grids.paths import city_path
 from grids.service import in_subtree
@@ -49,7 +49,7 @@ i18n.register_messages(i18n.N_("The area is outside your city."))
 class SortKey:
     """One column of a keyset order: the SQL expression and how to read its value from an item."""
 
-    column: sa.ColumnElement[Any]
+    column: SortColumn
     value: Callable[[Any], Any]
     kind: type  # datetime or int: how a cursor value is parsed back
 
@@ -183,7 +183,9 @@ def open_shifts(volunteer: Volunteer, args: dict[str, Any]) -> dict[str, Any]:
         stmt = stmt.where(Shift.grid_id == volunteer.home_grid_id)
         page = keyset_page(stmt, _BY_START, limit=args["limit"], cursor=args.get("cursor"))
     elif args["near"] == NEAR_COMMUNITY:
-        stmt = stmt.where(in_subtree(Area.path, volunteer.home_grid.parent.path))
+        community = volunteer.home_grid.parent
+        assert community is not None, "a grid always lies in a community"
+        stmt = stmt.where(in_subtree(Area.path, community.path))
         page = keyset_page(stmt, _BY_START, limit=args["limit"], cursor=args.get("cursor"))
     else:
         grids_with_shifts = sa.select(Area.id).where(

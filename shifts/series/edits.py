@@ -34,6 +34,7 @@ from shifts.models import SeriesStatus, Shift, ShiftSeries, ShiftStatus
 from shifts.planning.editing import PlannedChange, apply_changes, cancel_locked, lock_for_change, template_of
 from shifts.planning.service import PLANNING_WINDOW, template_errors, template_from
 from shifts.series import repeats
+from shifts.series.schemas import SeriesCancelInput, SeriesUpdateInput
 from shifts.series.service import (
     anchored,
     check_rule,
@@ -67,7 +68,7 @@ class Outcome:
     created: list[int] = field(default_factory=list)
 
 
-def edit_series(caller: Caller, series_id: int, data: dict[str, Any]) -> Outcome:
+def edit_series(caller: Caller, series_id: int, data: SeriesUpdateInput) -> Outcome:
     series = get_series(caller, series_id, lock=True)
     now = utcnow()
     zone = ZoneInfo(series.timezone)
@@ -143,7 +144,7 @@ def edit_series(caller: Caller, series_id: int, data: dict[str, Any]) -> Outcome
     return outcome
 
 
-def cancel_series(caller: Caller, series_id: int, data: dict[str, Any]) -> Outcome:
+def cancel_series(caller: Caller, series_id: int, data: SeriesCancelInput) -> Outcome:
     series = get_series(caller, series_id, lock=True)
     now = utcnow()
     zone = ZoneInfo(series.timezone)
@@ -174,7 +175,8 @@ def cancel_series(caller: Caller, series_id: int, data: dict[str, Any]) -> Outco
 
 
 def _anchor(
-    series: ShiftSeries, rule: repeats.WeeklyRule, data: dict[str, Any], now: datetime, zone: ZoneInfo
+    series: ShiftSeries, rule: repeats.WeeklyRule, data: SeriesUpdateInput | SeriesCancelInput, now: datetime,
+    zone: ZoneInfo,
 ) -> datetime:
     """The occurrence a change starts from: the one given (``following``) or the next to come."""
     if data["scope"] == SCOPE_FOLLOWING:
@@ -189,6 +191,13 @@ def _anchor(
     if first is None:
         raise Conflict("The series has no future occurrences.", code="series_ended")
     return first
+
+
+def _occurrence(shift: Shift) -> datetime:
+    """The local start a series gave ``shift`` (every shift found by its occurrence has one)."""
+    if shift.occurrence_local is None:
+        raise ValueError(f"shift {shift.id} is not an occurrence of a series")
+    return shift.occurrence_local
 
 
 def _carry_shifts(
@@ -207,7 +216,7 @@ def _carry_shifts(
     ).all()
     zone = ZoneInfo(target.timezone)
     rule = repeats.parse_rule(target.rrule, zone)
-    last_day = max(row.occurrence_local for row in rows).date()
+    last_day = max(_occurrence(row) for row in rows).date()
     on_date = {
         occurrence.date(): occurrence
         for occurrence in repeats.occurrences(
@@ -220,7 +229,7 @@ def _carry_shifts(
     template = template_of(target)
     changes = []
     for shift in rows:
-        occurrence = on_date.get(shift.occurrence_local.date())
+        occurrence = on_date.get(_occurrence(shift).date())
         left_alone = shift.detached or shift.status != ShiftStatus.SCHEDULED or shift.starts_at <= now
         if occurrence is None:
             if not left_alone:

@@ -15,10 +15,13 @@ from core.pagination import page_schema
 from shifts.planning.routes import blp
 from shifts.series import edits
 from shifts.series.schemas import (
+    SeriesCancelInput,
     SeriesCancelSchema,
     SeriesChangeSchema,
+    SeriesCreateInput,
     SeriesCreateSchema,
     SeriesListArgs,
+    SeriesUpdateInput,
     SeriesUpdateSchema,
     ShiftSeriesDetailSchema,
     ShiftSeriesSchema,
@@ -43,7 +46,7 @@ def _change_view(outcome: edits.Outcome) -> dict[str, Any]:
 @blp.arguments(SeriesCreateSchema)
 @blp.response(201, ShiftSeriesDetailSchema)
 @_errors(401, 403)
-def create_shift_series(data: dict[str, Any]) -> Any:
+def create_shift_series(data: SeriesCreateInput) -> Any:
     """Plan a weekly repeating shift
 
     From `starts_on` at `start_time` (wall-clock time in the grid's zone or `timezone`), lasting
@@ -85,7 +88,7 @@ def get_shift_series(series_id: int) -> Any:
 @blp.arguments(SeriesUpdateSchema)
 @blp.response(200, SeriesChangeSchema)
 @_errors(401, 403, 404, 409)
-def update_shift_series(data: dict[str, Any], series_id: int) -> Any:
+def update_shift_series(data: SeriesUpdateInput, series_id: int) -> Any:
     """Edit a repeating shift: all occurrences still to come, or this and following
 
     `scope` all changes the series in place from its next occurrence; `following` splits it at
@@ -105,7 +108,7 @@ def update_shift_series(data: dict[str, Any], series_id: int) -> Any:
 @blp.arguments(SeriesCancelSchema)
 @blp.response(200, SeriesChangeSchema)
 @_errors(401, 403, 404, 409)
-def cancel_shift_series(data: dict[str, Any], series_id: int) -> Any:
+def cancel_shift_series(data: SeriesCancelInput, series_id: int) -> Any:
     """Cancel a repeating shift: all occurrences still to come, or this and following
 
     The rule ends just before the occurrence (`following`) or the next one (`all`), and every

@@ -7,7 +7,8 @@ an instant with an offset. Unknown fields are refused (422).
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import date, datetime, time
+from typing import Any, NotRequired, Required, TypedDict
 
 import marshmallow as ma
 from marshmallow import fields, validate
@@ -17,7 +18,9 @@ from core.fields import Instant, LocalDateTimeText, UpdateSchema
 from core.pagination import PageArgs
 from core.validators import TimeZoneName, id_field
 from shifts.models import SeriesStatus
-from shifts.planning.schemas import PlanningDateTime, RequiredKindSchema, TemplateCreateFields, TemplateFields
+from shifts.planning.schemas import (
+    PlanningDateTime, RequiredKindInput, RequiredKindSchema, TemplateCreateFields, TemplateFields,
+)
 from shifts.schemas import ShiftSchema
 from volunteers.schemas import LocalTime, short_text
 
@@ -66,6 +69,25 @@ class SeriesCreateSchema(TemplateCreateFields, _Timing):
         _check_one_end(data, required=True)
 
 
+class SeriesCreateInput(TypedDict):
+    """What :class:`SeriesCreateSchema` loads."""
+
+    start_time: time
+    end_time: NotRequired[time]
+    duration_minutes: NotRequired[int]
+    rrule: str
+    title: str
+    instructions: str | None  # defaulted by the schema
+    meeting_point: str | None  # defaulted by the schema
+    min_headcount: int  # defaulted by the schema
+    max_headcount: int
+    backup_slots: int  # defaulted by the schema
+    required_kinds: list[RequiredKindInput]  # defaulted by the schema
+    grid_id: int
+    timezone: NotRequired[str]
+    starts_on: date
+
+
 def _check_one_end(data: dict[str, Any], *, required: bool) -> None:
     if "end_time" in data and "duration_minutes" in data:
         raise ma.ValidationError("Give end_time or duration_minutes, not both.", field_name="end_time")
@@ -103,8 +125,35 @@ class SeriesUpdateSchema(TemplateFields, _Timing, _ScopeFields, UpdateSchema):
         _check_one_end(data, required=False)
 
 
+class SeriesUpdateInput(TypedDict, total=False):
+    """What :class:`SeriesUpdateSchema` loads."""
+
+    scope: Required[str]
+    from_occurrence: datetime
+    start_time: time
+    end_time: time
+    duration_minutes: int
+    rrule: str
+    title: str
+    instructions: str | None
+    meeting_point: str | None
+    min_headcount: int
+    max_headcount: int
+    backup_slots: int
+    required_kinds: list[RequiredKindInput]
+    reason: str | None
+
+
 class SeriesCancelSchema(_ScopeFields):
     reason = short_text(500, required=True)
+
+
+class SeriesCancelInput(TypedDict):
+    """What :class:`SeriesCancelSchema` loads."""
+
+    scope: str
+    from_occurrence: NotRequired[datetime]
+    reason: str
 
 
 class SeriesListArgs(PageArgs):

@@ -12,6 +12,7 @@ Editing and cancelling a series live in ``shifts.series.edits``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -42,6 +43,7 @@ from shifts.planning.service import (
     zone_name,
 )
 from shifts.series import repeats
+from shifts.series.schemas import SeriesCreateInput
 from shifts.service import shift_views
 
 #: The most shifts a series' detail view lists (a week has at most 7; the horizon is 8 weeks).
@@ -100,7 +102,7 @@ def parse_rule(text: str, zone: ZoneInfo, errors: dict[str, Any]) -> repeats.Wee
         return None
 
 
-def duration_of(data: dict[str, Any], start_time: time, errors: dict[str, Any]) -> int | None:
+def duration_of(data: Mapping[str, Any], start_time: time, errors: dict[str, Any]) -> int | None:
     """Minutes from ``duration_minutes`` or ``end_time`` (an end at or before the start is next day)."""
     if "end_time" in data:
         start = start_time.hour * 60 + start_time.minute
@@ -141,7 +143,7 @@ def anchored(rule: repeats.WeeklyRule, first: datetime, dtstart: datetime) -> re
 # --- create --------------------------------------------------------------------------------------------
 
 
-def create_series(caller: Caller, data: dict[str, Any]) -> ShiftSeries:
+def create_series(caller: Caller, data: SeriesCreateInput) -> ShiftSeries:
     """A weekly series from ``starts_on`` at ``start_time``, expanded to the horizon at once.
 
     The stored first occurrence is the first one still to come: if ``starts_on`` is today and the

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core import audit
 from core.auth import Caller
-from core.db import utcnow
+from core.db import rowcount, utcnow
 from core.errors import Conflict
 from core.extensions import db
 from shifts import rules, signals
@@ -132,7 +132,7 @@ def _hand_over(
         )
         .execution_options(synchronize_session=False)
     )
-    if ended.rowcount != 1:  # cannot happen under the locks; never hand over a place not held
+    if rowcount(ended) != 1:  # cannot happen under the locks; never hand over a place not held
         raise Conflict("A place in this swap has ended.", code="swap_no_longer_possible")
     db.session.refresh(assignment)
     replacement = Assignment(
@@ -153,21 +153,25 @@ def _hand_over(
         ) from None
     signals.assignment_cancelled.send(
         signals.SENDER,
-        assignment_id=assignment.id,
-        shift_id=assignment.shift_id,
-        volunteer_id=assignment.volunteer_id,
-        status=AssignmentStatus.SWAPPED.value,
-        late=False,
-        actor_id=actor_id,
-        reason=reason,
+        **signals.AssignmentCancelled(
+            assignment_id=assignment.id,
+            shift_id=assignment.shift_id,
+            volunteer_id=assignment.volunteer_id,
+            status=AssignmentStatus.SWAPPED.value,
+            late=False,
+            actor_id=actor_id,
+            reason=reason,
+        ),
     )
     signals.assignment_created.send(
         signals.SENDER,
-        assignment_id=replacement.id,
-        shift_id=replacement.shift_id,
-        volunteer_id=volunteer_id,
-        role=replacement.role,
-        source=AssignmentSource.SWAP.value,
-        actor_id=actor_id,
+        **signals.AssignmentCreated(
+            assignment_id=replacement.id,
+            shift_id=replacement.shift_id,
+            volunteer_id=volunteer_id,
+            role=replacement.role,
+            source=AssignmentSource.SWAP.value,
+            actor_id=actor_id,
+        ),
     )
     return replacement

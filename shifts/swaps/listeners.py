@@ -5,7 +5,7 @@ same transaction. Connected by ``shifts.init_app``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Unpack
 
 import sqlalchemy as sa
 
@@ -31,27 +31,24 @@ def _cancel_open_swaps(condition: sa.ColumnElement[bool], actor_id: int | None) 
     )
 
 
-def _on_assignment_ended(
-    _sender: Any, *, assignment_id: int, actor_id: int | None = None, **_: Any
-) -> None:
+def _on_assignment_ended(_sender: Any, **event: Unpack[signals.AssignmentCancelled]) -> None:
+    assignment_id = event["assignment_id"]
     _cancel_open_swaps(
         sa.or_(
             SwapRequest.from_assignment_id == assignment_id,
             SwapRequest.to_assignment_id == assignment_id,
         ),
-        actor_id,
+        event["actor_id"],
     )
 
 
-def _on_shift_cancelled(
-    _sender: Any, *, shift_id: int, actor_id: int | None = None, **_: Any
-) -> None:
-    on_shift = sa.select(Assignment.id).where(Assignment.shift_id == shift_id).scalar_subquery()
+def _on_shift_cancelled(_sender: Any, **event: Unpack[signals.ShiftCancelled]) -> None:
+    on_shift = sa.select(Assignment.id).where(Assignment.shift_id == event["shift_id"]).scalar_subquery()
     _cancel_open_swaps(
         sa.or_(
             SwapRequest.from_assignment_id.in_(on_shift), SwapRequest.to_assignment_id.in_(on_shift)
         ),
-        actor_id,
+        event["actor_id"],
     )
 
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import UTCDateTime, utcnow
-from core.extensions import db
+from core.extensions import Model
 from shifts.models import Assignment
 
 
@@ -22,7 +22,7 @@ class SwapStatus(StrEnum):
     CANCELLED = "cancelled"  # by the requester, or because an assignment changed meanwhile
 
 
-class SwapRequest(db.Model):
+class SwapRequest(Model):
     """A volunteer hands their assignment to another volunteer, or exchanges it for theirs.
 
     The other volunteer accepts, then an organiser in scope of both shifts approves; the rules are

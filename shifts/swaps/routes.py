@@ -15,6 +15,7 @@ from shifts.swaps.lists import list_awaiting_approval, list_mine, swap_view
 from shifts.swaps.schemas import (
     AwaitingApprovalQueryArgs,
     MySwapsQueryArgs,
+    SwapProposalInput,
     SwapProposalSchema,
     SwapRequestSchema,
 )
@@ -36,7 +37,7 @@ blp = Blueprint(
 @blp.alt_response(403, response="FORBIDDEN")
 @blp.alt_response(404, response="NOT_FOUND")
 @blp.alt_response(409, response="CONFLICT")
-def propose_swap(data: dict[str, Any]) -> Any:
+def propose_swap(data: SwapProposalInput) -> Any:
     """Propose a swap
 
     Offers my assigned place (primary or backup, on a shift not yet begun) to another active

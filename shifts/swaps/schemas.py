@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import marshmallow as ma
 from marshmallow import fields, validate
 
@@ -34,6 +36,15 @@ class SwapProposalSchema(ma.Schema):
         },
     )
     message = short_text(500, allow_none=True, load_default=None)
+
+
+class SwapProposalInput(TypedDict):
+    """What :class:`SwapProposalSchema` loads."""
+
+    assignment_id: int
+    to_volunteer_id: int
+    to_assignment_id: int | None  # defaulted by the schema
+    message: str | None  # defaulted by the schema
 
 
 class MySwapsQueryArgs(PageArgs):

@@ -22,13 +22,14 @@ import sqlalchemy as sa
 
 from core import i18n
 from core.auth import Caller, Role
-from core.db import utcnow
+from core.db import rowcount, utcnow
 from core.errors import Conflict, Forbidden, NotFound, OutOfScope, ValidationFailed
 from core.extensions import db
 from grids.paths import city_path
 from shifts import rules
 from shifts.models import LIVE_STATUSES, Assignment, AssignmentStatus, ShiftStatus
 from shifts.swaps.models import SwapRequest, SwapStatus
+from shifts.swaps.schemas import SwapProposalInput
 from volunteers.models import Volunteer
 from volunteers.service import own_volunteer, referenced_volunteer
 
@@ -105,7 +106,7 @@ def get_managed_swap(caller: Caller, swap_id: int) -> SwapRequest:
 # --- proposing ---------------------------------------------------------------------------------
 
 
-def propose(caller: Caller, data: dict[str, Any]) -> SwapRequest:
+def propose(caller: Caller, data: SwapProposalInput) -> SwapRequest:
     """The caller offers one of their places to another volunteer, outright or in exchange."""
     requester = own_volunteer(caller)
     outgoing = _referenced_assignment(
@@ -121,11 +122,12 @@ def propose(caller: Caller, data: dict[str, Any]) -> SwapRequest:
         raise Conflict("A swap request for this place is already open.", code="swap_already_open")
     recipient = _recipient(caller, requester, data["to_volunteer_id"])
     counterpart = None
-    if data.get("to_assignment_id") is not None:
+    to_assignment_id = data.get("to_assignment_id")
+    if to_assignment_id is not None:
         # Only a place of the volunteer asked counts: anyone else's is "not one of theirs", exactly
         # as an id that does not exist.
         counterpart = _referenced_assignment(
-            data["to_assignment_id"],
+            to_assignment_id,
             recipient.id,
             "to_assignment_id",
             "Not one of that volunteer's places.",
@@ -277,7 +279,7 @@ def transition(
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    if moved.rowcount != 1:
+    if rowcount(moved) != 1:
         raise invalid_transition()
     db.session.refresh(swap)
 
