@@ -19,7 +19,9 @@ Run as ``python -m core.catalogues extract|update|compile|init <language>`` (wha
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
@@ -32,7 +34,7 @@ DEFAULT_DIRECTORY = ROOT / "translations"
 DOMAIN = "messages"
 TEMPLATE = DEFAULT_DIRECTORY / f"{DOMAIN}.pot"
 #: The markers of core/i18n.py besides Babel's defaults (``N_``, ``gettext``, ``ngettext``, ``pgettext``…).
-KEYWORDS = {"title": ((1, "c"), 2), "C_": ((1, "c"), 2), "ngettext_in": (2, 3)}
+KEYWORDS: dict[str, tuple[int | tuple[int, str], ...]] = {"title": ((1, "c"), 2), "C_": ((1, "c"), 2), "ngettext_in": (2, 3)}
 #: Application code only: tests, migrations, benchmarks and the virtualenv hold no user-facing texts.
 _METHOD_MAP = [
     ("**/tests/**", "ignore"), ("tests/**", "ignore"), ("migrations/**", "ignore"), ("bench/**", "ignore"),
@@ -55,7 +57,7 @@ def extract(root: Path = ROOT) -> Catalog:
     from babel.messages.extract import DEFAULT_KEYWORDS
 
     catalog = Catalog(project=_PROJECT, charset="utf-8", fuzzy=False)
-    keywords = {**DEFAULT_KEYWORDS, **KEYWORDS}
+    keywords: dict[str, Any] = {**DEFAULT_KEYWORDS, **KEYWORDS}
     for filename, lineno, message, comments, context in extract_from_dir(
         str(root), method_map=_METHOD_MAP, keywords=keywords, comment_tags=("i18n:",), strip_comment_tags=True,
     ):
@@ -113,14 +115,19 @@ def compile_all(directory: Path = DEFAULT_DIRECTORY) -> list[Path]:
     return written
 
 
+def _extract_and_update() -> None:
+    write_template()
+    update()
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["init"] and len(argv) == 2:
         print(f"wrote {init(argv[1])}: translate it, then `make translations`")
         return 0
-    commands = {
-        "extract": lambda: write_template(),
-        "update": lambda: (write_template(), update()),
-        "compile": lambda: compile_all(),
+    commands: dict[str, Callable[[], object]] = {
+        "extract": write_template,
+        "update": _extract_and_update,
+        "compile": compile_all,
     }
     if len(argv) != 1 or argv[0] not in commands:
         print("usage: python -m core.catalogues extract|update|compile|init <language>", file=sys.stderr)

@@ -71,7 +71,7 @@ class RegisteredSamples(Collector):
     """The packages' :func:`register_gauges` sources, as metric families, read at scrape time."""
 
     def collect(self) -> Iterator[Metric]:
-        families: dict[str, Metric] = {}
+        families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {}
         for source in _gauges:
             for sample in source():
                 family = families.get(sample.name)

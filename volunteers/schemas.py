@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import re
 from datetime import time
-from typing import Any, ClassVar, NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import marshmallow as ma
 from marshmallow import fields, validate
@@ -59,7 +59,8 @@ class SkillList(fields.List):
 class AcceptedConsent(fields.Field):
     """Only the JSON literal ``true``: no "yes", 1 or "true" strings count as consent."""
 
-    default_error_messages: ClassVar[dict[str, str]] = {"required": "Consent to the privacy terms is required."}
+    # marshmallow declares it on Field as a plain attribute, so not a ClassVar here either.
+    default_error_messages = {"required": "Consent to the privacy terms is required."}  # noqa: RUF012
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
         if value is not True:
@@ -268,7 +269,7 @@ class AvailabilityInputSchema(ma.Schema):
     def _no_overlap(self, data: dict[str, Any], **_: Any) -> None:
         ordered = sorted(enumerate(data["slots"]), key=lambda pair: (pair[1]["weekday"], pair[1]["start"]))
         errors: dict[int, dict[str, list[str]]] = {}
-        for (_, earlier), (index, later) in itertools.pairwise(ordered):
+        for (_first, earlier), (index, later) in itertools.pairwise(ordered):
             if earlier["weekday"] == later["weekday"] and later["start"] < earlier["end"]:
                 errors[index] = {"start": ["Overlaps another slot on the same weekday."]}
         if errors:

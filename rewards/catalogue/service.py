@@ -29,7 +29,10 @@ from grids.paths import path_ids
 from grids.queries import in_subtree, referenced_area, scope_root
 from rewards.catalogue.models import CatalogueItem
 from rewards.catalogue.schemas import (
-    MAX_STOCK, VALID_UNTIL_AFTER_FROM, CatalogueItemCreateInput, CatalogueItemUpdateInput,
+    MAX_STOCK,
+    VALID_UNTIL_AFTER_FROM,
+    CatalogueItemCreateInput,
+    CatalogueItemUpdateInput,
 )
 from volunteers.models import Volunteer
 

@@ -33,7 +33,6 @@ from shifts.planning.editing import (
     snapshot,
     template_of,
 )
-from shifts.models import Shift, ShiftStatus
 from shifts.planning.schemas import ShiftCreateInput, ShiftUpdateInput
 from volunteers.service import kind_by_code
 

@@ -19,7 +19,11 @@ from core.pagination import PageArgs
 from core.validators import TimeZoneName, id_field
 from shifts.models import SeriesStatus
 from shifts.planning.schemas import (
-    PlanningDateTime, RequiredKindInput, RequiredKindSchema, TemplateCreateFields, TemplateFields,
+    PlanningDateTime,
+    RequiredKindInput,
+    RequiredKindSchema,
+    TemplateCreateFields,
+    TemplateFields,
 )
 from shifts.schemas import ShiftSchema
 from volunteers.schemas import LocalTime, short_text
