@@ -26,7 +26,7 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from seed import CELL_LAT, CELL_LON, ORIGIN_LAT, ORIGIN_LON, lattice_polygons  # bench/ is on sys.path
+from seed import CELL_LAT, CELL_LON, ORIGIN_LAT, ORIGIN_LON, add_area, lattice_polygons  # bench/ is on sys.path
 
 GRID_SIDE = 5
 PLACES_PER_SHIFT = 10
@@ -51,17 +51,7 @@ def _areas(now: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     rows: list[dict[str, Any]] = []
 
     def add(level: str, parent: dict[str, Any] | None, code: str, name: str, **extra: Any) -> dict[str, Any]:
-        area_id = len(rows) + 1
-        row = {
-            "id": area_id, "parent_id": parent["id"] if parent else None, "level": level, "code": code,
-            "name": name, "timezone": "Asia/Shanghai", "path": (parent["path"] if parent else "/") + f"{area_id}/",
-            "depth": parent["depth"] + 1 if parent else 0, "grid_kind": None, "households": None,
-            "boundary": None, "min_lon": None, "min_lat": None, "max_lon": None, "max_lat": None,
-            "created_at": now, "updated_at": now, "version": 1,
-        }
-        row.update(extra)
-        rows.append(row)
-        return row
+        return add_area(rows, now, level, parent, code, name, **extra)
 
     city = add("city", None, "150200", "包头市")
     district = add("district", city, "150202", "东河区")

@@ -100,19 +100,14 @@ def _insert(connection: sa.Connection, table: sa.Table, rows: list[dict[str, Any
 
 
 def _areas(now: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    from seed import add_area  # bench/ is on sys.path
+
     rows: list[dict[str, Any]] = []
 
     def add(level: str, parent: dict[str, Any] | None, code: str, name: str) -> dict[str, Any]:
-        area_id = len(rows) + 1
-        row = {
-            "id": area_id, "parent_id": parent["id"] if parent else None, "level": level, "code": code,
-            "name": name, "timezone": "Asia/Shanghai", "path": (parent["path"] if parent else "/") + f"{area_id}/",
-            "depth": parent["depth"] + 1 if parent else 0, "grid_kind": "urban" if level == "grid" else None,
-            "households": 350 if level == "grid" else None, "boundary": None, "min_lon": None, "min_lat": None,
-            "max_lon": None, "max_lat": None, "created_at": now, "updated_at": now, "version": 1,
-        }
-        rows.append(row)
-        return row
+        if level == "grid":
+            return add_area(rows, now, level, parent, code, name, grid_kind="urban", households=350)
+        return add_area(rows, now, level, parent, code, name)
 
     city = add("city", None, "150200", "包头市")
     district = add("district", city, "150202", "东河区")

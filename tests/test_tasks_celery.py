@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
 
@@ -151,7 +151,10 @@ def worker_name(queue: str) -> str:
     return f"{queue}@test"
 
 
-def start_worker(app: Flask, queue: str, tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
+def start_worker(
+    app: Flask, queue: str, tmp_path: Path, settings: Mapping[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """A real worker process on the queue, with the app's database and any more ``settings``."""
     log_path = tmp_path / "worker.log"
     env = {
         **os.environ,
@@ -160,6 +163,7 @@ def start_worker(app: Flask, queue: str, tmp_path: Path) -> tuple[subprocess.Pop
         # The test's own database: a file for SQLite, which both processes open.
         "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
         "INSTANCE_PATH": str(tmp_path / "instance"),
+        **(settings or {}),
     }
     command = [
         sys.executable, "-m", "celery", "-A", "worker", "worker",

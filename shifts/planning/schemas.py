@@ -101,8 +101,9 @@ class ShiftCreateSchema(TemplateCreateFields):
     ends_at = PlanningDateTime(required=True)
 
 
-class ShiftCreateInput(TypedDict):
-    """What :class:`ShiftCreateSchema` loads."""
+class PlacedTemplateInput(TypedDict):
+    """The template fields and where the shifts take place: what a one-off shift and a series are
+    both created with."""
 
     title: str
     instructions: str | None  # defaulted by the schema
@@ -113,6 +114,11 @@ class ShiftCreateInput(TypedDict):
     required_kinds: list[RequiredKindInput]  # defaulted by the schema
     grid_id: int
     timezone: NotRequired[str]
+
+
+class ShiftCreateInput(PlacedTemplateInput):
+    """What :class:`ShiftCreateSchema` loads."""
+
     starts_at: datetime
     ends_at: datetime
 

@@ -19,6 +19,7 @@ from core.pagination import PageArgs
 from core.validators import TimeZoneName, id_field
 from shifts.models import SeriesStatus
 from shifts.planning.schemas import (
+    PlacedTemplateInput,
     PlanningDateTime,
     RequiredKindInput,
     RequiredKindSchema,
@@ -73,22 +74,13 @@ class SeriesCreateSchema(TemplateCreateFields, _Timing):
         _check_one_end(data, required=True)
 
 
-class SeriesCreateInput(TypedDict):
+class SeriesCreateInput(PlacedTemplateInput):
     """What :class:`SeriesCreateSchema` loads."""
 
     start_time: time
     end_time: NotRequired[time]
     duration_minutes: NotRequired[int]
     rrule: str
-    title: str
-    instructions: str | None  # defaulted by the schema
-    meeting_point: str | None  # defaulted by the schema
-    min_headcount: int  # defaulted by the schema
-    max_headcount: int
-    backup_slots: int  # defaulted by the schema
-    required_kinds: list[RequiredKindInput]  # defaulted by the schema
-    grid_id: int
-    timezone: NotRequired[str]
     starts_on: date
 
 

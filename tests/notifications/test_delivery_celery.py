@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -32,6 +31,8 @@ from notifications.models import Notification, PushStatus
 from tests import factories
 from tests.fcm_server import FakeFcm
 from tests.notifications.test_delivery import PROJECT, fcm  # noqa: F401  (fixture)
+from tests.test_tasks_celery import start_worker as start_celery_worker
+from tests.test_tasks_celery import stop_worker as stop_celery_worker
 
 pytestmark = pytest.mark.committing
 
@@ -83,39 +84,21 @@ def forget_broker_connections() -> None:
 
 
 def start_worker(app: Flask, fcm: FakeFcm, queue: str, tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
-    log_path = tmp_path / "worker.log"
-    env = {
-        **os.environ,
-        "CELERY_BROKER_URL": BROKER_URL,
-        "CELERY_QUEUE": queue,
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "INSTANCE_PATH": str(tmp_path / "instance"),
+    """A real worker that pushes to the local FCM server."""
+    return start_celery_worker(app, queue, tmp_path, {
         "FIREBASE_CREDENTIALS": app.config["FIREBASE_CREDENTIALS"],
         "FIREBASE_PROJECT_ID": PROJECT,
         "FCM_ENDPOINT": fcm.base_url,
-    }
-    command = [
-        sys.executable, "-m", "celery", "-A", "worker", "worker",
-        "--pool", "solo", "--loglevel", "INFO", "--queues", queue, "--hostname", f"{queue}@test",
-        "--without-heartbeat", "--without-gossip", "--without-mingle",
-    ]  # fmt: skip
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    return process, log_path
+    })
 
 
 def stop_worker(queue: str, process: subprocess.Popen[bytes]) -> int:
-    """Warm shutdown by remote control (SIGTERM would wait out the idle worker's poll)."""
     producer = Celery("test-control", set_as_current=False)
     producer.conf.update(celery_settings({"CELERY_BROKER_URL": BROKER_URL, "CELERY_QUEUE": queue}, "/tmp"))
     try:
-        producer.control.shutdown(destination=[f"{queue}@test"])
-        return process.wait(timeout=20)
+        return stop_celery_worker(producer, queue, process)
     finally:
         producer.close()
-        if process.poll() is None:  # never leave a worker behind
-            process.kill()
-            process.wait()
 
 
 def test_an_assignment_becomes_an_inbox_item_and_a_push_delivered_by_a_worker(
