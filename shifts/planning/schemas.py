@@ -128,8 +128,8 @@ class ShiftUpdateSchema(TemplateFields, UpdateSchema):
     ends_at = PlanningDateTime()
 
 
-class ShiftUpdateInput(TypedDict, total=False):
-    """What :class:`ShiftUpdateSchema` loads."""
+class TemplateUpdateInput(TypedDict, total=False):
+    """The template fields an edit may change, of a shift or of a series."""
 
     title: str
     instructions: str | None
@@ -138,6 +138,11 @@ class ShiftUpdateInput(TypedDict, total=False):
     max_headcount: int
     backup_slots: int
     required_kinds: list[RequiredKindInput]
+
+
+class ShiftUpdateInput(TemplateUpdateInput, total=False):
+    """What :class:`ShiftUpdateSchema` loads."""
+
     starts_at: datetime
     ends_at: datetime
 

@@ -21,10 +21,10 @@ from shifts.models import SeriesStatus
 from shifts.planning.schemas import (
     PlacedTemplateInput,
     PlanningDateTime,
-    RequiredKindInput,
     RequiredKindSchema,
     TemplateCreateFields,
     TemplateFields,
+    TemplateUpdateInput,
 )
 from shifts.schemas import ShiftSchema
 from volunteers.schemas import LocalTime, short_text
@@ -121,7 +121,7 @@ class SeriesUpdateSchema(TemplateFields, _Timing, _ScopeFields, UpdateSchema):
         _check_one_end(data, required=False)
 
 
-class SeriesUpdateInput(TypedDict, total=False):
+class SeriesUpdateInput(TemplateUpdateInput, total=False):
     """What :class:`SeriesUpdateSchema` loads."""
 
     scope: Required[str]
@@ -130,13 +130,6 @@ class SeriesUpdateInput(TypedDict, total=False):
     end_time: time
     duration_minutes: int
     rrule: str
-    title: str
-    instructions: str | None
-    meeting_point: str | None
-    min_headcount: int
-    max_headcount: int
-    backup_slots: int
-    required_kinds: list[RequiredKindInput]
     reason: str | None
 
 
