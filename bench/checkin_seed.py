@@ -26,7 +26,8 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from seed import CELL_LAT, CELL_LON, ORIGIN_LAT, ORIGIN_LON, add_area, lattice_polygons  # bench/ is on sys.path
+from bulk import add_area  # bench/ is on sys.path
+from seed import CELL_LAT, CELL_LON, ORIGIN_LAT, ORIGIN_LON, lattice_polygons
 
 GRID_SIDE = 5
 PLACES_PER_SHIFT = 10
@@ -128,8 +129,9 @@ def _history(connection: sa.Connection, now: Any, shifts: list[dict[str, Any]], 
 
 def seed(count: int) -> dict[str, Any]:
     """Write everything into DATABASE_URL's (migrated, empty) database; returns the driver's work list."""
+    from bulk import commit_and_analyse
     from flask_jwt_extended import create_access_token
-    from seed import commit_and_analyse, seeding
+    from seed import seeding
 
     from accounts.models import AuthSession, User
     from accounts.passwords import hash_password

@@ -100,7 +100,7 @@ def _insert(connection: sa.Connection, table: sa.Table, rows: list[dict[str, Any
 
 
 def _areas(now: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    from seed import add_area  # bench/ is on sys.path
+    from bulk import add_area  # bench/ is on sys.path
 
     rows: list[dict[str, Any]] = []
 
@@ -119,7 +119,8 @@ def _areas(now: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 
 def seed(count: int) -> dict[str, Any]:
     """Write everything into DATABASE_URL's (empty) database; returns what the driver needs."""
-    from seed import commit_and_analyse, mint_token, seeding  # bench/ is on sys.path
+    from bulk import commit_and_analyse
+    from seed import mint_token, seeding  # bench/ is on sys.path
 
     from accounts.models import User
     from accounts.passwords import hash_password

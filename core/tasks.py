@@ -27,14 +27,8 @@ never runs before the rows it reads are committed.
 
 from __future__ import annotations
 
-import contextvars
 import importlib
-import json
 import logging
-import os
-import threading
-import time
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -44,24 +38,18 @@ import click
 import sqlalchemy as sa
 from celery import Celery, Task
 from celery.signals import (
-    before_task_publish,
-    setup_logging,
-    task_failure,
-    task_postrun,
-    task_prerun,
-    task_retry,
-    task_success,
     worker_process_init,
 )
 from flask import Flask, current_app, has_app_context
 from flask.cli import AppGroup
-from prometheus_client import Counter as PrometheusCounter
 from sqlalchemy import orm
 
+from core import (
+    task_reports,  # noqa: F401  (connects request ids, outcomes and worker logs)
+    task_sending,
+)
 from core.extensions import db
 from core.idempotency import purge_idempotency_records
-from core.logs import configure_logging, current_request_id, new_request_id, request_id_var, sane_request_id
-from core.metrics import Sample, register_gauges
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +170,7 @@ def init_celery(app: Flask, task_modules: Iterable[str] = ()) -> ShouwangCelery:
     """Configure the shared Celery app from ``app.config`` and register the packages' tasks."""
     for module in task_modules:
         importlib.import_module(module)
-    _owed.interval = float(app.config.get("TASK_RESEND_SECONDS", 5))
+    task_sending.owed_tasks.interval = float(app.config.get("TASK_RESEND_SECONDS", 5))
     celery.conf.update(celery_settings(app.config, app.instance_path))
     celery.conf.beat_schedule = beat_schedule(app.config)
     celery.flask_app = app
@@ -212,215 +200,15 @@ def _send_pending(session: orm.Session) -> None:
     if session.in_nested_transaction():
         return  # a SAVEPOINT released: the outer transaction may still roll back
     for task, args, kwargs in session.info.pop(_PENDING_KEY, []):
-        send_after_commit(task, args, kwargs)
+        task_sending.send_after_commit(task, args, kwargs)
 
 
-# --- sending after a commit, whatever the broker does ---------------------------------------------
-
-
-class _Owed:
-    """Tasks of this process that the broker did not take, resent until it does.
-
-    What a commit asked for is owed, not lost: the commit has happened and cannot be undone, so a
-    broker that is down must not turn a saved write into a 500 (a client would retry it and do it
-    twice). While anything is owed, new sends join the queue at once instead of making each
-    request wait for a broker known to be down; one thread per process tries again every
-    ``TASK_RESEND_SECONDS``. Everything a commit enqueues is idempotent (tasks are delivered at
-    least once anyway), and periodic sweeps (the outbox's delivery) stand behind a process that
-    dies still owing.
-    """
-
-    #: Distinct tasks kept at most; beyond, a send is dropped (and counted): periodic sweeps cover it.
-    LIMIT = 1000
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.emptied = threading.Condition(self.lock)
-        self.tasks: dict[str, tuple[Task, tuple[Any, ...], dict[str, Any]]] = {}
-        self.failures: Counter[str] = Counter()  # sends the broker refused, per task name
-        self.dropped: Counter[str] = Counter()  # sends given up because too much was owed
-        self.resent: Counter[str] = Counter()  # owed sends the broker took later
-        self.interval = 5.0  # seconds between resends; 0: no thread, the next send tries again
-        self._thread: threading.Thread | None = None
-
-    def owe(self, task: Task, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        key = json.dumps([task.name, args, kwargs], sort_keys=True, default=str)
-        with self.lock:
-            if key not in self.tasks and len(self.tasks) >= self.LIMIT:
-                self.dropped[task.name] += 1
-                return
-            self.tasks.setdefault(key, (task, tuple(args), dict(kwargs)))
-            if self.interval > 0 and (self._thread is None or not self._thread.is_alive()):
-                # Also after a fork: the parent's thread does not exist in the child.
-                self._thread = threading.Thread(target=self._resend_until_taken, name="task-resend", daemon=True)
-                self._thread.start()
-
-    def _resend_until_taken(self) -> None:
-        while True:
-            time.sleep(self.interval)
-            resend_owed_tasks()
-            with self.lock:  # owe() starts a new thread once this one is gone, never in between
-                if not self.tasks:
-                    self._thread = None
-                    return
-
-    def snapshot(self) -> dict[str, Any]:
-        with self.lock:
-            return {
-                "owed": len(self.tasks),
-                "failures": dict(self.failures),
-                "dropped": dict(self.dropped),
-                "resent": dict(self.resent),
-            }
-
-
-_owed = _Owed()
-
-
-def send_after_commit(task: Task, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None) -> bool:
-    """Hand ``task`` to the broker (or run it, without one); never raises: True if it was taken.
-
-    A refusal is logged (task name and error type only), counted (:func:`task_send_counts`) and
-    owed: resent by this process once the broker takes tasks again.
-    """
-    kwargs = kwargs or {}
-    if _owed.tasks and _owed.interval > 0:
-        # The broker failed lately: queue behind what is owed rather than make this request wait
-        # for a broker known to be down (connecting may take seconds); the thread tries for all.
-        _owed.owe(task, args, kwargs)
-        return False
-    try:
-        task.apply_async(args=args, kwargs=kwargs)
-    except Exception as error:  # kombu's OperationalError, a socket error, anything: the commit stands
-        with _owed.lock:
-            _owed.failures[task.name] += 1
-        log.warning(
-            "task not enqueued after commit; owed and resent later",
-            extra={"task": task.name, "error": type(error).__name__, "pid": os.getpid()},
-        )
-        _owed.owe(task, args, kwargs)
-        return False
-    if _owed.tasks:  # no resend thread (TASK_RESEND_SECONDS=0): the broker is back, the owed follow
-        resend_owed_tasks()
-    return True
-
-
-def resend_owed_tasks() -> int:
-    """Try once to send everything this process owes; how many the broker took.
-
-    The resend thread calls this; tests call it to drive the resending step by step.
-    """
-    with _owed.lock:
-        owed = list(_owed.tasks.items())
-    taken = 0
-    for key, (task, args, kwargs) in owed:
-        try:
-            task.apply_async(args=args, kwargs=kwargs)
-        except Exception as error:
-            log.info("owed task still not enqueued", extra={"task": task.name, "error": type(error).__name__})
-            return taken  # the broker is still down: the rest waits for the next try
-        with _owed.lock:
-            _owed.tasks.pop(key, None)
-            _owed.resent[task.name] += 1
-            if not _owed.tasks:
-                _owed.emptied.notify_all()
-        taken += 1
-    if taken:
-        log.warning("owed tasks enqueued", extra={"count": taken, "pid": os.getpid()})
-    return taken
-
-
-def wait_until_nothing_owed(timeout: float) -> bool:
-    """Wait (at most ``timeout`` seconds) until this process owes the broker nothing; False if it
-    still does (tests wait for the resend thread with it)."""
-    with _owed.emptied:
-        return _owed.emptied.wait_for(lambda: not _owed.tasks, timeout)
-
-
-def task_send_counts() -> dict[str, Any]:
-    """This process's counts: tasks owed now, and sends refused, dropped and resent by task name."""
-    return _owed.snapshot()
-
-
-def _task_send_samples() -> list[Sample]:
-    counts, pid = task_send_counts(), str(os.getpid())
-    samples = [Sample("shouwang_tasks_owed", "Tasks this process owes the broker (refused, to be resent)",
-                      counts["owed"], labels={"pid": pid})]
-    for key, help in (
-        ("failures", "Task sends the broker refused after a commit (the write itself stood)"),
-        ("dropped", "Task sends given up because too many were owed (periodic sweeps cover them)"),
-        ("resent", "Owed task sends the broker took later"),
-    ):
-        samples += [
-            Sample(f"shouwang_task_sends_{key}_total", help, value, "counter", {"task": task, "pid": pid})
-            for task, value in sorted(counts[key].items())
-        ]
-    return samples
-
-
-register_gauges(_task_send_samples)
 
 
 @sa.event.listens_for(orm.Session, "after_soft_rollback")
 def _drop_pending(session: orm.Session, previous_transaction: orm.SessionTransaction) -> None:
     if previous_transaction.parent is None:
         session.info.pop(_PENDING_KEY, None)
-
-
-# --- request ids and outcomes: the same in a worker and in-process ---------------------------------
-
-#: The message header that carries the enqueuing request's id to the task (core/logs.py).
-REQUEST_ID_HEADER = "shouwang_request_id"
-
-TASK_OUTCOMES = PrometheusCounter(
-    "shouwang_celery_tasks", "Task runs by task name and outcome (success, failure, retry)", ["task", "state"]
-)
-_request_id_tokens: dict[str, contextvars.Token[str | None]] = {}
-
-
-@before_task_publish.connect
-def _send_request_id(headers: dict[str, Any] | None = None, **_: Any) -> None:
-    request_id = current_request_id()
-    if headers is not None and request_id is not None:
-        headers.setdefault(REQUEST_ID_HEADER, request_id)
-
-
-@task_prerun.connect
-def _take_request_id(task_id: str | None = None, task: Task | None = None, **_: Any) -> None:
-    """The task's lines carry the id of the request that enqueued it: from its message in a worker,
-    from the context in-process (eager runs are not published); a fresh one for beat's runs."""
-    sent = sane_request_id(getattr(task.request, REQUEST_ID_HEADER, None)) if task is not None else None
-    request_id = sent or current_request_id() or new_request_id()
-    if task_id is not None:
-        _request_id_tokens[task_id] = request_id_var.set(request_id)
-
-
-@task_postrun.connect
-def _drop_request_id(task_id: str | None = None, **_: Any) -> None:
-    token = _request_id_tokens.pop(task_id, None) if task_id is not None else None
-    if token is not None:
-        request_id_var.reset(token)
-
-
-@task_success.connect
-def _count_success(sender: Task | None = None, **_: Any) -> None:
-    TASK_OUTCOMES.labels(getattr(sender, "name", "unknown"), "success").inc()
-
-
-@task_failure.connect
-def _count_failure(sender: Task | None = None, **_: Any) -> None:
-    TASK_OUTCOMES.labels(getattr(sender, "name", "unknown"), "failure").inc()
-
-
-@task_retry.connect
-def _count_retry(sender: Task | None = None, **_: Any) -> None:
-    TASK_OUTCOMES.labels(getattr(sender, "name", "unknown"), "retry").inc()
-
-
-@setup_logging.connect
-def _json_logs_in_worker(loglevel: str | int | None = None, **_: Any) -> None:
-    # Connected, so Celery leaves the root logger alone: a worker logs JSON lines as the web does.
-    configure_logging(loglevel or "INFO")
 
 
 @worker_process_init.connect

@@ -33,7 +33,8 @@ from sqlalchemy import orm
 
 from core.config import normalise_database_url
 from core.extensions import db
-from core.tasks import celery, init_celery, resend_owed_tasks, task_send_counts, wait_until_nothing_owed
+from core.task_sending import resend_owed_tasks, task_send_counts, wait_until_nothing_owed
+from core.tasks import celery, init_celery
 from grids.models import AreaLevel
 from notifications.broadcasts.models import Broadcast
 from notifications.models import Notification, PushStatus
