@@ -1,0 +1,360 @@
+"""The figures of a participation report, section by section, as grouped SQL aggregates; which rows
+each figure counts is said in :mod:`reports.participation.service`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from core.extensions import db
+from grids.models import Area
+from grids.queries import in_subtree
+from patrols.models import COUNTED_PRESENCE, Patrol, PresenceStatus
+from patrols.reports.models import Report, ReportAction, ReportEvent, ReportLevel
+from reports.periods import Bucket, Period, bucket_index
+from reports.sql import count_if, grouped, hours, in_period, minutes_between, rate, sum_if
+from rewards.awarding.models import ServiceRecord
+from rewards.badges.models import VolunteerBadge
+from rewards.ledger.models import LedgerEntry, LedgerReason
+from shifts.models import Assignment, AssignmentRole, AssignmentStatus, Shift, ShiftStatus
+from volunteers.models import StatusChange, Volunteer, VolunteerKind, VolunteerStatus
+
+#: Ledger reasons that earn points.
+EARNING = (LedgerReason.SERVED_SHIFT, LedgerReason.MANUAL_HOURS, LedgerReason.REPORT_BONUS, LedgerReason.STREAK_BONUS)
+HELD_PLACE = (AssignmentStatus.ASSIGNED, AssignmentStatus.ABSENT)
+LEVELS = tuple(level.value for level in ReportLevel)
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """How a section's rows are grouped: the whole area, its children, the volunteers of a grid,
+    series buckets; or one volunteer's own rows (``volunteer_id``)."""
+
+    area: Area | None
+    mode: str  # "total" | "children" | "volunteers" | "series"
+    buckets: list[Bucket] = field(default_factory=list)
+    volunteer_id: int | None = None
+
+    def apply(
+        self, stmt: sa.Select[Any], path: Any, volunteer: Any, moment: Any
+    ) -> tuple[sa.Select[Any], Any]:
+        """``stmt`` limited to the area (or the volunteer), and the key its rows are grouped by."""
+        if self.volunteer_id is not None:
+            return stmt.where(volunteer == self.volunteer_id), sa.literal(0)
+        assert self.area is not None
+        stmt = stmt.where(in_subtree(path, self.area.path))
+        if self.mode == "series":
+            return stmt, bucket_index(moment, self.buckets)
+        if self.mode == "volunteers":
+            return stmt, volunteer
+        if self.mode == "children":
+            child = orm.aliased(Area)
+            # Paths hold only digits and slashes, so the prefix needs no escaping.
+            stmt = stmt.join(child, sa.and_(child.parent_id == self.area.id, path.startswith(child.path)))
+            return stmt, child.id
+        return stmt, sa.literal(0)
+
+
+# ------------------------------------------------------------------------------------- sections
+
+
+def _served(period: Period) -> sa.ColumnElement[bool]:
+    """A volunteer has served a shift starting in the period (presence counted)."""
+    return (
+        sa.select(Patrol.id)
+        .join(Shift, Shift.id == Patrol.shift_id)
+        .where(
+            Patrol.volunteer_id == Volunteer.id,
+            Patrol.presence_status.in_(COUNTED_PRESENCE),
+            Patrol.served_minutes.is_not(None),
+            Shift.status != ShiftStatus.CANCELLED,
+            in_period(Shift.starts_at, period),
+        )
+        .exists()
+    )
+
+
+def volunteers_section(period: Period, by: Grouping, kinds: list[str]) -> dict[Any, dict[str, Any]]:
+    last_status = (
+        sa.select(StatusChange.to_status)
+        .where(StatusChange.volunteer_id == Volunteer.id, StatusChange.at < period.ends_at)
+        .order_by(StatusChange.at.desc(), StatusChange.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    newly_approved = (
+        sa.select(StatusChange.id)
+        .where(
+            StatusChange.volunteer_id == Volunteer.id,
+            StatusChange.from_status == VolunteerStatus.PENDING,
+            StatusChange.to_status == VolunteerStatus.ACTIVE,
+            in_period(StatusChange.at, period),
+        )
+        .exists()
+    )
+    home = orm.aliased(Area)
+    stmt = (
+        sa.select(Volunteer.id)
+        .join(home, home.id == Volunteer.home_grid_id)
+        .join(VolunteerKind, VolunteerKind.id == Volunteer.kind_id)
+        .where(Volunteer.created_at < period.ends_at)
+    )
+    stmt, key = by.apply(stmt, home.path, Volunteer.id, Volunteer.created_at)
+    kind = VolunteerKind.code
+    rows = db.session.execute(
+        stmt.with_only_columns(
+            key.label("key"),
+            kind.label("kind"),
+            count_if(in_period(Volunteer.created_at, period)).label("registered"),
+            count_if(last_status == VolunteerStatus.ACTIVE).label("approved"),
+            count_if(newly_approved).label("newly_approved"),
+            count_if(last_status.in_([VolunteerStatus.SUSPENDED, VolunteerStatus.RETIRED])).label("suspended_closed"),
+            count_if(_served(period)).label("active"),
+        ).group_by(key, kind)
+    ).mappings()
+    names = ("registered", "approved", "newly_approved", "suspended_closed", "active")
+    result: dict[Any, dict[str, Any]] = {}
+    for row in rows:  # one row per (group, kind): a handful, never one per volunteer
+        figures = result.setdefault(row["key"], empty_volunteers(kinds))
+        for name in names:
+            figures[name] += row[name]
+            figures["by_kind"][row["kind"]][name] = row[name]
+    return result
+
+
+def empty_volunteers(kinds: list[str]) -> dict[str, Any]:
+    names = ("registered", "approved", "newly_approved", "suspended_closed", "active")
+    return {**dict.fromkeys(names, 0), "by_kind": {code: dict.fromkeys(names, 0) for code in kinds}}
+
+
+def shifts_section(period: Period, by: Grouping) -> dict[Any, dict[str, Any]]:
+    filled = (
+        sa.select(sa.func.count(Assignment.id))
+        .where(
+            Assignment.shift_id == Shift.id,
+            Assignment.role == AssignmentRole.PRIMARY,
+            Assignment.status.in_(HELD_PLACE),
+        )
+        .scalar_subquery()
+    )
+    capped = sa.case((filled > Shift.max_headcount, Shift.max_headcount), else_=filled)
+    grid = orm.aliased(Area)
+    planned = Shift.status != ShiftStatus.CANCELLED
+    stmt = sa.select(Shift.id).join(grid, grid.id == Shift.grid_id).where(in_period(Shift.starts_at, period))
+    stmt, key = by.apply(stmt, grid.path, sa.null(), Shift.starts_at)
+    rows = grouped(
+        stmt,
+        key,
+        count_if(planned).label("planned"),
+        count_if(sa.not_(planned)).label("cancelled"),
+        sum_if(planned, Shift.max_headcount).label("places_planned"),
+        sum_if(planned, capped).label("places_filled"),
+    )
+    return {k: _shift_figures(row) for k, row in rows.items()}
+
+
+def _shift_figures(row: dict[str, Any]) -> dict[str, Any]:
+    figures = {name: int(row.get(name) or 0) for name in ("planned", "cancelled", "places_planned", "places_filled")}
+    return {**figures, "fill_rate": rate(figures["places_filled"], figures["places_planned"])}
+
+
+def presence_section(period: Period, by: Grouping, as_of: datetime) -> dict[Any, dict[str, Any]]:
+    grid = orm.aliased(Area)
+    held = sa.and_(Assignment.role == AssignmentRole.PRIMARY, Assignment.status.in_(HELD_PLACE))
+    served = sa.and_(held, Patrol.presence_status.in_(COUNTED_PRESENCE), Patrol.served_minutes.is_not(None))
+    stmt = (
+        sa.select(Assignment.id)
+        .join(Shift, Shift.id == Assignment.shift_id)
+        .join(grid, grid.id == Shift.grid_id)
+        .outerjoin(Patrol, Patrol.assignment_id == Assignment.id)
+        .where(in_period(Shift.starts_at, period), Shift.status != ShiftStatus.CANCELLED, Shift.ends_at <= as_of)
+    )
+    stmt, key = by.apply(stmt, grid.path, Assignment.volunteer_id, Shift.starts_at)
+    rows = grouped(
+        stmt,
+        key,
+        count_if(held).label("assignments"),
+        count_if(served).label("served"),
+        count_if(Assignment.status == AssignmentStatus.ABSENT).label("no_shows"),
+        count_if(
+            sa.and_(Assignment.status == AssignmentStatus.WITHDRAWN, Assignment.late_withdrawal.is_(True))
+        ).label("late_withdrawals"),
+        sum_if(served, Patrol.served_minutes).label("served_minutes"),
+        count_if(sa.and_(held, Patrol.presence_status == PresenceStatus.NEEDS_REVIEW)).label("in_review"),
+    )
+    manual = _manual_minutes(period, by)
+    return {k: _presence_figures(rows.get(k, {}), manual.get(k, 0)) for k in rows.keys() | manual.keys()}
+
+
+def _manual_minutes(period: Period, by: Grouping) -> dict[Any, int]:
+    grid = orm.aliased(Area)
+    stmt = (
+        sa.select(ServiceRecord.id)
+        .join(grid, grid.id == ServiceRecord.grid_id)
+        .where(
+            ServiceRecord.source_type == "manual",
+            ServiceRecord.voided_at.is_(None),
+            ServiceRecord.served_on >= period.first,
+            ServiceRecord.served_on <= period.last,
+        )
+    )
+    # Records carry a local date, not an instant: the series buckets them by date.
+    stmt, key = by.apply(stmt, grid.path, ServiceRecord.volunteer_id, sa.null())
+    if by.mode == "series" and by.volunteer_id is None:
+        key = _day_bucket(by.buckets)
+    rows = grouped(stmt, key, sa.func.sum(ServiceRecord.minutes).label("minutes"))
+    return {k: int(row["minutes"] or 0) for k, row in rows.items()}
+
+
+def _day_bucket(buckets: list[Bucket]) -> sa.ColumnElement[int]:
+    """The bucket a local date (``served_on``) falls in."""
+    if len(buckets) == 1:
+        return sa.literal(0)
+    return sa.case(
+        *((ServiceRecord.served_on <= bucket.last, index) for index, bucket in enumerate(buckets)),
+        else_=len(buckets) - 1,
+    )
+
+
+def _presence_figures(row: dict[str, Any], manual_minutes: int) -> dict[str, Any]:
+    counts = {
+        name: int(row.get(name) or 0)
+        for name in ("assignments", "served", "no_shows", "late_withdrawals", "in_review")
+    }
+    return {
+        **counts,
+        "attendance_rate": rate(counts["served"], counts["assignments"]),
+        "served_minutes": int(row.get("served_minutes") or 0),
+        "served_hours": hours(row.get("served_minutes")),
+        "manual_minutes": manual_minutes,
+        "manual_hours": hours(manual_minutes),
+    }
+
+
+def reports_section(period: Period, by: Grouping) -> dict[Any, dict[str, Any]]:
+    taken_up_at = (
+        sa.select(ReportEvent.report_id, sa.func.min(ReportEvent.created_at).label("at"))
+        .where(ReportEvent.action != ReportAction.FILED)
+        .group_by(ReportEvent.report_id)
+        .subquery()
+    )
+    grid = orm.aliased(Area)
+    base = (
+        sa.select(Report.id)
+        .join(grid, grid.id == Report.grid_id)
+        .outerjoin(taken_up_at, taken_up_at.c.report_id == Report.id)
+        .where(in_period(Report.received_at, period))
+    )
+    stmt, key = by.apply(base, grid.path, Report.volunteer_id, Report.received_at)
+    rows = grouped(
+        stmt,
+        key,
+        sa.func.count(Report.id).label("filed"),
+        *(count_if(Report.level == level).label(level) for level in LEVELS),
+        count_if(taken_up_at.c.at.is_not(None)).label("taken_up"),
+        count_if(Report.resolved_at.is_not(None)).label("resolved"),
+    )
+    to_take_up = _medians(stmt, key, minutes_between(Report.received_at, taken_up_at.c.at), taken_up_at.c.at)
+    to_resolve = _medians(stmt, key, minutes_between(Report.received_at, Report.resolved_at), Report.resolved_at)
+    return {
+        k: {
+            "filed": int(row["filed"]),
+            "by_level": {level: int(row[level]) for level in LEVELS},
+            "taken_up": int(row["taken_up"]),
+            "resolved": int(row["resolved"]),
+            "median_minutes_to_take_up": to_take_up.get(k),
+            "median_minutes_to_resolve": to_resolve.get(k),
+        }
+        for k, row in rows.items()
+    }
+
+
+def _medians(stmt: sa.Select[Any], key: sa.ColumnElement[Any], minutes: Any, present: Any) -> dict[Any, float]:
+    """The median of ``minutes`` per group, in SQL: the middle row (or the mean of the middle two)
+    by row number within the group (window functions: SQLite ≥ 3.25 and PostgreSQL alike)."""
+    ranked = (
+        stmt.where(present.is_not(None))
+        .with_only_columns(
+            key.label("key"),
+            minutes.label("minutes"),
+            sa.func.row_number().over(partition_by=key, order_by=minutes).label("position"),
+            sa.func.count().over(partition_by=key).label("size"),
+        )
+        .subquery()
+    )
+    middle = sa.select(ranked.c.key, sa.func.avg(ranked.c.minutes).label("median")).where(
+        ranked.c.position.in_([(ranked.c.size + 1) // 2, (ranked.c.size + 2) // 2])
+    )
+    rows = db.session.execute(middle.group_by(ranked.c.key)).all()
+    return {row.key: round(float(row.median), 1) for row in rows}
+
+
+def points_section(period: Period, by: Grouping) -> dict[Any, dict[str, Any]]:
+    home = orm.aliased(Area)
+    stmt = (
+        sa.select(LedgerEntry.id)
+        .join(Volunteer, Volunteer.id == LedgerEntry.volunteer_id)
+        .join(home, home.id == Volunteer.home_grid_id)
+        .where(in_period(LedgerEntry.created_at, period))
+    )
+    stmt, key = by.apply(stmt, home.path, LedgerEntry.volunteer_id, LedgerEntry.created_at)
+    reason = LedgerEntry.reason
+    rows = grouped(
+        stmt,
+        key,
+        sum_if(reason.in_(EARNING), LedgerEntry.amount).label("awarded"),
+        sum_if(reason == LedgerReason.REVERSAL, -LedgerEntry.amount).label("reversed"),
+        sum_if(
+            reason.in_([LedgerReason.REDEMPTION, LedgerReason.REDEMPTION_REFUND]), -LedgerEntry.amount
+        ).label("redeemed"),
+        sum_if(reason == LedgerReason.EXPIRY, -LedgerEntry.amount).label("expired"),
+        sum_if(reason == LedgerReason.ADJUSTMENT, LedgerEntry.amount).label("adjusted"),
+    )
+    badges = _badges(period, by)
+    return {
+        k: {
+            **{name: int(rows.get(k, {}).get(name) or 0) for name in ("awarded", "reversed", "redeemed", "expired", "adjusted")},
+            "badges": badges.get(k, {}),
+        }
+        for k in rows.keys() | badges.keys()
+    }
+
+
+def _badges(period: Period, by: Grouping) -> dict[Any, dict[str, int]]:
+    home = orm.aliased(Area)
+    stmt = (
+        sa.select(VolunteerBadge.id)
+        .join(Volunteer, Volunteer.id == VolunteerBadge.volunteer_id)
+        .join(home, home.id == Volunteer.home_grid_id)
+        .where(in_period(VolunteerBadge.earned_at, period))
+    )
+    stmt, key = by.apply(stmt, home.path, VolunteerBadge.volunteer_id, VolunteerBadge.earned_at)
+    rows = db.session.execute(
+        stmt.with_only_columns(key.label("key"), VolunteerBadge.badge, sa.func.count().label("n")).group_by(
+            key, VolunteerBadge.badge
+        )
+    ).all()
+    result: dict[Any, dict[str, int]] = {}
+    for row in rows:  # one row per (group, badge)
+        result.setdefault(row.key, {})[row.badge] = int(row.n)
+    return result
+
+
+# --------------------------------------------------------------------------------------- report
+
+EMPTY_SHIFTS = _shift_figures({})
+EMPTY_PRESENCE = _presence_figures({}, 0)
+EMPTY_REPORTS: dict[str, Any] = {
+    "filed": 0,
+    "by_level": dict.fromkeys(LEVELS, 0),
+    "taken_up": 0,
+    "resolved": 0,
+    "median_minutes_to_take_up": None,
+    "median_minutes_to_resolve": None,
+}
+EMPTY_POINTS: dict[str, Any] = {**dict.fromkeys(("awarded", "reversed", "redeemed", "expired", "adjusted"), 0), "badges": {}}
+
