@@ -1,0 +1,34 @@
+"""Reports: what the patrol data adds up to, for district staff, organisers and volunteers.
+
+Read-only over the lower packages' models (volunteers, shifts, patrols, rewards); it writes only
+tables of its own, never theirs. Features, each a subpackage with the usual rooms:
+``participation/`` (volunteers, shifts, presence, incident reports and points of an area and a
+period, drilled down to its children, with a time series; a volunteer's own summary). What they
+share stays here: report periods (``periods.py``: months, quarters, years and date ranges read in
+the area's time zone, as UTC instants).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+MODEL_MODULES: tuple[str, ...] = ()
+TASK_MODULES: tuple[str, ...] = ()
+
+#: The route module of each feature, one a line; each holds a ``blp`` registered in this order (the
+#: order of the API document's sections).
+FEATURE_ROUTES: tuple[str, ...] = (
+    "reports.participation.routes",
+)
+
+
+def init_app(app: Flask) -> None:
+    """The reports API: one blueprint per feature."""
+    from core.extensions import api
+
+    for name in FEATURE_ROUTES:
+        api.register_blueprint(importlib.import_module(name).blp)

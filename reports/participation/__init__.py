@@ -1,0 +1,1 @@
+"""Participation reports: see ``service.py`` for the rows each figure counts."""
