@@ -216,6 +216,11 @@ _RELATIONAL_QUERY_RULES: dict[tuple[str, str], Any] = {
     ("GET /api/v1/leaderboards", "value"): _value_of_the_other_period,
     ("GET /api/v1/leaderboards", "by"): bool,  # a level below the area's (area_id or the caller's)
 }
+# A report's period (reports/periods.py): period with a value of its kind, or from and to together,
+# in order, within three years and in the years 2000–2099 (a `format: date` cannot be bounded).
+_RELATIONAL_QUERY_RULES.update(
+    {("GET /api/v1/reports/coverage", name): bool for name in ("period", "value", "from", "to")}
+)
 
 
 def _is_reference(name: str) -> bool:
