@@ -65,7 +65,8 @@ def _day(n: int) -> str:
 def world(tree: Tree) -> Tree:
     """District A's four weeks (district B has a shift too, never counted for A):
 
-    - grid_a: weekly target 420; a 2-place shift of 120 min on day 3 (one verified 120, one
+    - grid_a: weekly target 420; a 1-place shift from 23:00 the day before the period to 01:00 on
+      its first day (served: the previous period's, by its start; but day 0 was patrolled), a 2-place shift of 120 min on day 3 (one verified 120, one
       *rejected* presence claiming 120), a 1-place shift across midnight from day 10 22:00 to day
       11 02:00 (approved 240), a 3-place shift on day 20 with one primary who never came, a
       cancelled shift on day 25;
@@ -78,6 +79,7 @@ def world(tree: Tree) -> Tree:
     v1, v2, v3 = (factories.make_volunteer(tree.grid_a) for _ in range(3))
     db.session.add(GridPatrolTarget(grid_id=tree.grid_a.id, weekly_target_minutes=420))
 
+    _served(_shift(tree.grid_a, _at(-1, 23), 120, 1), v3, "verified", 120)
     first = _shift(tree.grid_a, _at(3, 19), 120, 2)
     _served(first, v1, "verified", 120)
     _served(first, v2, "rejected", 120)
@@ -133,15 +135,18 @@ def test_a_hand_built_four_weeks_every_figure(client: FlaskClient, world: Tree) 
         # 120 verified + 240 approved; the rejected presence's 120 serve nothing.
         "served_minutes": 360, "coverage_pct": 21.4, "weekly_target_minutes": 420,
     }
-    assert a["previous"]["expected_minutes"] == 1680 and a["previous"]["coverage_pct"] == 0.0
-    assert a["coverage_change"] == 21.4
+    # The shift across the start of the period is the previous period's.
+    assert (a["previous"]["shift_count"], a["previous"]["served_minutes"], a["previous"]["expected_minutes"],
+            a["previous"]["coverage_pct"]) == (1, 120, 1680, 7.1)
+    assert a["coverage_change"] == 14.3
     # Only the shift nobody came to is uncovered, at its local time.
     assert a["uncovered_shift_count"] == 1
     assert [window["starts_local"] for window in a["uncovered_shifts"]] == [f"{_day(20)}T08:00:00"]
-    # Patrolled: day 3, and days 10 and 11 (the shift across midnight touches both).
-    assert a["days_without_patrol_count"] == DAYS - 3
+    # Patrolled: day 0 (the previous period's shift ran into it), day 3, and days 10 and 11 (the
+    # shift across midnight touches both).
+    assert a["days_without_patrol_count"] == DAYS - 4
     assert a["days_without_patrol"] == [
-        {"first": _day(0), "last": _day(2)}, {"first": _day(4), "last": _day(9)},
+        {"first": _day(1), "last": _day(2)}, {"first": _day(4), "last": _day(9)},
         {"first": _day(12), "last": _day(DAYS - 1)},
     ]
 
@@ -155,9 +160,9 @@ def test_a_hand_built_four_weeks_every_figure(client: FlaskClient, world: Tree) 
         "grid_count": 3, "grids_without_shifts": 1, "shift_count": 4, "planned_minutes": 960,
         "target_minutes": 1680, "expected_minutes": 1800, "staffed_minutes": 720, "served_minutes": 460,
         "coverage_pct": 25.6,
-        "previous": {"shift_count": 1, "planned_minutes": 120, "target_minutes": 1680, "expected_minutes": 1800,
-                     "staffed_minutes": 120, "served_minutes": 120, "coverage_pct": 6.7},
-        "coverage_change": 18.9,
+        "previous": {"shift_count": 2, "planned_minutes": 240, "target_minutes": 1680, "expected_minutes": 1800,
+                     "staffed_minutes": 240, "served_minutes": 240, "coverage_pct": 13.3},
+        "coverage_change": 12.3,
     }
     for name in ("planned_minutes", "expected_minutes", "staffed_minutes", "served_minutes"):
         assert body["totals"][name] == sum(grid[name] for grid in grids)
