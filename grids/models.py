@@ -91,3 +91,53 @@ class Area(Model):
     @property
     def is_grid(self) -> bool:
         return self.level == AreaLevel.GRID
+
+
+#: Most active volunteers of one kind a grid's quota may ask for.
+MAX_QUOTA = 100
+#: Largest weekly patrol target: a hundred people round the clock, in minutes.
+MAX_WEEKLY_TARGET_MINUTES = 100 * 7 * 24 * 60
+
+
+class GridQuota(Model):
+    """How many *active* volunteers of a kind a grid should have at home (e.g. 1–2 alley stewards
+    小巷管家 per grid, one volunteer police 义警). One row per grid and kind; no row, no quota.
+
+    The kind is named by its code: kinds belong to ``volunteers``, above grids, so grids keeps the
+    code (stable, never edited) with a foreign key to it and imports nothing from there.
+    """
+
+    __tablename__ = "grid_quotas"
+
+    grid_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("areas.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind_code: Mapped[str] = mapped_column(
+        sa.String(32), sa.ForeignKey("volunteer_kinds.code", ondelete="RESTRICT"), primary_key=True
+    )
+    min_active: Mapped[int] = mapped_column(sa.SmallInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        sa.CheckConstraint(f"min_active BETWEEN 1 AND {MAX_QUOTA}", name="min_active_range"),
+    )
+
+
+class GridPatrolTarget(Model):
+    """A grid's weekly patrol target in person-minutes (what its organiser wants patrolled a week,
+    whatever shifts exist); the coverage report compares it with the shifts planned."""
+
+    __tablename__ = "grid_patrol_targets"
+
+    grid_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("areas.id", ondelete="CASCADE"), primary_key=True
+    )
+    weekly_target_minutes: Mapped[int] = mapped_column(sa.Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        sa.CheckConstraint(
+            f"weekly_target_minutes BETWEEN 1 AND {MAX_WEEKLY_TARGET_MINUTES}",
+            name="weekly_target_range",
+        ),
+    )

@@ -13,10 +13,10 @@ from flask.views import MethodView
 from flask_jwt_extended import get_jwt, verify_jwt_in_request
 from flask_smorest import Blueprint
 
-from core.auth import Role, auth_required, current_caller
+from core.auth import MANAGERS, Role, auth_required, current_caller
 from core.errors import error_docs
 from core.pagination import PageArgs, page_schema
-from grids import service
+from grids import quotas, service
 from grids.models import Area
 from grids.schemas import (
     AreaCreateInput,
@@ -28,6 +28,10 @@ from grids.schemas import (
     AreaSummarySchema,
     AreaUpdateInput,
     AreaUpdateSchema,
+    GridQuotaListSchema,
+    GridQuotaSchema,
+    GridQuotaSetInput,
+    GridQuotaSetSchema,
     LocateArgs,
     LocateResultSchema,
 )
@@ -145,3 +149,34 @@ class AreaMove(MethodView):
         area = service.get_area(area_id)
         service.move_area(current_caller(), area, data["parent_id"])
         return area
+
+
+@blp.route("/areas/<int:area_id>/quotas")
+class AreaQuotas(MethodView):
+    @auth_required(*MANAGERS)
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, page_schema(GridQuotaSchema))
+    @_errors(401, 403, 404)
+    def get(self, args: dict[str, Any], area_id: int) -> dict[str, Any]:
+        """Steward quotas and weekly patrol targets of every grid in an area's subtree, by grid id.
+
+        Organisers, staff and admins, for areas in their subtree (403 out_of_scope elsewhere).
+        """
+        area = quotas.quota_area(current_caller(), area_id, write=False)
+        return quotas.list_quotas(area, limit=args["limit"], cursor=args["cursor"])
+
+    @auth_required(*MANAGERS)
+    @blp.arguments(GridQuotaSetSchema)
+    @blp.response(200, GridQuotaListSchema)
+    @_errors(401, 403, 404, 422)
+    def put(self, data: GridQuotaSetInput, area_id: int) -> dict[str, Any]:
+        """Set the steward quota and weekly patrol target of a grid, or of each grid of a community.
+
+        Replaces the whole quota: kinds not listed are removed, a null target removes the target.
+        Organisers, staff and admins in their subtree (403 out_of_scope elsewhere); another level
+        of area is 404 not_grid_or_community. Each grid that changes is in the audit log
+        (`grid.quota_set`). Answers every grid set, by id.
+        """
+        caller = current_caller()
+        area = quotas.quota_area(caller, area_id, write=True)
+        return {"items": quotas.set_quotas(caller, area, data)}

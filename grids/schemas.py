@@ -10,13 +10,16 @@ from core import i18n
 from core.fields import FullMatch, Instant, UpdateSchema
 from core.pagination import PageArgs
 from core.validators import Text, TimeZoneName, id_field
-from grids.models import AreaLevel, GridKind
+from grids.models import MAX_QUOTA, MAX_WEEKLY_TARGET_MINUTES, AreaLevel, GridKind
 
 MAX_HOUSEHOLDS = 100_000
 CODE_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
 CODE_MESSAGE = i18n.N_("Use 1 to 32 letters, digits, '_' or '-'.")
+KIND_REPEATED = i18n.N_("Each kind may appear only once.")
+#: Most kinds one grid's quota names (the builtin two and a few a city adds).
+MAX_QUOTA_KINDS = 20
 
-i18n.register_messages(CODE_MESSAGE)
+i18n.register_messages(CODE_MESSAGE, KIND_REPEATED)
 
 
 def code_field(**kwargs: Any) -> ma.fields.String:
@@ -193,3 +196,79 @@ class AreaSearchArgs(PageArgs):
 class LocateArgs(ma.Schema):
     lat = ma.fields.Float(required=True, validate=ma.validate.Range(min=-90, max=90))
     lon = ma.fields.Float(required=True, validate=ma.validate.Range(min=-180, max=180))
+
+
+# ------------------------------------------------------------------------ quotas and patrol targets
+
+
+class KindQuotaSchema(ma.Schema):
+    kind = Text(
+        required=True,
+        validate=ma.validate.Length(min=2, max=32),
+        metadata={"description": "Code of a volunteer kind (`GET /volunteer-kinds`)", "example": "alley_steward"},
+    )
+    min_active = ma.fields.Integer(
+        required=True,
+        strict=True,
+        validate=ma.validate.Range(min=1, max=MAX_QUOTA),
+        metadata={"description": "Least number of active volunteers of this kind living in the grid"},
+    )
+
+
+class KindQuotaInput(TypedDict):
+    """What :class:`KindQuotaSchema` loads."""
+
+    kind: str
+    min_active: int
+
+
+def _distinct_kinds(quotas: list[KindQuotaInput]) -> None:
+    kinds = [quota["kind"] for quota in quotas]
+    if len(set(kinds)) != len(kinds):
+        raise ma.ValidationError(KIND_REPEATED)
+
+
+class GridQuotaSetSchema(ma.Schema):
+    """The whole quota of a grid (or of each grid of a community): what is not given is removed."""
+
+    weekly_target_minutes = ma.fields.Integer(
+        required=True,
+        allow_none=True,
+        strict=True,
+        validate=ma.validate.Range(min=1, max=MAX_WEEKLY_TARGET_MINUTES),
+        metadata={
+            "description": "Person-minutes the grid should be patrolled each week (e.g. 840: two "
+            "stewards an hour a day); null: no target"
+        },
+    )
+    quotas = ma.fields.List(
+        ma.fields.Nested(KindQuotaSchema),
+        required=True,
+        validate=[ma.validate.Length(max=MAX_QUOTA_KINDS), _distinct_kinds],
+        metadata={"description": "Per volunteer kind, the least number of active volunteers homed "
+                  "in the grid; [] removes every quota. Each kind once; an unknown kind is 422."},
+    )
+
+
+class GridQuotaSetInput(TypedDict):
+    """What :class:`GridQuotaSetSchema` loads."""
+
+    weekly_target_minutes: int | None
+    quotas: list[KindQuotaInput]
+
+
+class GridQuotaSchema(ma.Schema):
+    """A grid's steward quota and weekly patrol target."""
+
+    grid_id = ma.fields.Integer(required=True)
+    grid_name = ma.fields.String(required=True)
+    path = ma.fields.String(required=True)
+    weekly_target_minutes = ma.fields.Integer(required=True, allow_none=True)
+    quotas = ma.fields.List(ma.fields.Nested(KindQuotaSchema), required=True)
+    updated_at = Instant(
+        required=True, allow_none=True, metadata={"description": "Last change; null: never set"}
+    )
+
+
+class GridQuotaListSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(GridQuotaSchema), required=True)

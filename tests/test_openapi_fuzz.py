@@ -223,6 +223,19 @@ _RELATIONAL_QUERY_RULES: dict[tuple[str, str], Any] = {
         for name in ("period", "value", "from", "to", "series")
     },
 }
+# A report's period (reports/periods.py): period with a value of its kind, or from and to together,
+# in order, within three years and in the years 2000–2099 (a `format: date` cannot be bounded).
+_RELATIONAL_QUERY_RULES.update(
+    {
+        (operation, name): bool
+        for operation in (
+            "GET /api/v1/reports/coverage",
+            "GET /api/v1/reports/participation",
+            "GET /api/v1/me/participation",
+        )
+        for name in ("period", "value", "from", "to")
+    }
+)
 
 
 def _is_reference(name: str) -> bool:
