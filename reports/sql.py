@@ -12,23 +12,37 @@ from core.extensions import db
 from reports.periods import Period
 
 
-class minutes_between(FunctionElement[float]):
-    """Minutes from the first timestamp to the second (SQLite keeps no interval type)."""
+class seconds_between(FunctionElement[int]):
+    """Whole seconds from the first timestamp to the second, in SQL (SQLite keeps no interval type).
 
-    type = sa.Float()
+    Integers on both databases: SQLite's ``julianday()`` is floating point and would make 120
+    minutes 119.99999."""
+
+    type = sa.Integer()
     inherit_cache = True
+    name = "seconds_between"
 
 
-@compiles(minutes_between)
-def _minutes_between(element: minutes_between, compiler: Any, **kw: Any) -> str:
-    start, end = list(element.clauses)
-    return f"(EXTRACT(EPOCH FROM ({compiler.process(end, **kw)} - {compiler.process(start, **kw)})) / 60.0)"
+@compiles(seconds_between)
+def _seconds_between(element: seconds_between, compiler: Any, **kw: Any) -> str:
+    start, end = (compiler.process(argument, **kw) for argument in element.clauses)
+    return f"CAST(FLOOR(EXTRACT(EPOCH FROM ({end} - {start}))) AS BIGINT)"
 
 
-@compiles(minutes_between, "sqlite")
-def _minutes_between_sqlite(element: minutes_between, compiler: Any, **kw: Any) -> str:
-    start, end = list(element.clauses)
-    return f"((julianday({compiler.process(end, **kw)}) - julianday({compiler.process(start, **kw)})) * 1440.0)"
+@compiles(seconds_between, "sqlite")
+def _seconds_between_sqlite(element: seconds_between, compiler: Any, **kw: Any) -> str:
+    start, end = (compiler.process(argument, **kw) for argument in element.clauses)
+    return f"(CAST(strftime('%s', {end}) AS INTEGER) - CAST(strftime('%s', {start}) AS INTEGER))"
+
+
+def minutes_between(start: Any, end: Any) -> sa.ColumnElement[Any]:
+    """Minutes (with their fraction) from ``start`` to ``end``."""
+    return seconds_between(start, end) / 60.0
+
+
+def whole_minutes_between(start: Any, end: Any) -> sa.ColumnElement[int]:
+    """Whole minutes from ``start`` to ``end``, rounded down (for a positive span)."""
+    return seconds_between(start, end) // 60
 
 
 def grouped(stmt: sa.Select[Any], key: sa.ColumnElement[Any], *columns: Any) -> dict[Any, dict[str, Any]]:

@@ -37,8 +37,6 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy import orm
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.expression import FunctionElement
 
 from core.auth import Caller
 from core.db import utcnow
@@ -47,33 +45,12 @@ from grids.models import Area, AreaLevel, GridPatrolTarget, GridQuota
 from grids.queries import in_subtree, referenced_area
 from patrols.models import COUNTED_PRESENCE, Patrol
 from reports.periods import Period
+from reports.sql import whole_minutes_between
 from shifts.models import Shift, ShiftStatus
 from volunteers.models import Volunteer, VolunteerKind, VolunteerStatus
 
 #: Uncovered shifts listed per grid (the count is always complete), earliest first.
 UNCOVERED_SHIFTS_SHOWN = 50
-
-
-class minutes_between(FunctionElement[int]):
-    """Whole minutes from the first timestamp to the second, rounded down, in SQL."""
-
-    type = sa.Integer()
-    inherit_cache = True
-    name = "minutes_between"
-
-
-@compiles(minutes_between, "postgresql")
-def _minutes_between_postgresql(element: minutes_between, compiler: Any, **kw: Any) -> str:
-    start, end = (compiler.process(argument, **kw) for argument in element.clauses)
-    return f"CAST(FLOOR(EXTRACT(EPOCH FROM ({end} - {start})) / 60) AS INTEGER)"
-
-
-@compiles(minutes_between, "sqlite")
-def _minutes_between_sqlite(element: minutes_between, compiler: Any, **kw: Any) -> str:
-    # Seconds since the epoch as integers: julianday()'s floating point would turn 120 minutes
-    # into 119.99999.
-    start, end = (compiler.process(argument, **kw) for argument in element.clauses)
-    return f"((CAST(strftime('%s', {end}) AS INTEGER) - CAST(strftime('%s', {start}) AS INTEGER)) / 60)"
 
 
 # ----------------------------------------------------------------------------------- the figures
@@ -154,7 +131,7 @@ def _grid_filter(root_path: str, timezone: str) -> list[sa.ColumnElement[bool]]:
 
 def _shift_figures(root_path: str, period: Period) -> dict[int, Figures]:
     """Planned and staffed minutes and the shift count of each grid (one aggregate)."""
-    length = minutes_between(Shift.starts_at, Shift.ends_at)
+    length = whole_minutes_between(Shift.starts_at, Shift.ends_at)
     stmt = (
         sa.select(
             Shift.grid_id,
