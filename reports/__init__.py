@@ -3,7 +3,8 @@
 Read-only over the lower packages' models (volunteers, shifts, patrols, rewards); it writes only
 tables of its own, never theirs. Features, each a subpackage with the usual rooms:
 ``participation/`` (volunteers, shifts, presence, incident reports and points of an area and a
-period, drilled down to its children, with a time series; a volunteer's own summary). What they
+period, drilled down to its children, with a time series; a volunteer's own summary) and
+``exports/`` (that report as an XLSX workbook or a CSV table, streamed). What they
 share stays here: report periods (``periods.py``: months, quarters, years and date ranges read in
 the area's time zone, as UTC instants).
 """
@@ -23,6 +24,7 @@ TASK_MODULES: tuple[str, ...] = ()
 #: order of the API document's sections).
 FEATURE_ROUTES: tuple[str, ...] = (
     "reports.participation.routes",
+    "reports.exports.routes",
 )
 
 
