@@ -225,6 +225,13 @@ def _is_reference(name: str) -> bool:
     return name.endswith("_id") or name in {"under", "kind", "cursor"}
 
 
+#: A report's export takes the report's period (period with a value of its form, or from with to,
+#: not after from, at most three years, in 2000–2099; a day series no longer than the longest one).
+_RELATIONAL_QUERY_RULES.update(
+    {("GET /api/v1/reports/participation/export", name): bool for name in ("period", "value", "from", "to", "series")}
+)
+
+
 def _schema_cannot_say(case: Any, response: Any) -> bool:
     """Whether a 422 (or an upload's 415) to schema-valid input is for a rule the OpenAPI
     document cannot express.

@@ -140,15 +140,26 @@ def _write_sheet(worksheet: WriteOnlyWorksheet, sheet: Sheet) -> None:
         cell.font = bold
         header.append(cell)
     worksheet.append(header)
-    formats = [NUMBER_FORMATS[column.kind] for column in sheet.columns]
+    # One style per column, shared by its cells: setting number_format cell by cell looks the format
+    # up each time and costs more than writing the cell. Text needs none (General keeps text as text).
+    styles = [None if column.kind == CellKind.TEXT else _style_of(worksheet, column.kind) for column in sheet.columns]
     for row in sheet.rows:
-        cells = []
-        for value, number_format in zip(row, formats, strict=True):
-            cell = WriteOnlyCell(worksheet, value=neutralise(value))
-            if value is not None:
-                cell.number_format = number_format
+        cells: list[Any] = []
+        for value, style in zip(row, styles, strict=True):
+            value = neutralise(value)
+            if style is None or value is None:
+                cells.append(value)
+                continue
+            cell = WriteOnlyCell(worksheet, value=value)
+            cell._style = style
             cells.append(cell)
         worksheet.append(cells)
+
+
+def _style_of(worksheet: WriteOnlyWorksheet, kind: CellKind) -> Any:
+    template = WriteOnlyCell(worksheet)
+    template.number_format = NUMBER_FORMATS[kind]
+    return template._style
 
 
 def csv_chunks(columns: Sequence[Column], rows: Iterable[Sequence[Any]]) -> Iterator[bytes]:
