@@ -136,9 +136,9 @@ def _write_sheet(worksheet: WriteOnlyWorksheet, sheet: Sheet) -> None:
     bold = Font(bold=True)
     header = []
     for column in sheet.columns:
-        cell = WriteOnlyCell(worksheet, value=neutralise(column.header))
-        cell.font = bold
-        header.append(cell)
+        heading = WriteOnlyCell(worksheet, value=neutralise(column.header))
+        heading.font = bold
+        header.append(heading)
     worksheet.append(header)
     # One style per column, shared by its cells: setting number_format cell by cell looks the format
     # up each time and costs more than writing the cell. Text needs none (General keeps text as text).
@@ -150,14 +150,14 @@ def _write_sheet(worksheet: WriteOnlyWorksheet, sheet: Sheet) -> None:
             if style is None or value is None:
                 cells.append(value)
                 continue
-            cell = WriteOnlyCell(worksheet, value=value)
+            cell: Any = WriteOnlyCell(worksheet, value=value)  # _style is openpyxl's, not in its stubs
             cell._style = style
             cells.append(cell)
         worksheet.append(cells)
 
 
 def _style_of(worksheet: WriteOnlyWorksheet, kind: CellKind) -> Any:
-    template = WriteOnlyCell(worksheet)
+    template: Any = WriteOnlyCell(worksheet)
     template.number_format = NUMBER_FORMATS[kind]
     return template._style
 
