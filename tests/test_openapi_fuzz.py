@@ -215,6 +215,13 @@ _RELATIONAL_QUERY_RULES: dict[tuple[str, str], Any] = {
     ("GET /api/v1/areas/{area_id}/shifts", "to"): bool,
     ("GET /api/v1/leaderboards", "value"): _value_of_the_other_period,
     ("GET /api/v1/leaderboards", "by"): bool,  # a level below the area's (area_id or the caller's)
+    # A report period: period with a value of its form, or from with to (not after from, at most
+    # three years, in 2000–2099); a day series no longer than the longest series.
+    **{
+        (operation, name): bool
+        for operation in ("GET /api/v1/reports/participation", "GET /api/v1/me/participation")
+        for name in ("period", "value", "from", "to", "series")
+    },
 }
 
 
