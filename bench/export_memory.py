@@ -9,7 +9,10 @@ time, the output size; and, for scale, the peak of merely holding the same rows 
 what a writer that kept them would need at least. The process's maximum resident set size is
 printed last (it includes the interpreter and the imports).
 
-    .venv/bin/python bench/export_memory.py [--rows 100000]
+    .venv/bin/python bench/export_memory.py [--rows 100000] [--only xlsx|csv|held] [--no-tracemalloc]
+
+``--no-tracemalloc`` times the writers without tracing (tracing slows allocation-heavy code several
+times) and shows memory as the growth of the maximum resident set size over that after the imports.
 
 Not a test: figures go to bench/README.md ("Exports").
 """
@@ -60,20 +63,33 @@ def rows(count: int) -> Iterator[list[Any]]:
         yield row("volunteer", 1_000_000 + number, f"志愿者{number}", FIRST, LAST, AS_OF, figures(number))
 
 
-def measure(label: str, work: Callable[[], int]) -> None:
-    tracemalloc.start()
+def _max_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def measure(label: str, work: Callable[[], int], trace: bool) -> None:
+    if trace:
+        tracemalloc.start()
+    rss_before = _max_rss_mib()
     started = time.perf_counter()
     size = work()
     elapsed = time.perf_counter() - started
-    _current, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    print(f"{label:<28} peak {peak / 2**20:7.1f} MiB   {elapsed:6.1f} s   output {size / 2**20:6.1f} MiB")
+    if trace:
+        _current, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        memory = f"peak {peak / 2**20:7.1f} MiB"
+    else:
+        memory = f"max RSS +{_max_rss_mib() - rss_before:6.1f} MiB"
+    print(f"{label:<28} {memory}   {elapsed:6.1f} s   output {size / 2**20:6.1f} MiB")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rows", type=int, default=100_000)
-    count = parser.parse_args().rows
+    parser.add_argument("--only", choices=("xlsx", "csv", "held"))
+    parser.add_argument("--no-tracemalloc", action="store_true")
+    options = parser.parse_args()
+    count, trace = options.rows, not options.no_tracemalloc
     heads = columns("zh")
     print(f"{count:,} rows × {len(heads)} columns")
 
@@ -89,11 +105,13 @@ def main() -> None:
         kept = list(rows(count))
         return len(kept) * 0  # no output: only what holding the rows costs
 
-    measure("xlsx (write-only, streamed)", xlsx)
-    measure("csv (chunks, streamed)", csv)
-    measure("rows held in a list", held)
-    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    print(f"max resident set size of the process: {peak_rss / 1024:.1f} MiB (pid {os.getpid()})")
+    print(f"max resident set size after the imports: {_max_rss_mib():.1f} MiB")
+    runs = {"xlsx": ("xlsx (write-only, streamed)", xlsx), "csv": ("csv (chunks, streamed)", csv),
+            "held": ("rows held in a list", held)}
+    for name, (label, work) in runs.items():
+        if options.only in (None, name):
+            measure(label, work, trace)
+    print(f"max resident set size of the process: {_max_rss_mib():.1f} MiB (pid {os.getpid()})")
 
 
 if __name__ == "__main__":
