@@ -5,7 +5,8 @@ tables of its own, never theirs. Features, each a subpackage with the usual room
 ``participation/`` (volunteers, shifts, presence, incident reports and points of an area and a
 period, drilled down to its children, with a time series; a volunteer's own summary) and
 ``coverage/`` (patrol expected, staffed and served per grid, uncovered windows, the weakest grids,
-grids below their steward quota; the quotas themselves are grid data, in ``grids``). What they
+grids below their steward quota; the quotas themselves are grid data, in ``grids``),
+``exports/`` (the participation report as an XLSX workbook or a CSV table, streamed). What they
 share stays here: report periods (``periods.py``: months, quarters, years and date ranges read in
 the area's time zone, as UTC instants).
 """
@@ -26,6 +27,7 @@ TASK_MODULES: tuple[str, ...] = ()
 FEATURE_ROUTES: tuple[str, ...] = (
     "reports.participation.routes",
     "reports.coverage.routes",
+    "reports.exports.routes",
 )
 
 

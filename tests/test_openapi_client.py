@@ -181,6 +181,13 @@ def test_text_and_image_responses_are_declared_as_clients_read_them(document: di
         content = paths[path]["get"]["responses"]["200"]["content"]
         assert list(content) == ["image/jpeg", "image/png", "application/octet-stream"], path
         assert all(media["schema"] == {"type": "string", "format": "binary"} for media in content.values())
+    # An export: the workbook as bytes (octet-stream before text/csv, since a generated client reads
+    # the first type it knows), the CSV as text.
+    export = paths["/api/v1/reports/participation/export"]["get"]["responses"]["200"]["content"]
+    xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    assert list(export) == [xlsx, "application/octet-stream", "text/csv"]
+    assert export[xlsx]["schema"] == export["application/octet-stream"]["schema"] == {"type": "string", "format": "binary"}
+    assert export["text/csv"]["schema"] == {"type": "string"}
 
 
 def test_the_title_is_ascii_and_the_description_keeps_the_name(document: dict[str, Any]) -> None:
