@@ -215,13 +215,6 @@ _RELATIONAL_QUERY_RULES: dict[tuple[str, str], Any] = {
     ("GET /api/v1/areas/{area_id}/shifts", "to"): bool,
     ("GET /api/v1/leaderboards", "value"): _value_of_the_other_period,
     ("GET /api/v1/leaderboards", "by"): bool,  # a level below the area's (area_id or the caller's)
-    # A report period: period with a value of its form, or from with to (not after from, at most
-    # three years, in 2000–2099); a day series no longer than the longest series.
-    **{
-        (operation, name): bool
-        for operation in ("GET /api/v1/reports/participation", "GET /api/v1/me/participation")
-        for name in ("period", "value", "from", "to", "series")
-    },
 }
 # A report's period (reports/periods.py): period with a value of its kind, or from and to together,
 # in order, within three years and in the years 2000–2099 (a `format: date` cannot be bounded); a
@@ -233,6 +226,7 @@ _RELATIONAL_QUERY_RULES.update(
             "GET /api/v1/reports/coverage",
             "GET /api/v1/reports/participation",
             "GET /api/v1/me/participation",
+            "GET /api/v1/reports/participation/export",
         )
         for name in ("period", "value", "from", "to", "series")
     }
@@ -244,13 +238,6 @@ def _is_reference(name: str) -> bool:
     and reach no schema states; or a cursor, a token the server issued (the document states its
     form, not which strings of that form the server made)."""
     return name.endswith("_id") or name in {"under", "kind", "cursor"}
-
-
-#: A report's export takes the report's period (period with a value of its form, or from with to,
-#: not after from, at most three years, in 2000–2099; a day series no longer than the longest one).
-_RELATIONAL_QUERY_RULES.update(
-    {("GET /api/v1/reports/participation/export", name): bool for name in ("period", "value", "from", "to", "series")}
-)
 
 
 def _schema_cannot_say(case: Any, response: Any) -> bool:
