@@ -45,7 +45,7 @@ from grids.models import Area, AreaLevel, GridPatrolTarget, GridQuota
 from grids.queries import in_subtree, referenced_area
 from patrols.models import COUNTED_PRESENCE, Patrol
 from reports.periods import Period
-from reports.sql import whole_minutes_between
+from reports.sql import in_period, whole_minutes_between
 from shifts.models import Shift, ShiftStatus
 from volunteers.models import Volunteer, VolunteerKind, VolunteerStatus
 
@@ -140,18 +140,22 @@ def _shift_figures(root_path: str, period: Period) -> dict[int, Figures]:
             sa.func.sum(Shift.primary_count * length),
         )
         .join(Area, Area.id == Shift.grid_id)
-        .where(
-            *_grid_filter(root_path, period.zone.key),
-            Shift.status == ShiftStatus.SCHEDULED.value,
-            Shift.starts_at >= period.starts_at,
-            Shift.starts_at < period.ends_at,
-        )
+        .where(*_scheduled_in(root_path, period))
         .group_by(Shift.grid_id)
     )
     return {
         grid_id: Figures(shift_count=count, planned_minutes=int(planned or 0), staffed_minutes=int(staffed or 0))
         for grid_id, count, planned, staffed in db.session.execute(stmt)
     }
+
+
+def _scheduled_in(root_path: str, period: Period) -> list[sa.ColumnElement[bool]]:
+    """Scheduled shifts of the grids in the period's zone under ``root_path``, by their start."""
+    return [
+        *_grid_filter(root_path, period.zone.key),
+        Shift.status == ShiftStatus.SCHEDULED.value,
+        in_period(Shift.starts_at, period),
+    ]
 
 
 def _counted(patrol: type[Patrol] = Patrol) -> list[sa.ColumnElement[bool]]:
@@ -167,13 +171,7 @@ def _served_minutes(root_path: str, period: Period) -> dict[int, int]:
         sa.select(Shift.grid_id, sa.func.sum(Patrol.served_minutes))
         .join(Shift, Shift.id == Patrol.shift_id)
         .join(Area, Area.id == Shift.grid_id)
-        .where(
-            *_grid_filter(root_path, period.zone.key),
-            *_counted(),
-            Shift.status == ShiftStatus.SCHEDULED.value,
-            Shift.starts_at >= period.starts_at,
-            Shift.starts_at < period.ends_at,
-        )
+        .where(*_scheduled_in(root_path, period), *_counted())
         .group_by(Shift.grid_id)
     )
     return {grid_id: int(served or 0) for grid_id, served in db.session.execute(stmt)}
@@ -188,14 +186,7 @@ def _uncovered_shifts(root_path: str, period: Period, as_of: datetime) -> sa.Res
     return db.session.execute(
         sa.select(Shift.id, Shift.grid_id, Shift.starts_at, Shift.ends_at)
         .join(Area, Area.id == Shift.grid_id)
-        .where(
-            *_grid_filter(root_path, period.zone.key),
-            Shift.status == ShiftStatus.SCHEDULED.value,
-            Shift.starts_at >= period.starts_at,
-            Shift.starts_at < period.ends_at,
-            Shift.ends_at <= as_of,
-            ~_served_exists(),
-        )
+        .where(*_scheduled_in(root_path, period), Shift.ends_at <= as_of, ~_served_exists())
         .order_by(Shift.grid_id, Shift.starts_at, Shift.id)
     )
 
