@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask_smorest import Blueprint
 
 from core.auth import MANAGERS, auth_required, current_caller
 from core.errors import error_docs
-from reports import periods
 from reports.coverage import service
 from reports.coverage.schemas import CoverageArgsSchema, CoverageReportSchema
 
@@ -39,6 +37,4 @@ def get_coverage_report(args: dict[str, Any]) -> Any:
     the area's time zone, each grid's bounds in its own. Organisers, staff and admins for areas in
     their subtree (403 out_of_scope elsewhere, with nothing computed).
     """
-    area = service.coverage_area(current_caller(), args["area_id"])
-    period = periods.resolve(args, ZoneInfo(area.timezone))
-    return service.coverage_report(area, period)
+    return service.area_coverage(current_caller(), args)

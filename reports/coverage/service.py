@@ -41,10 +41,11 @@ from sqlalchemy import orm
 from core.auth import Caller
 from core.db import utcnow
 from core.extensions import db
+from core.timeutil import zone
 from grids.models import Area, AreaLevel, GridPatrolTarget, GridQuota
 from grids.queries import in_subtree, referenced_area
 from patrols.models import COUNTED_PRESENCE, Patrol
-from reports.periods import Period
+from reports.periods import Period, resolve
 from reports.sql import in_period, whole_minutes_between
 from shifts.models import Shift, ShiftStatus
 from volunteers.models import Volunteer, VolunteerKind, VolunteerStatus
@@ -312,12 +313,13 @@ def _period_view(period: Period) -> dict[str, Any]:
     }
 
 
-def coverage_area(caller: Caller, area_id: int) -> Area:
-    """The area reported on: 422 ``area_id`` if unknown, 403 ``out_of_scope`` outside the caller's
-    subtree (before anything is computed)."""
-    area = referenced_area(area_id, "area_id")
+def area_coverage(caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+    """The coverage report of ``args["area_id"]`` for the period ``args`` name (read in the area's
+    zone): 422 ``area_id`` if unknown, 403 ``out_of_scope`` outside the caller's subtree, before
+    anything is computed."""
+    area = referenced_area(args["area_id"], "area_id")
     caller.ensure_scope(area.path)
-    return area
+    return coverage_report(area, resolve(args, zone(area.timezone)))
 
 
 def coverage_report(area: Area, period: Period, as_of: datetime | None = None) -> dict[str, Any]:
