@@ -32,8 +32,11 @@ FEATURE_ROUTES: tuple[str, ...] = (
 
 
 def init_app(app: Flask) -> None:
-    """The reports API: one blueprint per feature."""
+    """The reports API: one blueprint per feature; the replica reports read, when configured."""
     from core.extensions import api
+    from reports.replica import init_replica
+
+    init_replica(app)
 
     for name in FEATURE_ROUTES:
         api.register_blueprint(importlib.import_module(name).blp)

@@ -10,6 +10,7 @@ from core.auth import MANAGERS, auth_required, current_caller
 from core.errors import error_docs
 from reports.coverage import service
 from reports.coverage.schemas import CoverageArgsSchema, CoverageReportSchema
+from reports.replica import reading_reports
 
 blp = Blueprint(
     "reports-coverage",
@@ -25,6 +26,7 @@ _errors = error_docs(blp)
 @blp.arguments(CoverageArgsSchema, location="query")
 @blp.response(200, CoverageReportSchema)
 @_errors(401, 403, 422)
+@reading_reports()
 def get_coverage_report(args: dict[str, Any]) -> Any:
     """Coverage of every grid of an area for a period
 

@@ -39,13 +39,13 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from core.auth import Caller
-from core.db import utcnow
 from core.extensions import db
 from core.timeutil import zone
 from grids.models import Area, AreaLevel, GridPatrolTarget, GridQuota
 from grids.queries import in_subtree, referenced_area
 from patrols.models import COUNTED_PRESENCE, Patrol
 from reports.periods import Period, resolve
+from reports.replica import figures_as_of
 from reports.sql import in_period, whole_minutes_between
 from shifts.models import Shift, ShiftStatus
 from volunteers.models import Volunteer, VolunteerKind, VolunteerStatus
@@ -325,7 +325,7 @@ def area_coverage(caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
 def coverage_report(area: Area, period: Period, as_of: datetime | None = None) -> dict[str, Any]:
     """``CoverageReportSchema`` of every grid under ``area`` for ``period`` (read in the area's zone;
     each grid's bounds in its own)."""
-    as_of = as_of or utcnow()
+    as_of = as_of or figures_as_of()
     previous = period.previous()
     grid_rows = db.session.execute(
         sa.select(Area, GridPatrolTarget.weekly_target_minutes)

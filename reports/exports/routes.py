@@ -14,6 +14,7 @@ from core.uploads import OCTET_STREAM
 from reports.exports import service as exports
 from reports.exports.schemas import ParticipationExportArgs
 from reports.exports.service import CSV_MIMETYPE, MIMETYPES, XLSX_MIMETYPE, ExportFormat
+from reports.replica import reading_reports
 
 blp = Blueprint(
     "reports-exports",
@@ -65,6 +66,7 @@ def _chosen(args: dict[str, Any]) -> tuple[ExportFormat, str]:
 @blp.doc(**_download_doc())
 @blp.alt_response(403, response="FORBIDDEN")
 @blp.alt_response(406, response="NOT_ACCEPTABLE")
+@reading_reports()
 def export_area_participation(args: dict[str, Any]) -> Any:
     """An area's participation in a period, as XLSX or CSV
 

@@ -14,6 +14,7 @@ from reports.participation.schemas import (
     MyParticipationArgs,
     MyParticipationSchema,
 )
+from reports.replica import reading_reports
 
 blp = Blueprint(
     "reports-participation",
@@ -27,6 +28,7 @@ blp = Blueprint(
 @auth_required(*MANAGERS)
 @blp.arguments(AreaParticipationArgs, location="query")
 @blp.response(200, AreaParticipationSchema)
+@reading_reports()
 def get_area_participation(args: dict[str, Any]) -> Any:
     """An area's participation in a period
 
@@ -45,6 +47,7 @@ def get_area_participation(args: dict[str, Any]) -> Any:
 @blp.arguments(MyParticipationArgs, location="query")
 @blp.response(200, MyParticipationSchema)
 @blp.alt_response(404, response="NOT_FOUND")
+@reading_reports()
 def get_my_participation(args: dict[str, Any]) -> Any:
     """My participation in a period
 

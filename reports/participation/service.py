@@ -50,7 +50,6 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from core.auth import Caller
-from core.db import utcnow
 from core.extensions import db
 from core.timeutil import zone
 from grids.models import CHILD_LEVEL, Area, AreaLevel
@@ -71,6 +70,7 @@ from reports.participation.figures import (
     volunteers_section,
 )
 from reports.periods import Period, SeriesStep, resolve
+from reports.replica import figures_as_of
 from volunteers.models import Volunteer, VolunteerKind
 from volunteers.service import own_volunteer
 
@@ -131,7 +131,7 @@ def area_report(caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
     area = referenced_area(args["area_id"], "area_id")
     caller.ensure_scope(area.path)
     period = resolve(args, _zone(area))
-    as_of = utcnow()
+    as_of = figures_as_of()
     kinds = _kinds()
     total = _sections(period, Grouping(area, "total"), kinds, as_of)
     body: dict[str, Any] = {
@@ -195,7 +195,7 @@ def my_report(caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
     """A volunteer's own hours, shifts, attendance and points in a period (home grid's zone)."""
     volunteer = own_volunteer(caller)
     period = resolve(args, _zone(volunteer.home_grid))
-    as_of = utcnow()
+    as_of = figures_as_of()
     mine = Grouping(None, "total", volunteer_id=volunteer.id)
     presence = presence_section(period, mine, as_of).get(0, EMPTY_PRESENCE)
     points = points_section(period, mine).get(0, EMPTY_POINTS)
