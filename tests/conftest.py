@@ -32,6 +32,25 @@ from volunteers.models import VolunteerKind
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "committing: the test commits for real (race tests)")
+    config.addinivalue_line(
+        "markers", "standby: reads a streaming standby of TEST_DATABASE_URL's PostgreSQL (tests/standby.py)"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``standby`` tests run once, in the PostgreSQL pass (CI runs both, .ci/run): a streaming
+    standby is PostgreSQL's, so the SQLite pass deselects them (listed as deselected, never counted
+    as passed or skipped) rather than make a PostgreSQL primary and standby a second time."""
+    if _on_postgresql():
+        return
+    deselected = [item for item in items if item.get_closest_marker("standby")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not item.get_closest_marker("standby")]
+
+
+def _on_postgresql() -> bool:
+    return os.environ.get("TEST_DATABASE_URL", "").startswith("postgres")
 
 
 # Property tests assert outcomes, not speed: hypothesis' per-example deadline is a timing assert
