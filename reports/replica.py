@@ -80,7 +80,7 @@ def reading_reports() -> Iterator[None]:
     replica = orm.Session(bind=engine, autoflush=False)
     # The scoped session's slot for this app context, so every db.session in the figure code is
     # the replica's; a plain Session, as the figure code uses only what all sessions have.
-    registry.set(cast_session(replica))
+    registry.set(_as_request_session(replica))
     token = _replica_session.set(replica)
     try:
         yield
@@ -96,7 +96,7 @@ def reading_reports() -> Iterator[None]:
             registry.set(request_session)
 
 
-def cast_session(session: orm.Session) -> Any:
+def _as_request_session(session: orm.Session) -> Any:
     """``session`` where the scoped session expects Flask-SQLAlchemy's subclass (whose only addition,
     choosing an engine by a model's bind key, the replica's session must not have)."""
     return session
