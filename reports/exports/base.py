@@ -60,8 +60,8 @@ class ReportExport(ABC):
         """Rows below the header rows, in either format."""
 
     @property
-    @abstractmethod
-    def period_label(self) -> str: ...
+    def period_label(self) -> str:
+        return str(self.report["period"]["label"])
 
     def file_names(self, export_format: ExportFormat, language: str) -> tuple[str, str]:
         """The download's name: an ASCII one (the area's id) and one with the area's name."""

@@ -220,10 +220,6 @@ class CoverageExport(ReportExport):
             + sum(len(grid["uncovered_shifts"]) + len(grid["days_without_patrol"]) for grid in grids)
         )
 
-    @property
-    def period_label(self) -> str:
-        return str(self.report["period"]["label"])
-
 
 def _columns(keys: Any, language: str) -> list[Column]:
     return [Column(i18n.gettext_in(language, header), kind) for header, kind in keys]

@@ -164,10 +164,6 @@ class ParticipationExport(ReportExport):
     def row_count(self) -> int:
         return 1 + len(self.report["children"]) + len(self.report["series"] or ())
 
-    @property
-    def period_label(self) -> str:
-        return str(self.report["period"]["label"])
-
 
 def participation_export(caller: Caller, args: dict[str, Any]) -> ParticipationExport:
     """The participation report of ``args`` computed as for its JSON (403 out_of_scope before
