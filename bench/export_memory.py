@@ -1,7 +1,7 @@
 """Peak memory of a 100,000-row participation export, through the writers the endpoint uses.
 
 Rows are generated one at a time (a volunteer's figures, as the participation report gives them)
-and laid out by ``reports.exports.service.row`` with the export's own columns, then written by
+and laid out by ``reports.exports.participation.row`` with the export's own columns, then written by
 ``write_xlsx`` (write-only workbook into a temporary file) and by ``csv_chunks`` (chunks counted
 and dropped, as a server sends them). For each format: the peak of Python allocations during the
 write (tracemalloc, so what the writer holds, not what the interpreter had before), the wall
@@ -33,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from reports.exports.service import columns, row
+from reports.exports.participation import columns, row
 from reports.exports.writers import Sheet, csv_chunks, write_xlsx
 
 FIRST, LAST = date(2026, 9, 1), date(2026, 9, 30)

@@ -6,7 +6,8 @@ tables of its own, never theirs. Features, each a subpackage with the usual room
 period, drilled down to its children, with a time series; a volunteer's own summary) and
 ``coverage/`` (patrol expected, staffed and served per grid, uncovered windows, the weakest grids,
 grids below their steward quota; the quotas themselves are grid data, in ``grids``),
-``exports/`` (the participation report as an XLSX workbook or a CSV table, streamed). What they
+``exports/`` (every report as an XLSX workbook or a CSV table: streamed from the request, or built
+into a file by an export job's task and downloaded later). What they
 share stays here: report periods (``periods.py``: months, quarters, years and date ranges read in
 the area's time zone, as UTC instants).
 """
@@ -19,8 +20,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from flask import Flask
 
-MODEL_MODULES: tuple[str, ...] = ()
-TASK_MODULES: tuple[str, ...] = ()
+MODEL_MODULES: tuple[str, ...] = ("reports.exports.models",)
+TASK_MODULES: tuple[str, ...] = ("reports.exports.tasks",)
 
 #: The route module of each feature, one a line; each holds a ``blp`` registered in this order (the
 #: order of the API document's sections).

@@ -79,6 +79,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
             "ARGON2_MEMORY_COST": 8,
             "ARGON2_PARALLELISM": 1,
             "RATELIMIT_STORAGE_URI": "memory://",
+            # Export jobs' files in the session's temporary folder, not the checkout's instance/.
+            "REPORTS_EXPORT_DIR": str(instance / "exports"),
         }
     )
     application.test_client_class = RequestIsolatingClient

@@ -103,12 +103,14 @@ KINDS = {
     "entry_id": "entry",
     "item_id": "item",
     "redemption_id": "redemption",
+    "export_id": "export",
     # in query strings (the audit log's filters)
     "target_id": "user",
     "actor_id": "user",
 }
 #: Records that belong to a user rather than an area: a manager's "own" is their own, not the home place's.
-PERSONAL_KINDS = {"device", "notification"}
+#: (An export job is its owner's alone: even the admin of its city does not reach another's.)
+PERSONAL_KINDS = {"device", "notification", "export"}
 
 
 # --- the world ---------------------------------------------------------------------------------------
@@ -244,6 +246,10 @@ class World:
         records["broadcast"] = self.call(
             "post", "/api/v1/broadcasts", admin, 201,
             json={"area_id": place.community.id, "title": "通知", "body": "今晚巡逻"},
+        )["id"]
+        records["export"] = self.call(
+            "post", "/api/v1/reports/exports", db.session.get(User, records["user"]), 202,
+            json={"report": "coverage", "format": "csv", "area_id": place.community.id, "period": "month"},
         )["id"]
         records["notification"] = db.session.scalar(
             sa.select(sa.func.max(Notification.id)).where(Notification.user_id == volunteer.user_id)

@@ -227,6 +227,7 @@ _RELATIONAL_QUERY_RULES.update(
             "GET /api/v1/reports/participation",
             "GET /api/v1/me/participation",
             "GET /api/v1/reports/participation/export",
+            "GET /api/v1/reports/coverage/export",
         )
         for name in ("period", "value", "from", "to", "series")
     }

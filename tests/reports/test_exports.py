@@ -18,7 +18,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from core.extensions import db
 from grids.models import Area, AreaLevel
 from patrols.models import Patrol
-from reports.exports.service import XLSX_MIMETYPE
+from reports.exports.base import XLSX_MIMETYPE
 from reports.exports.writers import UTF8_BOM, CellKind, Column, Sheet, csv_chunks, neutralise, write_xlsx
 from shifts.models import Shift
 from tests import factories
