@@ -25,7 +25,7 @@ _errors = error_docs(blp)
 @auth_required(*MANAGERS)
 @blp.arguments(CoverageArgsSchema, location="query")
 @blp.response(200, CoverageReportSchema)
-@_errors(401, 403, 422)
+@_errors(401, 403, 422, 503)
 @reading_reports()
 def get_coverage_report(args: dict[str, Any]) -> Any:
     """Coverage of every grid of an area for a period

@@ -103,11 +103,12 @@ _LIKE_THE_REPORT = """
 
 def _report_download(args_schema: type[Schema]) -> Callable[[F], F]:
     """What every report's GET export declares: managers only, the report's query arguments with
-    the format, the download's types, 403 and 406."""
+    the format, the download's types, 403, 406 and 503 (the reports replica unreachable)."""
 
     def decorate(view: F) -> F:
         view.__doc__ = f"{(view.__doc__ or '').rstrip()}\n{_LIKE_THE_REPORT}    "
         view = reading_reports()(view)
+        view = blp.alt_response(503, response="SERVICE_UNAVAILABLE")(view)
         view = blp.alt_response(406, response="NOT_ACCEPTABLE")(view)
         view = blp.alt_response(403, response="FORBIDDEN")(view)
         view = blp.doc(**_download_doc())(view)

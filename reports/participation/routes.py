@@ -28,6 +28,7 @@ blp = Blueprint(
 @auth_required(*MANAGERS)
 @blp.arguments(AreaParticipationArgs, location="query")
 @blp.response(200, AreaParticipationSchema)
+@blp.alt_response(503, response="SERVICE_UNAVAILABLE")
 @reading_reports()
 def get_area_participation(args: dict[str, Any]) -> Any:
     """An area's participation in a period
@@ -47,6 +48,7 @@ def get_area_participation(args: dict[str, Any]) -> Any:
 @blp.arguments(MyParticipationArgs, location="query")
 @blp.response(200, MyParticipationSchema)
 @blp.alt_response(404, response="NOT_FOUND")
+@blp.alt_response(503, response="SERVICE_UNAVAILABLE")
 @reading_reports()
 def get_my_participation(args: dict[str, Any]) -> Any:
     """My participation in a period
