@@ -30,7 +30,7 @@ from rewards.ledger.models import LedgerEntry
 from shifts.models import Shift
 from tests import factories
 from tests.problems import assert_problem
-from tests.reports.reconcile import ADDITIVE, assert_children_sum, assert_reconciles, assert_series_sums
+from tests.reports.reconcile import assert_children_sum, assert_reconciles, assert_series_sums
 from volunteers.models import StatusChange, Volunteer
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
