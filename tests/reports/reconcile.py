@@ -32,7 +32,15 @@ from volunteers.models import Volunteer
 ADDITIVE = {
     "volunteers": ("registered", "approved", "newly_approved", "suspended_closed", "active"),
     "shifts": ("planned", "cancelled", "places_planned", "places_filled"),
-    "presence": ("assignments", "served", "no_shows", "late_withdrawals", "in_review", "served_minutes", "manual_minutes"),
+    "presence": (
+        "assignments",
+        "served",
+        "no_shows",
+        "late_withdrawals",
+        "in_review",
+        "served_minutes",
+        "manual_minutes",
+    ),
     "reports": ("filed", "taken_up", "resolved"),
     "points": ("awarded", "reversed", "redeemed", "expired", "adjusted"),
 }
