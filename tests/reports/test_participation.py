@@ -10,6 +10,8 @@ under a second sub-district) whose shifts, reports and points sit on the month's
 
 from __future__ import annotations
 
+import csv
+import io
 import itertools
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -29,7 +31,7 @@ from rewards.badges.models import VolunteerBadge
 from rewards.ledger.models import LedgerEntry
 from shifts.models import Shift
 from tests import factories
-from tests.problems import assert_problem
+from tests.problems import EN, assert_problem
 from tests.reports.reconcile import assert_children_sum, assert_reconciles, assert_series_sums
 from volunteers.models import StatusChange, Volunteer
 
@@ -394,6 +396,23 @@ def test_records_by_their_date_disagree_with_the_district_by_design(client: Any,
     assert _september(client, month, grid_u)["figures"]["presence"]["served_minutes"] == 120
     district = _september(client, month, month["district"])
     assert _children(district)[1]["presence"]["served_minutes"] == 90
+
+
+def test_the_export_has_a_column_per_star_level(client: Any, month: dict[str, Any]) -> None:
+    response = client.get(
+        "/api/v1/reports/participation/export",
+        query_string={"area_id": month["community"].id, "period": "month", "value": "2026-09", "format": "csv"},
+        headers=factories.headers_for(month["staff"], **EN),
+    )
+    assert response.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(response.get_data().decode("utf-8-sig"))))
+    stars = ("Reached one star", "Reached two stars", "Reached three stars", "Reached four stars", "Reached five stars")
+    assert [[row[star] for star in stars] for row in rows] == [
+        ["2", "1", "0", "0", "0"],  # the community
+        ["1", "1", "0", "0", "0"],  # grid A
+        ["1", "0", "0", "0", "0"],  # grid B
+        ["0", "0", "0", "0", "0"],  # the empty grid
+    ]
 
 
 def test_children_sum_to_their_parent_at_every_level(client: Any, month: dict[str, Any]) -> None:
