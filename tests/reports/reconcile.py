@@ -57,12 +57,12 @@ class Rows:
     ledger_sum: int
 
 
-def _grid_paths() -> dict[int, str]:
+def _area_paths() -> dict[int, str]:
     return dict(db.session.execute(sa.select(Area.id, Area.path)).tuples().all())
 
 
 def rows_of(area: Area, starts_at: datetime, ends_at: datetime, first: Any, last: Any, as_of: datetime) -> Rows:
-    paths = _grid_paths()
+    paths = _area_paths()
     inside = area.path
 
     def in_area(grid_id: int | None) -> bool:
