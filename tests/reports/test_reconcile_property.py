@@ -40,9 +40,12 @@ from core.extensions import db, limiter
 from grids.models import Area, AreaLevel
 from patrols.models import Patrol, PresenceStatus
 from patrols.reports.models import Report, ReportEvent
+from reports.participation.schemas import StarLevelsSchema
 from rewards.awarding import service as awarding
 from rewards.badges.models import VolunteerBadge
+from rewards.badges.service import STAR_HOURS
 from rewards.ledger import service as ledger
+from rewards.ledger.models import LedgerReason
 from shifts.models import Shift
 from tests import factories
 from tests.reports.reconcile import ADDITIVE, assert_children_sum, assert_reconciles, assert_series_sums
@@ -466,3 +469,10 @@ def test_random_worlds_reconcile_at_every_level(client: FlaskClient) -> None:
 
     reconciles()
     assert all(seen[case] for case in CASES), seen
+
+
+def test_the_worlds_use_every_ledger_reason_and_the_schema_every_star_level() -> None:
+    """A new ledger reason must fall in one of the report's point figures (or the ledger would not
+    reconcile) and be drawn here; a new star level must reach the report's schema."""
+    assert set(CREDITS) | set(DEBITS) == set(LedgerReason)
+    assert list(StarLevelsSchema().fields) == list(STAR_HOURS)
