@@ -77,6 +77,11 @@ FIELDS = (
     Field(("points", "redeemed"), i18n.C_("export header", "Points redeemed"), _I),
     Field(("points", "expired"), i18n.C_("export header", "Points expired"), _I),
     Field(("points", "adjusted"), i18n.C_("export header", "Points adjusted"), _I),
+    Field(("points", "star_levels", "star_1"), i18n.C_("export header", "Reached one star"), _I),
+    Field(("points", "star_levels", "star_2"), i18n.C_("export header", "Reached two stars"), _I),
+    Field(("points", "star_levels", "star_3"), i18n.C_("export header", "Reached three stars"), _I),
+    Field(("points", "star_levels", "star_4"), i18n.C_("export header", "Reached four stars"), _I),
+    Field(("points", "star_levels", "star_5"), i18n.C_("export header", "Reached five stars"), _I),
 )
 
 AREA_SHEET = i18n.C_("export sheet", "Area")

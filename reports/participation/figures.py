@@ -19,6 +19,7 @@ from reports.periods import Bucket, Period, bucket_index
 from reports.sql import count_if, grouped, hours, in_period, minutes_between, rate, sum_if
 from rewards.awarding.models import ServiceRecord
 from rewards.badges.models import VolunteerBadge
+from rewards.badges.service import STAR_HOURS
 from rewards.ledger.models import LedgerEntry, LedgerReason
 from shifts.models import Assignment, AssignmentRole, AssignmentStatus, Shift, ShiftStatus
 from volunteers.models import StatusChange, Volunteer, VolunteerKind, VolunteerStatus
@@ -319,9 +320,16 @@ def points_section(period: Period, by: Grouping) -> dict[Any, dict[str, Any]]:
         k: {
             **{name: int(rows.get(k, {}).get(name) or 0) for name in ("awarded", "reversed", "redeemed", "expired", "adjusted")},
             "badges": badges.get(k, {}),
+            "star_levels": star_levels(badges.get(k, {})),
         }
         for k in rows.keys() | badges.keys()
     }
+
+
+def star_levels(badges: dict[str, int]) -> dict[str, int]:
+    """Volunteers reaching each star level in the period, every level listed: a star is a badge
+    granted once per volunteer, so its count in ``badges`` is the number of volunteers reaching it."""
+    return {star: badges.get(star, 0) for star in STAR_HOURS}
 
 
 def _badges(period: Period, by: Grouping) -> dict[Any, dict[str, int]]:
@@ -356,5 +364,9 @@ EMPTY_REPORTS: dict[str, Any] = {
     "median_minutes_to_take_up": None,
     "median_minutes_to_resolve": None,
 }
-EMPTY_POINTS: dict[str, Any] = {**dict.fromkeys(("awarded", "reversed", "redeemed", "expired", "adjusted"), 0), "badges": {}}
+EMPTY_POINTS: dict[str, Any] = {
+    **dict.fromkeys(("awarded", "reversed", "redeemed", "expired", "adjusted"), 0),
+    "badges": {},
+    "star_levels": star_levels({}),
+}
 

@@ -105,13 +105,28 @@ class ReportFiguresSchema(ma.Schema):
     median_minutes_to_resolve = fields.Float(required=True, allow_none=True)
 
 
+class StarLevelsSchema(ma.Schema):
+    star_1 = fields.Integer(required=True)
+    star_2 = fields.Integer(required=True)
+    star_3 = fields.Integer(required=True)
+    star_4 = fields.Integer(required=True)
+    star_5 = fields.Integer(required=True)
+
+
 class PointFiguresSchema(ma.Schema):
     awarded = fields.Integer(required=True)
     reversed = fields.Integer(required=True)
     redeemed = fields.Integer(required=True)
     expired = fields.Integer(required=True)
     adjusted = fields.Integer(required=True)
-    badges = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    badges = fields.Dict(
+        keys=fields.String(), values=fields.Integer(), required=True,
+        metadata={"description": "Badges earned in the period, per badge code (star levels included)"},
+    )
+    star_levels = fields.Nested(
+        StarLevelsSchema, required=True,
+        metadata={"description": "Volunteers reaching each star level (100, 300, 600, 1000, 1500 service hours) in the period"},
+    )
 
 
 class ParticipationFlowsSchema(ma.Schema):

@@ -32,12 +32,16 @@ per day or week, :func:`reports.periods.bucket_index`). Rows belong to an area t
   (served shifts, hand-entered hours, report and streak bonuses), ``reversed``, ``redeemed``
   (redemptions less refunds), ``expired``, ``adjusted`` (an admin's corrections, signed) so that
   awarded − reversed − redeemed − expired + adjusted is the ledger's sum; ``badges``: badges earned
-  in the period, per badge.
+  in the period, per badge (star levels included); ``star_levels``: volunteers reaching each star
+  level (``star_1``…``star_5``, every level listed) in the period.
 
 A grid's children are volunteers: those at home in the grid (every one registered by the period's
 end, zeros included) and anyone else with an assignment or report in the grid in the period; their
 rows group the same figures by volunteer (shifts are no one's and are left out there). Children of
 an area sum to the area for every count and hour; rates and medians are recomputed, not summed.
+Every row is read in the reported area's zone, a child grid's in another zone too; what the figures
+reconcile with (service records, the ledger) and why records summed by ``served_on`` may not: README
+"What reconciles with what".
 """
 
 from __future__ import annotations
@@ -54,8 +58,6 @@ from core.extensions import db
 from core.timeutil import zone
 from grids.models import CHILD_LEVEL, Area, AreaLevel
 from grids.queries import referenced_area
-
-#: Ledger reasons that earn points.
 from reports.participation.figures import (
     EMPTY_POINTS,
     EMPTY_PRESENCE,

@@ -1,8 +1,17 @@
 """Participation reports over a hand-built month (September 2026 in Asia/Shanghai): every figure
-asserted exactly, children summing to their parent, the scope refusals and bad periods."""
+asserted exactly, children summing to their parent, the figures reconciling with the service
+records and the ledger (``tests/reports/reconcile.py``), the scope refusals and bad periods.
+
+The month holds each case the issue names: a shift across midnight (s1), shifts across a month's
+end (s2 into October, s4 from August), a presence rejected after review whose service record is
+voided (s2), a no-show replaced by a promoted backup (s1), a presence that counted and went back
+to review (s6), and a grid in another time zone (grid U, Asia/Urumqi, two hours behind Shanghai,
+under a second sub-district) whose shifts, reports and points sit on the month's edges."""
 
 from __future__ import annotations
 
+import csv
+import io
 import itertools
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -10,26 +19,35 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 
 from core.extensions import db
 from grids.models import Area, AreaLevel
-from patrols.models import Patrol
+from patrols.models import Patrol, PresenceStatus
 from patrols.reports.models import Report, ReportEvent
+from rewards.awarding import service as awarding
 from rewards.awarding.models import ServiceRecord
 from rewards.badges.models import VolunteerBadge
 from rewards.ledger.models import LedgerEntry
 from shifts.models import Shift
 from tests import factories
-from tests.problems import assert_problem
+from tests.problems import EN, assert_problem
+from tests.reports.reconcile import assert_children_sum, assert_reconciles, assert_series_sums
 from volunteers.models import StatusChange, Volunteer
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+URUMQI = ZoneInfo("Asia/Urumqi")
 _ids = itertools.count(1)
 
 
 def local(month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
     """A local time in Shanghai in 2026, as UTC."""
     return datetime(2026, month, day, hour, minute, tzinfo=SHANGHAI).astimezone(UTC)
+
+
+def urumqi(month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    """A local time in Urumqi (UTC+6) in 2026, as UTC."""
+    return datetime(2026, month, day, hour, minute, tzinfo=URUMQI).astimezone(UTC)
 
 
 def _volunteer(grid: Area, kind: str, created: datetime, changes: list[tuple[str | None, str, datetime]]) -> Volunteer:
@@ -48,14 +66,34 @@ def _shift(grid: Area, start: datetime, hours: float, places: int, status: str =
     return shift
 
 
-def _place(shift: Shift, volunteer: Volunteer, status: str = "assigned", role: str = "primary", **patrol: Any) -> Any:
+def _place(shift: Shift, volunteer: Volunteer, status: str = "assigned", role: str = "primary", **patrol: Any) -> Patrol | None:
+    """A place on ``shift``; with ``patrol`` columns, its patrol, and when that was served (counted
+    presence with served minutes) its service record, written as the shift_served listener does."""
     assignment = factories.make_assignment(shift, volunteer, role=role, status=status)
     if status == "withdrawn":
         assignment.late_withdrawal = True
-    if patrol:
-        db.session.add(Patrol(assignment_id=assignment.id, volunteer_id=volunteer.id, shift_id=shift.id, **patrol))
+    if not patrol:
+        db.session.flush()
+        return None
+    row = Patrol(assignment_id=assignment.id, volunteer_id=volunteer.id, shift_id=shift.id, **patrol)
+    db.session.add(row)
     db.session.flush()
-    return assignment
+    if row.served_minutes is not None:
+        awarding.award_served_shift(row.id, volunteer.id, shift.id, row.served_minutes)
+    return row
+
+
+def _promoted_backup(shift: Shift, volunteer: Volunteer, **patrol: Any) -> None:
+    """A backup who took the place of a no-show: promotion turns the role to primary
+    (``shifts.filling.promotion``), so the backup holds a primary place from then on."""
+    shift.backup_slots = 1
+    assignment = factories.make_assignment(shift, volunteer, role="backup")
+    assignment.role = "primary"
+    shift.backup_count, shift.primary_count = shift.backup_count - 1, shift.primary_count + 1
+    row = Patrol(assignment_id=assignment.id, volunteer_id=volunteer.id, shift_id=shift.id, **patrol)
+    db.session.add(row)
+    db.session.flush()
+    awarding.award_served_shift(row.id, volunteer.id, shift.id, patrol["served_minutes"])
 
 
 def _report(grid: Area, volunteer: Volunteer, level: str, received: datetime, steps: list[tuple[str, int]]) -> None:
@@ -98,21 +136,41 @@ def month() -> dict[str, Any]:
     s1 = _shift(grid_a, local(9, 10, 22), 4, places=2)
     _place(s1, v1, presence_status="verified", served_minutes=240)
     _place(s1, v2, status="absent")
-    _place(s1, v4, presence_status="approved", served_minutes=180)
-    # Across the month's end: September's. Its presence was rejected after review.
+    _promoted_backup(s1, v4, presence_status="approved", served_minutes=180)
+    # Across the month's end: September's. Its presence counted (an automatic close), then a
+    # flagged check-out sent it to review and the organiser rejected it: the record is voided.
     s2 = _shift(grid_a, local(9, 30, 23), 2, places=1)
-    _place(s2, v2, presence_status="rejected", served_minutes=120)  # had counted before the review
+    rejected = _place(s2, v2, presence_status="needs_review", served_minutes=120)
+    assert rejected is not None
+    rejected.presence_status = PresenceStatus.REJECTED
+    awarding.revoke_patrol(rejected.id, v2.id, None, "not in the grid")
     _shift(grid_b, local(9, 15, 9), 2, places=3, status="cancelled")
     s4 = _shift(grid_b, local(8, 31, 23), 2, places=1)  # August's, though it ends in September
     _place(s4, v4, presence_status="verified", served_minutes=120)
     s5 = _shift(grid_b, local(9, 20, 9), 2, places=2)
     _place(s5, v1, presence_status="needs_review")
     _place(s5, v4, status="withdrawn")
+    # Counted, then back in review: the record stands until the decision; not served hours yet.
+    s6 = _shift(grid_b, local(9, 25, 9), 2, places=1)
+    held = _place(s6, v1, presence_status="needs_review", served_minutes=120)
+
+    # Grid U, two hours behind Shanghai. su1 starts on 30 September in Urumqi, 1 October in
+    # Shanghai; su2 on 31 August in Urumqi, 1 September in Shanghai. Its service records carry the
+    # Urumqi dates (30 September, 31 August).
+    subdistrict_2 = factories.make_area(AreaLevel.SUBDISTRICT, district)
+    community_2 = factories.make_area(AreaLevel.COMMUNITY, subdistrict_2)
+    grid_u = factories.make_area(AreaLevel.GRID, community_2, boundary=factories.square(109.90, 40.65), timezone="Asia/Urumqi")
+    v5 = _volunteer(grid_u, "volunteer_police", local(6, 1), [(None, "pending", local(6, 1)), ("pending", "active", local(6, 2))])
+    su1 = _shift(grid_u, urumqi(9, 30, 23), 2, places=1)
+    _place(su1, v5, presence_status="verified", served_minutes=120)
+    su2 = _shift(grid_u, urumqi(8, 31, 23, 30), 2, places=1)
+    _place(su2, v5, presence_status="verified", served_minutes=90)
 
     for volunteer, minutes, day, grid, voided in (
         (v3, 90, date(2026, 9, 30), grid_b, None),
         (v1, 60, date(2026, 9, 12), grid_a, local(9, 13)),
         (v1, 45, date(2026, 10, 1), grid_a, None),
+        (v5, 30, date(2026, 9, 30), grid_u, None),
     ):
         db.session.add(ServiceRecord(volunteer_id=volunteer.id, source_type="manual", source_id=str(next(_ids)),
                                      minutes=minutes, served_on=day, grid_id=grid.id, voided_at=voided))
@@ -131,11 +189,24 @@ def month() -> dict[str, Any]:
     _points(v4, -3, "expiry", local(9, 30, 23, 59))
     _points(v2, 2, "adjustment", local(9, 1))
     _points(v1, 100, "served_shift", local(10, 1))
-    db.session.add(VolunteerBadge(volunteer_id=v1.id, badge="first_shift", earned_at=local(9, 11, 3)))
+    _report(grid_u, v5, "red", urumqi(9, 30, 23, 30), [])  # Urumqi's September, Shanghai's October
+    _points(v5, 20, "served_shift", urumqi(9, 30, 23, 30))
+    # Badges: the ones the awards above granted are dated now (December), outside the month.
+    for volunteer, badge, at in (
+        (v1, "first_patrol", local(9, 11, 3)),
+        (v4, "star_1", local(9, 11, 3)),
+        (v1, "star_1", local(9, 12)),
+        (v1, "star_2", local(9, 12)),
+        (v5, "star_1", urumqi(9, 30, 23, 40)),
+    ):
+        db.session.execute(sa.delete(VolunteerBadge).where(VolunteerBadge.volunteer_id == volunteer.id, VolunteerBadge.badge == badge))
+        db.session.add(VolunteerBadge(volunteer_id=volunteer.id, badge=badge, earned_at=at))
     db.session.flush()
     return {
         "city": city, "district": district, "subdistrict": subdistrict, "community": community,
-        "grid_a": grid_a, "grid_b": grid_b, "volunteers": (v1, v2, v3, v4),
+        "subdistrict_2": subdistrict_2, "community_2": community_2, "grid_u": grid_u,
+        "grid_a": grid_a, "grid_b": grid_b, "volunteers": (v1, v2, v3, v4), "v5": v5,
+        "rejected": rejected, "held": held,
         "staff": factories.make_user("staff", district),
         "admin": factories.make_user("admin", city),
     }
@@ -152,6 +223,112 @@ def _september(client: Any, month: dict[str, Any], area: Area, **extra: Any) -> 
     return response.get_json()
 
 
+# --- the expected figures, section by section ------------------------------------------------------
+
+
+def _volunteers(registered: int, approved: int, newly: int, closed: int, active: int) -> dict[str, int]:
+    return {"registered": registered, "approved": approved, "newly_approved": newly, "suspended_closed": closed, "active": active}
+
+
+def _shifts(planned: int, cancelled: int, places: int, filled: int, fill_rate: float | None) -> dict[str, Any]:
+    return {"planned": planned, "cancelled": cancelled, "places_planned": places, "places_filled": filled, "fill_rate": fill_rate}
+
+
+def _presence(assigned: int, served: int, absent: int, late: int, review: int, attendance: float | None, minutes: int, manual: int) -> dict[str, Any]:
+    return {
+        "assignments": assigned, "served": served, "no_shows": absent, "late_withdrawals": late, "in_review": review,
+        "attendance_rate": attendance, "served_minutes": minutes, "served_hours": round(minutes / 60, 2),
+        "manual_minutes": manual, "manual_hours": round(manual / 60, 2),
+    }
+
+
+def _reports(levels: dict[str, int], taken_up: int, resolved: int, to_take_up: float | None, to_resolve: float | None) -> dict[str, Any]:
+    return {
+        "filed": sum(levels.values()), "by_level": {"red": 0, "orange": 0, "yellow": 0, "green": 0} | levels,
+        "taken_up": taken_up, "resolved": resolved,
+        "median_minutes_to_take_up": to_take_up, "median_minutes_to_resolve": to_resolve,
+    }
+
+
+def _point_figures(awarded: int, reversed_: int, redeemed: int, expired: int, adjusted: int, badges: dict[str, int]) -> dict[str, Any]:
+    return {
+        "awarded": awarded, "reversed": reversed_, "redeemed": redeemed, "expired": expired, "adjusted": adjusted,
+        "badges": badges, "star_levels": {f"star_{n}": badges.get(f"star_{n}", 0) for n in range(1, 6)},
+    }
+
+
+def _figures(volunteers: dict[str, Any], by_kind: dict[str, Any], shifts: Any, presence: Any, reports: Any, points: Any) -> dict[str, Any]:
+    return {
+        "volunteers": volunteers | {"by_kind": by_kind}, "shifts": shifts, "presence": presence,
+        "reports": reports, "points": points,
+    }
+
+
+NOBODY = _volunteers(0, 0, 0, 0, 0)
+NO_REPORTS = _reports({}, 0, 0, None, None)
+NO_POINTS = _point_figures(0, 0, 0, 0, 0, {})
+#: Sub-district 1 and its one community: grids A, B and the empty one, in Shanghai's September.
+COMMUNITY = _figures(
+    _volunteers(2, 2, 1, 1, 2),
+    {"volunteer_police": _volunteers(1, 1, 0, 1, 2), "alley_steward": _volunteers(1, 1, 1, 0, 0)},
+    _shifts(4, 1, 6, 5, 0.8333),
+    _presence(6, 2, 1, 1, 2, 0.3333, 420, 90),
+    _reports({"red": 1, "orange": 1, "green": 1}, 2, 1, 20.0, 120.0),
+    _point_figures(75, 10, 15, 3, 2, {"first_patrol": 1, "star_1": 2, "star_2": 1}),
+)
+GRID_A = _figures(
+    _volunteers(1, 2, 1, 0, 1),
+    {"volunteer_police": _volunteers(0, 1, 0, 0, 1), "alley_steward": _volunteers(1, 1, 1, 0, 0)},
+    _shifts(2, 0, 3, 3, 1.0),
+    _presence(4, 2, 1, 0, 0, 0.5, 420, 0),
+    _reports({"red": 1, "green": 1}, 1, 1, 30.0, 120.0),
+    _point_figures(45, 10, 15, 0, 2, {"first_patrol": 1, "star_1": 1, "star_2": 1}),
+)
+GRID_B = _figures(
+    _volunteers(1, 0, 0, 1, 1),
+    {"volunteer_police": _volunteers(1, 0, 0, 1, 1), "alley_steward": NOBODY},
+    _shifts(2, 1, 3, 2, 0.6667),
+    _presence(2, 0, 0, 1, 2, 0.0, 0, 90),
+    _reports({"orange": 1}, 1, 0, 10.0, None),
+    _point_figures(30, 0, 0, 3, 0, {"star_1": 1}),
+)
+EMPTY_GRID = _figures(
+    NOBODY, {"volunteer_police": NOBODY, "alley_steward": NOBODY},
+    _shifts(0, 0, 0, 0, None), _presence(0, 0, 0, 0, 0, None, 0, 0), NO_REPORTS, NO_POINTS,
+)
+#: Sub-district 2 (and community 2, and grid U as their child) in Shanghai's September: su2 only;
+#: grid U's report, bonus and star fall on 1 October in Shanghai.
+SUBDISTRICT_2 = _figures(
+    _volunteers(0, 1, 0, 0, 1),
+    {"volunteer_police": _volunteers(0, 1, 0, 0, 1), "alley_steward": NOBODY},
+    _shifts(1, 0, 1, 1, 1.0),
+    _presence(1, 1, 0, 0, 0, 1.0, 90, 30),
+    NO_REPORTS,
+    NO_POINTS,
+)
+#: Grid U's own report, in Urumqi's September: su1 and all of its edge rows, not su2.
+GRID_U_OWN = _figures(
+    _volunteers(0, 1, 0, 0, 1),
+    {"volunteer_police": _volunteers(0, 1, 0, 0, 1), "alley_steward": NOBODY},
+    _shifts(1, 0, 1, 1, 1.0),
+    _presence(1, 1, 0, 0, 0, 1.0, 120, 30),
+    _reports({"red": 1}, 0, 0, None, None),
+    _point_figures(20, 0, 0, 0, 0, {"star_1": 1}),
+)
+DISTRICT = _figures(
+    _volunteers(2, 3, 1, 1, 3),
+    {"volunteer_police": _volunteers(1, 2, 0, 1, 3), "alley_steward": _volunteers(1, 1, 1, 0, 0)},
+    _shifts(5, 1, 7, 6, 0.8571),
+    _presence(7, 3, 1, 1, 2, 0.4286, 510, 120),
+    COMMUNITY["reports"],
+    COMMUNITY["points"],
+)
+
+
+def _children(body: dict[str, Any]) -> list[dict[str, Any]]:
+    return [child["figures"] for child in body["children"]]
+
+
 def test_every_figure_of_the_month(client: Any, month: dict[str, Any]) -> None:
     body = _september(client, month, month["community"])
     assert body["period"] == {
@@ -159,69 +336,88 @@ def test_every_figure_of_the_month(client: Any, month: dict[str, Any]) -> None:
         "starts_at": "2026-08-31T16:00:00+00:00", "ends_at": "2026-09-30T16:00:00+00:00", "time_zone": "Asia/Shanghai",
     }
     assert body["as_of"]
-    figures = body["figures"]
-    volunteers = figures["volunteers"]
-    assert {k: v for k, v in volunteers.items() if k != "by_kind"} == {
-        "registered": 2, "approved": 2, "newly_approved": 1, "suspended_closed": 1, "active": 2,
-    }
-    assert volunteers["by_kind"]["alley_steward"] == {
-        "registered": 1, "approved": 1, "newly_approved": 1, "suspended_closed": 0, "active": 0,
-    }
-    assert volunteers["by_kind"]["volunteer_police"] == {
-        "registered": 1, "approved": 1, "newly_approved": 0, "suspended_closed": 1, "active": 2,
-    }
-    assert figures["shifts"] == {"planned": 3, "cancelled": 1, "places_planned": 5, "places_filled": 4, "fill_rate": 0.8}
-    assert figures["presence"] == {
-        "assignments": 5, "served": 2, "no_shows": 1, "late_withdrawals": 1, "in_review": 1,
-        "attendance_rate": 0.4, "served_minutes": 420, "served_hours": 7.0, "manual_minutes": 90, "manual_hours": 1.5,
-    }
-    assert figures["reports"] == {
-        "filed": 3, "by_level": {"red": 1, "orange": 1, "yellow": 0, "green": 1}, "taken_up": 2, "resolved": 1,
-        "median_minutes_to_take_up": 20.0, "median_minutes_to_resolve": 120.0,
-    }
-    assert figures["points"] == {
-        "awarded": 75, "reversed": 10, "redeemed": 15, "expired": 3, "adjusted": 2, "badges": {"first_shift": 1},
-    }
+    assert body["figures"] == COMMUNITY
+    assert _children(body) == [GRID_A, GRID_B, EMPTY_GRID]
+    assert _september(client, month, month["subdistrict"])["figures"] == COMMUNITY
 
 
-def test_points_reconcile_with_the_ledger(client: Any, month: dict[str, Any]) -> None:
-    points = _september(client, month, month["community"])["figures"]["points"]
-    ledger = sum(
-        entry.amount
-        for entry in db.session.query(LedgerEntry).filter(
-            LedgerEntry.volunteer_id.in_([v.id for v in month["volunteers"]]),
-            LedgerEntry.created_at >= local(9, 1), LedgerEntry.created_at < local(10, 1),
+def test_every_figure_of_the_district_with_a_grid_in_another_zone(client: Any, month: dict[str, Any]) -> None:
+    """The district reads every child's rows in its own September (Shanghai), grid U's too."""
+    district = _september(client, month, month["district"])
+    assert district["figures"] == DISTRICT
+    assert [child["id"] for child in district["children"]] == [month["subdistrict"].id, month["subdistrict_2"].id]
+    assert _children(district) == [COMMUNITY, SUBDISTRICT_2]
+    assert _september(client, month, month["city"])["figures"] == DISTRICT
+    for area in ("subdistrict_2", "community_2"):
+        body = _september(client, month, month[area])
+        assert body["figures"] == SUBDISTRICT_2 and _children(body) == [SUBDISTRICT_2]
+    # Asked for itself, grid U reads September in its own zone: su1 and the edge rows, not su2.
+    own = _september(client, month, month["grid_u"])
+    assert own["period"]["time_zone"] == "Asia/Urumqi"
+    assert (own["period"]["starts_at"], own["period"]["ends_at"]) == ("2026-08-31T18:00:00+00:00", "2026-09-30T18:00:00+00:00")
+    assert own["figures"] == GRID_U_OWN
+
+
+def test_served_hours_hours_by_hand_and_points_reconcile_with_their_rows(client: Any, month: dict[str, Any]) -> None:
+    expected = {  # patrol records, of them held in review, manual records, ledger
+        "community": (540, 120, 90, 49), "district": (630, 120, 120, 49), "subdistrict_2": (90, 0, 30, 0),
+        "grid_a": (420, 0, 0, 45 - 10 - 15 + 2), "grid_b": (120, 120, 90, 27), "grid_u": (120, 0, 30, 20),
+    }
+    for name, (records, held, manual, ledger) in expected.items():
+        rows = assert_reconciles(_september(client, month, month[name]), month[name])
+        assert (rows.patrol_record_minutes, rows.held_in_review_minutes, rows.manual_record_minutes, rows.ledger_sum) == (
+            records, held, manual, ledger,
+        ), name
+
+
+def test_the_rejected_presence_left_a_voided_record_and_the_held_one_a_live_record(month: dict[str, Any]) -> None:
+    def record_of(patrol: Patrol) -> ServiceRecord:
+        return db.session.scalars(
+            sa.select(ServiceRecord).where(ServiceRecord.source_type == "patrol", ServiceRecord.source_id == str(patrol.id))
+        ).one()
+
+    assert record_of(month["rejected"]).voided_at is not None
+    assert record_of(month["held"]).voided_at is None and record_of(month["held"]).minutes == 120
+
+
+def test_records_by_their_date_disagree_with_the_district_by_design(client: Any, month: dict[str, Any]) -> None:
+    """A patrol's record carries the local date of its shift's start in the shift's own zone; the
+    district reads the shift's start in the district's zone. Grid U's records dated in September
+    (su1, 30 September in Urumqi) are not the ones the district counts (su2, 1 September in
+    Shanghai): summing records by ``served_on`` matches only a report read in the grid's zone."""
+    grid_u = month["grid_u"]
+    dated_september = db.session.scalars(
+        sa.select(ServiceRecord.minutes).where(
+            ServiceRecord.grid_id == grid_u.id, ServiceRecord.source_type == "patrol", ServiceRecord.voided_at.is_(None),
+            ServiceRecord.served_on >= date(2026, 9, 1), ServiceRecord.served_on <= date(2026, 9, 30),
         )
+    ).all()
+    assert dated_september == [120]
+    assert _september(client, month, grid_u)["figures"]["presence"]["served_minutes"] == 120
+    district = _september(client, month, month["district"])
+    assert _children(district)[1]["presence"]["served_minutes"] == 90
+
+
+def test_the_export_has_a_column_per_star_level(client: Any, month: dict[str, Any]) -> None:
+    response = client.get(
+        "/api/v1/reports/participation/export",
+        query_string={"area_id": month["community"].id, "period": "month", "value": "2026-09", "format": "csv"},
+        headers=factories.headers_for(month["staff"], **EN),
     )
-    assert points["awarded"] - points["reversed"] - points["redeemed"] - points["expired"] + points["adjusted"] == ledger == 49
-
-
-ADDITIVE = {
-    "volunteers": ("registered", "approved", "newly_approved", "suspended_closed", "active"),
-    "shifts": ("planned", "cancelled", "places_planned", "places_filled"),
-    "presence": ("assignments", "served", "no_shows", "late_withdrawals", "in_review", "served_minutes", "manual_minutes"),
-    "reports": ("filed", "taken_up", "resolved"),
-    "points": ("awarded", "reversed", "redeemed", "expired", "adjusted"),
-}
-
-
-def _assert_children_sum(body: dict[str, Any], sections: tuple[str, ...] = tuple(ADDITIVE)) -> None:
-    for section in sections:
-        for name in ADDITIVE[section]:
-            total = sum(child["figures"][section][name] for child in body["children"])
-            assert total == body["figures"][section][name], (section, name)
+    assert response.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(response.get_data().decode("utf-8-sig"))))
+    stars = ("Reached one star", "Reached two stars", "Reached three stars", "Reached four stars", "Reached five stars")
+    assert [[row[star] for star in stars] for row in rows] == [
+        ["2", "1", "0", "0", "0"],  # the community
+        ["1", "1", "0", "0", "0"],  # grid A
+        ["1", "0", "0", "0", "0"],  # grid B
+        ["0", "0", "0", "0", "0"],  # the empty grid
+    ]
 
 
 def test_children_sum_to_their_parent_at_every_level(client: Any, month: dict[str, Any]) -> None:
-    for level in ("city", "district", "subdistrict", "community"):
-        body = _september(client, month, month[level])
-        _assert_children_sum(body)
-    community = _september(client, month, month["community"])
-    assert community["children_level"] == "grid" and len(community["children"]) == 3
-    grid_a, grid_b, empty = community["children"]
-    assert grid_a["figures"]["presence"]["served_minutes"] == 420 and grid_b["figures"]["presence"]["in_review"] == 1
-    assert empty["figures"]["shifts"]["planned"] == 0 and empty["figures"]["volunteers"]["approved"] == 0
-    assert grid_a["figures"]["shifts"]["places_filled"] == 3 and grid_b["figures"]["shifts"]["cancelled"] == 1
+    for level in ("city", "district", "subdistrict", "community", "subdistrict_2", "community_2"):
+        assert_children_sum(_september(client, month, month[level]))
 
 
 def test_a_grids_children_are_its_volunteers(client: Any, month: dict[str, Any]) -> None:
@@ -231,23 +427,29 @@ def test_a_grids_children_are_its_volunteers(client: Any, month: dict[str, Any])
     ids = [child["id"] for child in body["children"]]
     assert ids[:2] == [v1.id, v2.id]  # at home; v4 served here from grid B
     assert [child["at_home"] for child in body["children"]] == [True, True, False]
-    _assert_children_sum(body, ("volunteers", "presence", "reports"))
+    assert_children_sum(body, ("volunteers", "presence", "reports"))
     assert all(child["figures"]["shifts"] is None for child in body["children"])
     assert body["children"][0]["figures"]["presence"]["served_minutes"] == 240
+    own = _september(client, month, month["grid_u"])
+    assert [child["id"] for child in own["children"]] == [month["v5"].id]
+    assert_children_sum(own, ("volunteers", "presence", "reports", "points"))
 
 
 def test_the_series_sums_to_the_month(client: Any, month: dict[str, Any]) -> None:
-    body = _september(client, month, month["community"], series="day")
+    body = _september(client, month, month["district"], series="day")
     series = body["series"]
     assert len(series) == 30 and series[0]["from"] == "2026-09-01"
-    last = series[-1]
-    assert last["shifts"]["planned"] == 1 and last["presence"]["manual_minutes"] == 90 and last["points"]["expired"] == 3
+    assert series[0]["presence"]["served_minutes"] == 90  # su2: 31 August in Urumqi, 1 September here
     assert series[9]["presence"]["served_minutes"] == 420  # the shift across midnight, on the 10th
-    for section in ("shifts", "presence", "reports", "points"):
-        for name in ADDITIVE[section]:
-            assert sum(point[section][name] for point in series) == body["figures"][section][name], (section, name)
-    weeks = _september(client, month, month["community"], series="week")["series"]
-    assert sum(week["presence"]["assignments"] for week in weeks) == 5
+    assert series[24]["presence"]["in_review"] == 1
+    last = series[-1]
+    assert last["shifts"]["planned"] == 1 and last["presence"]["manual_minutes"] == 120 and last["points"]["expired"] == 3
+    assert_series_sums(body)
+    for area in ("community", "grid_u"):
+        assert_series_sums(_september(client, month, month[area], series="day"))
+    weeks = _september(client, month, month["district"], series="week")
+    assert_series_sums(weeks)
+    assert sum(week["presence"]["assignments"] for week in weeks["series"]) == 7
 
 
 def test_a_volunteers_own_month(client: Any, month: dict[str, Any]) -> None:
@@ -258,9 +460,17 @@ def test_a_volunteers_own_month(client: Any, month: dict[str, Any]) -> None:
     )
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
-    assert body["presence"]["assignments"] == 2 and body["presence"]["served_minutes"] == 240
-    assert body["presence"]["in_review"] == 1 and body["presence"]["manual_minutes"] == 0
+    assert body["presence"]["assignments"] == 3 and body["presence"]["served_minutes"] == 240
+    assert body["presence"]["in_review"] == 2 and body["presence"]["manual_minutes"] == 0
     assert body["points"]["awarded"] == 40 and body["points"]["reversed"] == 10 and body["points"]["redeemed"] == 15
+    assert body["points"]["star_levels"] == {"star_1": 1, "star_2": 1, "star_3": 0, "star_4": 0, "star_5": 0}
+    # In the home grid's zone: su1 (30 September in Urumqi) is the volunteer's September.
+    response = client.get(
+        "/api/v1/me/participation", query_string={"period": "month", "value": "2026-09"},
+        headers=factories.headers_for(month["v5"].user),
+    )
+    assert response.get_json()["presence"] == _presence(1, 1, 0, 0, 0, 1.0, 120, 30)
+    assert response.get_json()["points"] == _point_figures(20, 0, 0, 0, 0, {"star_1": 1})
 
 
 def test_scope_refusals(client: Any, month: dict[str, Any]) -> None:
