@@ -54,7 +54,8 @@ def figures(number: int) -> dict[str, Any]:
         "reports": {"filed": number % 3, "by_level": {"red": 0, "orange": number % 2, "yellow": 0, "green": 1},
                     "taken_up": 1, "resolved": number % 2, "median_minutes_to_take_up": 12.5,
                     "median_minutes_to_resolve": None},
-        "points": {"awarded": served * 10, "reversed": 0, "redeemed": number % 50, "expired": 0, "adjusted": 0},
+        "points": {"awarded": served * 10, "reversed": 0, "redeemed": number % 50, "expired": 0, "adjusted": 0,
+                   "star_levels": {f"star_{level}": int(number % (97 * level) == 0) for level in range(1, 6)}},
     }
 
 
