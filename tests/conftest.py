@@ -33,7 +33,7 @@ from volunteers.models import VolunteerKind
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "committing: the test commits for real (race tests)")
     config.addinivalue_line(
-        "markers", "standby: reads a streaming standby of TEST_DATABASE_URL's PostgreSQL (tests/standby.py)"
+        "markers", "standby: reads a streaming standby of a PostgreSQL primary the test makes (tests/standby.py)"
     )
 
 

@@ -1,6 +1,7 @@
-"""Reports read from a PostgreSQL streaming replica (REPORTS_DATABASE_URL): a real standby of the
-test database's cluster (tests/standby.py), its lag visible in ``as_of``; an unreachable replica
-answers 503, never a 500."""
+"""Reports read from a PostgreSQL streaming replica (REPORTS_DATABASE_URL): a real standby
+(pg_basebackup -R, streaming) of a small primary cluster the tests make with the local PostgreSQL's
+own server programs (tests/standby.py says why not the test database's cluster), its lag visible in
+``as_of``; an unreachable replica answers 503, never a 500."""
 
 from __future__ import annotations
 
