@@ -37,6 +37,7 @@ import json
 import os
 import platform
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -51,7 +52,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from checkin import free_port, stop, wait_ready  # noqa: E402  (bench/ is the script directory)
+from checkin import free_port, wait_ready  # noqa: E402  (bench/ is the script directory)
 from load import git_commit  # noqa: E402
 
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/test_bench_reports"
@@ -183,6 +184,7 @@ def main() -> int:
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, so that stopping it takes the workers too
     )
     floor_connection = psycopg.connect(normalise_database_url(url).replace("postgresql+psycopg", "postgresql"))
     latencies: dict[str, list[float]] = {}
@@ -249,7 +251,7 @@ def main() -> int:
                 file=sys.stderr,
             )
     finally:
-        stop(server)
+        stop_group(server)
         log.close()
         floor_connection.close()
 
@@ -331,6 +333,22 @@ def main() -> int:
     if failures:
         return 2
     return 1 if args.strict and not all(met.values()) else 0
+
+
+def stop_group(server: subprocess.Popen[bytes]) -> None:
+    """Stop gunicorn and its workers: quick shutdown, then SIGKILL to the group if a worker is still
+    in a long query (a sync worker only sees a signal between statements)."""
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGQUIT)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(server.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    server.wait()
 
 
 def _expect(answer: tuple[int, bytes], failures: list[str]) -> None:
