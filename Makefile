@@ -134,7 +134,7 @@ bench-leaderboard: install
 	$(BIN)/python bench/leaderboard.py
 
 ## bench-reports: participation and coverage reports of a district with 1,000,000 check-ins a month and a year
-## of history, against /healthz and hand-written SQL; a 100,000-row XLSX (seeds test_bench_reports once, ~10 min)
+## of history, against /healthz and hand-written SQL; a 100,000-row XLSX (seeds test_bench_reports once, ~13 min)
 bench-reports: install
 	$(BIN)/python bench/reports.py
 

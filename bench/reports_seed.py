@@ -20,9 +20,10 @@ a function of the row's place (no ``random()``), so two seeds are identical.
   row and a ``served_shift`` ledger entry for each, one record in 97 voided with its ``reversal``;
   hand-entered hours (a ``manual`` record and ``manual_hours`` entry) for one volunteer a grid a
   month; redemptions (some refunded), expiries and admin adjustments every month;
-- a patrol report on the fourth place's patrol of every fifth shift (about one patrol in 32), by level, with its events (filed, acknowledged, resolved),
-  a ``report_bonus`` for each resolved; badges (first patrol, star 1 and 2, ten reports, a month
-  without absence) earned across the year; weekly patrol targets and steward quotas on some grids;
+- a patrol report on the fourth place's patrol of every fourth shift (about one patrol in 19), by
+  level, with its events (filed, acknowledged, resolved), a ``report_bonus`` for each resolved;
+  badges (first patrol, star 1 and 2, ten reports, a month without absence) earned across the year;
+  weekly patrol targets and steward quotas on some grids;
 - a staff user of district A and one of the city.
 
 The benchmark month has about 1,050,000 patrols in district A; ``history_slots`` 5 (the default)
