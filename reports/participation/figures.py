@@ -15,6 +15,7 @@ from grids.models import Area
 from grids.queries import in_subtree
 from patrols.models import COUNTED_PRESENCE, Patrol, PresenceStatus
 from patrols.reports.models import Report, ReportAction, ReportEvent, ReportLevel
+from reports.participation.subsets import HELD_PLACE, held_places, last_status, served_volunteers
 from reports.periods import Bucket, Period, bucket_index
 from reports.sql import child_in_path, count_if, grouped, hours, in_period, minutes_between, rate, sum_if
 from rewards.awarding.models import ServiceRecord
@@ -25,7 +26,6 @@ from volunteers.models import StatusChange, Volunteer, VolunteerKind, VolunteerS
 
 #: Ledger reasons that earn points.
 EARNING = (LedgerReason.SERVED_SHIFT, LedgerReason.MANUAL_HOURS, LedgerReason.REPORT_BONUS, LedgerReason.STREAK_BONUS)
-HELD_PLACE = (AssignmentStatus.ASSIGNED, AssignmentStatus.ABSENT)
 LEVELS = tuple(level.value for level in ReportLevel)
 
 
@@ -59,46 +59,10 @@ class Grouping:
 # ------------------------------------------------------------------------------------- sections
 
 
-def _served(period: Period) -> sa.Subquery:
-    """The volunteers who served a shift starting in the period (presence counted), once each: a set
-    joined once, where a correlated EXISTS walked each volunteer's whole patrol history and an
-    ``IN`` test too large to hash in ``work_mem`` rescanned the set for every volunteer."""
-    return (
-        sa.select(Patrol.volunteer_id)
-        .join(Shift, Shift.id == Patrol.shift_id)
-        .where(
-            Patrol.presence_status.in_(COUNTED_PRESENCE),
-            Patrol.served_minutes.is_not(None),
-            Shift.status != ShiftStatus.CANCELLED,
-            in_period(Shift.starts_at, period),
-        )
-        .group_by(Patrol.volunteer_id)
-        .subquery()
-    )
-
-
-def _last_status(period: Period) -> sa.Subquery:
-    """Each volunteer's last status change before the period's end (latest ``at``, then highest id)
-    as grouped maxima the planner estimates well (a ``row_number() = 1`` filter it took for a few rows)."""
-    last_at = (
-        sa.select(StatusChange.volunteer_id, sa.func.max(StatusChange.at).label("at"))
-        .where(StatusChange.at < period.ends_at)
-        .group_by(StatusChange.volunteer_id)
-        .subquery()
-    )
-    last_id = (
-        sa.select(sa.func.max(StatusChange.id).label("id"))
-        .join(last_at, sa.and_(last_at.c.volunteer_id == StatusChange.volunteer_id, last_at.c.at == StatusChange.at))
-        .group_by(StatusChange.volunteer_id)
-        .subquery()
-    )
-    change = orm.aliased(StatusChange)
-    return sa.select(change.volunteer_id, change.to_status).join(last_id, last_id.c.id == change.id).subquery()
-
-
 def volunteers_section(period: Period, by: Grouping, kinds: list[str]) -> dict[Any, dict[str, Any]]:
-    last, served = _last_status(period), _served(period)
-    last_status = last.c.to_status
+    root = by.area.path if by.area is not None else "/"
+    last, served = last_status(period, root), served_volunteers(period, root)
+    status_at_end = last.c.to_status
     newly_approved = Volunteer.id.in_(  # a few rows, hashed
         sa.select(StatusChange.volunteer_id).where(
             StatusChange.from_status == VolunteerStatus.PENDING,
@@ -122,9 +86,9 @@ def volunteers_section(period: Period, by: Grouping, kinds: list[str]) -> dict[A
             key.label("key"),
             kind.label("kind"),
             count_if(in_period(Volunteer.created_at, period)).label("registered"),
-            count_if(last_status == VolunteerStatus.ACTIVE).label("approved"),
+            count_if(status_at_end == VolunteerStatus.ACTIVE).label("approved"),
             count_if(newly_approved).label("newly_approved"),
-            count_if(last_status.in_([VolunteerStatus.SUSPENDED, VolunteerStatus.RETIRED])).label("suspended_closed"),
+            count_if(status_at_end.in_([VolunteerStatus.SUSPENDED, VolunteerStatus.RETIRED])).label("suspended_closed"),
             count_if(served.c.volunteer_id.is_not(None)).label("active"),
         ).group_by(key, kind)
     ).mappings()
@@ -144,19 +108,7 @@ def empty_volunteers(kinds: list[str]) -> dict[str, Any]:
 
 
 def shifts_section(period: Period, by: Grouping) -> dict[Any, dict[str, Any]]:
-    # Places held per shift of the period in one grouped pass (not a correlated count per shift).
-    of_period = orm.aliased(Shift)
-    held = (
-        sa.select(Assignment.shift_id, sa.func.count().label("filled"))
-        .join(of_period, of_period.id == Assignment.shift_id)
-        .where(
-            in_period(of_period.starts_at, period),
-            Assignment.role == AssignmentRole.PRIMARY,
-            Assignment.status.in_(HELD_PLACE),
-        )
-        .group_by(Assignment.shift_id)
-        .subquery()
-    )
+    held = held_places(period, by.area.path if by.area is not None else "/")
     filled = sa.func.coalesce(held.c.filled, 0)
     capped = sa.case((filled > Shift.max_headcount, Shift.max_headcount), else_=filled)
     grid = orm.aliased(Area)
@@ -260,11 +212,13 @@ def _presence_figures(row: dict[str, Any], manual_minutes: int) -> dict[str, Any
 def _reports_query(period: Period, by: Grouping) -> tuple[sa.Select[Any], Any, Any]:
     """The period's reports limited to ``by``, their group key, and when each was first taken up."""
     # First handling step of the period's reports only (not of every report ever filed).
-    of_period = orm.aliased(Report)
+    of_period, its_grid = orm.aliased(Report), orm.aliased(Area)
     taken_up_at = (
         sa.select(ReportEvent.report_id, sa.func.min(ReportEvent.created_at).label("at"))
         .join(of_period, of_period.id == ReportEvent.report_id)
+        .join(its_grid, its_grid.id == of_period.grid_id)
         .where(ReportEvent.action != ReportAction.FILED, in_period(of_period.received_at, period))
+        .where(in_subtree(its_grid.path, by.area.path if by.area is not None else "/"))
         .group_by(ReportEvent.report_id)
         .subquery()
     )
