@@ -39,11 +39,10 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from reports_seed_sql import BULK_STEPS, FIRST_DAY, FUNCTIONS, LATER_STEPS, VOLUNTEERS_PER_GRID
 
 #: name, sub-districts, communities per sub-district, grids per community
 DISTRICTS = (("A", 10, 10, 20), ("B", 2, 5, 10))
-VOLUNTEERS_PER_GRID = 10
-FIRST_DAY = date(2025, 11, 1)
 MONTH_FIRST, MONTH_LAST = date(2026, 11, 1), date(2026, 11, 30)
 #: local start hour and minutes of the five daily shifts
 SLOTS = ((7, 120), (9, 180), (14, 180), (19, 120), (21, 120))
@@ -105,36 +104,6 @@ def _step(timings: dict[str, float], name: str, connection: sa.Connection, sql: 
     return result.rowcount
 
 
-# Shifts by (day d, grid rank g, slot s): id = (d × grids + g) × 5 + s + 1. Assignments: id =
-# shift id × 5 + place (0–3 primaries, 4 the backup); a patrol, its service record and its report
-# take the assignment's id; its ledger entries id × 4 + 0 (served), + 1 (report bonus), + 2 (reversal).
-_SHIFTS = f"""
-SELECT d, g.g, g.grid_id, s.s, s.minutes, (d * :grids + g.g) * 5 + s.s + 1 AS shift_id,
-       ((DATE '{FIRST_DAY.isoformat()}' + d) + make_interval(hours => s.hour)) AT TIME ZONE 'Asia/Shanghai' AS starts_at
-FROM generate_series(0, :days - 1) d CROSS JOIN bench_grids g CROSS JOIN bench_slots s
-WHERE d >= :history_days OR s.s < :history_slots
-"""
-
-_PLACES = f"""
-SELECT b.*, b.shift_id * 5 + p AS aid, p, b.starts_at + make_interval(mins => b.minutes) AS ends_at,
-       b.g * {VOLUNTEERS_PER_GRID} + (b.s * 4 + p) % 8 + 1 AS volunteer_id
-FROM ({_SHIFTS}) b CROSS JOIN generate_series(0, 4) p
-WHERE b.shift_id % 40 <> 7 AND (p < 3 OR (p = 3 AND b.shift_id % 5 <> 4) OR (p = 4 AND b.shift_id % 10 = 0))
-"""
-
-# An assignment's outcome: 0–39 absent, 40–59 withdrawn (40–49 late), else it came.
-_FUNCTIONS = """
-CREATE FUNCTION pg_temp.outcome(aid bigint) RETURNS int LANGUAGE sql IMMUTABLE AS
-  $$ SELECT ((aid * 2654435761) % 1000003 % 1000)::int $$;
-CREATE FUNCTION pg_temp.presence(aid bigint) RETURNS int LANGUAGE sql IMMUTABLE AS
-  $$ SELECT ((aid * 40503) % 999983 % 1000)::int $$;
-"""
-
-_PRESENCE = """CASE WHEN pg_temp.presence(aid) < 30 THEN 'needs_review' WHEN pg_temp.presence(aid) < 70 THEN 'rejected'
-  WHEN pg_temp.presence(aid) < 120 THEN 'approved' ELSE 'verified' END"""
-_SERVED = "CASE WHEN pg_temp.presence(aid) >= 70 THEN minutes - (aid % 16)::int END"
-
-
 def seed(history_slots: int) -> dict[str, Any]:
     """Write everything into DATABASE_URL's (new, empty) database; returns what the driver needs."""
     from bulk import drop_secondary
@@ -156,7 +125,7 @@ def seed(history_slots: int) -> dict[str, Any]:
         area_rows, named = _areas(now)
         connection.execute(sa.insert(Area.__table__), area_rows)
         connection.execute(sa.text("SELECT setval(pg_get_serial_sequence('areas', 'id'), (SELECT max(id) FROM areas))"))
-        connection.execute(sa.text(_FUNCTIONS))
+        connection.execute(sa.text(FUNCTIONS))
         connection.execute(
             sa.text(
                 "CREATE TEMP TABLE bench_grids AS SELECT (row_number() OVER (ORDER BY id) - 1)::int AS g, id AS grid_id "
@@ -238,208 +207,14 @@ def seed(history_slots: int) -> dict[str, Any]:
             "SELECT n, 'pending', 'active', approved_at FROM bench_people WHERE approved_at IS NOT NULL UNION ALL "
             "SELECT n, 'active', ended_as, ended_at FROM bench_people WHERE ended_at IS NOT NULL ORDER BY 4, 1",
         )
-        _step(
-            timings,
-            "shifts_s",
-            connection,
-            f"""
-            INSERT INTO shifts (id, grid_id, detached, status, timezone, starts_at, ends_at, title, min_headcount,
-                max_headcount, backup_slots, required_kinds, primary_count, backup_count, queue_seq, cancelled_at,
-                cancel_reason, created_at, updated_at)
-            SELECT shift_id, grid_id, false, CASE WHEN shift_id % 40 = 7 THEN 'cancelled' ELSE 'scheduled' END,
-                'Asia/Shanghai', starts_at, starts_at + make_interval(mins => minutes), '网格巡逻', 2,
-                CASE WHEN shift_id % 5 <> 4 THEN 4 ELSE 3 END, 1, '[]'::jsonb,
-                CASE WHEN shift_id % 40 = 7 THEN 0 ELSE (SELECT count(*) FROM generate_series(0, 3) p
-                    WHERE (p < 3 OR shift_id % 5 <> 4) AND NOT pg_temp.outcome(shift_id * 5 + p) BETWEEN 40 AND 59)
-                END,
-                CASE WHEN shift_id % 10 = 0 THEN 1 ELSE 0 END, 1,
-                CASE WHEN shift_id % 40 = 7 THEN starts_at - interval '1 day' END,
-                CASE WHEN shift_id % 40 = 7 THEN '天气' END, starts_at - interval '14 days', starts_at
-            FROM ({_SHIFTS}) b""",
-            **shape,
-        )
-        _step(
-            timings,
-            "assignments_s",
-            connection,
-            f"""
-            INSERT INTO shift_assignments (id, shift_id, volunteer_id, status, role, source, queue_seq, late_withdrawal,
-                created_at, updated_at, ended_at)
-            SELECT aid, shift_id, volunteer_id,
-                CASE WHEN p = 4 THEN 'assigned' WHEN pg_temp.outcome(aid) < 40 THEN 'absent'
-                     WHEN pg_temp.outcome(aid) < 60 THEN 'withdrawn' ELSE 'assigned' END,
-                CASE WHEN p = 4 THEN 'backup' ELSE 'primary' END, 'signup', CASE WHEN p = 4 THEN 1 END,
-                p < 4 AND pg_temp.outcome(aid) BETWEEN 40 AND 49, starts_at - interval '7 days', starts_at,
-                CASE WHEN p < 4 AND pg_temp.outcome(aid) BETWEEN 40 AND 59 THEN starts_at - interval '1 hour' END
-            FROM ({_PLACES}) a""",
-            **shape,
-        )
-        came = f"SELECT * FROM ({_PLACES}) a WHERE p < 4 AND pg_temp.outcome(aid) >= 60"
-        _step(
-            timings,
-            "patrols_s",
-            connection,
-            f"""
-            INSERT INTO patrols (id, assignment_id, volunteer_id, shift_id, check_in_device_at, check_in_received_at,
-                check_in_lat, check_in_lon, check_in_accuracy_m, check_in_flags, presence_status, late_minutes,
-                check_out_device_at, check_out_received_at, check_out_lat, check_out_lon, check_out_accuracy_m,
-                check_out_flags, auto_closed, served_minutes, reviewed_at, review_reason, distance_m,
-                track_point_count, created_at, updated_at)
-            SELECT aid, aid, volunteer_id, shift_id, starts_at + make_interval(mins => (aid % 10)::int),
-                starts_at + make_interval(mins => (aid % 10)::int), 40.65, 109.84, 12, '[]'::jsonb, {_PRESENCE},
-                (aid % 10)::int, ends_at, ends_at, 40.65, 109.84, 15, '[]'::jsonb, false, {_SERVED},
-                CASE WHEN pg_temp.presence(aid) BETWEEN 30 AND 119 THEN ends_at + interval '1 day' END,
-                CASE WHEN pg_temp.presence(aid) BETWEEN 30 AND 69 THEN '不在网格内' END,
-                1500 + aid % 2000, 0, starts_at, ends_at
-            FROM ({came}) c""",
-            **shape,
-        )
-        _step(
-            timings,
-            "service_records_s",
-            connection,
-            f"""
-            INSERT INTO service_records (id, volunteer_id, source_type, source_id, minutes, served_on, grid_id,
-                voided_at, created_at)
-            SELECT aid, volunteer_id, 'patrol', aid::text, {_SERVED}, (starts_at AT TIME ZONE 'Asia/Shanghai')::date,
-                grid_id, CASE WHEN aid % 97 = 0 THEN ends_at + interval '3 days' END, ends_at
-            FROM ({came}) c WHERE pg_temp.presence(aid) >= 70""",
-            **shape,
-        )
-        _step(
-            timings,
-            "ledger_served_s",
-            connection,
-            """
-            INSERT INTO ledger_entries (id, volunteer_id, amount, reason, source_type, source_id, rule_version,
-                created_at)
-            SELECT id * 4, volunteer_id, minutes / 6, 'served_shift', 'patrol', source_id, 1, created_at
-            FROM service_records""",
-        )
-        _step(
-            timings,
-            "ledger_reversals_s",
-            connection,
-            """
-            INSERT INTO ledger_entries (id, volunteer_id, amount, reason, source_type, source_id, rule_version,
-                reverses_id, created_at)
-            SELECT id * 4 + 2, volunteer_id, -(minutes / 6), 'reversal', 'entry', (id * 4)::text, 1, id * 4, voided_at
-            FROM service_records WHERE voided_at IS NOT NULL""",
-        )
-        _step(
-            timings,
-            "reports_s",
-            connection,
-            f"""
-            INSERT INTO patrol_reports (id, client_id, volunteer_id, grid_id, assignment_id, category, level, status,
-                description, lat, lon, accuracy_m, device_at, received_at, flags, photo_count, resolution_note,
-                resolved_at, updated_at)
-            SELECT aid, md5(aid::text)::uuid::text, volunteer_id, grid_id, aid,
-                (ARRAY['dispute','safety_hazard','suspicious_activity','help_needed','other'])[1 + (aid / 20) % 5],
-                CASE (aid / 20) % 10 WHEN 0 THEN 'red' WHEN 1 THEN 'orange' WHEN 2 THEN 'orange'
-                     WHEN 3 THEN 'yellow' WHEN 4 THEN 'yellow' WHEN 5 THEN 'yellow' ELSE 'green' END,
-                CASE (aid / 20) % 7 WHEN 0 THEN 'open' WHEN 1 THEN 'acknowledged' ELSE 'resolved' END,
-                '巡逻发现', 40.65, 109.84, 10, at, at, '[]'::jsonb, 0,
-                CASE WHEN (aid / 20) % 7 > 1 THEN '已处理' END,
-                CASE WHEN (aid / 20) % 7 > 1 THEN at + make_interval(mins => 60 + ((aid / 20) % 600)::int) END, at
-            FROM (SELECT c.*, starts_at + make_interval(mins => 30 + ((aid / 20) % 60)::int) AS at
-                  FROM ({came}) c WHERE aid % 20 = 3) r""",
-            **shape,
-        )
-        _step(
-            timings,
-            "report_events_s",
-            connection,
-            """
-            INSERT INTO patrol_report_events (report_id, action, from_status, to_status, created_at)
-            SELECT id, 'filed', NULL, 'open', received_at FROM patrol_reports UNION ALL
-            SELECT id, 'acknowledged', 'open', 'acknowledged',
-                received_at + make_interval(mins => 10 + ((id / 20) % 50)::int)
-            FROM patrol_reports WHERE status <> 'open' UNION ALL
-            SELECT id, 'resolved', 'acknowledged', 'resolved', resolved_at FROM patrol_reports
-            WHERE status = 'resolved' ORDER BY 5""",
-        )
-        _step(
-            timings,
-            "ledger_bonuses_s",
-            connection,
-            """
-            INSERT INTO ledger_entries (id, volunteer_id, amount, reason, source_type, source_id, rule_version,
-                created_at)
-            SELECT id * 4 + 1, volunteer_id, CASE level WHEN 'red' THEN 20 WHEN 'orange' THEN 10 ELSE 5 END,
-                'report_bonus', 'report', id::text, 1, resolved_at
-            FROM patrol_reports WHERE resolved_at IS NOT NULL""",
-        )
+        for name, sql, shaped in BULK_STEPS:
+            _step(timings, name, connection, sql, **(shape if shaped else {}))
         for table in ("service_records", "ledger_entries", "patrol_reports"):
             connection.execute(
                 sa.text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
             )
-        months = (
-            f"SELECT (DATE '{FIRST_DAY.isoformat()}' + make_interval(months => m))::date AS month "
-            "FROM generate_series(0, 12) m"
-        )
-        _step(
-            timings,
-            "manual_s",
-            connection,
-            f"""
-            INSERT INTO service_records (volunteer_id, source_type, source_id, minutes, served_on, grid_id, note,
-                created_at)
-            SELECT n, 'manual', 'bench-' || n || '-' || month, 120, month + 14, grid_id, '社区活动',
-                (month + 15 + TIME '10:00') AT TIME ZONE 'Asia/Shanghai'
-            FROM bench_people CROSS JOIN ({months}) m WHERE k = 0""",
-        )
-        _step(
-            timings,
-            "ledger_manual_s",
-            connection,
-            """
-            INSERT INTO ledger_entries (volunteer_id, amount, reason, source_type, source_id, rule_version, created_at)
-            SELECT volunteer_id, 20, 'manual_hours', 'service_record', id::text, 1, created_at
-            FROM service_records WHERE source_type = 'manual'""",
-        )
-        # Redemptions on the 20th (a ninth of them refunded two days later), expiries on the 1st,
-        # an admin's correction on the 25th, every month.
-        _step(
-            timings,
-            "ledger_other_s",
-            connection,
-            f"""
-            INSERT INTO ledger_entries (volunteer_id, amount, reason, source_type, source_id, note, created_at)
-            SELECT n, amount, reason, 'bench', reason || '-' || n || '-' || month, note,
-                (month + day + TIME '11:00') AT TIME ZONE 'Asia/Shanghai'
-            FROM bench_people CROSS JOIN ({months}) m CROSS JOIN (VALUES
-                (-50, 'redemption', 19, NULL, 1), (50, 'redemption_refund', 21, NULL, 9),
-                (-10, 'expiry', 0, NULL, 3), (15, 'adjustment', 24, '补录', 4), (-15, 'adjustment', 24, '更正', 5)
-            ) AS e(amount, reason, day, note, who)
-            WHERE k < 8 AND ((e.who IN (1, 3) AND k IN (1, 2, 3)) OR (e.who = 9 AND k = 1 AND g % 9 = 0)
-                OR (e.who = 4 AND k = 4 AND g % 2 = 0) OR (e.who = 5 AND k = 4 AND g % 2 = 1))""",
-        )
-        _step(
-            timings,
-            "badges_s",
-            connection,
-            """
-            INSERT INTO volunteer_badges (volunteer_id, badge, earned_at, details)
-            SELECT n, badge, at, '{}'::jsonb FROM bench_people CROSS JOIN LATERAL (VALUES
-                ('first_patrol', TIMESTAMPTZ '2025-11-01 12:00+08' + make_interval(days => g % 30), true),
-                ('star_1', TIMESTAMPTZ '2026-03-01 12:00+08' + make_interval(days => (g * 7 + k) % 280), true),
-                ('star_2', TIMESTAMPTZ '2026-09-01 12:00+08' + make_interval(days => (g + k) % 90), g % 3 = 0),
-                ('reports_10', TIMESTAMPTZ '2026-01-01 12:00+08' + make_interval(days => (g * 3 + k) % 330), k % 2 = 0),
-                ('month_without_absence', TIMESTAMPTZ '2026-11-01 00:30+08' + make_interval(days => (g % 5) * 7),
-                 (g + k) % 4 = 1)
-            ) AS b(badge, at, earned) WHERE k < 8 AND earned AND at < now()""",
-        )
-        _step(
-            timings,
-            "targets_quotas_s",
-            connection,
-            """
-            INSERT INTO grid_patrol_targets (grid_id, weekly_target_minutes, updated_at)
-            SELECT grid_id, 3000 + (g % 5) * 1000, now() FROM bench_grids WHERE g % 3 = 0;
-            INSERT INTO grid_quotas (grid_id, kind_code, min_active, updated_at)
-            SELECT grid_id, 'alley_steward', 3 + g % 3, now() FROM bench_grids WHERE g % 4 = 0""",
-        )
+        for name, sql in LATER_STEPS:
+            _step(timings, name, connection, sql)
         began = time.perf_counter()
         for statement in restore:
             connection.execute(sa.text(statement))
