@@ -6,7 +6,7 @@ export FLASK_APP := app:create_app
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint typecheck install install-test translations translations-extract translations-update translations-init browser shell-tools upgrade serve worker bench bench-autofill bench-checkin bench-notifications bench-leaderboard clean
+.PHONY: run test lint typecheck install install-test translations translations-extract translations-update translations-init browser shell-tools upgrade serve worker bench bench-autofill bench-checkin bench-notifications bench-leaderboard bench-reports clean
 
 # The installer: uv (from PyPI, into the virtualenv) when it can be had, about five times faster
 # than pip on a cold machine; pip otherwise, or always with INSTALLER=pip. uv does not read pip's
@@ -132,6 +132,11 @@ bench-notifications: install
 ## bench-leaderboard: district leaderboards over 100,000 volunteers and a year of entries (recreates test_bench_leaderboard)
 bench-leaderboard: install
 	$(BIN)/python bench/leaderboard.py
+
+## bench-reports: participation and coverage reports of a district with 1,000,000 check-ins a month and a year
+## of history, against /healthz and hand-written SQL; a 100,000-row XLSX (seeds test_bench_reports once, ~13 min)
+bench-reports: install
+	$(BIN)/python bench/reports.py
 
 ## bench-autofill: auto-fill solver at 2k×10k and 10k×50k, and the endpoint on PostgreSQL (recreates test_bench)
 bench-autofill: install

@@ -69,29 +69,6 @@ def _areas(now: datetime) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 _BULK_TABLES = ("service_records", "ledger_entries")
 
 
-def _drop_secondary(connection: sa.Connection) -> list[str]:
-    """Drop the bulk tables' foreign keys, unique constraints and indexes (not the primary keys);
-    returns the statements that put them back. Building an index once over twelve million rows is
-    minutes faster than maintaining it row by row, and so is one join instead of a lookup per row."""
-    restore: list[str] = []
-    for table in _BULK_TABLES:
-        constraints = connection.execute(sa.text(
-            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE conrelid = CAST(:table AS regclass) AND contype IN ('f', 'u')"
-        ), {"table": table}).all()
-        indexes = connection.execute(sa.text(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = :table AND indexname NOT IN "
-            "(SELECT conname FROM pg_constraint WHERE conrelid = CAST(:table AS regclass))"
-        ), {"table": table}).all()
-        for name, definition in constraints:
-            connection.execute(sa.text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
-            restore.append(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
-        for name, definition in indexes:
-            connection.execute(sa.text(f'DROP INDEX "{name}"'))
-            restore.append(definition)
-    return restore
-
-
 def _step(timings: dict[str, float], name: str, connection: sa.Connection, sql: str, **params: Any) -> int:
     began = time.perf_counter()
     result = connection.execute(sa.text(sql), params)
@@ -101,6 +78,7 @@ def _step(timings: dict[str, float], name: str, connection: sa.Connection, sql: 
 
 def seed() -> dict[str, Any]:
     """Write everything into DATABASE_URL's (new, empty) database; returns what the driver needs."""
+    from bulk import drop_secondary
     from seed import create_schema, mint_token
 
     from accounts.passwords import hash_password
@@ -155,7 +133,7 @@ def seed() -> dict[str, Any]:
             "CREATE TEMP TABLE bench_activity AS SELECT id AS volunteer_id, home_grid_id, "
             "floor(random() * 5)::int AS per_week FROM (SELECT id, home_grid_id FROM volunteers ORDER BY id) v"
         ))
-        restore = _drop_secondary(connection)
+        restore = drop_secondary(connection, _BULK_TABLES)
         _step(timings, "service_records_s", connection,
               "INSERT INTO service_records (volunteer_id, source_type, source_id, minutes, served_on, grid_id, "
               "created_at) SELECT a.volunteer_id, 'patrol', a.volunteer_id || ':' || w || ':' || k, "

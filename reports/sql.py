@@ -35,6 +35,30 @@ def _seconds_between_sqlite(element: seconds_between, compiler: Any, **kw: Any) 
     return f"(CAST(strftime('%s', {end}) AS INTEGER) - CAST(strftime('%s', {start}) AS INTEGER))"
 
 
+class child_in_path(FunctionElement[int]):
+    """The id of the child of an area that a materialised path (``/1/4/17/…``) passes through: the
+    segment right after the area's own path, given its length (``child_in_path(path, len("/1/4/"))``
+    is 17). Read from the row's own path, it needs no join to the child areas, whose
+    ``LIKE child.path || '%'`` join the planner cannot estimate (it guessed one grid in twenty)."""
+
+    type = sa.Integer()
+    inherit_cache = True
+    name = "child_in_path"
+
+
+@compiles(child_in_path)
+def _child_in_path(element: child_in_path, compiler: Any, **kw: Any) -> str:
+    path, length = (compiler.process(argument, **kw) for argument in element.clauses)
+    return f"CAST(split_part(substr({path}, {length} + 1), '/', 1) AS INTEGER)"
+
+
+@compiles(child_in_path, "sqlite")
+def _child_in_path_sqlite(element: child_in_path, compiler: Any, **kw: Any) -> str:
+    path, length = (compiler.process(argument, **kw) for argument in element.clauses)
+    rest = f"substr({path}, {length} + 1)"
+    return f"CAST(substr({rest}, 1, instr({rest}, '/') - 1) AS INTEGER)"
+
+
 def minutes_between(start: Any, end: Any) -> sa.ColumnElement[Any]:
     """Minutes (with their fraction) from ``start`` to ``end``."""
     return seconds_between(start, end) / 60.0

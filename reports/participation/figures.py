@@ -15,8 +15,9 @@ from grids.models import Area
 from grids.queries import in_subtree
 from patrols.models import COUNTED_PRESENCE, Patrol, PresenceStatus
 from patrols.reports.models import Report, ReportAction, ReportEvent, ReportLevel
+from reports.participation.subsets import HELD_PLACE, held_places, last_status, served_volunteers
 from reports.periods import Bucket, Period, bucket_index
-from reports.sql import count_if, grouped, hours, in_period, minutes_between, rate, sum_if
+from reports.sql import child_in_path, count_if, grouped, hours, in_period, minutes_between, rate, sum_if
 from rewards.awarding.models import ServiceRecord
 from rewards.badges.models import VolunteerBadge
 from rewards.badges.service import STAR_HOURS
@@ -26,7 +27,6 @@ from volunteers.models import StatusChange, Volunteer, VolunteerKind, VolunteerS
 
 #: Ledger reasons that earn points.
 EARNING = (LedgerReason.SERVED_SHIFT, LedgerReason.MANUAL_HOURS, LedgerReason.REPORT_BONUS, LedgerReason.STREAK_BONUS)
-HELD_PLACE = (AssignmentStatus.ASSIGNED, AssignmentStatus.ABSENT)
 LEVELS = tuple(level.value for level in ReportLevel)
 
 
@@ -53,55 +53,31 @@ class Grouping:
         if self.mode == "volunteers":
             return stmt, volunteer
         if self.mode == "children":
-            child = orm.aliased(Area)
-            # Paths hold only digits and slashes, so the prefix needs no escaping.
-            stmt = stmt.join(child, sa.and_(child.parent_id == self.area.id, path.startswith(child.path)))
-            return stmt, child.id
+            return stmt, child_in_path(path, sa.literal(len(self.area.path), sa.Integer()))
         return stmt, sa.literal(0)
 
 
 # ------------------------------------------------------------------------------------- sections
 
 
-def _served(period: Period) -> sa.ColumnElement[bool]:
-    """A volunteer has served a shift starting in the period (presence counted)."""
-    return (
-        sa.select(Patrol.id)
-        .join(Shift, Shift.id == Patrol.shift_id)
-        .where(
-            Patrol.volunteer_id == Volunteer.id,
-            Patrol.presence_status.in_(COUNTED_PRESENCE),
-            Patrol.served_minutes.is_not(None),
-            Shift.status != ShiftStatus.CANCELLED,
-            in_period(Shift.starts_at, period),
-        )
-        .exists()
-    )
-
-
 def volunteers_section(period: Period, by: Grouping, kinds: list[str]) -> dict[Any, dict[str, Any]]:
-    last_status = (
-        sa.select(StatusChange.to_status)
-        .where(StatusChange.volunteer_id == Volunteer.id, StatusChange.at < period.ends_at)
-        .order_by(StatusChange.at.desc(), StatusChange.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    newly_approved = (
-        sa.select(StatusChange.id)
-        .where(
-            StatusChange.volunteer_id == Volunteer.id,
+    root = by.area.path if by.area is not None else "/"
+    last, served = last_status(period, root), served_volunteers(period, root)
+    status_at_end = last.c.to_status
+    newly_approved = Volunteer.id.in_(  # a few rows, hashed
+        sa.select(StatusChange.volunteer_id).where(
             StatusChange.from_status == VolunteerStatus.PENDING,
             StatusChange.to_status == VolunteerStatus.ACTIVE,
             in_period(StatusChange.at, period),
         )
-        .exists()
     )
     home = orm.aliased(Area)
     stmt = (
         sa.select(Volunteer.id)
         .join(home, home.id == Volunteer.home_grid_id)
         .join(VolunteerKind, VolunteerKind.id == Volunteer.kind_id)
+        .outerjoin(last, last.c.volunteer_id == Volunteer.id)
+        .outerjoin(served, served.c.volunteer_id == Volunteer.id)
         .where(Volunteer.created_at < period.ends_at)
     )
     stmt, key = by.apply(stmt, home.path, Volunteer.id, Volunteer.created_at)
@@ -111,10 +87,10 @@ def volunteers_section(period: Period, by: Grouping, kinds: list[str]) -> dict[A
             key.label("key"),
             kind.label("kind"),
             count_if(in_period(Volunteer.created_at, period)).label("registered"),
-            count_if(last_status == VolunteerStatus.ACTIVE).label("approved"),
+            count_if(status_at_end == VolunteerStatus.ACTIVE).label("approved"),
             count_if(newly_approved).label("newly_approved"),
-            count_if(last_status.in_([VolunteerStatus.SUSPENDED, VolunteerStatus.RETIRED])).label("suspended_closed"),
-            count_if(_served(period)).label("active"),
+            count_if(status_at_end.in_([VolunteerStatus.SUSPENDED, VolunteerStatus.RETIRED])).label("suspended_closed"),
+            count_if(served.c.volunteer_id.is_not(None)).label("active"),
         ).group_by(key, kind)
     ).mappings()
     names = ("registered", "approved", "newly_approved", "suspended_closed", "active")
@@ -133,19 +109,17 @@ def empty_volunteers(kinds: list[str]) -> dict[str, Any]:
 
 
 def shifts_section(period: Period, by: Grouping) -> dict[Any, dict[str, Any]]:
-    filled = (
-        sa.select(sa.func.count(Assignment.id))
-        .where(
-            Assignment.shift_id == Shift.id,
-            Assignment.role == AssignmentRole.PRIMARY,
-            Assignment.status.in_(HELD_PLACE),
-        )
-        .scalar_subquery()
-    )
+    held = held_places(period, by.area.path if by.area is not None else "/")
+    filled = sa.func.coalesce(held.c.filled, 0)
     capped = sa.case((filled > Shift.max_headcount, Shift.max_headcount), else_=filled)
     grid = orm.aliased(Area)
     planned = Shift.status != ShiftStatus.CANCELLED
-    stmt = sa.select(Shift.id).join(grid, grid.id == Shift.grid_id).where(in_period(Shift.starts_at, period))
+    stmt = (
+        sa.select(Shift.id)
+        .join(grid, grid.id == Shift.grid_id)
+        .outerjoin(held, held.c.shift_id == Shift.id)
+        .where(in_period(Shift.starts_at, period))
+    )
     stmt, key = by.apply(stmt, grid.path, sa.null(), Shift.starts_at)
     rows = grouped(
         stmt,
@@ -236,10 +210,16 @@ def _presence_figures(row: dict[str, Any], manual_minutes: int) -> dict[str, Any
     }
 
 
-def reports_section(period: Period, by: Grouping) -> dict[Any, dict[str, Any]]:
+def _reports_query(period: Period, by: Grouping) -> tuple[sa.Select[Any], Any, Any]:
+    """The period's reports limited to ``by``, their group key, and when each was first taken up."""
+    # First handling step of the period's reports only (not of every report ever filed).
+    of_period, its_grid = orm.aliased(Report), orm.aliased(Area)
     taken_up_at = (
         sa.select(ReportEvent.report_id, sa.func.min(ReportEvent.created_at).label("at"))
-        .where(ReportEvent.action != ReportAction.FILED)
+        .join(of_period, of_period.id == ReportEvent.report_id)
+        .join(its_grid, its_grid.id == of_period.grid_id)
+        .where(ReportEvent.action != ReportAction.FILED, in_period(of_period.received_at, period))
+        .where(in_subtree(its_grid.path, by.area.path if by.area is not None else "/"))
         .group_by(ReportEvent.report_id)
         .subquery()
     )
@@ -251,27 +231,45 @@ def reports_section(period: Period, by: Grouping) -> dict[Any, dict[str, Any]]:
         .where(in_period(Report.received_at, period))
     )
     stmt, key = by.apply(base, grid.path, Report.volunteer_id, Report.received_at)
+    return stmt, key, taken_up_at.c.at
+
+
+def reports_section(period: Period, by: Grouping) -> dict[Any, dict[str, Any]]:
+    stmt, key, taken_up_at = _reports_query(period, by)
     rows = grouped(
         stmt,
         key,
         sa.func.count(Report.id).label("filed"),
         *(count_if(Report.level == level).label(level) for level in LEVELS),
-        count_if(taken_up_at.c.at.is_not(None)).label("taken_up"),
+        count_if(taken_up_at.is_not(None)).label("taken_up"),
         count_if(Report.resolved_at.is_not(None)).label("resolved"),
     )
-    to_take_up = _medians(stmt, key, minutes_between(Report.received_at, taken_up_at.c.at), taken_up_at.c.at)
-    to_resolve = _medians(stmt, key, minutes_between(Report.received_at, Report.resolved_at), Report.resolved_at)
+    medians = _report_medians(stmt, key, taken_up_at)
     return {
         k: {
             "filed": int(row["filed"]),
             "by_level": {level: int(row[level]) for level in LEVELS},
             "taken_up": int(row["taken_up"]),
             "resolved": int(row["resolved"]),
-            "median_minutes_to_take_up": to_take_up.get(k),
-            "median_minutes_to_resolve": to_resolve.get(k),
+            **medians.get(k, NO_MEDIANS),
         }
         for k, row in rows.items()
     }
+
+
+NO_MEDIANS: dict[str, float | None] = {"median_minutes_to_take_up": None, "median_minutes_to_resolve": None}
+
+
+def report_medians(period: Period, by: Grouping) -> dict[Any, dict[str, float | None]]:
+    """Only the medians of :func:`reports_section`."""
+    return _report_medians(*_reports_query(period, by))
+
+
+def _report_medians(stmt: sa.Select[Any], key: Any, taken_up_at: Any) -> dict[Any, dict[str, float | None]]:
+    to_take_up = _medians(stmt, key, minutes_between(Report.received_at, taken_up_at), taken_up_at)
+    to_resolve = _medians(stmt, key, minutes_between(Report.received_at, Report.resolved_at), Report.resolved_at)
+    pairs = {k: (to_take_up.get(k), to_resolve.get(k)) for k in to_take_up.keys() | to_resolve.keys()}
+    return {k: dict(zip(NO_MEDIANS, pair, strict=True)) for k, pair in pairs.items()}
 
 
 def _medians(stmt: sa.Select[Any], key: sa.ColumnElement[Any], minutes: Any, present: Any) -> dict[Any, float]:
@@ -357,12 +355,7 @@ def _badges(period: Period, by: Grouping) -> dict[Any, dict[str, int]]:
 EMPTY_SHIFTS = _shift_figures({})
 EMPTY_PRESENCE = _presence_figures({}, 0)
 EMPTY_REPORTS: dict[str, Any] = {
-    "filed": 0,
-    "by_level": dict.fromkeys(LEVELS, 0),
-    "taken_up": 0,
-    "resolved": 0,
-    "median_minutes_to_take_up": None,
-    "median_minutes_to_resolve": None,
+    "filed": 0, "by_level": dict.fromkeys(LEVELS, 0), "taken_up": 0, "resolved": 0, **NO_MEDIANS
 }
 EMPTY_POINTS: dict[str, Any] = {
     **dict.fromkeys(("awarded", "reversed", "redeemed", "expired", "adjusted"), 0),

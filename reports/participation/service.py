@@ -63,14 +63,17 @@ from reports.participation.figures import (
     EMPTY_PRESENCE,
     EMPTY_REPORTS,
     EMPTY_SHIFTS,
+    NO_MEDIANS,
     Grouping,
     empty_volunteers,
     points_section,
     presence_section,
+    report_medians,
     reports_section,
     shifts_section,
     volunteers_section,
 )
+from reports.participation.totals import summed
 from reports.periods import Period, SeriesStep, resolve
 from reports.replica import figures_as_of
 from volunteers.models import Volunteer, VolunteerKind
@@ -135,14 +138,19 @@ def area_report(caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
     period = resolve(args, _zone(area))
     as_of = figures_as_of()
     kinds = _kinds()
-    total = _sections(period, Grouping(area, "total"), kinds, as_of)
+    children = _children(area, period, kinds, as_of)
+    if area.level == AreaLevel.GRID:
+        figures = _sections(period, Grouping(area, "total"), kinds, as_of).figures(0, kinds)
+    else:
+        medians = report_medians(period, Grouping(area, "total")).get(0, NO_MEDIANS)
+        figures = summed([child["figures"] for child in children], kinds, medians)
     body: dict[str, Any] = {
         "area": _area_ref(area),
         "period": period_body(period),
         "as_of": as_of,
-        "figures": total.figures(0, kinds),
+        "figures": figures,
         "children_level": "volunteer" if area.level == AreaLevel.GRID else CHILD_LEVEL[AreaLevel(area.level)].value,
-        "children": _children(area, period, kinds, as_of),
+        "children": children,
         "series": None,
     }
     step = args.get("series")
