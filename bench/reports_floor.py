@@ -143,6 +143,10 @@ GROUP BY GROUPING SETS ((g.child_id, b.badge), (b.badge))
 """
 
 
+#: The star-level badges, in order (rewards/badges/service.py).
+STAR_LEVELS = ("star_1", "star_2", "star_3", "star_4", "star_5")
+
+
 def _rate(part: float, whole: float) -> float | None:
     return round(part / whole, 4) if whole else None
 
@@ -254,5 +258,8 @@ def participation(
             )
         for child, badge, count in cursor.execute(_BADGES, params):
             figures[_key(child)]["points"]["badges"][badge] = count
+    for figure in figures.values():  # a star level is its badge: volunteers who earned it in the period
+        points = figure["points"]
+        points["star_levels"] = {star: points["badges"].get(star, 0) for star in STAR_LEVELS}
     connection.commit()
     return {"figures": figures[0], "children": [{"id": child, "figures": figures[child]} for child in children]}

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from reports.participation.figures import LEVELS, _presence_figures, _shift_figures, empty_volunteers
+from reports.participation.figures import LEVELS, _presence_figures, _shift_figures, empty_volunteers, star_levels
 
 _SHIFT_COUNTS = ("planned", "cancelled", "places_planned", "places_filled")
 _PRESENCE_COUNTS = ("assignments", "served", "no_shows", "late_withdrawals", "in_review", "served_minutes")
@@ -49,6 +49,7 @@ def summed(children: list[dict[str, Any]], kinds: list[str], medians: dict[str, 
         _add(points, figures["points"], _POINT_SUMS)
         _add(points["badges"], figures["points"]["badges"], figures["points"]["badges"])
     reports.update(medians)
+    points["star_levels"] = star_levels(points["badges"])
     return {
         "volunteers": volunteers,
         "shifts": _shift_figures(shifts),
