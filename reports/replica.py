@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from celery.signals import worker_process_init
 from flask import Flask, current_app
 from sqlalchemy import orm
 
@@ -34,6 +35,7 @@ from core.config import normalise_database_url
 from core.db import utcnow
 from core.errors import ApiError
 from core.extensions import db
+from core.tasks import celery
 from reports.settings import REPORTS_DATABASE_URL
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,15 @@ def init_replica(app: Flask) -> None:
 
 def replica_engine(app: Flask) -> sa.Engine | None:
     return app.extensions.get(_ENGINE)
+
+
+@worker_process_init.connect
+def _fresh_replica_connections_in_child(**_: Any) -> None:
+    # A forked pool child must not share the parent's pooled replica connections (export jobs read
+    # the replica in workers), as core.tasks does for the main database.
+    engine = replica_engine(celery.flask_app) if celery.flask_app is not None else None
+    if engine is not None:
+        engine.dispose(close=False)
 
 
 def _unavailable() -> ApiError:

@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from celery.signals import worker_process_init
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.engine import URL
@@ -22,6 +23,7 @@ from sqlalchemy.engine import URL
 from app import create_app
 from core.errors import ApiError
 from core.extensions import db
+from core.tasks import celery
 from grids.models import Area, AreaLevel
 from reports.replica import RETRY_AFTER_SECONDS, replica_as_of, replica_engine
 from tests import factories
@@ -42,7 +44,9 @@ def _reports_app(app: Flask, reports_url: str, database: URL | None = None) -> F
     config = {key: app.config[key] for key in _SHARED_CONFIG}
     if database is not None:
         config["SQLALCHEMY_DATABASE_URI"] = database.render_as_string(hide_password=False)
+    previous = celery.flask_app
     other = create_app({**config, "REPORTS_DATABASE_URL": reports_url})
+    celery.flask_app = previous  # the shared Celery app keeps running the suite's tasks in the suite's app
     other.test_client_class = RequestIsolatingClient
     return other
 
@@ -99,6 +103,18 @@ def unreachable_replica_app(app: Flask, closed_port: int) -> Iterator[Flask]:
     other = _reports_app(app, f"postgresql://postgres@127.0.0.1:{closed_port}/reports?connect_timeout=3")
     yield other
     _dispose(other)
+
+
+def test_a_forked_worker_gets_fresh_replica_connections(unreachable_replica_app: Flask) -> None:
+    engine = replica_engine(unreachable_replica_app)
+    assert engine is not None
+    parents_pool, suites_app = engine.pool, celery.flask_app
+    celery.flask_app = unreachable_replica_app
+    try:
+        worker_process_init.send(sender=None)
+    finally:
+        celery.flask_app = suites_app
+    assert engine.pool is not parents_pool
 
 
 def test_an_unreachable_replica_is_503_with_retry_after_for_every_report(unreachable_replica_app: Flask) -> None:
