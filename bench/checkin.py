@@ -29,7 +29,6 @@ import argparse
 import http.client
 import json
 import os
-import platform
 import signal
 import socket
 import statistics
@@ -49,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 from load import call, git_commit  # noqa: E402  (bench/ is the script directory)
-from stats import CpuMeter, Phase, drive, finish, summarise  # noqa: E402
+from stats import CpuMeter, Phase, drive, finish, machine, summarise  # noqa: E402
 
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/test_bench_checkin"
 TARGET_RATIO = 3.0
@@ -335,9 +334,7 @@ def main() -> int:
     result = {
         "at": now.isoformat(timespec="seconds"),
         "commit": git_commit(),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-                    "loadavg_at_start": load_at_start, "loadavg_after_warmup": load_before,
-                    "loadavg_after": os.getloadavg()},
+        "machine": machine(load_at_start, load_before),
         "settings": {"connections": args.connections, "seconds_per_phase": args.seconds, "warmup": args.warmup,
                      "rounds": args.rounds, "idempotency_key": not args.no_idempotency_key,
                      "server": f"gunicorn {' '.join(server_args)} app:create_app()",

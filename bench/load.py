@@ -25,7 +25,6 @@ import http.client
 import ipaddress
 import json
 import os
-import platform
 import random
 import socket
 import statistics
@@ -38,7 +37,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from stats import ENDPOINTS, CpuMeter, Phase, drive, markdown, ratios, summarise  # bench/ is the script directory
+from stats import (  # bench/ is the script directory
+    ENDPOINTS,
+    CpuMeter,
+    Phase,
+    drive,
+    machine,
+    markdown,
+    ratios,
+    summarise,
+)
 
 TARGET_RATIO = 2.5
 HERE = Path(__file__).resolve().parent
@@ -266,15 +274,7 @@ def main() -> int:
     result = {
         "at": now.isoformat(timespec="seconds"),
         "commit": git_commit(),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            # Other work on the machine shows here; the benchmark itself keeps about 2 cores busy.
-            "loadavg_at_start": load_at_start,
-            "loadavg_after_warmup": load_before,
-            "loadavg_after": os.getloadavg(),
-        },
+        "machine": machine(load_at_start, load_before),
         "settings": {
             "base": args.base,
             "connections": args.connections,

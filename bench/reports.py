@@ -35,7 +35,6 @@ import argparse
 import http.client
 import json
 import os
-import platform
 import re
 import signal
 import statistics
@@ -54,6 +53,7 @@ sys.path.insert(0, str(ROOT))
 
 from checkin import free_port, wait_ready  # noqa: E402  (bench/ is the script directory)
 from load import git_commit  # noqa: E402
+from stats import machine  # noqa: E402
 
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/test_bench_reports"
 DISTRICT_MONTH_MS, CITY_YEAR_MS, FLOOR_RATIO = 1000.0, 5000.0, 1.5
@@ -286,14 +286,7 @@ def main() -> int:
     result = {
         "at": now.isoformat(timespec="seconds"),
         "commit": git_commit(),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "loadavg_at_start": load_at_start,
-            "loadavg_after_warmup": load_before,
-            "loadavg_after": os.getloadavg(),
-        },
+        "machine": machine(load_at_start, load_before),
         "settings": {
             "rounds": args.rounds,
             "calls": args.calls,

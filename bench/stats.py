@@ -4,6 +4,7 @@ ratios to the bare endpoint and the Markdown table (``bench/load.py`` drives the
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import threading
 import time
@@ -84,6 +85,19 @@ class CpuMeter:
             / self.tick
             for party in after
         }
+
+
+def machine(load_at_start: tuple[float, float, float], load_after_warmup: tuple[float, float, float]) -> dict[str, Any]:
+    """The machine a run was on, and its load (other work shows here; a benchmark keeps about 2
+    cores busy itself)."""
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "loadavg_at_start": load_at_start,
+        "loadavg_after_warmup": load_after_warmup,
+        "loadavg_after": os.getloadavg(),
+    }
 
 
 def drive(
