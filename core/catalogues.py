@@ -33,10 +33,17 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DIRECTORY = ROOT / "translations"
 DOMAIN = "messages"
 TEMPLATE = DEFAULT_DIRECTORY / f"{DOMAIN}.pot"
+#: Problems whose first argument is their detail (core/errors.py).
+ERROR_KEYWORDS = ("ApiError", "Forbidden", "OutOfScope", "NotFound", "Conflict")
 #: The markers of core/i18n.py besides Babel's defaults (``N_``, ``gettext``, ``ngettext``, ``pgettext``…).
-KEYWORDS: dict[str, tuple[int | tuple[int, str], ...]] = {"title": ((1, "c"), 2), "C_": ((1, "c"), 2), "ngettext_in": (2, 3)}
+KEYWORDS: dict[str, tuple[int | tuple[int, str], ...]] = {
+    "title": ((1, "c"), 2), "C_": ((1, "c"), 2), "ngettext_in": (2, 3),
+    # A problem's detail written in place (``NotFound("Shift not found.")``) is translated when it is
+    # answered, so it is a text of the catalogue like any other, marked or not.
+    **dict.fromkeys(ERROR_KEYWORDS, (1,)),
+}  # fmt: skip
 #: Application code only: tests, migrations, benchmarks and the virtualenv hold no user-facing texts.
-_METHOD_MAP = [
+METHOD_MAP = [
     ("**/tests/**", "ignore"), ("tests/**", "ignore"), ("migrations/**", "ignore"), ("bench/**", "ignore"),
     (".venv/**", "ignore"), ("**.py", "python"),
 ]
@@ -59,7 +66,7 @@ def extract(root: Path = ROOT) -> Catalog:
     catalog = Catalog(project=_PROJECT, charset="utf-8", fuzzy=False)
     keywords: dict[str, Any] = {**DEFAULT_KEYWORDS, **KEYWORDS}
     for filename, lineno, message, comments, context in extract_from_dir(
-        str(root), method_map=_METHOD_MAP, keywords=keywords, comment_tags=("i18n:",), strip_comment_tags=True,
+        str(root), method_map=METHOD_MAP, keywords=keywords, comment_tags=("i18n:",), strip_comment_tags=True,
     ):
         catalog.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
     return catalog

@@ -8,10 +8,13 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy.exc import SQLAlchemyError
 
+from core import i18n
 from core.errors import ApiError
 from core.extensions import db
 
 blp = Blueprint("health", __name__, description="Process and database health")
+
+i18n.register_messages(i18n.N_("The database is not reachable."))
 
 
 class HealthSchema(ma.Schema):

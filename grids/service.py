@@ -83,6 +83,7 @@ i18n.register_titles(
     i18n.title("own_area_move", "You cannot move your own area"),
 )
 i18n.register_messages(
+    i18n.N_("The area conflicts with existing data."),
     GRID_ONLY_FIELD,
     WRONG_CHILD_LEVEL,
     WRONG_PARENT_LEVEL,

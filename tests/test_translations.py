@@ -43,6 +43,24 @@ def test_the_checked_in_template_holds_exactly_the_texts_of_the_code() -> None:
     assert checked_in - extracted == set(), "texts gone from the code: run `make translations-update`"
 
 
+def test_every_detail_written_in_a_problem_is_answered_in_chinese(app: Flask) -> None:
+    """``NotFound("Export not found.")``: the catalogue holds the text (the template test), and the
+    text must also be registered (``i18n.register_messages``), or it is answered in English."""
+    from babel.messages.extract import extract_from_dir
+
+    keywords = dict.fromkeys(catalogues.ERROR_KEYWORDS, (1,))
+    details = {
+        message
+        for _, _, message, _, _ in extract_from_dir(
+            str(catalogues.ROOT), method_map=catalogues.METHOD_MAP, keywords=keywords
+        )
+    }
+    assert "Export not found." in details  # the extraction sees the details written in place
+    with app.test_request_context():
+        untranslated = sorted(detail for detail in details if i18n.translate(detail, "zh") == detail)
+    assert untranslated == [], "register these with i18n.register_messages(i18n.N_(...)) where they are raised"
+
+
 @pytest.mark.parametrize("language", ["zh", "en"])
 def test_each_shipped_catalogue_has_the_texts_of_the_template(language: str) -> None:
     catalog = _read(catalogues.catalogue_path(catalogues.DEFAULT_DIRECTORY, language), language)

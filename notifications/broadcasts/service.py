@@ -44,6 +44,7 @@ KIND = "broadcast"
 UNKNOWN_KIND = "Unknown volunteer kind."
 
 i18n.register_titles(i18n.title("broadcast_not_found", "Broadcast not found"))
+i18n.register_messages(i18n.N_("Broadcast not found."))
 
 _notifications = Notification.__table__
 #: The area whose time zone a recipient's quiet hours are read in (for a volunteer, the home grid).

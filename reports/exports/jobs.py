@@ -58,7 +58,7 @@ FILE_PATTERNS = ("export-*", ".partial-*")
 
 NOT_READY = i18n.N_("The export is not built yet: ask for the job's status until it is done.")
 FAILED = i18n.N_("The export failed: its status tells why; ask for a new one.")
-i18n.register_messages(NOT_READY, FAILED)
+i18n.register_messages(NOT_READY, FAILED, i18n.N_("Export not found."))
 i18n.register_titles(
     i18n.title("export_not_found", "Export not found"),
     i18n.title("export_not_ready", "Export not ready"),

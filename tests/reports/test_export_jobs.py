@@ -134,6 +134,8 @@ def test_only_the_owner_reaches_a_job(client: FlaskClient, world: Tree) -> None:
             missing = _get(client, f"{JOBS}/2000000000{suffix}", other)
             assert_problem(theirs, 404, "export_not_found")
             assert theirs.get_json() == missing.get_json()
+    # Chinese by default, the detail too (a detail written in place is a text of the catalogue).
+    assert theirs.get_json()["detail"] == "导出任务不存在。"
     volunteer = factories.make_volunteer(world.grid_a)
     assert_problem(_get(client, f"{JOBS}/{job['id']}", volunteer.user), 403, "forbidden")
 
