@@ -4,7 +4,7 @@ then downloaded by whoever asked for it.
 Queueing (:func:`queue_export`) authorises and validates as the direct export does (422 for an
 unknown area or a bad period, 403 ``out_of_scope`` outside the caller's subtree) before anything is
 written, then records the job with everything its task needs, frozen (models.py), and sends the
-task once the request commits. The task (:func:`build_export`) runs with the owner's rights as they
+task once the request commits. The task (``tasks.build_export``, with :func:`write_job_file`) runs with the owner's rights as they
 were at queue time, in no request: it recomputes the report as its JSON would be, streams it into a
 file under ``REPORTS_EXPORT_DIR`` and marks the job done, or failed with a problem code; it never
 leaves a job running (a worker that dies mid-way has the task redelivered, and the periodic purge
@@ -18,7 +18,6 @@ leaks nothing). An expired job is gone, as a missing one.
 
 from __future__ import annotations
 
-import logging
 import secrets
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -31,11 +30,10 @@ from flask import current_app
 from core import i18n
 from core.auth import Caller, Role
 from core.db import rowcount, utcnow
-from core.errors import ApiError, Conflict, NotFound
+from core.errors import Conflict, NotFound
 from core.extensions import db
 from core.tasks import enqueue_after_commit
 from core.timeutil import zone
-from core.transactions import commit_batch
 from grids.queries import referenced_area
 from reports.coverage.schemas import CoverageArgsSchema
 from reports.exports.base import ExportFormat
@@ -45,8 +43,6 @@ from reports.participation.schemas import AreaParticipationArgs
 from reports.periods import PeriodKind, resolve
 from reports.replica import reading_reports
 from reports.settings import EXPORT_DIR, EXPORT_STALE_MINUTES, EXPORT_TTL_HOURS
-
-log = logging.getLogger(__name__)
 
 #: The schema each report's arguments are loaded with (the JSON report's own query arguments).
 REPORT_ARGS: dict[ReportKind, type[ma.Schema]] = {
@@ -142,34 +138,12 @@ def downloadable(caller: Caller, job_id: int) -> tuple[ReportExportJob, Path]:
 
 
 # ------------------------------------------------------------------------------------ the task
+# (reports/exports/tasks.py runs it and commits: "running", then done or failed)
 
 
-def build_export(job_id: int) -> str:
-    """Build job ``job_id``'s file and mark it done (or failed); its status at the end.
-
-    Idempotent: a job already done or failed is left alone; a job found running was being built
-    by a worker that died, and is built again."""
-    job = db.session.get(ReportExportJob, job_id)
-    if job is None:
-        return "gone"
-    if job.status in (ExportStatus.DONE, ExportStatus.FAILED):
-        return job.status
-    job.status, job.started_at = ExportStatus.RUNNING.value, utcnow()
-    commit_batch()  # "running" is seen while the file is written
-    try:
-        _write(job)
-    except ApiError as error:  # a refusal at run time: the area is gone, the scope no longer holds
-        return _fail(job_id, error.code)
-    except ma.ValidationError:  # the arguments no longer hold (a setting changed since)
-        return _fail(job_id, "validation_failed")
-    except Exception as error:
-        _fail(job_id, "export_failed")
-        log.warning("export job failed", extra={"job": job_id, "error": type(error).__name__})
-        raise  # counted and logged as the task's failure; the job is marked already
-    return ExportStatus.DONE.value
-
-
-def _write(job: ReportExportJob) -> None:
+def write_job_file(job: ReportExportJob) -> None:
+    """Compute ``job``'s report with the owner's frozen rights, stream it into its file and mark the
+    job done (raises what the report raises: an ApiError or a ValidationError for a refusal now)."""
     kind, export_format = ReportKind(job.report), ExportFormat(job.format)
     caller = Caller(
         user_id=job.owner_user_id, role=Role(job.owner_role), area_path=job.owner_area_path,
@@ -188,15 +162,10 @@ def _write(job: ReportExportJob) -> None:
     job.finished_at, job.expires_at = finished, finished + _ttl()
 
 
-def _fail(job_id: int, code: str) -> str:
-    db.session.rollback()
-    job = db.session.get(ReportExportJob, job_id)
-    if job is not None:
-        finished = utcnow()
-        job.status, job.error_code, job.finished_at = ExportStatus.FAILED.value, code, finished
-        job.expires_at = finished + _ttl()
-    commit_batch()
-    return ExportStatus.FAILED.value
+def mark_failed(job: ReportExportJob, code: str) -> None:
+    finished = utcnow()
+    job.status, job.error_code, job.finished_at = ExportStatus.FAILED.value, code, finished
+    job.expires_at = finished + _ttl()
 
 
 # ------------------------------------------------------------------------------ the purge
