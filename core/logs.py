@@ -102,7 +102,12 @@ def sane_request_id(candidate: str | None) -> str | None:
 
 
 def new_request_id() -> str:
-    return secrets.token_hex(16)
+    """A random id the redaction leaves whole: hex may hold a run of digits that reads as a phone
+    number (about one id in a few thousand), which would be masked in the lines it should join."""
+    while True:
+        candidate = secrets.token_hex(16)
+        if redact_text(candidate) == candidate:
+            return candidate
 
 
 def current_request_id() -> str | None:
