@@ -7,7 +7,9 @@ period, drilled down to its children, with a time series; a volunteer's own summ
 ``coverage/`` (patrol expected, staffed and served per grid, uncovered windows, the weakest grids,
 grids below their steward quota; the quotas themselves are grid data, in ``grids``),
 ``exports/`` (every report as an XLSX workbook or a CSV table: streamed from the request, or built
-into a file by an export job's task and downloaded later). What they
+into a file by an export job's task and downloaded later), ``rollups/`` (the participation figures
+per grid and local day, and each volunteer's served days, kept at every commit, which an area's
+report reads instead of a month of rows). What they
 share stays here: report periods (``periods.py``: months, quarters, years and date ranges read in
 the area's time zone, as UTC instants).
 """
@@ -20,8 +22,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from flask import Flask
 
-MODEL_MODULES: tuple[str, ...] = ("reports.exports.models",)
-TASK_MODULES: tuple[str, ...] = ("reports.exports.tasks",)
+MODEL_MODULES: tuple[str, ...] = ("reports.exports.models", "reports.rollups.models")
+TASK_MODULES: tuple[str, ...] = ("reports.exports.tasks", "reports.rollups.tasks")
 
 #: The route module of each feature, one a line; each holds a ``blp`` registered in this order (the
 #: order of the API document's sections).
@@ -36,8 +38,11 @@ def init_app(app: Flask) -> None:
     """The reports API: one blueprint per feature; the replica reports read, when configured."""
     from core.extensions import api
     from reports.replica import init_replica
+    from reports.rollups import listeners  # noqa: F401  (registers the commit hook)
+    from reports.rollups.cli import reports_cli
 
     init_replica(app)
+    app.cli.add_command(reports_cli)
 
     for name in FEATURE_ROUTES:
         api.register_blueprint(importlib.import_module(name).blp)

@@ -13,6 +13,8 @@ EXPORT_DIR = "REPORTS_EXPORT_DIR"
 EXPORT_TTL_HOURS = "REPORTS_EXPORT_TTL_HOURS"
 EXPORT_STALE_MINUTES = "REPORTS_EXPORT_STALE_MINUTES"
 EXPORT_PURGE_MINUTES = "REPORTS_EXPORT_PURGE_MINUTES"
+#: The roll-ups' sweep (reports/rollups/tasks.py).
+ROLLUP_SWEEP_MINUTES = "REPORTS_ROLLUP_SWEEP_MINUTES"
 
 SETTINGS: tuple[Setting, ...] = (
     integer(
@@ -39,4 +41,9 @@ SETTINGS: tuple[Setting, ...] = (
         "an export job still queued or running this long after it was asked for is marked failed (`export_stalled`)",
     ),
     integer(EXPORT_PURGE_MINUTES, 30, "how often beat deletes expired export jobs and their files"),
+    integer(
+        ROLLUP_SWEEP_MINUTES, 5,
+        "how often beat folds into the daily roll-ups changes written outside the app's sessions (a script "
+        "over a raw connection); the app's own writes are folded in as they commit",
+    ),
 )

@@ -166,6 +166,8 @@ class RequestIsolatingClient(FlaskClient):
     """
 
     def open(self, *args: Any, **kwargs: Any) -> Any:
+        if has_app_context():
+            factories.fold_into_rollups()
         response = contextvars.Context().run(super().open, *args, **kwargs)
         if has_app_context():
             db.session.expire_all()

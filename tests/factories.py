@@ -224,3 +224,17 @@ def make_assignment(
     db.session.add(assignment)
     db.session.flush()
     return assignment
+
+
+def fold_into_rollups() -> None:
+    """Fold what the test's own session wrote into the report roll-ups, as its commit would.
+
+    A test's setup is flushed, not committed (the whole test is one transaction rolled back at
+    the end), and the roll-ups fold a transaction's changes in at its commit
+    (reports/rollups/listeners.py); a request then reads them as it would after a real commit."""
+    from reports.rollups import service as rollups
+
+    session = db.session()
+    if session.in_transaction():
+        session.flush()
+        rollups.recompute(rollups.affected(rollups.take_changes()))

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from core.extensions import db
-from grids.models import Area
+from grids.models import Area, AreaLevel
 from grids.queries import in_subtree
 from patrols.models import COUNTED_PRESENCE, Patrol, PresenceStatus
 from patrols.reports.models import Report, ReportAction, ReportEvent, ReportLevel
@@ -33,12 +33,15 @@ LEVELS = tuple(level.value for level in ReportLevel)
 @dataclass(frozen=True)
 class Grouping:
     """How a section's rows are grouped: the whole area, its children, the volunteers of a grid,
-    series buckets; or one volunteer's own rows (``volunteer_id``)."""
+    series buckets; or one volunteer's own rows (``volunteer_id``). With ``other_zone``, only the
+    rows of grids whose time zone is not that one (what the roll-ups, kept per day of the grid's
+    own zone, cannot answer for a period read in another zone)."""
 
     area: Area | None
     mode: str  # "total" | "children" | "volunteers" | "series"
     buckets: list[Bucket] = field(default_factory=list)
     volunteer_id: int | None = None
+    other_zone: str | None = None
 
     def apply(
         self, stmt: sa.Select[Any], path: Any, volunteer: Any, moment: Any
@@ -48,6 +51,8 @@ class Grouping:
             return stmt.where(volunteer == self.volunteer_id), sa.literal(0)
         assert self.area is not None
         stmt = stmt.where(in_subtree(path, self.area.path))
+        if self.other_zone is not None:
+            stmt = stmt.where(path.in_(other_zone_grids(self.area.path, self.other_zone)))
         if self.mode == "series":
             return stmt, bucket_index(moment, self.buckets)
         if self.mode == "volunteers":
@@ -57,12 +62,24 @@ class Grouping:
         return stmt, sa.literal(0)
 
 
+def other_zone_grids(root_path: str, zone_name: str) -> sa.Select[tuple[str]]:
+    """The paths of the grids under ``root_path`` whose time zone is not ``zone_name``."""
+    return sa.select(Area.path).where(
+        Area.level == AreaLevel.GRID, Area.timezone != zone_name, in_subtree(Area.path, root_path)
+    )
+
+
 # ------------------------------------------------------------------------------------- sections
 
 
-def volunteers_section(period: Period, by: Grouping, kinds: list[str]) -> dict[Any, dict[str, Any]]:
+def volunteers_section(
+    period: Period, by: Grouping, kinds: list[str], served: sa.Subquery | None = None
+) -> dict[Any, dict[str, Any]]:
+    """``served``: the volunteers active in the period (a ``volunteer_id`` column), when the caller
+    has them from elsewhere (the roll-ups); by default :func:`served_volunteers`."""
     root = by.area.path if by.area is not None else "/"
-    last, served = last_status(period, root), served_volunteers(period, root)
+    last = last_status(period, root)
+    served = served_volunteers(period, root) if served is None else served
     status_at_end = last.c.to_status
     newly_approved = Volunteer.id.in_(  # a few rows, hashed
         sa.select(StatusChange.volunteer_id).where(
@@ -180,17 +197,17 @@ def _manual_minutes(period: Period, by: Grouping) -> dict[Any, int]:
     # Records carry a local date, not an instant: the series buckets them by date.
     stmt, key = by.apply(stmt, grid.path, ServiceRecord.volunteer_id, sa.null())
     if by.mode == "series" and by.volunteer_id is None:
-        key = _day_bucket(by.buckets)
+        key = date_bucket(ServiceRecord.served_on, by.buckets)
     rows = grouped(stmt, key, sa.func.sum(ServiceRecord.minutes).label("minutes"))
     return {k: int(row["minutes"] or 0) for k, row in rows.items()}
 
 
-def _day_bucket(buckets: list[Bucket]) -> sa.ColumnElement[int]:
-    """The bucket a local date (``served_on``) falls in."""
+def date_bucket(column: Any, buckets: list[Bucket]) -> sa.ColumnElement[int]:
+    """The bucket a local date (``served_on``, a roll-up's day) falls in."""
     if len(buckets) == 1:
         return sa.literal(0)
     return sa.case(
-        *((ServiceRecord.served_on <= bucket.last, index) for index, bucket in enumerate(buckets)),
+        *((column <= bucket.last, index) for index, bucket in enumerate(buckets)),
         else_=len(buckets) - 1,
     )
 
@@ -234,7 +251,7 @@ def _reports_query(period: Period, by: Grouping) -> tuple[sa.Select[Any], Any, A
     return stmt, key, taken_up_at.c.at
 
 
-def reports_section(period: Period, by: Grouping) -> dict[Any, dict[str, Any]]:
+def reports_section(period: Period, by: Grouping, with_medians: bool = True) -> dict[Any, dict[str, Any]]:
     stmt, key, taken_up_at = _reports_query(period, by)
     rows = grouped(
         stmt,
@@ -244,7 +261,7 @@ def reports_section(period: Period, by: Grouping) -> dict[Any, dict[str, Any]]:
         count_if(taken_up_at.is_not(None)).label("taken_up"),
         count_if(Report.resolved_at.is_not(None)).label("resolved"),
     )
-    medians = _report_medians(stmt, key, taken_up_at)
+    medians = _report_medians(stmt, key, taken_up_at) if with_medians else {}
     return {
         k: {
             "filed": int(row["filed"]),

@@ -2,7 +2,9 @@
 
 Every figure is a grouped aggregate in SQL; the same query gives the area's total (one group), its
 children (one group per child area, or per volunteer under a grid) and the time series (one group
-per day or week, :func:`reports.periods.bucket_index`). Rows belong to an area through one path each:
+per day or week, :func:`reports.periods.bucket_index`). An area above a grid reads its children and
+series from the daily roll-ups (:mod:`reports.rollups`), which these same queries fill, for one grid
+and a run of days at a time; the figures are the same. Rows belong to an area through one path each:
 
 - **volunteers** — ``volunteers`` rows by their *home grid* (as it is now). ``registered``: created in
   the period; ``approved``: whose status at the end of the period was active, and
@@ -76,6 +78,7 @@ from reports.participation.figures import (
 from reports.participation.totals import summed
 from reports.periods import Period, SeriesStep, resolve
 from reports.replica import figures_as_of
+from reports.rollups import read as rollups
 from volunteers.models import Volunteer, VolunteerKind
 from volunteers.service import own_volunteer
 
@@ -105,6 +108,17 @@ class _Sections:
 
 
 def _sections(period: Period, by: Grouping, kinds: list[str], as_of: datetime, with_shifts: bool = True) -> _Sections:
+    """An area's children or series from the roll-ups (:mod:`reports.rollups.read`); a grid's own
+    figures and its volunteers, a few rows each, from the live queries."""
+    if by.area is not None and by.area.level != AreaLevel.GRID and by.mode in ("children", "series"):
+        flows = rollups.flows(period, by, as_of)
+        return _Sections(
+            volunteers=volunteers_section(period, by, kinds, served=rollups.active_volunteers(period, by.area)),
+            shifts=flows["shifts"],
+            presence=flows["presence"],
+            reports=flows["reports"],
+            points=flows["points"],
+        )
     return _Sections(
         volunteers=volunteers_section(period, by, kinds),
         shifts=shifts_section(period, by) if with_shifts else None,

@@ -6,6 +6,8 @@ city's."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import sqlalchemy as sa
 from sqlalchemy import orm
 
@@ -20,28 +22,40 @@ from volunteers.models import StatusChange, Volunteer
 HELD_PLACE = (AssignmentStatus.ASSIGNED, AssignmentStatus.ABSENT)
 
 
-def _homed_under(root_path: str) -> sa.Select[tuple[int]]:
+def _homed_under(root_path: str, other_zone: str | None = None) -> sa.Select[tuple[int]]:
     home = orm.aliased(Area)
-    return sa.select(Volunteer.id).join(home, home.id == Volunteer.home_grid_id).where(in_subtree(home.path, root_path))
+    stmt = sa.select(Volunteer.id).join(home, home.id == Volunteer.home_grid_id).where(in_subtree(home.path, root_path))
+    return stmt if other_zone is None else stmt.where(home.timezone != other_zone)
 
 
-def served_volunteers(period: Period, root_path: str) -> sa.Subquery:
-    """The volunteers at home under ``root_path`` who served a shift starting in the period
+def served_volunteers(period: Period, root_path: str, other_zone: str | None = None) -> sa.Subquery:
+    """The volunteers at home under ``root_path`` (and, with ``other_zone``, in a grid whose time
+    zone is not that one) who served a shift starting in the period
     (presence counted), wherever it was; once each. (An ``IN`` test of the set, too large to hash
     in ``work_mem``, was rescanned for every volunteer; a correlated EXISTS walked each one's whole
     patrol history.)"""
     return (
-        sa.select(Patrol.volunteer_id)
+        served_patrols()
+        .where(Patrol.volunteer_id.in_(_homed_under(root_path, other_zone)), in_period(Shift.starts_at, period))
+        .with_only_columns(Patrol.volunteer_id)
+        .group_by(Patrol.volunteer_id)
+        .subquery()
+    )
+
+
+def served_patrols() -> sa.Select[tuple[int, datetime]]:
+    """Patrols that count as a shift served (presence verified or approved, minutes settled, on a
+    shift not cancelled): each volunteer and the start of the shift they served, for a caller to
+    narrow down. The one definition of "served" that "active" (here) and the volunteers' served
+    days (:mod:`reports.rollups.service`) share."""
+    return (
+        sa.select(Patrol.volunteer_id, Shift.starts_at)
         .join(Shift, Shift.id == Patrol.shift_id)
         .where(
-            Patrol.volunteer_id.in_(_homed_under(root_path)),
             Patrol.presence_status.in_(COUNTED_PRESENCE),
             Patrol.served_minutes.is_not(None),
             Shift.status != ShiftStatus.CANCELLED,
-            in_period(Shift.starts_at, period),
         )
-        .group_by(Patrol.volunteer_id)
-        .subquery()
     )
 
 

@@ -435,6 +435,9 @@ def test_coverage_gaps_page_through_many_shifts_in_few_queries(client, tree, peo
 
 
 def count_queries(call: Any) -> int:
+    """The statements the request ``call`` makes (the setup's roll-ups folded in first, as its
+    commit would have: they are the setup's work, not the request's)."""
+    factories.fold_into_rollups()
     statements: list[str] = []
 
     def record(*args: Any) -> None:

@@ -1,0 +1,1 @@
+"""Daily roll-ups of the participation figures (see :mod:`reports.rollups.models`)."""
