@@ -37,6 +37,13 @@ _CHANGES = {
     "service_records": (("manual", None, None, "{r}.grid_id", None, "{r}.served_on"),
                         "grid_id, served_on, minutes, voided_at, source_type"),
 }
+# Rows that matter only in some states: a patrol counts once its presence counts (verified or
+# approved, with served minutes) or while it is in review; a plain check-in, the hot path, changes
+# no figure and records nothing.
+_ONLY_WHEN = {
+    "patrols": "(({r}.presence_status IN ('verified', 'approved') AND {r}.served_minutes IS NOT NULL) "
+               "OR {r}.presence_status = 'needs_review')",
+}
 # Updates only: a volunteer's home grid, a grid's time zone.
 _MOVES = {
     "volunteers": ("home_grid_id", ("moved", None, "OLD.id", "OLD.home_grid_id", None, None)),
@@ -51,14 +58,20 @@ def _values(tx, change, row):
     return f"INSERT INTO report_rollup_changes ({_COLUMNS}) VALUES ({tx}, '{kind}', {', '.join(exprs)});"
 
 
+def _guarded(table, row, statement):
+    when = _ONLY_WHEN.get(table)
+    return statement if when is None else f"IF {when.format(r=row)} THEN {statement} END IF;"
+
+
 def _create_triggers():
     if op.get_bind().dialect.name == "postgresql":
         tx = "txid_current()"
         for table, (change, columns) in _CHANGES.items():
+            old, new = (_guarded(table, row, _values(tx, change, row)) for row in ("OLD", "NEW"))
             op.execute(
                 f"CREATE OR REPLACE FUNCTION report_rollup_{table}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                f"IF TG_OP <> 'INSERT' THEN {_values(tx, change, 'OLD')} END IF; "
-                f"IF TG_OP <> 'DELETE' THEN {_values(tx, change, 'NEW')} END IF; RETURN NULL; END $$"
+                f"IF TG_OP <> 'INSERT' THEN {old} END IF; "
+                f"IF TG_OP <> 'DELETE' THEN {new} END IF; RETURN NULL; END $$"
             )
             op.execute(
                 f"CREATE TRIGGER report_rollup AFTER INSERT OR DELETE OR UPDATE OF {columns} ON {table} "
@@ -75,10 +88,19 @@ def _create_triggers():
             )
         return
     for table, (change, columns) in _CHANGES.items():
-        op.execute(f"CREATE TRIGGER report_rollup_{table}_insert AFTER INSERT ON {table} BEGIN {_values(0, change, 'NEW')} END")
-        op.execute(f"CREATE TRIGGER report_rollup_{table}_delete AFTER DELETE ON {table} BEGIN {_values(0, change, 'OLD')} END")
+        when = _ONLY_WHEN.get(table)
+        on_new, on_old = ("" if when is None else f"WHEN {when.format(r=row)} " for row in ("NEW", "OLD"))
+        on_either = "" if when is None else f"WHEN {when.format(r='OLD')} OR {when.format(r='NEW')} "
         op.execute(
-            f"CREATE TRIGGER report_rollup_{table}_update AFTER UPDATE OF {columns} ON {table} "
+            f"CREATE TRIGGER report_rollup_{table}_insert AFTER INSERT ON {table} {on_new}"
+            f"BEGIN {_values(0, change, 'NEW')} END"
+        )
+        op.execute(
+            f"CREATE TRIGGER report_rollup_{table}_delete AFTER DELETE ON {table} {on_old}"
+            f"BEGIN {_values(0, change, 'OLD')} END"
+        )
+        op.execute(
+            f"CREATE TRIGGER report_rollup_{table}_update AFTER UPDATE OF {columns} ON {table} {on_either}"
             f"BEGIN {_values(0, change, 'OLD')} {_values(0, change, 'NEW')} END"
         )
     for table, (column, change) in _MOVES.items():

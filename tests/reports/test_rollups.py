@@ -230,3 +230,27 @@ def test_a_periods_days_as_bits_of_its_months() -> None:
     }
     assert period_months(date(2028, 2, 1), date(2028, 2, 29)) == {date(2028, 2, 1): (1 << 29) - 1}
     assert period_months(date(2026, 12, 31), date(2026, 12, 31)) == {date(2026, 12, 1): 1 << 30}
+
+
+def test_a_check_in_records_no_change_until_its_presence_counts() -> None:
+    """The check-in path writes a verified patrol without served minutes, which changes no figure:
+    the trigger records nothing for it; the check-out's minutes, or review, do."""
+    *_, grid = factories.make_branch()
+    shift = factories.make_shift(grid)
+    volunteer = factories.make_volunteer(grid)
+    assignment = factories.make_assignment(shift, volunteer)
+    factories.fold_into_rollups()
+
+    def recorded() -> int:
+        db.session.flush()
+        return db.session.scalar(sa.select(sa.func.count()).select_from(RollupChange)) or 0
+
+    patrol = Patrol(assignment_id=assignment.id, volunteer_id=volunteer.id, shift_id=shift.id,
+                    presence_status=PresenceStatus.VERIFIED)
+    db.session.add(patrol)
+    assert recorded() == 0
+    patrol.served_minutes = 60
+    assert recorded() > 0
+    factories.fold_into_rollups()
+    patrol.presence_status = PresenceStatus.NEEDS_REVIEW
+    assert recorded() > 0
