@@ -14,11 +14,13 @@ Usage (from the repository root)::
    port and checks the answers first: the participation report of the district for November 2026,
    of its first sub-district (the drill-down: children are communities) and of the city for 2026
    must equal, figure for figure and child for child, what ``bench/reports_floor.py`` computes
-   with plain SQL over one psycopg connection.
+   with plain SQL over one psycopg connection; the district's coverage report for November must
+   equal, grid for grid, what ``bench/coverage_floor.py`` computes (at the API's ``as_of``).
 3. Times, one request at a time, in ``--rounds`` rounds whose order rotates every round (so drift on
    the machine hits every case alike), ``--calls`` calls of each report and ``--bare-calls`` of
    the bare endpoint (``/healthz``): each participation report through HTTP and its floor, the
-   district's coverage report and its first community's participation report (children: grids).
+   district's coverage report and its floor, and its first community's participation report
+   (children: grids).
    The checks of step 2 are the warm-up of the reports and floors.
 4. Runs ``bench/export_memory.py --only xlsx --no-tracemalloc`` (a 100,000-row XLSX export) for its
    time and memory (skipped with ``--no-export``).
@@ -53,11 +55,14 @@ sys.path.insert(0, str(ROOT))
 
 from checkin import free_port, wait_ready  # noqa: E402  (bench/ is the script directory)
 from load import git_commit  # noqa: E402
+from report_differences import coverage_differences, differences  # noqa: E402
 from stats import machine  # noqa: E402
 
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/test_bench_reports"
 DISTRICT_MONTH_MS, CITY_YEAR_MS, FLOOR_RATIO = 1000.0, 5000.0, 1.5
 MONTH = ("2026-11", date(2026, 11, 1), date(2026, 11, 30))
+#: The zone the seed's areas read their periods in (bench/reports_seed.py).
+ZONE = "Asia/Shanghai"
 YEAR = ("2026", date(2026, 1, 1), date(2026, 12, 31))
 
 
@@ -78,29 +83,6 @@ def get(port: int, path: str, token: str | None = None) -> tuple[int, bytes]:
 
 def participation_path(area_id: int, period: str, value: str) -> str:
     return f"/api/v1/reports/participation?area_id={area_id}&period={period}&value={value}"
-
-
-def differences(api: dict[str, Any], floor: dict[str, Any]) -> list[str]:
-    """Where the endpoint's answer and the floor's differ (the area and every child)."""
-    found = []
-    if api["figures"] != floor["figures"]:
-        found.append(f"area: {_first_difference(api['figures'], floor['figures'])}")
-    api_children = {child["id"]: child["figures"] for child in api["children"]}
-    floor_children = {child["id"]: child["figures"] for child in floor["children"]}
-    if api_children.keys() != floor_children.keys():
-        found.append(f"children: {sorted(api_children)[:5]} vs {sorted(floor_children)[:5]}")
-    for key in api_children.keys() & floor_children.keys():
-        if api_children[key] != floor_children[key]:
-            found.append(f"child {key}: {_first_difference(api_children[key], floor_children[key])}")
-    return found
-
-
-def _first_difference(a: Any, b: Any, where: str = "") -> str:
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in sorted(a.keys() | b.keys()):
-            if a.get(key) != b.get(key):
-                return _first_difference(a.get(key), b.get(key), f"{where}.{key}")
-    return f"{where}: api {a!r} floor {b!r}"
 
 
 def export_figures() -> dict[str, Any]:
@@ -162,6 +144,7 @@ def main() -> int:
     load_at_start = os.getloadavg()
 
     import psycopg
+    from coverage_floor import coverage as coverage_floor
     from reports_floor import participation
     from reports_floor_rollups import participation as participation_from_rollups
     from reports_seed import marker, seed, seeded_marker, targets
@@ -246,11 +229,28 @@ def main() -> int:
             cases[f"{label} floor"] = floor
             cases[f"{label} roll-up floor"] = rollup_floor
         coverage = f"/api/v1/reports/coverage?area_id={district['area_id']}&period=month&value={MONTH[0]}"
-        community = participation_path(found["community_id"], "month", MONTH[0])
+
+        def coverage_floor_at(as_of: datetime) -> dict[str, Any]:
+            return coverage_floor(floor_connection, district["area_id"], MONTH[1], MONTH[2], ZONE, "month", as_of)
+
+        status, body = get(port, coverage, district["token"])
+        if status != 200:
+            failures.append(f"district month coverage: {status} {body[:300]!r}")
+        else:
+            answer = json.loads(body)  # the floor counts the shifts ended and the days over at the API's as_of
+            mismatch = coverage_differences(answer, coverage_floor_at(_instant(answer["as_of"])))
+            print(
+                "# district month coverage: API and floor agree" if not mismatch
+                else f"# district month coverage: {mismatch[:3]}",
+                file=sys.stderr,
+            )
+            failures.extend(f"district month coverage: {difference}" for difference in mismatch[:10])
         cases["district month coverage API"] = lambda: _expect(get(port, coverage, district["token"]), failures)
+        cases["district month coverage floor"] = lambda: coverage_floor_at(datetime.now(UTC))
+        community = participation_path(found["community_id"], "month", MONTH[0])
         cases["community month API"] = lambda: _expect(get(port, community, district["token"]), failures)
         for name, run in cases.items():  # warm-up: the checks above were the reports' and floors' own
-            if not name.endswith((" API", " floor")) or "coverage" in name or "community" in name:
+            if not name.endswith((" API", " floor")) or "community" in name:
                 run()
         load_before = os.getloadavg()
         names = list(cases)
@@ -286,7 +286,7 @@ def main() -> int:
         for name, values in latencies.items()
     }
     ratios: dict[str, dict[str, dict[str, float]]] = {}
-    for label in ("district month", "sub-district month", "city year"):
+    for label in ("district month", "sub-district month", "district month coverage", "city year"):
         for floor_name in ("floor", "roll-up floor"):
             api, floor = figures.get(f"{label} API"), figures.get(f"{label} {floor_name}")
             if api and floor:

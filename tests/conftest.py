@@ -35,18 +35,30 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "standby: reads a streaming standby of a PostgreSQL primary the test makes (tests/standby.py)"
     )
+    config.addinivalue_line(
+        "markers", "postgresql: PostgreSQL's own SQL (a benchmark's hand-written floor), run in the PostgreSQL pass only"
+    )
+
+
+#: Markers of tests that only mean something on PostgreSQL (see below).
+POSTGRESQL_ONLY = ("standby", "postgresql")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """``standby`` tests run once, in the PostgreSQL pass (CI runs both, .ci/run): a streaming
-    standby is PostgreSQL's, so the SQLite pass deselects them (listed as deselected, never counted
-    as passed or skipped) rather than make a PostgreSQL primary and standby a second time."""
+    """``standby`` and ``postgresql`` tests run once, in the PostgreSQL pass (CI runs both,
+    .ci/run): a streaming standby is PostgreSQL's, and so is the SQL of the benchmark floors they
+    check, so the SQLite pass deselects them (listed as deselected, never counted as passed or
+    skipped) rather than make a PostgreSQL primary and standby a second time."""
     if _on_postgresql():
         return
-    deselected = [item for item in items if item.get_closest_marker("standby")]
+
+    def postgresql_only(item: pytest.Item) -> bool:
+        return any(item.get_closest_marker(name) for name in POSTGRESQL_ONLY)
+
+    deselected = [item for item in items if postgresql_only(item)]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
-        items[:] = [item for item in items if not item.get_closest_marker("standby")]
+        items[:] = [item for item in items if not postgresql_only(item)]
 
 
 def _on_postgresql() -> bool:
