@@ -41,6 +41,7 @@ from grids.models import Area, AreaLevel
 from patrols.models import Patrol, PresenceStatus
 from patrols.reports.models import Report, ReportEvent
 from reports.participation.schemas import StarLevelsSchema
+from reports.rollups import cli as rollups
 from rewards.awarding import service as awarding
 from rewards.badges.models import VolunteerBadge
 from rewards.badges.service import STAR_HOURS
@@ -492,6 +493,8 @@ def test_random_worlds_reconcile_at_every_level(client: FlaskClient) -> None:
                         seen["a grid read in another zone differs"] += child["figures"] != own["figures"]
             assert_series_sums(bodies[world.district.id])
             assert_series_sums(report(world.district, series="week"))
+            # The roll-ups the area reports read hold exactly what the rows add up to.
+            assert rollups.check(area_id=world.district.id) == []
 
     reconciles()
     assert all(seen[case] for case in CASES), seen
