@@ -15,6 +15,7 @@ from grids.models import Area
 from patrols.reports.models import Report
 from reports.rollups import repair
 from rewards.awarding.models import ServiceRecord
+from rewards.badges.models import VolunteerBadge
 from rewards.ledger.models import LedgerEntry
 from shifts.models import Shift
 from volunteers.models import Volunteer
@@ -28,7 +29,7 @@ def data_span() -> tuple[date, date] | None:
     """The first and last dates any counted row falls on, a day of slack each way (any zone)."""
     bounds = [
         db.session.execute(sa.select(sa.func.min(column), sa.func.max(column))).one()
-        for column in (Shift.starts_at, Report.received_at, LedgerEntry.created_at)
+        for column in (Shift.starts_at, Report.received_at, LedgerEntry.created_at, VolunteerBadge.earned_at)
     ]
     dates = [moment.date() for pair in bounds for moment in pair if moment is not None]
     dates += [d for d in db.session.execute(

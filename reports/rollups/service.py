@@ -196,6 +196,11 @@ def _grid_span(grid_id: int) -> tuple[date, date] | None:
             .join(Volunteer, Volunteer.id == LedgerEntry.volunteer_id)
             .where(Volunteer.home_grid_id == grid_id)
         ).one(),
+        db.session.execute(
+            sa.select(sa.func.min(VolunteerBadge.earned_at), sa.func.max(VolunteerBadge.earned_at))
+            .join(Volunteer, Volunteer.id == VolunteerBadge.volunteer_id)
+            .where(Volunteer.home_grid_id == grid_id)
+        ).one(),
     ]
     instants = [moment for pair in bounds for moment in pair if moment is not None]
     days = [d for pair in db.session.execute(

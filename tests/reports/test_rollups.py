@@ -23,10 +23,11 @@ from grids.models import Area
 from patrols.models import Patrol, PresenceStatus
 from patrols.reports.models import Report
 from reports.rollups import cli as rollups
-from reports.rollups.models import GridDay, RollupChange, VolunteerMonth
+from reports.rollups.models import GridDay, GridDayBadge, RollupChange, VolunteerMonth
 from reports.rollups.read import period_months
 from reports.rollups.tasks import sweep_changes
 from rewards.awarding.models import ServiceRecord
+from rewards.badges.models import VolunteerBadge
 from shifts.models import Shift
 from tests import factories
 from tests.races import barrier, run_threads
@@ -254,3 +255,18 @@ def test_a_check_in_records_no_change_until_its_presence_counts() -> None:
     factories.fold_into_rollups()
     patrol.presence_status = PresenceStatus.NEEDS_REVIEW
     assert recorded() > 0
+
+
+def test_a_rebuild_spans_every_kind_of_row() -> None:
+    """A rebuild's default span is the first to the last day any counted row falls on: a badge
+    earned after every other row still gets its day rebuilt."""
+    *_, grid = factories.make_branch()
+    volunteer = factories.make_volunteer(grid)
+    db.session.add(VolunteerBadge(volunteer_id=volunteer.id, badge="star_1", earned_at=local(12, 30, 9)))
+    factories.fold_into_rollups()
+    assert db.session.scalar(sa.select(sa.func.sum(GridDayBadge.earned))) == 1
+    db.session.execute(sa.delete(GridDayBadge))
+    assert rollups.check() != []
+    rollups.rebuild()
+    assert db.session.scalar(sa.select(sa.func.sum(GridDayBadge.earned))) == 1
+    assert rollups.check() == []
