@@ -3,7 +3,6 @@ each figure counts is said in :mod:`reports.participation.service`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -11,13 +10,14 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from core.extensions import db
-from grids.models import Area, AreaLevel
-from grids.queries import in_subtree
+from grids.models import Area
 from patrols.models import COUNTED_PRESENCE, Patrol, PresenceStatus
-from patrols.reports.models import Report, ReportAction, ReportEvent, ReportLevel
+from patrols.reports.models import Report, ReportLevel
+from reports.participation.grouping import Grouping
+from reports.participation.medians import NO_MEDIANS, medians_of, reports_query
 from reports.participation.subsets import HELD_PLACE, held_places, last_status, served_volunteers
-from reports.periods import Bucket, Period, bucket_index
-from reports.sql import child_in_path, count_if, grouped, hours, in_period, minutes_between, rate, sum_if
+from reports.periods import Bucket, Period
+from reports.sql import count_if, grouped, hours, in_period, rate, sum_if
 from rewards.awarding.models import ServiceRecord
 from rewards.badges.models import VolunteerBadge
 from rewards.badges.service import STAR_HOURS
@@ -28,45 +28,6 @@ from volunteers.models import StatusChange, Volunteer, VolunteerKind, VolunteerS
 #: Ledger reasons that earn points.
 EARNING = (LedgerReason.SERVED_SHIFT, LedgerReason.MANUAL_HOURS, LedgerReason.REPORT_BONUS, LedgerReason.STREAK_BONUS)
 LEVELS = tuple(level.value for level in ReportLevel)
-
-
-@dataclass(frozen=True)
-class Grouping:
-    """How a section's rows are grouped: the whole area, its children, the volunteers of a grid,
-    series buckets; or one volunteer's own rows (``volunteer_id``). With ``other_zone``, only the
-    rows of grids whose time zone is not that one (what the roll-ups, kept per day of the grid's
-    own zone, cannot answer for a period read in another zone)."""
-
-    area: Area | None
-    mode: str  # "total" | "children" | "volunteers" | "series"
-    buckets: list[Bucket] = field(default_factory=list)
-    volunteer_id: int | None = None
-    other_zone: str | None = None
-
-    def apply(
-        self, stmt: sa.Select[Any], path: Any, volunteer: Any, moment: Any
-    ) -> tuple[sa.Select[Any], Any]:
-        """``stmt`` limited to the area (or the volunteer), and the key its rows are grouped by."""
-        if self.volunteer_id is not None:
-            return stmt.where(volunteer == self.volunteer_id), sa.literal(0)
-        assert self.area is not None
-        stmt = stmt.where(in_subtree(path, self.area.path))
-        if self.other_zone is not None:
-            stmt = stmt.where(path.in_(other_zone_grids(self.area.path, self.other_zone)))
-        if self.mode == "series":
-            return stmt, bucket_index(moment, self.buckets)
-        if self.mode == "volunteers":
-            return stmt, volunteer
-        if self.mode == "children":
-            return stmt, child_in_path(path, sa.literal(len(self.area.path), sa.Integer()))
-        return stmt, sa.literal(0)
-
-
-def other_zone_grids(root_path: str, zone_name: str) -> sa.Select[tuple[str]]:
-    """The paths of the grids under ``root_path`` whose time zone is not ``zone_name``."""
-    return sa.select(Area.path).where(
-        Area.level == AreaLevel.GRID, Area.timezone != zone_name, in_subtree(Area.path, root_path)
-    )
 
 
 # ------------------------------------------------------------------------------------- sections
@@ -227,32 +188,8 @@ def _presence_figures(row: dict[str, Any], manual_minutes: int) -> dict[str, Any
     }
 
 
-def _reports_query(period: Period, by: Grouping) -> tuple[sa.Select[Any], Any, Any]:
-    """The period's reports limited to ``by``, their group key, and when each was first taken up."""
-    # First handling step of the period's reports only (not of every report ever filed).
-    of_period, its_grid = orm.aliased(Report), orm.aliased(Area)
-    taken_up_at = (
-        sa.select(ReportEvent.report_id, sa.func.min(ReportEvent.created_at).label("at"))
-        .join(of_period, of_period.id == ReportEvent.report_id)
-        .join(its_grid, its_grid.id == of_period.grid_id)
-        .where(ReportEvent.action != ReportAction.FILED, in_period(of_period.received_at, period))
-        .where(in_subtree(its_grid.path, by.area.path if by.area is not None else "/"))
-        .group_by(ReportEvent.report_id)
-        .subquery()
-    )
-    grid = orm.aliased(Area)
-    base = (
-        sa.select(Report.id)
-        .join(grid, grid.id == Report.grid_id)
-        .outerjoin(taken_up_at, taken_up_at.c.report_id == Report.id)
-        .where(in_period(Report.received_at, period))
-    )
-    stmt, key = by.apply(base, grid.path, Report.volunteer_id, Report.received_at)
-    return stmt, key, taken_up_at.c.at
-
-
 def reports_section(period: Period, by: Grouping, with_medians: bool = True) -> dict[Any, dict[str, Any]]:
-    stmt, key, taken_up_at = _reports_query(period, by)
+    stmt, key, taken_up_at = reports_query(period, by)
     rows = grouped(
         stmt,
         key,
@@ -261,7 +198,7 @@ def reports_section(period: Period, by: Grouping, with_medians: bool = True) -> 
         count_if(taken_up_at.is_not(None)).label("taken_up"),
         count_if(Report.resolved_at.is_not(None)).label("resolved"),
     )
-    medians = _report_medians(stmt, key, taken_up_at) if with_medians else {}
+    medians = medians_of(stmt, key, taken_up_at) if with_medians else {}
     return {
         k: {
             "filed": int(row["filed"]),
@@ -272,41 +209,6 @@ def reports_section(period: Period, by: Grouping, with_medians: bool = True) -> 
         }
         for k, row in rows.items()
     }
-
-
-NO_MEDIANS: dict[str, float | None] = {"median_minutes_to_take_up": None, "median_minutes_to_resolve": None}
-
-
-def report_medians(period: Period, by: Grouping) -> dict[Any, dict[str, float | None]]:
-    """Only the medians of :func:`reports_section`."""
-    return _report_medians(*_reports_query(period, by))
-
-
-def _report_medians(stmt: sa.Select[Any], key: Any, taken_up_at: Any) -> dict[Any, dict[str, float | None]]:
-    to_take_up = _medians(stmt, key, minutes_between(Report.received_at, taken_up_at), taken_up_at)
-    to_resolve = _medians(stmt, key, minutes_between(Report.received_at, Report.resolved_at), Report.resolved_at)
-    pairs = {k: (to_take_up.get(k), to_resolve.get(k)) for k in to_take_up.keys() | to_resolve.keys()}
-    return {k: dict(zip(NO_MEDIANS, pair, strict=True)) for k, pair in pairs.items()}
-
-
-def _medians(stmt: sa.Select[Any], key: sa.ColumnElement[Any], minutes: Any, present: Any) -> dict[Any, float]:
-    """The median of ``minutes`` per group, in SQL: the middle row (or the mean of the middle two)
-    by row number within the group (window functions: SQLite ≥ 3.25 and PostgreSQL alike)."""
-    ranked = (
-        stmt.where(present.is_not(None))
-        .with_only_columns(
-            key.label("key"),
-            minutes.label("minutes"),
-            sa.func.row_number().over(partition_by=key, order_by=minutes).label("position"),
-            sa.func.count().over(partition_by=key).label("size"),
-        )
-        .subquery()
-    )
-    middle = sa.select(ranked.c.key, sa.func.avg(ranked.c.minutes).label("median")).where(
-        ranked.c.position.in_([(ranked.c.size + 1) // 2, (ranked.c.size + 2) // 2])
-    )
-    rows = db.session.execute(middle.group_by(ranked.c.key)).all()
-    return {row.key: round(float(row.median), 1) for row in rows}
 
 
 def points_section(period: Period, by: Grouping) -> dict[Any, dict[str, Any]]:

@@ -65,16 +65,15 @@ from reports.participation.figures import (
     EMPTY_PRESENCE,
     EMPTY_REPORTS,
     EMPTY_SHIFTS,
-    NO_MEDIANS,
-    Grouping,
     empty_volunteers,
     points_section,
     presence_section,
-    report_medians,
     reports_section,
     shifts_section,
     volunteers_section,
 )
+from reports.participation.grouping import Grouping
+from reports.participation.medians import NO_MEDIANS, report_medians
 from reports.participation.totals import summed
 from reports.periods import Period, SeriesStep, resolve
 from reports.replica import figures_as_of
@@ -90,6 +89,8 @@ class _Sections:
     presence: dict[Any, dict[str, Any]]
     reports: dict[Any, dict[str, Any]]
     points: dict[Any, dict[str, Any]]
+    #: The medians of all the rows (an area's children read from the roll-ups give them).
+    whole_medians: dict[str, float | None] | None = None
 
     def keys(self) -> set[Any]:
         keys: set[Any] = set()
@@ -111,13 +112,14 @@ def _sections(period: Period, by: Grouping, kinds: list[str], as_of: datetime, w
     """An area's children or series from the roll-ups (:mod:`reports.rollups.read`); a grid's own
     figures and its volunteers, a few rows each, from the live queries."""
     if by.area is not None and by.area.level != AreaLevel.GRID and by.mode in ("children", "series"):
-        flows = rollups.flows(period, by, as_of)
+        flows, whole_medians = rollups.flows(period, by, as_of)
         return _Sections(
             volunteers=volunteers_section(period, by, kinds, served=rollups.active_volunteers(period, by.area)),
             shifts=flows["shifts"],
             presence=flows["presence"],
             reports=flows["reports"],
             points=flows["points"],
+            whole_medians=whole_medians,
         )
     return _Sections(
         volunteers=volunteers_section(period, by, kinds),
@@ -152,11 +154,12 @@ def area_report(caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
     period = resolve(args, _zone(area))
     as_of = figures_as_of()
     kinds = _kinds()
-    children = _children(area, period, kinds, as_of)
+    children, medians = _children(area, period, kinds, as_of)
     if area.level == AreaLevel.GRID:
         figures = _sections(period, Grouping(area, "total"), kinds, as_of).figures(0, kinds)
     else:
-        medians = report_medians(period, Grouping(area, "total")).get(0, NO_MEDIANS)
+        if medians is None:
+            medians = report_medians(period, Grouping(area, "total")).get(0, NO_MEDIANS)
         figures = summed([child["figures"] for child in children], kinds, medians)
     body: dict[str, Any] = {
         "area": _area_ref(area),
@@ -183,11 +186,16 @@ def _series_figures(figures: dict[str, Any]) -> dict[str, Any]:
     return {name: figures[name] for name in ("shifts", "presence", "reports", "points")}
 
 
-def _children(area: Area, period: Period, kinds: list[str], as_of: datetime) -> list[dict[str, Any]]:
+def _children(
+    area: Area, period: Period, kinds: list[str], as_of: datetime
+) -> tuple[list[dict[str, Any]], dict[str, float | None] | None]:
+    """The children's rows, and the medians of the whole area when computing them gave those."""
     if area.level != AreaLevel.GRID:
         sections = _sections(period, Grouping(area, "children"), kinds, as_of)
         children = db.session.scalars(sa.select(Area).where(Area.parent_id == area.id).order_by(Area.id))
-        return [{**_area_ref(child), "figures": sections.figures(child.id, kinds)} for child in children]
+        return [{**_area_ref(child), "figures": sections.figures(child.id, kinds)} for child in children], (
+            sections.whole_medians
+        )
     sections = _sections(period, Grouping(area, "volunteers"), kinds, as_of, with_shifts=False)
     at_home = sa.and_(Volunteer.home_grid_id == area.id, Volunteer.created_at < period.ends_at)
     volunteers = db.session.execute(
@@ -195,7 +203,7 @@ def _children(area: Area, period: Period, kinds: list[str], as_of: datetime) -> 
         .where(sa.or_(at_home, Volunteer.id.in_(list(sections.keys()))))
         .order_by(Volunteer.id)
     ).all()
-    return [
+    rows = [
         {
             "id": row.id,
             "name": row.real_name,
@@ -205,6 +213,7 @@ def _children(area: Area, period: Period, kinds: list[str], as_of: datetime) -> 
         }
         for row in volunteers
     ]
+    return rows, None
 
 
 def _area_ref(area: Area) -> dict[str, Any]:

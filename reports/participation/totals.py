@@ -4,7 +4,7 @@ Every grid under an area lies under exactly one of its children, and every count
 report is counted by a grid (the shift's, the report's, the record's or the volunteer's home grid),
 so the children's figures add up to the area's: computing them once, by child, and summing gives the
 area's total without a second pass over the same rows. Rates and hours are recomputed from the sums;
-medians do not add up and come from their own query (:func:`reports.participation.figures.report_medians`).
+medians do not add up and come from their own query (:func:`reports.participation.medians.report_medians`).
 A grid's children are volunteers, who do not partition it (a visitor's points belong to their home
 grid): a grid's total is computed directly.
 """

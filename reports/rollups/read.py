@@ -32,18 +32,17 @@ from grids.models import Area, AreaLevel
 from grids.queries import in_subtree
 from reports.participation.figures import (
     LEVELS,
-    NO_MEDIANS,
-    Grouping,
     _presence_figures,
     _shift_figures,
     date_bucket,
     points_section,
     presence_section,
-    report_medians,
     reports_section,
     shifts_section,
     star_levels,
 )
+from reports.participation.grouping import Grouping
+from reports.participation.medians import NO_MEDIANS, WHOLE, report_medians
 from reports.participation.subsets import served_volunteers
 from reports.periods import Period, PeriodKind
 from reports.rollups.models import SECTION_COLUMNS, GridDay, GridDayBadge, VolunteerMonth
@@ -65,9 +64,10 @@ def _part(period: Period, first: date, last: date) -> Period | None:
     return Period(PeriodKind.RANGE, first, last, period.zone) if first <= last else None
 
 
-def flows(period: Period, by: Grouping, as_of: datetime) -> Flows:
+def flows(period: Period, by: Grouping, as_of: datetime) -> tuple[Flows, dict[str, float | None] | None]:
     """The shifts, presence, reports and points sections of ``by`` (an area's children or series)
-    in the live sections' shape, keyed as they key them."""
+    in the live sections' shape, keyed as they key them; and for children, the medians of the
+    whole area's reports (from the same pass as the children's)."""
     assert by.area is not None and by.volunteer_id is None
     settled = settled_until(period, as_of)
     rolled, tail = _part(period, period.first, settled), _part(period, settled + timedelta(days=1), period.last)
@@ -80,10 +80,10 @@ def flows(period: Period, by: Grouping, as_of: datetime) -> Flows:
     if tail is not None:
         parts.append(_live(tail, by, as_of))
     merged = _merge(parts)
-    medians = report_medians(period, by)
+    medians = report_medians(period, by, with_whole=by.mode == "children")
     for key, figures in merged["reports"].items():
         figures.update(medians.get(key, NO_MEDIANS))
-    return merged
+    return merged, (medians.get(WHOLE, NO_MEDIANS) if by.mode == "children" else None)
 
 
 def _has_other_zone(area: Area, zone_name: str) -> bool:

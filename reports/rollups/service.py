@@ -1,5 +1,5 @@
-"""Keeping the roll-ups exact: folding recorded changes in, recomputing days and months, rebuilding
-and checking them.
+"""Keeping the roll-ups exact: folding recorded changes in, recomputing the days and months they
+touch (checking and rebuilding from scratch: :mod:`reports.rollups.repair`).
 
 A change (``report_rollup_changes``, written by triggers) names a shift, a report, a volunteer's
 entry, a service record, a move or a zone change; :func:`affected` turns a batch of them into the
