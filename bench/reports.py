@@ -171,6 +171,10 @@ def main() -> int:
         start_new_session=True,  # its own process group, so that stopping it takes the workers too
     )
     floor_connection = psycopg.connect(normalise_database_url(url).replace("postgresql+psycopg", "postgresql"))
+    # As the endpoint (reports.replica.custom_plans): psycopg prepares a statement run five times,
+    # and a generic plan made later without the arguments would make a floor slower than written.
+    floor_connection.execute("SET plan_cache_mode = force_custom_plan")
+    floor_connection.commit()
     latencies: dict[str, list[float]] = {}
     per_round: list[dict[str, float]] = []
     failures: list[str] = []

@@ -22,6 +22,7 @@ from core.extensions import db
 from grids.models import Area
 from patrols.models import Patrol, PresenceStatus
 from patrols.reports.models import Report
+from reports.replica import reading_reports
 from reports.rollups import cli as rollups
 from reports.rollups.models import GridDay, GridDayBadge, RollupChange, VolunteerMonth
 from reports.rollups.read import period_months
@@ -270,3 +271,13 @@ def test_a_rebuild_spans_every_kind_of_row() -> None:
     rollups.rebuild()
     assert db.session.scalar(sa.select(sa.func.sum(GridDayBadge.earned))) == 1
     assert rollups.check() == []
+
+
+@pytest.mark.postgresql
+def test_reports_plan_every_statement_for_its_arguments(app: Flask) -> None:
+    """A generic plan (PostgreSQL's, for a statement prepared and run often) knows neither the
+    area's path nor the period: reports force plans made for their arguments, and only they."""
+    with app.app_context():
+        assert db.session.scalar(sa.text("SHOW plan_cache_mode")) == "auto"
+    with app.app_context(), reading_reports():
+        assert db.session.scalar(sa.text("SHOW plan_cache_mode")) == "force_custom_plan"
