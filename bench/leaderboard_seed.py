@@ -79,7 +79,7 @@ def _step(timings: dict[str, float], name: str, connection: sa.Connection, sql: 
 def seed() -> dict[str, Any]:
     """Write everything into DATABASE_URL's (new, empty) database; returns what the driver needs."""
     from bulk import drop_secondary
-    from seed import create_schema, mint_token
+    from seed import create_schema, mint_token, rollup_triggers
 
     from accounts.passwords import hash_password
     from app import create_app
@@ -194,6 +194,7 @@ def seed() -> dict[str, Any]:
         tokens = {"staff": mint_token(staff_id, "staff", staff_path),
                   "volunteer": mint_token(volunteer_id, "volunteer", volunteer_path)}
         db.session.commit()
+        rollup_triggers(enabled=True)  # off for the load (create_schema); the run writes as the app does
         db.session.remove()
         db.engine.dispose()
     timings["total_s"] = round(time.perf_counter() - started, 1)
