@@ -28,18 +28,16 @@ _GRIDS = (
     "ANALYZE floor_grids",
 )
 
-_VOLUNTEERS = f"""
+#: The volunteers' figures; ``{served}`` is the statement of the period's served volunteers
+#: (from the patrols here, from the served-day bits in ``reports_floor_rollups``).
+VOLUNTEERS_SERVED_BY = """
 WITH last_status AS (
     SELECT DISTINCT ON (volunteer_id) volunteer_id, to_status FROM volunteer_status_changes
     WHERE at < %(ends)s ORDER BY volunteer_id, at DESC, id DESC
 ), approved_in AS (
     SELECT DISTINCT volunteer_id FROM volunteer_status_changes
     WHERE from_status = 'pending' AND to_status = 'active' AND at >= %(starts)s AND at < %(ends)s
-), served AS (
-    SELECT DISTINCT p.volunteer_id FROM shifts s JOIN patrols p ON p.shift_id = s.id
-    WHERE s.starts_at >= %(starts)s AND s.starts_at < %(ends)s AND s.status <> 'cancelled'
-      AND p.presence_status IN {COUNTED} AND p.served_minutes IS NOT NULL
-)
+), served AS ({served})
 SELECT g.child_id, k.code,
        count(*) FILTER (WHERE v.created_at >= %(starts)s),
        count(*) FILTER (WHERE ls.to_status = 'active'),
@@ -55,6 +53,14 @@ LEFT JOIN served sv ON sv.volunteer_id = v.id
 WHERE v.created_at < %(ends)s
 GROUP BY GROUPING SETS ((g.child_id, k.code), (k.code))
 """
+_VOLUNTEERS = VOLUNTEERS_SERVED_BY.replace(
+    "{served}",
+    f"""
+    SELECT DISTINCT p.volunteer_id FROM shifts s JOIN patrols p ON p.shift_id = s.id
+    WHERE s.starts_at >= %(starts)s AND s.starts_at < %(ends)s AND s.status <> 'cancelled'
+      AND p.presence_status IN {COUNTED} AND p.served_minutes IS NOT NULL
+""",
+)
 
 _SHIFTS = """
 SELECT g.child_id,

@@ -28,6 +28,7 @@ from reports_floor import (
     LEVELS,
     STAR_LEVELS,
     VOLUNTEER_COUNTS,
+    VOLUNTEERS_SERVED_BY,
     _empty,
     _hours,
     _key,
@@ -37,33 +38,14 @@ from reports_floor import (
 
 SHIFT_MAX_HOURS = 12  # the app's default (shifts/settings.py), which the benchmark's server runs with
 
-_VOLUNTEERS = """
-WITH last_status AS (
-    SELECT DISTINCT ON (volunteer_id) volunteer_id, to_status FROM volunteer_status_changes
-    WHERE at < %(ends)s ORDER BY volunteer_id, at DESC, id DESC
-), approved_in AS (
-    SELECT DISTINCT volunteer_id FROM volunteer_status_changes
-    WHERE from_status = 'pending' AND to_status = 'active' AND at >= %(starts)s AND at < %(ends)s
-), served AS (
+_VOLUNTEERS = VOLUNTEERS_SERVED_BY.replace(
+    "{served}",
+    """
     SELECT volunteer_id FROM report_volunteer_months
     WHERE month = ANY(%(months)s) AND served_days & ({mask}) <> 0
     GROUP BY volunteer_id
+""",
 )
-SELECT g.child_id, k.code,
-       count(*) FILTER (WHERE v.created_at >= %(starts)s),
-       count(*) FILTER (WHERE ls.to_status = 'active'),
-       count(ai.volunteer_id),
-       count(*) FILTER (WHERE ls.to_status IN ('suspended', 'retired')),
-       count(sv.volunteer_id)
-FROM volunteers v
-JOIN floor_grids g ON g.grid_id = v.home_grid_id
-JOIN volunteer_kinds k ON k.id = v.kind_id
-LEFT JOIN last_status ls ON ls.volunteer_id = v.id
-LEFT JOIN approved_in ai ON ai.volunteer_id = v.id
-LEFT JOIN served sv ON sv.volunteer_id = v.id
-WHERE v.created_at < %(ends)s
-GROUP BY GROUPING SETS ((g.child_id, k.code), (k.code))
-"""
 
 _COLUMNS = (
     "planned", "cancelled", "places_planned", "places_filled",
