@@ -46,6 +46,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -185,7 +186,7 @@ def main() -> int:
             "sub-district month": (found["subdistrict_id"], "month", MONTH, district["token"]),
             "city year": (city["area_id"], "year", YEAR, city["token"]),
         }
-        cases: dict[str, Callable[[], None]] = {"bare /healthz": lambda: _expect(get(port, "/healthz"), failures)}
+        cases: dict[str, Callable[[], object]] = {"bare /healthz": lambda: _expect(get(port, "/healthz"), failures)}
         for label, (area_id, period, (value, first, last), token) in reports.items():
             path = participation_path(area_id, period, value)
             status, body = get(port, path, token)
@@ -195,43 +196,17 @@ def main() -> int:
             answer = json.loads(body)
             bounds = answer["period"]
 
-            def floor(
-                area_id: int = area_id, bounds: dict[str, Any] = bounds, first: date = first, last: date = last
-            ) -> dict[str, Any]:
-                return participation(
-                    floor_connection,
-                    area_id,
-                    _instant(bounds["starts_at"]),
-                    _instant(bounds["ends_at"]),
-                    first,
-                    last,
-                    datetime.now(UTC),
-                )
-
-            answer_as_of = _instant(answer["as_of"])
-
-            def rollup_floor(
-                area_id: int = area_id, bounds: dict[str, Any] = bounds, first: date = first, last: date = last,
-                as_of: datetime = answer_as_of,
-            ) -> dict[str, Any]:
-                return participation_from_rollups(
-                    floor_connection,
-                    area_id,
-                    _instant(bounds["starts_at"]),
-                    _instant(bounds["ends_at"]),
-                    first,
-                    last,
-                    as_of,
-                )
-
-            for name, computed in (("floor", floor), ("roll-up floor", rollup_floor)):
+            # Both floors at the API's as_of, so that each counts the same ended shifts.
+            bound = (floor_connection, area_id, _instant(bounds["starts_at"]), _instant(bounds["ends_at"]), first, last,
+                     _instant(answer["as_of"]))
+            floors = {"floor": partial(participation, *bound), "roll-up floor": partial(participation_from_rollups, *bound)}
+            for name, computed in floors.items():
                 mismatch = differences(answer, computed())
                 print(f"# {label}: API and {name} agree" if not mismatch else f"# {label} {name}: {mismatch[:3]}",
                       file=sys.stderr)
                 failures.extend(f"{label} {name}: {difference}" for difference in mismatch[:10])
+                cases[f"{label} {name}"] = computed
             cases[f"{label} API"] = lambda path=path, token=token: _expect(get(port, path, token), failures)
-            cases[f"{label} floor"] = floor
-            cases[f"{label} roll-up floor"] = rollup_floor
         coverage = f"/api/v1/reports/coverage?area_id={district['area_id']}&period=month&value={MONTH[0]}"
 
         def coverage_floor_at(as_of: datetime) -> dict[str, Any]:
