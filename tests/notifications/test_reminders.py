@@ -252,6 +252,10 @@ def test_beats_task_writes_the_reminders_and_the_sender_takes_them(tree: Any) ->
     from notifications.reminders.tasks import schedule_reminders_task
 
     volunteer = factories.make_volunteer(tree.grid_a)
+    # The task runs at the wall clock's now: without quiet hours, whatever the hour, the push goes
+    # at once (from 06:30 to 07:00 in Baotou it was held until the morning, and this test failed).
+    db.session.add(NotificationSettings(user_id=volunteer.user_id, quiet_hours_enabled=False,
+                                        quiet_start_minute=1320, quiet_end_minute=420))
     place = factories.make_assignment(make_shift_at(tree.grid_a, utcnow() + 30 * MINUTE), volunteer)
 
     result = schedule_reminders_task.apply()
