@@ -82,9 +82,10 @@ shell-tools:
 
 ## run: embedded default — SQLite under instance/, demo data seeded once, API on http://$(HOST):$(PORT)
 # prepare-demo = flask db upgrade, tasks run-periodic, seed-demo, in one process (an app start less each).
+# CONSOLE_INSECURE_COOKIES: the console's cookies without Secure, as make run serves plain HTTP.
 run: install
 	$(BIN)/flask prepare-demo
-	$(BIN)/flask run --host $(HOST) --port $(PORT)
+	CONSOLE_INSECURE_COOKIES=1 $(BIN)/flask run --host $(HOST) --port $(PORT)
 
 ## typecheck: mypy over the application, as configured in pyproject.toml ([tool.mypy])
 typecheck: install-test

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import marshmallow as ma
 from flask import current_app, request
 from flask.views import MethodView
 from flask_jwt_extended import get_jwt, verify_jwt_in_request
 from flask_smorest import Blueprint
 
 from accounts import service, sessions
+from accounts.limits import limit_failed_logins_per_address, limit_failed_logins_per_phone
 from accounts.models import User
 from accounts.schemas import (
     AuditEntrySchema,
@@ -29,7 +29,6 @@ from accounts.schemas import (
 from core.auth import OFFICIALS, auth_required, current_caller
 from core.extensions import client_address, limiter
 from core.pagination import page_schema
-from core.validators import normalise_cn_mobile
 
 blp = Blueprint(
     "accounts",
@@ -41,42 +40,10 @@ blp = Blueprint(
 BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
-def _login_failed(response: Any) -> bool:
-    return response.status_code == 401
-
-
-def _login_phone_key() -> str:
-    """The phone being tried, normalised so that spellings of one number share a budget."""
-    body = request.get_json(silent=True)
-    raw = body.get("phone") if isinstance(body, dict) else None
-    if not isinstance(raw, str):
-        return "login-phone:-"
-    try:
-        return "login-phone:" + normalise_cn_mobile(raw)
-    except ma.ValidationError:
-        return "login-phone:" + raw.strip()[:64]
-
-
-def _login_address_key() -> str:
-    return "login-address:" + client_address()
-
-
 def _password_user_key() -> str:
     return "password-user:" + str(get_jwt()["sub"])
 
 
-# Brute-force limits count failed attempts only; limit strings are read per request so operators
-# (and tests) can change them without a restart.
-_limit_per_phone = limiter.limit(
-    lambda: current_app.config["LOGIN_LIMIT_PER_PHONE"],
-    key_func=_login_phone_key,
-    deduct_when=_login_failed,
-)
-_limit_per_address = limiter.limit(
-    lambda: current_app.config["LOGIN_LIMIT_PER_ADDRESS"],
-    key_func=_login_address_key,
-    deduct_when=_login_failed,
-)
 # Guessing the current password with a stolen access token is brute force too.
 _limit_password_guesses = limiter.limit(
     lambda: current_app.config["LOGIN_LIMIT_PER_PHONE"],
@@ -104,8 +71,8 @@ class Login(MethodView):
     @blp.response(200, SessionTokensSchema)
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
-    @_limit_per_phone
-    @_limit_per_address
+    @limit_failed_logins_per_phone
+    @limit_failed_logins_per_address
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
         """Log in with phone and password
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -66,6 +66,10 @@ def start_session(
     user: User, *, user_agent: str | None = None, client_address: str | None = None
 ) -> TokenPair:
     """Open a new login session (refresh-token family) for ``user`` and issue its first pair."""
+    return issue_token_pair(user, _new_session(user, user_agent, client_address))
+
+
+def _new_session(user: User, user_agent: str | None, client_address: str | None) -> AuthSession:
     session = AuthSession(
         id=str(uuid.uuid4()),
         user_id=user.id,
@@ -75,7 +79,7 @@ def start_session(
     )
     db.session.add(session)
     db.session.flush()
-    return issue_token_pair(user, session)
+    return session
 
 
 def issue_token_pair(user: User, session: AuthSession) -> TokenPair:
@@ -83,14 +87,8 @@ def issue_token_pair(user: User, session: AuthSession) -> TokenPair:
     and a refresh token recorded in the session's family. Neither outlives the session."""
     now = utcnow()
     config = current_app.config
-    area_path = db.session.get_one(Area, user.area_id).path
-    access_expires = min(now + config["JWT_ACCESS_TOKEN_EXPIRES"], session.expires_at)
+    access_token, access_expires = issue_access_token(user, session, config["JWT_ACCESS_TOKEN_EXPIRES"])
     refresh_expires = min(now + config["JWT_REFRESH_TOKEN_EXPIRES"], session.expires_at)
-    access_token = create_access_token(
-        identity=str(user.id),
-        additional_claims={"role": user.role, "area_path": area_path, "sid": session.id},
-        expires_delta=access_expires - now,
-    )
     jti = str(uuid.uuid4())
     refresh_token = create_refresh_token(
         identity=str(user.id),
@@ -108,6 +106,31 @@ def issue_token_pair(user: User, session: AuthSession) -> TokenPair:
         refresh_jti=jti,
         user=user,
     )
+
+
+def issue_access_token(user: User, session: AuthSession, lifetime: timedelta) -> tuple[str, datetime]:
+    """An access token of ``session`` with the user's current role and area path, valid for
+    ``lifetime`` but never past the session's end; and when it expires. A browser session (the
+    console) lives on these alone: each one it is given slides its idle timeout forward."""
+    now = utcnow()
+    area_path = db.session.get_one(Area, user.area_id).path
+    expires = min(now + lifetime, session.expires_at)
+    token = create_access_token(
+        identity=str(user.id),
+        additional_claims={"role": user.role, "area_path": area_path, "sid": session.id},
+        expires_delta=expires - now,
+    )
+    return token, expires
+
+
+def open_browser_session(
+    user: User, lifetime: timedelta, *, user_agent: str | None = None, client_address: str | None = None
+) -> str:
+    """A login for a browser (the console): a session like a phone's, with an access token only.
+    Its refresh is a new access token on each page (:func:`issue_access_token`), so it has no refresh
+    tokens to steal; logging out revokes the session as for any login."""
+    token, _ = issue_access_token(user, _new_session(user, user_agent, client_address), lifetime)
+    return token
 
 
 # One dummy hash per set of hashing parameters (tests hash cheaply, production does not).

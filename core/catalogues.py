@@ -45,7 +45,7 @@ KEYWORDS: dict[str, tuple[int | tuple[int, str], ...]] = {
 #: Application code only: tests, migrations, benchmarks and the virtualenv hold no user-facing texts.
 METHOD_MAP = [
     ("**/tests/**", "ignore"), ("tests/**", "ignore"), ("migrations/**", "ignore"), ("bench/**", "ignore"),
-    (".venv/**", "ignore"), ("**.py", "python"),
+    (".venv/**", "ignore"), ("**.py", "python"), ("console/templates/**.html", "jinja2"),
 ]
 _PROJECT = "Shouwang"
 

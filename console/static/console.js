@@ -1,0 +1,30 @@
+// The console's shared script (no inline scripts: the CSP forbids them).
+// - Shouwang.data(id): the JSON a page put in <script type="application/json" id="...">.
+// - Shouwang.chart(element, option): an ECharts chart that follows the element's size.
+// - <select data-autosubmit> submits its form when changed.
+// - <form data-confirm="..."> asks before it is sent.
+"use strict";
+window.Shouwang = (function () {
+  function data(id) {
+    var element = document.getElementById(id);
+    return element ? JSON.parse(element.textContent) : null;
+  }
+  function chart(element, option) {
+    if (!element || !window.echarts) { return null; }
+    var instance = window.echarts.init(element, null, { renderer: "canvas" });
+    instance.setOption(option);
+    window.addEventListener("resize", function () { instance.resize(); });
+    element.setAttribute("data-drawn", "true");
+    return instance;
+  }
+  document.addEventListener("change", function (event) {
+    var target = event.target;
+    if (target.matches && target.matches("[data-autosubmit]") && target.form) { target.form.submit(); }
+  });
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var question = form.getAttribute && form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) { event.preventDefault(); }
+  });
+  return { data: data, chart: chart };
+})();
