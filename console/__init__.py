@@ -28,10 +28,15 @@ def init_app(app: Flask) -> None:
     """The console's blueprint under /console/, its pages, the cookie and CSRF settings."""
     from console import routes  # noqa: F401  (sign-in, sign-out, language: routes of the blueprint)
     from console.signin import configure_cookies
-    from console.web import bp, init_web
+    from console.web import NAVIGATION, bp, init_web
 
-    for name in FEATURE_ROUTES:
-        bp.register_blueprint(importlib.import_module(name).bp)
+    modules = [importlib.import_module(name) for name in FEATURE_ROUTES]
+    # Pages are nested once per process: a blueprint takes no more once an app has it (tests make several apps).
+    if not bp._got_registered_once:
+        for module in modules:
+            bp.register_blueprint(module.bp)
+            if hasattr(module, "NAV_ITEM"):
+                NAVIGATION.append(module.NAV_ITEM)
     configure_cookies(app)
     init_web(app)
     app.register_blueprint(bp)
