@@ -42,15 +42,16 @@ def _login_address_key() -> str:
     return "login-address:" + client_address()
 
 
-limit_failed_logins_per_phone = limiter.limit(
+# shared_limit: one budget for every view it decorates (the API's login and the console's), not one per view.
+limit_failed_logins_per_phone = limiter.shared_limit(
     lambda: current_app.config["LOGIN_LIMIT_PER_PHONE"],
+    "login-phone",
     key_func=_login_phone_key,
-    scope="login-phone",  # one budget for every view it decorates, not one per view
     deduct_when=_login_failed,
 )
-limit_failed_logins_per_address = limiter.limit(
+limit_failed_logins_per_address = limiter.shared_limit(
     lambda: current_app.config["LOGIN_LIMIT_PER_ADDRESS"],
+    "login-address",
     key_func=_login_address_key,
-    scope="login-address",
     deduct_when=_login_failed,
 )
