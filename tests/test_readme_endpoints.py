@@ -14,6 +14,7 @@ METHODS = r"(?:GET|POST|PUT|PATCH|DELETE)"
 ENDPOINT = re.compile(rf"^(?:{METHODS}(?:/{METHODS})* )?(/[^\s`]*)$")
 # Served outside /api/v1 and outside the OpenAPI document (probes and operators' metrics).
 UNVERSIONED = ("/healthz", "/readyz", "/metrics")
+CONSOLE = "/console"
 # Materialised area paths in the text (`/1/2/` never covers `/1/23/`), not endpoints.
 AREA_PATH = re.compile(r"^/\d+(?:/\d+)*/$")
 
@@ -29,6 +30,8 @@ def named_endpoints() -> list[tuple[str, str, list[str]]]:
         span = span.replace("\\|", "|")
         match = ENDPOINT.match(span)
         if not match or match.group(1).startswith("/api/") or "…" in span:  # /api/docs; `/volunteers/…`
+            continue
+        if match.group(1).startswith(CONSOLE):  # the console's pages: HTML, not the API
             continue
         if AREA_PATH.match(match.group(1)):
             continue
