@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from core import i18n
 from core.auth import Caller
 from core.db import utcnow
 from core.errors import NotFound, ValidationFailed
@@ -31,8 +32,10 @@ from volunteers.registration import list_kinds
 #: Pages of a listing read for one page of the console at most: a community's week is a few
 #: hundred shifts and a community a few dozen grids; beyond this the page says it is cut short.
 MAX_PAGES = 10
-NOT_A_COMMUNITY = "Not a community."
+NOT_A_COMMUNITY = i18n.N_("Not a community.")
 DAYS_IN_WEEK = 7
+
+i18n.register_messages(NOT_A_COMMUNITY)
 
 
 @dataclass
