@@ -160,14 +160,27 @@ def _organiser_of(tree: Tree) -> Any:
     return factories.make_user("organiser", tree.community_a)
 
 
-def test_a_shift_already_over_is_no_gap(tree: Tree, organiser_console: Console) -> None:
-    today = utcnow().astimezone(ZONE).date()
-    monday = today - timedelta(days=today.weekday())
-    over = shift_at(tree.grid_a, utcnow() - timedelta(hours=3), hours=1, min_headcount=2)
+def test_a_shift_already_over_is_no_gap_even_when_short(tree: Tree, organiser_console: Console) -> None:
+    last_monday = next_monday() - timedelta(days=14)
+    over = shift_at(tree.grid_a, at(last_monday + timedelta(days=2), 19), min_headcount=2)
+    page = organiser_console.get(f"/console/shifts/?community={tree.community_a.id}&week={week_text(last_monday)}")
+    chip = WeekTable(page.get_data(as_text=True)).by_id()[over.id]
+    assert "gap" not in chip.classes and chip.badges == [] and chip.headcount == "0/2/3"
+
+
+def test_a_week_longer_than_the_pages_read_says_it_is_cut_short(
+    tree: Tree, organiser_console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from console.shifts import service
+
+    monkeypatch.setattr(service, "MAX_LIMIT", 2)
+    monkeypatch.setattr(service, "MAX_PAGES", 2)
+    monday = next_monday()
+    for hour in range(5):
+        shift_at(tree.grid_a, at(monday, 8 + hour * 2))
     page = organiser_console.get(f"/console/shifts/?community={tree.community_a.id}&week={week_text(monday)}")
-    chips = WeekTable(page.get_data(as_text=True)).by_id()
-    if over.id in chips:  # three hours ago may be last week on a Monday morning
-        assert "gap" not in chips[over.id].classes and chips[over.id].badges == []
+    html = page.get_data(as_text=True)
+    assert len(WeekTable(html).chips) == 4 and 'data-test="truncated"' in html
 
 
 def test_an_organiser_lands_on_this_week_of_their_community_with_links_to_the_next_and_previous(
@@ -188,10 +201,13 @@ def test_an_organiser_lands_on_this_week_of_their_community_with_links_to_the_ne
 
 
 def test_staff_choose_among_the_communities_of_their_district(client: FlaskClient, tree: Tree) -> None:
-    staff = signed_in(client, factories.make_user("staff", tree.district_a))
+    user = factories.make_user("staff", tree.district_a)
+    staff = signed_in(client, user)
     html = staff.get("/console/shifts/").get_data(as_text=True)
     offered = set(map(int, re.findall(r'data-test="community-choice" data-community="(\d+)"', html)))
     assert offered == {tree.community_a.id, tree.community_a2.id}
+    api = client.get("/api/v1/areas?level=community&limit=100", headers=factories.headers_for(user)).get_json()
+    assert offered == {item["id"] for item in api["items"]}
     found = staff.get("/console/shifts/?q=北梁").get_data(as_text=True)
     assert set(map(int, re.findall(r'data-test="community-choice" data-community="(\d+)"', found))) == {tree.community_a2.id}
     assert staff.get(f"/console/shifts/?community={tree.community_a2.id}").status_code == 200
@@ -273,9 +289,17 @@ def test_a_shift_out_of_reach_is_the_404_of_a_missing_id(tree: Tree, organiser_c
 
 
 def test_volunteers_and_strangers_stay_out(client: FlaskClient, tree: Tree) -> None:
-    assert client.get("/console/shifts/").status_code == 302
+    signed_out = client.get(f"/console/shifts/?community={tree.community_a.id}")
+    assert signed_out.status_code == 302
+    assert "/console/login?next=" in signed_out.headers["Location"]
     volunteer = factories.make_volunteer(tree.grid_a)
-    console = Console(client)
-    response = console.sign_in(volunteer.user)
-    assert response.status_code == 403
-    assert console.get("/console/shifts/").status_code in (302, 403)
+    assert Console(client).sign_in(volunteer.user).status_code == 403  # no console session for them
+
+
+def test_a_cancelled_shift_shows_why_and_is_no_gap(tree: Tree, organiser_console: Console) -> None:
+    shift = shift_at(tree.grid_a, at(next_monday(), 19), min_headcount=2)
+    shift.status, shift.cancelled_at, shift.cancel_reason = "cancelled", utcnow(), "暴雨预警"
+    db.session.flush()
+    html = organiser_console.get(f"/console/shifts/{shift.id}").get_data(as_text=True)
+    assert 'data-test="cancelled"' in html and "暴雨预警" in html
+    assert 'data-test="gap"' not in html and 'data-test="empty-roster"' in html
