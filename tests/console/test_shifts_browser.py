@@ -73,3 +73,16 @@ def test_the_week_fits_a_tablet_without_a_sideways_page_scroll(visit: Visit) -> 
     page.wait_for_load_state("load")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     visit.assert_clean()
+
+
+def test_an_organiser_cannot_reach_another_communitys_week_by_editing_the_url(visit: Visit) -> None:
+    page = visit.page
+    visit.sign_in("organiser")
+    own = visit.site.sql("SELECT area_id FROM users WHERE phone = :phone", phone=visit.site.logins["organiser"]["phone"])
+    other = visit.site.sql(
+        "SELECT id FROM areas WHERE level = 'community' AND id != :own ORDER BY id LIMIT 1", own=own[0][0]
+    )
+    response = page.goto(f"/console/shifts/?community={other[0][0]}")
+    assert response is not None and response.status == 403
+    assert page.locator("[data-test=week]").count() == 0
+    visit.screenshot("shifts-refused")
