@@ -49,6 +49,14 @@ def test_the_organiser_sees_the_week_of_their_community_and_a_shifts_roster(visi
     page.wait_for_load_state("load")
     assert page.url.endswith(f"/console/shifts/{shift_id}")
     assert page.locator("[data-test=shift-details]").is_visible()
+    # The roster is every place on the shift, and "checked in" is what the phones sent (the richer
+    # demo's served shifts have check-ins; today's demo has none yet).
+    places = visit.site.sql("SELECT count(*) FROM shift_assignments WHERE shift_id = :id", id=int(shift_id or 0))
+    checked_in = visit.site.sql(
+        "SELECT count(*) FROM patrols WHERE shift_id = :id AND check_in_client_id IS NOT NULL", id=int(shift_id or 0)
+    )
+    assert page.locator("[data-test=roster] [data-test=place]").count() == places[0][0]
+    assert page.locator("[data-test=checked-in][data-checked-in=true]").count() == checked_in[0][0]
     if held:
         assert page.locator("[data-test=roster] [data-test=place]").count() >= 1
         assert page.locator("[data-test=roster] [data-test=volunteer]").first.inner_text().strip()
