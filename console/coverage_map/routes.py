@@ -34,7 +34,7 @@ def page(caller: Caller) -> Response:
     data = map_data(report, boundaries, lambda grid_id: url_for("console.participation.page", area=grid_id, **keep))
     data["labels"] = {
         "coverage": gettext("Coverage"), "served": gettext("Served hours"), "expected": gettext("Expected hours"),
-        "no_data": gettext("nothing expected"), "low": gettext("0%"), "high": gettext("100%"),
+        "no_data": gettext("nothing expected"),
     }
     totals = report["totals"]
     return render(

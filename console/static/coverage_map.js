@@ -27,7 +27,7 @@
     tooltip: { trigger: "item", formatter: tooltip },
     visualMap: {
       min: 0, max: 100, left: "left", bottom: 10, calculable: true,
-      text: [labels.high, labels.low],
+      formatter: function (value) { return Math.round(value) + "%"; },
       inRange: { color: ["#d32f2f", "#ef6c00", "#f9a825", "#2e7d32"] }
     },
     series: [{
