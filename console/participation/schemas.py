@@ -70,11 +70,11 @@ def _first_message(messages: Any) -> str:
     return messages if isinstance(messages, str) else CHECK_QUERY  # English: the error page translates it
 
 
-def period_query(args: Mapping[str, Any]) -> dict[str, str]:
+def period_query(args: Mapping[str, Any]) -> dict[str, Any]:
     """The period of loaded ``args`` as the page's query (for links that keep it)."""
     if args.get("from_date") is not None:
         return {"period": "range", "from": args["from_date"].isoformat(), "to": args["to_date"].isoformat()}
-    query = {"period": str(args.get("period") or "month")}
+    query: dict[str, Any] = {"period": str(args.get("period") or "month")}
     if args.get("value"):
         query["value"] = str(args["value"])
     return query

@@ -73,6 +73,7 @@ def test_staff_drill_down_to_a_grids_volunteers_and_a_volunteers_figures(client:
         page = console.get(link)
         assert page.status_code == 200, link
         doc = html(page)
+        assert int(doc.xpath("//*[@data-test='participation-title']")[0].get("data-area")) == area.id
         crumbs = [int(crumb.get("data-area")) for crumb in doc.xpath("//*[@data-test='crumb']")]
         assert crumbs == [step.id for step in path[: depth + 1]]  # from the staff's district, never the city
         if depth + 1 < len(path):
