@@ -66,6 +66,17 @@ def in_subtree(path_column: sa.SQLColumnExpression[str], root_path: str) -> sa.C
     return path_column.startswith(root_path, autoescape=True)
 
 
+def grid_boundaries(root_path: str) -> dict[int, dict[str, Any]]:
+    """The boundary of every grid under ``root_path`` that has one, by grid id (one query; for maps).
+    Boundaries are public, as ``GET /areas/<id>`` answers them."""
+    rows = db.session.execute(
+        sa.select(Area.id, Area.boundary).where(
+            Area.level == AreaLevel.GRID.value, in_subtree(Area.path, root_path), Area.boundary.is_not(None)
+        )
+    )
+    return {area_id: boundary for area_id, boundary in rows if boundary}
+
+
 # ------------------------------------------------------------------------------ lists and search
 
 

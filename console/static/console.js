@@ -1,10 +1,12 @@
 // The console's shared script (no inline scripts: the CSP forbids them).
 // - Shouwang.data(id): the JSON a page put in <script type="application/json" id="...">.
 // - Shouwang.chart(element, option): an ECharts chart that follows the element's size.
+// - Shouwang.charts[id]: each chart drawn, by its element's id (for page scripts and browser tests).
 // - <select data-autosubmit> submits its form when changed.
 // - <form data-confirm="..."> asks before it is sent.
 "use strict";
 window.Shouwang = (function () {
+  var charts = {};
   function data(id) {
     var element = document.getElementById(id);
     return element ? JSON.parse(element.textContent) : null;
@@ -14,6 +16,7 @@ window.Shouwang = (function () {
     var instance = window.echarts.init(element, null, { renderer: "canvas" });
     instance.setOption(option);
     window.addEventListener("resize", function () { instance.resize(); });
+    if (element.id) { charts[element.id] = instance; }
     element.setAttribute("data-drawn", "true");
     return instance;
   }
@@ -26,5 +29,5 @@ window.Shouwang = (function () {
     var question = form.getAttribute && form.getAttribute("data-confirm");
     if (question && !window.confirm(question)) { event.preventDefault(); }
   });
-  return { data: data, chart: chart };
+  return { data: data, chart: chart, charts: charts };
 })();

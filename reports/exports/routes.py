@@ -11,7 +11,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema
 
 from core import i18n
-from core.auth import MANAGERS, auth_required, current_caller
+from core.auth import MANAGERS, Caller, auth_required, current_caller
 from core.errors import ApiError, error_docs
 from core.uploads import OCTET_STREAM
 from reports.exports import jobs
@@ -119,9 +119,14 @@ def _report_download(args_schema: type[Schema]) -> Callable[[F], F]:
 
 
 def _export_response(kind: ReportKind, args: dict[str, Any]) -> Response:
+    return export_response(kind, current_caller(), args, i18n.current_language())
+
+
+def export_response(kind: ReportKind, caller: Caller, args: dict[str, Any], language: str) -> Response:
+    """The report's download for ``caller``, headed in ``language``: the very bytes and headers of
+    the API's GET export, for the console's download buttons too (which pass the console's language)."""
     export_format = _chosen(args)
-    export: ReportExport = exports.export_of(kind, current_caller(), args)
-    language = i18n.current_language()
+    export: ReportExport = exports.export_of(kind, caller, args)
     names = export.file_names(export_format, language)
     if export_format == ExportFormat.XLSX:
         return _download(export_format, names, file=exports.xlsx_file(export, language))
