@@ -66,12 +66,18 @@ translations-init: $(VENV)/.installed
 	@[ -n "$(LOCALE)" ] || { echo "usage: make translations-init LOCALE=<language code, e.g. mn>" >&2; exit 1; }
 	$(BIN)/python -m core.catalogues init $(LOCALE)
 
-# The API docs page is tested in a real browser: Debian's chromium, installed when missing (as root).
+# The API docs page and the console are tested in a real browser: Debian's chromium, and a Chinese
+# font for the console's screenshots (fonts-wqy-microhei, 5 MB), installed when missing (as root).
 browser:
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
 	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  { echo "Install Chromium (Debian package chromium) for the browser test" >&2; exit 1; }
+	@[ -n "$$(fc-list :lang=zh 2>/dev/null)" ] || \
+	  { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null; } || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null; } || \
+	  echo "No Chinese font: the console's screenshots will show boxes for Chinese (Debian package fonts-wqy-microhei)" >&2
 
 # README's walk-through is run as written by a test, with curl and jq: installed when missing (as root).
 shell-tools:
