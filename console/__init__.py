@@ -21,7 +21,10 @@ TASK_MODULES: tuple[str, ...] = ()
 
 #: The route module of each page, one a line; each holds a ``bp`` nested in the console's blueprint,
 #: in the order of the navigation bar.
-FEATURE_ROUTES: tuple[str, ...] = ()
+FEATURE_ROUTES: tuple[str, ...] = (
+    "console.vetting.routes",
+    "console.triage.routes",
+)
 
 
 def init_app(app: Flask) -> None:
