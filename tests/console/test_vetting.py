@@ -133,7 +133,7 @@ def test_approve_changes_what_the_api_changes(client: FlaskClient, tree: Tree, p
     assert (change.from_status, change.to_status, change.actor_id) == ("pending", "active", people.organiser_a.id)
     entry = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.target_id == str(volunteer_id))).one()
     assert entry.action == "volunteer.approve" and entry.actor_role == "organiser"
-    assert entry.area_path == tree.grid_a.path and entry.after["certificate_no"] == "BT-2026-0007"
+    assert entry.area_path == tree.grid_a.path and (entry.after or {})["certificate_no"] == "BT-2026-0007"
     after = console.get(PAGE)
     assert listed(after) == [people.pending_a_east.id]
     assert 'data-test="flash"' in after.get_data(as_text=True) and "刘一" in after.get_data(as_text=True)
