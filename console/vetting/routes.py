@@ -85,6 +85,8 @@ def _queue(caller: Caller, args: dict[str, Any], refusal: dict[str, Any] | None 
     return render(
         "console/vetting/page.html", status=refusal["status"] if refusal else 200, rows=rows,
         cursor=args.get("cursor") or "", limit=args["limit"], next_cursor=page["next_cursor"], refusal=refusal,
+        # The page size only when one was chosen, so that the forms bring the caller back to a plain URL.
+        kept_limit=args["limit"] if request.values.get("limit") else "",
     )
 
 
