@@ -65,8 +65,10 @@ def _decide(caller: Caller, volunteer_id: int, action: str, schema: ma.Schema) -
         db.session.rollback()  # nothing the refused step may have flushed is shown, nor kept
         refusal = {**describe_refusal(error, console_language()), "volunteer_id": volunteer_id, "action": action}
         return _queue(caller, back, refusal=refusal)
-    message = "Approved %(name)s." if action == "approve" else "Rejected %(name)s."
-    flash(gettext(message, name=volunteer.real_name), "ok")
+    if action == "approve":
+        flash(gettext("Approved %(name)s.", name=volunteer.real_name), "ok")
+    else:
+        flash(gettext("Rejected %(name)s.", name=volunteer.real_name), "ok")
     target = url_for(".page", cursor=back.get("cursor") or None, limit=back["limit"] if request.form.get("limit") else None)
     return cast(Response, redirect(target, code=303))
 
