@@ -13,7 +13,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.console.conftest import Visit
+from tests.console.conftest import TABLET, Visit
+from tests.console.test_vetting_browser import no_page_scroll
 
 OPEN_RED = "[data-test=report-row][data-level=red][data-status=open]"
 
@@ -58,6 +59,7 @@ def test_staff_opens_a_red_report_and_acknowledges_it(visit: Visit) -> None:
     urgent = [level in ("red", "orange") for level in levels]
     assert urgent == sorted(urgent, reverse=True), levels  # red and orange first
     visit.screenshot("triage")
+    assert no_page_scroll(visit)
     row = page.locator(OPEN_RED).first
     report_id = int(row.get_attribute("data-report-id") or 0)
     row.locator("[data-test=open-report]").click()
@@ -65,6 +67,9 @@ def test_staff_opens_a_red_report_and_acknowledges_it(visit: Visit) -> None:
     assert page.url.endswith(f"/console/triage/{report_id}")
     assert page.locator("[data-test=report-status]").get_attribute("data-status") == "open"
     visit.screenshot("triage-report")
+    for size in (TABLET, {"width": 1366, "height": 768}):
+        page.set_viewport_size(size)
+        assert no_page_scroll(visit)
     page.click("[data-test=acknowledge]")
     page.wait_for_load_state("load")
     assert page.url.endswith(f"/console/triage/{report_id}")
@@ -72,8 +77,8 @@ def test_staff_opens_a_red_report_and_acknowledges_it(visit: Visit) -> None:
     assert page.locator("[data-test=event][data-action=acknowledged]").count() == 1
     [(status,)] = visit.site.sql("SELECT status FROM patrol_reports WHERE id = :id", id=report_id)
     assert status == "acknowledged"
-    [(action, actor)] = visit.site.sql(
-        "SELECT e.action, u.phone FROM patrol_report_events e JOIN users u ON u.id = e.actor_id "
+    [(actor,)] = visit.site.sql(
+        "SELECT u.phone FROM patrol_report_events e JOIN users u ON u.id = e.actor_id "
         "WHERE e.report_id = :id AND e.action = 'acknowledged'", id=report_id,
     )
     assert actor == visit.site.logins["staff"]["phone"]

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from tests.console.conftest import Visit
+from tests.console.conftest import TABLET, Visit
+
+
+def no_page_scroll(visit: Visit) -> bool:
+    """Nothing wider than the window: a wide table scrolls inside its own box."""
+    return bool(visit.page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth"))
 
 
 def test_staff_approves_a_pending_volunteer_and_the_row_goes(visit: Visit) -> None:
@@ -14,6 +19,9 @@ def test_staff_approves_a_pending_volunteer_and_the_row_goes(visit: Visit) -> No
     rows = page.locator("[data-test=volunteer-row]")
     assert rows.count() > 0, "the demo city has pending volunteers"
     visit.screenshot("vetting")
+    assert no_page_scroll(visit)
+    visit.page.set_viewport_size(TABLET)
+    assert no_page_scroll(visit)
     row = rows.first
     volunteer_id = int(row.get_attribute("data-volunteer-id") or 0)
     [(status,)] = visit.site.sql("SELECT status FROM volunteers WHERE id = :id", id=volunteer_id)
