@@ -221,3 +221,16 @@ def test_junk_ids_are_not_found_and_change_nothing(client: FlaskClient, people: 
         assert console.post(PAGE + path, {"certificate_no": "BT-1", "reason": "x"}).status_code == 404
     assert console.get(f"{PAGE}{people.pending_a.id}/approve").status_code in (404, 405)
     assert state(people.pending_a.id) == before
+
+
+def test_undecodable_form_text_is_never_a_server_error(client: FlaskClient, people: People) -> None:
+    """A form field whose bytes are no UTF-8 (a lone surrogate's encoding) never reaches the
+    database as a surrogate: werkzeug keeps the invalid escape as the literal text it was sent as."""
+    console = signed_in(client, people.organiser_a)
+    response = client.post(
+        f"{PAGE}{people.pending_a.id}/reject", data=f"csrf_token={console.csrf_token}&reason=%ED%A0%80".encode(),
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 303
+    reason = state(people.pending_a.id)["reason"]
+    assert reason == "%ED%A0%80" and reason.encode("utf-8")
