@@ -24,6 +24,8 @@ TASK_MODULES: tuple[str, ...] = ()
 FEATURE_ROUTES: tuple[str, ...] = (
     "console.coverage_map.routes",
     "console.participation.routes",
+    "console.vetting.routes",
+    "console.triage.routes",
     "console.shifts.routes",
 )
 

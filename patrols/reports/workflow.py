@@ -21,7 +21,7 @@ from core.errors import Conflict, Forbidden, ValidationFailed
 from core.extensions import db
 from core.pagination import paginate
 from grids.models import Area, AreaLevel
-from grids.paths import ancestor_ids
+from grids.paths import ancestor_ids, path_ids
 from grids.queries import in_subtree, scope_root
 from patrols import signals
 from patrols.reports.models import Report, ReportAction, ReportEvent, ReportStatus
@@ -129,19 +129,35 @@ def acknowledge(caller: Caller, report_id: int, data: NoteOptionalInput) -> Repo
     return _move(caller, report, ReportAction.ACKNOWLEDGED, _ACK, note=data.get("note"))
 
 
+def _may_take(caller: Caller, report: Report, user: User) -> bool:
+    """Whom ``caller`` may hand ``report`` to: an active manager inside the caller's area whose
+    own area covers the report's grid."""
+    return (
+        user.is_active
+        and user.role in MANAGERS
+        and caller.in_scope(user.area.path)
+        and report.grid.path.startswith(user.area.path)
+    )
+
+
+def assignee_candidates(caller: Caller, report: Report) -> list[User]:
+    """Everyone :func:`assign` accepts for this report (the console's choice of assignee): managers
+    of the areas on the report's grid's path, kept by the very rule ``assign`` applies."""
+    users = db.session.scalars(
+        sa.select(User)
+        .where(User.area_id.in_(path_ids(report.grid.path)), User.role.in_(MANAGERS), User.is_active.is_(True))
+        .order_by(User.id)
+    ).all()
+    return [user for user in users if _may_take(caller, report, user)]
+
+
 def assign(caller: Caller, report_id: int, data: AssignInput) -> Report:
     """Hand the report to an active manager inside the caller's area who can act on its grid."""
     report = _get_managed_report(caller, report_id)
     if report.status not in ALLOWED_FROM[ReportAction.ASSIGNED]:
         raise _invalid()
     assignee = db.session.get(User, data["assignee_id"])
-    if (
-        assignee is None
-        or not assignee.is_active
-        or assignee.role not in MANAGERS
-        or not caller.in_scope(assignee.area.path)
-        or not report.grid.path.startswith(assignee.area.path)
-    ):
+    if assignee is None or not _may_take(caller, report, assignee):
         raise ValidationFailed(errors={"assignee_id": [NOT_AN_ASSIGNEE]})
     return _move(
         caller,
