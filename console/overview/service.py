@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from core.auth import Caller
+from core.pagination import paginate
 from core.timeutil import zone
 from grids.paths import own_id
 from patrols.models import Patrol, PresenceStatus
@@ -20,15 +21,15 @@ from reports.coverage.service import area_coverage
 from reports.participation.service import area_report
 from reports.replica import reading_reports
 from shifts.schedules.coverage import coverage_gaps
-from volunteers.models import VolunteerStatus
-from volunteers.service import list_volunteers
+from volunteers.models import Volunteer, VolunteerStatus
+from volunteers.service import select_volunteers
 
 #: The weakest grids listed.
 WEAKEST_GRIDS = 10
-#: Items listed under each "needs attention" heading; the count reads up to COUNT_CAP ("20+" beyond: the
-#: lists build each item's full view, and past a screenful the queue itself is the place to look).
+#: Items listed under each "needs attention" heading; the count reads up to COUNT_CAP (then "100+": past
+#: that the queue itself is the place to look, and a count of every row would cost more than the page).
 ATTENTION_SHOWN = 5
-COUNT_CAP = 20
+COUNT_CAP = 100
 #: "Shifts short of people": those under way or starting within this many hours.
 GAP_HOURS = 48
 _LEVELS = ("red", "orange", "yellow", "green")
@@ -144,9 +145,9 @@ def _report(report: Report) -> dict[str, Any]:
             "when": _local(report.received_at, report.grid.timezone)}
 
 
-def _volunteer(volunteer: dict[str, Any]) -> dict[str, Any]:
-    return {"id": volunteer["id"], "name": volunteer["real_name"], "grid_name": volunteer["home_grid"].name,
-            "when": _local(volunteer["created_at"], volunteer["home_grid"].timezone)}
+def _volunteer(volunteer: Volunteer) -> dict[str, Any]:
+    return {"id": volunteer.id, "name": volunteer.real_name, "grid_name": volunteer.home_grid.name,
+            "when": _local(volunteer.created_at, volunteer.home_grid.timezone)}
 
 
 def attention(caller: Caller, area_id: int) -> dict[str, dict[str, Any]]:
@@ -165,7 +166,10 @@ def attention(caller: Caller, area_id: int) -> dict[str, dict[str, Any]]:
             review.review_queue(caller, PresenceStatus.NEEDS_REVIEW, area_id=area_id, limit=COUNT_CAP, cursor=None), _patrol
         ),
         "urgent_reports": _counted(workflow.list_reports(caller, urgent), _report),
-        "pending_volunteers": _counted(
-            list_volunteers(caller, {**page, "under": area_id, "status": VolunteerStatus.PENDING}), _volunteer
-        ),
+        # The rows of GET /volunteers?status=pending, not its views: a name is all the list shows, and
+        # a view decrypts each ID number.
+        "pending_volunteers": _counted(paginate(
+            select_volunteers(caller, {"under": area_id, "status": VolunteerStatus.PENDING}),
+            [Volunteer.id], limit=COUNT_CAP, cursor=None,
+        ), _volunteer),
     }
