@@ -157,6 +157,10 @@ def test_what_needs_attention_counts_the_area_only(client: FlaskClient, tree: Tr
     html = signed_in(client, admin).get("/console/overview/").get_data(as_text=True)
     for key in ("short_shifts", "presence_review", "urgent_reports", "pending_volunteers"):
         assert attention_count(html, key) == "2", key
+    # ... and, asked for district A, district A's only (each list takes the area, not the caller's).
+    html = client.get(f"/console/overview/?area={tree.district_a.id}").get_data(as_text=True)
+    for key in ("short_shifts", "presence_review", "urgent_reports", "pending_volunteers"):
+        assert attention_count(html, key) == "1", key
 
 
 def test_by_default_the_callers_area_and_the_month_under_way(client: FlaskClient, tree: Tree) -> None:
