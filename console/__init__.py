@@ -22,6 +22,7 @@ TASK_MODULES: tuple[str, ...] = ()
 #: The route module of each page, one a line; each holds a ``bp`` nested in the console's blueprint,
 #: in the order of the navigation bar.
 FEATURE_ROUTES: tuple[str, ...] = (
+    "console.overview.routes",
     "console.coverage_map.routes",
     "console.participation.routes",
     "console.vetting.routes",

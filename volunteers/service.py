@@ -218,6 +218,14 @@ def own_volunteer(caller: Caller) -> Volunteer:
 
 def list_volunteers(caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
     """Volunteers whose home grid lies in the caller's subtree, filtered, ordered by id."""
+    page = paginate(select_volunteers(caller, args), [Volunteer.id], limit=args["limit"], cursor=args.get("cursor"))
+    page["items"] = [view_for(caller, volunteer) for volunteer in page["items"]]
+    return page
+
+
+def select_volunteers(caller: Caller, args: dict[str, Any]) -> sa.Select[tuple[Volunteer]]:
+    """The query of :func:`list_volunteers` (its filters and scope checks), for a caller that needs
+    the rows and not their views (the console's overview: names only, no ID number decrypted)."""
     stmt = (
         sa.select(Volunteer)
         .join(Area, Area.id == Volunteer.home_grid_id)
@@ -251,9 +259,7 @@ def list_volunteers(caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
             stmt = stmt.join(User, User.id == Volunteer.user_id)
             matches.append(User.phone.contains(digits))
         stmt = stmt.where(sa.or_(*matches))
-    page = paginate(stmt, [Volunteer.id], limit=args["limit"], cursor=args.get("cursor"))
-    page["items"] = [view_for(caller, volunteer) for volunteer in page["items"]]
-    return page
+    return stmt
 
 
 def update_by_manager(caller: Caller, volunteer: Volunteer, data: VolunteerManageUpdateInput) -> Volunteer:

@@ -19,7 +19,7 @@ from core.errors import Conflict, NotFound
 from core.extensions import db
 from core.pagination import paginate
 from grids.models import Area
-from grids.queries import in_subtree
+from grids.queries import in_subtree, scope_root
 from patrols import signals
 from patrols.models import COUNTED_PRESENCE, Patrol, PresenceStatus
 from patrols.presence.service import settle
@@ -88,13 +88,17 @@ def patrol_of_assignment(caller: Caller, assignment_id: int) -> Patrol:
     return patrol
 
 
-def review_queue(caller: Caller, status: str, *, limit: int, cursor: str | None) -> dict[str, Any]:
-    """Patrols in the caller's subtree with this presence status, oldest first."""
+def review_queue(
+    caller: Caller, status: str, *, limit: int, cursor: str | None, area_id: int | None = None
+) -> dict[str, Any]:
+    """Patrols in the caller's subtree (or ``area_id``'s, inside it: 403 outside) with this presence
+    status, oldest first."""
+    root_path = scope_root(caller, area_id)
     stmt = (
         sa.select(Patrol)
         .join(Shift, Shift.id == Patrol.shift_id)
         .join(Area, Area.id == Shift.grid_id)
-        .where(Patrol.presence_status == status, in_subtree(Area.path, caller.area_path))
+        .where(Patrol.presence_status == status, in_subtree(Area.path, root_path))
         .options(selectinload(Patrol.assignment))
     )
     return paginate(stmt, [Patrol.id], limit=limit, cursor=cursor)

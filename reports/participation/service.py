@@ -110,11 +110,16 @@ class _Sections:
 
 def _sections(period: Period, by: Grouping, kinds: list[str], as_of: datetime, with_shifts: bool = True) -> _Sections:
     """An area's children or series from the roll-ups (:mod:`reports.rollups.read`); a grid's own
-    figures and its volunteers, a few rows each, from the live queries."""
+    figures and its volunteers, a few rows each, from the live queries. A series has no volunteers
+    (stocks are not per day: :func:`_series_figures`), so none are counted for one."""
+    if by.mode == "series":
+        volunteers: dict[Any, dict[str, Any]] = {}
     if by.area is not None and by.area.level != AreaLevel.GRID and by.mode in ("children", "series"):
         flows, whole_medians = rollups.flows(period, by, as_of)
+        if by.mode != "series":
+            volunteers = volunteers_section(period, by, kinds, served=rollups.active_volunteers(period, by.area))
         return _Sections(
-            volunteers=volunteers_section(period, by, kinds, served=rollups.active_volunteers(period, by.area)),
+            volunteers=volunteers,
             shifts=flows["shifts"],
             presence=flows["presence"],
             reports=flows["reports"],
@@ -122,7 +127,7 @@ def _sections(period: Period, by: Grouping, kinds: list[str], as_of: datetime, w
             whole_medians=whole_medians,
         )
     return _Sections(
-        volunteers=volunteers_section(period, by, kinds),
+        volunteers=volunteers if by.mode == "series" else volunteers_section(period, by, kinds),
         shifts=shifts_section(period, by) if with_shifts else None,
         presence=presence_section(period, by, as_of),
         reports=reports_section(period, by),
