@@ -31,8 +31,8 @@ from core.db import utcnow
 from core.errors import ApiError
 from core.extensions import db
 from core.geo import bounds
-from demo_history import HISTORY_DAYS, DemoCity, rebuild_rollups, seed_history
-from demo_incidents import seed_incidents
+from demo_history import HISTORY_DAYS, DemoCity, seed_history
+from demo_incidents import fold_rollups, rebuild_rollups, seed_incidents
 from grids.models import Area, AreaLevel
 from volunteers.models import (
     AvailabilitySlot,
@@ -207,6 +207,7 @@ def seed_demo(rng: random.Random | None = None) -> dict[str, dict[str, str]] | N
     _seed_rewards(admin, city, districts[0])
     db.session.flush()
     demo = DemoCity(city, districts, communities, grids, admin, staff, organiser, rng, now)
+    fold_rollups()
     seed_history(demo)
     seed_incidents(demo)
     rebuild_rollups(demo)

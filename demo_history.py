@@ -5,16 +5,15 @@ the evenings (``PATROL_RATES``: some nearly every day, some rarely, a few never)
 target of two volunteers two hours a day, so the coverage report ranks good and bad grids. Each
 place ends as a served patrol (check-in and check-out inside the grid, presence verified), a no-show
 (``absent``) or, in the last days of the staff's district, a presence flagged for review; a few
-older flagged ones were approved or rejected. Served patrols are settled by the patrols package's
-own ``settle``, which sends ``shift_served``: rewards then writes the service records, points,
-streak bonuses and badges as for any patrol synced late (the ledger entries carry the seeding time:
-the ledger is append-only and dated by its writer). Registration and vetting dates move into the
-past too, so volunteers served after their approval and the pending ones wait a few days.
+older flagged ones were approved or rejected. Registration and vetting dates move into the past
+too, so volunteers served after their approval and the pending ones have waited a few days.
 
 Past rows are inserted directly (the services take phone events at "now" only), keeping every
 invariant the models declare: ``primary_count`` is the primaries still assigned, a no-show's place
-is released, a patrol's minutes are settled once. The roll-up triggers record every row, and the
-roll-ups are folded in when the seeding commits. Reports: ``demo_incidents``.
+is released, served minutes are the presence rules' own (``served_minutes``). Points: what rewards'
+``award_served_shift`` writes for each patrol, written in bulk (calling it 700 times took half a
+minute), then streaks, badges and leaderboard totals through rewards' own functions. Reports, the
+next two days' shifts and the roll-ups: ``demo_incidents``.
 """
 
 from __future__ import annotations
@@ -129,8 +128,7 @@ class Member:
 
 def seed_history(demo: DemoCity) -> None:
     """Everything in the module docstring, in one pass (the caller commits, after
-    :func:`rebuild_rollups`)."""
-    fold_rollups()
+    ``demo_incidents.rebuild_rollups``)."""
     _set_targets(demo)
     members = _backdate_volunteers(demo)
     _past_patrols(demo, members)
@@ -377,27 +375,3 @@ def _award_points(demo: DemoCity) -> None:
         check_service_badges(volunteer_id, patrol=True)
     totals.rebuild(days)
 
-
-def fold_rollups() -> None:
-    """Fold in what the seed wrote so far (the series' shifts, eight weeks ahead), as a commit would."""
-    from reports.rollups import service as rollups
-
-    db.session.flush()
-    rollups.recompute(rollups.affected(rollups.take_changes()))
-
-
-def rebuild_rollups(demo: DemoCity) -> None:
-    """The roll-ups of the history's days, built from its rows by the roll-ups' own rebuild (one
-    batch per grid), instead of folding the recorded changes day by day at the commit, which took
-    several times longer. Every change since :func:`fold_rollups` lies in these days (the history,
-    the reports, points dated now, the shifts of the next two days), and the rebuild recomputes
-    all of them."""
-    from reports.rollups import repair
-    from reports.rollups import service as rollups
-
-    db.session.flush()
-    rollups.take_changes()
-    first, last = demo.today - timedelta(days=HISTORY_DAYS + 1), demo.today + timedelta(days=3)
-    for grid in demo.grids:
-        repair.rebuild_grid(grid, first, last)
-    repair.rebuild_volunteers(list(db.session.scalars(sa.select(Volunteer.id).order_by(Volunteer.id))))

@@ -11,6 +11,9 @@ when it is confirmed). Two reports carry a photo, drawn here and stored as uploa
 
 Shifts: the next two days' mornings and evenings in a few grids, made and filled through the shifts
 services as the grid's organiser: some short of their minimum headcount, one full.
+
+Roll-ups: :func:`fold_rollups` folds what the seed wrote before the history, :func:`rebuild_rollups`
+rebuilds the history's days at the end.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from PIL import Image, ImageDraw
 
 from core import photos
 from core.extensions import db
-from demo_history import DemoCity
+from demo_history import HISTORY_DAYS, DemoCity
 from patrols.reports.models import Report, ReportAction, ReportEvent, ReportPhoto, ReportStatus
 from shifts.models import AssignmentRole
 from volunteers.models import Volunteer, VolunteerStatus
@@ -199,3 +202,28 @@ def _upcoming_shifts(demo: DemoCity) -> None:
         ).all()
         for volunteer_id in volunteers:
             assign(caller, shift, volunteer_id, AssignmentRole.PRIMARY.value)
+
+
+def fold_rollups() -> None:
+    """Fold in what the seed wrote so far (the series' shifts, eight weeks ahead), as a commit would."""
+    from reports.rollups import service as rollups
+
+    db.session.flush()
+    rollups.recompute(rollups.affected(rollups.take_changes()))
+
+
+def rebuild_rollups(demo: DemoCity) -> None:
+    """The roll-ups of the history's days, built from its rows by the roll-ups' own rebuild (one
+    batch per grid), instead of folding the recorded changes day by day at the commit, which took
+    several times longer. Every change since :func:`fold_rollups` lies in these days (the history,
+    the reports, points dated now, the shifts of the next two days), and the rebuild recomputes
+    all of them."""
+    from reports.rollups import repair
+    from reports.rollups import service as rollups
+
+    db.session.flush()
+    rollups.take_changes()
+    first, last = demo.today - timedelta(days=HISTORY_DAYS + 1), demo.today + timedelta(days=3)
+    for grid in demo.grids:
+        repair.rebuild_grid(grid, first, last)
+    repair.rebuild_volunteers(list(db.session.scalars(sa.select(Volunteer.id).order_by(Volunteer.id))))
