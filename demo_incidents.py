@@ -46,7 +46,8 @@ RESOLUTIONS = ["已联系物业处理完毕", "社区民警到场调解，双方
 #: community, 0–12 the staff's district, 13–19 the other district.
 FRESH = [(1, "red", 3), (0, "orange", 7), (8, "orange", 15), (11, "red", 26), (4, "yellow", 20),
          (14, "orange", 10), (17, "red", 30), (9, "green", 5)]
-#: Shifts of the next two days: (grid index, slot 0–3, min, max, volunteers placed).
+#: Shifts of the next two days: (grid index, slot 0–2 of the next 08:00 and 19:00 starts, min, max,
+#: volunteers placed).
 UPCOMING = [(1, 0, 3, 4, 1), (2, 1, 2, 3, 1), (3, 1, 2, 3, 3), (7, 0, 2, 3, 0), (10, 2, 2, 3, 1),
             (14, 1, 2, 3, 1), (18, 2, 2, 2, 0)]
 
@@ -181,10 +182,10 @@ def _upcoming_shifts(demo: DemoCity) -> None:
 
     slots: list[datetime] = []
     day = demo.today
-    while len(slots) < 4:
+    while len(slots) < 3:  # all within 38 hours
         for hour in (8, 19):
             start = demo.at(day, hour)
-            if start > demo.now + timedelta(hours=1) and len(slots) < 4:
+            if start > demo.now + timedelta(hours=1) and len(slots) < 3:
                 slots.append(start)
         day += timedelta(days=1)
     for index, slot, minimum, maximum, placed in UPCOMING:
