@@ -31,6 +31,8 @@ from core.db import utcnow
 from core.errors import ApiError
 from core.extensions import db
 from core.geo import bounds
+from demo_history import HISTORY_DAYS, DemoCity, seed_history
+from demo_incidents import fold_rollups, rebuild_rollups, seed_incidents
 from grids.models import Area, AreaLevel
 from volunteers.models import (
     AvailabilitySlot,
@@ -158,8 +160,8 @@ def seed_demo(rng: random.Random | None = None) -> dict[str, dict[str, str]] | N
         return user
 
     admin = add_login("admin", city, "+8613900000001", "市平安办管理员")
-    add_login("staff", districts[0], "+8613900000002", "东河区政法委干部")
-    add_login("organiser", communities[0], DEMO_ORGANISER_PHONE, "东站社区组织者")
+    staff = add_login("staff", districts[0], "+8613900000002", "东河区政法委干部")
+    organiser = add_login("organiser", communities[0], DEMO_ORGANISER_PHONE, "东站社区组织者")
 
     kinds = {k.code: k for k in db.session.scalars(sa.select(VolunteerKind))}
     shared_hash = hash_password(secrets.token_urlsafe(12))  # demo volunteers other than the first cannot log in
@@ -203,6 +205,12 @@ def seed_demo(rng: random.Random | None = None) -> dict[str, dict[str, str]] | N
     db.session.flush()
     _seed_patrol_series(admin, city, communities)
     _seed_rewards(admin, city, districts[0])
+    db.session.flush()
+    demo = DemoCity(city, districts, communities, grids, admin, staff, organiser, rng, now)
+    fold_rollups()
+    seed_history(demo)
+    seed_incidents(demo)
+    rebuild_rollups(demo)
     return logins
 
 
@@ -227,14 +235,15 @@ def _seed_patrol_series(admin: User, city: Area, communities: list[Area]) -> Non
 
 
 def _seed_rewards(admin: User, city: Area, district: Area) -> None:
-    """The city's point rule (version 1, from today) and a small catalogue for the first district."""
+    """The city's point rule (version 1, in force since before the demo's history, so its patrols
+    earn points) and a small catalogue for the first district."""
     from core.auth import Caller, Role
     from rewards.catalogue.service import create_item
     from rewards.rules.service import create_version
 
     caller = Caller(user_id=admin.id, role=Role.ADMIN, area_path=city.path, session_id="seed-demo")
     create_version(caller, city, {
-        "effective_from": utcnow(), "points_per_hour": 10, "rounding_minutes": 15,
+        "effective_from": utcnow() - timedelta(days=HISTORY_DAYS + 1), "points_per_hour": 10, "rounding_minutes": 15,
         "report_bonus": {"red": 20, "orange": 10, "yellow": 5, "green": 2}, "daily_cap": 80,
         "streak_days": 5, "streak_bonus": 30, "expiry_years": 1, "manual_hours_earn_points": False,
     })

@@ -9,6 +9,7 @@ import sys
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from shapely.geometry import shape
@@ -19,8 +20,10 @@ from core.extensions import db
 from core.geo import validate_boundary
 from demo_data import DEMO_SHIFT_LENGTH, DEMO_SHIFT_STARTS_IN, DEMO_VOLUNTEER_PHONE, seed_demo, top_up_demo_shift
 from grids.models import Area, AreaLevel
+from reports.rollups.cli import check as rollups_check
 from rewards.rules.models import PointRule
 from shifts.models import Assignment, Shift, ShiftSeries
+from tests.factories import fold_into_rollups
 from volunteers.models import Volunteer, VolunteerStatus
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,7 +49,7 @@ def test_demo_city_shape_and_logins(client, app) -> None:
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Volunteer)) == 200
     series = db.session.scalars(sa.select(ShiftSeries)).all()
     assert len(series) == 6 and {s.rrule.split(";")[0] for s in series} == {"FREQ=WEEKLY"}
-    shifts = db.session.scalars(sa.select(Shift)).all()
+    shifts = db.session.scalars(sa.select(Shift).where(Shift.series_id.is_not(None))).all()
     # Mon/Wed/Fri for the 8-week horizon: 23 to 24 occurrences per series, 19:00–21:00 local.
     assert 6 * 23 <= len(shifts) <= 6 * 25
     assert {(s.ends_at - s.starts_at).seconds for s in shifts} == {7200}
@@ -63,16 +66,12 @@ def test_demo_city_shape_and_logins(client, app) -> None:
         assert response.status_code == 200, (role, response.get_json())
         assert response.get_json()["user"]["role"] == role
 
-    def bearer(role: str) -> dict[str, str]:
-        login = {"phone": logins[role]["phone"], "password": logins[role]["password"]}
-        return {"Authorization": "Bearer " + client.post("/api/v1/auth/login", json=login).get_json()["access_token"]}
-
     # The demo volunteer lives in the first district, whose catalogue they may redeem from.
-    items = client.get("/api/v1/catalogue-items", headers=bearer("volunteer"))
+    items = client.get("/api/v1/catalogue-items", headers=bearer(client, logins, "volunteer"))
     assert items.status_code == 200, items.get_json()
     assert len(items.get_json()["items"]) == 3
     city_id = grids[0].path.split("/")[1]
-    rule = client.get(f"/api/v1/areas/{city_id}/point-rules/current", headers=bearer("admin"))
+    rule = client.get(f"/api/v1/areas/{city_id}/point-rules/current", headers=bearer(client, logins, "admin"))
     assert rule.status_code == 200, rule.get_json()
     assert rule.get_json()["points_per_hour"] == 10
 
@@ -95,6 +94,11 @@ def test_seed_command_prints_logins_and_is_idempotent(app, tmp_path: Path) -> No
         assert "Demo shift for the volunteer: 东站社区第1网格" in output
         assert f"check in from inside the grid: lat {DEMO_LAT}, lon {DEMO_LON}" in output
     assert ", new)" in first.output and ", new)" not in second.output
+
+
+def bearer(client, logins: dict[str, dict[str, str]], role: str) -> dict[str, str]:
+    login = {"phone": logins[role]["phone"], "password": logins[role]["password"]}
+    return {"Authorization": "Bearer " + client.post("/api/v1/auth/login", json=login).get_json()["access_token"]}
 
 
 def login_demo_volunteer(client, logins: dict[str, dict[str, str]]) -> dict[str, str]:
@@ -127,9 +131,10 @@ def test_the_demo_volunteer_can_check_in_right_after_seeding(client, app) -> Non
     assert check_in.get_json()["presence_status"] == "verified"
 
     # A later make run finds the shift still ahead and adds nothing.
+    assignments = db.session.scalar(sa.select(sa.func.count()).select_from(Assignment))
     again = top_up_demo_shift()
     assert again is not None and not again.created and again.assignment_id == demo.assignment_id
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(Assignment)) == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Assignment)) == assignments
 
 
 def test_a_later_run_tops_up_after_the_last_demo_shift_respecting_rest(app) -> None:
@@ -185,3 +190,67 @@ def test_make_runs_preparation_first_and_later(tmp_path: Path) -> None:
         assert output.rstrip().endswith(f"check in from inside the grid: lat {DEMO_LAT}, lon {DEMO_LON}")
     shift_line = next(line for line in first.stdout.splitlines() if line.startswith("Demo shift"))
     assert shift_line.replace(", new)", ")") in later.stdout  # the same shift, not another one
+
+
+def test_the_demo_city_has_a_past_for_every_console_page(client, app) -> None:
+    """Five weeks of history: served hours, good and bad coverage, reports of every colour (some
+    red and orange waiting), presence to review, volunteers to vet, short shifts ahead; the roll-ups
+    agree with the rows."""
+    logins = seed_demo()
+    staff, organiser, admin = (bearer(client, logins, role) for role in ("staff", "organiser", "admin"))
+    zone = ZoneInfo("Asia/Shanghai")
+    district, community = (db.session.scalar(sa.select(Area.id).where(Area.name == name)) for name in ("东河区", "东站社区"))
+    yesterday = utcnow().astimezone(zone).date() - timedelta(days=1)
+
+    # Participation of the month up to yesterday (this month, except on the 1st).
+    def participation(headers: dict[str, str], area_id: int) -> dict:
+        answer = client.get(f"/api/v1/reports/participation?area_id={area_id}&period=month&value={yesterday:%Y-%m}",
+                            headers=headers)
+        assert answer.status_code == 200, answer.get_json()
+        return answer.get_json()["figures"]
+
+    month = participation(staff, district)
+    assert month["volunteers"]["active"] > 0 and month["presence"]["served_hours"] > 0
+    assert month["presence"]["no_shows"] > 0 and 0 < month["presence"]["attendance_rate"] < 1
+    assert month["points"]["awarded"] > 0
+    assert participation(organiser, community)["presence"]["served_minutes"] > 0
+
+    # Coverage of the last four weeks: grids patrolled nearly every evening, and some hardly ever.
+    coverage = client.get(f"/api/v1/reports/coverage?area_id={district}&from={yesterday - timedelta(days=27)}"
+                          f"&to={yesterday}", headers=staff)
+    assert coverage.status_code == 200, coverage.get_json()
+    percents = [grid["coverage_pct"] or 0 for grid in coverage.get_json()["grids"]]
+    assert len(percents) == 13 and max(percents) >= 60 and min(percents) <= 20, percents
+    assert len({round(p, -1) for p in percents}) >= 4  # spread out, not two groups
+    assert coverage.get_json()["below_quota"]
+
+    # Reports of every colour in the city; red and orange not yet taken up in the staff's district
+    # and in the organiser's community; some resolved with their history.
+    def reports(headers: dict[str, str], query: str) -> list[dict]:
+        answer = client.get(f"/api/v1/reports?limit=100&{query}", headers=headers)
+        assert answer.status_code == 200, answer.get_json()
+        return answer.get_json()["items"]
+
+    everything = reports(admin, "")
+    assert {r["level"] for r in everything} == {"red", "orange", "yellow", "green"}
+    assert {"open", "acknowledged", "resolved"} <= {r["status"] for r in everything}
+    waiting = reports(staff, "status=open&level=red&level=orange")
+    assert {r["level"] for r in waiting} == {"red", "orange"}
+    assert reports(organiser, "status=open&level=red&level=orange")
+    resolved = reports(staff, "status=resolved")[0]
+    history = client.get(f"/api/v1/reports/{resolved['id']}", headers=staff).get_json()
+    actions = [event["action"] for event in history["history"]]
+    assert actions[0] == "filed" and actions[-1] == "resolved"
+    assert any(r["photos"] for r in everything)
+
+    # Presence waiting for review in the staff's district; pending volunteers; short shifts ahead.
+    review = client.get("/api/v1/patrols/review", headers=staff)
+    assert review.status_code == 200 and review.get_json()["items"], review.get_json()
+    for headers in (organiser, staff):
+        pending = client.get("/api/v1/volunteers?status=pending&limit=100", headers=headers).get_json()["items"]
+        assert len(pending) >= 3
+    gaps = client.get("/api/v1/coverage-gaps?within_hours=48", headers=organiser).get_json()["items"]
+    assert any(gap["missing_headcount"] > 0 for gap in gaps), gaps
+
+    fold_into_rollups()
+    assert rollups_check() == []
