@@ -95,6 +95,9 @@ def test_the_report_reads_the_rollups_for_settled_days(world: Tree, tokyo: Area)
     after = coverage.coverage_figures(district, _period())
     assert after["totals"]["served_minutes"] == before["totals"]["served_minutes"] + 880
     assert [(m["grid_id"], m["expected"]["coverage_served_minutes"]) for m in rollups.check()] == [(grid_a.id, 120)]
+    rollups.rebuild(area_id=district.id)
+    assert rollups.check() == []
+    assert coverage.coverage_figures(district, _period(), before["as_of"]) == before
 
 
 def _exact(district: Area) -> None:
