@@ -22,7 +22,11 @@ lists grids whose *active* volunteers of a kind (homed in the grid, now) are bel
 
 Totals are sums of the grids (expected minutes too), so grids add up to the area. Each query is one SQL aggregate over the
 grids of the area sharing a time zone (usually all of them), so a period's bounds are each grid's
-own local midnights.
+own local midnights. The additive figures (shift count, planned, staffed and served minutes) are
+defined once, in :mod:`reports.coverage.figures`, and read from the daily roll-ups for settled
+days (:mod:`reports.rollups.coverage`); the lists (uncovered shifts, days without patrol, quotas)
+are live. :func:`coverage_figures` is the figures and the ranking alone (the console's overview);
+:func:`coverage_report` adds the lists to it.
 """
 
 from __future__ import annotations
