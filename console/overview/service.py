@@ -1,5 +1,5 @@
 """What the overview shows, composed from the services the API calls with the same caller — the
-participation report (this month with its daily series, and last month), the coverage report (which
+participation report (this month with its daily series, and last month), the coverage figures (which
 carries its own change against the previous month), and the API's lists for what needs attention —
 so scope, masking and every figure are theirs. Nothing here queries the database itself."""
 
@@ -17,7 +17,7 @@ from patrols.models import Patrol, PresenceStatus
 from patrols.presence import review
 from patrols.reports import workflow
 from patrols.reports.models import URGENT_LEVELS, Report, ReportStatus
-from reports.coverage.service import area_coverage
+from reports.coverage.service import area_coverage_figures
 from reports.participation.service import area_report
 from reports.replica import reading_reports
 from shifts.schedules.coverage import coverage_gaps
@@ -44,7 +44,9 @@ def overview(caller: Caller, area_id: int | None, month: str | None) -> dict[str
         now = area_report(caller, _month_args(area_id, month, series="day"))
         label = now["period"]["label"]
         before = area_report(caller, _month_args(area_id, _previous_month(now["period"]["from"])))
-        coverage = area_coverage(caller, _month_args(area_id, label))
+        # The figures only (no days without patrol, no quotas: not shown here), with the count of
+        # unserved shifts for the weakest grids shown alone.
+        coverage = area_coverage_figures(caller, _month_args(area_id, label), uncovered_for=WEAKEST_GRIDS)
     return {
         "area": now["area"],
         "period": now["period"],

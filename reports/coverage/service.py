@@ -22,7 +22,11 @@ lists grids whose *active* volunteers of a kind (homed in the grid, now) are bel
 
 Totals are sums of the grids (expected minutes too), so grids add up to the area. Each query is one SQL aggregate over the
 grids of the area sharing a time zone (usually all of them), so a period's bounds are each grid's
-own local midnights.
+own local midnights. The additive figures (shift count, planned, staffed and served minutes) are
+defined once, in :mod:`reports.coverage.figures`, and read from the daily roll-ups for settled
+days (:mod:`reports.rollups.coverage`); the lists (uncovered shifts, days without patrol, quotas)
+are live. :func:`coverage_figures` is the figures and the ranking alone (the console's overview);
+:func:`coverage_report` adds the lists to it.
 """
 
 from __future__ import annotations
@@ -43,69 +47,16 @@ from core.extensions import db
 from core.timeutil import zone
 from grids.models import Area, AreaLevel, GridPatrolTarget, GridQuota
 from grids.queries import in_subtree, referenced_area
-from patrols.models import COUNTED_PRESENCE, Patrol
+from patrols.models import Patrol
+from reports.coverage.figures import Figures, change, counted, grid_filter, scheduled_in, target_for
 from reports.periods import Period, resolve
 from reports.replica import figures_as_of
-from reports.sql import in_period, whole_minutes_between
+from reports.rollups.coverage import coverage_by_grid
 from shifts.models import Shift, ShiftStatus
 from volunteers.models import Volunteer, VolunteerKind, VolunteerStatus
 
 #: Uncovered shifts listed per grid (the count is always complete), earliest first.
 UNCOVERED_SHIFTS_SHOWN = 50
-
-
-# ----------------------------------------------------------------------------------- the figures
-
-
-@dataclass
-class Figures:
-    """One grid's (or the area's) figures for one period. A grid's ``expected_minutes`` is the
-    larger of planned and target (:meth:`settle`); an area's is the sum of its grids'."""
-
-    shift_count: int = 0
-    planned_minutes: int = 0
-    target_minutes: int = 0
-    expected_minutes: int = 0
-    staffed_minutes: int = 0
-    served_minutes: int = 0
-
-    def settle(self) -> Figures:
-        self.expected_minutes = max(self.planned_minutes, self.target_minutes)
-        return self
-
-    @property
-    def expected_basis(self) -> str:
-        if self.expected_minutes == 0:
-            return "none"
-        return "shifts" if self.planned_minutes >= self.target_minutes else "target"
-
-    @property
-    def coverage_pct(self) -> float | None:
-        return percentage(self.served_minutes, self.expected_minutes)
-
-    def add(self, other: Figures) -> None:
-        for item in dataclasses.fields(self):
-            setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
-
-    def view(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "coverage_pct": self.coverage_pct}
-
-    def grid_view(self) -> dict[str, Any]:
-        return {**self.view(), "expected_basis": self.expected_basis}
-
-
-def percentage(part: int, whole: int) -> float | None:
-    return round(part * 100 / whole, 1) if whole else None
-
-
-def change(now: float | None, before: float | None) -> float | None:
-    """Percentage points gained since the previous period (null when either is unknown)."""
-    return None if now is None or before is None else round(now - before, 1)
-
-
-def target_for(weekly_minutes: int, days: int) -> int:
-    """``weekly_minutes`` × ``days`` / 7, rounded half up, in integers."""
-    return (2 * weekly_minutes * days + 7) // 14
 
 
 @dataclass
@@ -126,68 +77,19 @@ class GridCoverage:
 # ------------------------------------------------------------------------------------ the queries
 
 
-def _grid_filter(root_path: str, timezone: str) -> list[sa.ColumnElement[bool]]:
-    return [Area.level == AreaLevel.GRID.value, in_subtree(Area.path, root_path), Area.timezone == timezone]
-
-
-def _shift_figures(root_path: str, period: Period) -> dict[int, Figures]:
-    """Planned and staffed minutes and the shift count of each grid (one aggregate)."""
-    length = whole_minutes_between(Shift.starts_at, Shift.ends_at)
-    stmt = (
-        sa.select(
-            Shift.grid_id,
-            sa.func.count(Shift.id),
-            sa.func.sum(Shift.max_headcount * length),
-            sa.func.sum(Shift.primary_count * length),
-        )
-        .join(Area, Area.id == Shift.grid_id)
-        .where(*_scheduled_in(root_path, period))
-        .group_by(Shift.grid_id)
-    )
-    return {
-        grid_id: Figures(shift_count=count, planned_minutes=int(planned or 0), staffed_minutes=int(staffed or 0))
-        for grid_id, count, planned, staffed in db.session.execute(stmt)
-    }
-
-
-def _scheduled_in(root_path: str, period: Period) -> list[sa.ColumnElement[bool]]:
-    """Scheduled shifts of the grids in the period's zone under ``root_path``, by their start."""
-    return [
-        *_grid_filter(root_path, period.zone.key),
-        Shift.status == ShiftStatus.SCHEDULED.value,
-        in_period(Shift.starts_at, period),
-    ]
-
-
-def _counted(patrol: type[Patrol] = Patrol) -> list[sa.ColumnElement[bool]]:
-    return [
-        patrol.presence_status.in_([status.value for status in COUNTED_PRESENCE]),
-        patrol.served_minutes > 0,
-    ]
-
-
-def _served_minutes(root_path: str, period: Period) -> dict[int, int]:
-    """Served minutes of counted presence on each grid's scheduled shifts of the period."""
-    stmt = (
-        sa.select(Shift.grid_id, sa.func.sum(Patrol.served_minutes))
-        .join(Shift, Shift.id == Patrol.shift_id)
-        .join(Area, Area.id == Shift.grid_id)
-        .where(*_scheduled_in(root_path, period), *_counted())
-        .group_by(Shift.grid_id)
-    )
-    return {grid_id: int(served or 0) for grid_id, served in db.session.execute(stmt)}
-
-
 def _served_exists() -> sa.Exists:
-    return sa.exists().where(Patrol.shift_id == Shift.id, *_counted())
+    return sa.exists().where(Patrol.shift_id == Shift.id, *counted())
 
 
-def _uncovered_shifts(root_path: str, period: Period, as_of: datetime) -> sa.Result[Any]:
-    """Shifts of the period that have ended with no minute served, by grid and start."""
+def _uncovered_shifts(root_path: str, period: Period, as_of: datetime,
+                      grid_ids: list[int] | None = None) -> sa.Result[Any]:
+    """Shifts of the period that have ended with no minute served, by grid and start (of
+    ``grid_ids`` only, when given)."""
+    only = [] if grid_ids is None else [Shift.grid_id.in_(grid_ids)]
     return db.session.execute(
         sa.select(Shift.id, Shift.grid_id, Shift.starts_at, Shift.ends_at)
         .join(Area, Area.id == Shift.grid_id)
-        .where(*_scheduled_in(root_path, period), Shift.ends_at <= as_of, ~_served_exists())
+        .where(*scheduled_in(root_path, period), *only, Shift.ends_at <= as_of, ~_served_exists())
         .order_by(Shift.grid_id, Shift.starts_at, Shift.id)
     )
 
@@ -198,7 +100,7 @@ def _served_windows(root_path: str, period: Period) -> sa.Result[Any]:
         sa.select(Shift.grid_id, Shift.starts_at, Shift.ends_at)
         .join(Area, Area.id == Shift.grid_id)
         .where(
-            *_grid_filter(root_path, period.zone.key),
+            *grid_filter(root_path, period.zone.key),
             Shift.status == ShiftStatus.SCHEDULED.value,
             Shift.starts_at < period.ends_at,
             Shift.ends_at > period.starts_at,
@@ -222,15 +124,14 @@ def _day_ranges(days: Iterable[date]) -> list[dict[str, date]]:
     return ranges
 
 
-def _fill_zone(grids: dict[int, GridCoverage], root_path: str, period: Period, previous: Period,
-               as_of: datetime) -> None:
-    """The figures of the grids of one time zone (``period.zone``)."""
+def _fill_figures(grids: dict[int, GridCoverage], root_path: str, period: Period, previous: Period,
+                  as_of: datetime) -> None:
+    """The figures, now and before, of the grids of one time zone (``period.zone``): additive
+    sums from the roll-ups and the live tail (:func:`coverage_by_grid`), then each grid's target."""
     for when, is_current in ((period, True), (previous, False)):
-        shifts = _shift_figures(root_path, when)
-        served = _served_minutes(root_path, when)
+        sums = coverage_by_grid(root_path, when, as_of)
         for grid_id, coverage in grids.items():
-            figures = shifts.get(grid_id, Figures())
-            figures.served_minutes = served.get(grid_id, 0)
+            figures = Figures(**sums.get(grid_id, {}))
             if coverage.weekly_target_minutes is not None:
                 figures.target_minutes = target_for(coverage.weekly_target_minutes, when.days)
             figures.settle()
@@ -239,11 +140,17 @@ def _fill_zone(grids: dict[int, GridCoverage], root_path: str, period: Period, p
             else:
                 coverage.before = figures
 
-    for shift_id, grid_id, starts_at, ends_at in _uncovered_shifts(root_path, period, as_of):
-        coverage = grids[grid_id]
-        coverage.uncovered_shift_count += 1
-        if len(coverage.uncovered_shifts) < UNCOVERED_SHIFTS_SHOWN:
-            coverage.uncovered_shifts.append(
+
+def _uncovered(root_path: str, period: Period, as_of: datetime,
+               grid_ids: list[int] | None = None) -> dict[int, dict[str, Any]]:
+    """Each grid's ``uncovered_shift_count`` and first ``UNCOVERED_SHIFTS_SHOWN`` shifts (of
+    ``grid_ids`` only, when given), for the grids that have any."""
+    result: dict[int, dict[str, Any]] = {}
+    for shift_id, grid_id, starts_at, ends_at in _uncovered_shifts(root_path, period, as_of, grid_ids):
+        uncovered = result.setdefault(grid_id, {"uncovered_shift_count": 0, "uncovered_shifts": []})
+        uncovered["uncovered_shift_count"] += 1
+        if len(uncovered["uncovered_shifts"]) < UNCOVERED_SHIFTS_SHOWN:
+            uncovered["uncovered_shifts"].append(
                 {
                     "shift_id": shift_id,
                     "starts_at": starts_at,
@@ -251,7 +158,12 @@ def _fill_zone(grids: dict[int, GridCoverage], root_path: str, period: Period, p
                     "starts_local": starts_at.astimezone(period.zone).replace(tzinfo=None),
                 }
             )
+    return result
 
+
+def _fill_windows(views: dict[int, dict[str, Any]], root_path: str, period: Period, as_of: datetime) -> None:
+    """The uncovered shifts and days without patrol of the grid views of one time zone."""
+    uncovered = _uncovered(root_path, period, as_of)
     # Days: from the first of the period to yesterday (today is not over), in the grid's zone.
     last_day = min(period.last, as_of.astimezone(period.zone).date() - timedelta(days=1))
     patrolled: dict[int, set[date]] = defaultdict(set)
@@ -262,10 +174,11 @@ def _fill_zone(grids: dict[int, GridCoverage], root_path: str, period: Period, p
             patrolled[grid_id].add(day)
             day += timedelta(days=1)
     elapsed = [period.first + timedelta(days=n) for n in range((last_day - period.first).days + 1)]
-    for grid_id, coverage in grids.items():
+    for grid_id, view in views.items():
+        view.update(uncovered.get(grid_id, {"uncovered_shift_count": 0, "uncovered_shifts": []}))
         empty = [day for day in elapsed if day not in patrolled[grid_id]]
-        coverage.days_without_patrol_count = len(empty)
-        coverage.days_without_patrol = _day_ranges(empty)
+        view["days_without_patrol_count"] = len(empty)
+        view["days_without_patrol"] = _day_ranges(empty)
 
 
 def _below_quota(root_path: str) -> list[dict[str, Any]]:
@@ -322,9 +235,23 @@ def area_coverage(caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
     return coverage_report(area, resolve(args, zone(area.timezone)))
 
 
-def coverage_report(area: Area, period: Period, as_of: datetime | None = None) -> dict[str, Any]:
-    """``CoverageReportSchema`` of every grid under ``area`` for ``period`` (read in the area's zone;
-    each grid's bounds in its own)."""
+def area_coverage_figures(caller: Caller, args: dict[str, Any], uncovered_for: int = 0) -> dict[str, Any]:
+    """:func:`coverage_figures` of ``args["area_id"]``, refused as :func:`area_coverage` refuses."""
+    area = referenced_area(args["area_id"], "area_id")
+    caller.ensure_scope(area.path)
+    return coverage_figures(area, resolve(args, zone(area.timezone)), uncovered_for=uncovered_for)
+
+
+def _zoned(period: Period, timezone: str) -> Period:
+    return dataclasses.replace(period, zone=ZoneInfo(timezone))
+
+
+def coverage_figures(area: Area, period: Period, as_of: datetime | None = None,
+                     uncovered_for: int = 0) -> dict[str, Any]:
+    """The coverage report's figures without its lists: every grid under ``area`` ranked weakest
+    first with its figures now and before, and the totals (read in the area's zone; each grid's
+    bounds in its own). The ``uncovered_for`` weakest grids also get their
+    ``uncovered_shift_count`` (a page showing a few grids need not count them for all)."""
     as_of = as_of or figures_as_of()
     previous = period.previous()
     grid_rows = db.session.execute(
@@ -338,14 +265,7 @@ def coverage_report(area: Area, period: Period, as_of: datetime | None = None) -
     for grid, weekly in grid_rows:
         by_zone[grid.timezone][grid.id] = GridCoverage(grid, weekly)
     for timezone, grids in by_zone.items():
-        zone = ZoneInfo(timezone)
-        _fill_zone(
-            grids,
-            area.path,
-            dataclasses.replace(period, zone=zone),
-            dataclasses.replace(previous, zone=zone),
-            as_of,
-        )
+        _fill_figures(grids, area.path, _zoned(period, timezone), _zoned(previous, timezone), as_of)
 
     ranked = sorted((coverage for grids in by_zone.values() for coverage in grids.values()),
                     key=GridCoverage.rank_key)
@@ -366,12 +286,12 @@ def coverage_report(area: Area, period: Period, as_of: datetime | None = None) -
                 **coverage.now.grid_view(),
                 "previous": coverage.before.grid_view(),
                 "coverage_change": change(coverage.now.coverage_pct, coverage.before.coverage_pct),
-                "uncovered_shift_count": coverage.uncovered_shift_count,
-                "uncovered_shifts": coverage.uncovered_shifts,
-                "days_without_patrol_count": coverage.days_without_patrol_count,
-                "days_without_patrol": coverage.days_without_patrol,
             }
         )
+    for timezone, shown in _by_zone(views[:uncovered_for]).items():
+        counts = _uncovered(area.path, _zoned(period, timezone), as_of, sorted(shown))
+        for grid_id, view in shown.items():
+            view["uncovered_shift_count"] = counts.get(grid_id, {}).get("uncovered_shift_count", 0)
     return {
         "as_of": as_of,
         "area": {"id": area.id, "name": area.name, "level": area.level, "timezone": area.timezone},
@@ -385,5 +305,22 @@ def coverage_report(area: Area, period: Period, as_of: datetime | None = None) -
             "coverage_change": change(total_now.coverage_pct, total_before.coverage_pct),
         },
         "grids": views,
-        "below_quota": _below_quota(area.path),
     }
+
+
+def _by_zone(views: list[dict[str, Any]]) -> dict[str, dict[int, dict[str, Any]]]:
+    result: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
+    for view in views:
+        result[view["timezone"]][view["grid_id"]] = view
+    return result
+
+
+def coverage_report(area: Area, period: Period, as_of: datetime | None = None) -> dict[str, Any]:
+    """``CoverageReportSchema`` of every grid under ``area`` for ``period``: the figures
+    (:func:`coverage_figures`) with each grid's uncovered shifts and days without patrol, and the
+    grids below their quotas."""
+    report = coverage_figures(area, period, as_of)
+    for timezone, views in _by_zone(report["grids"]).items():
+        _fill_windows(views, area.path, _zoned(period, timezone), report["as_of"])
+    report["below_quota"] = _below_quota(area.path)
+    return report

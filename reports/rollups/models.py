@@ -6,7 +6,8 @@ figures already summed, so a report reads one row per grid and day instead:
 
 - ``report_grid_days``: per grid and *local date in the grid's time zone*, every additive figure
   of the shifts, presence, reports and points sections (the definitions are the live queries' in
-  :mod:`reports.participation.service`, which also fill these rows: there is one definition).
+  :mod:`reports.participation.service`, which also fill these rows: there is one definition), and
+  the coverage report's (:mod:`reports.coverage.figures`, likewise).
   Presence counts every shift of the day, ended or not; a report reads a day from here only
   once every shift starting on it has ended (:mod:`reports.rollups.read`).
 - ``report_grid_day_badges``: badges earned per grid (the volunteer's home grid) and day.
@@ -38,6 +39,9 @@ SECTION_COLUMNS: dict[str, tuple[str, ...]] = {
     "manual": ("manual_minutes",),
     "reports": ("filed", "red", "orange", "yellow", "green", "taken_up", "resolved"),
     "points": ("awarded", "reversed", "redeemed", "expired", "adjusted"),
+    # The coverage report's (``reports.coverage.figures.FIGURE_NAMES``, in that order): scheduled
+    # shifts, and their planned, staffed and served person-minutes.
+    "coverage": ("coverage_shifts", "coverage_planned_minutes", "coverage_staffed_minutes", "coverage_served_minutes"),
 }
 FIGURE_COLUMNS: tuple[str, ...] = tuple(name for names in SECTION_COLUMNS.values() for name in names)
 
@@ -74,6 +78,10 @@ class GridDay(Model):
     redeemed: Mapped[int] = _count()
     expired: Mapped[int] = _count()
     adjusted: Mapped[int] = _count()
+    coverage_shifts: Mapped[int] = _count()
+    coverage_planned_minutes: Mapped[int] = _count()
+    coverage_staffed_minutes: Mapped[int] = _count()
+    coverage_served_minutes: Mapped[int] = _count()
 
     __table_args__ = (sa.Index("ix_report_grid_days_day", "day"),)
 

@@ -115,7 +115,8 @@ def _key(by: Grouping, path: Any, day: Any) -> sa.ColumnElement[Any]:
 def _from_rollups(period: Period, by: Grouping, zone_name: str) -> Flows:
     assert by.area is not None
     grid = orm.aliased(Area)
-    names = [name for section in SECTION_COLUMNS.values() for name in section]
+    # Participation's own sections only: the coverage columns are the coverage report's to read.
+    names = [name for section, columns in SECTION_COLUMNS.items() if section != "coverage" for name in columns]
     key = _key(by, grid.path, GridDay.day)
     where = (
         GridDay.day >= period.first,

@@ -36,6 +36,7 @@ from core.timeutil import zone
 from grids.models import Area
 from patrols.models import Patrol
 from patrols.reports.models import Report
+from reports.coverage.figures import FIGURE_NAMES, coverage_section
 from reports.participation.figures import (
     LEVELS,
     Grouping,
@@ -59,7 +60,8 @@ EVERY_SHIFT = datetime(2200, 1, 1, tzinfo=UTC)
 #: At most this many days in one series query (its CASE is a binary search over their bounds).
 _SPAN_DAYS = 400
 _CHUNK = 2000
-SHIFT_SECTIONS = frozenset({"shifts", "presence"})
+#: What a shift's change (its row, its places, its patrols) can move.
+SHIFT_SECTIONS = frozenset({"shifts", "presence", "coverage"})
 ALL_SECTIONS = frozenset(SECTION_COLUMNS)
 
 GridDayKey = tuple[int, date]
@@ -314,6 +316,9 @@ def grid_day_figures(grid: Area, first: date, last: date, sections: Iterable[str
             for index, row in points_section(period, by).items():
                 figures = {name: row[name] for name in SECTION_COLUMNS["points"]}
                 result[buckets[index].first].update(figures, badges=row["badges"])
+        if "coverage" in wanted:
+            for index, row in coverage_section(grid.path, period, buckets).items():
+                result[buckets[index].first].update(zip(SECTION_COLUMNS["coverage"], (row[n] for n in FIGURE_NAMES), strict=True))
         start = end + timedelta(days=1)
     return result
 
