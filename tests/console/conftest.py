@@ -39,7 +39,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         yield served
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while Playwright's sync API is open, an asyncio loop runs in this
+# thread, and a later test's asyncio.run() (firebase-admin's HTTP client) would refuse to start.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_FLAGS)
