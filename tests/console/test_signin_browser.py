@@ -7,7 +7,8 @@ from tests.console.conftest import Visit
 
 def test_staff_signs_in_lands_in_the_console_and_signs_out(visit: Visit) -> None:
     page = visit.page
-    page.goto("/console/")
+    response = page.goto("/console/")
+    assert response is not None and "script-src 'self';" in response.headers["content-security-policy"]
     assert page.url.endswith("/console/login?next=/console/")  # signed out: to the sign-in page first
     visit.screenshot("signin")
     visit.sign_in("staff")
