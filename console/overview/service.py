@@ -18,7 +18,7 @@ from patrols.presence import review
 from patrols.reports import workflow
 from patrols.reports.models import URGENT_LEVELS, Report, ReportStatus
 from reports.coverage.service import area_coverage_figures
-from reports.participation.service import area_report
+from reports.participation.service import area_sums
 from reports.replica import reading_reports
 from shifts.schedules.coverage import coverage_gaps
 from volunteers.models import Volunteer, VolunteerStatus
@@ -41,9 +41,10 @@ def overview(caller: Caller, area_id: int | None, month: str | None) -> dict[str
     an unknown one 422, from the first report asked, before anything is computed."""
     area_id = area_id if area_id is not None else own_id(caller.area_path)
     with reading_reports():
-        now = area_report(caller, _month_args(area_id, month, series="day"))
+        # The sums only (no children, no medians: the page shows neither), read from the roll-ups.
+        now = area_sums(caller, _month_args(area_id, month, series="day"))
         label = now["period"]["label"]
-        before = area_report(caller, _month_args(area_id, _previous_month(now["period"]["from"])))
+        before = area_sums(caller, _month_args(area_id, _previous_month(now["period"]["from"])))
         # The figures only (no days without patrol, no quotas: not shown here), with the count of
         # unserved shifts for the weakest grids shown alone.
         coverage = area_coverage_figures(caller, _month_args(area_id, label), uncovered_for=WEAKEST_GRIDS)

@@ -75,7 +75,7 @@ from reports.participation.figures import (
 from reports.participation.grouping import Grouping
 from reports.participation.medians import NO_MEDIANS, report_medians
 from reports.participation.totals import summed
-from reports.periods import Period, SeriesStep, resolve
+from reports.periods import Bucket, Period, SeriesStep, resolve
 from reports.replica import figures_as_of
 from reports.rollups import read as rollups
 from volunteers.models import Volunteer, VolunteerKind
@@ -184,6 +184,43 @@ def area_report(caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
             for index, bucket in enumerate(buckets)
         ]
     return body
+
+
+def area_sums(caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+    """The area's own figures for the period, and its series when ``args["series"]`` asks, as
+    :func:`area_report` answers them but without the children and without the medians of time to
+    take up and to resolve (null here): for a dashboard that shows sums (the console's overview). An
+    area above a grid reads its flows from the daily roll-ups in one pass (the series' buckets, or
+    one bucket for the whole period) and its volunteers in one total; a grid's answer is
+    :func:`area_report`'s, whose figures are a few rows. Refuses as :func:`area_report` does."""
+    area = referenced_area(args["area_id"], "area_id")
+    caller.ensure_scope(area.path)
+    if area.level == AreaLevel.GRID:
+        return area_report(caller, args)
+    period = resolve(args, _zone(area))
+    as_of = figures_as_of()
+    kinds = _kinds()
+    step = args.get("series")
+    whole = Bucket(period.label, period.first, period.last, period.starts_at, period.ends_at)
+    buckets = period.buckets(SeriesStep(step)) if step is not None else [whole]
+    flows, _ = rollups.flows(period, Grouping(area, "series", buckets), as_of, with_medians=False)
+    sections = _Sections(volunteers={}, shifts=flows["shifts"], presence=flows["presence"],
+                         reports=flows["reports"], points=flows["points"])
+    points = [sections.figures(index, kinds) for index in range(len(buckets))]
+    figures = summed(points, kinds, NO_MEDIANS)
+    by = Grouping(area, "total")
+    figures["volunteers"] = volunteers_section(
+        period, by, kinds, served=rollups.active_volunteers(period, area)
+    ).get(0, empty_volunteers(kinds))
+    series = None
+    if step is not None:
+        series = [
+            {"label": bucket.label, "from": bucket.first, "to": bucket.last,
+             **_series_figures(summed([point], kinds, NO_MEDIANS))}
+            for bucket, point in zip(buckets, points, strict=True)
+        ]
+    return {"area": _area_ref(area), "period": period_body(period), "as_of": as_of, "figures": figures,
+            "series": series}
 
 
 def _series_figures(figures: dict[str, Any]) -> dict[str, Any]:

@@ -64,10 +64,13 @@ def _part(period: Period, first: date, last: date) -> Period | None:
     return Period(PeriodKind.RANGE, first, last, period.zone) if first <= last else None
 
 
-def flows(period: Period, by: Grouping, as_of: datetime) -> tuple[Flows, dict[str, float | None] | None]:
+def flows(
+    period: Period, by: Grouping, as_of: datetime, *, with_medians: bool = True
+) -> tuple[Flows, dict[str, float | None] | None]:
     """The shifts, presence, reports and points sections of ``by`` (an area's children or series)
     in the live sections' shape, keyed as they key them; and for children, the medians of the
-    whole area's reports (from the same pass as the children's)."""
+    whole area's reports (from the same pass as the children's). ``with_medians=False``: the reports
+    without their medians of time to take up and to resolve (the costly part: they are not sums)."""
     assert by.area is not None and by.volunteer_id is None
     settled = settled_until(period, as_of)
     rolled, tail = _part(period, period.first, settled), _part(period, settled + timedelta(days=1), period.last)
@@ -80,6 +83,8 @@ def flows(period: Period, by: Grouping, as_of: datetime) -> tuple[Flows, dict[st
     if tail is not None:
         parts.append(_live(tail, by, as_of))
     merged = _merge(parts)
+    if not with_medians:
+        return merged, None
     medians = report_medians(period, by, with_whole=by.mode == "children")
     for key, figures in merged["reports"].items():
         figures.update(medians.get(key, NO_MEDIANS))
