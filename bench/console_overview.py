@@ -51,7 +51,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -63,7 +62,7 @@ sys.path.insert(0, str(ROOT))
 
 from checkin import free_port, wait_ready  # noqa: E402  (bench/ is the script directory)
 from load import git_commit  # noqa: E402
-from stats import machine  # noqa: E402
+from stats import machine, timed_rounds  # noqa: E402
 
 
 def _bench_reports() -> Any:
@@ -195,27 +194,12 @@ def main() -> int:
         cases[f"overview {label} API calls"] = calls(api_paths(area, month))
         pairs.append((f"overview {label}", f"overview {label} API calls"))
 
-    latencies: dict[str, list[float]] = {}
-    per_round: list[dict[str, float]] = []
     load_at_start = os.getloadavg()
     try:
         wait_ready(server, port)
         for run in cases.values():  # warm-up, and the answers checked (failures listed below)
             run()
-        names = list(cases)
-        for round_no in range(args.rounds):
-            order = names[round_no % len(names):] + names[: round_no % len(names)]
-            this_round: dict[str, list[float]] = {}
-            for name in order:
-                for _ in range(args.bare_calls if name.startswith("bare") else args.calls):
-                    began = time.perf_counter()
-                    cases[name]()
-                    elapsed = (time.perf_counter() - began) * 1000
-                    latencies.setdefault(name, []).append(elapsed)
-                    this_round.setdefault(name, []).append(elapsed)
-            per_round.append({name: statistics.median(values) for name, values in this_round.items()})
-            print(f"# round {round_no + 1}: " + ", ".join(
-                f"{name} {statistics.median(values):.0f}" for name, values in this_round.items()), file=sys.stderr)
+        latencies, per_round = timed_rounds(cases, args.rounds, args.calls, args.bare_calls)
     finally:
         bench_reports.stop_group(server)
         log.close()

@@ -57,7 +57,7 @@ sys.path.insert(0, str(ROOT))
 from checkin import free_port, wait_ready  # noqa: E402  (bench/ is the script directory)
 from load import git_commit  # noqa: E402
 from report_differences import coverage_differences, differences  # noqa: E402
-from stats import machine  # noqa: E402
+from stats import machine, timed_rounds  # noqa: E402
 
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/test_bench_reports"
 DISTRICT_MONTH_MS, CITY_YEAR_MS, FLOOR_RATIO = 1000.0, 5000.0, 1.5
@@ -176,8 +176,6 @@ def main() -> int:
     # and a generic plan made later without the arguments would make a floor slower than written.
     floor_connection.execute("SET plan_cache_mode = force_custom_plan")
     floor_connection.commit()
-    latencies: dict[str, list[float]] = {}
-    per_round: list[dict[str, float]] = []
     failures: list[str] = []
     try:
         wait_ready(server, port)
@@ -232,23 +230,7 @@ def main() -> int:
             if not name.endswith((" API", " floor")) or "community" in name:
                 run()
         load_before = os.getloadavg()
-        names = list(cases)
-        for round_no in range(args.rounds):
-            order = names[round_no % len(names) :] + names[: round_no % len(names)]
-            this_round: dict[str, list[float]] = {}
-            for name in order:
-                for _ in range(args.bare_calls if name.startswith("bare") else args.calls):
-                    began = time.perf_counter()
-                    cases[name]()
-                    elapsed = (time.perf_counter() - began) * 1000
-                    latencies.setdefault(name, []).append(elapsed)
-                    this_round.setdefault(name, []).append(elapsed)
-            per_round.append({name: statistics.median(values) for name, values in this_round.items()})
-            print(
-                f"# round {round_no + 1}: "
-                + ", ".join(f"{name} {statistics.median(values):.0f}" for name, values in this_round.items()),
-                file=sys.stderr,
-            )
+        latencies, per_round = timed_rounds(cases, args.rounds, args.calls, args.bare_calls)
     finally:
         stop_group(server)
         log.close()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import statistics
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -98,6 +100,34 @@ def machine(load_at_start: tuple[float, float, float], load_after_warmup: tuple[
         "loadavg_after_warmup": load_after_warmup,
         "loadavg_after": os.getloadavg(),
     }
+
+
+def timed_rounds(
+    cases: dict[str, Callable[[], Any]], rounds: int, calls: int, bare_calls: int
+) -> tuple[dict[str, list[float]], list[dict[str, float]]]:
+    """Each case timed one call at a time (``bare_calls`` for a case named ``bare…``, ``calls`` for the
+    others), in ``rounds`` rounds whose order rotates every round, so drift on the machine hits every
+    case alike. Returns every latency (ms) by case and each round's medians; prints each round's."""
+    latencies: dict[str, list[float]] = {}
+    per_round: list[dict[str, float]] = []
+    names = list(cases)
+    for round_no in range(rounds):
+        order = names[round_no % len(names) :] + names[: round_no % len(names)]
+        this_round: dict[str, list[float]] = {}
+        for name in order:
+            for _ in range(bare_calls if name.startswith("bare") else calls):
+                began = time.perf_counter()
+                cases[name]()
+                elapsed = (time.perf_counter() - began) * 1000
+                latencies.setdefault(name, []).append(elapsed)
+                this_round.setdefault(name, []).append(elapsed)
+        per_round.append({name: statistics.median(values) for name, values in this_round.items()})
+        print(
+            f"# round {round_no + 1}: "
+            + ", ".join(f"{name} {statistics.median(values):.0f}" for name, values in this_round.items()),
+            file=sys.stderr,
+        )
+    return latencies, per_round
 
 
 def drive(

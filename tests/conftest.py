@@ -10,6 +10,7 @@ import contextvars
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import hypothesis
@@ -184,6 +185,15 @@ class RequestIsolatingClient(FlaskClient):
         if has_app_context():
             db.session.expire_all()
         return response
+
+
+@pytest.fixture
+def photo_dir(app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Report photos stored locally in the test's own folder."""
+    folder = tmp_path / "photos"
+    monkeypatch.setitem(app.config, "REPORT_PHOTO_DIR", str(folder))
+    monkeypatch.setitem(app.config, "REPORT_PHOTO_STORAGE", "local")
+    return folder
 
 
 @pytest.fixture

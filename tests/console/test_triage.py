@@ -8,12 +8,10 @@ import io
 import re
 import uuid
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
 
@@ -31,12 +29,8 @@ PAGE = "/console/triage/"
 INSIDE_A = {"lat": 40.655, "lon": 109.845}  # inside tree.grid_a
 
 
-@pytest.fixture(autouse=True)
-def photo_dir(app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "photos"
-    monkeypatch.setitem(app.config, "REPORT_PHOTO_DIR", str(folder))
-    monkeypatch.setitem(app.config, "REPORT_PHOTO_STORAGE", "local")
-    return folder
+# Photos in the test's own folder, local storage (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("photo_dir")
 
 
 @pytest.fixture

@@ -34,12 +34,8 @@ GPS_IFD = 0x8825
 MAKE_TAG = 0x010F
 
 
-@pytest.fixture(autouse=True)
-def photo_dir(app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "photos"
-    monkeypatch.setitem(app.config, "REPORT_PHOTO_DIR", str(folder))
-    monkeypatch.setitem(app.config, "REPORT_PHOTO_STORAGE", "local")
-    return folder
+# Photos in the test's own folder, local storage (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("photo_dir")
 
 
 def stored_files(folder: Path) -> list[Path]:

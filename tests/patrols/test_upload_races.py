@@ -434,14 +434,6 @@ def test_the_same_report_filed_10_times_at_once_is_one_report(app: Flask, filed,
     ]
 
 
-@pytest.fixture
-def photo_dir(app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "photos"
-    monkeypatch.setitem(app.config, "REPORT_PHOTO_DIR", str(folder))
-    monkeypatch.setitem(app.config, "REPORT_PHOTO_STORAGE", "local")
-    return folder
-
-
 def files_in(folder: Path) -> list[Path]:
     """Every file left under ``folder``, temporary upload files included."""
     return sorted(path for path in folder.rglob("*") if path.is_file()) if folder.exists() else []

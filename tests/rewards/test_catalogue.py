@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask
 from PIL import Image
 
 from core.db import utcnow
@@ -31,12 +30,8 @@ def _ledger_agrees() -> Iterator[None]:
     assert ledger.check_invariant() == []
 
 
-@pytest.fixture(autouse=True)
-def photo_dir(app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "photos"
-    monkeypatch.setitem(app.config, "REPORT_PHOTO_DIR", str(folder))
-    monkeypatch.setitem(app.config, "REPORT_PHOTO_STORAGE", "local")
-    return folder
+# Photos in the test's own folder, local storage (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("photo_dir")
 
 
 @pytest.fixture
