@@ -102,10 +102,10 @@ typecheck: install-test
 test: install-test browser shell-tools lint typecheck
 	@if [ "$$CI" = true ] && [ -z "$$TEST_DATABASE_URL" ]; then \
 		echo "CI=true but TEST_DATABASE_URL is not set: the PostgreSQL run is required in CI" >&2; exit 1; fi
-	env -u TEST_DATABASE_URL $(BIN)/python -m pytest -q
+	env -u TEST_DATABASE_URL $(BIN)/python -m pytest -q --durations=15
 	@if [ -n "$$TEST_DATABASE_URL" ]; then \
 		echo "== again on PostgreSQL: $$TEST_DATABASE_URL"; \
-		$(BIN)/python -m pytest -q -p no:cacheprovider; \
+		$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15; \
 	else echo "(TEST_DATABASE_URL not set: PostgreSQL run skipped)"; fi
 
 ## lint: ruff (lint and import order; configured in pyproject.toml), run by make test
