@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 #: The domain packages, each with ``MODEL_MODULES``, ``TASK_MODULES`` and ``init_app(app)`` in its
 #: ``__init__.py``; listed in dependency order (DESIGN.md), except that accounts comes before grids:
 #: blueprints register in this order, and it is the order of the API document (tags and paths).
-PACKAGES = ("core", "accounts", "grids", "volunteers", "shifts", "patrols", "notifications", "rewards", "reports", "console")
+PACKAGES = ("core", "accounts", "grids", "volunteers", "shifts", "patrols", "notifications", "rewards", "reports", "records", "console")
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:

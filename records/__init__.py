@@ -1,0 +1,35 @@
+"""Records: a volunteer's service record and the certificates that prove it (MCA rules).
+
+The rules are the Ministry of Civil Affairs' 《志愿服务记录与证明出具办法（试行）》 (in force
+2021-02-01) and its 2015 guidance on certificates (民发〔2015〕149号): the organisation that recorded
+the service issues the proof ("谁记录谁证明"); a record holds the volunteer's identity, each service,
+training, awards and evaluations, and is true, accurate, complete, unpaid and timely.
+
+Read-only over the service that ``rewards`` already keeps (``rewards.awarding.models.ServiceRecord``:
+served patrols and hand-entered hours); it writes tables of its own. What the features share stays
+here: the hours that count (``hours.py``, the one owner of that question). Features, each a
+subpackage with the usual rooms, are listed in ``FEATURE_ROUTES``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+MODEL_MODULES: tuple[str, ...] = ()
+TASK_MODULES: tuple[str, ...] = ()
+
+#: The route module of each feature, one a line; each holds a ``blp`` registered in this order (the
+#: order of the API document's sections).
+FEATURE_ROUTES: tuple[str, ...] = ()
+
+
+def init_app(app: Flask) -> None:
+    """The records API: one blueprint per feature."""
+    from core.extensions import api
+
+    for name in FEATURE_ROUTES:
+        api.register_blueprint(importlib.import_module(name).blp)
