@@ -19,6 +19,7 @@ from core.db import utcnow
 from core.extensions import db
 from grids.models import Area, AreaLevel
 from patrols import signals as patrol_signals
+from patrols.presence.tasks import close_forgotten_check_outs
 from patrols.service import patrol_for
 from records import hours
 from records.entries.models import ServiceCorrection, Training
@@ -28,7 +29,7 @@ from rewards.ledger import service as ledger
 from rewards.rules.models import PointRule
 from tests import factories, races
 from tests.problems import assert_problem
-from tests.rewards.support import as_, ledger_invariant, serve, set_rule  # noqa: F401
+from tests.rewards.support import FAR, as_, check_in, check_out, event, ledger_invariant, shift_for  # noqa: F401
 
 API = "/api/v1"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -473,6 +474,24 @@ def test_a_service_record_voided_by_a_rejected_presence_cannot_be_corrected(clie
     db.session.flush()
     assert_problem(post(client, f"/records/service-entries/{original.id}/corrections", world.organiser,
                         {"minutes": 60, "reason": "x"}), 409, "service_record_void")
+
+
+def test_a_presence_rejected_after_a_correction_voids_what_counts_now(client, world) -> None:
+    add_rule(world.city)
+    shift, assignment = shift_for(world.grid, world.volunteer, started_ago=timedelta(hours=3))
+    assert check_in(client, world.volunteer, assignment, event(shift.starts_at)).status_code == 200
+    assert close_forgotten_check_outs() == 1  # served and paid: 120 minutes, 20 points
+    patrol = check_out(client, world.volunteer, assignment, event(shift.ends_at, at=FAR)).get_json()
+    assert patrol["presence_status"] == "needs_review"
+    original = db.session.scalars(sa.select(ServiceRecord).where(ServiceRecord.source_id == str(patrol["id"]))).one()
+    ok(post(client, f"/records/service-entries/{original.id}/corrections", world.organiser,
+            {"minutes": 60, "reason": "只巡了一小时"}), 201)
+    assert my_hours_and_points(client, world.volunteer) == (1.0, 10, 60)
+
+    ok(post(client, f"/patrols/{patrol['id']}/reject", world.organiser, {"reason": "定位造假"}))
+
+    assert my_hours_and_points(client, world.volunteer) == (0.0, 0, 0)
+    assert leaderboard_totals.mismatches([world.volunteer.id]) == []
 
 
 @pytest.mark.parametrize("query", [{"year": 1999}, {"year": "x"}, {"limit": 0}, {"limit": 101}, {"cursor": "!!"},
