@@ -526,3 +526,27 @@ def test_two_corrections_of_one_record_at_once_correct_it_once(app: Flask) -> No
         assert ledger.balance_of(ids["volunteer"]) == ledger.ledger_sum(ids["volunteer"]) == counted * 10 // 60
         assert leaderboard_totals.mismatches([ids["volunteer"]]) == []
         db.session.remove()
+
+
+@pytest.mark.committing
+def test_two_corrections_of_one_training_at_once_make_one_entry(app: Flask) -> None:
+    with app.app_context():
+        world = World(9_300_000)
+        training = Training(volunteer_id=world.volunteer.id, area_id=world.community.id, title="急救培训",
+                            held_on=today(), minutes=120, created_by=world.organiser.id)
+        db.session.add(training)
+        db.session.flush()
+        training_id = training.id
+        headers = [factories.headers_for(user) for user in (world.organiser, world.staff, world.admin)]
+        db.session.commit()
+        db.session.remove()
+
+    calls = [("post", f"{API}/records/trainings/{training_id}/corrections",
+              {"minutes": 30 * (index + 1), "reason": f"第{index}次"}, headers[index]) for index in range(3)]
+    responses = races.at_once(app, calls)
+
+    assert sorted(response.status_code for response in responses) == [201, 409, 409]
+    assert {response.get_json()["code"] for response in responses if response.status_code == 409} == {"already_corrected"}
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).where(Training.corrects_id == training_id)) == 1
+        db.session.remove()
