@@ -8,6 +8,7 @@ from flask_smorest import Blueprint
 
 from core.auth import MANAGERS, Role, auth_required, current_caller
 from core.errors import error_docs
+from core.idempotency import idempotent
 from core.pagination import page_schema
 from records.entries import service
 from records.entries.schemas import (
@@ -98,6 +99,7 @@ def volunteer_record_entries(args: dict[str, Any], volunteer_id: int) -> Any:
 
 @blp.route("/records/trainings", methods=["POST"])
 @auth_required(*MANAGERS)
+@idempotent
 @blp.arguments(TrainingCreateSchema)
 @blp.response(201, TrainingListSchema)
 @_errors(401, 403, 422)
@@ -108,6 +110,7 @@ def record_training(data: TrainingCreateInput) -> Any:
     out_of_scope; default your own area). Training hours are kept apart from service hours: they
     count on no certificate's service hours, star level or leaderboard. A volunteer out of your
     area is 422 "Unknown volunteer.", as an id that does not exist; nothing is written then.
+    Accepts an `Idempotency-Key`.
     """
     return {"items": service.trainings_view(service.record_training(current_caller(), data))}
 
@@ -159,6 +162,7 @@ def correct_evaluation(data: EvaluationCorrectionInput, evaluation_id: int) -> A
 
 @blp.route("/records/service-entries/<int:service_record_id>/corrections", methods=["POST"])
 @auth_required(*MANAGERS)
+@idempotent
 @blp.arguments(ServiceCorrectionCreateSchema)
 @blp.response(201, ServiceCorrectionSchema)
 @_errors(401, 403, 404, 409, 422)
@@ -171,6 +175,6 @@ def correct_service_entry(data: ServiceCorrectionInput, service_record_id: int) 
     minutes under the rule that paid the original, less what of the original could not be taken
     back (already spent or lapsed). Only managers whose subtree holds the entry's grid reach it
     (others: 404). 409 already_corrected (correct the replacement instead) or service_record_void
-    (presence rejected). Audited.
+    (presence rejected). Audited. Accepts an `Idempotency-Key` (a retry then gets the first answer).
     """
     return service.correct_service(current_caller(), service_record_id, data)

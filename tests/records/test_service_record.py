@@ -277,6 +277,15 @@ def test_the_unknown_volunteer_answer_is_the_same_for_one_out_of_reach(client, w
     assert_problem(post(client, "/records/trainings", world.volunteer, training_body(world.volunteer)), 403, "forbidden")
 
 
+def test_a_training_replayed_with_its_idempotency_key_is_recorded_once(client, world) -> None:
+    body = json.dumps(training_body(world.volunteer, world.neighbour))
+    headers = as_(world.organiser, **{"Idempotency-Key": "training-2026-12-01"})
+    first = client.post(f"{API}/records/trainings", data=body, content_type="application/json", headers=headers)
+    again = client.post(f"{API}/records/trainings", data=body, content_type="application/json", headers=headers)
+    assert (first.status_code, again.status_code) == (201, 201) and again.get_json() == first.get_json()
+    assert again.headers["Idempotent-Replayed"] == "true" and training_count() == 2
+
+
 def test_a_training_is_corrected_by_a_new_entry_once(client, world) -> None:
     [first] = ok(post(client, "/records/trainings", world.organiser, training_body(world.volunteer)), 201)["items"]
 
