@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import marshmallow as ma
@@ -26,7 +26,7 @@ DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]*$"
 INVALID_CURSOR = "Invalid cursor."
-#: Longest cursor we emit. Sort keys are ids and timestamps, at most three: the longest possible
+#: Longest cursor we emit. Sort keys are ids, timestamps and dates, at most three: the longest possible
 #: (two 64-bit ids and a timestamp with microseconds and offset) is 102 characters. A list URL
 #: with every query parameter at its longest stays far inside gunicorn's 4094-byte request line.
 MAX_CURSOR_LENGTH = 128
@@ -128,6 +128,8 @@ def _parse_value(value: Any, column: SortColumn) -> Any:
             if parsed.tzinfo is None:
                 raise ValueError("naive")
             return parsed
+        if python_type is date:  # a local day (after datetime: a datetime is a date too)
+            return date.fromisoformat(value)
         if python_type is int:
             if isinstance(value, bool) or not isinstance(value, (int, str)) or abs(int(value)) >= 2**63:
                 raise ValueError("not an integer")

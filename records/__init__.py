@@ -19,12 +19,16 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from flask import Flask
 
-MODEL_MODULES: tuple[str, ...] = ()
+MODEL_MODULES: tuple[str, ...] = (
+    "records.entries.models",
+)
 TASK_MODULES: tuple[str, ...] = ()
 
 #: The route module of each feature, one a line; each holds a ``blp`` registered in this order (the
 #: order of the API document's sections).
-FEATURE_ROUTES: tuple[str, ...] = ()
+FEATURE_ROUTES: tuple[str, ...] = (
+    "records.entries.routes",
+)
 
 
 def init_app(app: Flask) -> None:

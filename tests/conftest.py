@@ -162,6 +162,13 @@ def _truncate_all(app: Flask) -> None:
                     # Areas reference their parent, checked row by row on SQLite: leaves first.
                     for depth in range(len(AreaLevel) - 1, -1, -1):
                         connection.execute(table.delete().where(table.c.depth == depth))
+                elif chain := [fk.parent for fk in table.foreign_keys if fk.column.table is table]:
+                    # Rows naming another of the same table with RESTRICT (a reversal and the entry it
+                    # reverses, a correction and its original), which SQLite checks row by row: the
+                    # rows nothing names first, until none is left.
+                    named = sa.union(*[sa.select(column).where(column.is_not(None)) for column in chain])
+                    while connection.execute(sa.select(sa.func.count()).select_from(table)).scalar():
+                        connection.execute(table.delete().where(table.c.id.not_in(named)))
                 elif table.name != VolunteerKind.__tablename__:
                     connection.execute(table.delete())
             connection.execute(

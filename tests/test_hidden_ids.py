@@ -104,6 +104,9 @@ KINDS = {
     "item_id": "item",
     "redemption_id": "redemption",
     "export_id": "export",
+    "training_id": "training",
+    "evaluation_id": "evaluation",
+    "service_record_id": "service_record",
     # in query strings (the audit log's filters)
     "target_id": "user",
     "actor_id": "user",
@@ -250,6 +253,20 @@ class World:
         records["export"] = self.call(
             "post", "/api/v1/reports/exports", db.session.get(User, records["user"]), 202,
             json={"report": "coverage", "format": "csv", "area_id": place.community.id, "period": "month"},
+        )["id"]
+        organiser = db.session.get_one(User, records["user"])
+        records["training"] = self.call(
+            "post", "/api/v1/records/trainings", organiser, 201,
+            json={"volunteer_ids": [volunteer.id], "title": "急救培训", "held_on": date.today().isoformat(), "minutes": 60},
+        )["items"][0]["id"]
+        records["evaluation"] = self.call(
+            "post", "/api/v1/records/evaluations", organiser, 201,
+            json={"volunteer_id": volunteer.id, "year": date.today().year, "rating": "good"},
+        )["id"]
+        records["service_record"] = self.call(
+            "post", "/api/v1/service-hours", organiser, 201,
+            json={"volunteer_id": volunteer.id, "served_on": (date.today() - timedelta(days=2)).isoformat(),
+                  "minutes": 60, "note": "值守"},
         )["id"]
         records["notification"] = db.session.scalar(
             sa.select(sa.func.max(Notification.id)).where(Notification.user_id == volunteer.user_id)

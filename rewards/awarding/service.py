@@ -24,6 +24,16 @@
   resolving it; the workflow has no way to dismiss a report, and each report leaves ``open`` once.
 - **Hand-entered hours** (an organiser, ``points.record_hours``): service; points only when the
   rule says ``manual_hours_earn_points``, under the same rounding and cap.
+- **Corrected service** (``records``' service record, :func:`correct_service`): never an edit. The
+  original is voided and its earnings reversed as for a rejected presence (what is unspent); unless
+  the corrected minutes are 0, a replacement record of the same source type (``patrol`` or
+  ``manual``, source id ``correction:<original id>``, so one replacement per record) counts
+  instead, on the same day and grid. The replacement earns what the corrected minutes earn under
+  the rule that paid the original (else the rule in force on that day; manual hours only if it pays
+  for them), capped as any award of that day, *less the original's points that could not be taken
+  back* (already spent or lapsed): the volunteer ends up with the points of the corrected minutes,
+  never with both. A replacement of a patrol still makes its day a served day for streaks; one of
+  0 minutes takes the day's streak back like a rejection.
 
 The rule used is the version in force when the service happened (``rules``). Writing or voiding a
 service record moves the leaderboard totals with it (``leaderboards_totals.count_service``; ledger
@@ -34,6 +44,7 @@ adds rows; it never commits.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -57,6 +68,8 @@ from shifts.models import Shift
 SOURCE_PATROL, SOURCE_MANUAL, SOURCE_REPORT, SOURCE_STREAK, SOURCE_ENTRY = (
     "patrol", "manual", "report", "streak", "entry",
 )
+#: The source id of a replacement record: ``correction:<id of the record it corrects>``.
+CORRECTION_PREFIX = "correction:"
 #: Earnings from served time: what the daily cap limits.
 _CAPPED_REASONS = (LedgerReason.SERVED_SHIFT.value, LedgerReason.MANUAL_HOURS.value)
 MAX_DAY_MINUTES = 1440
@@ -218,11 +231,14 @@ def revoke_patrol(patrol_id: int, volunteer_id: int, actor_id: int | None, reaso
             ServiceRecord.source_type == SOURCE_PATROL, ServiceRecord.source_id == str(patrol_id)
         )
     )
+    if record is not None:
+        record = live_record(record)  # a corrected patrol: its replacement is what counts now
+    source_id = record.source_id if record is not None else str(patrol_id)
     to_reverse = list(
         db.session.scalars(
             sa.select(LedgerEntry).where(
                 LedgerEntry.source_type == SOURCE_PATROL,
-                LedgerEntry.source_id == str(patrol_id),
+                LedgerEntry.source_id == source_id,
                 LedgerEntry.amount > 0,
             )
         )
@@ -328,3 +344,139 @@ def award_manual_hours(
             )
     badges.check_service_badges(volunteer_id, patrol=False)
     return record, entry
+
+
+# --- corrected service -----------------------------------------------------------------------------
+
+
+def replacement_of(record: ServiceRecord) -> ServiceRecord | None:
+    """The record that replaced ``record`` when it was corrected, if any."""
+    return db.session.scalar(
+        sa.select(ServiceRecord).where(
+            ServiceRecord.source_type == record.source_type,
+            ServiceRecord.source_id == f"{CORRECTION_PREFIX}{record.id}",
+        )
+    )
+
+
+def live_record(record: ServiceRecord) -> ServiceRecord:
+    """The newest record of ``record``'s correction chain (``record`` itself if never corrected)."""
+    while record.voided_at is not None:
+        following = replacement_of(record)
+        if following is None:
+            break
+        record = following
+    return record
+
+
+@dataclass(frozen=True)
+class CorrectedService:
+    """What :func:`correct_service` did: the original (now voided), its replacement (None for 0
+    minutes), the reversals of the original's points, the replacement's earning, and the points of
+    the original that could not be taken back (spent or lapsed)."""
+
+    original: ServiceRecord
+    replacement: ServiceRecord | None
+    reversals: list[LedgerEntry]
+    earning: LedgerEntry | None
+    unrecovered: int
+
+
+def correct_service(
+    record_id: int, minutes: int, *, reason: str, actor_id: int | None
+) -> CorrectedService | None:
+    """Correct a service record to ``minutes`` (0: it did not happen); None when the record is
+    already voided or corrected (nothing written). See the module's definition for the points.
+
+    The caller checked who may correct it and that the day keeps at most 24 hours.
+    """
+    original = db.session.get_one(ServiceRecord, record_id)
+    volunteer_id = original.volunteer_id
+    ledger.lock_balance(volunteer_id)  # one correction, rejection or award of the volunteer at a time
+    voided = db.session.execute(
+        sa.update(ServiceRecord)
+        .where(ServiceRecord.id == record_id, ServiceRecord.voided_at.is_(None))
+        .values(voided_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(original)
+    if rowcount(voided) != 1:
+        return None
+    leaderboards_totals.count_service(volunteer_id, original.served_on, -original.minutes)
+    earnings = list(
+        db.session.scalars(
+            sa.select(LedgerEntry)
+            .where(
+                LedgerEntry.source_type == original.source_type,
+                LedgerEntry.source_id == original.source_id,
+                LedgerEntry.reason.in_(_CAPPED_REASONS),
+                LedgerEntry.amount > 0,
+            )
+            .order_by(LedgerEntry.id)
+        )
+    )
+    left = ledger.unspent(ledger.movements(volunteer_id))
+    note = f"Service corrected: {reason}"
+    reversals: list[LedgerEntry] = []
+    unrecovered = 0
+    for entry in earnings:
+        reversal = reverse(entry, left.get(entry.id, 0), actor_id=actor_id, note=note)
+        taken = -reversal.amount if reversal is not None else 0
+        unrecovered += entry.amount - taken
+        if reversal is not None:
+            reversals.append(reversal)
+    grid = db.session.get(Area, original.grid_id) if original.grid_id is not None else None
+    replacement, earning = None, None
+    if minutes > 0:
+        replacement = _insert_record(
+            volunteer_id=volunteer_id, source_type=original.source_type,
+            source_id=f"{CORRECTION_PREFIX}{original.id}", minutes=minutes, served_on=original.served_on,
+            grid_id=original.grid_id, note=reason[:500], created_by=actor_id,
+        )
+        if replacement is None:  # the unique source: someone replaced it meanwhile
+            raise RuntimeError(f"service record {original.id} has a replacement but was not voided")
+        leaderboards_totals.count_service(volunteer_id, original.served_on, minutes)
+        if grid is not None:
+            earning = _pay_replacement(replacement, grid, earnings, unrecovered, actor_id)
+        badges.check_service_badges(volunteer_id, patrol=False)
+    elif original.source_type == SOURCE_PATROL and original.served_on not in _served_days(
+        volunteer_id, original.served_on, original.served_on
+    ):
+        # The day lost its served patrol: the streak it completed goes, as for a rejection.
+        left = ledger.unspent(ledger.movements(volunteer_id))
+        for entry, first, last in _paid_streaks(volunteer_id):
+            if first <= original.served_on <= last:
+                reversal = reverse(entry, left.get(entry.id, 0), actor_id=actor_id, note=note)
+                if reversal is not None:
+                    reversals.append(reversal)
+    return CorrectedService(original, replacement, reversals, earning, unrecovered)
+
+
+def _pay_replacement(
+    replacement: ServiceRecord, grid: Area, earnings: list[LedgerEntry], unrecovered: int, actor_id: int | None
+) -> LedgerEntry | None:
+    """The replacement's points (see :func:`correct_service`)."""
+    city = _city(grid.path)
+    served_at = rules.day_start(replacement.served_on, grid.timezone)
+    rule = None
+    paid_by = next((entry.rule_version for entry in earnings if entry.rule_version is not None), None)
+    if paid_by is not None:
+        rule = db.session.scalar(
+            sa.select(PointRule).where(PointRule.city_id == city.id, PointRule.version == paid_by)
+        )
+    if rule is None:
+        rule = rules.rule_at(city.id, served_at)
+    manual = replacement.source_type == SOURCE_MANUAL
+    if rule is None or (manual and not rule.manual_hours_earn_points):
+        return None
+    points = capped(rule, replacement.volunteer_id, replacement.served_on,
+                    rules.points_for_minutes(rule, replacement.minutes)) - unrecovered
+    if points <= 0:
+        return None
+    return ledger.append(
+        replacement.volunteer_id, points,
+        LedgerReason.MANUAL_HOURS if manual else LedgerReason.SERVED_SHIFT,
+        replacement.source_type, replacement.source_id,
+        rule_version=rule.version, expires_at=rules.expires_at(rule, served_at, city.timezone),
+        actor_id=actor_id, note=f"{replacement.minutes} min after a correction",
+    )
