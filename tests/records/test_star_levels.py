@@ -252,14 +252,17 @@ def test_an_open_objection_holds_certification_and_dismissing_it_after_the_end_c
     assert audit_actions("star_level", row.id)[-1] == "star_level.certified"
 
 
-def test_dismissing_during_publicity_leaves_it_to_the_task(client, world) -> None:
+def test_dismissing_during_publicity_leaves_it_to_the_task_and_any_open_objection_holds_it(client, world) -> None:
     row = proposed(world.ann)
-    first = lodge(client, world.organiser, row).get_json()
-    second = lodge(client, world.organiser_2, row).get_json()
+    organiser_3 = factories.make_user("organiser", world.community)
+    first, second, third = (lodge(client, who, row).get_json() for who in (world.organiser, world.organiser_2, organiser_3))
     level = decide(client, world.staff, first["id"], "dismissed").get_json()
-    assert (level["status"], level["open_objections"]) == ("pending", 1)
+    assert (level["status"], level["open_objections"]) == ("pending", 2)  # publicity runs: the task decides
     end_publicity(row)
     level = decide(client, world.staff, second["id"], "dismissed").get_json()
+    assert (level["status"], level["open_objections"]) == ("pending", 1)  # the third still holds it
+    assert certify_due(utcnow()) == 0
+    level = decide(client, world.admin, third["id"], "dismissed").get_json()
     assert (level["status"], level["open_objections"]) == ("certified", 0)  # the last open one
 
 
