@@ -172,7 +172,8 @@ def test_jumping_two_stars_at_once_proposes_the_higher_only(client, world) -> No
 
 
 def test_a_level_is_proposed_once_and_never_below_one_proposed(world) -> None:
-    row = proposed(world.ann, hours=300, badge="star_2")
+    # Hours voided since star_2 was earned leave 100 hours: a late star_1 proposes nothing.
+    row = proposed(world.ann, hours=100, badge="star_2")
     assert stars.propose(world.ann.id, "star_2", utcnow()) is None  # the same badge again
     assert stars.propose(world.ann.id, "star_1", utcnow()) is None  # a lower star, late
     assert stars.propose(world.ann.id, "first_patrol", utcnow()) is None  # not a star
