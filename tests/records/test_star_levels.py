@@ -212,6 +212,29 @@ def test_pending_during_publicity_and_certified_at_the_exact_end_instant(client,
     assert audit_actions("star_level", row.id) == ["star_level.proposed", "star_level.certified"]
 
 
+def test_the_volunteer_is_told_once_when_certified_and_not_when_rejected(client, world) -> None:
+    world.ann.user.locale = "en"
+    row = proposed(world.ann)
+    certify_due(row.publicity_ends_at)
+    certify_due(row.publicity_ends_at + timedelta(hours=1))
+    bo_level = proposed(world.bo)
+    objection = lodge(client, world.organiser, bo_level).get_json()
+    decide(client, world.staff, objection["id"], "upheld")
+
+    def told(volunteer: Any) -> list[dict[str, Any]]:
+        response = client.get(f"{API}/me/notifications", headers=as_(volunteer))
+        assert response.status_code == 200, response.get_json()
+        return [item for item in response.get_json()["items"] if item["kind"] == "star_level_certified"]
+
+    [item] = told(world.ann)
+    assert (item["title"], item["body"]) == (
+        "Star level certified",
+        "Congratulations! The publicity is over: you are certified as “One-star volunteer (100 hours)”.",
+    )
+    assert item["data"] == {"type": "star_level_certified", "star_level_id": str(row.id), "star_level": "1"}
+    assert told(world.bo) == []
+
+
 def test_a_pending_higher_level_does_not_replace_the_certified_one(world) -> None:
     first = proposed(world.ann)
     certify_due(first.publicity_ends_at)
