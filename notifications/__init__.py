@@ -5,7 +5,8 @@ one's notifications), ``quiet_hours/``, ``reminders/`` (before each shift; a cit
 ``broadcasts/`` (call-outs to a subtree) and ``delivery/`` (the push providers and the worker that
 sends the outbox). What they share stays here: the notification row (``models.py``), writing
 notifications (``service.py``), their texts (``texts.py``) and the listeners that turn other
-packages' events into notifications (``listeners.py``, ``reward_listeners.py``).
+packages' events into notifications (``listeners.py``, ``reward_listeners.py``,
+``record_listeners.py``).
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ TASK_MODULES: tuple[str, ...] = ("notifications.delivery.tasks", "notifications.
 def init_app(app: Flask) -> None:
     """The notifications API and the listeners that turn other packages' events into notifications."""
     from core.extensions import api
-    from notifications import listeners, reward_listeners, routes
+    from notifications import listeners, record_listeners, reward_listeners, routes
     from notifications.broadcasts import routes as broadcasts
 
     for module in (routes, broadcasts):
         api.register_blueprint(module.blp)
     listeners.connect()
     reward_listeners.connect()
+    record_listeners.connect()

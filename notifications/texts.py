@@ -13,7 +13,8 @@ language, so one set of ``params`` serves every recipient:
   ``to_status`` of a report.
 - ``minutes_before``: how long before the start a shift_reminder goes out.
 - ``title``, ``body``: a broadcast's own text, shown as written.
-- ``badge_name_zh``, ``badge_name_en``: a badge's name in each language (badge_earned).
+- ``badge_name_zh``, ``badge_name_en``: a badge's name in each language (badge_earned,
+  star_level_certified: the star's badge).
 - ``item_name``, ``pickup_code`` and ``status`` (selects the text) of a redemption.
 
 A missing parameter renders as empty text rather than failing: a notification is written inside
@@ -149,6 +150,13 @@ _TEXTS: dict[str, tuple[Text, Text]] = {
     "badge_earned": (
         C_("notification:badge_earned", "New badge"),
         C_("notification:badge_earned", "Congratulations! You earned the “{badge_label}” badge."),
+    ),
+    "star_level_certified": (
+        C_("notification:star_level_certified", "Star level certified"),
+        C_(
+            "notification:star_level_certified",
+            "Congratulations! The publicity is over: you are certified as “{badge_label}”.",
+        ),
     ),
     "redemption_status.requested": (
         C_("notification:redemption_status.requested", "Redemption requested"),

@@ -21,19 +21,29 @@ if TYPE_CHECKING:
 
 MODEL_MODULES: tuple[str, ...] = (
     "records.entries.models",
+    "records.stars.models",
 )
-TASK_MODULES: tuple[str, ...] = ()
+TASK_MODULES: tuple[str, ...] = (
+    "records.stars.tasks",
+)
 
 #: The route module of each feature, one a line; each holds a ``blp`` registered in this order (the
 #: order of the API document's sections).
 FEATURE_ROUTES: tuple[str, ...] = (
     "records.entries.routes",
+    "records.stars.routes",
+)
+#: Modules whose ``connect()`` subscribes a feature to other packages' signals, one a line.
+LISTENER_MODULES: tuple[str, ...] = (
+    "records.stars.listeners",
 )
 
 
 def init_app(app: Flask) -> None:
-    """The records API: one blueprint per feature."""
+    """The records API (one blueprint per feature) and the features' listeners."""
     from core.extensions import api
 
     for name in FEATURE_ROUTES:
         api.register_blueprint(importlib.import_module(name).blp)
+    for name in LISTENER_MODULES:
+        importlib.import_module(name).connect()

@@ -55,6 +55,7 @@ from core.extensions import db
 from grids.models import Area, AreaLevel
 from notifications.models import Notification
 from patrols.service import patrol_for
+from records.stars import service as star_levels
 from rewards.catalogue.models import CatalogueItem
 from rewards.ledger import service as ledger
 from rewards.ledger.models import LedgerEntry, LedgerReason
@@ -107,6 +108,8 @@ KINDS = {
     "training_id": "training",
     "evaluation_id": "evaluation",
     "service_record_id": "service_record",
+    "star_level_id": "star_level",
+    "star_objection_id": "star_objection",
     # in query strings (the audit log's filters)
     "target_id": "user",
     "actor_id": "user",
@@ -267,6 +270,11 @@ class World:
             "post", "/api/v1/service-hours", organiser, 201,
             json={"volunteer_id": volunteer.id, "served_on": (date.today() - timedelta(days=2)).isoformat(),
                   "minutes": 60, "note": "值守"},
+        )["id"]
+        records["star_level"] = star_levels.propose(volunteer.id, "star_1", utcnow()).id  # as the badge's listener
+        records["star_objection"] = self.call(
+            "post", f"/api/v1/star-levels/{records['star_level']}/objections", db.session.get(User, records["user"]), 201,
+            json={"reason": "时长有误"},
         )["id"]
         records["notification"] = db.session.scalar(
             sa.select(sa.func.max(Notification.id)).where(Notification.user_id == volunteer.user_id)
