@@ -245,6 +245,18 @@ class AwardSchema(ma.Schema):
     earned_at = Instant(required=True)
 
 
+class StarLevelStatusSchema(ma.Schema):
+    level = fields.Integer(required=True, metadata={"description": "1–5: the highest level pending or certified"})
+    status = fields.String(required=True, metadata={"description": "`pending` during its publicity (公示), or `certified`"})
+    proposed_at = Instant(required=True)
+    publicity_ends_at = Instant(required=True)
+    certified_at = Instant(required=True, allow_none=True)
+    certified_level = fields.Integer(
+        required=True, allow_none=True,
+        metadata={"description": "The highest certified level (what a certificate prints); a pending higher one does not replace it"},
+    )
+
+
 class RecordSummarySchema(ma.Schema):
     volunteer_id = fields.Integer(required=True)
     identity = fields.Nested(IdentitySchema, required=True)
@@ -256,4 +268,8 @@ class RecordSummarySchema(ma.Schema):
     )
     trainings = fields.List(fields.Nested(TrainingSchema), required=True, metadata={"description": "Newest first, corrections beside their originals"})
     awards = fields.List(fields.Nested(AwardSchema), required=True, metadata={"description": "Badges, in the order earned"})
+    star_level = fields.Nested(
+        StarLevelStatusSchema, required=True, allow_none=True,
+        metadata={"description": "The star level and its publicity (公示): null before the first is proposed"},
+    )
     evaluations = fields.List(fields.Nested(EvaluationSchema), required=True, metadata={"description": "Newest year first"})

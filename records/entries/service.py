@@ -52,6 +52,7 @@ from records.entries.schemas import (
     TrainingCorrectionInput,
     TrainingCreateInput,
 )
+from records.stars import service as stars
 from rewards.awarding import service as awarding
 from rewards.awarding.models import ServiceRecord
 from rewards.badges import service as badges
@@ -139,6 +140,7 @@ def summary(volunteer: Volunteer) -> dict[str, Any]:
         "training": _totals({year: minutes for year, minutes in training_by_year.items() if minutes}),
         "trainings": trainings,
         "awards": badges.badges_of(volunteer.id),
+        "star_level": stars.level_status(volunteer.id),
         "evaluations": evaluations_of(volunteer.id),
     }
 

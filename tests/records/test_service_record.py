@@ -559,3 +559,19 @@ def test_two_corrections_of_one_training_at_once_make_one_entry(app: Flask) -> N
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).where(Training.corrects_id == training_id)) == 1
         db.session.remove()
+
+
+def test_the_record_shows_the_star_level_pending_during_publicity_then_certified(client, world) -> None:
+    from records.stars import service as stars
+
+    assert ok(get(client, "/me/record", world.volunteer))["star_level"] is None
+    proposed_at = utcnow() - timedelta(days=8)
+    level = stars.propose(world.volunteer.id, "star_1", proposed_at)
+    assert level is not None
+
+    shown = ok(get(client, "/me/record", world.volunteer))["star_level"]
+    assert (shown["level"], shown["status"], shown["certified_level"], shown["certified_at"]) == (1, "pending", None, None)
+
+    assert stars.certify(level.id, level.publicity_ends_at)
+    shown = ok(get(client, f"/records/volunteers/{world.volunteer.id}", world.organiser))["star_level"]
+    assert (shown["level"], shown["status"], shown["certified_level"]) == (1, "certified", 1)
