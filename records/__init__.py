@@ -24,7 +24,9 @@ TASK_MODULES: tuple[str, ...] = ()
 
 #: The route module of each feature, one a line; each holds a ``blp`` registered in this order (the
 #: order of the API document's sections).
-FEATURE_ROUTES: tuple[str, ...] = ()
+FEATURE_ROUTES: tuple[str, ...] = (
+    "records.handover.routes",
+)
 
 
 def init_app(app: Flask) -> None:
