@@ -5,6 +5,7 @@ refusals; the audit entry; and a number of queries that does not grow with the v
 
 from __future__ import annotations
 
+import gc
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -234,9 +235,15 @@ def test_english_headers_names_and_the_download(client: FlaskClient, world: Worl
     assert f'filename="handover-{world.community.id}-2026-09-01_2026-09-30.xlsx"' in disposition
     zh = export(client, world.staff, world.community).headers["Content-Disposition"]
     assert unquote(zh.split("filename*=UTF-8''")[1]) == "志愿服务交接-东站社区-2026-09-01_2026-09-30.xlsx"
-    binary = export(client, world.staff, world.community, headers={"Accept": "application/octet-stream"})
+    # Read without closing the response (as a careless client does): the temporary file is closed
+    # once read all the same (a ResourceWarning would fail the test).
+    binary = client.get(URL, query_string={"area_id": world.community.id, **SEPTEMBER},
+                        headers=factories.headers_for(world.staff, Accept="application/octet-stream"))
     assert binary.status_code == 200 and binary.mimetype == "application/octet-stream"
+    assert int(binary.headers["Content-Length"]) == len(binary.data)
     assert sheets_of(binary)["志愿者"][1][1] == "张三"
+    del binary
+    gc.collect()
 
 
 def test_the_layout_two_decimal_hours_and_a_frozen_header(client: FlaskClient, world: World) -> None:
