@@ -355,7 +355,7 @@ def test_every_argument_is_required(client: FlaskClient, world: World, missing: 
 
 
 def test_a_year_of_366_days_is_the_longest_period(client: FlaskClient, world: World) -> None:
-    served(world.ann, world.grid, date(2028, 12, 31), 60)
+    by_hand(world.ann, world.grid, date(2028, 12, 31), 60, "宣传")
     leap_year = {"first": "2028-01-01", "last": "2028-12-31"}
     assert sheets_of(export(client, world.staff, world.community, **leap_year))["志愿者"][1][7] == 1
     too_long = export(client, world.staff, world.community, first="2028-01-01", last="2029-01-01", headers=EN)
