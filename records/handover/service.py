@@ -14,9 +14,9 @@ Rules:
 - **Full ID numbers** are printed (the national system needs them), so every export leaves an
   audit entry naming the caller, the area, the period and the volunteers whose data left.
 - **Memory and queries**: two queries, each read in batches (``yield_per``; a server-side cursor
-  on PostgreSQL) into openpyxl's write-only workbook, plus one for the cities (the volunteer number
-  prints the city's code) and one for the area: no query per volunteer or record, and a district's
-  100,000 records are never all in memory.
+  on PostgreSQL) into openpyxl's write-only workbook, plus the area and, once per sheet, the cities
+  (the volunteer number prints the city's code): no query per volunteer or record, and a
+  district's 100,000 records are never all in memory.
 """
 
 from __future__ import annotations
