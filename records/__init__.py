@@ -32,6 +32,7 @@ TASK_MODULES: tuple[str, ...] = (
 FEATURE_ROUTES: tuple[str, ...] = (
     "records.entries.routes",
     "records.stars.routes",
+    "records.handover.routes",
 )
 #: Modules whose ``connect()`` subscribes a feature to other packages' signals, one a line.
 LISTENER_MODULES: tuple[str, ...] = (

@@ -28,10 +28,20 @@ def counted(
     """The condition selecting a volunteer's service records that count: not voided, served on a
     local day in ``first``..``last`` (both inclusive, either open), and, with ``area_path``, on a
     grid inside that subtree. Select from ``ServiceRecord`` joined to the grid's ``Area``."""
-    conditions: list[sa.ColumnElement[bool]] = [
+    return sa.and_(
         ServiceRecord.volunteer_id == volunteer_id,
-        ServiceRecord.voided_at.is_(None),
-    ]
+        counted_of_anyone(area_path=area_path, first=first, last=last),
+    )
+
+
+def counted_of_anyone(
+    *,
+    area_path: str | None = None,
+    first: date | None = None,
+    last: date | None = None,
+) -> sa.ColumnElement[bool]:
+    """:func:`counted` for every volunteer at once (an area's batch, e.g. the hand-over export)."""
+    conditions: list[sa.ColumnElement[bool]] = [ServiceRecord.voided_at.is_(None)]
     if first is not None:
         conditions.append(ServiceRecord.served_on >= first)
     if last is not None:

@@ -18,7 +18,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -440,6 +440,7 @@ QUERY_VALUES: dict[str, Callable[[GeneratedClient], dict[str, Any]]] = {
         "period": generated.model("GetLeaderboardPeriod").MONTH,
         "metric": generated.model("GetLeaderboardMetric").HOURS,
     },
+    "handover_export": lambda _generated: {"first": date(2026, 9, 1), "last": date(2026, 9, 30)},
 }
 #: For an id the day made none of (a series, a swap, …): no such record, a documented 404.
 MISSING_ID = 2**31 - 1

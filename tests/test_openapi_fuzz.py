@@ -232,6 +232,9 @@ _RELATIONAL_QUERY_RULES.update(
         for name in ("period", "value", "from", "to", "series")
     }
 )
+# The hand-over export's period (records/handover/schemas.py): first..last in order, at most 366
+# days, in the years 2000–2099.
+_RELATIONAL_QUERY_RULES.update({("GET /api/v1/records/handover", name): bool for name in ("first", "last")})
 
 
 def _is_reference(name: str) -> bool:

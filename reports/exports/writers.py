@@ -51,6 +51,8 @@ class CellKind(StrEnum):
     INTEGER = "integer"
     #: Hours and minutes with one decimal.
     DECIMAL = "decimal"
+    #: Hours with two decimals (the hand-over to the national volunteer system asks for them).
+    DECIMAL2 = "decimal2"
     #: A ratio (0.85) shown as a percentage (85.0%).
     PERCENT = "percent"
     DATE = "date"
@@ -62,6 +64,7 @@ NUMBER_FORMATS = {
     CellKind.TEXT: "@",
     CellKind.INTEGER: "0",
     CellKind.DECIMAL: "0.0",
+    CellKind.DECIMAL2: "0.00",
     CellKind.PERCENT: "0.0%",
     CellKind.DATE: "yyyy-mm-dd",
     CellKind.DATETIME: "yyyy-mm-dd hh:mm:ss",
@@ -71,6 +74,7 @@ DEFAULT_WIDTHS = {
     CellKind.TEXT: 16,
     CellKind.INTEGER: 10,
     CellKind.DECIMAL: 10,
+    CellKind.DECIMAL2: 10,
     CellKind.PERCENT: 10,
     CellKind.DATE: 12,
     CellKind.DATETIME: 20,
