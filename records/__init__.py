@@ -19,12 +19,17 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from flask import Flask
 
-MODEL_MODULES: tuple[str, ...] = ()
+MODEL_MODULES: tuple[str, ...] = (
+    "records.certificates.models",
+)
 TASK_MODULES: tuple[str, ...] = ()
 
 #: The route module of each feature, one a line; each holds a ``blp`` registered in this order (the
-#: order of the API document's sections).
-FEATURE_ROUTES: tuple[str, ...] = ()
+#: order of the API document's sections), and may hold ``pages``, a plain Flask blueprint of public
+#: HTML pages outside the API (the certificate check the QR code opens).
+FEATURE_ROUTES: tuple[str, ...] = (
+    "records.certificates.routes",
+)
 
 
 def init_app(app: Flask) -> None:
@@ -32,4 +37,7 @@ def init_app(app: Flask) -> None:
     from core.extensions import api
 
     for name in FEATURE_ROUTES:
-        api.register_blueprint(importlib.import_module(name).blp)
+        module = importlib.import_module(name)
+        api.register_blueprint(module.blp)
+        if hasattr(module, "pages"):
+            app.register_blueprint(module.pages)
