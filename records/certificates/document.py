@@ -166,8 +166,12 @@ def _qr_block(pdf: FPDF, document: Document) -> None:
 
 
 def _revoked_mark(pdf: FPDF, revoked_on: date) -> None:
-    """Across the page: 已撤销 and the day, in red."""
+    """Under the title, a line saying so (text readers skip diagonal text), and across the page
+    已撤销 and the day, in red."""
     pdf.set_text_color(*RED)
+    pdf.set_font(FONT, size=12)
+    pdf.set_xy(_MARGIN, 52)
+    pdf.cell(_PAGE_WIDTH - 2 * _MARGIN, 8, f"本证明已于{chinese_date(revoked_on)}撤销（已撤销），不再有效。", align="C")
     with pdf.rotation(30, x=_PAGE_WIDTH / 2, y=150):
         pdf.set_font(FONT, size=72)
         pdf.set_xy(0, 132)

@@ -15,6 +15,7 @@ issuer queue on that row; a rolled-back issue rolls the counter back with it, so
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -177,16 +178,9 @@ def issue(caller: Caller, certificate_id: int, *, full_id_number: bool) -> Certi
         raise ValidationFailed(NO_HOURS, code="no_hours_in_period")
     now = utcnow()
     issued_on = now.astimezone(zone(issuer.timezone)).date()
-    # Claim the request first: of two managers issuing it at once, the second waits on this row
-    # and then matches nothing, before it touches the counter.
-    claimed = db.session.execute(
-        sa.update(Certificate)
-        .where(Certificate.id == certificate.id, Certificate.status == CertificateStatus.REQUESTED)
-        .values(status=CertificateStatus.ISSUED)
-        .execution_options(synchronize_session=False)
-    )
-    if rowcount(claimed) != 1:
-        raise Conflict("Only a requested certificate can be issued.", code="certificate_not_requested")
+    # The counter row is the queue: concurrent issues of this issuer wait here for each other, so
+    # the conditional UPDATE below sees a concurrent issue of the same certificate committed, and
+    # matches nothing (409; the rollback gives the number back).
     sequence = next_sequence(issuer.id, issued_on.year)
     seal = db.session.get(AreaSeal, issuer.id)
     frozen = {
@@ -208,10 +202,10 @@ def issue(caller: Caller, certificate_id: int, *, full_id_number: bool) -> Certi
     }
     try:
         with db.session.begin_nested():
-            db.session.execute(
+            claimed = db.session.execute(
                 sa.update(Certificate)
-                .where(Certificate.id == certificate.id)
-                .values(**frozen)
+                .where(Certificate.id == certificate.id, Certificate.status == CertificateStatus.REQUESTED)
+                .values(status=CertificateStatus.ISSUED, **frozen)
                 .execution_options(synchronize_session=False)
             )
     except IntegrityError:
@@ -220,6 +214,8 @@ def issue(caller: Caller, certificate_id: int, *, full_id_number: bool) -> Certi
         raise Conflict(
             "The next certificate number is already in use; tell the operators.", code="certificate_number_taken"
         ) from None
+    if rowcount(claimed) != 1:
+        raise Conflict("Only a requested certificate can be issued.", code="certificate_not_requested")
     db.session.refresh(certificate)
     audit.record(
         caller, "certificate.issue", target_type="certificate", target_id=certificate.id, area_path=issuer.path,
@@ -447,8 +443,8 @@ def _local_day(moment: Any, area: Area) -> date:
 # --- public verification -------------------------------------------------------------------------
 
 
-#: What a number looks like: an area code (letters, digits, dashes), the year and six digits.
-NUMBER_PATTERN = r"^[0-9A-Za-z-]{1,32}-[0-9]{4}-[0-9]{6,}$"
+#: What a number looks like: an area code (grids.schemas.CODE_PATTERN), the year and six digits or more.
+NUMBER_PATTERN = r"^[A-Za-z0-9_-]{1,32}-[0-9]{4}-[0-9]{6,}$"
 NUMBER_MAX_LENGTH = 64
 
 
@@ -459,7 +455,9 @@ def verification_not_found() -> NotFound:
 
 def verify(number: str) -> dict[str, Any]:
     """What a verifier may see of the certificate with this number (nothing else)."""
-    if len(number) > NUMBER_MAX_LENGTH:
+    # Checked before the lookup: a NUL or an overlong text would otherwise reach the database
+    # and answer differently from a number that is simply unknown.
+    if len(number) > NUMBER_MAX_LENGTH or not re.fullmatch(NUMBER_PATTERN, number, flags=re.ASCII):
         raise verification_not_found()
     certificate = db.session.scalar(sa.select(Certificate).where(Certificate.number == number))
     if certificate is None or certificate.status == CertificateStatus.REQUESTED:
