@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import subprocess
 from datetime import date, timedelta
 from pathlib import Path
@@ -132,9 +131,6 @@ def dark(r: int, g: int, b: int) -> bool:
 
 def red(r: int, g: int, b: int) -> bool:
     return r > 150 and g < 90 and b < 90
-
-
-pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils (make pdf-tools)")
 
 
 # --- request -------------------------------------------------------------------------------------
@@ -331,8 +327,7 @@ def test_the_public_check_shows_only_what_a_verifier_needs_and_follows_revocatio
 @pytest.mark.parametrize("number", ["150200-2026-999999", "not-a-number", "x" * 300, "a/b", "%00", "１５０２００-2026-000001"])
 def test_unknown_and_malformed_numbers_answer_alike(world: World, number: str) -> None:
     issued = world.issued()
-    requested = world.requested(world.tree.district_a)  # asked for, not issued: no number to find
-    del requested
+    world.requested(world.tree.district_a)  # asked for, not issued: nothing more to find
     reference = world.client.get(f"{API}/certificates/verify/{issued['number'][:-1]}9")
     body = assert_problem(reference, 404, "certificate_not_found")
     response = world.client.get(f"{API}/certificates/verify/{number}")
@@ -442,8 +437,8 @@ def test_a_revocation_needs_a_reason(world: World, reason: Any) -> None:
 
 def test_issue_refuses_odd_bodies(world: World) -> None:
     certificate_id = world.requested()
-    for body in ({"full_id_number": "yes"}, {"full_id_number": 1}, {"other": True}, []):
-        response = world.issue(certificate_id, **({} if isinstance(body, list) else body)) if not isinstance(body, list) else world.client.post(
+    for body in ({"full_id_number": "yes"}, {"full_id_number": 1}, {"other": True}, [], "x"):
+        response = world.client.post(
             f"{API}/certificates/{certificate_id}/issue", json=body, headers=factories.headers_for(world.organiser)
         )
         assert response.status_code == 422, (body, response.get_json())
@@ -507,8 +502,6 @@ def test_staff_upload_the_seal_it_keeps_its_transparency_and_prints_on_later_cer
     assert stored.status_code == 200 and stored.mimetype == "image/png"
     image = Image.open(io.BytesIO(stored.data))
     assert image.mode == "RGBA" and image.getpixel((0, 0))[3] == 0
-    after = world.issued(world.tree.community_a, **{}) if False else None
-    del after
     third = world.client.post(
         f"{API}/me/certificates",
         json={"issuer_area_id": world.tree.community_a.id, "first_day": period(7)["first_day"], "last_day": today().isoformat()},
@@ -544,7 +537,7 @@ def test_seal_uploads_are_for_officials_in_scope_and_images_only(world: World, p
 def test_concurrent_issues_of_one_issuer_take_numbers_one_to_n_without_gap(app: Flask) -> None:
     threads = 8
     with app.app_context():
-        city, district, subdistrict, community, grid = factories.make_branch()
+        _city, _district, _subdistrict, community, grid = factories.make_branch()
         organisers = [factories.make_user("organiser", community) for _ in range(threads)]
         volunteers = [factories.make_volunteer(grid, real_name=f"并发{i}") for i in range(threads)]
         for volunteer in volunteers:
