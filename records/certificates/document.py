@@ -53,8 +53,9 @@ def chinese_date(day: date) -> str:
     return f"{day.year}年{day.month}月{day.day}日"
 
 
-def render(document: Document, font: Path) -> bytes:
-    """The certificate's one A4 page."""
+def render(document: Document, font: Path, *, star_level: str | None = None) -> bytes:
+    """The certificate's one A4 page; ``star_level`` (e.g. 三星志愿者) is printed when given: the
+    star levels' feature passes the volunteer's certified level, if any."""
     pdf = FPDF(format="A4", unit="mm")
     pdf.set_title(f"{TITLE} {document.number}")
     pdf.set_creator("Shouwang")
@@ -90,8 +91,8 @@ def render(document: Document, font: Path) -> bytes:
         ("服务内容", document.content),
         ("服务地点", document.places),
     ]
-    if document.star_level:
-        rows.append(("星级", document.star_level))
+    if star_level:
+        rows.append(("星级", star_level))
     for label, value in rows:
         pdf.set_x(_MARGIN)
         pdf.set_font(FONT, size=12)

@@ -16,6 +16,7 @@ issuer queue on that row; a rolled-back issue rolls the counter back with it, so
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -399,10 +400,9 @@ class Document:
     seal: bytes | None
     verification_url: str
     revoked_on: date | None
-    star_level: str | None = None
 
 
-def document_of(caller: Caller, certificate_id: int, verification_url: Any) -> Document:
+def document_of(caller: Caller, certificate_id: int, verification_url: Callable[[str], str]) -> Document:
     """The PDF's fields of an issued (or revoked) certificate the caller reaches; 409 before issue.
 
     ``verification_url(number)`` makes the URL the QR code opens.

@@ -23,7 +23,9 @@ from core.extensions import db
 from core.timeutil import zone
 from grids.models import Area, AreaLevel
 from patrols.service import patrol_for
+from records.certificates import document as pdf_module
 from records.certificates.models import Certificate, CertificateCounter
+from records.certificates.service import Document
 from records.settings import CJK_FONT, PUBLIC_BASE_URL, VERIFY_LIMIT
 from rewards.awarding import service as awarding
 from tests import factories, races
@@ -585,3 +587,17 @@ def test_concurrent_requests_for_the_same_period_make_one_certificate(app: Flask
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Certificate)) == 1
         db.session.remove()
+
+
+def test_the_star_level_is_printed_when_the_caller_gives_one(tmp_path: Path) -> None:
+    """The star levels' feature passes the certified level; without one the line is left out."""
+    font = pdf_module.find_font(None)
+    assert font is not None, "make cjk-font installs fonts-wqy-microhei"
+    document = Document(
+        number="150200-2026-000007", volunteer_name="王五", id_type="居民身份证", id_number="1502**********1234",
+        volunteer_number="150200-00000042", first_day=date(2026, 1, 1), last_day=date(2026, 3, 31), hours="100",
+        content="夜间巡逻 50 次", places="东站社区 网格3", issuer_name="东站社区", issued_on=date(2026, 4, 1), seal=None,
+        verification_url="https://check.example.org/verify/150200-2026-000007", revoked_on=None,
+    )
+    assert "三星志愿者" in pdf_text(pdf_module.render(document, font, star_level="三星志愿者"), tmp_path)
+    assert "星级" not in pdf_text(pdf_module.render(document, font), tmp_path)
