@@ -184,7 +184,15 @@ def _verification_url(number: str) -> str:
 # --- the public check ----------------------------------------------------------------------------
 
 
-@blp.route("/certificates/verify/<path:number>", methods=["GET"])
+_NUMBER_PARAMETER = {
+    "in": "path",
+    "name": "number",
+    "description": "The certificate number printed on it, `<issuer area code>-<year>-<sequence>`",
+    "schema": {"type": "string", "minLength": 13, "maxLength": service.NUMBER_MAX_LENGTH, "pattern": service.NUMBER_PATTERN},
+}
+
+
+@blp.route("/certificates/verify/<path:number>", methods=["GET"], parameters=[_NUMBER_PARAMETER])
 @_limit_checks
 @blp.response(200, VerificationSchema)
 @_errors(404, 429)
