@@ -91,13 +91,13 @@ cjk-font:
 	  echo "No Chinese font for certificates: install the Debian package fonts-wqy-microhei as root" \
 	       "(or set RECORDS_CJK_FONT to a .ttf/.ttc file); until then certificate PDFs answer 503" >&2
 
-# The certificate tests read the PDFs with pdftotext and render them with pdftoppm (poppler-utils),
-# installed when missing (as root).
+# The certificate tests read the PDFs with pdftotext, render them with pdftoppm (poppler-utils) and
+# decode their QR code with zbarimg (zbar-tools), installed when missing (as root).
 pdf-tools:
-	@{ command -v pdftotext && command -v pdftoppm; } >/dev/null || \
+	@{ command -v pdftotext && command -v pdftoppm && command -v zbarimg; } >/dev/null || \
 	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null; } || \
-	  { echo "Install poppler-utils (pdftotext, pdftoppm) for the certificate tests" >&2; exit 1; }
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils zbar-tools >/dev/null; } || \
+	  { echo "Install poppler-utils (pdftotext, pdftoppm) and zbar-tools (zbarimg) for the certificate tests" >&2; exit 1; }
 
 # README's walk-through is run as written by a test, with curl and jq: installed when missing (as root).
 shell-tools:

@@ -120,6 +120,16 @@ def pdf_page(data: bytes, name: str) -> Image.Image:
     return Image.open(ARTIFACTS / f"{name}.png").convert("RGB")
 
 
+def qr_codes(data: bytes) -> list[str]:
+    """What the QR codes on page 1 say, read by zbarimg from a 150 dpi rendering."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "qr.pdf").write_bytes(data)
+    subprocess.run(["pdftoppm", "-png", "-r", "150", "-f", "1", "-l", "1", "-singlefile", str(ARTIFACTS / "qr.pdf"), str(ARTIFACTS / "qr")], check=True)
+    # zbarimg exits 0 when it found codes; it may complain about D-Bus on stderr, which says nothing here.
+    found = subprocess.run(["zbarimg", "-q", "--raw", str(ARTIFACTS / "qr.png")], capture_output=True, text=True)
+    return found.stdout.split()
+
+
 def share(image: Image.Image, test: Any) -> float:
     """The share of the page's pixels for which ``test(r, g, b)`` holds."""
     raw = image.convert("RGB").tobytes()
@@ -259,6 +269,7 @@ def test_the_pdf_prints_every_field_in_chinese_with_the_id_masked(world: World, 
     page = pdf_page(response.data, "certificate")
     assert share(page, dark) > 0.005  # the text is there, not a blank page
     assert share(page, red) > 0.002  # the frame and the placeholder seal
+    assert qr_codes(response.data) == [f"http://localhost/verify/{issued['number']}"]
     # Managers in scope get it too; a client that only takes bytes asks for octet-stream.
     as_bytes = world.client.get(
         f"{API}/certificates/{issued['id']}/pdf", headers=factories.headers_for(world.staff, Accept="application/octet-stream")
