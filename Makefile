@@ -6,7 +6,7 @@ export FLASK_APP := app:create_app
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint typecheck install install-test translations translations-extract translations-update translations-init browser shell-tools upgrade serve worker bench bench-autofill bench-checkin bench-notifications bench-leaderboard bench-reports clean
+.PHONY: run test lint typecheck install install-test translations translations-extract translations-update translations-init browser shell-tools cjk-font pdf-tools upgrade serve worker bench bench-autofill bench-checkin bench-notifications bench-leaderboard bench-reports clean
 
 # The installer: uv (from PyPI, into the virtualenv) when it can be had, about five times faster
 # than pip on a cold machine; pip otherwise, or always with INSTALLER=pip. uv does not read pip's
@@ -42,8 +42,8 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(call install_packages,.[test])
 	touch $@
 
-install: $(VENV)/.installed translations
-install-test: $(VENV)/.installed-test translations
+install: $(VENV)/.installed translations cjk-font
+install-test: $(VENV)/.installed-test translations cjk-font
 
 ## translations: compile each translations/<lang>/LC_MESSAGES/messages.po to its .mo (a build product,
 ## not in git; the app refuses to start without it). Recompiled when the .po changes.
@@ -79,6 +79,26 @@ browser:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null; } || \
 	  echo "No Chinese font: the console's screenshots will show boxes for Chinese (Debian package fonts-wqy-microhei)" >&2
 
+# Certificates (records/certificates/document.py) are printed in Chinese with a TrueType CJK font from
+# Debian (fonts-wqy-microhei, 5 MB; never fetched at run time), installed when missing (as root).
+# Without one the app still runs and a certificate's PDF answers 503 cjk_font_missing.
+CJK_FONT_FILE := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+cjk-font:
+	@[ -f "$(CJK_FONT_FILE)" ] || [ -n "$$RECORDS_CJK_FONT" ] || \
+	  { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null 2>&1; } || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null; } || \
+	  echo "No Chinese font for certificates: install the Debian package fonts-wqy-microhei as root" \
+	       "(or set RECORDS_CJK_FONT to a .ttf/.ttc file); until then certificate PDFs answer 503" >&2
+
+# The certificate tests read the PDFs with pdftotext, render them with pdftoppm (poppler-utils) and
+# decode their QR code with zbarimg (zbar-tools), installed when missing (as root).
+pdf-tools:
+	@{ command -v pdftotext && command -v pdftoppm && command -v zbarimg; } >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils zbar-tools >/dev/null; } || \
+	  { echo "Install poppler-utils (pdftotext, pdftoppm) and zbar-tools (zbarimg) for the certificate tests" >&2; exit 1; }
+
 # README's walk-through is run as written by a test, with curl and jq: installed when missing (as root).
 shell-tools:
 	@{ command -v curl && command -v jq; } >/dev/null || \
@@ -99,7 +119,7 @@ typecheck: install-test
 
 ## test: lint and the type check, then the whole suite on SQLite, then on PostgreSQL too when
 ## TEST_DATABASE_URL is set (required under CI=true: some races are caught only on PostgreSQL)
-test: install-test browser shell-tools lint typecheck
+test: install-test browser shell-tools pdf-tools lint typecheck
 	@if [ "$$CI" = true ] && [ -z "$$TEST_DATABASE_URL" ]; then \
 		echo "CI=true but TEST_DATABASE_URL is not set: the PostgreSQL run is required in CI" >&2; exit 1; fi
 	env -u TEST_DATABASE_URL $(BIN)/python -m pytest -q --durations=15

@@ -22,15 +22,18 @@ if TYPE_CHECKING:
 MODEL_MODULES: tuple[str, ...] = (
     "records.entries.models",
     "records.stars.models",
+    "records.certificates.models",
 )
 TASK_MODULES: tuple[str, ...] = (
     "records.stars.tasks",
 )
 
 #: The route module of each feature, one a line; each holds a ``blp`` registered in this order (the
-#: order of the API document's sections).
+#: order of the API document's sections), and may hold ``pages``, a plain Flask blueprint of public
+#: HTML pages outside the API (the certificate check the QR code opens).
 FEATURE_ROUTES: tuple[str, ...] = (
     "records.entries.routes",
+    "records.certificates.routes",
     "records.stars.routes",
     "records.handover.routes",
 )
@@ -45,6 +48,9 @@ def init_app(app: Flask) -> None:
     from core.extensions import api
 
     for name in FEATURE_ROUTES:
-        api.register_blueprint(importlib.import_module(name).blp)
+        module = importlib.import_module(name)
+        api.register_blueprint(module.blp)
+        if hasattr(module, "pages"):
+            app.register_blueprint(module.pages)
     for name in LISTENER_MODULES:
         importlib.import_module(name).connect()

@@ -10,6 +10,10 @@ STAR_PUBLICITY_DAYS = "RECORDS_STAR_PUBLICITY_DAYS"
 STAR_CERTIFY_MINUTES = "RECORDS_STAR_CERTIFY_MINUTES"
 #: The public certificate check, per client address.
 VERIFY_LIMIT = "RECORDS_VERIFY_LIMIT"
+#: Where the QR code on a certificate points (the public verification page lives under it).
+PUBLIC_BASE_URL = "RECORDS_PUBLIC_BASE_URL"
+#: The TrueType CJK font certificates are printed with.
+CJK_FONT = "RECORDS_CJK_FONT"
 
 SETTINGS: tuple[Setting, ...] = (
     integer(
@@ -24,4 +28,19 @@ SETTINGS: tuple[Setting, ...] = (
         "how often beat certifies the star levels whose publicity ended with no upheld or open objection",
     ),
     text(VERIFY_LIMIT, "30 per minute;300 per hour", "public certificate checks allowed per client address before 429"),
+    text(
+        PUBLIC_BASE_URL,
+        None,
+        "base URL of the public certificate check the QR code opens (e.g. `https://shouwang.example`); "
+        "unset: the host the PDF was downloaded from",
+        blank_is_unset=True,
+    ),
+    text(
+        CJK_FONT,
+        None,
+        "TrueType (.ttf/.ttc) Chinese font file certificates are printed with; unset: the first of Debian's "
+        "fonts-wqy-microhei, fonts-wqy-zenhei, fonts-arphic-uming, fonts-droid-fallback found (`make install` "
+        "installs the first); none: certificate PDFs answer 503",
+        blank_is_unset=True,
+    ),
 )

@@ -61,6 +61,8 @@ _ID_SOURCES: dict[str, str] = {
     "entry_id": "SELECT id FROM ledger_entries",
     "item_id": "SELECT id FROM catalogue_items",
     "redemption_id": "SELECT id FROM redemptions",
+    "certificate_id": "SELECT id FROM certificates",
+    "issuer_area_id": "SELECT id FROM areas WHERE level <> 'grid'",
 }
 
 
@@ -108,6 +110,7 @@ class _Community:
         self._patrol()
         self._report()
         self._rewards(district)
+        self._certificates(community)
         self._phone()
 
     def post(self, who: str, path: str, body: Any = None, status: int = 201, **kwargs: Any) -> dict[str, Any]:
@@ -157,6 +160,17 @@ class _Community:
             redemption = self.post("volunteer", f"/catalogue-items/{item.id}/redemptions", {"client_id": str(uuid.uuid4())})
         self.post("staff", f"/redemptions/{redemption['id']}/approve", {}, status=200)
 
+    def _certificates(self, community: Area) -> None:
+        """Hours entered last week; one certificate issued (its number public), one still asked for."""
+        served_on = (date.today() - timedelta(days=2)).isoformat()
+        self.post("organiser", "/service-hours", {"volunteer_id": self.volunteer.id, "served_on": served_on,
+                                                  "minutes": 90, "note": "交通疏导"})
+        for days, issue in ((7, True), (6, False)):
+            period = {"first_day": (date.today() - timedelta(days=days)).isoformat(), "last_day": date.today().isoformat()}
+            asked = self.post("volunteer", "/me/certificates", {"issuer_area_id": community.id, **period})
+            if issue:
+                self.number = self.post("organiser", f"/certificates/{asked['id']}/issue", {}, status=200)["number"]
+
     def _phone(self) -> None:
         self.post("volunteer", "/me/devices", {"token": f"fcm-{uuid.uuid4().hex}", "platform": "android"})
         self.feed = self.post("volunteer", "/me/calendar-feed")["url"].rsplit("/", 1)[1].removesuffix(".ics")
@@ -180,5 +194,6 @@ def build_world(client: FlaskClient, tree: Tree) -> World:
         world.ids[name] = list(db.session.scalars(sa.text(f"{query} ORDER BY id")))
         assert world.ids[name], f"the world has no {name}"
     world.ids["token"] = [a.feed, b.feed]
+    world.ids["number"] = [a.number, b.number]
     return world
 

@@ -56,6 +56,7 @@ from grids.models import Area, AreaLevel
 from notifications.models import Notification
 from patrols.service import patrol_for
 from records.stars import service as star_levels
+from rewards.awarding import service as awarding
 from rewards.catalogue.models import CatalogueItem
 from rewards.ledger import service as ledger
 from rewards.ledger.models import LedgerEntry, LedgerReason
@@ -82,6 +83,7 @@ PUBLIC_PATH_PARAMS = {
     "area_id": "areas are public: acting on one outside one's subtree is 403 out_of_scope",
     "grid_id": "a grid is an area: public, 403 out_of_scope outside one's subtree",
     "token": "the calendar feed's secret, not a record id (unknown or revoked: 404 for everyone)",
+    "number": "a certificate's number is printed on it for anyone to check (public, rate-limited; unknown: 404 for everyone)",
 }
 #: Query parameters naming areas (public, as above).
 PUBLIC_QUERY_PARAMS = {"area_id", "grid_id", "under", "parent_id"}
@@ -110,6 +112,7 @@ KINDS = {
     "service_record_id": "service_record",
     "star_level_id": "star_level",
     "star_objection_id": "star_objection",
+    "certificate_id": "certificate",
     # in query strings (the audit log's filters)
     "target_id": "user",
     "actor_id": "user",
@@ -275,6 +278,15 @@ class World:
         records["star_objection"] = self.call(
             "post", f"/api/v1/star-levels/{records['star_level']}/objections", db.session.get(User, records["user"]), 201,
             json={"reason": "时长有误"},
+        )["id"]
+        # A certificate asked of the place's community for hours served there.
+        awarding.award_manual_hours(
+            volunteer.id, grid, date.today() - timedelta(days=1), 60, note="巡逻", actor_id=records["user"]
+        )
+        records["certificate"] = self.call(
+            "post", "/api/v1/me/certificates", volunteer.user, 201,
+            json={"issuer_area_id": place.community.id, "first_day": (date.today() - timedelta(days=7)).isoformat(),
+                  "last_day": (date.today() - timedelta(days=1)).isoformat()},
         )["id"]
         records["notification"] = db.session.scalar(
             sa.select(sa.func.max(Notification.id)).where(Notification.user_id == volunteer.user_id)

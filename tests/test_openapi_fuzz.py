@@ -119,7 +119,8 @@ def _id_slots(world: World, case: Any) -> list[tuple[str, str, ParameterLocation
             continue
         for key, value in container.items():
             is_id = isinstance(value, int) and not isinstance(value, bool) and value > 0
-            if key in world.ids and (is_id or (key == "token" and isinstance(value, str))):
+            # The calendar feed's secret and a certificate's number are the ids that are text.
+            if key in world.ids and (is_id or (key in ("token", "number") and isinstance(value, str))):
                 slots.append((name, key, location))
     return slots
 

@@ -47,7 +47,7 @@ from records.identity import masked_name
 from records.settings import STAR_PUBLICITY_DAYS
 from records.stars import signals
 from records.stars.models import ObjectionStatus, StarLevel, StarLevelStatus, StarObjection
-from rewards.badges.service import STAR_HOURS
+from rewards.badges.service import BADGES, STAR_HOURS
 from volunteers.models import Volunteer, VolunteerStatus
 from volunteers.service import own_volunteer
 
@@ -376,6 +376,11 @@ def _audit_view(row: StarLevel) -> dict[str, Any]:
 
 
 # --- for the record and the certificate ------------------------------------------------------------
+
+
+def level_name(level: int) -> str:
+    """The level's Chinese name as printed (一星志愿者 … 五星志愿者)."""
+    return BADGES[f"star_{level}"][0]
 
 
 def certified_level(volunteer_id: int) -> int | None:
