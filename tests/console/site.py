@@ -71,25 +71,12 @@ def _database(tmp: Path) -> Iterator[str]:
     with admin.connect() as connection:
         connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        # Made beside the test database, it commits as that one does: CI turns synchronous_commit
-        # off for its own database (.ci/run), and prepare-demo's seeding is mostly commits.
-        if _synchronous_commit(base) == "off":
-            connection.execute(sa.text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     try:
         yield base.set(database=name).set(drivername="postgresql").render_as_string(hide_password=False)
     finally:
         with admin.connect() as connection:
             connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
-
-
-def _synchronous_commit(url: sa.engine.URL) -> str:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as connection:
-            return str(connection.execute(sa.text("SHOW synchronous_commit")).scalar_one())
-    finally:
-        engine.dispose()
 
 
 def _environment(instance: Path, database_url: str, extra: dict[str, str]) -> dict[str, str]:
