@@ -135,19 +135,76 @@ def _isolated(app: Flask, request: pytest.FixtureRequest) -> Iterator[None]:
         yield
         _truncate_all(app)
         return
+    if "demo_city" in request.fixturenames:
+        # The module's seeded city (below): this test runs in a savepoint after the seed, rolled back.
+        yield from _in_savepoint(app, request.getfixturevalue("demo_city").connection)
+        return
     with app.app_context():
         connection = db.engine.connect()
         outer = connection.begin()
         original = db.session
-        db.session = orm.scoped_session(
-            orm.sessionmaker(bind=connection, join_transaction_mode="create_savepoint"),
-            scopefunc=_app_ctx_id,
-        )
+        db.session = _test_session(connection)
         try:
             with app.app_context():
                 yield
         finally:
             db.session.remove()
+            db.session = original
+            outer.rollback()
+            connection.close()
+
+
+def _test_session(connection: sa.Connection) -> orm.scoped_session[orm.Session]:
+    """Sessions on the test's connection, one per app context, each joined through a SAVEPOINT."""
+    return orm.scoped_session(
+        orm.sessionmaker(bind=connection, join_transaction_mode="create_savepoint"), scopefunc=_app_ctx_id
+    )
+
+
+def _in_savepoint(app: Flask, connection: sa.Connection) -> Iterator[None]:
+    with app.app_context():
+        savepoint = connection.begin_nested()
+        original = db.session
+        db.session = _test_session(connection)
+        try:
+            with app.app_context():
+                yield
+        finally:
+            db.session.remove()
+            db.session = original
+            savepoint.rollback()
+
+
+@dataclass
+class DemoCity:
+    """The demo city seeded once for a module (``seed_demo`` is the slow part of its tests), on a
+    connection whose transaction is rolled back after the module; each test runs in a savepoint
+    after the seed, rolled back, so every test meets the city as freshly seeded. Every test of a
+    module that uses it must use it: the module's open transaction holds the demo city's unique
+    codes (PostgreSQL) or the whole file's write lock (SQLite) until the module ends."""
+
+    connection: sa.Connection
+    logins: dict[str, dict[str, str]]
+
+
+@pytest.fixture(scope="module")
+def demo_city(app: Flask) -> Iterator[DemoCity]:
+    from demo_data import seed_demo
+
+    with app.app_context():
+        connection = db.engine.connect()
+        outer = connection.begin()
+        original = db.session
+        db.session = _test_session(connection)
+        try:
+            with app.app_context():
+                logins = seed_demo()
+                assert logins is not None, "the module's database already had a demo city"
+                db.session.commit()  # the seed's savepoint released; the commit folds it into the roll-ups
+                db.session.remove()
+            db.session = original
+            yield DemoCity(connection, logins)
+        finally:
             db.session = original
             outer.rollback()
             connection.close()

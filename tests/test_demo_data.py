@@ -1,11 +1,12 @@
-"""The demo city seeded by `make run`: valid, non-overlapping grids, working logins, seeded once."""
+"""The demo city seeded by `make run`: valid, non-overlapping grids, working logins, seeded once.
+
+Its tests share one seed (``demo_city``, tests/conftest.py: each test in a savepoint after it,
+rolled back), as seeding is most of their time; the commands, which seed an empty database, are
+tested in tests/test_demo_commands.py."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
+import contextvars
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ from grids.models import Area, AreaLevel
 from reports.rollups.cli import check as rollups_check
 from rewards.rules.models import PointRule
 from shifts.models import Assignment, Shift, ShiftSeries
+from tests.conftest import DemoCity
 from tests.factories import fold_into_rollups
 from volunteers.models import Volunteer, VolunteerStatus
 
@@ -31,9 +33,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO_LAT, DEMO_LON = 40.63142, 109.82242
 
 
-def test_demo_city_shape_and_logins(client, app) -> None:
-    logins = seed_demo()
-    assert logins is not None and set(logins) == {"admin", "staff", "organiser", "volunteer"}
+def test_demo_city_shape_and_logins(client, app, demo_city: DemoCity) -> None:
+    logins = demo_city.logins  # what the module's seed_demo() returned on the empty database
+    assert set(logins) == {"admin", "staff", "organiser", "volunteer"}
     assert seed_demo() is None  # a second run changes nothing
 
     grids = db.session.scalars(sa.select(Area).where(Area.level == AreaLevel.GRID)).all()
@@ -76,26 +78,6 @@ def test_demo_city_shape_and_logins(client, app) -> None:
     assert rule.get_json()["points_per_hour"] == 10
 
 
-def test_seed_command_prints_logins_and_is_idempotent(app, tmp_path: Path) -> None:
-    runner = app.test_cli_runner()
-    app.instance_path, original = str(tmp_path), app.instance_path
-    try:
-        first = runner.invoke(args=["seed-demo"])
-        second = runner.invoke(args=["seed-demo"])
-    finally:
-        app.instance_path = original
-    assert first.exit_code == 0 and "Seeded the demo city" in first.output
-    assert second.exit_code == 0 and "already present" in second.output
-    stored = json.loads((tmp_path / "demo_logins.json").read_text())
-    assert stored["organiser"]["password"] in first.output
-    assert stored["organiser"]["password"] in second.output
-    # Both runs tell where the walk-through checks in: the same shift, the same position.
-    for output in (first.output, second.output):
-        assert "Demo shift for the volunteer: 东站社区第1网格" in output
-        assert f"check in from inside the grid: lat {DEMO_LAT}, lon {DEMO_LON}" in output
-    assert ", new)" in first.output and ", new)" not in second.output
-
-
 def bearer(client, logins: dict[str, dict[str, str]], role: str) -> dict[str, str]:
     login = {"phone": logins[role]["phone"], "password": logins[role]["password"]}
     return {"Authorization": "Bearer " + client.post("/api/v1/auth/login", json=login).get_json()["access_token"]}
@@ -106,8 +88,37 @@ def login_demo_volunteer(client, logins: dict[str, dict[str, str]]) -> dict[str,
     return {"Authorization": "Bearer " + client.post("/api/v1/auth/login", json=body).get_json()["access_token"]}
 
 
-def test_the_demo_volunteer_can_check_in_right_after_seeding(client, app) -> None:
-    logins = seed_demo()
+def test_no_demo_shift_for_a_volunteer_no_longer_active(app, demo_city: DemoCity) -> None:
+    volunteer = db.session.scalar(
+        sa.select(Volunteer).join(User, User.id == Volunteer.user_id).where(User.phone == DEMO_VOLUNTEER_PHONE)
+    )
+    volunteer.status = VolunteerStatus.SUSPENDED.value
+    db.session.flush()
+    shifts_before = db.session.scalar(sa.select(sa.func.count()).select_from(Shift))
+
+    assert top_up_demo_shift() is None
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Shift)) == shifts_before
+
+
+def test_what_a_test_commits_is_gone_in_the_next_one(app, demo_city: DemoCity) -> None:
+    """The shared seed's isolation: the demo volunteer suspended and committed, as a request
+    commits (a session of its own), before this test's session began. The next test (the
+    check-in) finds them active again, or gets no demo shift."""
+
+    def suspend() -> None:
+        with app.app_context():
+            volunteer = db.session.scalar(
+                sa.select(Volunteer).join(User, User.id == Volunteer.user_id).where(User.phone == DEMO_VOLUNTEER_PHONE)
+            )
+            volunteer.status = VolunteerStatus.SUSPENDED.value
+            db.session.commit()
+
+    contextvars.Context().run(suspend)
+    assert top_up_demo_shift() is None
+
+
+def test_the_demo_volunteer_can_check_in_right_after_seeding(client, app, demo_city: DemoCity) -> None:
+    logins = demo_city.logins
     before = utcnow()
     demo = top_up_demo_shift()
     assert demo is not None and demo.created
@@ -137,8 +148,7 @@ def test_the_demo_volunteer_can_check_in_right_after_seeding(client, app) -> Non
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Assignment)) == assignments
 
 
-def test_a_later_run_tops_up_after_the_last_demo_shift_respecting_rest(app) -> None:
-    seed_demo()
+def test_a_later_run_tops_up_after_the_last_demo_shift_respecting_rest(app, demo_city: DemoCity) -> None:
     first = top_up_demo_shift()
     assert first is not None
     rest = timedelta(minutes=app.config["SHIFT_MIN_REST_MINUTES"])
@@ -155,48 +165,11 @@ def test_a_later_run_tops_up_after_the_last_demo_shift_respecting_rest(app) -> N
     assert much_later.starts_at == (later + DEMO_SHIFT_STARTS_IN).replace(second=0, microsecond=0)
 
 
-def test_no_demo_shift_for_a_volunteer_no_longer_active(app) -> None:
-    seed_demo()
-    volunteer = db.session.scalar(
-        sa.select(Volunteer).join(User, User.id == Volunteer.user_id).where(User.phone == DEMO_VOLUNTEER_PHONE)
-    )
-    volunteer.status = VolunteerStatus.SUSPENDED.value
-    db.session.flush()
-    shifts_before = db.session.scalar(sa.select(sa.func.count()).select_from(Shift))
-
-    assert top_up_demo_shift() is None
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(Shift)) == shifts_before
-
-
-def test_make_runs_preparation_first_and_later(tmp_path: Path) -> None:
-    """`flask prepare-demo`, as make run starts it: an empty instance migrated and seeded, then again."""
-
-    def prepare() -> subprocess.CompletedProcess[str]:
-        environment = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
-        return subprocess.run(
-            [sys.executable, "-m", "flask", "prepare-demo"],
-            cwd=ROOT, env={**environment, "FLASK_APP": "app:create_app", "INSTANCE_PATH": str(tmp_path)},
-            capture_output=True, text=True, timeout=300,
-        )
-
-    first, later = prepare(), prepare()
-    assert first.returncode == 0, first.stderr
-    assert later.returncode == 0, later.stderr
-    assert (tmp_path / "shouwang.db").exists() and (tmp_path / "demo_logins.json").exists()
-    assert "Seeded the demo city" in first.stdout and "already present" in later.stdout
-    for output in (first.stdout, later.stdout):
-        assert "shifts.top_up_series:" in output  # the periodic tasks ran
-        # The logins and the demo shift come last, just above the server's banner.
-        assert output.rstrip().endswith(f"check in from inside the grid: lat {DEMO_LAT}, lon {DEMO_LON}")
-    shift_line = next(line for line in first.stdout.splitlines() if line.startswith("Demo shift"))
-    assert shift_line.replace(", new)", ")") in later.stdout  # the same shift, not another one
-
-
-def test_the_demo_city_has_a_past_for_every_console_page(client, app) -> None:
+def test_the_demo_city_has_a_past_for_every_console_page(client, app, demo_city: DemoCity) -> None:
     """Five weeks of history: served hours, good and bad coverage, reports of every colour (some
     red and orange waiting), presence to review, volunteers to vet, short shifts ahead; the roll-ups
     agree with the rows."""
-    logins = seed_demo()
+    logins = demo_city.logins
     staff, organiser, admin = (bearer(client, logins, role) for role in ("staff", "organiser", "admin"))
     zone = ZoneInfo("Asia/Shanghai")
     district, community = (db.session.scalar(sa.select(Area.id).where(Area.name == name)) for name in ("东河区", "东站社区"))

@@ -39,9 +39,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         yield served
 
 
-# Per module, not per session: while Playwright's sync API is open, an asyncio loop runs in this
-# thread, and a later test's asyncio.run() (firebase-admin's HTTP client) would refuse to start.
-@pytest.fixture(scope="module")
+# Per package (tests/console, whose tests run one after another), not per session: while
+# Playwright's sync API is open, an asyncio loop runs in this thread, and a later test's
+# asyncio.run() (firebase-admin's HTTP client, tests/notifications) would refuse to start; no test
+# in this package starts one. One Chromium for the package's six browser modules, not one each
+# (a launch took 4 to 5 s on a loaded machine).
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_FLAGS)
