@@ -117,16 +117,32 @@ run: install
 typecheck: install-test
 	$(BIN)/mypy
 
-## test: lint and the type check, then the whole suite on SQLite, then on PostgreSQL too when
-## TEST_DATABASE_URL is set (required under CI=true: some races are caught only on PostgreSQL)
+## test: lint and the type check, then the whole suite on SQLite and, when TEST_DATABASE_URL is set
+## (required under CI=true: some races are caught only on PostgreSQL), on PostgreSQL at the same time.
+# The two passes share nothing a test writes (each its own temporary directory, its own Redis
+# database, broker queues and PostgreSQL databases named per run), so they run side by side: the
+# SQLite pass keeps one core busy in Python, the PostgreSQL pass waits on its server half the time,
+# and on two cores the pair takes little more than the longer one. The PostgreSQL pass's output is
+# printed after the SQLite pass's; `make test` fails if either fails.
 test: install-test browser shell-tools pdf-tools lint typecheck
 	@if [ "$$CI" = true ] && [ -z "$$TEST_DATABASE_URL" ]; then \
 		echo "CI=true but TEST_DATABASE_URL is not set: the PostgreSQL run is required in CI" >&2; exit 1; fi
-	env -u TEST_DATABASE_URL $(BIN)/python -m pytest -q --durations=15
-	@if [ -n "$$TEST_DATABASE_URL" ]; then \
-		echo "== again on PostgreSQL: $$TEST_DATABASE_URL"; \
-		$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15; \
-	else echo "(TEST_DATABASE_URL not set: PostgreSQL run skipped)"; fi
+	@postgres_pid=; postgres_log=$$(mktemp); postgres_tmp=$$(mktemp -d); \
+	trap 'kill $$postgres_pid 2>/dev/null; rm -rf "$$postgres_log" "$$postgres_tmp"' EXIT; \
+	if [ -n "$$TEST_DATABASE_URL" ]; then \
+		echo "== on PostgreSQL ($$TEST_DATABASE_URL) beside SQLite; its output follows SQLite's"; \
+		TEST_REDIS_URL="$${TEST_REDIS_URL_POSTGRES_PASS:-redis://127.0.0.1:6379/14}" \
+		$(BIN)/python -m pytest -q -p no:cacheprovider --basetemp="$$postgres_tmp/pytest" --durations=15 \
+			>"$$postgres_log" 2>&1 & postgres_pid=$$!; \
+	else echo "(TEST_DATABASE_URL not set: PostgreSQL run skipped)"; fi; \
+	echo "== on SQLite"; \
+	env -u TEST_DATABASE_URL $(BIN)/python -m pytest -q --durations=15; sqlite_status=$$?; \
+	postgres_status=0; \
+	if [ -n "$$postgres_pid" ]; then \
+		wait $$postgres_pid; postgres_status=$$?; postgres_pid=; \
+		echo "== on PostgreSQL ($$TEST_DATABASE_URL)"; cat "$$postgres_log"; \
+	fi; \
+	[ $$sqlite_status = 0 ] && [ $$postgres_status = 0 ]
 
 ## lint: ruff (lint and import order; configured in pyproject.toml), run by make test
 lint: install-test

@@ -18,7 +18,10 @@ from playwright.sync_api import Browser, Page, Request, sync_playwright
 
 from tests.console.site import ROOT, Site, console_site
 
-SCREENSHOTS = Path(os.environ.get("CONSOLE_SCREENSHOT_DIR") or ROOT / "test-artifacts" / "console")
+# One folder per database pass: `make test` runs the SQLite and PostgreSQL passes at once.
+SCREENSHOTS = Path(os.environ.get("CONSOLE_SCREENSHOT_DIR") or ROOT / "test-artifacts" / "console") / (
+    "postgresql" if os.environ.get("TEST_DATABASE_URL") else "sqlite"
+)
 CHROMIUM_FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync",

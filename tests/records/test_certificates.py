@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 from datetime import date, timedelta
 from pathlib import Path
@@ -35,7 +36,10 @@ from volunteers.models import Volunteer
 API = "/api/v1"
 NO_SUCH_ID = 2_000_000_000
 ID_NUMBER = factories.national_id(123)
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "records"
+# One folder per database pass: `make test` runs the SQLite and PostgreSQL passes at once.
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "records" / (
+    "postgresql" if os.environ.get("TEST_DATABASE_URL") else "sqlite"
+)
 
 
 def today() -> date:
