@@ -47,6 +47,7 @@ from records.identity import masked_name
 from records.settings import STAR_PUBLICITY_DAYS
 from records.stars import signals
 from records.stars.models import ObjectionStatus, StarLevel, StarLevelStatus, StarObjection
+from rewards.badges.models import VolunteerBadge
 from rewards.badges.service import BADGES, STAR_HOURS
 from volunteers.models import Volunteer, VolunteerStatus
 from volunteers.service import own_volunteer
@@ -133,6 +134,33 @@ def propose(volunteer_id: int, badge: str, earned_at: datetime) -> StarLevel | N
         after=_audit_view(row),
     )
     return row
+
+
+def unproposed(*, after_volunteer_id: int, limit: int) -> list[tuple[int, str]]:
+    """Volunteers whose highest star badge has no star level at or above it, by volunteer id from
+    ``after_volunteer_id``, with that badge: badges granted before star levels existed (a deploy
+    over a running city) or whose proposal was lost. The periodic task proposes them, as the
+    badge's listener would have; a rejected level counts as proposed, so it is not proposed again."""
+    badge_level = sa.case(BADGE_LEVELS, value=VolunteerBadge.badge)
+    badges = (
+        sa.select(VolunteerBadge.volunteer_id, sa.func.max(badge_level).label("level"))
+        .where(VolunteerBadge.badge.in_(list(BADGE_LEVELS)), VolunteerBadge.volunteer_id > after_volunteer_id)
+        .group_by(VolunteerBadge.volunteer_id)
+        .subquery()
+    )
+    levels = (
+        sa.select(StarLevel.volunteer_id, sa.func.max(StarLevel.level).label("level"))
+        .group_by(StarLevel.volunteer_id)
+        .subquery()
+    )
+    rows = db.session.execute(
+        sa.select(badges.c.volunteer_id, badges.c.level)
+        .outerjoin(levels, levels.c.volunteer_id == badges.c.volunteer_id)
+        .where(sa.or_(levels.c.level.is_(None), levels.c.level < badges.c.level))
+        .order_by(badges.c.volunteer_id)
+        .limit(limit)
+    )
+    return [(int(volunteer_id), f"star_{level}") for volunteer_id, level in rows]
 
 
 # --- certification -------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
-"""Certify the star levels whose publicity has ended (beat runs it every RECORDS_STAR_CERTIFY_MINUTES,
-and ``flask tasks run-periodic``). Commits per batch: each certification is one conditional UPDATE,
-so a batch run twice, or beside a decision certifying the same level, certifies it once."""
+"""Propose the star levels of star badges that have none, and certify the levels whose publicity has
+ended (beat runs it every RECORDS_STAR_CERTIFY_MINUTES, and ``flask tasks run-periodic``). Commits per
+batch: a proposal is an insert on conflict do nothing and each certification one conditional UPDATE,
+so a batch run twice, or beside a decision certifying the same level, proposes and certifies once."""
 
 from __future__ import annotations
 
@@ -27,8 +28,26 @@ def certify_due(now: datetime | None = None, *, batch_size: int = 500) -> int:
         after_id = due[-1]
 
 
+def propose_unproposed(now: datetime | None = None, *, batch_size: int = 500) -> int:
+    """Propose, publicised from ``now``, the level of every star badge that has none (see
+    ``service.unproposed``); returns how many this run proposed."""
+    moment = now or utcnow()
+    proposed = 0
+    after_id = 0
+    while True:
+        batch = service.unproposed(after_volunteer_id=after_id, limit=batch_size)
+        proposed += sum(service.propose(volunteer_id, badge, moment) is not None for volunteer_id, badge in batch)
+        commit_batch()
+        if len(batch) < batch_size:
+            return proposed
+        after_id = batch[-1][0]
+
+
 @periodic(STAR_CERTIFY_MINUTES)
 @celery.task(name="records.certify_star_levels")
 def certify_star_levels_task() -> int:
-    """Certify the star levels whose publicity ended with no upheld or open objection; returns how many."""
+    """Propose the levels of star badges that have none (earned before star levels existed), then
+    certify the levels whose publicity ended with no upheld or open objection; returns how many
+    were certified."""
+    propose_unproposed()
     return certify_due()

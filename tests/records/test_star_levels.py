@@ -22,8 +22,9 @@ from core.extensions import db
 from grids.models import AreaLevel
 from records.stars import service as stars
 from records.stars.models import StarLevel, StarObjection
-from records.stars.tasks import certify_due
+from records.stars.tasks import certify_due, propose_unproposed
 from rewards.awarding.models import ServiceRecord
+from rewards.badges.models import VolunteerBadge
 from tests import factories, races
 from tests.problems import EN, assert_problem
 
@@ -188,6 +189,40 @@ def test_publicity_lasts_at_least_seven_days_whatever_the_setting(app, world, mo
     monkeypatch.setitem(app.config, "RECORDS_STAR_PUBLICITY_DAYS", 10)
     higher = proposed(world.bo, hours=300, badge="star_2")
     assert higher.publicity_ends_at - higher.proposed_at == timedelta(days=10)
+
+
+def test_star_badges_earned_before_star_levels_existed_are_proposed_by_the_periodic_task_once(client, world) -> None:
+    seed_service(world.ann, 320 * 60)
+    seed_service(world.bo, 120 * 60)
+    # As a city that ran before this feature: the badges are there, no listener proposed anything.
+    db.session.add_all([
+        VolunteerBadge(volunteer_id=world.ann.id, badge="star_1"),
+        VolunteerBadge(volunteer_id=world.ann.id, badge="star_2"),
+        VolunteerBadge(volunteer_id=world.bo.id, badge="star_1"),
+        VolunteerBadge(volunteer_id=world.bo.id, badge="first_patrol"),
+    ])
+    db.session.flush()
+    assert mine(client, world.ann) == [] and mine(client, world.bo) == []
+
+    now = utcnow()
+    assert propose_unproposed(now, batch_size=1) == 2  # batches move on by volunteer
+    [ann] = mine(client, world.ann)
+    assert (ann["level"], ann["status"], ann["minutes_at_proposal"]) == (2, "pending", 320 * 60)
+    [bo] = mine(client, world.bo)
+    assert bo["level"] == 1
+    assert propose_unproposed(now) == 0  # once
+
+    # A level rejected after its publicity is not proposed again by the sweep.
+    bo_row = db.session.scalars(sa.select(StarLevel).where(StarLevel.volunteer_id == world.bo.id)).one()
+    objection = lodge(client, world.organiser, bo_row).get_json()
+    assert decide(client, world.staff, objection["id"], "upheld").status_code == 200
+    assert propose_unproposed(utcnow()) == 0
+    assert [(item["level"], item["status"]) for item in mine(client, world.bo)] == [(1, "rejected")]
+    # A higher star badge above a level already there is proposed.
+    db.session.add(VolunteerBadge(volunteer_id=world.bo.id, badge="star_2"))
+    db.session.flush()
+    assert propose_unproposed(utcnow()) == 1
+    assert [(item["level"], item["status"]) for item in mine(client, world.bo)] == [(1, "rejected"), (2, "pending")]
 
 
 # --- publicity and certification -----------------------------------------------------------------
