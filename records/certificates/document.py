@@ -14,6 +14,8 @@ certificate renders with its revocation marked.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -21,7 +23,13 @@ import segno
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
-from records.certificates.service import Document
+from core import crypto, i18n, photos
+from core.auth import Caller
+from core.errors import ApiError, Conflict, NotFound
+from records import identity
+from records.certificates.models import CertificateStatus
+from records.certificates.service import hours_text, issuer_of, local_day, reachable
+from records.stars import service as stars
 
 #: TrueType CJK fonts Debian installs, in order of preference (``fc-list :lang=zh`` finds more; these
 #: have TrueType outlines, which fpdf2 subsets).
@@ -37,6 +45,86 @@ RED = (200, 20, 30)
 INK = (20, 20, 20)
 _PAGE_WIDTH = 210.0
 _MARGIN = 20.0
+
+
+# --- the document --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Document:
+    """Everything the PDF prints, from the columns frozen on the certificate at issue."""
+
+    number: str
+    volunteer_name: str
+    id_type: str
+    id_number: str
+    volunteer_number: str
+    first_day: date
+    last_day: date
+    hours: str
+    content: str
+    places: str
+    issuer_name: str
+    issued_on: date
+    seal: bytes | None
+    verification_url: str
+    revoked_on: date | None
+    star_level: str | None  # 一星志愿者 … 五星志愿者, certified at issue
+
+
+def document_of(caller: Caller, certificate_id: int, verification_url: Callable[[str], str]) -> Document:
+    """The PDF's fields of an issued (or revoked) certificate the caller reaches; 409 before issue.
+
+    ``verification_url(number)`` makes the URL the QR code opens.
+    """
+    certificate = reachable(caller, certificate_id)
+    if certificate.status == CertificateStatus.REQUESTED or certificate.number is None:
+        raise Conflict("The certificate has not been issued yet.", code="certificate_not_issued")
+    issuer = issuer_of(certificate)
+    seal = None
+    if certificate.seal_key:
+        try:
+            seal = photos.photo_store().get(certificate.seal_key)
+        except NotFound:  # the file was lost: the placeholder rather than no certificate
+            seal = None
+    return Document(
+        number=certificate.number,
+        volunteer_name=certificate.volunteer_name or "",
+        id_type=identity.ID_TYPE,
+        id_number=crypto.decrypt(certificate.id_number_encrypted) if certificate.id_number_encrypted else "",
+        volunteer_number=certificate.volunteer_number or "",
+        first_day=certificate.first_day,
+        last_day=certificate.last_day,
+        hours=hours_text(certificate.minutes or 0),
+        content=certificate.content or "",
+        places=certificate.places or "",
+        issuer_name=certificate.issuer_name or issuer.name,
+        issued_on=certificate.issued_on or certificate.first_day,
+        seal=seal,
+        verification_url=verification_url(certificate.number),
+        revoked_on=local_day(certificate.revoked_at, issuer) if certificate.revoked_at else None,
+        star_level=stars.level_name(certificate.star_level) if certificate.star_level else None,
+    )
+
+
+
+# --- the font ------------------------------------------------------------------------------------
+
+
+def font_missing() -> ApiError:
+    return ApiError(
+        "No Chinese font is installed for certificates; install fonts-wqy-microhei (make install) or set RECORDS_CJK_FONT.",
+        code="cjk_font_missing",
+        status=503,
+    )
+
+
+i18n.register_titles(i18n.title("cjk_font_missing", "Certificate font missing"))
+i18n.register_messages(
+    i18n.N_(
+        "No Chinese font is installed for certificates; install fonts-wqy-microhei (make install) or set RECORDS_CJK_FONT."
+    )
+)
 
 
 def find_font(configured: str | None) -> Path | None:

@@ -15,7 +15,7 @@ from core.extensions import client_address, limiter
 from core.pagination import page_schema
 from core.uploads import OCTET_STREAM, image_download_doc, image_response, upload_body_limit
 from records.certificates import document as pdf
-from records.certificates import service
+from records.certificates import seals, service, verification
 from records.certificates.schemas import (
     CertificateIssueSchema,
     CertificateListArgs,
@@ -163,10 +163,10 @@ def certificate_pdf(certificate_id: int) -> Any:
     it is issued; a revoked one renders marked 已撤销. 503 cjk_font_missing when the server has no
     Chinese font installed.
     """
-    document = service.document_of(current_caller(), certificate_id, _verification_url)
+    document = pdf.document_of(current_caller(), certificate_id, _verification_url)
     font = pdf.find_font(current_app.config[CJK_FONT])
     if font is None:
-        raise service.font_missing()
+        raise pdf.font_missing()
     data = pdf.render(document, font, star_level=document.star_level)
     media = OCTET_STREAM if request.accept_mimetypes.best_match([PDF, OCTET_STREAM]) == OCTET_STREAM else PDF
     response = current_app.response_class(data, mimetype=media)
@@ -188,7 +188,7 @@ _NUMBER_PARAMETER = {
     "in": "path",
     "name": "number",
     "description": "The certificate number printed on it, `<issuer area code>-<year>-<sequence>`",
-    "schema": {"type": "string", "minLength": 13, "maxLength": service.NUMBER_MAX_LENGTH, "pattern": service.NUMBER_PATTERN},
+    "schema": {"type": "string", "minLength": 13, "maxLength": verification.NUMBER_MAX_LENGTH, "pattern": verification.NUMBER_PATTERN},
 }
 
 
@@ -203,7 +203,7 @@ def verify_certificate(number: str) -> Any:
     it is valid or revoked (with the day). Unknown or malformed numbers are 404
     certificate_not_found. Rate-limited per client address (RECORDS_VERIFY_LIMIT): 429.
     """
-    return service.verify(number)
+    return verification.verify(number)
 
 
 @pages.route("/verify/<path:number>")
@@ -211,7 +211,7 @@ def verify_certificate(number: str) -> Any:
 def verify_page(number: str) -> Response:
     """The page the QR code opens: the same facts as the JSON check, in Chinese."""
     try:
-        facts: dict[str, Any] | None = service.verify(number)
+        facts: dict[str, Any] | None = verification.verify(number)
         status = 200
     except ApiError:
         facts, status = None, 404
@@ -240,7 +240,7 @@ def put_seal(data: dict[str, Any], area_id: int) -> Any:
     Certificates issued afterwards carry it; those already issued keep theirs. 403 out_of_scope
     outside my area.
     """
-    return service.seal_view(service.set_seal(current_caller(), area_id, data["file"]))
+    return seals.seal_view(seals.set_seal(current_caller(), area_id, data["file"]))
 
 
 @blp.route("/areas/<int:area_id>/seal", methods=["GET"])
@@ -249,5 +249,5 @@ def put_seal(data: dict[str, Any], area_id: int) -> Any:
 @_errors(401, 403, 404)
 def get_seal(area_id: int) -> Any:
     """An area's seal image (staff and admins of the area); 404 seal_not_found when it has none"""
-    seal, data = service.get_seal(current_caller(), area_id)
+    seal, data = seals.get_seal(current_caller(), area_id)
     return image_response(data, seal.content_type, "private, no-store")

@@ -15,25 +15,21 @@ issuer queue on that row; a rolled-back issue rolls the counter back with it, so
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from werkzeug.datastructures import FileStorage
 
-from core import audit, crypto, i18n, photos
+from core import audit, crypto, i18n
 from core.auth import Caller
 from core.db import rowcount, utcnow
-from core.errors import ApiError, Conflict, NotFound, ValidationFailed
+from core.errors import Conflict, NotFound, ValidationFailed
 from core.extensions import db
 from core.pagination import paginate
 from core.timeutil import zone
 from grids.models import Area, AreaLevel
-from grids.queries import get_area, in_subtree, referenced_area, scope_root
+from grids.queries import in_subtree, referenced_area, scope_root
 from patrols.models import Patrol
 from records import hours, identity
 from records.certificates.models import AreaSeal, Certificate, CertificateStatus
@@ -87,7 +83,7 @@ def certificate_not_found() -> NotFound:
 # --- who reaches what ----------------------------------------------------------------------------
 
 
-def _issuer_of(certificate: Certificate) -> Area:
+def issuer_of(certificate: Certificate) -> Area:
     return db.session.get_one(Area, certificate.issuer_area_id)
 
 
@@ -98,7 +94,7 @@ def reachable(caller: Caller, certificate_id: int) -> Certificate:
         raise certificate_not_found()
     volunteer = db.session.get_one(Volunteer, certificate.volunteer_id)
     if caller.is_manager:
-        if not (caller.in_scope(_issuer_of(certificate).path) or may_see(caller, volunteer)):
+        if not (caller.in_scope(issuer_of(certificate).path) or may_see(caller, volunteer)):
             raise certificate_not_found()
     elif volunteer.user_id != caller.user_id:
         raise certificate_not_found()
@@ -108,7 +104,7 @@ def reachable(caller: Caller, certificate_id: int) -> Certificate:
 def _issued_by_caller(caller: Caller, certificate_id: int) -> tuple[Certificate, Area]:
     """A certificate the caller reaches whose issuer lies in their subtree (else 403 out_of_scope)."""
     certificate = reachable(caller, certificate_id)
-    issuer = _issuer_of(certificate)
+    issuer = issuer_of(certificate)
     caller.ensure_scope(issuer.path)
     return certificate, issuer
 
@@ -380,168 +376,5 @@ def view(certificate: Certificate) -> dict[str, Any]:
         "revoke_reason": certificate.revoke_reason,
     }
 
-
-# --- the document --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Document:
-    """Everything the PDF prints, from the frozen columns (see ``records/certificates/document.py``)."""
-
-    number: str
-    volunteer_name: str
-    id_type: str
-    id_number: str
-    volunteer_number: str
-    first_day: date
-    last_day: date
-    hours: str
-    content: str
-    places: str
-    issuer_name: str
-    issued_on: date
-    seal: bytes | None
-    verification_url: str
-    revoked_on: date | None
-    star_level: str | None  # 一星志愿者 … 五星志愿者, certified at issue
-
-
-def document_of(caller: Caller, certificate_id: int, verification_url: Callable[[str], str]) -> Document:
-    """The PDF's fields of an issued (or revoked) certificate the caller reaches; 409 before issue.
-
-    ``verification_url(number)`` makes the URL the QR code opens.
-    """
-    certificate = reachable(caller, certificate_id)
-    if certificate.status == CertificateStatus.REQUESTED or certificate.number is None:
-        raise Conflict("The certificate has not been issued yet.", code="certificate_not_issued")
-    issuer = _issuer_of(certificate)
-    seal = None
-    if certificate.seal_key:
-        try:
-            seal = photos.photo_store().get(certificate.seal_key)
-        except NotFound:  # the file was lost: the placeholder rather than no certificate
-            seal = None
-    return Document(
-        number=certificate.number,
-        volunteer_name=certificate.volunteer_name or "",
-        id_type=identity.ID_TYPE,
-        id_number=crypto.decrypt(certificate.id_number_encrypted) if certificate.id_number_encrypted else "",
-        volunteer_number=certificate.volunteer_number or "",
-        first_day=certificate.first_day,
-        last_day=certificate.last_day,
-        hours=hours_text(certificate.minutes or 0),
-        content=certificate.content or "",
-        places=certificate.places or "",
-        issuer_name=certificate.issuer_name or issuer.name,
-        issued_on=certificate.issued_on or certificate.first_day,
-        seal=seal,
-        verification_url=verification_url(certificate.number),
-        revoked_on=_local_day(certificate.revoked_at, issuer) if certificate.revoked_at else None,
-        star_level=stars.level_name(certificate.star_level) if certificate.star_level else None,
-    )
-
-
-def _local_day(moment: Any, area: Area) -> date:
+def local_day(moment: Any, area: Area) -> date:
     return moment.astimezone(zone(area.timezone)).date()
-
-
-# --- public verification -------------------------------------------------------------------------
-
-
-#: What a number looks like: an area code (grids.schemas.CODE_PATTERN), the year and six digits or more.
-NUMBER_PATTERN = r"^[A-Za-z0-9_-]{1,32}-[0-9]{4}-[0-9]{6,}$"
-NUMBER_MAX_LENGTH = 64
-
-
-def verification_not_found() -> NotFound:
-    """Unknown, malformed, not yet issued: one answer."""
-    return NotFound("Certificate not found.", code="certificate_not_found")
-
-
-def verify(number: str) -> dict[str, Any]:
-    """What a verifier may see of the certificate with this number (nothing else)."""
-    # Checked before the lookup: a NUL or an overlong text would otherwise reach the database
-    # and answer differently from a number that is simply unknown.
-    if len(number) > NUMBER_MAX_LENGTH or not re.fullmatch(NUMBER_PATTERN, number, flags=re.ASCII):
-        raise verification_not_found()
-    certificate = db.session.scalar(sa.select(Certificate).where(Certificate.number == number))
-    if certificate is None or certificate.status == CertificateStatus.REQUESTED:
-        raise verification_not_found()
-    issuer = _issuer_of(certificate)
-    return {
-        "number": certificate.number,
-        "masked_name": identity.masked_name(certificate.volunteer_name or ""),
-        "hours": hours_of(certificate.minutes or 0),
-        "hours_text": hours_text(certificate.minutes or 0),
-        "first_day": certificate.first_day,
-        "last_day": certificate.last_day,
-        "issuer_name": certificate.issuer_name or issuer.name,
-        "issued_on": certificate.issued_on,
-        "status": "revoked" if certificate.status == CertificateStatus.REVOKED else "valid",
-        "revoked_on": _local_day(certificate.revoked_at, issuer) if certificate.revoked_at else None,
-    }
-
-
-# --- seals ---------------------------------------------------------------------------------------
-
-
-def _official_area(caller: Caller, area_id: int) -> Area:
-    area = get_area(area_id)
-    caller.ensure_scope(area.path)
-    return area
-
-
-def set_seal(caller: Caller, area_id: int, upload: Any) -> AreaSeal:
-    """Store a new seal for an area in the caller's subtree (checked and re-encoded by core.photos:
-    a PNG keeps its transparency). Certificates already issued keep the seal they were issued with."""
-    if not isinstance(upload, FileStorage):
-        raise ValidationFailed(errors={"file": [NOT_A_FILE]})
-    area = _official_area(caller, area_id)
-    clean = photos.clean_photo(photos.read_upload(upload.stream))
-    key = photos.new_storage_key("seals", area.id, clean.extension)
-    photos.store_photo(db.session(), key, clean)
-    seal = db.session.get(AreaSeal, area.id)
-    before = {"photo_key": seal.photo_key} if seal is not None else None
-    if seal is None:
-        seal = AreaSeal(area_id=area.id)
-        db.session.add(seal)
-    seal.photo_key, seal.content_type = key, clean.content_type
-    seal.uploaded_by, seal.uploaded_at = caller.user_id, utcnow()
-    db.session.flush()
-    audit.record(
-        caller, "area.seal", target_type="area", target_id=area.id, area_path=area.path,
-        before=before, after={"photo_key": key},
-    )
-    return seal
-
-
-def get_seal(caller: Caller, area_id: int) -> tuple[AreaSeal, bytes]:
-    area = _official_area(caller, area_id)
-    seal = db.session.get(AreaSeal, area.id)
-    if seal is None:
-        raise NotFound("This area has no seal.", code="seal_not_found")
-    return seal, photos.photo_store().get(seal.photo_key)
-
-
-def seal_view(seal: AreaSeal) -> dict[str, Any]:
-    return {"area_id": seal.area_id, "content_type": seal.content_type, "uploaded_at": seal.uploaded_at}
-
-
-# --- the font ------------------------------------------------------------------------------------
-
-
-def font_missing() -> ApiError:
-    return ApiError(
-        "No Chinese font is installed for certificates; install fonts-wqy-microhei (make install) or set RECORDS_CJK_FONT.",
-        code="cjk_font_missing",
-        status=503,
-    )
-
-
-i18n.register_titles(i18n.title("cjk_font_missing", "Certificate font missing"))
-i18n.register_messages(
-    i18n.N_(
-        "No Chinese font is installed for certificates; install fonts-wqy-microhei (make install) or set RECORDS_CJK_FONT."
-    )
-)
-

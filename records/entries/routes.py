@@ -10,7 +10,7 @@ from core.auth import MANAGERS, Role, auth_required, current_caller
 from core.errors import error_docs
 from core.idempotency import idempotent
 from core.pagination import page_schema
-from records.entries import service
+from records.entries import reading, service
 from records.entries.schemas import (
     EvaluationCorrectionInput,
     EvaluationCorrectionSchema,
@@ -55,7 +55,7 @@ def my_record() -> Any:
     training hours, each by local year, trainings, awards (badges) and evaluations. Every served
     shift and hand-entered hour is in `GET /api/v1/me/record/entries`.
     """
-    return service.summary(service.own(current_caller()))
+    return reading.summary(service.own(current_caller()))
 
 
 @blp.route("/me/record/entries", methods=["GET"])
@@ -69,7 +69,7 @@ def my_record_entries(args: dict[str, Any]) -> Any:
     Served shifts and hand-entered hours, each with its grid, recording organisation and hours;
     an entry that was corrected stays, marked `counts: false`, beside the entry replacing it.
     """
-    return service.service_entries(service.own(current_caller()), args)
+    return reading.service_entries(service.own(current_caller()), args)
 
 
 # --- a volunteer's, for managers -----------------------------------------------------------------
@@ -81,7 +81,7 @@ def my_record_entries(args: dict[str, Any]) -> Any:
 @_errors(401, 403, 404)
 def volunteer_record(volunteer_id: int) -> Any:
     """A volunteer's service record (volunteers in your area)"""
-    return service.summary(service.managed(current_caller(), volunteer_id))
+    return reading.summary(service.managed(current_caller(), volunteer_id))
 
 
 @blp.route("/records/volunteers/<int:volunteer_id>/entries", methods=["GET"])
@@ -91,7 +91,7 @@ def volunteer_record(volunteer_id: int) -> Any:
 @_errors(401, 403, 404, 422)
 def volunteer_record_entries(args: dict[str, Any], volunteer_id: int) -> Any:
     """A volunteer's entries of service, newest day first (volunteers in your area)"""
-    return service.service_entries(service.managed(current_caller(), volunteer_id), args)
+    return reading.service_entries(service.managed(current_caller(), volunteer_id), args)
 
 
 # --- trainings -----------------------------------------------------------------------------------
@@ -112,7 +112,7 @@ def record_training(data: TrainingCreateInput) -> Any:
     area is 422 "Unknown volunteer.", as an id that does not exist; nothing is written then.
     Accepts an `Idempotency-Key`.
     """
-    return {"items": service.trainings_view(service.record_training(current_caller(), data))}
+    return {"items": reading.trainings_view(service.record_training(current_caller(), data))}
 
 
 @blp.route("/records/trainings/<int:training_id>/corrections", methods=["POST"])
@@ -127,7 +127,7 @@ def correct_training(data: TrainingCorrectionInput, training_id: int) -> Any:
     of the recording organisation's subtree reach the entry (others: 404). 409 already_corrected:
     correct the newest entry of the chain instead. Audited.
     """
-    return service.trainings_view([service.correct_training(current_caller(), training_id, data)])[0]
+    return reading.trainings_view([service.correct_training(current_caller(), training_id, data)])[0]
 
 
 # --- evaluations ---------------------------------------------------------------------------------
@@ -144,7 +144,7 @@ def write_evaluation(data: EvaluationCreateInput) -> Any:
     Your own area is the evaluating organisation; it evaluates a volunteer once a year (409
     evaluation_exists: correct that one). Audited.
     """
-    return service.evaluations_view([service.evaluate(current_caller(), data)])[0]
+    return reading.evaluations_view([service.evaluate(current_caller(), data)])[0]
 
 
 @blp.route("/records/evaluations/<int:evaluation_id>/corrections", methods=["POST"])
@@ -154,7 +154,7 @@ def write_evaluation(data: EvaluationCreateInput) -> Any:
 @_errors(401, 403, 404, 409, 422)
 def correct_evaluation(data: EvaluationCorrectionInput, evaluation_id: int) -> Any:
     """Correct an evaluation: a new entry in force, with the reason (409 if already corrected)"""
-    return service.evaluations_view([service.correct_evaluation(current_caller(), evaluation_id, data)])[0]
+    return reading.evaluations_view([service.correct_evaluation(current_caller(), evaluation_id, data)])[0]
 
 
 # --- service hours -------------------------------------------------------------------------------

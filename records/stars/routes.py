@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from core.auth import MANAGERS, OFFICIALS, Role, auth_required, current_caller
 from core.errors import error_docs
 from core.pagination import PageArgs, page_schema
-from records.stars import service
+from records.stars import boards, service
 from records.stars.models import ObjectionStatus
 from records.stars.schemas import (
     OwnStarLevelListSchema,
@@ -41,7 +41,7 @@ _errors = error_docs(blp)
 @_errors(401, 403, 404)
 def my_star_levels() -> Any:
     """My star levels: pending while publicised (or held by an objection), certified or rejected"""
-    return {"items": service.own_levels(current_caller())}
+    return {"items": boards.own_levels(current_caller())}
 
 
 @blp.route("/me/community/star-publicity", methods=["GET"])
@@ -55,7 +55,7 @@ def community_star_publicity(args: dict[str, Any]) -> Any:
     Each with the volunteer's masked name, the level and the publicity's dates; nothing else, and
     nothing of other communities. Active volunteers only (403 otherwise).
     """
-    return service.community_board(current_caller(), args)
+    return boards.community_board(current_caller(), args)
 
 
 @blp.route("/star-levels", methods=["GET"])
@@ -65,7 +65,7 @@ def community_star_publicity(args: dict[str, Any]) -> Any:
 @_errors(401, 403, 422)
 def star_board(args: dict[str, Any]) -> Any:
     """Star levels publicised in your area, newest first (filter by status, level, area)"""
-    return service.board(current_caller(), args)
+    return boards.board(current_caller(), args)
 
 
 @blp.route("/star-levels/<int:star_level_id>", methods=["GET"])
@@ -74,7 +74,7 @@ def star_board(args: dict[str, Any]) -> Any:
 @_errors(401, 403, 404)
 def get_star_level(star_level_id: int) -> Any:
     """One star level with its objections (levels publicised in your area)"""
-    return service.detail(service.reachable_level(current_caller(), star_level_id))
+    return boards.detail(service.reachable_level(current_caller(), star_level_id))
 
 
 @blp.route("/star-levels/<int:star_level_id>/objections", methods=["POST"])
@@ -106,4 +106,4 @@ def decide_star_objection(data: StarDecisionInput, star_objection_id: int) -> An
     """
     caller = current_caller()
     row = service.decide(caller, star_objection_id, ObjectionStatus(data["outcome"]), data["note"])
-    return service.detail(row)
+    return boards.detail(row)

@@ -24,7 +24,7 @@
   resolving it; the workflow has no way to dismiss a report, and each report leaves ``open`` once.
 - **Hand-entered hours** (an organiser, ``points.record_hours``): service; points only when the
   rule says ``manual_hours_earn_points``, under the same rounding and cap.
-- **Corrected service** (``records``' service record, :func:`correct_service`): never an edit. The
+- **Corrected service** (``records``' service record, ``corrections.correct_service``): never an edit. The
   original is voided and its earnings reversed as for a rejected presence (what is unspent); unless
   the corrected minutes are 0, a replacement record of the same source type (``patrol`` or
   ``manual``, source id ``correction:<original id>``, so one replacement per record) counts
@@ -44,7 +44,6 @@ adds rows; it never commits.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -71,7 +70,7 @@ SOURCE_PATROL, SOURCE_MANUAL, SOURCE_REPORT, SOURCE_STREAK, SOURCE_ENTRY = (
 #: The source id of a replacement record: ``correction:<id of the record it corrects>``.
 CORRECTION_PREFIX = "correction:"
 #: Earnings from served time: what the daily cap limits.
-_CAPPED_REASONS = (LedgerReason.SERVED_SHIFT.value, LedgerReason.MANUAL_HOURS.value)
+CAPPED_REASONS = (LedgerReason.SERVED_SHIFT.value, LedgerReason.MANUAL_HOURS.value)
 MAX_DAY_MINUTES = 1440
 
 _INSERT_RECORD = sa.select(ServiceRecord).from_statement(
@@ -85,11 +84,11 @@ _INSERT_RECORD = sa.select(ServiceRecord).from_statement(
 ).execution_options(populate_existing=True)
 
 
-def _city(path: str) -> Area:
+def city_of(path: str) -> Area:
     return db.session.get_one(Area, rules.city_id_of(path))
 
 
-def _insert_record(**values: Any) -> ServiceRecord | None:
+def insert_record(**values: Any) -> ServiceRecord | None:
     """The service record, or None when its source already has one (a replay)."""
     params = {"note": None, "created_by": None, "created_at": utcnow()} | values
     return db.session.scalar(_INSERT_RECORD, params)
@@ -108,14 +107,14 @@ def award_served_shift(patrol_id: int, volunteer_id: int, shift_id: int, minutes
         return None
     served_on = shift.starts_at.astimezone(zone(shift.timezone)).date()
     ledger.lock_balance(volunteer_id)
-    record = _insert_record(
+    record = insert_record(
         volunteer_id=volunteer_id, source_type=SOURCE_PATROL, source_id=str(patrol_id),
         minutes=minutes, served_on=served_on, grid_id=shift.grid_id,
     )
     if record is None:
         return None
     leaderboards_totals.count_service(volunteer_id, served_on, minutes)
-    city = _city(shift.grid.path)
+    city = city_of(shift.grid.path)
     rule = rules.rule_at(city.id, shift.starts_at)
     if rule is not None:
         points = capped(rule, volunteer_id, served_on, rules.points_for_minutes(rule, minutes))
@@ -146,7 +145,7 @@ def earned_on(volunteer_id: int, day: date) -> int:
             ServiceRecord.volunteer_id == volunteer_id,
             ServiceRecord.served_on == day,
             ServiceRecord.voided_at.is_(None),
-            LedgerEntry.reason.in_(_CAPPED_REASONS),
+            LedgerEntry.reason.in_(CAPPED_REASONS),
         )
     )
     return int(total or 0)
@@ -162,7 +161,7 @@ def capped(rule: PointRule, volunteer_id: int, day: date, points: int) -> int:
 # --- streaks -------------------------------------------------------------------------------------
 
 
-def _served_days(volunteer_id: int, first: date, last: date) -> set[date]:
+def served_days(volunteer_id: int, first: date, last: date) -> set[date]:
     return set(
         db.session.scalars(
             sa.select(ServiceRecord.served_on).where(
@@ -176,7 +175,7 @@ def _served_days(volunteer_id: int, first: date, last: date) -> set[date]:
     )
 
 
-def _paid_streaks(volunteer_id: int) -> list[tuple[LedgerEntry, date, date]]:
+def paid_streaks(volunteer_id: int) -> list[tuple[LedgerEntry, date, date]]:
     """The volunteer's streak bonuses not reversed, with the window each paid for."""
     paid = orm.aliased(LedgerEntry)
     reversal = sa.select(LedgerEntry.id).where(LedgerEntry.reverses_id == paid.id)
@@ -201,8 +200,8 @@ def pay_streak(rule: PointRule, volunteer_id: int, day: date, served_at: datetim
     if not n or not rule.streak_bonus:
         return None
     span = timedelta(days=n - 1)
-    served = _served_days(volunteer_id, day - span, day + span)
-    paid = [(first, last) for _, first, last in _paid_streaks(volunteer_id)]
+    served = served_days(volunteer_id, day - span, day + span)
+    paid = [(first, last) for _, first, last in paid_streaks(volunteer_id)]
     for offset in range(n):
         last = day + timedelta(days=offset)
         first = last - span
@@ -253,9 +252,9 @@ def revoke_patrol(patrol_id: int, volunteer_id: int, actor_id: int | None, reaso
         db.session.refresh(record)
         if rowcount(voided) == 1:  # once, however often the rejection arrives
             leaderboards_totals.count_service(volunteer_id, record.served_on, -record.minutes)
-        if record.served_on not in _served_days(volunteer_id, record.served_on, record.served_on):
+        if record.served_on not in served_days(volunteer_id, record.served_on, record.served_on):
             to_reverse += [
-                entry for entry, first, last in _paid_streaks(volunteer_id) if first <= record.served_on <= last
+                entry for entry, first, last in paid_streaks(volunteer_id) if first <= record.served_on <= last
             ]
     left = ledger.unspent(ledger.movements(volunteer_id))
     note = "Presence rejected" + (f": {reason}" if reason else "")
@@ -288,7 +287,7 @@ def award_report(report_id: int, actor_id: int | None) -> LedgerEntry | None:
     report = db.session.get(Report, report_id)
     if report is None or report.status == ReportStatus.OPEN:
         return None
-    city = _city(report.grid.path)
+    city = city_of(report.grid.path)
     now = utcnow()
     rule = rules.rule_at(city.id, now)
     entry = None
@@ -330,7 +329,7 @@ def award_manual_hours(
     db.session.add(record)
     db.session.flush()
     leaderboards_totals.count_service(volunteer_id, served_on, minutes)
-    city = _city(grid.path)
+    city = city_of(grid.path)
     served_at = rules.day_start(served_on, grid.timezone)
     rule = rules.rule_at(city.id, served_at)
     entry = None
@@ -367,116 +366,3 @@ def live_record(record: ServiceRecord) -> ServiceRecord:
             break
         record = following
     return record
-
-
-@dataclass(frozen=True)
-class CorrectedService:
-    """What :func:`correct_service` did: the original (now voided), its replacement (None for 0
-    minutes), the reversals of the original's points, the replacement's earning, and the points of
-    the original that could not be taken back (spent or lapsed)."""
-
-    original: ServiceRecord
-    replacement: ServiceRecord | None
-    reversals: list[LedgerEntry]
-    earning: LedgerEntry | None
-    unrecovered: int
-
-
-def correct_service(
-    record_id: int, minutes: int, *, reason: str, actor_id: int | None
-) -> CorrectedService | None:
-    """Correct a service record to ``minutes`` (0: it did not happen); None when the record is
-    already voided or corrected (nothing written). See the module's definition for the points.
-
-    The caller checked who may correct it and that the day keeps at most 24 hours.
-    """
-    original = db.session.get_one(ServiceRecord, record_id)
-    volunteer_id = original.volunteer_id
-    ledger.lock_balance(volunteer_id)  # one correction, rejection or award of the volunteer at a time
-    voided = db.session.execute(
-        sa.update(ServiceRecord)
-        .where(ServiceRecord.id == record_id, ServiceRecord.voided_at.is_(None))
-        .values(voided_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    db.session.refresh(original)
-    if rowcount(voided) != 1:
-        return None
-    leaderboards_totals.count_service(volunteer_id, original.served_on, -original.minutes)
-    earnings = list(
-        db.session.scalars(
-            sa.select(LedgerEntry)
-            .where(
-                LedgerEntry.source_type == original.source_type,
-                LedgerEntry.source_id == original.source_id,
-                LedgerEntry.reason.in_(_CAPPED_REASONS),
-                LedgerEntry.amount > 0,
-            )
-            .order_by(LedgerEntry.id)
-        )
-    )
-    left = ledger.unspent(ledger.movements(volunteer_id))
-    note = f"Service corrected: {reason}"
-    reversals: list[LedgerEntry] = []
-    unrecovered = 0
-    for entry in earnings:
-        reversal = reverse(entry, left.get(entry.id, 0), actor_id=actor_id, note=note)
-        taken = -reversal.amount if reversal is not None else 0
-        unrecovered += entry.amount - taken
-        if reversal is not None:
-            reversals.append(reversal)
-    grid = db.session.get(Area, original.grid_id) if original.grid_id is not None else None
-    replacement, earning = None, None
-    if minutes > 0:
-        replacement = _insert_record(
-            volunteer_id=volunteer_id, source_type=original.source_type,
-            source_id=f"{CORRECTION_PREFIX}{original.id}", minutes=minutes, served_on=original.served_on,
-            grid_id=original.grid_id, note=reason[:500], created_by=actor_id,
-        )
-        if replacement is None:  # the unique source: someone replaced it meanwhile
-            raise RuntimeError(f"service record {original.id} has a replacement but was not voided")
-        leaderboards_totals.count_service(volunteer_id, original.served_on, minutes)
-        if grid is not None:
-            earning = _pay_replacement(replacement, grid, earnings, unrecovered, actor_id)
-        badges.check_service_badges(volunteer_id, patrol=False)
-    elif original.source_type == SOURCE_PATROL and original.served_on not in _served_days(
-        volunteer_id, original.served_on, original.served_on
-    ):
-        # The day lost its served patrol: the streak it completed goes, as for a rejection.
-        left = ledger.unspent(ledger.movements(volunteer_id))
-        for entry, first, last in _paid_streaks(volunteer_id):
-            if first <= original.served_on <= last:
-                reversal = reverse(entry, left.get(entry.id, 0), actor_id=actor_id, note=note)
-                if reversal is not None:
-                    reversals.append(reversal)
-    return CorrectedService(original, replacement, reversals, earning, unrecovered)
-
-
-def _pay_replacement(
-    replacement: ServiceRecord, grid: Area, earnings: list[LedgerEntry], unrecovered: int, actor_id: int | None
-) -> LedgerEntry | None:
-    """The replacement's points (see :func:`correct_service`)."""
-    city = _city(grid.path)
-    served_at = rules.day_start(replacement.served_on, grid.timezone)
-    rule = None
-    paid_by = next((entry.rule_version for entry in earnings if entry.rule_version is not None), None)
-    if paid_by is not None:
-        rule = db.session.scalar(
-            sa.select(PointRule).where(PointRule.city_id == city.id, PointRule.version == paid_by)
-        )
-    if rule is None:
-        rule = rules.rule_at(city.id, served_at)
-    manual = replacement.source_type == SOURCE_MANUAL
-    if rule is None or (manual and not rule.manual_hours_earn_points):
-        return None
-    points = capped(rule, replacement.volunteer_id, replacement.served_on,
-                    rules.points_for_minutes(rule, replacement.minutes)) - unrecovered
-    if points <= 0:
-        return None
-    return ledger.append(
-        replacement.volunteer_id, points,
-        LedgerReason.MANUAL_HOURS if manual else LedgerReason.SERVED_SHIFT,
-        replacement.source_type, replacement.source_id,
-        rule_version=rule.version, expires_at=rules.expires_at(rule, served_at, city.timezone),
-        actor_id=actor_id, note=f"{replacement.minutes} min after a correction",
-    )
