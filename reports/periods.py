@@ -228,7 +228,8 @@ def bucket_index(column: Any, buckets: list[Bucket]) -> sa.ColumnElement[int]:
 # ------------------------------------------------------------------------------------- arguments
 
 
-def _check_years(value: date) -> None:
+def check_date_years(value: date) -> None:
+    """A date argument within the years reports and exports accept (2000–2099)."""
     if not FIRST_YEAR <= value.year <= LAST_YEAR:
         raise ma.ValidationError(DATE_YEARS)
 
@@ -250,12 +251,12 @@ class PeriodArgsSchema(ma.Schema):
     )
     from_date = fields.Date(
         data_key="from",
-        validate=_check_years,
+        validate=check_date_years,
         metadata={"description": "First local date (the area's time zone), with `to`"},
     )
     to_date = fields.Date(
         data_key="to",
-        validate=_check_years,
+        validate=check_date_years,
         metadata={"description": "Last local date, inclusive; at most three years after `from`"},
     )
 

@@ -10,20 +10,13 @@ from marshmallow import fields
 
 from core import i18n
 from core.validators import id_field
+from reports.periods import check_date_years
 
 #: The longest period one export covers: a year, leap or not (inclusive days).
 MAX_PERIOD_DAYS = 366
-FIRST_YEAR, LAST_YEAR = 2000, 2099
-
-DATE_YEARS = i18n.N_("Use a date from 2000-01-01 to 2099-12-31.")
 LAST_BEFORE_FIRST = i18n.N_("Must not be before first.")
 PERIOD_TOO_LONG = i18n.N_("A hand-over covers at most 366 days.")
-i18n.register_messages(DATE_YEARS, LAST_BEFORE_FIRST, PERIOD_TOO_LONG)
-
-
-def _check_years(value: date) -> None:
-    if not FIRST_YEAR <= value.year <= LAST_YEAR:
-        raise ma.ValidationError(DATE_YEARS)
+i18n.register_messages(LAST_BEFORE_FIRST, PERIOD_TOO_LONG)
 
 
 class HandoverArgs(ma.Schema):
@@ -32,11 +25,11 @@ class HandoverArgs(ma.Schema):
         metadata={"description": "The area whose recorded service is handed over (in my subtree)"},
     )
     first = fields.Date(
-        required=True, validate=_check_years,
+        required=True, validate=check_date_years,
         metadata={"description": "First local service day, inclusive (YYYY-MM-DD)"},
     )
     last = fields.Date(
-        required=True, validate=_check_years,
+        required=True, validate=check_date_years,
         metadata={"description": "Last local service day, inclusive; at most 366 days from first to last"},
     )
 
