@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextvars
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,14 +143,10 @@ def _isolated(app: Flask, request: pytest.FixtureRequest) -> Iterator[None]:
     with app.app_context():
         connection = db.engine.connect()
         outer = connection.begin()
-        original = db.session
-        db.session = _test_session(connection)
         try:
-            with app.app_context():
+            with _sessions_on(app, connection):
                 yield
         finally:
-            db.session.remove()
-            db.session = original
             outer.rollback()
             connection.close()
 
@@ -161,17 +158,26 @@ def _test_session(connection: sa.Connection) -> orm.scoped_session[orm.Session]:
     )
 
 
+@contextmanager
+def _sessions_on(app: Flask, connection: sa.Connection) -> Iterator[None]:
+    """The app's sessions on ``connection`` (see :func:`_test_session`) for the block, then its own again."""
+    original = db.session
+    db.session = _test_session(connection)
+    try:
+        with app.app_context():
+            yield
+    finally:
+        db.session.remove()
+        db.session = original
+
+
 def _in_savepoint(app: Flask, connection: sa.Connection) -> Iterator[None]:
     with app.app_context():
         savepoint = connection.begin_nested()
-        original = db.session
-        db.session = _test_session(connection)
         try:
-            with app.app_context():
+            with _sessions_on(app, connection):
                 yield
         finally:
-            db.session.remove()
-            db.session = original
             savepoint.rollback()
 
 

@@ -176,6 +176,21 @@ def _not_corrected(model: type[Training] | type[Evaluation], entry_id: int) -> N
         raise Conflict(ALREADY_CORRECTED, code="already_corrected")
 
 
+def _keep_correction(
+    caller: Caller, kind: str, original: Training | Evaluation, correction: Training | Evaluation,
+    before: dict[str, Any], after: dict[str, Any], area_path: str,
+) -> None:
+    """Write a training's or an evaluation's correction (422 when it changes nothing; 409 when the
+    original was corrected meanwhile) and audit it as ``record.<kind>_corrected``."""
+    if before == after:
+        raise ValidationFailed(errors={"_schema": [NOTHING_CHANGES]})
+    _insert_correction(correction)
+    audit.record(
+        caller, f"record.{kind}_corrected", target_type=kind, target_id=original.id, area_path=area_path,
+        before=before, after=after | {"correction_id": correction.id, "reason": correction.correction_reason},
+    )
+
+
 def correct_training(caller: Caller, training_id: int, data: TrainingCorrectionInput) -> Training:
     """A new entry in place of ``training_id``, with the reason; the old one stays, not in force."""
     original, area = _reached_training(caller, training_id)
@@ -188,14 +203,8 @@ def correct_training(caller: Caller, training_id: int, data: TrainingCorrectionI
     )
     if correction.held_on != original.held_on:
         _check_day(correction.held_on, area.timezone, "held_on")
-    before, after = _training_fields(original), _training_fields(correction)
-    if before == after:
-        raise ValidationFailed(errors={"_schema": [NOTHING_CHANGES]})
-    _insert_correction(correction)
-    audit.record(
-        caller, "record.training_corrected", target_type="training", target_id=original.id, area_path=area.path,
-        before=before, after=after | {"correction_id": correction.id, "reason": data["reason"]},
-    )
+    _keep_correction(caller, "training", original, correction, _training_fields(original),
+                     _training_fields(correction), area.path)
     return correction
 
 
@@ -246,14 +255,8 @@ def correct_evaluation(caller: Caller, evaluation_id: int, data: EvaluationCorre
         rating=data.get("rating", original.rating), comment=data.get("comment", original.comment),
         corrects_id=original.id, correction_reason=data["reason"], created_by=caller.user_id,
     )
-    before, after = _evaluation_fields(original), _evaluation_fields(correction)
-    if before == after:
-        raise ValidationFailed(errors={"_schema": [NOTHING_CHANGES]})
-    _insert_correction(correction)
-    audit.record(
-        caller, "record.evaluation_corrected", target_type="evaluation", target_id=original.id, area_path=area.path,
-        before=before, after=after | {"correction_id": correction.id, "reason": data["reason"]},
-    )
+    _keep_correction(caller, "evaluation", original, correction, _evaluation_fields(original),
+                     _evaluation_fields(correction), area.path)
     return correction
 
 
