@@ -16,6 +16,8 @@ MODEL_MODULES: tuple[str, ...] = (
     "patrols.tracks.models",
     "patrols.checkpoints.models",
     "patrols.reports.models",
+    "patrols.sos.models",
+    "patrols.privacy.models",
 )
 #: Modules that declare Celery tasks (their ``name=`` strings stay as they are: beat and queued
 #: messages refer to them).

@@ -82,6 +82,9 @@ class Patrol(Model):
     # Summary kept after track points are purged (PIPL art. 28).
     distance_m: Mapped[float] = mapped_column(sa.Float, default=0.0)
     track_point_count: Mapped[int] = mapped_column(sa.Integer, default=0)
+    # When the precise check-in/out positions were cleared (PRESENCE_POSITION_RETENTION_DAYS after
+    # the shift, once presence is decided); flags, status and minutes stay.
+    positions_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -41,5 +41,18 @@ SETTINGS: tuple[Setting, ...] = (
         "CHECKPOINT_SCAN_RADIUS_M", 100,
         "a scan reported farther than this from its checkpoint (plus accuracy) is flagged",
     ),
+    # SOS (patrols/sos).
+    integer("SOS_ACK_MINUTES", 3, "an SOS nobody acknowledges within this long escalates (community → district → city)"),
+    integer("SOS_RADIUS_M", 1000, "volunteers on duty within this distance of an SOS are alerted"),
+    integer("SOS_ESCALATION_SECONDS", 30, "how often beat runs the SOS escalation"),
+    integer("SOS_MAX_POSITIONS", 100, "positions per upload while an SOS is open"),
+    integer("SOS_FALSE_ALARM_DAYS", 90, "cancelled SOS counted as false alarms over this many days"),
+    # Location under PIPL (patrols/privacy): the separate consent and retention per kind.
+    text("LOCATION_TERMS_VERSION", "2026-12", "version of the location-tracking terms a consent must name"),
+    integer(
+        "PRESENCE_POSITION_RETENTION_DAYS", 30,
+        "precise check-in/out and scan positions are cleared this long after the shift ends, once presence is decided",
+    ),
+    integer("SOS_POSITION_RETENTION_DAYS", 180, "an SOS's positions are cleared this long after it ended"),
     text("CHECKPOINT_QR_KEY", None, "HMAC key of checkpoint QR payloads", shown_default="derived from `SECRET_KEY`"),
 )

@@ -49,8 +49,9 @@ class CheckpointScan(Model):
     client_id: Mapped[str] = mapped_column(sa.String(36), unique=True)
     device_at: Mapped[datetime] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    lat: Mapped[float] = mapped_column(sa.Float)
-    lon: Mapped[float] = mapped_column(sa.Float)
+    # Null once purged with the patrol's other positions (PRESENCE_POSITION_RETENTION_DAYS).
+    lat: Mapped[float | None] = mapped_column(sa.Float)
+    lon: Mapped[float | None] = mapped_column(sa.Float)
     accuracy_m: Mapped[float | None] = mapped_column(sa.Float)
     # Metres between the reported position and the checkpoint.
     distance_m: Mapped[float] = mapped_column(sa.Float)
