@@ -44,6 +44,12 @@
   if (!chart) { return; }
   chart.on("click", function (params) {
     var grid = byName[params.name];
-    if (grid) { window.location.assign(grid.url); }
+    if (!grid) { return; }
+    // Leave once ECharts has finished with this click, and with the chart gone: a mouse event it
+    // still had queued would otherwise reach a half-torn-down map while the next page loads.
+    window.setTimeout(function () {
+      chart.dispose();
+      window.location.assign(grid.url);
+    }, 0);
   });
 })();
