@@ -54,14 +54,16 @@ i18n.register_messages(WRONG_VERSION, CONSENT_REQUIRED)
 # --- consent -----------------------------------------------------------------------------------
 
 
-def live_consent(volunteer_id: int, *, lock: bool = False) -> LocationConsent | None:
-    """The volunteer's consent in force, if any. ``lock`` takes a shared row lock (PostgreSQL) so a
-    withdrawal waits for the upload holding it, and an upload after a withdrawal sees it."""
+def live_consent(volunteer_id: int, *, lock: str | None = None) -> LocationConsent | None:
+    """The volunteer's consent in force, if any, optionally locked (PostgreSQL; SQLite serialises
+    every writer anyway): ``"share"`` by uploads, ``"update"`` by a withdrawal. So a withdrawal
+    waits for the uploads that saw the consent to commit, and an upload that comes after it waits
+    for it and then finds no consent: no point is stored once a withdrawal has answered."""
     stmt = sa.select(LocationConsent).where(
         LocationConsent.volunteer_id == volunteer_id, LocationConsent.withdrawn_at.is_(None)
     )
-    if lock:
-        stmt = stmt.with_for_update(read=True).execution_options(populate_existing=True)
+    if lock is not None:
+        stmt = stmt.with_for_update(read=lock == "share").execution_options(populate_existing=True)
     return db.session.scalar(stmt)
 
 
@@ -71,7 +73,7 @@ def ensure_tracking_consent(volunteer_id: int) -> None:
     Checked at receipt, whatever the points' device times: a batch recorded offline before a
     withdrawal is refused too, since withdrawing stops collection at once (art. 15).
     """
-    if live_consent(volunteer_id, lock=True) is None:
+    if live_consent(volunteer_id, lock="share") is None:
         raise Forbidden(CONSENT_REQUIRED, code="location_consent_required")
 
 
@@ -108,10 +110,11 @@ def grant_consent(caller: Caller, volunteer: Volunteer, version: str) -> bool:
     live = live_consent(volunteer.id)
     if live is not None and live.version == current:
         return False
-    now = utcnow()
     if live is not None:
-        _close(live, now)
-    consent = LocationConsent(volunteer_id=volunteer.id, version=version, granted_at=now)
+        live = live_consent(volunteer.id, lock="update")
+        if live is not None:
+            _close(live)
+    consent = LocationConsent(volunteer_id=volunteer.id, version=version, granted_at=utcnow())
     try:
         # Two grants at once meet at the partial unique index (one live consent per volunteer):
         # the second finds the first one's row and changes nothing.
@@ -133,8 +136,8 @@ def grant_consent(caller: Caller, volunteer: Volunteer, version: str) -> bool:
 def withdraw_consent(caller: Caller, volunteer: Volunteer) -> bool:
     """Withdraw the consent in force, at once; without one it is a no-op (returns False): a retried
     or repeated withdrawal leaves the volunteer where they wanted to be."""
-    live = live_consent(volunteer.id)
-    if live is None or not _close(live, utcnow()):
+    live = live_consent(volunteer.id, lock="update")
+    if live is None or not _close(live):
         return False
     audit.record(
         caller, CONSENT_WITHDRAWN, target_type="volunteer", target_id=volunteer.id,
@@ -143,13 +146,13 @@ def withdraw_consent(caller: Caller, volunteer: Volunteer) -> bool:
     return True
 
 
-def _close(consent: LocationConsent, now: Any) -> bool:
+def _close(consent: LocationConsent) -> bool:
     """Set ``withdrawn_at`` while it is unset (a conditional UPDATE: two withdrawals close it once).
-    On PostgreSQL it waits for an upload holding the row's shared lock (:func:`live_consent`)."""
+    The time is taken once the row is locked, so it follows every upload that saw the consent."""
     result = db.session.execute(
         sa.update(LocationConsent)
         .where(LocationConsent.id == consent.id, LocationConsent.withdrawn_at.is_(None))
-        .values(withdrawn_at=now)
+        .values(withdrawn_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     db.session.refresh(consent)

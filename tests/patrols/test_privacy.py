@@ -244,7 +244,7 @@ def test_reading_someone_elses_track_is_logged_and_ones_own_is_not(client, tree)
 def reads(client, tree) -> dict[str, Any]:
     """Tracks read: Ann's in grid A by organiser A (twice) and staff A, Bo's in grid B by organiser B."""
     made: dict[str, Any] = {}
-    shift, made["ann"], ann_place = on_shift(tree.grid_a)
+    _shift, made["ann"], ann_place = on_shift(tree.grid_a)
     _shift_b, made["bo"], bo_place = on_shift(tree.grid_b)
     made["organiser_a"] = factories.make_user("organiser", tree.community_a, display_name="王组织")
     made["organiser_b"] = factories.make_user("organiser", tree.community_b)
