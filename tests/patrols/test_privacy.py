@@ -383,3 +383,18 @@ def test_the_export_holds_consents_tracks_sos_and_who_read_them(client, tree) ->
     client.delete(TRACK_POINTS, headers=as_(volunteer))
     again = client.get(f"{API}/volunteers/me/export", headers=as_(volunteer)).get_json()["sections"]
     assert again["track_points"] == []
+
+
+def test_phone_writes_replay_with_their_idempotency_key(client, tree) -> None:
+    volunteer = factories.make_volunteer(tree.grid_a, location_consent=False)
+    key = {"Idempotency-Key": "consent-1"}
+    first = client.post(CONSENT, json={"version": TERMS}, headers=as_(volunteer, **key))
+    again = client.post(CONSENT, json={"version": TERMS}, headers=as_(volunteer, **key))
+    assert again.headers.get("Idempotent-Replayed") == "true" and again.get_json() == first.get_json()
+    assert_problem(
+        client.post(CONSENT, json={"version": "2025-01"}, headers=as_(volunteer, **key)), 409, "idempotency_key_reused"
+    )
+    deleted = client.delete(TRACK_POINTS, headers=as_(volunteer, **{"Idempotency-Key": "wipe-1"}))
+    replayed = client.delete(TRACK_POINTS, headers=as_(volunteer, **{"Idempotency-Key": "wipe-1"}))
+    assert replayed.headers.get("Idempotent-Replayed") == "true" and replayed.get_json() == deleted.get_json()
+    assert audit_actions(volunteer) == ["location_consent.grant", "track_points.delete"]
