@@ -34,6 +34,7 @@ from core.geo import bounds
 from demo_history import HISTORY_DAYS, DemoCity, seed_history
 from demo_incidents import fold_rollups, rebuild_rollups, seed_incidents
 from grids.models import Area, AreaLevel
+from patrols.privacy.models import LocationConsent
 from volunteers.models import (
     AvailabilitySlot,
     StatusChange,
@@ -197,6 +198,9 @@ def seed_demo(rng: random.Random | None = None) -> dict[str, dict[str, str]] | N
         )
         db.session.add(volunteer)
         db.session.flush()
+        if index == 0:  # the demo volunteer's phone may upload its track (patrols/privacy)
+            db.session.add(LocationConsent(volunteer_id=volunteer.id,
+                                           version=current_app.config["LOCATION_TERMS_VERSION"], granted_at=now))
         db.session.add(StatusChange(volunteer_id=volunteer.id, from_status=None,
                                     to_status=VolunteerStatus.PENDING.value, reason="demo"))
         if status != VolunteerStatus.PENDING:

@@ -28,7 +28,10 @@ SETTINGS: tuple[Setting, ...] = (
     integer("TRACK_MAX_BATCH", 1000, "track points per upload"),
     integer("TRACK_MAX_POINTS_PER_PATROL", 50_000, "track points kept per patrol"),
     integer("TRACK_RETENTION_DAYS", 90, "track points are purged this many days after their shift ends (PIPL art. 28)"),
-    integer("TRACK_PURGE_MINUTES", 60, "how often beat purges old track points"),
+    integer(
+        "TRACK_PURGE_MINUTES", 60,
+        "how often beat runs `patrols.enforce_retention` (tracks, presence and SOS positions past their retention)",
+    ),
     integer("TRACK_MAX_SPEED_KMH", 150, "faster than this between two points is a GPS jump, left out of the distance"),
     integer(
         "PATROL_EVENT_SLACK_MINUTES", 60,

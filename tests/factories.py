@@ -127,7 +127,10 @@ def make_volunteer(
     real_name: str = "张三",
     phone: str | None = None,
     id_number: str | None = None,
+    location_consent: bool = True,
 ) -> Volunteer:
+    """A volunteer (active by default); ``location_consent`` (default) gives them a consent to tracking in
+    force, so track uploads are accepted (``patrols/privacy``)."""
     user = make_user("volunteer", grid, phone=phone, display_name=real_name)
     number = id_number or national_id()
     volunteer = Volunteer(
@@ -143,6 +146,13 @@ def make_volunteer(
     )
     db.session.add(volunteer)
     db.session.flush()
+    if location_consent:
+        from patrols.privacy.models import LocationConsent
+
+        db.session.add(
+            LocationConsent(volunteer_id=volunteer.id, version=current_app.config["LOCATION_TERMS_VERSION"])
+        )
+        db.session.flush()
     return volunteer
 
 

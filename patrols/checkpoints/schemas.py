@@ -73,8 +73,11 @@ class ScanSchema(ma.Schema):
     checkpoint_name = fields.String(required=True)
     device_time = Instant(required=True)
     received_at = Instant(required=True)
-    lat = fields.Float(required=True)
-    lon = fields.Float(required=True)
+    lat = fields.Float(
+        required=True, allow_none=True,
+        metadata={"description": "Null once the patrol's positions are purged (PRESENCE_POSITION_RETENTION_DAYS)"},
+    )
+    lon = fields.Float(required=True, allow_none=True)
     accuracy_m = fields.Float(required=True, allow_none=True)
     distance_m = fields.Float(required=True, metadata={"description": "Metres from the checkpoint"})
     flags = fields.List(

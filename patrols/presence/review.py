@@ -74,6 +74,7 @@ def patrol_view(patrol: Patrol) -> dict[str, Any]:
         "review": review,
         "distance_m": patrol.distance_m,
         "track_point_count": patrol.track_point_count,
+        "positions_purged_at": patrol.positions_purged_at,
     }
 
 

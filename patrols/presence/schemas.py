@@ -57,7 +57,10 @@ class PresenceEventRecordSchema(ma.Schema):
     received_at = Instant(
         required=True, allow_none=True, metadata={"description": "Our receipt time"}
     )
-    lat = fields.Float(required=True, allow_none=True)
+    lat = fields.Float(
+        required=True, allow_none=True,
+        metadata={"description": "Null for an automatic close, and once positions are purged (`positions_purged_at`)"},
+    )
     lon = fields.Float(required=True, allow_none=True)
     accuracy_m = fields.Float(required=True, allow_none=True)
     flags = fields.List(fields.String(), required=True, metadata={"description": FLAGS_DESCRIPTION})
@@ -96,6 +99,13 @@ class PatrolPresenceSchema(ma.Schema):
     review = fields.Nested(PresenceReviewRecordSchema, required=True, allow_none=True)
     distance_m = fields.Float(required=True)
     track_point_count = fields.Integer(required=True)
+    positions_purged_at = Instant(
+        required=True, allow_none=True,
+        metadata={
+            "description": "When the precise check-in/out and scan positions were cleared "
+            "(PRESENCE_POSITION_RETENTION_DAYS after the shift, once presence is decided); flags, status and minutes stay"
+        },
+    )
 
 
 class PresenceReviewQueryArgs(PageArgs):

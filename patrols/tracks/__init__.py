@@ -1,3 +1,3 @@
-"""GPS tracks: uploads in batches, distance walked with GPS jumps left out, GeoJSON, the purge after
-TRACK_RETENTION_DAYS (``tasks``).
+"""GPS tracks: uploads in batches (with the volunteer's consent to tracking), distance walked with GPS
+jumps left out, GeoJSON. Their purge after TRACK_RETENTION_DAYS lives in ``patrols/privacy/retention.py``.
 """

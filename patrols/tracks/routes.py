@@ -36,7 +36,9 @@ def upload_track(data: dict[str, Any], assignment_id: int) -> Any:
     A batch of up to TRACK_MAX_BATCH (1,000) GPS fixes of my own assignment, in any order, before
     or after the check-in. A fix is identified by its device time: fixes already stored, or repeated
     in the batch, are counted as duplicates and change nothing, so a batch may be sent again safely.
-    Returns the patrol's point count and distance walked (GPS jumps left out). Refusals: 404
+    Returns the patrol's point count and distance walked (GPS jumps left out). Needs my consent
+    to location tracking in force when the batch arrives (`POST /me/location-consent`), whenever
+    its points were recorded. Refusals: 403 location_consent_required (no consent in force); 404
     assignment_not_found (not mine); 409 shift_cancelled, assignment_not_active, track_expired
     (past TRACK_RETENTION_DAYS), track_full; 413 body over 1 MiB; 422 batch_too_large, a coordinate
     out of range or a time too far outside the shift (the error names the point's index). Nothing is
@@ -56,6 +58,7 @@ def get_track(assignment_id: int) -> Any:
     A FeatureCollection ordered by device time: the LineString of the plausible points, then one
     Point per fix (`implausible` marks GPS jumps), with distance_m and track_point_count, which stay
     after the points are purged (`purged`). The volunteer sees their own; organisers, staff and
-    admins those in their area; any other is 404 assignment_not_found, as an unknown id.
+    admins those in their area, and each such read is logged for the volunteer and their staff
+    (`GET /location-access`); any other is 404 assignment_not_found, as an unknown id.
     """
     return tracks.track_view(current_caller(), assignment_id)

@@ -1,10 +1,11 @@
-"""GPS tracks: batch upload from the phone, distance walked, jump detection, GeoJSON, purge. No HTTP.
+"""GPS tracks: batch upload from the phone, distance walked, jump detection, GeoJSON. No HTTP.
 
 Phones queue fixes offline and send them in batches, late, out of order and more than once, so a
 point is identified by (patrol, device time): a repeated batch changes nothing. The distance is
 recomputed from every stored point in time order after each upload, so late points slot in where
 they belong. A point reached faster than TRACK_MAX_SPEED_KMH from the last plausible one is a GPS
-jump: shown flagged, left out of the distance.
+jump: shown flagged, left out of the distance. Uploads need the volunteer's consent to tracking and
+reads by managers are logged (``patrols/privacy``), which also purges points past their retention.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from sqlalchemy.dialects import sqlite
 
 from core import i18n
 from core.auth import Caller
-from core.db import rowcount, utcnow
+from core.db import utcnow
 from core.errors import Conflict, ValidationFailed
 from core.extensions import db
 from core.fields import instant_text
 from core.geo import haversine_m
 from patrols.models import Patrol
+from patrols.privacy import service as privacy
 from patrols.service import patrol_for
 from patrols.tracks.models import TrackPoint
 from shifts.models import Assignment, AssignmentStatus, Shift, ShiftStatus
@@ -119,6 +121,8 @@ def upload_points(caller: Caller, assignment_id: int, points: list[dict[str, Any
             errors={"points": [TOO_MANY_POINTS.format(limit=limit)]},
         )
     assignment = patrollable_assignment(caller, assignment_id)
+    # Before anything is stored, and whenever the points were recorded (PIPL art. 29).
+    privacy.ensure_tracking_consent(assignment.volunteer_id)
     shift = assignment.shift
     if shift.ends_at < retention_cutoff():
         raise Conflict("Track points of this shift are no longer kept.", code="track_expired")
@@ -241,6 +245,10 @@ def track_view(caller: Caller, assignment_id: int) -> dict[str, Any]:
     one Point per stored fix with its time, accuracy and ``implausible`` flag.
     """
     assignment = get_assignment_for(caller, assignment_id)
+    if caller.is_manager:  # someone else's track (a volunteer reaches only their own): logged
+        privacy.record_location_read(
+            caller, assignment.volunteer_id, privacy.TRACK_READ, assignment.shift.grid.path, assignment_id=assignment.id
+        )
     patrol = db.session.scalar(sa.select(Patrol).where(Patrol.assignment_id == assignment.id))
     rows = _stored_points(patrol.id) if patrol else []
     distance, flags = analyse_track(
@@ -281,26 +289,3 @@ def track_view(caller: Caller, assignment_id: int) -> dict[str, Any]:
         "purged": bool(patrol and patrol.track_point_count and not rows),
         "features": features,
     }
-
-
-# --- retention ---------------------------------------------------------------------------------
-
-
-def purge_track_points(now: datetime | None = None) -> int:
-    """Delete the track points of shifts that ended more than TRACK_RETENTION_DAYS ago.
-
-    The periodic task's body (PIPL art. 28); the patrol summary stays. Flushes only: the task
-    commits. Returns how many points were deleted.
-    """
-    expired = (
-        sa.select(Patrol.id)
-        .join(Shift, Shift.id == Patrol.shift_id)
-        .where(Shift.ends_at < retention_cutoff(now))
-        .where(sa.exists().where(TrackPoint.patrol_id == Patrol.id))
-    )
-    result = db.session.execute(
-        sa.delete(TrackPoint)
-        .where(TrackPoint.patrol_id.in_(expired))
-        .execution_options(synchronize_session=False)
-    )
-    return rowcount(result)

@@ -15,8 +15,9 @@ from core.db import utcnow
 from core.extensions import db
 from core.geo import haversine_m
 from patrols.models import Patrol
+from patrols.privacy.retention import purge_track_points
 from patrols.tracks.models import TrackPoint
-from patrols.tracks.service import analyse_track, purge_track_points
+from patrols.tracks.service import analyse_track
 from tests import factories
 from tests.problems import assert_problem
 

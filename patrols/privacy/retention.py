@@ -1,0 +1,148 @@
+"""Retention per kind of positional data (PIPL art. 19: kept no longer than needed). No HTTP.
+
+| kind | kept until | what goes | what stays |
+|---|---|---|---|
+| track points | TRACK_RETENTION_DAYS after the shift ends | the rows | distance, point count |
+| check-in/out and scan positions | PRESENCE_POSITION_RETENTION_DAYS after the shift ends, once presence is no longer ``needs_review`` | lat/lon/accuracy set NULL, ``positions_purged_at`` set | flags, status, minutes, distances |
+| SOS positions | SOS_POSITION_RETENTION_DAYS after the SOS ended (a live SOS never) | ``SosPosition`` rows, the alert's lat/lon/accuracy | the alert, its history |
+
+Each kind works in batches, each committed (``commit_batch``) and idempotent on its own: a batch
+reads again what is still due and its writes are conditional, so a crash, a redelivery or two
+workers at once delete nothing twice and leave nothing half done. A cutoff is strict: data whose
+time is exactly the cutoff is kept one more run.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from core.db import rowcount, utcnow
+from core.extensions import db
+from core.transactions import commit_batch
+from patrols.checkpoints.models import CheckpointScan
+from patrols.models import Patrol, PresenceStatus
+from patrols.sos.models import LIVE_SOS, SosAlert, SosPosition
+from patrols.tracks.models import TrackPoint
+from shifts.models import Shift
+
+#: Patrols (tracks: up to TRACK_MAX_POINTS_PER_PATROL points each) or SOS handled per batch.
+TRACK_BATCH = 50
+BATCH = 500
+
+
+def cutoff(days_setting: str, now: datetime | None = None) -> datetime:
+    return (now or utcnow()) - timedelta(days=current_app.config[days_setting])
+
+
+def enforce_retention(now: datetime | None = None) -> dict[str, int]:
+    """Every kind's purge, once; how many rows each cleared. The periodic task's body."""
+    now = now or utcnow()
+    return {
+        "track_points": purge_track_points(now),
+        "presence_positions": purge_presence_positions(now),
+        "sos_positions": purge_sos_positions(now),
+    }
+
+
+def purge_track_points(now: datetime | None = None, *, batch_size: int = TRACK_BATCH) -> int:
+    """Delete the track points of shifts that ended before TRACK_RETENTION_DAYS ago; returns how
+    many. The patrols' summaries (``distance_m``, ``track_point_count``) stay."""
+    before = cutoff("TRACK_RETENTION_DAYS", now)
+    deleted = 0
+    while True:
+        due = db.session.scalars(
+            sa.select(Patrol.id)
+            .join(Shift, Shift.id == Patrol.shift_id)
+            .where(Shift.ends_at < before, sa.exists().where(TrackPoint.patrol_id == Patrol.id))
+            .order_by(Patrol.id)
+            .limit(batch_size)
+        ).all()
+        if due:
+            result = db.session.execute(
+                sa.delete(TrackPoint)
+                .where(TrackPoint.patrol_id.in_(due))
+                .execution_options(synchronize_session=False)
+            )
+            deleted += rowcount(result)
+            commit_batch()
+        if len(due) < batch_size:
+            return deleted
+
+
+def purge_presence_positions(now: datetime | None = None, *, batch_size: int = BATCH) -> int:
+    """Clear the precise check-in, check-out and scan positions of shifts that ended before
+    PRESENCE_POSITION_RETENTION_DAYS ago, once presence is decided (a patrol still ``needs_review``
+    keeps them for its reviewer). Returns how many patrols were cleared."""
+    now = now or utcnow()
+    before = cutoff("PRESENCE_POSITION_RETENTION_DAYS", now)
+    decided = sa.or_(Patrol.presence_status.is_(None), Patrol.presence_status != PresenceStatus.NEEDS_REVIEW.value)
+    due_now = (Patrol.positions_purged_at.is_(None), decided)
+    cleared = 0
+    while True:
+        due = db.session.scalars(
+            sa.select(Patrol.id)
+            .join(Shift, Shift.id == Patrol.shift_id)
+            .where(Shift.ends_at < before, *due_now)
+            .order_by(Patrol.id)
+            .limit(batch_size)
+        ).all()
+        if due:
+            # Conditional: a patrol put back under review meanwhile, or cleared by another run, is left.
+            done = db.session.scalars(
+                sa.update(Patrol)
+                .where(Patrol.id.in_(due), *due_now)
+                .values(
+                    check_in_lat=None, check_in_lon=None, check_in_accuracy_m=None,
+                    check_out_lat=None, check_out_lon=None, check_out_accuracy_m=None,
+                    positions_purged_at=now, updated_at=now,
+                )
+                .returning(Patrol.id)
+                .execution_options(synchronize_session=False)
+            ).all()
+            if done:
+                db.session.execute(
+                    sa.update(CheckpointScan)
+                    .where(CheckpointScan.patrol_id.in_(done))
+                    .values(lat=None, lon=None, accuracy_m=None)
+                    .execution_options(synchronize_session=False)
+                )
+            cleared += len(done)
+            commit_batch()
+        if len(due) < batch_size:
+            return cleared
+
+
+def purge_sos_positions(now: datetime | None = None, *, batch_size: int = BATCH) -> int:
+    """Delete the positions of SOS that ended before SOS_POSITION_RETENTION_DAYS ago and clear the
+    alert's own; never a live SOS. Returns how many SOS were cleared."""
+    now = now or utcnow()
+    before = cutoff("SOS_POSITION_RETENTION_DAYS", now)
+    due_now = (
+        SosAlert.positions_purged_at.is_(None),
+        SosAlert.ended_at < before,
+        SosAlert.status.not_in([status.value for status in LIVE_SOS]),
+    )
+    cleared = 0
+    while True:
+        due = db.session.scalars(sa.select(SosAlert.id).where(*due_now).order_by(SosAlert.id).limit(batch_size)).all()
+        if due:
+            done = db.session.scalars(
+                sa.update(SosAlert)
+                .where(SosAlert.id.in_(due), *due_now)
+                .values(lat=None, lon=None, accuracy_m=None, positions_purged_at=now, updated_at=now)
+                .returning(SosAlert.id)
+                .execution_options(synchronize_session=False)
+            ).all()
+            if done:
+                db.session.execute(
+                    sa.delete(SosPosition)
+                    .where(SosPosition.sos_id.in_(done))
+                    .execution_options(synchronize_session=False)
+                )
+            cleared += len(done)
+            commit_batch()
+        if len(due) < batch_size:
+            return cleared
