@@ -41,11 +41,11 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from accounts import signals as account_signals
-from accounts.models import AuthSession, User
+from accounts.coverage import organisers_over
+from accounts.models import AuthSession
 from core.db import utcnow
 from core.extensions import db
 from grids.models import Area
-from grids.paths import ancestor_paths
 from notifications import service
 from notifications.devices.service import deactivate_user_devices
 from patrols import signals as patrol_signals
@@ -132,7 +132,7 @@ def _items(events: list[QueuedEvent]) -> list[service.Item]:
     people = _volunteers({v for e in events for v in e.volunteer_ids} | {e.name_of for e in events if e.name_of})
     grids = {e.grid_id for e in events if e.grid_id is not None}
     grids |= {shifts[e.shift_id].grid_id for e in events if e.organisers_of_shift and e.shift_id in shifts}
-    organisers = _organisers_over(grids)
+    organisers = organisers_over(grids)
     items: list[service.Item] = []
     for event in events:
         params, deadline, grid_id = event.params, None, event.grid_id
@@ -185,30 +185,6 @@ def _volunteers(volunteer_ids: set[int]) -> dict[int, tuple[int, str]]:
             sa.select(Volunteer.id, Volunteer.user_id, Volunteer.real_name).where(Volunteer.id.in_(chunk))
         )
         found.update({row.id: (row.user_id, row.real_name) for row in rows})
-    return found
-
-
-def _organisers_over(grid_ids: set[int]) -> dict[int, list[int]]:
-    """Grid id → active organisers whose area contains it; the staff who cover it when none."""
-    if not grid_ids:
-        return {}
-    paths = db.session.execute(sa.select(Area.id, Area.path).where(Area.id.in_(sorted(grid_ids)))).tuples().all()
-    ancestors = {grid_id: set(ancestor_paths(path)) for grid_id, path in paths}
-    managers = db.session.execute(
-        sa.select(User.id, User.role, Area.path)
-        .join(Area, Area.id == User.area_id)
-        .where(
-            Area.path.in_(sorted(set().union(*ancestors.values()))),
-            User.role.in_(("organiser", "staff")),
-            User.is_active.is_(True),
-        )
-        .order_by(User.id)
-    ).tuples().all()
-    found = {}
-    for grid_id, over in ancestors.items():
-        covering = [(user_id, role) for user_id, role, path in managers if path in over]
-        organisers = [user_id for user_id, role in covering if role == "organiser"]
-        found[grid_id] = organisers or [user_id for user_id, role in covering if role == "staff"]
     return found
 
 
