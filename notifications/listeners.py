@@ -17,6 +17,7 @@ Who is told:
   contains the grid (a grid's organisers are those of its community, sub-district or district
   within the city, "the organisers of that subtree"); when no organiser covers the grid, to the
   staff who do. A report's status change goes to its reporter.
+- patrols' SOS: the people the SOS service chose, in ``sos_listeners.py`` (``user_ids``).
 - volunteers: the volunteer's own account, when approved or rejected.
 - accounts: when a user's last live login ends (logout, password change, deactivation), their
   devices stop receiving pushes; with other logins still live, the app unregisters its own
@@ -70,6 +71,7 @@ class QueuedEvent:
     data: dict[str, Any]
     params: dict[str, Any] = field(default_factory=dict)
     volunteer_ids: tuple[int, ...] = ()  # told through their own accounts
+    user_ids: tuple[int, ...] = ()  # and/or these users, chosen by the sender (an SOS's recipients)
     grid_id: int | None = None  # and/or the organisers over this grid (its staff when none)
     organisers_of_shift: bool = False  # ... or over the shift's grid
     shift_id: int | None = None  # the shift's title, start and grid in the text; the deadline
@@ -146,7 +148,7 @@ def _items(events: list[QueuedEvent]) -> list[service.Item]:
         if event.name_of is not None:
             params["volunteer_name"] = people.get(event.name_of, (0, ""))[1]
         organisers_here = organisers.get(grid_id, []) if grid_id is not None else []
-        users = [people[v][0] for v in event.volunteer_ids if v in people] + organisers_here
+        users = [people[v][0] for v in event.volunteer_ids if v in people] + list(event.user_ids) + organisers_here
         items.extend(
             service.Item(user_id, event.kind, params, event.data, event.urgent, event.dedupe_key, deadline)
             for user_id in dict.fromkeys(users)
