@@ -21,7 +21,7 @@ MODEL_MODULES: tuple[str, ...] = (
 )
 #: Modules that declare Celery tasks (their ``name=`` strings stay as they are: beat and queued
 #: messages refer to them).
-TASK_MODULES: tuple[str, ...] = ("patrols.presence.tasks", "patrols.tracks.tasks")
+TASK_MODULES: tuple[str, ...] = ("patrols.presence.tasks", "patrols.tracks.tasks", "patrols.sos.tasks")
 
 
 def init_app(app: Flask) -> None:
@@ -31,7 +31,8 @@ def init_app(app: Flask) -> None:
     from patrols.checkpoints import routes as checkpoints_routes  # noqa: F401  (adds its routes to tracks)
     from patrols.presence import routes as presence_routes
     from patrols.reports import routes as reports_routes
+    from patrols.sos import routes as sos_routes
     from patrols.tracks import routes as tracks_routes
 
-    for routes in (presence_routes, tracks_routes, reports_routes):
+    for routes in (presence_routes, tracks_routes, reports_routes, sos_routes):
         api.register_blueprint(routes.blp)
