@@ -5,7 +5,9 @@
   alert is pushed at once.
 - No SOS is lost when a worker dies: killed (SIGKILL) while it delivers an escalation's pushes, a
   new worker finishes the work; each escalation step happened once, every alert reached the push
-  service at least once, and each inbox row exists once.
+  service at least once, and each inbox row exists once. And (PostgreSQL) killed in the middle of
+  the escalation's transaction, waiting on a row lock the test holds: nothing of the step is left,
+  and the new worker makes it once.
 """
 
 from __future__ import annotations
@@ -102,13 +104,13 @@ WORKER_SECONDS = 60  # to start a worker and see the work done, at most
 LEASE_SECONDS = 2  # the dead worker's claim on the rows it was pushing lapses this soon
 
 
-def worker(app: Flask, fcm: FakeFcm, queue: str, where: Path) -> Any:
+def worker(app: Flask, fcm: FakeFcm, queue: str, where: Path, *, ack_minutes: int = 0) -> Any:
     """A real ``celery -A worker worker`` on the test's queue and database, pushing to the local FCM
-    server; an SOS nobody answers is due to escalate at once, each step (SOS_ACK_MINUTES 0)."""
+    server; by default an SOS nobody answers is due to escalate again at once (SOS_ACK_MINUTES 0)."""
     where.mkdir()
     process, log = start_worker(app, queue, where, {
         "FIREBASE_CREDENTIALS": app.config["FIREBASE_CREDENTIALS"], "FIREBASE_PROJECT_ID": PROJECT,
-        "FCM_ENDPOINT": fcm.base_url, "SOS_ACK_MINUTES": "0", "PUSH_LEASE_SECONDS": str(LEASE_SECONDS),
+        "FCM_ENDPOINT": fcm.base_url, "SOS_ACK_MINUTES": str(ack_minutes), "PUSH_LEASE_SECONDS": str(LEASE_SECONDS),
     })  # fmt: skip
     return process, log
 
@@ -210,3 +212,78 @@ def test_a_worker_killed_while_pushing_an_escalation_loses_nothing_and_doubles_n
     assert Counter(m["data"]["type"] for m in fcm.messages) == Counter(
         {"sos_alert": delivered[tokens["organiser"]], "sos_escalated": delivered[tokens["district"]] + delivered[tokens["city"]]}
     )
+
+
+#: A backend of this database waiting for a row lock while it escalates an SOS (the worker's UPDATE).
+_ESCALATION_WAITING = sa.text(
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    " AND query ILIKE 'UPDATE sos_alerts%'"
+)
+
+
+def escalation_waiting(app: Flask) -> bool:
+    with app.app_context(), db.engine.connect() as watcher:  # a new transaction: pg_stat_activity as of now
+        return watcher.execute(_ESCALATION_WAITING).scalar() == 1
+
+
+@pytest.mark.committing
+@pytest.mark.postgresql  # a row lock held from the test, and pg_stat_activity to see the worker wait on it
+def test_a_worker_killed_in_the_middle_of_an_escalation_leaves_nothing_half_done_and_the_redelivered_run_makes_it_once(
+    app: Flask, client: FlaskClient, fcm: FakeFcm, queue: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(app.config, "SOS_ACK_MINUTES", 0)  # the web side: due as soon as it is raised
+    with app.app_context():
+        _city, district, _subdistrict, community, grid = factories.make_branch()
+        volunteer = factories.make_volunteer(grid, real_name="李四")
+        factories.make_user("organiser", community)  # alerted first; the district's staff on escalation
+        staff = factories.make_user("staff", district)
+        staff_id, phone, raiser = staff.id, factories.headers_for(staff), factories.headers_for(volunteer.user)
+        db.session.commit()
+        db.session.remove()
+    token = register_phone(client, phone)
+    response = client.post(f"{API}/me/sos", json=sos_body(), headers=raiser)
+    assert response.status_code == 201, response.get_json()
+    sos_id = response.get_json()["id"]
+    escalated = sa.select(SosEvent.level).where(SosEvent.sos_id == sos_id, SosEvent.kind == SosEventKind.ESCALATED)
+
+    # The test holds the SOS's row: the worker's escalation (its conditional UPDATE) waits on it,
+    # in the middle of its transaction, and is killed there.
+    with app.app_context():
+        holder = db.engine.connect()
+        held = holder.begin()
+        holder.execute(sa.text("SELECT id FROM sos_alerts WHERE id = :id FOR UPDATE"), {"id": sos_id})
+        first, first_log = worker(app, fcm, queue, tmp_path / "first", ack_minutes=3)
+        try:
+            celery.send_task("patrols.escalate_sos")  # beat's run: the SOS is due
+            wait_for(lambda: escalation_waiting(app), first, first_log)
+            first.send_signal(signal.SIGKILL)
+            assert first.wait(30) == -signal.SIGKILL
+        finally:
+            if first.poll() is None:
+                first.kill()
+                first.wait()
+            held.rollback()  # the dead worker's transaction goes on, finds its client gone, rolls back
+            holder.close()
+    assert committed(app, escalated) == []
+
+    # A new worker. The killed run's message comes back to it (unacknowledged when its worker died),
+    # and beat goes on sending the escalation: the step is made once, whichever run comes first.
+    second, second_log = worker(app, fcm, queue, tmp_path / "second", ack_minutes=3)
+    try:
+        wait_for(lambda: committed(app, escalated) == [("district",)], second, second_log, beat="patrols.escalate_sos")
+        wait_for(lambda: fcm.delivered(token) >= 1, second, second_log, beat="notifications.deliver_due")
+        for _ in range(3):  # beat's later runs: the next step is not due for SOS_ACK_MINUTES
+            celery.send_task("patrols.escalate_sos")
+        probe = f"sos-probe-{uuid.uuid4().hex[:12]}"
+        celery.send_task("tests.record_kind", args=[probe])
+        wait_for(lambda: committed(app, sa.select(VolunteerKind.code).where(VolunteerKind.code == probe)) == [(probe,)],
+                 second, second_log)
+    finally:
+        exit_code = stop_worker(queue, second)
+    assert exit_code == 0, second_log.read_text()
+
+    assert committed(app, escalated) == [("district",)]
+    staffed = sa.select(SosRecipient.user_id).where(SosRecipient.sos_id == sos_id, SosRecipient.level == "district")
+    assert committed(app, staffed) == [(staff_id,)]
+    rows = committed(app, sa.select(Notification.kind, Notification.push_status).where(Notification.user_id == staff_id))
+    assert rows == [("sos_escalated", PushStatus.SENT)]
