@@ -60,7 +60,9 @@ def add_positions(caller: Caller, sos_id: int, positions: list[dict[str, Any]]) 
     if sos.status not in LIVE_SOS:
         raise sos_not_live()
     received_at = utcnow()
-    unique = {position["time"]: position for position in positions}  # one position per device time
+    unique: dict[Any, dict[str, Any]] = {}
+    for position in positions:
+        unique.setdefault(position["time"], position)  # one position per device time: the first
     stored = 0
     for when, position in sorted(unique.items()):
         stored += len(

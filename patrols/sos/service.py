@@ -169,7 +169,7 @@ def volunteers_on_duty_near(lat: float, lon: float, radius_m: float, now: dateti
     ``besides`` (a volunteer id: the raiser)."""
     latest = (
         sa.select(TrackPoint.patrol_id, sa.func.max(TrackPoint.device_at).label("at"))
-        .where(TrackPoint.device_at >= now - RECENT_TRACK, TrackPoint.device_at <= now)
+        .where(TrackPoint.device_at >= now - RECENT_TRACK)
         .group_by(TrackPoint.patrol_id)
         .subquery()
     )
