@@ -16,10 +16,7 @@ language, so one set of ``params`` serves every recipient:
 - ``badge_name_zh``, ``badge_name_en``: a badge's name in each language (badge_earned,
   star_level_certified: the star's badge).
 - ``item_name``, ``pickup_code`` and ``status`` (selects the text) of a redemption.
-- an SOS: ``volunteer_name`` (who raised it), ``grid_name``, ``note`` (appended when given),
-  ``sos_level`` (community|district|city), ``responder_name`` and ``responder_role`` (a user's
-  role) of who answered or closed it; ``status`` selects the text (going|handled of
-  sos_acknowledged, cancelled|closed of sos_ended).
+- an SOS's: see ``notifications/sos_texts.py``.
 
 A missing parameter renders as empty text rather than failing: a notification is written inside
 the transaction of the change that caused it, and a wording slip must not undo that change.
@@ -33,6 +30,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.i18n import C_, Text, gettext_in, language_of, ngettext_in
+from notifications.sos_texts import SOS_TEXTS, sos_values
 
 __all__ = ["BODY_MAX", "KINDS", "TITLE_MAX", "format_lead", "format_local_time", "language_of", "render", "zone"]
 
@@ -196,52 +194,8 @@ _TEXTS: dict[str, tuple[Text, Text]] = {
         C_("notification:shift_reminder", "Shift reminder"),
         C_("notification:shift_reminder", "“{shift_title}” ({grid_name}) starts {starts_at}, in {lead}."),
     ),
-    # An SOS (notifications/sos_listeners.py): urgent, so they go out at once even in quiet hours.
-    "sos_alert": (
-        C_("notification:sos_alert", "SOS: {volunteer_name} needs help"),
-        C_(
-            "notification:sos_alert",
-            "{volunteer_name} raised an SOS in {grid_name}.{note_text} Open it to see where, and answer.",
-        ),
-    ),
-    "sos_escalated": (
-        C_("notification:sos_escalated", "SOS not answered: {volunteer_name} needs help"),
-        # i18n: {sos_level_label}: district or city, the level the SOS has reached
-        C_(
-            "notification:sos_escalated",
-            "Nobody has answered the SOS {volunteer_name} raised in {grid_name}; it now goes to the {sos_level_label}.{note_text} Please act now.",
-        ),
-    ),
-    "sos_acknowledged.going": (
-        C_("notification:sos_acknowledged.going", "Help is on the way"),
-        C_("notification:sos_acknowledged.going", "{responder_name} ({responder_role_label}) is on the way to you."),
-    ),
-    "sos_acknowledged.handled": (
-        C_("notification:sos_acknowledged.handled", "Your SOS was handled"),
-        C_("notification:sos_acknowledged.handled", "{responder_name} ({responder_role_label}) has handled your SOS."),
-    ),
-    "sos_acknowledged": (
-        C_("notification:sos_acknowledged", "Your SOS was answered"),
-        C_("notification:sos_acknowledged", "{responder_name} ({responder_role_label}) answered your SOS."),
-    ),
-    "sos_ended.cancelled": (
-        C_("notification:sos_ended.cancelled", "SOS called off"),
-        C_(
-            "notification:sos_ended.cancelled",
-            "{volunteer_name} called off the SOS in {grid_name} as a false alarm. You can stand down.",
-        ),
-    ),
-    "sos_ended.closed": (
-        C_("notification:sos_ended.closed", "SOS closed"),
-        C_(
-            "notification:sos_ended.closed",
-            "{responder_name} closed the SOS {volunteer_name} raised in {grid_name}. You can stand down.{note_text}",
-        ),
-    ),
-    "sos_ended": (
-        C_("notification:sos_ended", "SOS ended"),
-        C_("notification:sos_ended", "The SOS {volunteer_name} raised in {grid_name} has ended. You can stand down."),
-    ),
+    # An SOS's (notifications/sos_texts.py).
+    **SOS_TEXTS,
     # A broadcast's own text, shown as written in every language (nothing to translate).
     "broadcast": (Text(None, "{title}"), Text(None, "{body}")),
 }
@@ -271,17 +225,6 @@ _REPORT_STATUS = {
     "escalated": C_("report status", "has been escalated"),
     "resolved": C_("report status", "has been resolved"),
     "open": C_("report status", "is open again"),
-}
-_SOS_LEVEL = {
-    "community": C_("sos level", "community"),
-    "district": C_("sos level", "district staff"),
-    "city": C_("sos level", "city staff"),
-}
-_USER_ROLE = {
-    "volunteer": C_("user role", "volunteer"),
-    "organiser": C_("user role", "organiser"),
-    "staff": C_("user role", "staff"),
-    "admin": C_("user role", "administrator"),
 }
 _FIELD = {
     "starts_at": C_("shift field", "time"),
@@ -341,12 +284,7 @@ def _formatted(params: dict[str, Any], language: str) -> dict[str, str]:
     if reason:
         # The English text starts with a space: it follows a full stop.
         values["reason_text"] = gettext_in(language, C_("notification", " Reason: {reason}")).format(reason=reason)
-    values["sos_level_label"] = _pick(_SOS_LEVEL, params.get("sos_level"), language)
-    values["responder_role_label"] = _pick(_USER_ROLE, params.get("responder_role"), language)
-    note = (params.get("note") or "").strip()
-    if note:
-        # The English text starts with a space: it follows a full stop.
-        values["note_text"] = gettext_in(language, C_("notification", " Note: “{note}”.")).format(note=note)
+    values.update(sos_values(params, language))
     if params.get("minutes_before") is not None:
         values["lead"] = format_lead(int(params["minutes_before"]), language)
     return values
