@@ -6,7 +6,7 @@ one's notifications), ``quiet_hours/``, ``reminders/`` (before each shift; a cit
 sends the outbox). What they share stays here: the notification row (``models.py``), writing
 notifications (``service.py``), their texts (``texts.py``) and the listeners that turn other
 packages' events into notifications (``listeners.py``, ``reward_listeners.py``,
-``record_listeners.py``).
+``record_listeners.py``, ``sos_listeners.py``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ TASK_MODULES: tuple[str, ...] = ("notifications.delivery.tasks", "notifications.
 def init_app(app: Flask) -> None:
     """The notifications API and the listeners that turn other packages' events into notifications."""
     from core.extensions import api
-    from notifications import listeners, record_listeners, reward_listeners, routes
+    from notifications import listeners, record_listeners, reward_listeners, routes, sos_listeners
     from notifications.broadcasts import routes as broadcasts
 
     for module in (routes, broadcasts):
@@ -37,3 +37,4 @@ def init_app(app: Flask) -> None:
     listeners.connect()
     reward_listeners.connect()
     record_listeners.connect()
+    sos_listeners.connect()

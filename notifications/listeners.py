@@ -17,6 +17,7 @@ Who is told:
   contains the grid (a grid's organisers are those of its community, sub-district or district
   within the city, "the organisers of that subtree"); when no organiser covers the grid, to the
   staff who do. A report's status change goes to its reporter.
+- patrols' SOS: the people the SOS service chose, in ``sos_listeners.py`` (``user_ids``).
 - volunteers: the volunteer's own account, when approved or rejected.
 - accounts: when a user's last live login ends (logout, password change, deactivation), their
   devices stop receiving pushes; with other logins still live, the app unregisters its own
@@ -41,11 +42,11 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from accounts import signals as account_signals
-from accounts.models import AuthSession, User
+from accounts.coverage import organisers_over
+from accounts.models import AuthSession
 from core.db import utcnow
 from core.extensions import db
 from grids.models import Area
-from grids.paths import ancestor_paths
 from notifications import service
 from notifications.devices.service import deactivate_user_devices
 from patrols import signals as patrol_signals
@@ -70,6 +71,7 @@ class QueuedEvent:
     data: dict[str, Any]
     params: dict[str, Any] = field(default_factory=dict)
     volunteer_ids: tuple[int, ...] = ()  # told through their own accounts
+    user_ids: tuple[int, ...] = ()  # and/or these users, chosen by the sender (an SOS's recipients)
     grid_id: int | None = None  # and/or the organisers over this grid (its staff when none)
     organisers_of_shift: bool = False  # ... or over the shift's grid
     shift_id: int | None = None  # the shift's title, start and grid in the text; the deadline
@@ -132,7 +134,7 @@ def _items(events: list[QueuedEvent]) -> list[service.Item]:
     people = _volunteers({v for e in events for v in e.volunteer_ids} | {e.name_of for e in events if e.name_of})
     grids = {e.grid_id for e in events if e.grid_id is not None}
     grids |= {shifts[e.shift_id].grid_id for e in events if e.organisers_of_shift and e.shift_id in shifts}
-    organisers = _organisers_over(grids)
+    organisers = organisers_over(grids)
     items: list[service.Item] = []
     for event in events:
         params, deadline, grid_id = event.params, None, event.grid_id
@@ -146,7 +148,7 @@ def _items(events: list[QueuedEvent]) -> list[service.Item]:
         if event.name_of is not None:
             params["volunteer_name"] = people.get(event.name_of, (0, ""))[1]
         organisers_here = organisers.get(grid_id, []) if grid_id is not None else []
-        users = [people[v][0] for v in event.volunteer_ids if v in people] + organisers_here
+        users = [people[v][0] for v in event.volunteer_ids if v in people] + list(event.user_ids) + organisers_here
         items.extend(
             service.Item(user_id, event.kind, params, event.data, event.urgent, event.dedupe_key, deadline)
             for user_id in dict.fromkeys(users)
@@ -185,30 +187,6 @@ def _volunteers(volunteer_ids: set[int]) -> dict[int, tuple[int, str]]:
             sa.select(Volunteer.id, Volunteer.user_id, Volunteer.real_name).where(Volunteer.id.in_(chunk))
         )
         found.update({row.id: (row.user_id, row.real_name) for row in rows})
-    return found
-
-
-def _organisers_over(grid_ids: set[int]) -> dict[int, list[int]]:
-    """Grid id → active organisers whose area contains it; the staff who cover it when none."""
-    if not grid_ids:
-        return {}
-    paths = db.session.execute(sa.select(Area.id, Area.path).where(Area.id.in_(sorted(grid_ids)))).tuples().all()
-    ancestors = {grid_id: set(ancestor_paths(path)) for grid_id, path in paths}
-    managers = db.session.execute(
-        sa.select(User.id, User.role, Area.path)
-        .join(Area, Area.id == User.area_id)
-        .where(
-            Area.path.in_(sorted(set().union(*ancestors.values()))),
-            User.role.in_(("organiser", "staff")),
-            User.is_active.is_(True),
-        )
-        .order_by(User.id)
-    ).tuples().all()
-    found = {}
-    for grid_id, over in ancestors.items():
-        covering = [(user_id, role) for user_id, role, path in managers if path in over]
-        organisers = [user_id for user_id, role in covering if role == "organiser"]
-        found[grid_id] = organisers or [user_id for user_id, role in covering if role == "staff"]
     return found
 
 

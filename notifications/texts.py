@@ -16,6 +16,7 @@ language, so one set of ``params`` serves every recipient:
 - ``badge_name_zh``, ``badge_name_en``: a badge's name in each language (badge_earned,
   star_level_certified: the star's badge).
 - ``item_name``, ``pickup_code`` and ``status`` (selects the text) of a redemption.
+- an SOS's: see ``notifications/sos_texts.py``.
 
 A missing parameter renders as empty text rather than failing: a notification is written inside
 the transaction of the change that caused it, and a wording slip must not undo that change.
@@ -29,6 +30,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.i18n import C_, Text, gettext_in, language_of, ngettext_in
+from notifications.sos_texts import SOS_TEXTS, sos_values
 
 __all__ = ["BODY_MAX", "KINDS", "TITLE_MAX", "format_lead", "format_local_time", "language_of", "render", "zone"]
 
@@ -192,6 +194,8 @@ _TEXTS: dict[str, tuple[Text, Text]] = {
         C_("notification:shift_reminder", "Shift reminder"),
         C_("notification:shift_reminder", "“{shift_title}” ({grid_name}) starts {starts_at}, in {lead}."),
     ),
+    # An SOS's (notifications/sos_texts.py).
+    **SOS_TEXTS,
     # A broadcast's own text, shown as written in every language (nothing to translate).
     "broadcast": (Text(None, "{title}"), Text(None, "{body}")),
 }
@@ -280,6 +284,7 @@ def _formatted(params: dict[str, Any], language: str) -> dict[str, str]:
     if reason:
         # The English text starts with a space: it follows a full stop.
         values["reason_text"] = gettext_in(language, C_("notification", " Reason: {reason}")).format(reason=reason)
+    values.update(sos_values(params, language))
     if params.get("minutes_before") is not None:
         values["lead"] = format_lead(int(params["minutes_before"]), language)
     return values

@@ -21,7 +21,7 @@ MODEL_MODULES: tuple[str, ...] = (
 )
 #: Modules that declare Celery tasks (their ``name=`` strings stay as they are: beat and queued
 #: messages refer to them).
-TASK_MODULES: tuple[str, ...] = ("patrols.presence.tasks", "patrols.privacy.tasks")
+TASK_MODULES: tuple[str, ...] = ("patrols.presence.tasks", "patrols.privacy.tasks", "patrols.sos.tasks")
 
 
 def init_app(app: Flask) -> None:
@@ -33,7 +33,8 @@ def init_app(app: Flask) -> None:
     from patrols.privacy import export  # noqa: F401  (adds the location sections to the personal-data export)
     from patrols.privacy import routes as privacy_routes
     from patrols.reports import routes as reports_routes
+    from patrols.sos import routes as sos_routes
     from patrols.tracks import routes as tracks_routes
 
-    for routes in (presence_routes, tracks_routes, reports_routes, privacy_routes):
+    for routes in (presence_routes, tracks_routes, reports_routes, sos_routes, privacy_routes):
         api.register_blueprint(routes.blp)

@@ -2,7 +2,7 @@
 
 Two communities in different districts (A: 东河区 东站社区, B: 昆都仑区 友谊社区), each with its
 volunteers and managers, shifts with places, a patrol under way with its presence, a report with a
-photo, a checkpoint, a repeating series, a catalogue item and a redemption, a swap proposed,
+photo, a checkpoint, an open SOS, a repeating series, a catalogue item and a redemption, a swap proposed,
 a device, a broadcast and the notifications it made. The fuzz's callers live in A, so B's ids are
 the ones they may not reach. Built through the API wherever the API makes it, so what the fuzz
 meets is what clients make.
@@ -62,6 +62,7 @@ _ID_SOURCES: dict[str, str] = {
     "item_id": "SELECT id FROM catalogue_items",
     "redemption_id": "SELECT id FROM redemptions",
     "certificate_id": "SELECT id FROM certificates",
+    "sos_id": "SELECT id FROM sos_alerts",
     "issuer_area_id": "SELECT id FROM areas WHERE level <> 'grid'",
 }
 
@@ -112,6 +113,7 @@ class _Community:
         self._rewards(district)
         self._certificates(community)
         self._phone()
+        self._sos()
 
     def post(self, who: str, path: str, body: Any = None, status: int = 201, **kwargs: Any) -> dict[str, Any]:
         response = self.client.post(f"{API}{path}", json=body, headers=self.headers[who], **kwargs)
@@ -129,6 +131,11 @@ class _Community:
             "start_time": "19:00", "end_time": "21:00", "title": "夜巡", "max_headcount": 2,
         })
         self.post("organiser", "/broadcasts", {"area_id": community.id, "title": "今晚需要增援", "body": "还差两名志愿者"})
+
+    def _sos(self) -> None:
+        """The peer's SOS, open on the grid (alerting its organiser)."""
+        self.post("peer", "/me/sos", {"client_id": str(uuid.uuid4()), **_inside(self.grid), "accuracy_m": 12,
+                                      "device_time": (utcnow() - timedelta(minutes=1)).isoformat(), "note": "求助"})
 
     def _patrol(self) -> None:
         under_way = factories.make_shift(self.grid, starts_in=timedelta(minutes=-20), hours=2)

@@ -113,6 +113,7 @@ KINDS = {
     "star_level_id": "star_level",
     "star_objection_id": "star_objection",
     "certificate_id": "certificate",
+    "sos_id": "sos",
     # in query strings (the audit log's filters)
     "target_id": "user",
     "actor_id": "user",
@@ -287,6 +288,12 @@ class World:
             "post", "/api/v1/me/certificates", volunteer.user, 201,
             json={"issuer_area_id": place.community.id, "first_day": (date.today() - timedelta(days=7)).isoformat(),
                   "last_day": (date.today() - timedelta(days=1)).isoformat()},
+        )["id"]
+        # The place's volunteer's SOS, raised on its grid (alerting the place's organiser).
+        records["sos"] = self.call(
+            "post", "/api/v1/me/sos", volunteer.user, 201,
+            json={"client_id": str(uuid.uuid4()), "lat": lat, "lon": lon, "accuracy_m": 8.0,
+                  "device_time": (utcnow() - timedelta(minutes=1)).isoformat()},
         )["id"]
         records["notification"] = db.session.scalar(
             sa.select(sa.func.max(Notification.id)).where(Notification.user_id == volunteer.user_id)

@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from core.auth import Caller
+from core.db import utcnow
 from core.pagination import paginate
 from core.timeutil import zone
 from grids.paths import own_id
@@ -17,6 +18,8 @@ from patrols.models import Patrol, PresenceStatus
 from patrols.presence import review
 from patrols.reports import workflow
 from patrols.reports.models import URGENT_LEVELS, Report, ReportStatus
+from patrols.sos import views as sos_views
+from patrols.sos.models import LIVE_SOS, SosStatus
 from reports.coverage.service import area_coverage_figures
 from reports.participation.service import area_sums
 from reports.replica import reading_reports
@@ -148,20 +151,37 @@ def _report(report: Report) -> dict[str, Any]:
             "when": _local(report.received_at, report.grid.timezone)}
 
 
+def _unanswered_first(page: dict[str, Any]) -> dict[str, Any]:
+    """The SOS nobody has acknowledged yet before those someone is on (each newest first, as listed)."""
+    return {**page, "items": sorted(page["items"], key=lambda sos: sos["status"] != SosStatus.OPEN)}
+
+
+def _sos(sos: dict[str, Any], now: datetime) -> dict[str, Any]:
+    # How long it has been open rather than a local time: the list's items carry no time zone, and
+    # for someone in danger the minutes are what matter.
+    return {"id": sos["id"], "volunteer": sos["volunteer_name"], "grid_name": sos["grid_name"], "level": sos["level"],
+            "since": sos["received_at"], "minutes": max(0, int((now - sos["received_at"]).total_seconds() // 60)),
+            "acknowledged": sos["status"] == SosStatus.ACKNOWLEDGED, "false_alarms": sos["false_alarms"]}
+
+
 def _volunteer(volunteer: Volunteer) -> dict[str, Any]:
     return {"id": volunteer.id, "name": volunteer.real_name, "grid_name": volunteer.home_grid.name,
             "when": _local(volunteer.created_at, volunteer.home_grid.timezone)}
 
 
 def attention(caller: Caller, area_id: int) -> dict[str, dict[str, Any]]:
-    """What needs someone today in ``area_id``'s subtree, from the lists the API serves: shifts
+    """What needs someone today in ``area_id``'s subtree, from the lists the API serves: live SOS
+    first, acknowledged or not (``GET /sos?status=open&status=acknowledged``), then shifts
     under way or starting within 48 h below their minimum headcount or missing a required kind
     (``GET /coverage-gaps``), presence awaiting review (``GET /patrols/review``), red and orange
     reports nobody has taken up yet (``GET /reports?status=open``), volunteers awaiting vetting
     (``GET /volunteers?status=pending``)."""
     page: dict[str, Any] = {"limit": COUNT_CAP, "cursor": None}
     urgent = {**page, "area_id": area_id, "level": list(URGENT_LEVELS), "status": [ReportStatus.OPEN]}
+    now = utcnow()
+    live = {**page, "area_id": area_id, "status": list(LIVE_SOS)}
     return {
+        "open_sos": _counted(_unanswered_first(sos_views.responder_list(caller, live)), lambda sos: _sos(sos, now)),
         "short_shifts": _counted(
             coverage_gaps(caller, {**page, "area_id": area_id, "within_hours": GAP_HOURS}), _gap
         ),
