@@ -261,6 +261,16 @@ def test_volunteers_on_duty_just_inside_the_radius_are_alerted_just_outside_not(
     assert outside.user_id not in found
 
 
+def test_a_volunteer_in_the_boxs_corner_but_beyond_the_radius_is_not_alerted(client, tree, volunteer) -> None:
+    # 900 m north and 900 m east: inside the bounding box SQL narrows by, 1.27 km away.
+    east = LON + math.degrees(900 / (EARTH_RADIUS_M * math.cos(math.radians(LAT))))
+    corner = on_duty(client, tree, lat=north_of(LAT, 900), lon=east, real_name="角落")
+    near = on_duty(client, tree, lat=north_of(LAT, 700), lon=LON, real_name="近处")
+    sos = raised(client, volunteer)
+    assert set(recipients(sos["id"])) == {near.user_id}
+    assert corner.user_id not in recipients(sos["id"])
+
+
 def test_a_recent_track_point_counts_before_the_check_in_position(client, tree, volunteer) -> None:
     walked_away = on_duty(client, tree, lat=LAT, real_name="走远")
     walked_near = on_duty(client, tree, lat=north_of(LAT, 5000), real_name="走近")
