@@ -18,7 +18,7 @@ from core.geo import EARTH_RADIUS_M
 from grids.models import AreaLevel
 from patrols.privacy.service import SOS_READ
 from patrols.sos import signals as sos_signals
-from patrols.sos.escalation import escalate_due
+from patrols.sos.escalation import escalate_due, escalate_one
 from patrols.sos.models import SosAlert, SosEvent, SosPosition, SosRecipient
 from tests import factories
 from tests.problems import assert_problem
@@ -573,6 +573,22 @@ def test_an_acknowledged_or_ended_sos_never_escalates(client, tree, volunteer, o
     client.post(f"{API}/me/sos/{cancelled['id']}/cancel", json={}, headers=factories.headers_for(other.user))
     assert escalate_due(due + timedelta(hours=1)) == 0
     assert {sos_row(acknowledged["id"]).level, sos_row(cancelled["id"]).level} == {"community"}
+
+
+def test_a_run_that_read_the_sos_before_it_was_answered_or_ended_leaves_it(client, tree, volunteer, organiser) -> None:
+    # What a run's step finds when an acknowledgement or a cancel commits between its read and its update.
+    acknowledged = raised(client, volunteer)
+    due = sos_row(acknowledged["id"]).escalate_at
+    acknowledge(client, organiser, acknowledged["id"])
+    assert escalate_one(acknowledged["id"], "community", due) is False
+    other = factories.make_volunteer(tree.grid_a)
+    cancelled = raised(client, other)
+    client.post(f"{API}/me/sos/{cancelled['id']}/cancel", json={}, headers=factories.headers_for(other.user))
+    assert escalate_one(cancelled["id"], "community", due + timedelta(minutes=1)) is False
+    for sos_id in (acknowledged["id"], cancelled["id"]):
+        row = sos_row(sos_id)
+        assert (row.level, row.escalate_at) == ("community", None)
+        assert "escalated" not in events_of(sos_id)
 
 
 def test_the_escalation_sends_the_latest_position(client, tree, volunteer) -> None:
