@@ -156,7 +156,8 @@ def get_sos(sos_id: int) -> Any:
     Organisers, staff and admins whose area holds its grid, and anyone alerted to it (a volunteer
     on duty nearby), see its positions in time order, history, how many were alerted, the
     volunteer's phone to call back and their false alarms; each such read is logged in the
-    location access log. Anyone else: 404 sos_not_found, as an unknown id.
+    location access log. Its volunteer may read it too (not logged). Anyone else: 404
+    sos_not_found, as an unknown id.
     """
     return views.responder_sos(current_caller(), sos_id)
 

@@ -18,7 +18,7 @@ from core.geo import EARTH_RADIUS_M
 from grids.models import AreaLevel
 from patrols.privacy.service import SOS_READ
 from patrols.sos import signals as sos_signals
-from patrols.sos.escalation import escalate_due
+from patrols.sos.escalation import escalate_due, escalate_one
 from patrols.sos.models import SosAlert, SosEvent, SosPosition, SosRecipient
 from tests import factories
 from tests.problems import assert_problem
@@ -259,6 +259,16 @@ def test_volunteers_on_duty_just_inside_the_radius_are_alerted_just_outside_not(
     found = recipients(sos["id"])
     assert found == {organiser.id: "organiser", inside.user_id: "nearby"}
     assert outside.user_id not in found
+
+
+def test_a_volunteer_in_the_boxs_corner_but_beyond_the_radius_is_not_alerted(client, tree, volunteer) -> None:
+    # 900 m north and 900 m east: inside the bounding box SQL narrows by, 1.27 km away.
+    east = LON + math.degrees(900 / (EARTH_RADIUS_M * math.cos(math.radians(LAT))))
+    corner = on_duty(client, tree, lat=north_of(LAT, 900), lon=east, real_name="角落")
+    near = on_duty(client, tree, lat=north_of(LAT, 700), lon=LON, real_name="近处")
+    sos = raised(client, volunteer)
+    assert set(recipients(sos["id"])) == {near.user_id}
+    assert corner.user_id not in recipients(sos["id"])
 
 
 def test_a_recent_track_point_counts_before_the_check_in_position(client, tree, volunteer) -> None:
@@ -563,6 +573,22 @@ def test_an_acknowledged_or_ended_sos_never_escalates(client, tree, volunteer, o
     client.post(f"{API}/me/sos/{cancelled['id']}/cancel", json={}, headers=factories.headers_for(other.user))
     assert escalate_due(due + timedelta(hours=1)) == 0
     assert {sos_row(acknowledged["id"]).level, sos_row(cancelled["id"]).level} == {"community"}
+
+
+def test_a_run_that_read_the_sos_before_it_was_answered_or_ended_leaves_it(client, tree, volunteer, organiser) -> None:
+    # What a run's step finds when an acknowledgement or a cancel commits between its read and its update.
+    acknowledged = raised(client, volunteer)
+    due = sos_row(acknowledged["id"]).escalate_at
+    acknowledge(client, organiser, acknowledged["id"])
+    assert escalate_one(acknowledged["id"], "community", due) is False
+    other = factories.make_volunteer(tree.grid_a)
+    cancelled = raised(client, other)
+    client.post(f"{API}/me/sos/{cancelled['id']}/cancel", json={}, headers=factories.headers_for(other.user))
+    assert escalate_one(cancelled["id"], "community", due + timedelta(minutes=1)) is False
+    for sos_id in (acknowledged["id"], cancelled["id"]):
+        row = sos_row(sos_id)
+        assert (row.level, row.escalate_at) == ("community", None)
+        assert "escalated" not in events_of(sos_id)
 
 
 def test_the_escalation_sends_the_latest_position(client, tree, volunteer) -> None:
