@@ -10,7 +10,11 @@ someone may be in danger, and whoever set out at night must hear as soon that th
   users newly alerted, with the deep link ``{sos_id, lat, lon, level}``, the raiser's name and note.
 - ``sos_acknowledged`` → ``sos_acknowledged`` to the raiser: who answered (name, role) and how.
 - ``sos_ended`` → ``sos_ended`` to everyone alerted but the one who ended it: cancelled as a false
-  alarm, or closed (with the note).
+  alarm, or closed (with the note); a closed SOS is also told to its raiser (``closed_own``), who
+  learns who closed it and why.
+
+When retention clears an ended SOS's positions (``sos_positions_purged``), the position leaves the
+deep links of its alerts too; the notifications themselves stay.
 
 Dedupe keys make each step one notification per user, whether the escalation task is delivered
 twice or a signal is sent again: ``sos_alert:<id>:community``, ``sos_escalated:<id>:<level>``,
@@ -21,10 +25,14 @@ from __future__ import annotations
 
 from typing import Any, Unpack
 
+import sqlalchemy as sa
+
 from accounts.models import User
 from core.extensions import db
 from grids.models import Area
 from notifications.listeners import QueuedEvent, queue_event
+from notifications.models import Notification
+from notifications.service import CHUNK
 from patrols.sos import signals as sos_signals
 from patrols.sos.models import SosAlert, SosLevel
 
@@ -88,12 +96,50 @@ def _on_sos_ended(_sender: Any, **event: Unpack[sos_signals.SosEnded]) -> None:
             dedupe_key=f"sos_ended:{sos_id}",
         )
     )
+    if status == "closed":
+        queue_event(
+            QueuedEvent(
+                "sos_ended",
+                {"sos_id": sos_id, "status": status},
+                {**_responder(actor_id), "status": "closed_own", "note": event["note"]},
+                volunteer_ids=(event["volunteer_id"],),
+                actor_id=actor_id,
+                urgent=True,
+                dedupe_key=f"sos_ended:{sos_id}",
+            )
+        )
+
+
+#: The deep-link fields that hold an SOS's position.
+_POSITION_FIELDS = ("lat", "lon")
+
+
+def _on_sos_positions_purged(_sender: Any, **event: Unpack[sos_signals.SosPositionsPurged]) -> None:
+    sos_id, user_ids = event["sos_id"], event["user_ids"]
+    keys = [f"sos_alert:{sos_id}:{SosLevel.COMMUNITY}"] + [
+        f"sos_escalated:{sos_id}:{level}" for level in (SosLevel.DISTRICT, SosLevel.CITY)
+    ]
+    for first in range(0, len(user_ids), CHUNK):
+        # By (user, dedupe key): the unique index finds them, however large the table.
+        rows = db.session.execute(
+            sa.select(Notification.id, Notification.data).where(
+                Notification.user_id.in_(user_ids[first : first + CHUNK]), Notification.dedupe_key.in_(keys)
+            )
+        ).tuples()
+        for notification_id, data in rows:
+            kept = {key: value for key, value in (data or {}).items() if key not in _POSITION_FIELDS}
+            if kept != data:
+                db.session.execute(
+                    sa.update(Notification).where(Notification.id == notification_id).values(data=kept)
+                    .execution_options(synchronize_session=False)
+                )
 
 
 _RECEIVERS = (
     (sos_signals.sos_alerted, _on_sos_alerted),
     (sos_signals.sos_acknowledged, _on_sos_acknowledged),
     (sos_signals.sos_ended, _on_sos_ended),
+    (sos_signals.sos_positions_purged, _on_sos_positions_purged),
 )
 
 

@@ -4,7 +4,7 @@
 Params: ``volunteer_name`` (who raised it), ``grid_name``, ``note`` (appended when given),
 ``sos_level`` (community|district|city), ``responder_name`` and ``responder_role`` (a user's role)
 of who answered or closed it; ``status`` selects the text (going|handled of sos_acknowledged,
-cancelled|closed of sos_ended).
+cancelled|closed|closed_own of sos_ended).
 """
 
 from __future__ import annotations
@@ -54,6 +54,10 @@ SOS_TEXTS: dict[str, tuple[Text, Text]] = {
             "notification:sos_ended.closed",
             "{responder_name} closed the SOS {volunteer_name} raised in {grid_name}. You can stand down.{note_text}",
         ),
+    ),
+    "sos_ended.closed_own": (
+        C_("notification:sos_ended.closed_own", "Your SOS was closed"),
+        C_("notification:sos_ended.closed_own", "{responder_name} closed your SOS.{note_text}"),
     ),
     "sos_ended": (
         C_("notification:sos_ended", "SOS ended"),

@@ -4,7 +4,7 @@
 |---|---|---|---|
 | track points | TRACK_RETENTION_DAYS after the shift ends | the rows | distance, point count |
 | check-in/out and scan positions | PRESENCE_POSITION_RETENTION_DAYS after the shift ends, once presence is no longer ``needs_review`` | lat/lon/accuracy set NULL, ``positions_purged_at`` set | flags, status, minutes, distances |
-| SOS positions | SOS_POSITION_RETENTION_DAYS after the SOS ended (a live SOS never) | ``SosPosition`` rows, the alert's lat/lon/accuracy | the alert, its history |
+| SOS positions | SOS_POSITION_RETENTION_DAYS after the SOS ended (a live SOS never) | ``SosPosition`` rows, the alert's lat/lon/accuracy, the position in the alerts' deep links (``sos_positions_purged``) | the alert, its history, the notifications |
 
 Each kind works in batches, each committed (``commit_batch``) and idempotent on its own: a batch
 reads again what is still due and its writes are conditional, so a crash, a redelivery or two
@@ -24,7 +24,8 @@ from core.extensions import db
 from core.transactions import commit_batch
 from patrols.checkpoints.models import CheckpointScan
 from patrols.models import Patrol, PresenceStatus
-from patrols.sos.models import LIVE_SOS, SosAlert, SosPosition
+from patrols.sos import signals as sos_signals
+from patrols.sos.models import LIVE_SOS, SosAlert, SosPosition, SosRecipient
 from patrols.tracks.models import TrackPoint
 from shifts.models import Shift
 
@@ -142,7 +143,24 @@ def purge_sos_positions(now: datetime | None = None, *, batch_size: int = BATCH)
                     .where(SosPosition.sos_id.in_(done))
                     .execution_options(synchronize_session=False)
                 )
+                _announce_sos_purged(done)
             cleared += len(done)
             commit_batch()
         if len(due) < batch_size:
             return cleared
+
+
+def _announce_sos_purged(sos_ids: list[int]) -> None:
+    """Tell listeners which SOS lost their positions, with who was alerted (their inbox rows hold the
+    position in the alert's deep link); in the batch's transaction, so both commit together."""
+    alerted: dict[int, list[int]] = {sos_id: [] for sos_id in sos_ids}
+    for sos_id, user_id in db.session.execute(
+        sa.select(SosRecipient.sos_id, SosRecipient.user_id)
+        .where(SosRecipient.sos_id.in_(sos_ids))
+        .order_by(SosRecipient.sos_id, SosRecipient.user_id)
+    ).tuples():
+        alerted[sos_id].append(user_id)
+    for sos_id, user_ids in alerted.items():
+        sos_signals.sos_positions_purged.send(
+            sos_signals.SENDER, **sos_signals.SosPositionsPurged(sos_id=sos_id, user_ids=user_ids)
+        )

@@ -60,3 +60,16 @@ class SosEnded(TypedDict):
     actor_id: int
     user_ids: list[int]  # everyone alerted to it
     note: str | None
+
+
+sos_positions_purged = _signals.signal(
+    "sos-positions-purged", doc="An ended SOS's positions were cleared (SOS_POSITION_RETENTION_DAYS)."
+)
+
+
+class SosPositionsPurged(TypedDict):
+    """Fires when retention clears an ended SOS's positions, so that copies of them elsewhere (the
+    alerts' deep links in the inboxes of those alerted) go too."""
+
+    sos_id: int
+    user_ids: list[int]  # everyone alerted to it

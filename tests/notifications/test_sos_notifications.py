@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 
 from core.db import utcnow
 from core.extensions import db
+from patrols.privacy import retention
 from patrols.sos.escalation import escalate_due
 from patrols.sos.models import SosAlert
 from tests import factories
@@ -139,7 +140,9 @@ def test_the_raiser_hears_who_answered_and_how(client: FlaskClient, world: dict[
     assert kinds(client, world["nearby"]) == ["sos_alert"]
 
 
-def test_a_close_tells_everyone_alerted_but_the_one_who_closed_it(client: FlaskClient, world: dict[str, Any]) -> None:
+def test_a_close_tells_everyone_alerted_but_the_one_who_closed_it_and_the_raiser_who_closed_it(
+    client: FlaskClient, world: dict[str, Any]
+) -> None:
     sos_id = raise_sos(client, world["volunteer"])
     escalate(sos_id)
 
@@ -152,6 +155,10 @@ def test_a_close_tells_everyone_alerted_but_the_one_who_closed_it(client: FlaskC
         assert "已送医" in ended["body"] and "赵六" in ended["body"]
     assert kinds(client, world["organiser"]) == ["sos_alert"]
     assert kinds(client, world["city_staff"]) == []  # never alerted, nothing to stand down from
+    (own,) = inbox(client, world["volunteer"])  # the raiser learns who closed it, and why
+    assert own["kind"] == "sos_ended" and own["urgent"] is True
+    assert own["data"] == {"type": "sos_ended", "sos_id": str(sos_id), "status": "closed"}
+    assert "赵六" in own["body"] and "已送医" in own["body"] and "李四" not in own["body"]
 
 
 def test_a_false_alarm_called_off_tells_everyone_alerted(client: FlaskClient, world: dict[str, Any]) -> None:
@@ -163,3 +170,28 @@ def test_a_false_alarm_called_off_tells_everyone_alerted(client: FlaskClient, wo
     assert kinds(client, world["nearby"]) == ["sos_ended", "sos_alert"]
     assert inbox(client, world["organiser"])[0]["data"]["status"] == "cancelled"
     assert kinds(client, world["volunteer"]) == []
+
+
+def test_retention_takes_an_ended_sos_position_out_of_its_alerts_deep_links(
+    client: FlaskClient, tree: Tree, world: dict[str, Any]
+) -> None:
+    sos_id = raise_sos(client, world["volunteer"])
+    escalate(sos_id)
+    other = raise_sos(client, factories.make_volunteer(tree.grid_a))  # live: its position stays
+    post(client, world["organiser"], f"/sos/{sos_id}/close", {"note": "已送医"})
+    ended = db.session.get_one(SosAlert, sos_id, populate_existing=True).ended_at
+    assert ended is not None
+    days = timedelta(days=client.application.config["SOS_POSITION_RETENTION_DAYS"])
+
+    assert retention.purge_sos_positions(ended + days) == 0  # exactly at its time: kept
+    assert {item["data"]["sos_id"]: item["data"].get("lat") for item in inbox(client, world["organiser"])
+            if item["kind"] == "sos_alert"} == {str(sos_id): str(LAT), str(other): str(LAT)}  # fmt: skip
+    assert retention.purge_sos_positions(ended + days + timedelta(microseconds=1)) == 1
+
+    alerts = {item["data"]["sos_id"]: item["data"] for item in inbox(client, world["organiser"]) if item["kind"] == "sos_alert"}
+    assert alerts[str(sos_id)] == {"type": "sos_alert", "sos_id": str(sos_id), "level": "community"}
+    assert alerts[str(other)]["lat"] == str(LAT) and alerts[str(other)]["lon"] == str(LON)
+    (escalated,) = [item for item in inbox(client, world["staff"]) if item["kind"] == "sos_escalated"]
+    assert escalated["data"] == {"type": "sos_escalated", "sos_id": str(sos_id), "level": "district"}
+    # The notifications themselves, and the stand-down, stay.
+    assert kinds(client, world["nearby"]) == ["sos_ended", "sos_alert", "sos_alert"]
