@@ -14,6 +14,7 @@ time is exactly the cutoff is kept one more run.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -150,7 +151,7 @@ def purge_sos_positions(now: datetime | None = None, *, batch_size: int = BATCH)
             return cleared
 
 
-def _announce_sos_purged(sos_ids: list[int]) -> None:
+def _announce_sos_purged(sos_ids: Sequence[int]) -> None:
     """Tell listeners which SOS lost their positions, with who was alerted (their inbox rows hold the
     position in the alert's deep link); in the batch's transaction, so both commit together."""
     alerted: dict[int, list[int]] = {sos_id: [] for sos_id in sos_ids}
