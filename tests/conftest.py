@@ -18,6 +18,7 @@ import hypothesis
 import pytest
 import sqlalchemy as sa
 from alembic import command as alembic_command
+from celery import _state as celery_state
 from click.testing import Result
 from cryptography.fernet import Fernet
 from flask import Flask, has_app_context
@@ -132,6 +133,11 @@ def _isolated(app: Flask, request: pytest.FixtureRequest) -> Iterator[None]:
     app's commit at the end of a request commits only the savepoint.
     """
     limiter.reset()
+    # Celery's "inside a task" flag is one global that each in-process task saves and restores
+    # around its run; tasks run at once on several threads (race tests, the live server) can leave
+    # it set, and a later test's `.get()` then refuses as if it were inside a task. The product
+    # never waits on a result; a test starts from the state of a fresh process.
+    celery_state._set_task_join_will_block(False)
     if request.node.get_closest_marker("committing"):
         yield
         _truncate_all(app)
