@@ -1,5 +1,6 @@
 """Escalation: an SOS nobody acknowledged in SOS_ACK_MINUTES moves up one level, community →
-district → city, each step alerting that level's staff (and the city's admins at the top).
+district → city, each step alerting that level's staff (and the city's admins at the top). A level
+with nobody new to alert (a district without staff) is passed at the next run instead of waiting.
 
 Driven by the periodic task (``patrols.sos.tasks``), never by a timer in a request, so a restart
 drops nothing: whatever is due when a worker next runs is escalated then. Each step is one
@@ -104,6 +105,10 @@ def escalate_one(sos_id: int, level: str, now: datetime) -> bool:
             {"sos_id": sos.id, "user_id": user_id, "reason": "staff", "level": above, "alerted_at": now},
         ).first()
     ]
+    if not new and due_next is not None:
+        # Nobody new to alert at this level (a district without staff): waiting SOS_ACK_MINUTES
+        # for an answer from nobody would only delay the city; go on at the next run.
+        sos.escalate_at = now
     add_event(sos, SosEventKind.ESCALATED, None, now, level=above, data={"user_ids": new})
     db.session.flush()
     record_step(None, "escalated", sos, recipients=len(new))

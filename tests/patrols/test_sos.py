@@ -564,6 +564,22 @@ def test_escalation_at_exact_instants_community_district_city(client, tree, volu
     assert client.get(f"{API}/sos/{sos['id']}", headers=factories.headers_for(city_staff)).status_code == 200
 
 
+def test_a_district_without_staff_passes_on_to_the_city_at_the_next_run(client, tree, volunteer, organiser, sent) -> None:
+    factories.make_user("staff", tree.district_b)  # another district's staff: not this one's
+    city_staff = factories.make_user("staff", tree.city)
+    sos = raised(client, volunteer)
+    due = sos_row(sos["id"]).escalate_at
+    assert due is not None
+    assert escalate_due(due) == 1
+    row = sos_row(sos["id"])
+    assert row.level == "district" and row.escalate_at == due  # nobody alerted: due again at once
+    assert escalate_due(due + timedelta(seconds=30)) == 1  # the next run
+    assert sos_row(sos["id"]).level == "city"
+    assert [(s["level"], s["user_ids"]) for s in sent.named("sos_alerted")] == [
+        ("community", [organiser.id]), ("district", []), ("city", [city_staff.id]),
+    ]
+
+
 def test_an_acknowledged_or_ended_sos_never_escalates(client, tree, volunteer, organiser) -> None:
     acknowledged = raised(client, volunteer)
     acknowledge(client, organiser, acknowledged["id"], "handled")
