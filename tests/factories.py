@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from flask import current_app
@@ -28,10 +28,19 @@ def unique_phone() -> str:
     return f"+86139{next(_counter) + 10_000_000 * 0:08d}"
 
 
-def national_id(sequence: int | None = None, region: str = "150202", birth: str = "19900101") -> str:
-    """A checksum-valid GB 11643 number (not a real person's)."""
-    sequence = next(_counter) % 1000 if sequence is None else sequence
-    body = f"{region}{birth}{sequence:03d}"
+def national_id(sequence: int | None = None, region: str | None = None, birth: str | None = None) -> str:
+    """A checksum-valid GB 11643 number (not a real person's).
+
+    A test's own numbers name a ``sequence`` (region 150202, born 1990-01-01 unless given). Numbers
+    made without one come from the session's counter in region 150204, the birth date moving on a
+    day every thousand, so they never equal a test's own (``national_id(7)``) nor one another.
+    """
+    if sequence is None:
+        count = next(_counter)
+        sequence = count % 1000
+        region = region or "150204"
+        birth = birth or (date(1990, 1, 1) + timedelta(days=count // 1000)).strftime("%Y%m%d")
+    body = f"{region or '150202'}{birth or '19900101'}{sequence:03d}"
     total = sum(int(d) * w for d, w in zip(body, _ID_WEIGHTS, strict=True))
     return body + "10X98765432"[total % 11]
 
