@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 from core.config import Setting, instance_file, integer, integer_list, text
+from notifications.delivery.vendors.settings import SETTINGS as VENDOR_SETTINGS
 
 SETTINGS: tuple[Setting, ...] = (
+    *VENDOR_SETTINGS,
     # Push through FCM with FIREBASE_CREDENTIALS; without it a recording backend writes what would
     # have been sent to PUSH_RECORD_PATH (JSON lines).
     text(
@@ -46,4 +48,12 @@ SETTINGS: tuple[Setting, ...] = (
     # Default quiet hours, in the user's area's time zone: non-urgent pushes wait until the end.
     text("QUIET_HOURS_START", "22:00", "default start of quiet hours (users may set their own)"),
     text("QUIET_HOURS_END", "07:00", "default end of quiet hours"),
+    # Vendor channels: which category each kind is sent as (notifications/delivery/categories.py),
+    # and the key that signs the references receipts come back with (receipts.py).
+    text(
+        "PUSH_CATEGORIES", None,
+        'JSON `{"<channel>": {"<kind>": "<value>", "default": "<value>"}}` replacing entries of the category table',
+        shown_default="the table in `notifications/delivery/categories.py`",
+    ),
+    text("PUSH_RECEIPT_KEY", None, "HMAC key of the references vendors echo in receipts", shown_default="derived from `SECRET_KEY`"),
 )

@@ -41,6 +41,7 @@ from firebase_admin import credentials, exceptions, messaging
 from flask import Flask, current_app
 from urllib3.util import Retry
 
+from notifications.delivery.vendors.settings import SETTINGS as VENDOR_SETTINGS
 from notifications.devices.models import PushChannel
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class Outcome(StrEnum):
     INVALID_TOKEN = "invalid_token"  # the token is dead (unregistered, malformed): deactivate the device
     RETRY = "retry"  # quota, unavailable, internal, network: try again later
     PERMANENT = "permanent"  # this message cannot be sent (e.g. refused payload): do not retry
+    QUOTA = "quota"  # the vendor's daily cap is reached: held (in the inbox) until its reset
 
 
 @dataclass(frozen=True)
@@ -318,7 +320,7 @@ def _retry_after(error: BaseException) -> float | None:
 
 _PROVIDER_KEYS = (
     "FIREBASE_CREDENTIALS", "FIREBASE_PROJECT_ID", "FCM_ENDPOINT", "PUSH_RECORD_PATH",
-    "PUSH_BATCH_SIZE", "PUSH_LEASE_SECONDS",
+    "PUSH_BATCH_SIZE", "PUSH_LEASE_SECONDS", *(setting.name for setting in VENDOR_SETTINGS),
 )  # fmt: skip
 _providers_lock = threading.Lock()
 
@@ -357,13 +359,18 @@ def _build_providers(config: Mapping[str, Any]) -> dict[str, PushProvider]:
     batch_size = int(config["PUSH_BATCH_SIZE"])
     if not 1 <= batch_size <= 500:
         raise ValueError("PUSH_BATCH_SIZE must be between 1 and 500 (FCM's send_each maximum)")
+    from notifications.delivery import vendors  # their modules build on this one
+
+    timeout = min(MAX_HTTP_TIMEOUT_SECONDS, int(config["PUSH_LEASE_SECONDS"]) / 4)
+    return {PushChannel.FCM: _fcm_provider(config, batch_size, timeout), **vendors.build_providers(config, timeout)}
+
+
+def _fcm_provider(config: Mapping[str, Any], batch_size: int, timeout: float) -> PushProvider:
     setting = config.get("FIREBASE_CREDENTIALS")
     if not setting:
-        return {PushChannel.FCM: RecordingProvider(PushChannel.FCM, config["PUSH_RECORD_PATH"])}
+        return RecordingProvider(PushChannel.FCM, config["PUSH_RECORD_PATH"])
     if setting.startswith(STATIC_TOKEN_PREFIX) and not config.get("FIREBASE_PROJECT_ID"):
         raise ValueError(f"FIREBASE_CREDENTIALS={STATIC_TOKEN_PREFIX}… needs FIREBASE_PROJECT_ID")
-    timeout = min(MAX_HTTP_TIMEOUT_SECONDS, int(config["PUSH_LEASE_SECONDS"]) / 4)
-    fcm = FcmProvider(
+    return FcmProvider(
         _credential(setting), config.get("FIREBASE_PROJECT_ID"), config.get("FCM_ENDPOINT"), batch_size, timeout
     )
-    return {PushChannel.FCM: fcm}

@@ -21,11 +21,17 @@ class Platform(StrEnum):
 class PushChannel(StrEnum):
     """The push service a device is reached through; one sender ("provider") per channel.
 
-    Most mainland Android phones have no Google Play services, so vendor channels (Huawei, Xiaomi,
-    OPPO, vivo) will be added as providers; only FCM exists now.
+    Most mainland Android phones have no Google Play services: the makers' own services reach them
+    (``notifications/delivery/vendors/``). FCM stays for iOS (APNs through FCM) and phones with
+    Google services.
     """
 
     FCM = "fcm"
+    HMS = "hms"  # Huawei Push Kit
+    HONOR = "honor"
+    MI = "mi"  # Xiaomi MiPush
+    OPPO = "oppo"
+    VIVO = "vivo"
 
 
 class Device(Model):

@@ -1,0 +1,39 @@
+"""Which vendor category each kind of notification is sent as: one table, overridable per deployment.
+
+The vendors fold or throttle "marketing" messages and deliver service messages promptly only when a
+message is marked as one (Huawei's ``category``, Xiaomi's ``channel_id``, OPPO's private channel,
+vivo's ``classification``, Honor's importance; docs/push-vendors.md). Every kind we send today is a
+service message: shift reminders, assignment changes, call-outs, SOS. The table still names each
+kind, so a kind added later is sent as the channel's ``default`` until someone decides.
+``PUSH_CATEGORIES`` (JSON: ``{"<channel>": {"<kind>": "<value>", "default": "<value>"}}``) replaces
+entries of this table for a deployment (channel ids and templates differ per app).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from flask import current_app
+
+#: channel → kind (or "default") → the vendor's value. Vendors add their own section.
+DEFAULTS: dict[str, dict[str, str]] = {}
+
+
+@lru_cache(maxsize=16)
+def _overrides(raw: str | None) -> Mapping[str, Mapping[str, str]]:
+    if not raw:
+        return {}
+    parsed: Any = json.loads(raw)
+    if not isinstance(parsed, dict) or not all(isinstance(v, dict) for v in parsed.values()):
+        raise ValueError("PUSH_CATEGORIES must be a JSON object of objects")
+    return parsed
+
+
+def category(channel: str, kind: str) -> str | None:
+    """The vendor value for ``kind`` on ``channel`` (the deployment's, else the table's; the
+    channel's ``default`` for a kind not listed); None when the channel has none."""
+    table = {**DEFAULTS.get(channel, {}), **_overrides(current_app.config.get("PUSH_CATEGORIES")).get(channel, {})}
+    return table.get(kind, table.get("default"))
