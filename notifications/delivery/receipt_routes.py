@@ -30,7 +30,7 @@ def _receipt_limit() -> str:
     return current_app.config.get("PUSH_RECEIPT_LIMIT_PER_ADDRESS") or DEFAULT_RECEIPT_LIMIT
 
 
-@blp.route("/push-receipts/<string:channel>", methods=["POST"])
+@blp.route("/push-receipts/<string(minlength=2,maxlength=16):channel>", methods=["POST"])
 @limiter.limit(_receipt_limit, key_func=client_address)
 @blp.response(200, ReceiptResultSchema)
 @_errors(401, 403, 404, 422, 429)
