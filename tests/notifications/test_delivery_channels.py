@@ -5,6 +5,7 @@ token per phone (the preferred channel's, the next one when it dies). FCM is the
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from accounts.models import User
 from core.db import utcnow
 from core.extensions import db
 from notifications.delivery import quotas
+from notifications.delivery.push import Outcome, PushMessage, SendResult, providers
 from notifications.delivery.service import deliver_due
 from notifications.devices.models import Device
 from notifications.models import Notification, PushStatus, PushWait
@@ -179,3 +181,48 @@ def test_two_workers_never_pass_a_cap_together(app: Flask) -> None:
     finally:
         app.config.pop("PUSH_DAILY_CAP_OPPO")
     assert sum(taken) == 50
+
+
+class ScriptedVendor:
+    """A provider registered for the vivo channel in a test: answers from a script, records calls."""
+
+    channel = "vivo"
+
+    def __init__(self, *answers: SendResult) -> None:
+        self.answers = list(answers)
+        self.sent: list[str] = []
+
+    def send(self, messages: Sequence[PushMessage]) -> list[SendResult]:
+        self.sent += [m.data["notification_id"] for m in messages]
+        return [self.answers.pop(0) if self.answers else SendResult(Outcome.OK) for _ in messages]
+
+    def probe(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_vendors_quota_answer_holds_the_row_and_stops_calling_it_until_the_reset(
+    app: Flask, client: Any, fcm: FakeFcm
+) -> None:
+    vendor = ScriptedVendor(SendResult(Outcome.QUOTA, error="10070 发送总量超出限制"))
+    built = providers(app)
+    assert isinstance(built, dict)
+    built["vivo"] = vendor  # registered for this test; the next config change builds them afresh
+    now = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
+    reset = datetime(2026, 12, 7, 16, 0, tzinfo=UTC)
+    user = make_recipient()
+    register(client, user, "vivo-token-123456789012345", "vivo", None)
+    first = make_notification(user, now)
+
+    assert deliver_due(now=now).held == 1
+    row = fresh(Notification, first.id)
+    assert (row.push_status, row.push_wait, row.push_attempts) == (PushStatus.PENDING, PushWait.QUOTA, 0)
+    assert row.push_due_at.astimezone(UTC) == reset
+    second = make_notification(user, now + timedelta(hours=2), urgent=True)
+    assert deliver_due(now=now + timedelta(hours=2)).held == 1
+    assert vendor.sent == [str(first.id)]  # not called again the same day
+
+    assert deliver_due(now=reset).sent == 2
+    assert vendor.sent == [str(first.id), str(second.id), str(first.id)]  # urgent first after the reset
