@@ -1,0 +1,430 @@
+"""Xiaomi MiPush (channel ``mi``) through the outbox, against tests/push_servers/xiaomi.py.
+
+Devices are registered through the API with ``channel: mi``; the provider is the real one, pointed
+at the local server by XIAOMI_ENDPOINT. The clock is passed in, so retries are tested without waiting.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import urllib.parse
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from accounts.models import User
+from core.db import utcnow
+from core.errors import Forbidden, Unauthorized
+from core.extensions import db
+from notifications.delivery.push import close_providers, providers
+from notifications.delivery.receipts import signed_reference, verified_reference
+from notifications.delivery.service import deliver_due
+from notifications.delivery.vendors import xiaomi
+from notifications.devices.models import Device
+from notifications.models import Notification, PushStatus, PushWait
+from tests import factories
+from tests.notifications.test_delivery import fresh, make_device, make_notification, make_recipient
+from tests.notifications.test_delivery_faults import ROOT, statuses
+from tests.push_servers.xiaomi import (
+    ALL_INVALID,
+    BAD_PAYLOAD,
+    INVALID,
+    OK,
+    QUOTA,
+    UNAVAILABLE,
+    FakeMiPush,
+    rate_limited,
+)
+
+SECRET = "mi-test-secret"
+PACKAGE = "org.shouwang.app"
+_regids = itertools.count(1)
+
+
+def configure(app: Flask, monkeypatch: pytest.MonkeyPatch, server: FakeMiPush) -> None:
+    monkeypatch.setitem(app.config, "XIAOMI_APP_SECRET", SECRET)
+    monkeypatch.setitem(app.config, "XIAOMI_PACKAGE", PACKAGE)
+    monkeypatch.setitem(app.config, "XIAOMI_ENDPOINT", server.base_url)
+    monkeypatch.setitem(app.config, "XIAOMI_CALLBACK_URL", "https://shouwang.example/api/v1/push-receipts/mi")
+
+
+@pytest.fixture
+def mi(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeMiPush]:
+    server = FakeMiPush(secret=SECRET, package=PACKAGE).start()
+    configure(app, monkeypatch, server)
+    try:
+        yield server
+    finally:
+        server.stop()
+        close_providers(app)
+
+
+def register(client: FlaskClient, user: User, token: str | None = None) -> Device:
+    """The phone registers its MiPush regid, as the app does."""
+    token = token or f"mi-regid-{next(_regids)}-{user.id}"
+    response = client.post(
+        "/api/v1/me/devices", json={"token": token, "platform": "android", "channel": "mi"},
+        headers=factories.headers_for(user),
+    )  # fmt: skip
+    assert response.status_code in (200, 201), response.get_json()
+    device = db.session.scalar(sa.select(Device).where(Device.id == response.get_json()["id"]))
+    assert device is not None and device.channel == "mi"
+    return device
+
+
+def payload(form: dict[str, str]) -> dict[str, str]:
+    return json.loads(urllib.parse.unquote(form["payload"]))
+
+
+# --- the message on the wire ------------------------------------------------------------------------
+
+
+def test_a_notification_goes_to_mipush_as_a_private_service_message(client: FlaskClient, mi: FakeMiPush) -> None:
+    now = utcnow()
+    user = make_recipient()
+    phone, tablet = register(client, user), register(client, user)
+    note = make_notification(user, now, kind="shift_reminder", shift_id="5")
+
+    stats = deliver_due(now=now)
+
+    assert (stats.claimed, stats.messages, stats.sent) == (1, 2, 1)
+    assert fresh(Notification, note.id).push_status == PushStatus.SENT
+    assert mi.delivered(phone.token) == mi.delivered(tablet.token) == 1
+    [form] = mi.forms  # one call: the same content to both regids
+    assert sorted(form["registration_id"].split(",")) == sorted([phone.token, tablet.token])
+    assert form["restricted_package_name"] == PACKAGE and form["pass_through"] == "0"
+    assert (form["title"], form["description"]) == ("新的排班", "您被安排在明晚的巡逻")
+    assert payload(form) == {"type": "shift_reminder", "shift_id": "5", "notification_id": str(note.id)}
+    assert form["extra.channel_id"] == xiaomi.SERVICE_CHANNEL
+    assert "extra.template_id" not in form
+    assert form["notify_type"] == "3" and form["notify_id"] == str(note.id)
+    assert form["time_to_live"] == str(86400 * 1000)
+    assert form["extra.notify_effect"] == "1"
+    assert form["extra.callback"] == "https://shouwang.example/api/v1/push-receipts/mi"
+    assert form["extra.callback.type"] == "1201"
+    assert verified_reference("mi", form["extra.callback.param"]) == note.id
+    assert len(form["extra.callback.param"].encode()) <= 64  # MiPush's limit on callback.param
+
+
+def test_urgent_call_outs_ring_on_the_urgent_channel_and_long_texts_are_clipped(
+    client: FlaskClient, mi: FakeMiPush
+) -> None:
+    now = utcnow()
+    user = make_recipient()
+    register(client, user)
+    note = make_notification(user, now, urgent=True, kind="sos_alert")
+    note.title, note.body = "紧" * 80, "急" * 300
+    db.session.flush()
+
+    deliver_due(now=now)
+
+    [form] = mi.forms
+    assert form["notify_type"] == "-1" and form["extra.notify_foreground"] == "1"
+    assert form["extra.channel_id"] == xiaomi.URGENT_CHANNEL
+    assert len(form["title"]) == 49 and form["title"].endswith("…")
+    assert len(form["description"]) == 127
+
+
+def test_a_deployment_maps_kinds_to_its_own_channel_and_template(
+    app: Flask, client: FlaskClient, mi: FakeMiPush, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(app.config, "PUSH_CATEGORIES", json.dumps({"mi": {"shift_reminder": "108:T2001"}}))
+    monkeypatch.setitem(app.config, "XIAOMI_INTENT_URI", "shouwang://inbox")
+    now = utcnow()
+    user = make_recipient()
+    register(client, user)
+    make_notification(user, now, kind="shift_reminder")
+    make_notification(user, now, kind="newsletter")  # a kind nobody mapped: not a service message
+
+    deliver_due(now=now)
+
+    by_type = {payload(form)["type"]: form for form in mi.forms}
+    reminder = by_type["shift_reminder"]
+    assert (reminder["extra.channel_id"], reminder["extra.template_id"]) == ("108", "T2001")
+    assert json.loads(reminder["extra.template_param"]) == {"title": "新的排班", "body": "您被安排在明晚的巡逻"}
+    assert (reminder["extra.notify_effect"], reminder["extra.intent_uri"]) == ("2", "shouwang://inbox")
+    assert by_type["newsletter"]["extra.channel_id"] == "shouwang_public"
+
+
+def test_there_is_no_token_step_the_secret_is_read_once_for_every_thread(
+    app: Flask, client: FlaskClient, mi: FakeMiPush
+) -> None:
+    now = utcnow()
+    user = make_recipient()
+    register(client, user)
+    notes = [make_notification(user, now) for _ in range(8)]
+    db.session.flush()
+    provider = providers(app)["mi"]
+    messages = [xiaomi.PushMessage(f"r{n.id}", "t", "b", {"type": "x", "notification_id": str(n.id)}) for n in notes]
+    barrier = threading.Barrier(8)
+    outcomes: list[str] = []
+
+    def send(i: int) -> None:
+        with app.app_context():  # as each of a worker's threads runs
+            barrier.wait()
+            outcomes.append(provider.send([messages[i]])[0].outcome)
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes == ["ok"] * 8
+    assert isinstance(provider, xiaomi.XiaomiProvider)
+    assert provider.tokens.refreshes == 1
+    assert mi.token_fetches == 0 and mi.auth_failures == 0 and mi.calls == 8
+
+
+# --- answers --------------------------------------------------------------------------------------------
+
+
+def test_dead_regids_deactivate_their_devices_and_the_others_get_it(client: FlaskClient, mi: FakeMiPush) -> None:
+    now = utcnow()
+    user, other = make_recipient(), make_recipient()
+    live, dead = register(client, user), register(client, user)
+    lone = register(client, other)
+    mi.script(dead.token, INVALID)
+    mi.script(lone.token, ALL_INVALID)
+    make_notification(user, now)
+    make_notification(other, now)
+
+    stats = deliver_due(now=now)
+
+    assert stats.deactivated == 2
+    assert fresh(Device, live.id).active and not fresh(Device, dead.id).active
+    assert not fresh(Device, lone.id).active
+    assert mi.delivered(live.token) == 1 and mi.delivered(dead.token) == 0
+
+
+def test_a_refused_secret_is_a_configuration_error_never_a_dead_device(
+    app: Flask, client: FlaskClient, mi: FakeMiPush, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = utcnow()
+    user = make_recipient()
+    device = register(client, user)
+    note = make_notification(user, now)
+    monkeypatch.setitem(app.config, "XIAOMI_APP_SECRET", "wrong")
+
+    deliver_due(now=now)
+
+    row = fresh(Notification, note.id)
+    assert row.push_status == PushStatus.PENDING and fresh(Device, device.id).active
+    assert mi.auth_failures == 1 and mi.delivered(device.token) == 0
+    monkeypatch.setitem(app.config, "XIAOMI_APP_SECRET", SECRET)  # the operator fixes it
+    deliver_due(now=row.push_due_at)
+    assert fresh(Notification, note.id).push_status == PushStatus.SENT and mi.delivered(device.token) == 1
+
+
+def test_a_refused_payload_fails_the_row_without_retrying(client: FlaskClient, mi: FakeMiPush) -> None:
+    now = utcnow()
+    user = make_recipient()
+    device = register(client, user)
+    mi.script(device.token, BAD_PAYLOAD)
+    note = make_notification(user, now)
+
+    deliver_due(now=now)
+
+    assert fresh(Notification, note.id).push_status == PushStatus.FAILED
+    assert fresh(Device, device.id).active and mi.hits[device.token] == 1
+
+
+def test_a_rate_limit_holds_the_row_for_the_wait_mipush_gives(client: FlaskClient, mi: FakeMiPush) -> None:
+    now = utcnow()
+    user = make_recipient()
+    device = register(client, user)
+    mi.script(device.token, rate_limited(900), OK)
+    note = make_notification(user, now)
+
+    deliver_due(now=now)
+
+    row = fresh(Notification, note.id)
+    assert row.push_status == PushStatus.PENDING and row.push_wait == PushWait.RETRY_AFTER
+    assert row.push_due_at == now + timedelta(seconds=900)
+    assert deliver_due(now=now + timedelta(seconds=899)).claimed == 0
+    deliver_due(now=now + timedelta(seconds=900))
+    assert fresh(Notification, note.id).push_status == PushStatus.SENT and mi.delivered(device.token) == 1
+
+
+@pytest.mark.skipif(not hasattr(PushWait, "QUOTA"), reason="the quota hold is built on branch issue18-core")
+def test_the_daily_cap_holds_the_rest_until_the_reset_then_urgent_first(client: FlaskClient, mi: FakeMiPush) -> None:
+    now = utcnow()
+    users = [make_recipient() for _ in range(3)]
+    devices = [register(client, user) for user in users]
+    mi.default = QUOTA
+    plain = make_notification(users[0], now)
+    urgent = make_notification(users[1], now + timedelta(seconds=1), urgent=True, kind="sos_alert")
+
+    deliver_due(now=now)
+
+    held = [fresh(Notification, plain.id), fresh(Notification, urgent.id)]
+    assert {(row.push_status, row.push_wait) for row in held} == {(PushStatus.PENDING, PushWait.QUOTA)}
+    reset = max(row.push_due_at for row in held)
+    assert reset > now
+    mi.default = OK
+    deliver_due(now=reset)
+    assert {fresh(Notification, n.id).push_status for n in (plain, urgent)} == {PushStatus.SENT}
+    sent = [payload(form)["notification_id"] for form in mi.forms]
+    assert sent == [str(urgent.id), str(plain.id)]
+    assert all(mi.delivered(device.token) <= 1 for device in devices)
+
+
+@pytest.mark.parametrize("outage", ["refusing-connections", "answering-503"])
+def test_everything_is_delivered_once_mipush_is_back(client: FlaskClient, mi: FakeMiPush, outage: str) -> None:
+    now = utcnow()
+    users = [make_recipient() for _ in range(6)]
+    devices = [register(client, user) for user in users]
+    for user in users:
+        make_notification(user, now)
+    if outage == "refusing-connections":
+        mi.go_down()
+    else:
+        mi.default = UNAVAILABLE
+
+    clock = now
+    for _ in range(3):
+        stats = deliver_due(now=clock)
+        assert stats.sent == 0 and stats.retrying == stats.claimed > 0
+        clock = _next_due() or clock
+    mi.come_up()
+    mi.default = OK
+    while (due := _next_due()) is not None:
+        deliver_due(now=max(clock, due))
+    assert statuses() == {PushStatus.SENT: 6}
+    assert {device.token: mi.delivered(device.token) for device in devices} == {d.token: 1 for d in devices}
+
+
+def _next_due() -> datetime | None:
+    db.session.expire_all()
+    return db.session.scalar(
+        sa.select(sa.func.min(Notification.push_due_at)).where(Notification.push_status == PushStatus.PENDING)
+    )
+
+
+@pytest.mark.committing
+def test_a_worker_killed_mid_batch_loses_nothing_and_duplicates_no_inbox_row(
+    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = FakeMiPush(secret=SECRET, package=PACKAGE).start()
+    configure(app, monkeypatch, server)
+    now = utcnow()
+    try:
+        with app.app_context():
+            users = [make_recipient() for _ in range(40)]
+            devices = [make_device(user) for user in users]
+            for device in devices:
+                device.channel = "mi"  # registered through the API in the tests above
+            tokens = [device.token for device in devices]
+            for user in users:
+                make_notification(user, now)
+            db.session.commit()
+        server.stall(after=15)  # batch 1 (10 calls) answered, 5 of batch 2 answered, the 6th held
+        worker = _start_worker(app, server, now, tmp_path)
+        try:
+            assert server.wait_stalled(1, timeout=60), (tmp_path / "worker.log").read_text()
+            worker.send_signal(signal.SIGKILL)
+            assert worker.wait(30) == -signal.SIGKILL
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+        server.release(drop=True)  # the held answer never reaches the dead worker
+        with app.app_context():
+            assert statuses() == {PushStatus.SENT: 10, PushStatus.PENDING: 30}
+            lease = timedelta(seconds=app.config["PUSH_LEASE_SECONDS"])
+            deliver_due(now=now + timedelta(minutes=1))
+            deliver_due(now=now + lease)
+            assert statuses() == {PushStatus.SENT: 40}
+            per_user = Counter(db.session.scalars(sa.select(Notification.user_id)).all())
+            assert set(per_user.values()) == {1}
+        delivered = server.delivered_tokens()
+        assert set(delivered) == set(tokens)
+        # At least once: the 5 answered while the worker died were pushed again; nothing else twice.
+        assert sorted(Counter(delivered.values()).items()) == [(1, 35), (2, 5)]
+    finally:
+        server.stop()
+        close_providers(app)
+
+
+def _start_worker(app: Flask, server: FakeMiPush, now: datetime, tmp_path: Path) -> subprocess.Popen[bytes]:
+    """A real separate process running deliver_due on the test's database, as a worker would."""
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "CELERY_BROKER_URL"},
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "XIAOMI_APP_SECRET": SECRET, "XIAOMI_PACKAGE": PACKAGE, "XIAOMI_ENDPOINT": server.base_url,
+        "PUSH_BATCH_SIZE": "10",
+    }  # fmt: skip
+    code = (
+        "import sys\n"
+        "from datetime import datetime\n"
+        "from app import create_app\n"
+        "from notifications.delivery.service import deliver_due\n"
+        "app = create_app()\n"
+        "with app.app_context():\n"
+        "    print(deliver_due(now=datetime.fromisoformat(sys.argv[1])), flush=True)\n"
+    )
+    with (tmp_path / "worker.log").open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-c", code, now.isoformat()], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+
+
+# --- receipts ---------------------------------------------------------------------------------------------
+
+
+def _receipt_body(*items: tuple[str, int, str]) -> dict[str, str]:
+    data = {f"msg{i}": {"param": param, "type": kind, "targets": regid, "timestamp": 1765000000000}
+            for i, (param, kind, regid) in enumerate(items)}  # fmt: skip
+    return {"data": json.dumps(data)}
+
+
+def test_a_genuine_receipt_is_read_and_a_forged_or_unsigned_one_refused(app: Flask) -> None:
+    genuine = signed_reference("mi", 41)
+    with app.test_request_context("/api/v1/push-receipts/mi", method="POST",
+                                  data=_receipt_body((genuine, 1, "r1"), (signed_reference("mi", 42), 16, "r2"))):  # fmt: skip
+        from flask import request
+
+        xiaomi.RECEIPTS.verify(request)
+        receipts = xiaomi.RECEIPTS.parse(request)
+    assert [(r.notification_id, r.token, r.delivered, r.status) for r in receipts] == [
+        (41, "r1", True, "1"), (42, "r2", False, "16")
+    ]  # fmt: skip
+    forged = f"41.{'0' * 32}"
+    for body, refusal in (
+        (_receipt_body((genuine, 1, "r1"), (forged, 1, "r2")), Forbidden),
+        (_receipt_body((signed_reference("hms", 41), 1, "r1")), Forbidden),  # another channel's reference
+        (_receipt_body(("41", 1, "r1")), Forbidden),
+        ({}, Unauthorized),
+        ({"data": "not json"}, Unauthorized),
+    ):
+        with app.test_request_context("/api/v1/push-receipts/mi", method="POST", data=body):
+            from flask import request
+
+            with pytest.raises(refusal):
+                xiaomi.RECEIPTS.verify(request)
+
+
+def test_with_a_receipt_key_the_url_must_carry_it(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(app.config, "XIAOMI_RECEIPT_KEY", "k3y")
+    body = _receipt_body((signed_reference("mi", 7), 1, "r1"))
+    for query, refusal in (("", Unauthorized), ("?key=nope", Forbidden), ("?key=k3y", None)):
+        with app.test_request_context(f"/api/v1/push-receipts/mi{query}", method="POST", data=body):
+            from flask import request
+
+            if refusal is None:
+                xiaomi.RECEIPTS.verify(request)
+            else:
+                with pytest.raises(refusal):
+                    xiaomi.RECEIPTS.verify(request)
