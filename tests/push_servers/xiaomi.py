@@ -60,6 +60,21 @@ def rate_limited(retry_after: int | None = None) -> Reply:
     return Reply(code=10027, reason="app api call frequency over limit", retry_after=retry_after)
 
 
+def receipt_form(items: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """MiPush's receipt body: a form whose ``data`` is JSON keyed by message id, each item with the
+    message's ``param`` (our ``extra.callback.param``), ``type``, ``targets`` (regids) and ``timestamp``."""
+    return {"data": json.dumps(items, ensure_ascii=False)}
+
+
+def receipt_items(forms: list[dict[str, str]], kind: int, regids: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Receipts of ``kind`` for messages sent (their forms), as MiPush would post them."""
+    return {
+        f"msg{n}": {"param": form["extra.callback.param"], "type": kind, "timestamp": 1765000000000,
+                    "targets": ",".join(regids if regids is not None else form["registration_id"].split(","))}
+        for n, form in enumerate(forms)
+    }  # fmt: skip
+
+
 class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 1024
@@ -241,8 +256,8 @@ class FakeMiPush:
             return +self.delivered_count
 
     def post_receipts(self, url: str, items: dict[str, dict[str, Any]]) -> requests.Response:
-        """Post receipts as MiPush does: a form whose ``data`` is the JSON of the items by message id."""
-        return requests.post(url, data={"data": json.dumps(items, ensure_ascii=False)}, timeout=10)
+        """Post receipts as MiPush does (see :func:`receipt_form`) to ``url``."""
+        return requests.post(url, data=receipt_form(items), timeout=10)
 
     # --- used by the handler ----------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Request, current_app
 
+from core import i18n
 from core.errors import Forbidden, Unauthorized, ValidationFailed
 from notifications.delivery.categories import DEFAULTS, category
 from notifications.delivery.push import Outcome, PushMessage, PushProvider, SendResult
@@ -220,8 +221,20 @@ def build(config: Mapping[str, Any], http_timeout: float) -> PushProvider | None
 
 # --- receipts ---------------------------------------------------------------------------------------
 
-#: ``callback.type`` values that are a delivery; the rest report a failure.
-DELIVERED_TYPES = {"1", "3"}
+_UNSIGNED = i18n.N_("This receipt carries no proof that it comes from the push service.")
+_FORGED = i18n.N_("This receipt's proof does not match.")
+_NOT_RECEIPTS = i18n.N_("Not MiPush receipts.")
+i18n.register_titles(
+    i18n.title("receipt_unsigned", "Receipt without proof"), i18n.title("receipt_forged", "Receipt not genuine")
+)
+i18n.register_messages(_UNSIGNED, _FORGED, _NOT_RECEIPTS)
+
+#: ``callback.type`` of an item → the status recorded (1 and 3 are deliveries, the rest failures).
+STATUSES = {
+    "1": "delivered", "2": "clicked", "3": "delivered", "16": "invalid_target", "32": "push_disabled",
+    "64": "filtered", "128": "daily_cap", "1024": "expired",
+}  # fmt: skip
+DELIVERED = {"delivered", "clicked"}
 
 
 class XiaomiReceipts:
@@ -232,28 +245,29 @@ class XiaomiReceipts:
         if key:
             given = request.args.get("key")
             if not given:
-                raise Unauthorized()
+                raise Unauthorized(_UNSIGNED, code="receipt_unsigned")
             if not hmac.compare_digest(given.encode(), key.encode()):
-                raise Forbidden()
+                raise Forbidden(_FORGED, code="receipt_forged")
         items = _items(request)
-        if items is None or not items:
-            raise Unauthorized()
+        if not items:  # nothing signed by us to go on
+            raise Unauthorized(_UNSIGNED, code="receipt_unsigned")
         if any(verified_reference(CHANNEL, item.get("param")) is None for item in items.values()):
-            raise Forbidden()
+            raise Forbidden(_FORGED, code="receipt_forged")
 
     def parse(self, request: Request) -> list[Receipt]:
         items = _items(request)
         if items is None:
-            raise ValidationFailed()
+            raise ValidationFailed(errors={"data": [_NOT_RECEIPTS]})
         receipts: list[Receipt] = []
         for item in items.values():
             notification_id = verified_reference(CHANNEL, item.get("param"))
-            if notification_id is None:
-                raise ValidationFailed()
+            if notification_id is None:  # verify() refused these already
+                continue
             kind = str(item.get("type", ""))
+            status = STATUSES.get(kind, f"type_{kind}"[:32])
             at = _when(item.get("timestamp"))
             targets: list[str | None] = [t for t in str(item.get("targets") or "").split(",") if t] or [None]
-            receipts.extend(Receipt(notification_id, target, kind in DELIVERED_TYPES, kind, at) for target in targets)
+            receipts.extend(Receipt(notification_id, target, status in DELIVERED, status, at) for target in targets)
         return receipts
 
 

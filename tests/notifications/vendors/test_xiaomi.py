@@ -6,6 +6,7 @@ at the local server by XIAOMI_ENDPOINT. The clock is passed in, so retries are t
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import json
 import os
@@ -26,8 +27,10 @@ from flask.testing import FlaskClient
 
 from accounts.models import User
 from core.db import utcnow
-from core.errors import Forbidden, Unauthorized
 from core.extensions import db
+from notifications.delivery import outcomes
+from notifications.delivery import service as delivery_service
+from notifications.delivery.models import PushReceipt
 from notifications.delivery.push import close_providers, providers
 from notifications.delivery.receipts import signed_reference, verified_reference
 from notifications.delivery.service import deliver_due
@@ -37,6 +40,7 @@ from notifications.models import Notification, PushStatus, PushWait
 from tests import factories
 from tests.notifications.test_delivery import fresh, make_device, make_notification, make_recipient
 from tests.notifications.test_delivery_faults import ROOT, statuses
+from tests.problems import assert_problem
 from tests.push_servers.xiaomi import (
     ALL_INVALID,
     BAD_PAYLOAD,
@@ -46,6 +50,8 @@ from tests.push_servers.xiaomi import (
     UNAVAILABLE,
     FakeMiPush,
     rate_limited,
+    receipt_form,
+    receipt_items,
 )
 
 SECRET = "mi-test-secret"
@@ -169,19 +175,19 @@ def test_there_is_no_token_step_the_secret_is_read_once_for_every_thread(
     provider = providers(app)["mi"]
     messages = [xiaomi.PushMessage(f"r{n.id}", "t", "b", {"type": "x", "notification_id": str(n.id)}) for n in notes]
     barrier = threading.Barrier(8)
-    outcomes: list[str] = []
+    answers: list[str] = []
 
     def send(i: int) -> None:
         with app.app_context():  # as each of a worker's threads runs
             barrier.wait()
-            outcomes.append(provider.send([messages[i]])[0].outcome)
+            answers.append(provider.send([messages[i]])[0].outcome)
 
     threads = [threading.Thread(target=send, args=(i,)) for i in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert outcomes == ["ok"] * 8
+    assert answers == ["ok"] * 8
     assert isinstance(provider, xiaomi.XiaomiProvider)
     assert provider.tokens.refreshes == 1
     assert mi.token_fetches == 0 and mi.auth_failures == 0 and mi.calls == 8
@@ -257,7 +263,11 @@ def test_a_rate_limit_holds_the_row_for_the_wait_mipush_gives(client: FlaskClien
     assert fresh(Notification, note.id).push_status == PushStatus.SENT and mi.delivered(device.token) == 1
 
 
-@pytest.mark.skipif(not hasattr(PushWait, "QUOTA"), reason="the quota hold is built on branch issue18-core")
+# The outbox's quota hold comes with branch issue18-core; until it is merged, the test waits for it.
+@pytest.mark.skipif(
+    "Outcome.QUOTA" not in inspect.getsource(outcomes) + inspect.getsource(delivery_service),
+    reason="the outbox's quota hold (issue18-core) is not merged yet",
+)
 def test_the_daily_cap_holds_the_rest_until_the_reset_then_urgent_first(client: FlaskClient, mi: FakeMiPush) -> None:
     now = utcnow()
     users = [make_recipient() for _ in range(3)]
@@ -384,47 +394,79 @@ def _start_worker(app: Flask, server: FakeMiPush, now: datetime, tmp_path: Path)
 # --- receipts ---------------------------------------------------------------------------------------------
 
 
-def _receipt_body(*items: tuple[str, int, str]) -> dict[str, str]:
-    data = {f"msg{i}": {"param": param, "type": kind, "targets": regid, "timestamp": 1765000000000}
-            for i, (param, kind, regid) in enumerate(items)}  # fmt: skip
-    return {"data": json.dumps(data)}
+RECEIPTS_URL = "/api/v1/push-receipts/mi"
 
 
-def test_a_genuine_receipt_is_read_and_a_forged_or_unsigned_one_refused(app: Flask) -> None:
-    genuine = signed_reference("mi", 41)
-    with app.test_request_context("/api/v1/push-receipts/mi", method="POST",
-                                  data=_receipt_body((genuine, 1, "r1"), (signed_reference("mi", 42), 16, "r2"))):  # fmt: skip
-        from flask import request
-
-        xiaomi.RECEIPTS.verify(request)
-        receipts = xiaomi.RECEIPTS.parse(request)
-    assert [(r.notification_id, r.token, r.delivered, r.status) for r in receipts] == [
-        (41, "r1", True, "1"), (42, "r2", False, "16")
-    ]  # fmt: skip
-    forged = f"41.{'0' * 32}"
-    for body, refusal in (
-        (_receipt_body((genuine, 1, "r1"), (forged, 1, "r2")), Forbidden),
-        (_receipt_body((signed_reference("hms", 41), 1, "r1")), Forbidden),  # another channel's reference
-        (_receipt_body(("41", 1, "r1")), Forbidden),
-        ({}, Unauthorized),
-        ({"data": "not json"}, Unauthorized),
-    ):
-        with app.test_request_context("/api/v1/push-receipts/mi", method="POST", data=body):
-            from flask import request
-
-            with pytest.raises(refusal):
-                xiaomi.RECEIPTS.verify(request)
+def recorded() -> list[tuple[int, int | None, bool, str]]:
+    db.session.expire_all()
+    rows = db.session.scalars(sa.select(PushReceipt).order_by(PushReceipt.id))
+    return [(r.notification_id, r.device_id, r.delivered, r.status) for r in rows]
 
 
-def test_with_a_receipt_key_the_url_must_carry_it(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_receipts_mipush_posts_for_what_it_sent_are_recorded(client: FlaskClient, mi: FakeMiPush) -> None:
+    now = utcnow()
+    user = make_recipient()
+    phone, old = register(client, user), register(client, user)
+    note = make_notification(user, now)
+    deliver_due(now=now)
+    [form] = mi.forms
+
+    delivered = client.post(RECEIPTS_URL, data=receipt_form(receipt_items([form], 1, [phone.token])))
+    invalid = client.post(RECEIPTS_URL, data=receipt_form(receipt_items([form], 16, [old.token])))
+
+    assert delivered.status_code == invalid.status_code == 200, delivered.get_json()
+    assert delivered.get_json() == {"received": 1, "recorded": 1}
+    assert recorded() == [(note.id, phone.id, True, "delivered"), (note.id, old.id, False, "invalid_target")]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({}, 401, "receipt_unsigned"),
+        ({"data": "not json"}, 401, "receipt_unsigned"),
+        ({"data": "{}"}, 401, "receipt_unsigned"),
+        ("forged", 403, "receipt_forged"),
+        ("unsigned", 403, "receipt_forged"),
+        ("another channel's", 403, "receipt_forged"),
+        ("one of two forged", 403, "receipt_forged"),
+    ],
+)
+def test_a_forged_or_unsigned_receipt_is_refused_and_nothing_recorded(
+    client: FlaskClient, mi: FakeMiPush, body: object, status: int, code: str
+) -> None:
+    now = utcnow()
+    user = make_recipient()
+    register(client, user)
+    note = make_notification(user, now)
+    deliver_due(now=now)
+    genuine = signed_reference("mi", note.id)
+    params = {
+        "forged": [f"{note.id}.{'0' * 32}"], "unsigned": [str(note.id)],
+        "another channel's": [signed_reference("hms", note.id)], "one of two forged": [genuine, f"{note.id}.{'f' * 32}"],
+    }  # fmt: skip
+    if isinstance(body, str):
+        items = {f"m{i}": {"param": p, "type": 1, "targets": "x"} for i, p in enumerate(params[body])}
+        body = receipt_form(items)
+
+    response = client.post(RECEIPTS_URL, data=body)
+
+    assert_problem(response, status, code)
+    assert recorded() == []
+
+
+def test_with_a_receipt_key_the_url_must_carry_it(
+    app: Flask, client: FlaskClient, mi: FakeMiPush, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(app.config, "XIAOMI_RECEIPT_KEY", "k3y")
-    body = _receipt_body((signed_reference("mi", 7), 1, "r1"))
-    for query, refusal in (("", Unauthorized), ("?key=nope", Forbidden), ("?key=k3y", None)):
-        with app.test_request_context(f"/api/v1/push-receipts/mi{query}", method="POST", data=body):
-            from flask import request
+    now = utcnow()
+    user = make_recipient()
+    register(client, user)
+    make_notification(user, now)
+    deliver_due(now=now)
+    body = receipt_form(receipt_items(mi.forms, 1))
 
-            if refusal is None:
-                xiaomi.RECEIPTS.verify(request)
-            else:
-                with pytest.raises(refusal):
-                    xiaomi.RECEIPTS.verify(request)
+    assert_problem(client.post(RECEIPTS_URL, data=body), 401, "receipt_unsigned")
+    assert_problem(client.post(f"{RECEIPTS_URL}?key=nope", data=body), 403, "receipt_forged")
+    assert recorded() == []
+    assert client.post(f"{RECEIPTS_URL}?key=k3y", data=body).status_code == 200
+    assert len(recorded()) == 1
