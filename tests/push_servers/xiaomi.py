@@ -89,6 +89,7 @@ class _HttpServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms wait between them
     server: _HttpServer
 
     def setup(self) -> None:
@@ -103,6 +104,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+    def do_GET(self) -> None:
+        """``/stats`` (totals) and ``/reset`` for a benchmark running the server in another process."""
+        fake = self.server.fake
+        if self.path == "/reset":
+            fake.reset()
+        if self.path not in ("/stats", "/reset"):
+            self._answer(404, {"result": "error", "code": 404, "reason": "no such path"})
+            return
+        self._answer(200, fake.stats())
 
     def do_POST(self) -> None:
         fake = self.server.fake
@@ -255,6 +266,21 @@ class FakeMiPush:
         with self._lock:
             return +self.delivered_count
 
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {"calls": self.calls, "delivered": sum(self.delivered_count.values()),
+                    "regids": len(self.delivered_count), "twice": sum(1 for n in self.delivered_count.values() if n > 1),
+                    "auth_failures": self.auth_failures}  # fmt: skip
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls = self.auth_failures = self.probes = 0
+            self.hits.clear()
+            self.delivered_count.clear()
+            self.forms.clear()
+            self._scripts.clear()
+            self.default = OK
+
     def post_receipts(self, url: str, items: dict[str, dict[str, Any]]) -> requests.Response:
         """Post receipts as MiPush does (see :func:`receipt_form`) to ``url``."""
         return requests.post(url, data=receipt_form(items), timeout=10)
@@ -316,3 +342,26 @@ class FakeMiPush:
                 connection.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+
+def main() -> None:
+    """``python -m tests.push_servers.xiaomi --port 0``: serve until interrupted; prints the base URL."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--secret", default="mi-secret")
+    parser.add_argument("--package", default="org.shouwang.app")
+    args = parser.parse_args()
+    server = FakeMiPush(args.port, secret=args.secret, package=args.package, record=False).start()
+    print(server.base_url, flush=True)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    stop.wait()
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()

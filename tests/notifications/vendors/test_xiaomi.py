@@ -9,16 +9,10 @@ from __future__ import annotations
 import inspect
 import itertools
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
 import urllib.parse
-from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -30,28 +24,22 @@ from core.db import utcnow
 from core.extensions import db
 from notifications.delivery import outcomes
 from notifications.delivery import service as delivery_service
-from notifications.delivery.models import PushReceipt
 from notifications.delivery.push import close_providers, providers
-from notifications.delivery.receipts import signed_reference, verified_reference
+from notifications.delivery.receipts import verified_reference
 from notifications.delivery.service import deliver_due
 from notifications.delivery.vendors import xiaomi
 from notifications.devices.models import Device
 from notifications.models import Notification, PushStatus, PushWait
 from tests import factories
-from tests.notifications.test_delivery import fresh, make_device, make_notification, make_recipient
-from tests.notifications.test_delivery_faults import ROOT, statuses
-from tests.problems import assert_problem
+from tests.notifications.test_delivery import fresh, make_notification, make_recipient
 from tests.push_servers.xiaomi import (
     ALL_INVALID,
     BAD_PAYLOAD,
     INVALID,
     OK,
     QUOTA,
-    UNAVAILABLE,
     FakeMiPush,
     rate_limited,
-    receipt_form,
-    receipt_items,
 )
 
 SECRET = "mi-test-secret"
@@ -288,185 +276,3 @@ def test_the_daily_cap_holds_the_rest_until_the_reset_then_urgent_first(client: 
     sent = [payload(form)["notification_id"] for form in mi.forms]
     assert sent == [str(urgent.id), str(plain.id)]
     assert all(mi.delivered(device.token) <= 1 for device in devices)
-
-
-@pytest.mark.parametrize("outage", ["refusing-connections", "answering-503"])
-def test_everything_is_delivered_once_mipush_is_back(client: FlaskClient, mi: FakeMiPush, outage: str) -> None:
-    now = utcnow()
-    users = [make_recipient() for _ in range(6)]
-    devices = [register(client, user) for user in users]
-    for user in users:
-        make_notification(user, now)
-    if outage == "refusing-connections":
-        mi.go_down()
-    else:
-        mi.default = UNAVAILABLE
-
-    clock = now
-    for _ in range(3):
-        stats = deliver_due(now=clock)
-        assert stats.sent == 0 and stats.retrying == stats.claimed > 0
-        clock = _next_due() or clock
-    mi.come_up()
-    mi.default = OK
-    while (due := _next_due()) is not None:
-        deliver_due(now=max(clock, due))
-    assert statuses() == {PushStatus.SENT: 6}
-    assert {device.token: mi.delivered(device.token) for device in devices} == {d.token: 1 for d in devices}
-
-
-def _next_due() -> datetime | None:
-    db.session.expire_all()
-    return db.session.scalar(
-        sa.select(sa.func.min(Notification.push_due_at)).where(Notification.push_status == PushStatus.PENDING)
-    )
-
-
-@pytest.mark.committing
-def test_a_worker_killed_mid_batch_loses_nothing_and_duplicates_no_inbox_row(
-    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    server = FakeMiPush(secret=SECRET, package=PACKAGE).start()
-    configure(app, monkeypatch, server)
-    now = utcnow()
-    try:
-        with app.app_context():
-            users = [make_recipient() for _ in range(40)]
-            devices = [make_device(user) for user in users]
-            for device in devices:
-                device.channel = "mi"  # registered through the API in the tests above
-            tokens = [device.token for device in devices]
-            for user in users:
-                make_notification(user, now)
-            db.session.commit()
-        server.stall(after=15)  # batch 1 (10 calls) answered, 5 of batch 2 answered, the 6th held
-        worker = _start_worker(app, server, now, tmp_path)
-        try:
-            assert server.wait_stalled(1, timeout=60), (tmp_path / "worker.log").read_text()
-            worker.send_signal(signal.SIGKILL)
-            assert worker.wait(30) == -signal.SIGKILL
-        finally:
-            if worker.poll() is None:
-                worker.kill()
-                worker.wait()
-        server.release(drop=True)  # the held answer never reaches the dead worker
-        with app.app_context():
-            assert statuses() == {PushStatus.SENT: 10, PushStatus.PENDING: 30}
-            lease = timedelta(seconds=app.config["PUSH_LEASE_SECONDS"])
-            deliver_due(now=now + timedelta(minutes=1))
-            deliver_due(now=now + lease)
-            assert statuses() == {PushStatus.SENT: 40}
-            per_user = Counter(db.session.scalars(sa.select(Notification.user_id)).all())
-            assert set(per_user.values()) == {1}
-        delivered = server.delivered_tokens()
-        assert set(delivered) == set(tokens)
-        # At least once: the 5 answered while the worker died were pushed again; nothing else twice.
-        assert sorted(Counter(delivered.values()).items()) == [(1, 35), (2, 5)]
-    finally:
-        server.stop()
-        close_providers(app)
-
-
-def _start_worker(app: Flask, server: FakeMiPush, now: datetime, tmp_path: Path) -> subprocess.Popen[bytes]:
-    """A real separate process running deliver_due on the test's database, as a worker would."""
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "CELERY_BROKER_URL"},
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "INSTANCE_PATH": str(tmp_path / "instance"),
-        "XIAOMI_APP_SECRET": SECRET, "XIAOMI_PACKAGE": PACKAGE, "XIAOMI_ENDPOINT": server.base_url,
-        "PUSH_BATCH_SIZE": "10",
-    }  # fmt: skip
-    code = (
-        "import sys\n"
-        "from datetime import datetime\n"
-        "from app import create_app\n"
-        "from notifications.delivery.service import deliver_due\n"
-        "app = create_app()\n"
-        "with app.app_context():\n"
-        "    print(deliver_due(now=datetime.fromisoformat(sys.argv[1])), flush=True)\n"
-    )
-    with (tmp_path / "worker.log").open("wb") as log:
-        return subprocess.Popen(
-            [sys.executable, "-c", code, now.isoformat()], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-
-
-# --- receipts ---------------------------------------------------------------------------------------------
-
-
-RECEIPTS_URL = "/api/v1/push-receipts/mi"
-
-
-def recorded() -> list[tuple[int, int | None, bool, str]]:
-    db.session.expire_all()
-    rows = db.session.scalars(sa.select(PushReceipt).order_by(PushReceipt.id))
-    return [(r.notification_id, r.device_id, r.delivered, r.status) for r in rows]
-
-
-def test_receipts_mipush_posts_for_what_it_sent_are_recorded(client: FlaskClient, mi: FakeMiPush) -> None:
-    now = utcnow()
-    user = make_recipient()
-    phone, old = register(client, user), register(client, user)
-    note = make_notification(user, now)
-    deliver_due(now=now)
-    [form] = mi.forms
-
-    delivered = client.post(RECEIPTS_URL, data=receipt_form(receipt_items([form], 1, [phone.token])))
-    invalid = client.post(RECEIPTS_URL, data=receipt_form(receipt_items([form], 16, [old.token])))
-
-    assert delivered.status_code == invalid.status_code == 200, delivered.get_json()
-    assert delivered.get_json() == {"received": 1, "recorded": 1}
-    assert recorded() == [(note.id, phone.id, True, "delivered"), (note.id, old.id, False, "invalid_target")]
-
-
-@pytest.mark.parametrize(
-    ("body", "status", "code"),
-    [
-        ({}, 401, "receipt_unsigned"),
-        ({"data": "not json"}, 401, "receipt_unsigned"),
-        ({"data": "{}"}, 401, "receipt_unsigned"),
-        ("forged", 403, "receipt_forged"),
-        ("unsigned", 403, "receipt_forged"),
-        ("another channel's", 403, "receipt_forged"),
-        ("one of two forged", 403, "receipt_forged"),
-    ],
-)
-def test_a_forged_or_unsigned_receipt_is_refused_and_nothing_recorded(
-    client: FlaskClient, mi: FakeMiPush, body: object, status: int, code: str
-) -> None:
-    now = utcnow()
-    user = make_recipient()
-    register(client, user)
-    note = make_notification(user, now)
-    deliver_due(now=now)
-    genuine = signed_reference("mi", note.id)
-    params = {
-        "forged": [f"{note.id}.{'0' * 32}"], "unsigned": [str(note.id)],
-        "another channel's": [signed_reference("hms", note.id)], "one of two forged": [genuine, f"{note.id}.{'f' * 32}"],
-    }  # fmt: skip
-    if isinstance(body, str):
-        items = {f"m{i}": {"param": p, "type": 1, "targets": "x"} for i, p in enumerate(params[body])}
-        body = receipt_form(items)
-
-    response = client.post(RECEIPTS_URL, data=body)
-
-    assert_problem(response, status, code)
-    assert recorded() == []
-
-
-def test_with_a_receipt_key_the_url_must_carry_it(
-    app: Flask, client: FlaskClient, mi: FakeMiPush, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setitem(app.config, "XIAOMI_RECEIPT_KEY", "k3y")
-    now = utcnow()
-    user = make_recipient()
-    register(client, user)
-    make_notification(user, now)
-    deliver_due(now=now)
-    body = receipt_form(receipt_items(mi.forms, 1))
-
-    assert_problem(client.post(RECEIPTS_URL, data=body), 401, "receipt_unsigned")
-    assert_problem(client.post(f"{RECEIPTS_URL}?key=nope", data=body), 403, "receipt_forged")
-    assert recorded() == []
-    assert client.post(f"{RECEIPTS_URL}?key=k3y", data=body).status_code == 200
-    assert len(recorded()) == 1
