@@ -15,6 +15,7 @@ XIAOMI: tuple[Setting, ...] = (
     text("XIAOMI_APP_SECRET", None, "Xiaomi MiPush AppSecret (console → 应用信息), sent as `Authorization: key=…`; unset: `mi` pushes are recorded to PUSH_RECORD_PATH", blank_is_unset=True, shown_default="unset"),
     text("XIAOMI_PACKAGE", None, "the Android app's package name (`restricted_package_name`); needed with XIAOMI_APP_SECRET", blank_is_unset=True, shown_default="unset"),
     text("XIAOMI_ENDPOINT", "https://api.xmpush.xiaomi.com", "MiPush base URL (a local server in tests and benchmarks)", blank_is_unset=True),
+    integer("XIAOMI_CONCURRENCY", 8, "MiPush calls a delivery run keeps in flight at once (one call per notification)"),
     integer("XIAOMI_TTL_SECONDS", 86400, "how long MiPush keeps a message for an offline phone (`time_to_live`; private channels keep up to 10 days)"),
     text("XIAOMI_INTENT_URI", None, "deep link opened on a tap (`notify_effect=2`, `intent_uri`); unset: the app opens and reads the payload", blank_is_unset=True, shown_default="unset"),
     text("XIAOMI_CALLBACK_URL", None, "receipts URL MiPush posts to (`extra.callback`): this server's /api/v1/push-receipts/mi, with `?key=` when XIAOMI_RECEIPT_KEY is set; unset: no receipts", blank_is_unset=True, shown_default="unset"),

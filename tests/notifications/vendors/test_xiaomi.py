@@ -38,6 +38,7 @@ from tests.push_servers.xiaomi import (
     INVALID,
     OK,
     QUOTA,
+    UNAVAILABLE,
     FakeMiPush,
     rate_limited,
 )
@@ -200,6 +201,20 @@ def test_dead_regids_deactivate_their_devices_and_the_others_get_it(client: Flas
     assert fresh(Device, live.id).active and not fresh(Device, dead.id).active
     assert not fresh(Device, lone.id).active
     assert mi.delivered(live.token) == 1 and mi.delivered(dead.token) == 0
+
+
+def test_one_failing_call_of_a_batch_retries_only_its_own_row(client: FlaskClient, mi: FakeMiPush) -> None:
+    now = utcnow()
+    users = [make_recipient() for _ in range(6)]
+    devices = [register(client, user) for user in users]
+    notes = [make_notification(user, now) for user in users]
+    mi.script(devices[2].token, UNAVAILABLE)  # calls go out several at once (XIAOMI_CONCURRENCY)
+
+    stats = deliver_due(now=now)
+
+    assert (stats.sent, stats.retrying) == (5, 1)
+    assert fresh(Notification, notes[2].id).push_status == PushStatus.PENDING
+    assert [mi.delivered(d.token) for d in devices] == [1, 1, 0, 1, 1, 1]
 
 
 def test_a_refused_secret_is_a_configuration_error_never_a_dead_device(
