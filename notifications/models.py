@@ -84,15 +84,6 @@ class Notification(Model):
             postgresql_where=sa.text("read_at IS NULL"),
             sqlite_where=sa.text("read_at IS NULL"),
         ),
-        sa.Index(
-            "ix_notifications_push_due",
-            # With the id, a claim (ordered by both) stops after its batch; without it, the rows of
-            # a broadcast, which share one due time, were all read and sorted for every batch.
-            "push_due_at",
-            "id",
-            postgresql_where=sa.text("push_status = 'pending'"),
-            sqlite_where=sa.text("push_status = 'pending'"),
-        ),
         sa.CheckConstraint(
             "push_status IN ('pending','sent','failed','no_device')", name="push_status_known"
         ),
@@ -108,3 +99,17 @@ class Notification(Model):
             sqlite_where=sa.text("push_status = 'pending' AND push_wait = 'outage'"),
         ),
     )
+
+
+# The claim's order (due, urgent first, id): with it, a claim stops after its batch; without it, the
+# rows of a broadcast, which share one due time, were all read and sorted for every batch. Urgent
+# first among rows due together: a quota's reset releases many at once. Declared here because an
+# index on a descending column needs the column itself.
+sa.Index(
+    "ix_notifications_push_due",
+    Notification.push_due_at,
+    Notification.urgent.desc(),
+    Notification.id,
+    postgresql_where=sa.text("push_status = 'pending'"),
+    sqlite_where=sa.text("push_status = 'pending'"),
+)

@@ -15,6 +15,7 @@ branch_labels = None
 depends_on = None
 
 WAITS_BEFORE = "push_wait IS NULL OR push_wait IN ('backoff','retry_after','outage')"
+PENDING = "push_status = 'pending'"
 WAITS_AFTER = "push_wait IS NULL OR push_wait IN ('backoff','retry_after','outage','quota')"
 
 
@@ -40,6 +41,8 @@ def upgrade():
     sa.Column('channel', sa.String(length=16), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
     sa.Column('sent', sa.Integer(), nullable=False),
+    sa.Column('reserved', sa.Integer(), nullable=False),
+    sa.Column('exhausted', sa.Boolean(), nullable=False),
     sa.CheckConstraint('sent >= 0', name=op.f('ck_push_quota_days_sent_non_negative')),
     sa.PrimaryKeyConstraint('channel', 'day', name=op.f('pk_push_quota_days'))
     )
@@ -48,11 +51,19 @@ def upgrade():
     with op.batch_alter_table('notifications', schema=None) as batch_op:
         batch_op.drop_constraint(op.f('ck_notifications_push_wait_known'), type_='check')
         batch_op.create_check_constraint(op.f('ck_notifications_push_wait_known'), WAITS_AFTER)
+    # The claim orders (due, urgent first, id): after a quota's reset the urgent rows go first.
+    # Outside the batch: SQLite's table copy cannot rebuild an index on an expression.
+    op.drop_index('ix_notifications_push_due', table_name='notifications')
+    op.create_index('ix_notifications_push_due', 'notifications', ['push_due_at', sa.text('urgent DESC'), 'id'],
+                    unique=False, postgresql_where=sa.text(PENDING), sqlite_where=sa.text(PENDING))
 
 
 def downgrade():
     # Rows waiting on a quota wait on a plain backoff instead (due at the same time).
     op.execute("UPDATE notifications SET push_wait = 'backoff' WHERE push_wait = 'quota'")
+    op.drop_index('ix_notifications_push_due', table_name='notifications')
+    op.create_index('ix_notifications_push_due', 'notifications', ['push_due_at', 'id'], unique=False,
+                    postgresql_where=sa.text(PENDING), sqlite_where=sa.text(PENDING))
     with op.batch_alter_table('notifications', schema=None) as batch_op:
         batch_op.drop_constraint(op.f('ck_notifications_push_wait_known'), type_='check')
         batch_op.create_check_constraint(op.f('ck_notifications_push_wait_known'), WAITS_BEFORE)

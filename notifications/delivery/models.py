@@ -43,6 +43,11 @@ class PushQuotaDay(Model):
 
     channel: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
     day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
-    sent: Mapped[int] = mapped_column(sa.Integer, default=0)
+    sent: Mapped[int] = mapped_column(sa.Integer, default=0)  # reserved by the runs before they sent
+    # What the latest reservation took (RETURNING shows the new count only, not what was added).
+    reserved: Mapped[int] = mapped_column(sa.Integer, default=0)
+    # The vendor itself answered "quota reached" today: nothing more goes out until the reset,
+    # whatever our own count says (vivo lowers the quota of an app that keeps calling).
+    exhausted: Mapped[bool] = mapped_column(sa.Boolean, default=False)
 
     __table_args__ = (sa.CheckConstraint("sent >= 0", name="sent_non_negative"),)
