@@ -6,7 +6,6 @@ at the local server by XIAOMI_ENDPOINT. The clock is passed in, so retries are t
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import json
 import threading
@@ -22,8 +21,6 @@ from flask.testing import FlaskClient
 from accounts.models import User
 from core.db import utcnow
 from core.extensions import db
-from notifications.delivery import outcomes
-from notifications.delivery import service as delivery_service
 from notifications.delivery.push import close_providers, providers
 from notifications.delivery.receipts import verified_reference
 from notifications.delivery.service import deliver_due
@@ -266,18 +263,15 @@ def test_a_rate_limit_holds_the_row_for_the_wait_mipush_gives(client: FlaskClien
     assert fresh(Notification, note.id).push_status == PushStatus.SENT and mi.delivered(device.token) == 1
 
 
-# The outbox's quota hold comes with branch issue18-core; until it is merged, the test waits for it.
-@pytest.mark.skipif(
-    "Outcome.QUOTA" not in inspect.getsource(outcomes) + inspect.getsource(delivery_service),
-    reason="the outbox's quota hold (issue18-core) is not merged yet",
-)
-def test_the_daily_cap_holds_the_rest_until_the_reset_then_urgent_first(client: FlaskClient, mi: FakeMiPush) -> None:
+def test_the_daily_cap_holds_the_rest_until_the_reset_then_urgent_first(
+    app: Flask, client: FlaskClient, mi: FakeMiPush, monkeypatch: pytest.MonkeyPatch
+) -> None:
     now = utcnow()
     users = [make_recipient() for _ in range(3)]
     devices = [register(client, user) for user in users]
     mi.default = QUOTA
     plain = make_notification(users[0], now)
-    urgent = make_notification(users[1], now + timedelta(seconds=1), urgent=True, kind="sos_alert")
+    urgent = make_notification(users[1], now, urgent=True, kind="sos_alert")  # written after, sent first
 
     deliver_due(now=now)
 
@@ -286,8 +280,11 @@ def test_the_daily_cap_holds_the_rest_until_the_reset_then_urgent_first(client: 
     reset = max(row.push_due_at for row in held)
     assert reset > now
     mi.default = OK
+    monkeypatch.setitem(app.config, "PUSH_DAILY_CAP_MI", 1)  # the new day has room for one: the urgent one
     deliver_due(now=reset)
-    assert {fresh(Notification, n.id).push_status for n in (plain, urgent)} == {PushStatus.SENT}
-    sent = [payload(form)["notification_id"] for form in mi.forms]
-    assert sent == [str(urgent.id), str(plain.id)]
-    assert all(mi.delivered(device.token) <= 1 for device in devices)
+    assert fresh(Notification, urgent.id).push_status == PushStatus.SENT
+    assert fresh(Notification, plain.id).push_wait == PushWait.QUOTA
+    assert [payload(form)["notification_id"] for form in mi.forms] == [str(urgent.id)]
+    deliver_due(now=fresh(Notification, plain.id).push_due_at)  # the day after
+    assert fresh(Notification, plain.id).push_status == PushStatus.SENT
+    assert [mi.delivered(device.token) for device in devices] == [1, 1, 0]
