@@ -27,6 +27,7 @@ class PushWait(StrEnum):
     BACKOFF = "backoff"  # its push failed while others went through: exponential backoff
     RETRY_AFTER = "retry_after"  # the push service asked for the wait (Retry-After): honoured
     OUTAGE = "outage"  # every push of its batch failed: the service was down; due again once it is back
+    QUOTA = "quota"  # a vendor's daily cap (theirs or ours) is reached: due at the cap's next reset
 
 
 class PushStatus(StrEnum):
@@ -97,7 +98,7 @@ class Notification(Model):
         ),
         sa.CheckConstraint("push_attempts >= 0", name="push_attempts_non_negative"),
         sa.CheckConstraint(
-            "push_wait IS NULL OR push_wait IN ('backoff','retry_after','outage')", name="push_wait_known"
+            "push_wait IS NULL OR push_wait IN ('backoff','retry_after','outage','quota')", name="push_wait_known"
         ),
         # The rows an outage held back, found at once when the push service is seen again.
         sa.Index(

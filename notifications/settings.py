@@ -55,5 +55,9 @@ SETTINGS: tuple[Setting, ...] = (
         'JSON `{"<channel>": {"<kind>": "<value>", "default": "<value>"}}` replacing entries of the category table',
         shown_default="the table in `notifications/delivery/categories.py`",
     ),
+    text(
+        "PUSH_RECEIPT_LIMIT_PER_ADDRESS", None, "rate limit of the receipts endpoint per vendor address",
+        shown_default="600 per minute",
+    ),
     text("PUSH_RECEIPT_KEY", None, "HMAC key of the references vendors echo in receipts", shown_default="derived from `SECRET_KEY`"),
 )
