@@ -10,6 +10,7 @@
   Retry-After header when a wait is scripted, HTTP 500, 11 token expired) answer the whole batch.
 - OPPO pushes one ``app_message_id`` to one target once: a repeat is answered like a success and
   counted in ``deduplicated``, not delivered again.
+- A stall holds a batch's answer after the batch was taken (its messages count as delivered).
 - :meth:`FakeOppo.receipt_body` / :meth:`FakeOppo.post_receipts`: the JSON array OPPO posts to a
   message's ``call_back_url``, echoing its ``call_back_parameter``.
 """
@@ -69,8 +70,12 @@ class FakeOppo(FakeVendor):
         return Answer(200, {"code": code, "message": message})
 
     def _batch(self, form: dict[str, str]) -> Answer | None:
-        if not self.hold():
-            return None
+        answer = self._take_batch(form)
+        # Held (and maybe dropped) after OPPO took the batch: a sender that dies meanwhile never
+        # learns that its messages went out.
+        return answer if self.hold() else None
+
+    def _take_batch(self, form: dict[str, str]) -> Answer:
         token = form.get("auth_token")
         if not token:
             return Answer(200, {"code": 29, "message": "Missing auth token"})

@@ -69,6 +69,9 @@ class _HttpServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: the provider's pooled session reuses connections
+    # Headers and body go out in two writes: without TCP_NODELAY the body waits for the client's
+    # delayed ACK (40 ms a call on Linux), and every single-message vendor call takes that long.
+    disable_nagle_algorithm = True
     server: _HttpServer
 
     def setup(self) -> None:

@@ -211,7 +211,7 @@ class OppoReceipts:
 def _items(request: Request) -> list[dict[str, Any]]:
     body = request.get_json(silent=True)
     if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
-        raise ValidationFailed("This is not an OPPO receipt.", code="receipt_malformed")
+        raise ValidationFailed("This is not an OPPO receipt.")
     return body
 
 

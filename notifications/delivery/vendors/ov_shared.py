@@ -21,6 +21,9 @@ VENDOR_ZONE = ZoneInfo("Asia/Shanghai")
 #: Sent a little after the reset, so a clock a few seconds apart from the vendor's is not refused again.
 RESET_MARGIN_SECONDS = 120.0
 
+i18n.register_titles(
+    i18n.title("receipt_unsigned", "Receipt without proof"), i18n.title("receipt_forged", "Receipt not genuine")
+)
 i18n.register_messages(
     i18n.N_("This receipt carries no reference of ours."),
     i18n.N_("This receipt's reference does not verify."),

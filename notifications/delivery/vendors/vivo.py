@@ -214,7 +214,7 @@ class VivoReceipts:
 def _entries(request: Request) -> dict[str, dict[str, Any]]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not all(isinstance(entry, dict) for entry in body.values()):
-        raise ValidationFailed("This is not a vivo receipt.", code="receipt_malformed")
+        raise ValidationFailed("This is not a vivo receipt.")
     return body
 
 
