@@ -18,8 +18,23 @@ from typing import Any
 
 from flask import current_app
 
+#: Every kind sent today (``notifications.texts.KINDS``): all of them service messages — shift
+#: reminders, assignment changes, call-outs, SOS, the answers to a volunteer's own requests.
+SERVICE_KINDS: tuple[str, ...] = (
+    "absence_alert", "assignment_cancelled", "assignment_changed", "assignment_created", "backup_promoted",
+    "badge_earned", "broadcast", "invitation_sent", "redemption_status", "report_alert",
+    "report_status_changed", "shift_cancelled", "shift_reminder", "sos_acknowledged", "sos_alert", "sos_ended",
+    "sos_escalated", "star_level_certified", "volunteer_approved", "volunteer_rejected", "waitlist_promoted",
+)  # fmt: skip
+
 #: channel → kind (or "default") → the vendor's value. Vendors add their own section.
-DEFAULTS: dict[str, dict[str, str]] = {}
+DEFAULTS: dict[str, dict[str, str]] = {
+    # OPPO ``notification.category``: TODO is of the 通讯与服务 class (unlimited, alerts); a kind
+    # not listed goes as MARKETING (内容与营销: counted and silent), never as a service message.
+    "oppo": {**dict.fromkeys(SERVICE_KINDS, "TODO"), "default": "MARKETING"},
+    # vivo ``category`` (its ``classification`` follows: TODO is a 系统消息, MARKETING an 运营消息).
+    "vivo": {**dict.fromkeys(SERVICE_KINDS, "TODO"), "default": "MARKETING"},
+}
 
 
 @lru_cache(maxsize=16)

@@ -1,0 +1,89 @@
+"""vivo Push (channel ``vivo``) through the outbox, against tests/push_servers/vivo.py: the message
+on the wire, the signed auth, what vivo's answers do to rows and devices, and its receipts."""
+
+from __future__ import annotations
+
+import json
+
+from flask.testing import FlaskClient
+
+from notifications.delivery import receipts
+from notifications.models import PushStatus
+from tests.notifications.vendors.conftest import Vendor, deliver, device, make_recipient, register, statuses, write
+from tests.push_servers.ov_base import INVALID, TOKEN_EXPIRED
+
+DEEP_LINK = "intent://notification#Intent;scheme=shouwang;launchFlags=0x4000000;end"
+
+
+def test_the_message_on_the_wire(vivo: Vendor, client: FlaskClient) -> None:
+    vivo.configure(VIVO_DEEP_LINK=DEEP_LINK, VIVO_RECEIPT_ID="1234")
+    user = make_recipient()
+    token = register(client, user, "vivo")
+    plain = write(user, kind="shift_reminder")
+    urgent = write(user, urgent=True, kind="sos_alert")
+    assert deliver().sent == 2
+
+    sent = {m["clientCustomMap"]["notification_id"]: m for m in vivo.server.sent_to(token)}
+    first, second = sent[str(plain.id)], sent[str(urgent.id)]
+    assert first["appId"] == vivo.server.app_id and first["regId"] == token
+    assert (first["title"], first["content"]) == (plain.title, plain.body)
+    assert first["clientCustomMap"] == {"type": "shift_reminder", "notification_id": str(plain.id), "broadcast_id": "7"}
+    assert (first["classification"], first["category"]) == (second["classification"], second["category"]) == (1, "TODO")
+    assert (first["skipType"], first["skipContent"]) == (4, DEEP_LINK)
+    assert first["timeToLive"] == 86400 and first["pushMode"] == 0 and first["notifyType"] == 4
+    assert first["requestId"].startswith(f"{plain.id}-") and len(first["requestId"]) <= 64
+    assert first["extra"]["callback.id"] == "1234"
+    assert receipts.verified_reference("vivo", first["extra"]["callback.param"]) == plain.id
+
+
+def test_a_new_kind_goes_as_an_operation_message_until_someone_decides(vivo: Vendor, client: FlaskClient) -> None:
+    vivo.configure(PUSH_CATEGORIES=json.dumps({"vivo": {"broadcast": "MARKETING"}}))
+    user = make_recipient()
+    token = register(client, user, "vivo")
+    write(user)
+    deliver()
+    sent = vivo.server.sent_to(token)[0]
+    assert (sent["classification"], sent["category"], sent["skipType"]) == (0, "MARKETING", 1)
+    assert "extra" not in sent and "skipContent" not in sent
+
+
+def test_texts_longer_than_vivo_allows_are_cut_not_refused(vivo: Vendor, client: FlaskClient) -> None:
+    user = make_recipient()
+    token = register(client, user, "vivo")
+    write(user, title="巡" * 30, body="逻" * 80)
+    assert deliver().sent == 1
+    sent = vivo.server.sent_to(token)[0]
+    assert sent["title"] == "巡" * 19 + "…" and sent["content"] == "逻" * 49 + "…"
+
+
+def test_a_wrong_app_secret_sends_nothing_and_keeps_the_rows(vivo: Vendor, client: FlaskClient) -> None:
+    vivo.configure(VIVO_APP_SECRET="not-the-secret")
+    user = make_recipient()
+    register(client, user, "vivo")
+    write(user)
+    stats = deliver()
+    assert (stats.sent, stats.retrying) == (0, 1)
+    assert vivo.server.auth_refusals == 1 and vivo.server.token_fetches == 0
+    assert statuses() == {PushStatus.PENDING: 1}
+
+
+def test_a_token_expiring_mid_batch_resends_only_what_vivo_had_not_accepted(vivo: Vendor, client: FlaskClient) -> None:
+    users = [make_recipient() for _ in range(5)]
+    tokens = [register(client, user, "vivo") for user in users]
+    for user in users:
+        write(user)
+    vivo.server.script(tokens[2], TOKEN_EXPIRED)
+    stats = deliver()
+    assert stats.sent == 5
+    assert vivo.server.token_fetches == 2
+    assert all(vivo.server.delivered(token) == 1 for token in tokens)  # the first two were not sent again
+    assert sum(vivo.server.hits.values()) == 6  # five, and the one refused with the old token
+
+
+def test_an_invalid_regid_deactivates_only_that_device(vivo: Vendor, client: FlaskClient) -> None:
+    user = make_recipient()
+    dead, alive = register(client, user, "vivo"), register(client, user, "vivo")
+    vivo.server.script(dead, INVALID)
+    write(user)
+    assert deliver().sent == 1
+    assert device(dead).active is False and device(alive).active is True
