@@ -106,7 +106,6 @@ def test_the_daily_cap_holds_messages_until_the_vendors_midnight(vendor: Vendor,
     assert vendor.server.send_requests == 1  # OPPO: one batch call; vivo: no more calls that day
 
 
-@pytest.mark.skipif(not hasattr(PushWait, "QUOTA") or not hasattr(Outcome, "QUOTA"), reason="needs the quota hold")
 def test_quota_rows_stay_in_the_inbox_and_go_after_the_reset_urgent_first(vendor: Vendor, client: FlaskClient) -> None:
     user = make_recipient()
     token = register(client, user, vendor.channel)
@@ -115,8 +114,7 @@ def test_quota_rows_stay_in_the_inbox_and_go_after_the_reset_urgent_first(vendor
     now = utcnow()
     deliver_due(now=now)
     rows = [fresh(plain), fresh(urgent)]
-    if any(row.push_status != PushStatus.PENDING or row.push_wait != PushWait.QUOTA for row in rows):
-        pytest.skip("the outbox does not hold Outcome.QUOTA yet (issue18-core)")
+    assert all(row.push_status == PushStatus.PENDING and row.push_wait == PushWait.QUOTA for row in rows)
     assert all(row.push_due_at > now for row in rows)
     vendor.server.default = OK
     deliver_due(now=max(row.push_due_at for row in rows))
