@@ -1,0 +1,1 @@
+"""Local servers that speak the vendor push protocols (Huawei, Honor, …), for tests and benchmarks."""
