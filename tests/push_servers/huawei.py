@@ -67,15 +67,20 @@ class FakeHuawei(FakeVendor):
         assert reply == OK
         return Answer(200, {"code": "80000000", "msg": "Success", "requestId": "r"})
 
-    def post_receipts(
-        self, url: str, statuses: list[dict[str, Any]], *, secret: str | None = None, username: str | None = None,
+    def receipt_request(
+        self, statuses: list[dict[str, Any]], *, secret: str | None = None, username: str | None = None,
         signed: bool = True, timestamp_ms: int | None = None,
-    ) -> requests.Response:  # fmt: skip
-        """Post ``{"statuses": [...]}`` to ``url`` with ``X-HUAWEI-CALLBACK-ID`` as Huawei signs it
-        (``secret``/``username`` override the configured ones: a forger's)."""
+    ) -> tuple[bytes, dict[str, str]]:  # fmt: skip
+        """The body and headers of a receipt post: ``{"statuses": [...]}`` with ``X-HUAWEI-CALLBACK-ID``
+        as Huawei signs it (``secret``/``username`` replace the configured ones: a forger's)."""
         headers = {"Content-Type": "application/json"}
         if signed:
             stamp, nonce = str(timestamp_ms or int(time.time() * 1000)), str(uuid.uuid4())
             value = callback_signature(secret or self.receipt_secret, stamp, nonce, username or self.receipt_username)
-            headers["X-HUAWEI-CALLBACK-ID"] = f"timestamp={stamp};nonce={nonce};value={value}"
-        return requests.post(url, data=json.dumps({"statuses": statuses}), headers=headers, timeout=10)
+            headers["X-HUAWEI-CALLBACK-ID"] = f"timestamp={stamp}; nonce={nonce}; value={value}"
+        return json.dumps({"statuses": statuses}).encode(), headers
+
+    def post_receipts(self, url: str, statuses: list[dict[str, Any]], **signing: Any) -> requests.Response:
+        """Post receipts to ``url`` the way Huawei does (see :meth:`receipt_request`)."""
+        body, headers = self.receipt_request(statuses, **signing)
+        return requests.post(url, data=body, headers=headers, timeout=10)
