@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import requests
@@ -25,7 +25,7 @@ from notifications.delivery import categories, receipts
 from notifications.delivery.push import Outcome, PushMessage, PushProvider, SendResult
 from notifications.delivery.receipts import Receipt, ReceiptHandler
 from notifications.delivery.vendors import huawei
-from notifications.delivery.vendors.base import AccessToken, TokenExpired, VendorProvider
+from notifications.delivery.vendors.base import AccessToken, TokenExpired
 from notifications.devices.models import PushChannel
 
 CHANNEL = PushChannel.HONOR
@@ -33,7 +33,7 @@ CHANNEL = PushChannel.HONOR
 OK_CODE = 80000000
 
 
-class HonorProvider(VendorProvider):
+class HonorProvider(huawei.OneContentPerCall):
     channel: str = CHANNEL
 
     def __init__(self, config: Mapping[str, Any], http_timeout: float) -> None:
@@ -71,23 +71,9 @@ class HonorProvider(VendorProvider):
             "token": tokens,
         }
 
-    def send_batch(self, token: str, batch: Sequence[PushMessage]) -> list[SendResult]:
-        results: list[SendResult | None] = [None] * len(batch)
-        for group in huawei.content_groups(batch):
-            try:
-                answered = self._send_group(token, [batch[i] for i in group])
-            except TokenExpired:
-                raise TokenExpired([i for i, r in enumerate(results) if r is not None]) from None
-            except requests.RequestException as error:
-                answered = [SendResult(Outcome.RETRY, error=f"{type(error).__name__}: {error}"[:200])] * len(group)
-            for position, result in zip(group, answered, strict=True):
-                results[position] = result
-        return [r if r is not None else SendResult(Outcome.RETRY, error="not answered") for r in results]
-
-    def _send_group(self, token: str, group: list[PushMessage]) -> list[SendResult]:
-        tokens = [m.token for m in group]
+    def post(self, token: str, body: dict[str, Any], tokens: list[str]) -> list[SendResult]:
         response = self.session.post(
-            self.send_url, json=self.body(group[0], tokens), timeout=self.http_timeout,
+            self.send_url, json=body, timeout=self.http_timeout,
             headers={
                 "Authorization": f"Bearer {token}", "Content-Type": "application/json; charset=UTF-8",
                 "timestamp": str(int(time.time() * 1000)),
@@ -97,14 +83,14 @@ class HonorProvider(VendorProvider):
             raise TokenExpired()
         if response.status_code in (429, 503) or response.status_code >= 500:
             wait = huawei.retry_after(response)
-            return [SendResult(Outcome.RETRY, retry_after=wait, error=f"HTTP {response.status_code}")] * len(group)
-        body = response.json()
+            return [SendResult(Outcome.RETRY, retry_after=wait, error=f"HTTP {response.status_code}")] * len(tokens)
+        answer = response.json()
         try:
-            code = int(str(body.get("code")))
+            code = int(str(answer.get("code")))
         except ValueError:
             code = -1
         if code == OK_CODE:
-            data = body.get("data") or {}
+            data = answer.get("data") or {}
             expired = set(data.get("expireTokens") or [])
             failed = set(data.get("failTokens") or [])
             return [
@@ -115,7 +101,7 @@ class HonorProvider(VendorProvider):
             ]  # fmt: skip
         if 80200000 <= code < 80300000:  # Huawei's auth range (unconfirmed for Honor)
             raise TokenExpired()
-        return huawei.classify(str(code), str(body.get("message", "")), tokens)
+        return huawei.classify(str(code), str(answer.get("message", "")), tokens)
 
     def probe(self) -> bool:
         """Honor has no dry run: the token endpoint answering (a token, or a refusal) means it is up."""

@@ -17,6 +17,7 @@ import hmac
 import json
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,7 +74,55 @@ def deep_link(message: PushMessage) -> str:
     return f"intent://notifications/{message.data.get('notification_id', '')}#Intent;scheme=shouwang;launchFlags=0x4000000;end"
 
 
-class HuaweiProvider(VendorProvider):
+class OneContentPerCall(VendorProvider):
+    """Vendors whose call sends one content to many tokens (Huawei, Honor): a batch becomes one
+    call per notification, made side by side on the pooled connections (a broadcast is thousands
+    of notifications, one device each). Subclasses write :meth:`body` and :meth:`post`."""
+
+    #: Calls in flight at once per batch (and the connection pool's size).
+    parallel = 10
+
+    def __init__(self, base_url: str, http_timeout: float) -> None:
+        super().__init__(base_url, http_timeout, pool_size=self.parallel)
+        self._calls = ThreadPoolExecutor(self.parallel, thread_name_prefix=f"push-{self.channel}")
+
+    def body(self, message: PushMessage, tokens: list[str]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def post(self, token: str, body: dict[str, Any], tokens: list[str]) -> list[SendResult]:
+        """One call; raise :class:`TokenExpired` when the vendor refuses the access token."""
+        raise NotImplementedError
+
+    def send_batch(self, token: str, batch: Sequence[PushMessage]) -> list[SendResult]:
+        groups = content_groups(batch)
+        # Bodies are built here, in the app context (categories, receipt references); only the calls go to threads.
+        calls = [
+            self._calls.submit(self.post, token, self.body(batch[g[0]], [batch[i].token for i in g]), [batch[i].token for i in g])
+            for g in groups
+        ]  # fmt: skip
+        results: list[SendResult | None] = [None] * len(batch)
+        expired = False
+        for group, call in zip(groups, calls, strict=True):
+            try:
+                answered = call.result()
+            except TokenExpired:
+                expired = True
+                continue
+            except requests.RequestException as error:
+                answered = [SendResult(Outcome.RETRY, error=f"{type(error).__name__}: {error}"[:200])] * len(group)
+            for position, result in zip(group, answered, strict=True):
+                results[position] = result
+        if expired:
+            # Only what the vendor took is spared the resend (a refused one is simply asked again).
+            raise TokenExpired([i for i, r in enumerate(results) if r is not None and r.outcome is Outcome.OK])
+        return [r if r is not None else SendResult(Outcome.RETRY, error="not answered") for r in results]
+
+    def close(self) -> None:
+        self._calls.shutdown(wait=False, cancel_futures=True)
+        super().close()
+
+
+class HuaweiProvider(OneContentPerCall):
     channel: str = CHANNEL
     max_batch = MAX_TOKENS
 
@@ -88,7 +137,7 @@ class HuaweiProvider(VendorProvider):
     def fetch_token(self) -> AccessToken:
         return oauth_token(self.session, self.auth_url, self.client_id, self.secret, self.http_timeout)
 
-    def body(self, message: PushMessage, tokens: list[str], *, validate_only: bool = False) -> dict[str, Any]:
+    def body(self, message: PushMessage, tokens: list[str], validate_only: bool = False) -> dict[str, Any]:
         kind = message.data.get("type", "")
         category = categories.category(CHANNEL, kind) or "MARKETING"
         notification_id = message.data.get("notification_id")
@@ -109,35 +158,21 @@ class HuaweiProvider(VendorProvider):
             "message": {"data": json.dumps(message.data, ensure_ascii=False), "android": android, "token": tokens},
         }
 
-    def send_batch(self, token: str, batch: Sequence[PushMessage]) -> list[SendResult]:
-        results: list[SendResult | None] = [None] * len(batch)
-        for group in content_groups(batch):
-            try:
-                answered = self._send_group(token, [batch[i] for i in group])
-            except TokenExpired:
-                raise TokenExpired([i for i, r in enumerate(results) if r is not None]) from None
-            except requests.RequestException as error:
-                answered = [SendResult(Outcome.RETRY, error=f"{type(error).__name__}: {error}"[:200])] * len(group)
-            for position, result in zip(group, answered, strict=True):
-                results[position] = result
-        return [r if r is not None else SendResult(Outcome.RETRY, error="not answered") for r in results]
-
-    def _send_group(self, token: str, group: list[PushMessage]) -> list[SendResult]:
-        tokens = [m.token for m in group]
+    def post(self, token: str, body: dict[str, Any], tokens: list[str]) -> list[SendResult]:
         response = self.session.post(
-            self.send_url, json=self.body(group[0], tokens), timeout=self.http_timeout,
+            self.send_url, json=body, timeout=self.http_timeout,
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json;charset=UTF-8"},
         )  # fmt: skip
         if response.status_code == 401:
             raise TokenExpired()
         if response.status_code in (429, 503) or response.status_code >= 500:  # 503: Huawei's flow control
             wait = retry_after(response)
-            return [SendResult(Outcome.RETRY, retry_after=wait, error=f"HTTP {response.status_code}")] * len(group)
-        body = response.json()
-        code = str(body.get("code", ""))
+            return [SendResult(Outcome.RETRY, retry_after=wait, error=f"HTTP {response.status_code}")] * len(tokens)
+        answer = response.json()
+        code = str(answer.get("code", ""))
         if code in TOKEN_CODES:
             raise TokenExpired()
-        return classify(code, str(body.get("msg", "")), tokens)
+        return classify(code, str(answer.get("msg", "")), tokens)
 
     def probe(self) -> bool:
         """A ``validate_only`` send (Huawei checks it, delivers nothing); any answer but an outage counts."""

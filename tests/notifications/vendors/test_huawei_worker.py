@@ -1,7 +1,7 @@
 """A real delivery process killed in the middle of a Huawei batch: nothing lost, no inbox row twice.
 
-Huawei's provider sends a batch's notifications one call after another on one connection, so the
-server holds one call while the process is killed (FCM's test holds five concurrent ones).
+Huawei's provider makes one call per notification, ten side by side: of the second batch the server
+answers five calls and holds the other five while the process is killed.
 """
 
 from __future__ import annotations
@@ -53,19 +53,19 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_duplicates_no_inbox_row(
         db.session.commit()
         assert statuses() == {PushStatus.PENDING: 40}
 
-    # Batches of 10 rows: the first is answered and recorded; of the second, 5 calls are answered,
-    # the 6th is held at the server while the worker waits for it — then it is killed.
+    # Batches of 10 rows: the first is answered and recorded; of the second, 5 calls are answered
+    # and 5 held at the server while the worker waits for them — then it is killed.
     hms.stall(after=15)
     worker = start_delivery_process(app, hms, now, tmp_path, batch_size=10)
     try:
-        assert hms.wait_stalled(1, timeout=60), (tmp_path / "worker.log").read_text()
+        assert hms.wait_stalled(5, timeout=60), (tmp_path / "worker.log").read_text()
         worker.send_signal(signal.SIGKILL)
         assert worker.wait(30) == -signal.SIGKILL
     finally:
         if worker.poll() is None:
             worker.kill()
             worker.wait()
-    hms.release(drop=True)  # the held answer never reaches the dead worker
+    hms.release(drop=True)  # the held answers never reach the dead worker
 
     with app.app_context():
         assert statuses() == {PushStatus.SENT: 10, PushStatus.PENDING: 30}
