@@ -62,9 +62,9 @@ def oauth_token(session: requests.Session, url: str, client_id: str, secret: str
 
 def content_groups(batch: Sequence[PushMessage]) -> list[list[int]]:
     """Positions of the batch grouped by identical content (one notification to a user's devices)."""
-    groups: dict[str, list[int]] = {}
+    groups: dict[tuple[Any, ...], list[int]] = {}
     for position, message in enumerate(batch):
-        key = json.dumps([message.title, message.body, message.data, message.urgent], sort_keys=True)
+        key = (message.title, message.body, tuple(sorted(message.data.items())), message.urgent)
         groups.setdefault(key, []).append(position)
     return list(groups.values())
 
