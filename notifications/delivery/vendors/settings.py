@@ -10,7 +10,7 @@ from core.config import Setting, flag, integer, text
 HUAWEI: tuple[Setting, ...] = (
     text("HMS_CLIENT_ID", None, "Huawei Push Kit: the app's OAuth 2.0 client ID (AppGallery Connect); unset: `hms` pushes are recorded", blank_is_unset=True),
     text("HMS_CLIENT_SECRET", None, "Huawei Push Kit: the OAuth 2.0 client secret", blank_is_unset=True),
-    text("HMS_APP_ID", None, "Huawei Push Kit: the id in the send URL (`/v1/<id>/messages:send`); unset: HMS_CLIENT_ID", blank_is_unset=True),
+    text("HMS_APP_ID", None, "Huawei Push Kit: the id in the send URL (`v1/<id>/messages:send`); unset: HMS_CLIENT_ID", blank_is_unset=True),
     text("HMS_ENDPOINT", "https://push-api.cloud.huawei.com", "Huawei Push Kit: base URL of the send API (tests point it at a local server)", blank_is_unset=True),
     text("HMS_AUTH_URL", "https://oauth-login.cloud.huawei.com/oauth2/v3/token", "Huawei Push Kit: the OAuth 2.0 token URL", blank_is_unset=True),
     text("HMS_RECEIPT_USERNAME", None, "Huawei receipts: the callback user name set in AppGallery Connect; unset: receipts are refused (401)", blank_is_unset=True),
@@ -21,7 +21,7 @@ HUAWEI: tuple[Setting, ...] = (
 HONOR: tuple[Setting, ...] = (
     text("HONOR_CLIENT_ID", None, "Honor Push: the OAuth client ID (push service → app details); unset: `honor` pushes are recorded", blank_is_unset=True),
     text("HONOR_CLIENT_SECRET", None, "Honor Push: the OAuth client secret (not the App Secret)", blank_is_unset=True),
-    text("HONOR_APP_ID", None, "Honor Push: the App ID in the send URL (`/api/v1/<appId>/sendMessage`)", blank_is_unset=True),
+    text("HONOR_APP_ID", None, "Honor Push: the App ID in the send URL (`api/v1/<appId>/sendMessage`)", blank_is_unset=True),
     text("HONOR_ENDPOINT", "https://push-api.cloud.honor.com", "Honor Push: base URL of the send API (tests point it at a local server)", blank_is_unset=True),
     text("HONOR_AUTH_URL", "https://iam.developer.honor.com/auth/token", "Honor Push: the OAuth token URL", blank_is_unset=True),
     integer("HONOR_MAX_BATCH", 100, "Honor Push: most tokens per send call (Honor's limit is unconfirmed; Huawei's is 1000)"),
