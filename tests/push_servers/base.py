@@ -4,7 +4,7 @@ OAuth token endpoint and a send endpoint, scripting per device token, outages an
 A vendor module (huawei.py, honor.py) subclasses :class:`FakeVendor` and writes its paths, how it
 checks a send request, and how it words each answer. Replies a test can script per token:
 ``OK``, ``INVALID`` (the token is dead), ``QUOTA`` (daily cap), ``rate_limited(wait)``,
-``UNAVAILABLE`` (5xx), ``EXPIRED`` (the access token is refused once, as if it expired).
+``UNAVAILABLE`` (5xx), ``EXPIRED`` (this call's access token is refused, as if it expired just then).
 """
 
 from __future__ import annotations
@@ -289,8 +289,8 @@ class FakeVendor:
             return None
         whole = next((r for r in replies if r.kind in REQUEST_LEVEL), None)
         if whole is not None:
-            if whole.kind == "expired":
-                self.expire_tokens()
+            # "expired" refuses this call only (its token ran out just then; calls of the same batch
+            # made side by side may still have passed): expire_tokens() ends every token at once.
             return self.answer(tokens, [], whole)
         invalid = [t for t, r in zip(tokens, replies, strict=True) if r.kind == "invalid"]
         with self._lock:
