@@ -22,6 +22,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "notifications.quiet_hours.models",
     "notifications.reminders.models",
     "notifications.broadcasts.models",
+    "notifications.delivery.models",
 )
 TASK_MODULES: tuple[str, ...] = ("notifications.delivery.tasks", "notifications.reminders.tasks")
 

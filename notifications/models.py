@@ -27,6 +27,7 @@ class PushWait(StrEnum):
     BACKOFF = "backoff"  # its push failed while others went through: exponential backoff
     RETRY_AFTER = "retry_after"  # the push service asked for the wait (Retry-After): honoured
     OUTAGE = "outage"  # every push of its batch failed: the service was down; due again once it is back
+    QUOTA = "quota"  # a vendor's daily cap (theirs or ours) is reached: due at the cap's next reset
 
 
 class PushStatus(StrEnum):
@@ -83,21 +84,12 @@ class Notification(Model):
             postgresql_where=sa.text("read_at IS NULL"),
             sqlite_where=sa.text("read_at IS NULL"),
         ),
-        sa.Index(
-            "ix_notifications_push_due",
-            # With the id, a claim (ordered by both) stops after its batch; without it, the rows of
-            # a broadcast, which share one due time, were all read and sorted for every batch.
-            "push_due_at",
-            "id",
-            postgresql_where=sa.text("push_status = 'pending'"),
-            sqlite_where=sa.text("push_status = 'pending'"),
-        ),
         sa.CheckConstraint(
             "push_status IN ('pending','sent','failed','no_device')", name="push_status_known"
         ),
         sa.CheckConstraint("push_attempts >= 0", name="push_attempts_non_negative"),
         sa.CheckConstraint(
-            "push_wait IS NULL OR push_wait IN ('backoff','retry_after','outage')", name="push_wait_known"
+            "push_wait IS NULL OR push_wait IN ('backoff','retry_after','outage','quota')", name="push_wait_known"
         ),
         # The rows an outage held back, found at once when the push service is seen again.
         sa.Index(
@@ -107,3 +99,17 @@ class Notification(Model):
             sqlite_where=sa.text("push_status = 'pending' AND push_wait = 'outage'"),
         ),
     )
+
+
+# The claim's order (due, urgent first, id): with it, a claim stops after its batch; without it, the
+# rows of a broadcast, which share one due time, were all read and sorted for every batch. Urgent
+# first among rows due together: a quota's reset releases many at once. Declared here because an
+# index on a descending column needs the column itself.
+sa.Index(
+    "ix_notifications_push_due",
+    Notification.push_due_at,
+    Notification.urgent.desc(),
+    Notification.id,
+    postgresql_where=sa.text("push_status = 'pending'"),
+    sqlite_where=sa.text("push_status = 'pending'"),
+)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
+from notifications.delivery import receipt_routes as push_receipts
 from notifications.devices import routes as devices
 from notifications.inbox import routes as inbox
 from notifications.quiet_hours import routes as quiet_hours
@@ -18,7 +19,7 @@ blp = Blueprint(
     "notifications",
     __name__,
     url_prefix="/api/v1",
-    description="Push devices, the notification inbox, quiet hours and city reminder settings",
+    description="Push devices, the notification inbox, quiet hours, city reminder settings and push receipts",
 )
-for feature in (devices, inbox, quiet_hours, reminders):
+for feature in (devices, inbox, quiet_hours, reminders, push_receipts):
     blp.register_blueprint(feature.blp)

@@ -55,5 +55,20 @@ SETTINGS: tuple[Setting, ...] = (
         'JSON `{"<channel>": {"<kind>": "<value>", "default": "<value>"}}` replacing entries of the category table',
         shown_default="the table in `notifications/delivery/categories.py`",
     ),
+    text(
+        "PUSH_RECEIPT_LIMIT_PER_ADDRESS", None, "rate limit of the receipts endpoint per vendor address",
+        shown_default="600 per minute",
+    ),
+    # Vendor channels beside FCM (issue 18): one token per phone, the first of this order; daily
+    # caps per channel, counted per day of the vendors' time zone.
+    text(
+        "PUSH_CHANNEL_PREFERENCE", "hms,honor,mi,oppo,vivo,fcm",
+        "order in which a phone's tokens (same `installation_id`) are tried; one token per phone gets each push",
+    ),
+    *(
+        integer(f"PUSH_DAILY_CAP_{channel.upper()}", 0, f"pushes per day through `{channel}` (0: no cap of ours)")
+        for channel in ("fcm", "hms", "honor", "mi", "oppo", "vivo")
+    ),
+    text("PUSH_QUOTA_RESET_TIMEZONE", "Asia/Shanghai", "time zone of the vendors' day: daily caps reset at its midnight"),
     text("PUSH_RECEIPT_KEY", None, "HMAC key of the references vendors echo in receipts", shown_default="derived from `SECRET_KEY`"),
 )

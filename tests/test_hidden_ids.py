@@ -83,6 +83,7 @@ PUBLIC_PATH_PARAMS = {
     "area_id": "areas are public: acting on one outside one's subtree is 403 out_of_scope",
     "grid_id": "a grid is an area: public, 403 out_of_scope outside one's subtree",
     "token": "the calendar feed's secret, not a record id (unknown or revoked: 404 for everyone)",
+    "channel": "a push channel's name (fcm, hms, …), public; the vendor posts receipts there by its proof, no login",
     "number": "a certificate's number is printed on it for anyone to check (public, rate-limited; unknown: 404 for everyone)",
 }
 #: Query parameters naming areas (public, as above).

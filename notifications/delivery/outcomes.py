@@ -1,7 +1,8 @@
 """What a delivery run makes of the push services' answers: each row's new state, and retries.
 
 Per device: accepted → remembered in ``push_device_ids`` (a retry goes only to the others); dead
-token (UNREGISTERED, invalid) → the device is deactivated; quota/unavailable/internal/network →
+token (UNREGISTERED, invalid) → the device is deactivated; a daily cap reached (``Outcome.QUOTA``,
+the vendor's or ours) → the row waits for the cap's reset, no try counted; unavailable/internal/network →
 the row is retried after exponential backoff with jitter, or the Retry-After asked for if longer;
 after ``PUSH_MAX_ATTEMPTS`` tries it is failed (and stays in the inbox). A row whose recipient has
 no usable device is ``no_device``: the inbox is the record, the push only the doorbell. Urgent rows
@@ -36,6 +37,7 @@ class DeliveryStats:
     no_device: int = 0  # rows whose recipient had no usable device
     deactivated: int = 0  # devices whose token the service declared dead
     recovered: int = 0  # rows an outage held back, made due when the service answered again
+    held: int = 0  # rows a daily cap held until its reset
     probes: int = 0  # dry-run sends to learn whether a service that was down is back
     more: bool = False  # stopped by the time budget with rows possibly still due
 
@@ -69,6 +71,7 @@ class Row:
     permanent_error: str | None = None
     asked_to_wait: bool = False  # a Retry-After came with a failure
     in_outage: bool = False  # a failure came in a batch where every push failed
+    quota_until: datetime | None = None  # a daily cap held a push: the cap's next reset
 
 
 @dataclass
@@ -77,6 +80,8 @@ class Push:
     device_id: int
     refreshed_at: datetime
     message: PushMessage
+    # The phone's other tokens, in the order to try them if this one turns out dead.
+    fallbacks: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -104,9 +109,14 @@ def max_attempts(urgent: bool, config: Mapping[str, Any]) -> int:
     return int(config["PUSH_URGENT_MAX_ATTEMPTS" if urgent else "PUSH_MAX_ATTEMPTS"])
 
 
-def note(push: Push, result: SendResult, writes: Writes, *, down: bool) -> None:
+def note(push: Push, result: SendResult, writes: Writes, *, down: bool, reset_at: datetime | None = None) -> None:
+    """``reset_at``: the next reset of the push's channel's daily cap (for ``Outcome.QUOTA``)."""
     row = push.row
-    if result.outcome is Outcome.OK:
+    if result.outcome is Outcome.QUOTA:
+        assert reset_at is not None, "a quota answer needs its channel's reset"
+        row.quota_until = max(row.quota_until or reset_at, reset_at)
+        row.error = result.error or "daily quota reached"
+    elif result.outcome is Outcome.OK:
         row.reached.append(push.device_id)
     elif result.outcome is Outcome.INVALID_TOKEN:
         writes.dead_devices[push.device_id] = push.refreshed_at
@@ -132,6 +142,11 @@ def finish(row: Row, now: datetime, writes: Writes, stats: DeliveryStats, config
             PushWait.RETRY_AFTER if row.asked_to_wait else PushWait.OUTAGE if row.in_outage else PushWait.BACKOFF
         )
         stats.retrying += 1
+    elif row.quota_until is not None:
+        # Held by a daily cap: no try counted, never failed for it; due at the reset (urgent
+        # first then, by the claim's order). Devices already reached are kept, as for a retry.
+        due_at, wait = row.quota_until, PushWait.QUOTA
+        stats.held += 1
     elif row.reached:
         # Accepted for at least one device (any device still failing after the last try is given up).
         status, pushed_at = PushStatus.SENT, now

@@ -25,15 +25,12 @@ time.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
-from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
@@ -43,8 +40,9 @@ from core.db import rowcount, utcnow
 from core.extensions import db
 from core.metrics import Sample, register_gauges
 from core.transactions import commit_batch
+from notifications.delivery import quotas, targets
 from notifications.delivery.outcomes import DeliveryStats, Push, Row, Writes, finish, max_attempts, note
-from notifications.delivery.push import Outcome, PushMessage, PushProvider, SendResult, providers
+from notifications.delivery.push import Outcome, PushMessage, PushProvider, RecordingProvider, SendResult, providers
 from notifications.devices.models import Device
 from notifications.models import Notification, PushStatus, PushWait
 
@@ -109,46 +107,74 @@ def deliver_batch(now: datetime | None = None, *, limit: int, run: _Run | None =
 
     writes = Writes()
     pushes: list[tuple[str, Push]] = []
-    devices = _usable_devices(
+    devices = targets.usable_devices(
         {row.user_id for row in rows}, now - timedelta(days=int(config["DEVICE_STALE_DAYS"])), by_channel
     )
+    ranks = targets.preference(config)
     for row in rows:
         if row.attempts >= max_attempts(row.urgent, config):
             # Its earlier runs died while sending (each lost lease counts as a try): give up.
             row.permanent_error = "delivery interrupted: the worker was lost while sending"
             finish(row, now, writes, stats, config)
             continue
-        targets = [d for d in devices.get(row.user_id, ()) if d.id not in row.reached]
-        row.waiting = len(targets)
-        if not targets:
+        phones = targets.phones(row, devices.get(row.user_id, []), ranks)
+        row.waiting = len(phones)
+        if not phones:
             finish(row, now, writes, stats, config)
-        for device in targets:
-            push = Push(row, device.id, device.refreshed_at, _message(row, device.token))
-            pushes.append((device.channel, push))
+        for first, *fallbacks in phones:
+            push = Push(row, first.id, first.refreshed_at, targets.message(row, first.token), fallbacks)
+            pushes.append((first.channel, push))
     _write(writes, claim, now)
     commit_batch()  # rows with nothing to send are settled before anything goes out
 
     batch_size = int(config["PUSH_BATCH_SIZE"])
-    for channel in sorted({channel for channel, _ in pushes}):
-        of_channel = [push for c, push in pushes if c == channel]
-        for start in range(0, len(of_channel), batch_size):
-            chunk = of_channel[start : start + batch_size]
-            results = _send(by_channel[channel], [push.message for push in chunk])
-            stats.messages += len(chunk)
-            answered = any(result.outcome is not Outcome.RETRY for result in results)
-            down = not answered and any(result.retry_after is None for result in results)
-            writes = Writes()
-            for push, result in zip(chunk, results, strict=True):
-                note(push, result, writes, down=down)
-                push.row.waiting -= 1
-                if push.row.waiting == 0:
-                    finish(push.row, now, writes, stats, config)
-            stats.deactivated += len(writes.dead_devices)
-            _write(writes, claim, now)
-            commit_batch()
-            if answered and not run.recovered:
-                stats.recovered += _recover_from_outage(now, run)
+    while pushes:  # a round per fallback: a phone's next token after its first one died
+        later: list[tuple[str, Push]] = []
+        for channel in sorted({channel for channel, _ in pushes}):
+            # Urgent first, so that what still fits under a daily cap goes to them.
+            of_channel = sorted((push for c, push in pushes if c == channel), key=lambda push: not push.row.urgent)
+            for start in range(0, len(of_channel), batch_size):
+                chunk = of_channel[start : start + batch_size]
+                later += _send_chunk(by_channel[channel], chunk, now, claim, run, stats)
+        pushes = later
     return stats
+
+
+def _send_chunk(
+    provider: PushProvider, chunk: list[Push], now: datetime, claim: str, run: _Run, stats: DeliveryStats
+) -> list[tuple[str, Push]]:
+    """Send one provider batch (what the channel's daily cap lets through) and record the outcomes;
+    returns the pushes to the next tokens of phones whose token turned out dead."""
+    config = current_app.config
+    fits = quotas.reserve(provider.channel, len(chunk), now, config)
+    commit_batch()  # the reservation counts for every worker at once; its row is not kept locked
+    results = _send(provider, [push.message for push in chunk[:fits]]) if fits else []
+    stats.messages += len(results)
+    answered = any(result.outcome is not Outcome.RETRY for result in results)
+    down = bool(results) and not answered and any(result.retry_after is None for result in results)
+    if any(result.outcome is Outcome.QUOTA for result in results):
+        quotas.exhaust(provider.channel, now, config)  # the vendor's word: nothing more today
+    results += [SendResult(Outcome.QUOTA, error="daily cap reached")] * (len(chunk) - fits)
+    reset_at = quotas.next_reset(now, config)
+    writes = Writes()
+    later: list[tuple[str, Push]] = []
+    for push, result in zip(chunk, results, strict=True):
+        note(push, result, writes, down=down, reset_at=reset_at)
+        if result.outcome is Outcome.INVALID_TOKEN and push.fallbacks:
+            # The same row goes to the phone's next token (this run); the row still waits for it.
+            nxt, *rest = push.fallbacks
+            message = targets.message(push.row, nxt.token)
+            later.append((nxt.channel, Push(push.row, nxt.id, nxt.refreshed_at, message, rest)))
+            continue
+        push.row.waiting -= 1
+        if push.row.waiting == 0:
+            finish(push.row, now, writes, stats, config)
+    stats.deactivated += len(writes.dead_devices)
+    _write(writes, claim, now)
+    commit_batch()
+    if answered and not run.recovered:
+        stats.recovered += _recover_from_outage(now, run)
+    return later
 
 
 # --- outages ----------------------------------------------------------------------------------------
@@ -195,7 +221,10 @@ def _probe_after_outage(now: datetime, run: _Run, stats: DeliveryStats) -> bool:
     if waiting is None:
         return False
     stats.probes += 1
-    if not any(provider.probe() for provider in providers().values()):
+    # Not the recording providers (channels without credentials): they never go down, so their
+    # "yes" says nothing about the service the rows wait for.
+    senders = [p for p in providers().values() if not isinstance(p, RecordingProvider)]
+    if not any(provider.probe() for provider in senders):
         return False
     recovered = _recover_from_outage(now, run)
     stats.recovered += recovered
@@ -246,7 +275,9 @@ def _claim(now: datetime, limit: int, claim: str, lease: timedelta) -> list[Row]
     due = (
         sa.select(t.c.id)
         .where(claimable)
-        .order_by(t.c.push_due_at, t.c.id)
+        # Urgent first among rows due together (a quota's reset releases many at once); the
+        # index ix_notifications_push_due has this order, so the claim stops after its batch.
+        .order_by(t.c.push_due_at, t.c.urgent.desc(), t.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)  # PostgreSQL; SQLite renders nothing and has one writer
         # Evaluated once. As a plain IN (subquery) PostgreSQL may rescan it for each row it
@@ -281,29 +312,8 @@ def _claim(now: datetime, limit: int, claim: str, lease: timedelta) -> list[Row]
         )
         for r in db.session.execute(statement)
     ]
-    rows.sort(key=lambda row: (row.due_at, row.id))
+    rows.sort(key=lambda row: (row.due_at, not row.urgent, row.id))
     return rows
-
-
-def _usable_devices(
-    user_ids: set[int], fresh_since: datetime, by_channel: Mapping[str, PushProvider]
-) -> dict[int, list[Any]]:
-    """Active devices refreshed since ``fresh_since`` on a channel we have a provider for."""
-    d = _devices
-    result = db.session.execute(
-        sa.select(d.c.id, d.c.user_id, d.c.token, d.c.channel, d.c.refreshed_at)
-        .where(
-            d.c.user_id.in_(sorted(user_ids)),
-            d.c.active.is_(True),
-            d.c.refreshed_at >= fresh_since,
-            d.c.channel.in_(sorted(by_channel)),
-        )
-        .order_by(d.c.id)
-    )
-    devices: dict[int, list[Any]] = defaultdict(list)
-    for device in result:
-        devices[device.user_id].append(device)
-    return devices
 
 
 _FINISH = (
@@ -358,15 +368,3 @@ def _send(provider: PushProvider, messages: Sequence[PushMessage]) -> list[SendR
     for result in results:
         PUSH_OUTCOMES.labels(provider.channel, str(result.outcome)).inc()
     return results
-
-
-def _message(row: Row, token: str) -> PushMessage:
-    # FCM data values must be strings; the app deep-links from "type" and the ids.
-    data = {
-        str(key): value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        for key, value in row.data.items()
-        if value is not None
-    }
-    data.setdefault("type", row.kind)
-    data["notification_id"] = str(row.id)
-    return PushMessage(token=token, title=row.title, body=row.body, data=data, urgent=row.urgent)

@@ -47,6 +47,9 @@ class Device(Model):
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     platform: Mapped[str] = mapped_column(sa.String(16))
     channel: Mapped[str] = mapped_column(sa.String(16), default=PushChannel.FCM)
+    # The app's own random id of the phone (kept across token changes): a phone's tokens on
+    # several channels (a vendor's and FCM's) share it, and a push goes to one of them.
+    installation_id: Mapped[str | None] = mapped_column(sa.String(64))
     app_version: Mapped[str | None] = mapped_column(sa.String(32))
     locale: Mapped[str | None] = mapped_column(sa.String(8))
     active: Mapped[bool] = mapped_column(sa.Boolean, default=True)

@@ -48,7 +48,15 @@ class DeviceRegisterSchema(ma.Schema):
     channel = fields.String(
         load_default=PushChannel.FCM.value,
         validate=validate.OneOf([c.value for c in PushChannel]),
-        metadata={"description": "The push service that issued the token (only fcm so far)"},
+        metadata={"description": "The push service that issued the token: fcm (Google; iOS through APNs), "
+                  "hms (Huawei), honor, mi (Xiaomi), oppo, vivo"},
+    )
+    installation_id = fields.String(
+        load_default=None, allow_none=True,
+        validate=[validate.Length(min=1, max=64), _printable_token],
+        metadata={"pattern": "^[!-~]+$", "description": "The app's own random id of this phone (a UUID it "
+                  "keeps): a phone that registers tokens on several channels gets each push once, through "
+                  "the first of PUSH_CHANNEL_PREFERENCE, and through the next when that token dies"},
     )
     app_version = Text(load_default=None, allow_none=True, validate=validate.Length(min=1, max=32))
     locale = fields.String(
@@ -68,6 +76,7 @@ class DeviceRegisterInput(TypedDict):
     token: str
     platform: str
     channel: str  # defaulted by the schema
+    installation_id: str | None  # defaulted by the schema
     app_version: str | None  # defaulted by the schema
     locale: str | None  # defaulted by the schema
 
@@ -91,6 +100,7 @@ class DeviceSchema(ma.Schema):
     id = fields.Integer(required=True)
     platform = fields.String(required=True, metadata={"enum": [p.value for p in Platform]})
     channel = fields.String(required=True, metadata={"enum": [c.value for c in PushChannel]})
+    installation_id = fields.String(allow_none=True)
     app_version = fields.String(allow_none=True)
     locale = fields.String(allow_none=True)
     token_tail = fields.Method(

@@ -49,7 +49,7 @@ def register_device(user_id: int, data: DeviceRegisterInput, now: datetime | Non
     table = Device.__table__
     stmt = dialect_insert(table).values(
         user_id=user_id, token=token, token_hash=token_hash(token), platform=data["platform"],
-        channel=data["channel"], app_version=data.get("app_version"), locale=data.get("locale"),
+        channel=data["channel"], installation_id=data.get("installation_id"), app_version=data.get("app_version"), locale=data.get("locale"),
         active=True, registered_at=now, refreshed_at=now,
     )
     new = stmt.excluded
@@ -57,7 +57,7 @@ def register_device(user_id: int, data: DeviceRegisterInput, now: datetime | Non
         index_elements=["token_hash"],
         set_={
             "user_id": new.user_id, "platform": new.platform, "channel": new.channel,
-            "app_version": new.app_version, "locale": new.locale, "active": True,
+            "installation_id": new.installation_id, "app_version": new.app_version, "locale": new.locale, "active": True,
             "refreshed_at": new.refreshed_at, "deactivated_at": None, "deactivation_reason": None,
             # A token that moved from another user is a new registration for this one.
             "registered_at": sa.case(

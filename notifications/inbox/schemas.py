@@ -15,6 +15,11 @@ class InboxArgs(PageArgs):
     unread_only = QueryBoolean(load_default=False)
 
 
+class PushDeliverySchema(ma.Schema):
+    delivered = fields.Integer(required=True, metadata={"description": "Phones a vendor said it reached"})
+    failed = fields.Integer(required=True, metadata={"description": "Phones a vendor said it did not reach"})
+
+
 class NotificationSchema(ma.Schema):
     id = fields.Integer(required=True)
     kind = fields.String(required=True)
@@ -33,6 +38,10 @@ class NotificationSchema(ma.Schema):
                   "quiet hours hold it back), sent, failed (after retries), no_device"},
     )
     pushed_at = Instant(required=True, allow_none=True)
+    delivery = fields.Nested(
+        PushDeliverySchema, required=True, allow_none=True,
+        metadata={"description": "What the push vendors' delivery receipts said (null: none came)"},
+    )
 
 
 class UnreadCountSchema(ma.Schema):

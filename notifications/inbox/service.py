@@ -16,6 +16,7 @@ from core.db import rowcount, utcnow
 from core.errors import NotFound
 from core.extensions import db
 from core.pagination import paginate
+from notifications.delivery.receipt_service import delivery_of
 from notifications.models import Notification
 
 i18n.register_titles(i18n.title("notification_not_found", "Notification not found"))
@@ -27,7 +28,17 @@ def list_inbox(user_id: int, *, unread_only: bool, limit: int, cursor: str | Non
     stmt = sa.select(Notification).where(Notification.user_id == user_id)
     if unread_only:
         stmt = stmt.where(Notification.read_at.is_(None))
-    return paginate(stmt, [Notification.id], limit=limit, cursor=cursor, descending=True)
+    page = paginate(stmt, [Notification.id], limit=limit, cursor=cursor, descending=True)
+    with_delivery(page["items"])
+    return page
+
+
+def with_delivery(notifications: list[Notification]) -> list[Notification]:
+    """Each with ``delivery``: the vendors' receipts summed up (None: no receipt came)."""
+    found = delivery_of([n.id for n in notifications])
+    for notification in notifications:
+        notification.delivery = found.get(notification.id)  # type: ignore[attr-defined]
+    return notifications
 
 
 def unread_count(user_id: int) -> int:
@@ -53,7 +64,7 @@ def mark_read(user_id: int, notification_id: int, now: datetime | None = None) -
         .execution_options(synchronize_session=False)
     )
     db.session.refresh(notification)
-    return notification
+    return with_delivery([notification])[0]
 
 
 def mark_all_read(user_id: int, up_to_id: int | None = None, now: datetime | None = None) -> int:

@@ -37,7 +37,7 @@ def test_the_inbox_lists_newest_first_with_cursor_pages(client, user, headers) -
     page = first.get_json()
     assert [item["title"] for item in page["items"]] == ["标题4", "标题3", "标题2"]
     item = page["items"][0]
-    assert set(item) == {"id", "kind", "title", "body", "data", "urgent", "created_at", "read_at", "push_status", "pushed_at"}
+    assert set(item) == {"id", "kind", "title", "body", "data", "urgent", "created_at", "read_at", "push_status", "pushed_at", "delivery"}
     assert item["kind"] == "broadcast" and item["body"] == "内容4"
     assert item["data"] == {"type": "broadcast", "n": "4"}
     assert item["urgent"] is False and item["read_at"] is None

@@ -47,5 +47,19 @@ def build_providers(config: Mapping[str, Any], http_timeout: float) -> dict[str,
     return built
 
 
+#: Receipt handlers registered beside the vendor modules' own (:func:`register_receipt_handler`).
+_registered: dict[str, ReceiptHandler] = {}
+
+
+def register_receipt_handler(channel: str, handler: ReceiptHandler | None) -> None:
+    """Take (or, with None, stop taking) receipts for ``channel`` through ``handler``: for a channel
+    that is not one of the vendor modules (tests use it for a channel of their own)."""
+    if handler is None:
+        _registered.pop(channel, None)
+    else:
+        _registered[channel] = handler
+
+
 def receipt_handlers() -> dict[str, ReceiptHandler]:
-    return {module.CHANNEL: module.RECEIPTS for module in modules() if module.RECEIPTS is not None}
+    found = {module.CHANNEL: module.RECEIPTS for module in modules() if module.RECEIPTS is not None}
+    return {**found, **_registered}

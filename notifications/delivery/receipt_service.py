@@ -1,0 +1,121 @@
+"""Recording the delivery receipts vendors post back (``POST /push-receipts/{channel}``). Flushes only.
+
+The channel's handler (``vendors.receipt_handlers()``) checks the vendor's proof and parses the
+body; this records each receipt once per (notification, device, status), whatever the vendor
+repeats. A receipt naming a notification we do not have (deleted since, or never ours) is counted
+and ignored: an error would only make the vendor post it again and again.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Request
+
+from core import i18n
+from core.db import insert_on_conflict, utcnow
+from core.errors import NotFound
+from core.extensions import db
+from notifications.delivery import vendors
+from notifications.delivery.models import PushReceipt
+from notifications.delivery.receipts import Receipt, ReceiptHandler
+from notifications.devices.models import Device
+from notifications.devices.service import token_hash
+from notifications.models import Notification
+
+i18n.register_titles(i18n.title("receipt_channel_not_found", "No receipts for this channel"))
+i18n.register_messages(i18n.N_("This channel takes no delivery receipts."))
+
+_table = PushReceipt.__table__
+_COLUMNS = ("notification_id", "device_id", "channel", "delivered", "status", "vendor_at", "received_at")
+_INSERT = insert_on_conflict(_table, _COLUMNS, ("notification_id", "device_id", "status"))
+
+
+def handler_for(channel: str) -> ReceiptHandler:
+    """The channel's receipt handler; a channel without one (or no channel) is 404."""
+    handler = vendors.receipt_handlers().get(channel)
+    if handler is None:
+        raise NotFound("This channel takes no delivery receipts.", code="receipt_channel_not_found")
+    return handler
+
+
+def accept(channel: str, request: Request, now: datetime | None = None) -> dict[str, int]:
+    """Verify (401/403 before anything is read or written), parse, record."""
+    handler = handler_for(channel)
+    handler.verify(request)
+    return record(channel, handler.parse(request), now)
+
+
+def record(channel: str, receipts: Sequence[Receipt], now: datetime | None = None) -> dict[str, int]:
+    """Record each receipt once; returns how many came and how many were new."""
+    now = now or utcnow()
+    ids = sorted({r.notification_id for r in receipts})
+    known = set(db.session.scalars(sa.select(Notification.id).where(Notification.id.in_(ids)))) if ids else set()
+    hashes = {token_hash(r.token) for r in receipts if r.token}
+    devices = (
+        dict(db.session.execute(sa.select(Device.token_hash, Device.id).where(Device.token_hash.in_(sorted(hashes)))).tuples().all())
+        if hashes
+        else {}
+    )
+    recorded = 0
+    seen: set[tuple[int, int | None, str]] = set()
+    without_device: dict[int, set[str]] = defaultdict(set)
+    for receipt in receipts:
+        if receipt.notification_id not in known:
+            continue
+        device_id = devices.get(token_hash(receipt.token)) if receipt.token else None
+        status = (receipt.status or ("delivered" if receipt.delivered else "failed"))[:32]
+        key = (receipt.notification_id, device_id, status)
+        if key in seen:
+            continue
+        seen.add(key)
+        if device_id is None:
+            # NULLs never conflict in a unique constraint: look for the earlier one ourselves.
+            if not without_device:
+                without_device.update(_recorded_without_device(ids))
+            if status in without_device[receipt.notification_id]:
+                continue
+        values: dict[str, Any] = {
+            "notification_id": receipt.notification_id, "device_id": device_id, "channel": channel,
+            "delivered": receipt.delivered, "status": status, "vendor_at": receipt.at, "received_at": now,
+        }
+        if db.session.execute(_INSERT, values).first() is not None:
+            recorded += 1
+    db.session.flush()
+    return {"received": len(receipts), "recorded": recorded}
+
+
+def _recorded_without_device(ids: list[int]) -> dict[int, set[str]]:
+    found: dict[int, set[str]] = defaultdict(set)
+    rows = db.session.execute(
+        sa.select(PushReceipt.notification_id, PushReceipt.status).where(
+            PushReceipt.notification_id.in_(ids), PushReceipt.device_id.is_(None)
+        )
+    )
+    for notification_id, status in rows:
+        found[notification_id].add(status)
+    return found
+
+
+def delivery_of(notification_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """For the inbox: per notification, how many phones a vendor said it reached, and on how many
+    it failed (a phone with both counts as reached). Notifications without receipts are absent."""
+    if not notification_ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(PushReceipt.id, PushReceipt.notification_id, PushReceipt.device_id, PushReceipt.delivered)
+        .where(PushReceipt.notification_id.in_(sorted(notification_ids)))
+    )
+    phones: dict[int, dict[Any, bool]] = defaultdict(dict)
+    for receipt_id, notification_id, device_id, delivered in rows:
+        # A receipt that names no device we know stands for a phone of its own.
+        phone = device_id if device_id is not None else ("receipt", receipt_id)
+        phones[notification_id][phone] = phones[notification_id].get(phone, False) or bool(delivered)
+    return {
+        notification_id: {"delivered": sum(seen.values()), "failed": sum(not d for d in seen.values())}
+        for notification_id, seen in phones.items()
+    }

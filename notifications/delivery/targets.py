@@ -1,0 +1,82 @@
+"""Which devices a claimed row goes to, and the message each one gets.
+
+A phone may hold tokens on several channels (a vendor's and FCM's); the app names the phone with
+its ``installation_id``. A row goes to ONE token per phone: the first by ``PUSH_CHANNEL_PREFERENCE``
+(the vendor channels, then FCM, by default). The phone's other tokens wait behind it as fallbacks:
+when the first answers ``invalid_token`` (and is deactivated), the same run sends the row to the
+next one. A phone counts as reached when one of its tokens took the row. Devices without an
+installation id (apps before issue 18) are each a phone of their own, as before.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from core.extensions import db
+from notifications.delivery.outcomes import Row
+from notifications.delivery.push import PushMessage, PushProvider
+from notifications.devices.models import Device
+
+DEFAULT_PREFERENCE = "hms,honor,mi,oppo,vivo,fcm"
+
+_devices = Device.__table__
+
+
+def usable_devices(
+    user_ids: set[int], fresh_since: datetime, by_channel: Mapping[str, PushProvider]
+) -> dict[int, list[Any]]:
+    """Active devices refreshed since ``fresh_since`` on a channel we have a provider for."""
+    d = _devices
+    result = db.session.execute(
+        sa.select(d.c.id, d.c.user_id, d.c.token, d.c.channel, d.c.refreshed_at, d.c.installation_id)
+        .where(
+            d.c.user_id.in_(sorted(user_ids)),
+            d.c.active.is_(True),
+            d.c.refreshed_at >= fresh_since,
+            d.c.channel.in_(sorted(by_channel)),
+        )
+        .order_by(d.c.id)
+    )
+    devices: dict[int, list[Any]] = defaultdict(list)
+    for device in result:
+        devices[device.user_id].append(device)
+    return devices
+
+
+def preference(config: Mapping[str, Any]) -> dict[str, int]:
+    """Channel → rank (lower first); channels not named come after, in name order."""
+    names = [c.strip() for c in str(config.get("PUSH_CHANNEL_PREFERENCE") or DEFAULT_PREFERENCE).split(",")]
+    return {name: rank for rank, name in enumerate(n for n in names if n)}
+
+
+def phones(row: Row, devices: list[Any], ranks: Mapping[str, int]) -> list[list[Any]]:
+    """The row's phones not reached yet, each as its tokens in the order to try them."""
+    grouped: dict[Any, list[Any]] = {}
+    for device in devices:
+        key = ("phone", device.installation_id) if device.installation_id else ("device", device.id)
+        grouped.setdefault(key, []).append(device)
+    reached = set(row.reached)
+    found = []
+    for tokens in grouped.values():
+        if any(device.id in reached for device in tokens):
+            continue  # one of its tokens took the row already
+        found.append(sorted(tokens, key=lambda d: (ranks.get(d.channel, len(ranks)), d.channel, d.id)))
+    return found
+
+
+def message(row: Row, token: str) -> PushMessage:
+    # FCM data values must be strings; the app deep-links from "type" and the ids.
+    data = {
+        str(key): value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        for key, value in row.data.items()
+        if value is not None
+    }
+    data.setdefault("type", row.kind)
+    data["notification_id"] = str(row.id)
+    return PushMessage(token=token, title=row.title, body=row.body, data=data, urgent=row.urgent)
