@@ -13,12 +13,15 @@ import time
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
 from core.db import utcnow
 from core.errors import Forbidden, Unauthorized
+from core.extensions import db
 from notifications.delivery import receipts
+from notifications.delivery.models import PushReceipt
 from notifications.delivery.push import Outcome, PushMessage, providers
 from notifications.delivery.service import deliver_due
 from notifications.delivery.vendors import huawei
@@ -257,3 +260,44 @@ def test_without_a_receipt_secret_receipts_are_refused(app: Flask, hms: FakeHuaw
     body, headers = hms.receipt_request([{"biTag": "1.x", "status": 0}])
     with pytest.raises(Unauthorized):
         check(app, body, headers)
+
+
+# --- receipts through the endpoint ------------------------------------------------------------------
+
+
+def receipt_rows() -> list[tuple[int, str | None, str]]:
+    db.session.expire_all()
+    rows = db.session.scalars(sa.select(PushReceipt).order_by(PushReceipt.id)).all()
+    return [(r.notification_id, r.channel, str(r.status)) for r in rows]
+
+
+def test_a_genuine_receipt_is_recorded_through_the_endpoint(client: FlaskClient, hms: FakeHuawei) -> None:
+    user = volunteer()
+    token = register(client, user, "hms")
+    note = notify(user)
+    deliver_due(now=utcnow())
+    (sent,) = hms.sent_to(token)
+    body, headers = hms.receipt_request([{"biTag": sent["message"]["android"]["bi_tag"], "token": token, "status": 0}])
+
+    answer = client.post("/api/v1/push-receipts/hms", data=body, headers=headers)
+
+    assert answer.status_code < 300, answer.get_json()
+    assert [(n, c) for n, c, _ in receipt_rows()] == [(note.id, "hms")]
+
+
+@pytest.mark.parametrize("forgery", ["unsigned", "wrong-secret"])
+def test_a_forged_receipt_is_refused_by_the_endpoint_and_records_nothing(
+    client: FlaskClient, hms: FakeHuawei, forgery: str
+) -> None:
+    user = volunteer()
+    token = register(client, user, "hms")
+    note = notify(user)
+    with client.application.app_context():
+        reference = receipts.signed_reference("hms", note.id)
+    signing = {"signed": False} if forgery == "unsigned" else {"secret": "guess"}
+    body, headers = hms.receipt_request([{"biTag": reference, "token": token, "status": 0}], **signing)  # type: ignore[arg-type]
+
+    answer = client.post("/api/v1/push-receipts/hms", data=body, headers=headers)
+
+    assert answer.status_code == (401 if forgery == "unsigned" else 403)
+    assert receipt_rows() == []
