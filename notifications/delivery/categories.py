@@ -36,6 +36,20 @@ DEFAULTS: dict[str, dict[str, str]] = {
     "vivo": {**dict.fromkeys(SERVICE_KINDS, "TODO"), "default": "MARKETING"},
 }
 
+#: Every kind we send today (notifications.texts.KINDS): all of them service messages.
+_SERVICE_KINDS = (
+    "assignment_created", "assignment_changed", "assignment_cancelled", "invitation_sent", "backup_promoted",
+    "waitlist_promoted", "shift_cancelled", "absence_alert", "report_alert", "report_status_changed",
+    "volunteer_approved", "volunteer_rejected", "badge_earned", "star_level_certified", "redemption_status",
+    "shift_reminder", "broadcast", "sos_alert", "sos_escalated", "sos_acknowledged", "sos_ended",
+)  # fmt: skip
+
+# --- Huawei (hms): android.category; WORK (工作事项提醒) needs the self-classification right for it
+# in AppGallery Connect. A kind nobody classified goes as MARKETING (silent, capped), never as WORK.
+DEFAULTS["hms"] = {**dict.fromkeys(_SERVICE_KINDS, "WORK"), "default": "MARKETING"}
+# --- Honor (honor): android.notification.importance; NORMAL = service and communication, LOW = marketing.
+DEFAULTS["honor"] = {**dict.fromkeys(_SERVICE_KINDS, "NORMAL"), "default": "LOW"}
+
 
 @lru_cache(maxsize=16)
 def _overrides(raw: str | None) -> Mapping[str, Mapping[str, str]]:
