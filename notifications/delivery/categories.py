@@ -34,21 +34,13 @@ DEFAULTS: dict[str, dict[str, str]] = {
     "oppo": {**dict.fromkeys(SERVICE_KINDS, "TODO"), "default": "MARKETING"},
     # vivo ``category`` (its ``classification`` follows: TODO is a 系统消息, MARKETING an 运营消息).
     "vivo": {**dict.fromkeys(SERVICE_KINDS, "TODO"), "default": "MARKETING"},
+    # Huawei ``android.category``: WORK (工作事项提醒) needs the app's self-classification right in
+    # AppGallery Connect; a kind nobody classified goes as MARKETING (silent, capped), never as WORK.
+    "hms": {**dict.fromkeys(SERVICE_KINDS, "WORK"), "default": "MARKETING"},
+    # Honor ``android.notification.importance``: NORMAL = service and communication, LOW = marketing.
+    "honor": {**dict.fromkeys(SERVICE_KINDS, "NORMAL"), "default": "LOW"},
 }
 
-#: Every kind we send today (notifications.texts.KINDS): all of them service messages.
-_SERVICE_KINDS = (
-    "assignment_created", "assignment_changed", "assignment_cancelled", "invitation_sent", "backup_promoted",
-    "waitlist_promoted", "shift_cancelled", "absence_alert", "report_alert", "report_status_changed",
-    "volunteer_approved", "volunteer_rejected", "badge_earned", "star_level_certified", "redemption_status",
-    "shift_reminder", "broadcast", "sos_alert", "sos_escalated", "sos_acknowledged", "sos_ended",
-)  # fmt: skip
-
-# --- Huawei (hms): android.category; WORK (工作事项提醒) needs the self-classification right for it
-# in AppGallery Connect. A kind nobody classified goes as MARKETING (silent, capped), never as WORK.
-DEFAULTS["hms"] = {**dict.fromkeys(_SERVICE_KINDS, "WORK"), "default": "MARKETING"}
-# --- Honor (honor): android.notification.importance; NORMAL = service and communication, LOW = marketing.
-DEFAULTS["honor"] = {**dict.fromkeys(_SERVICE_KINDS, "NORMAL"), "default": "LOW"}
 
 
 @lru_cache(maxsize=16)

@@ -160,9 +160,9 @@ def test_a_vendors_own_quota_answer_closes_its_day(app: Flask) -> None:
 
 
 @pytest.mark.committing
-def test_two_workers_never_pass_a_cap_together(app: Flask) -> None:
+def test_two_workers_never_pass_a_cap_together(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
     now = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
-    app.config["PUSH_DAILY_CAP_OPPO"] = 50
+    monkeypatch.setitem(app.config, "PUSH_DAILY_CAP_OPPO", 50)
     start = races.barrier(6)
 
     def worker() -> int:
@@ -174,12 +174,9 @@ def test_two_workers_never_pass_a_cap_together(app: Flask) -> None:
                 db.session.commit()
         return taken
 
-    try:
-        taken = races.run_threads([worker] * 6)
-        with app.app_context():
-            assert quotas.sent_today("oppo", now, app.config) == 50
-    finally:
-        app.config.pop("PUSH_DAILY_CAP_OPPO")
+    taken = races.run_threads([worker] * 6)
+    with app.app_context():
+        assert quotas.sent_today("oppo", now, app.config) == 50
     assert sum(taken) == 50
 
 

@@ -37,7 +37,7 @@ from flask import Request, current_app
 
 from core import i18n
 from core.errors import Forbidden, Unauthorized, ValidationFailed
-from notifications.delivery.categories import DEFAULTS, category
+from notifications.delivery.categories import DEFAULTS, SERVICE_KINDS, category
 from notifications.delivery.push import Outcome, PushMessage, PushProvider, SendResult
 from notifications.delivery.receipts import Receipt, signed_reference, verified_reference
 from notifications.delivery.vendors.base import NEVER, AccessToken, VendorProvider
@@ -60,14 +60,8 @@ RESET_ZONE = ZoneInfo("Asia/Shanghai")
 SERVICE_CHANNEL = "shouwang_work"
 URGENT_CHANNEL = "shouwang_urgent"
 _URGENT_KINDS = {"sos_alert", "sos_escalated", "absence_alert", "report_alert"}
-_SERVICE_KINDS = {
-    "absence_alert", "assignment_cancelled", "assignment_changed", "assignment_created", "backup_promoted",
-    "badge_earned", "broadcast", "invitation_sent", "redemption_status", "report_alert",
-    "report_status_changed", "shift_cancelled", "shift_reminder", "sos_acknowledged", "sos_alert", "sos_ended",
-    "sos_escalated", "star_level_certified", "volunteer_approved", "volunteer_rejected", "waitlist_promoted",
-}  # fmt: skip
 DEFAULTS[CHANNEL] = {
-    **{kind: URGENT_CHANNEL if kind in _URGENT_KINDS else SERVICE_CHANNEL for kind in _SERVICE_KINDS},
+    **{kind: URGENT_CHANNEL if kind in _URGENT_KINDS else SERVICE_CHANNEL for kind in SERVICE_KINDS},
     # A kind nobody mapped yet goes out as a public (公信) message, never borrowing the service class.
     "default": "shouwang_public",
 }

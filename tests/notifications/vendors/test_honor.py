@@ -17,7 +17,16 @@ from notifications.delivery.push import Outcome, PushMessage, providers
 from notifications.delivery.service import deliver_due
 from notifications.delivery.vendors import honor as honor_vendor
 from notifications.models import PushStatus
-from tests.notifications.vendors.huawei_honor_support import device, hms, honor, notify, pending_due, register, status, volunteer  # noqa: F401 (fixtures)
+from tests.notifications.vendors.huawei_honor_support import (  # noqa: F401 (fixtures)
+    device,
+    hms,
+    honor,
+    notify,
+    pending_due,
+    register,
+    status,
+    volunteer,
+)
 from tests.push_servers.base import EXPIRED, INVALID, OK, UNAVAILABLE, rate_limited
 from tests.push_servers.honor import FakeHonor
 

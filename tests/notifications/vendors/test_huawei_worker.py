@@ -24,9 +24,9 @@ from core.extensions import db
 from notifications.delivery.service import deliver_due
 from notifications.devices.models import Device
 from notifications.models import Notification, PushStatus
-from tests.notifications.vendors.huawei_honor_support import hms  # noqa: F401 (fixture)
 from tests.notifications.test_delivery import make_notification, make_recipient
 from tests.notifications.test_delivery_faults import statuses
+from tests.notifications.vendors.huawei_honor_support import hms  # noqa: F401 (fixture)
 from tests.push_servers.huawei import FakeHuawei
 
 ROOT = Path(__file__).resolve().parents[3]
