@@ -146,7 +146,9 @@ def test_a_daily_cap_holds_the_rest_until_the_reset_and_urgent_ones_go_first(
 def test_the_reset_is_midnight_in_the_vendors_time_zone(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
     late_evening = datetime(2026, 12, 7, 15, 59, tzinfo=UTC)  # 23:59 in Shanghai
     assert quotas.next_reset(late_evening, app.config) == datetime(2026, 12, 7, 16, 0, tzinfo=UTC)
-    assert quotas.next_reset(late_evening + timedelta(minutes=1), app.config) == datetime(2026, 12, 8, 16, 0, tzinfo=UTC)
+    assert quotas.next_reset(late_evening + timedelta(minutes=1), app.config) == datetime(
+        2026, 12, 8, 16, 0, tzinfo=UTC
+    )
     monkeypatch.setitem(app.config, "PUSH_QUOTA_RESET_TIMEZONE", "UTC")
     assert quotas.next_reset(late_evening, app.config) == datetime(2026, 12, 8, 0, 0, tzinfo=UTC)
 

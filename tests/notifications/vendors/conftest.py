@@ -35,7 +35,11 @@ _numbers = itertools.count(1)
 
 
 def oppo_config(server: FakeOppo) -> dict[str, Any]:
-    return {"OPPO_APP_KEY": server.app_key, "OPPO_MASTER_SECRET": server.master_secret, "OPPO_ENDPOINT": server.base_url}
+    return {
+        "OPPO_APP_KEY": server.app_key,
+        "OPPO_MASTER_SECRET": server.master_secret,
+        "OPPO_ENDPOINT": server.base_url,
+    }
 
 
 def vivo_config(server: FakeVivo) -> dict[str, Any]:
@@ -114,7 +118,14 @@ def register(client: FlaskClient, user: User, channel: str, token: str | None = 
     return token
 
 
-def write(user: User, *, urgent: bool = False, kind: str = "broadcast", title: str = "今晚巡逻", body: str = "请按时到达集合点") -> Notification:
+def write(
+    user: User,
+    *,
+    urgent: bool = False,
+    kind: str = "broadcast",
+    title: str = "今晚巡逻",
+    body: str = "请按时到达集合点",
+) -> Notification:
     """One notification written as the app writes one (``notifications.service.notify``)."""
     assert notify([user.id], kind, {"title": title, "body": body}, {"broadcast_id": "7"}, urgent=urgent) == 1
     db.session.flush()

@@ -75,10 +75,20 @@ def register(client: FlaskClient, user: User, channel: str, token: str | None = 
     return token
 
 
-def notify(user: User, *, urgent: bool = False, title: str = "今晚巡逻", body: str = "请准时到岗", now: datetime | None = None) -> Notification:
+def notify(
+    user: User, *, urgent: bool = False, title: str = "今晚巡逻", body: str = "请准时到岗", now: datetime | None = None
+) -> Notification:
     """A broadcast to ``user`` written as the app writes it, due at once."""
     now = now or utcnow()
-    service.notify([user.id], "broadcast", {"title": title, "body": body}, {"broadcast_id": 7}, urgent=urgent, now=now, deadline=now)
+    service.notify(
+        [user.id],
+        "broadcast",
+        {"title": title, "body": body},
+        {"broadcast_id": 7},
+        urgent=urgent,
+        now=now,
+        deadline=now,
+    )
     db.session.flush()
     return db.session.scalars(
         sa.select(Notification).where(Notification.user_id == user.id).order_by(Notification.id.desc())

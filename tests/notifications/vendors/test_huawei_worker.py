@@ -25,7 +25,7 @@ from notifications.delivery.service import deliver_due
 from notifications.devices.models import Device
 from notifications.models import Notification, PushStatus
 from tests.notifications.test_delivery import make_notification, make_recipient
-from tests.notifications.test_delivery_faults import statuses
+from tests.notifications.test_delivery_faults import claimed_and_sent, statuses, wait_until
 from tests.notifications.vendors.huawei_honor_support import hms  # noqa: F401 (fixture)
 from tests.push_servers.huawei import FakeHuawei
 
@@ -60,6 +60,8 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_duplicates_no_inbox_row(
     worker = start_delivery_process(app, hms, now, tmp_path, batch_size=10)
     try:
         assert hms.wait_stalled(5, timeout=60), (tmp_path / "worker.log").read_text()
+        # The first batch recorded, the third claimed behind the held one (the run claims ahead).
+        assert wait_until(lambda: claimed_and_sent(app) == (20, 10)), (tmp_path / "worker.log").read_text()
         worker.send_signal(signal.SIGKILL)
         assert worker.wait(30) == -signal.SIGKILL
     finally:
@@ -71,10 +73,10 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_duplicates_no_inbox_row(
     with app.app_context():
         assert statuses() == {PushStatus.SENT: 10, PushStatus.PENDING: 30}
         stats = deliver_due(now=now + timedelta(minutes=1))  # the rows nobody had claimed
-        assert (stats.claimed, stats.sent) == (20, 20)
-        lease = timedelta(seconds=app.config["PUSH_LEASE_SECONDS"])
-        stats = deliver_due(now=now + lease)  # the dead worker's batch, once its lease is over
         assert (stats.claimed, stats.sent) == (10, 10)
+        lease = timedelta(seconds=app.config["PUSH_LEASE_SECONDS"])
+        stats = deliver_due(now=now + lease)  # the dead worker's batches, once its lease is over
+        assert (stats.claimed, stats.sent) == (20, 20)
         assert statuses() == {PushStatus.SENT: 40}
         per_user = Counter(db.session.scalars(sa.select(Notification.user_id)).all())
         assert set(per_user.values()) == {1}  # 40 inbox rows: none lost, none doubled

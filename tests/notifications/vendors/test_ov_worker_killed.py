@@ -23,13 +23,16 @@ from notifications.devices.models import Device
 from notifications.devices.service import token_hash
 from notifications.models import Notification, PushStatus
 from tests.notifications.test_delivery import make_notification
+from tests.notifications.test_delivery_faults import claimed_and_sent, wait_until
 from tests.notifications.vendors.conftest import Vendor, make_recipient, new_token, oppo_config, statuses, vivo_config
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.committing
-def test_a_worker_killed_mid_batch_loses_nothing_and_doubles_no_inbox_row(vendor: Vendor, app: Flask, tmp_path: Path) -> None:
+def test_a_worker_killed_mid_batch_loses_nothing_and_doubles_no_inbox_row(
+    vendor: Vendor, app: Flask, tmp_path: Path
+) -> None:
     now = utcnow()
     with app.app_context():
         users = [make_recipient() for _ in range(40)]
@@ -45,13 +48,15 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_doubles_no_inbox_row(vendor
         db.session.commit()
         assert statuses() == {PushStatus.PENDING: 40}
 
-    # Batches of 10 rows: the first is answered and recorded; of the second, OPPO takes the batch
+    # Batches of 10 rows, claimed one ahead: the first is answered and recorded; of the second, OPPO takes the batch
     # (its answer is held), vivo answers 5 single sends and holds the 6th; then the worker is killed.
     vendor.server.stall(after=1 if vendor.channel == "oppo" else 15)
     config = oppo_config(vendor.server) if vendor.channel == "oppo" else vivo_config(vendor.server)
     worker = start_delivery_process(app, config, now, tmp_path, batch_size=10)
     try:
         assert vendor.server.wait_stalled(1, timeout=60), (tmp_path / "worker.log").read_text()
+        # The first batch recorded, the third claimed behind the held one (the run claims ahead).
+        assert wait_until(lambda: claimed_and_sent(app) == (20, 10)), (tmp_path / "worker.log").read_text()
         worker.send_signal(signal.SIGKILL)
         assert worker.wait(30) == -signal.SIGKILL
     finally:
@@ -62,9 +67,9 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_doubles_no_inbox_row(vendor
 
     with app.app_context():
         assert statuses() == {PushStatus.SENT: 10, PushStatus.PENDING: 30}
-        assert deliver_due(now=now + timedelta(minutes=1)).sent == 20
+        assert deliver_due(now=now + timedelta(minutes=1)).sent == 10  # the rows nobody had claimed
         lease = timedelta(seconds=app.config["PUSH_LEASE_SECONDS"])
-        assert deliver_due(now=now + lease).sent == 10  # the dead worker's batch, taken over
+        assert deliver_due(now=now + lease).sent == 20  # the dead worker's batches, taken over
         assert statuses() == {PushStatus.SENT: 40}
         per_user = Counter(db.session.scalars(sa.select(Notification.user_id)).all())
         assert set(per_user.values()) == {1}  # none lost, none doubled
@@ -79,7 +84,9 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_doubles_no_inbox_row(vendor
         assert sorted(Counter(delivered.values()).items()) == [(1, 35), (2, 5)]
 
 
-def start_delivery_process(app: Flask, config: dict[str, Any], now: datetime, tmp_path: Path, *, batch_size: int) -> subprocess.Popen[bytes]:
+def start_delivery_process(
+    app: Flask, config: dict[str, Any], now: datetime, tmp_path: Path, *, batch_size: int
+) -> subprocess.Popen[bytes]:
     """A real separate process running deliver_due on the test's database, as a worker would."""
     env = {
         **{k: v for k, v in os.environ.items() if k != "CELERY_BROKER_URL"},
@@ -98,4 +105,6 @@ def start_delivery_process(app: Flask, config: dict[str, Any], now: datetime, tm
         "    print(deliver_due(now=datetime.fromisoformat(sys.argv[1])), flush=True)\n"
     )
     with (tmp_path / "worker.log").open("wb") as log:
-        return subprocess.Popen([sys.executable, "-c", code, now.isoformat()], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-c", code, now.isoformat()], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )

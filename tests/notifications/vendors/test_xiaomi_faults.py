@@ -21,7 +21,7 @@ from notifications.delivery.push import close_providers
 from notifications.delivery.service import deliver_due
 from notifications.models import Notification, PushStatus
 from tests.notifications.test_delivery import make_device, make_notification, make_recipient
-from tests.notifications.test_delivery_faults import ROOT, statuses
+from tests.notifications.test_delivery_faults import ROOT, claimed_and_sent, statuses, wait_until
 from tests.notifications.vendors.test_xiaomi import PACKAGE, SECRET, configure, mi, register  # noqa: F401 (fixture)
 from tests.push_servers.xiaomi import OK, UNAVAILABLE, FakeMiPush
 
@@ -79,6 +79,8 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_duplicates_no_inbox_row(
         worker = _start_worker(app, server, now, tmp_path)
         try:
             assert server.wait_stalled(1, timeout=60), (tmp_path / "worker.log").read_text()
+            # Batch 1 recorded, and batch 3 claimed behind the held one (the run claims ahead).
+            assert wait_until(lambda: claimed_and_sent(app) == (20, 10)), (tmp_path / "worker.log").read_text()
             worker.send_signal(signal.SIGKILL)
             assert worker.wait(30) == -signal.SIGKILL
         finally:
