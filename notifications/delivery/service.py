@@ -30,6 +30,7 @@ time.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -38,6 +39,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, current_app
@@ -198,9 +200,9 @@ def _claim_batch(now: datetime, limit: int, stats: DeliveryStats) -> tuple[int, 
     by_channel = providers()
     claim = str(uuid.uuid4())
     rows = _claim(now, limit, claim, timedelta(seconds=int(config["PUSH_LEASE_SECONDS"])))
-    commit_batch()  # the lease is taken: other runs now pass these rows over
     stats.claimed += len(rows)
     if not rows:
+        commit_batch()
         return 0, []
 
     writes = Writes()
@@ -224,7 +226,9 @@ def _claim_batch(now: datetime, limit: int, stats: DeliveryStats) -> tuple[int, 
             pushes.append((first.channel, push))
     _write(writes, claim, now)
     chunks = _chunks(pushes, by_channel, now, claim)
-    commit_batch()  # settled rows and the caps' reservations, before anything goes out
+    # One commit before anything goes out: the lease (other runs now pass these rows over), the
+    # settled rows, and the caps' reservations (taken last, so their rows are locked only briefly).
+    commit_batch()
     return len(rows), chunks
 
 
@@ -431,7 +435,7 @@ def _claim(now: datetime, limit: int, claim: str, lease: timedelta) -> list[Row]
             due_at=r.push_due_at,
             reached=list(r.push_device_ids or []),
         )
-        for r in db.session.execute(statement)
+        for r in db.session.execute(statement).all()
     ]
     rows.sort(key=lambda row: (row.due_at, not row.urgent, row.id))
     return rows
@@ -453,6 +457,45 @@ _FINISH = (
     )
 )
 
+# PostgreSQL: every row of a provider call in one statement, its values as arrays. Hundreds of
+# single-row UPDATEs (even pipelined) cost the run's thread more than the push service takes to
+# answer them; a VALUES list built by SQLAlchemy is compiled afresh for each size.
+_FINISH_ALL_POSTGRESQL = sa.text("""
+    UPDATE notifications AS n
+    SET push_status = f.status, push_due_at = f.due_at, push_attempts = f.attempts,
+        push_device_ids = CAST(f.device_ids AS jsonb), push_error = f.error, push_wait = f.wait,
+        pushed_at = f.pushed_at, push_claim = NULL, push_claimed_until = NULL
+    FROM unnest(
+        CAST(:ids AS bigint[]), CAST(:statuses AS text[]), CAST(:due_ats AS timestamptz[]),
+        CAST(:attempts AS integer[]), CAST(:device_ids AS text[]), CAST(:errors AS text[]),
+        CAST(:waits AS text[]), CAST(:pushed_ats AS timestamptz[])
+    ) AS f(id, status, due_at, attempts, device_ids, error, wait, pushed_at)
+    WHERE n.id = f.id AND n.push_claim = :claim
+""")
+
+
+def _finish(rows: list[dict[str, Any]], claim: str) -> None:
+    """Each row's new state. Guarded by the claim: if our lease ran out and another run took a
+    row, this changes nothing for it."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        db.session.execute(_FINISH, [{**row, "claim": claim} for row in rows])  # SQLite: no round trips
+        return
+    db.session.execute(
+        _FINISH_ALL_POSTGRESQL,
+        {
+            "ids": [row["row_id"] for row in rows],
+            "statuses": [str(row["status"]) for row in rows],
+            "due_ats": [row["due_at"] for row in rows],
+            "attempts": [row["attempts"] for row in rows],
+            "device_ids": [json.dumps(row["device_ids"]) for row in rows],
+            "errors": [row["error"] for row in rows],
+            "waits": [None if row["wait"] is None else str(row["wait"]) for row in rows],
+            "pushed_ats": [row["pushed_at"] for row in rows],
+            "claim": claim,
+        },
+    )
+
+
 _DEACTIVATE = (
     _devices.update()
     .where(
@@ -468,8 +511,7 @@ _DEACTIVATE = (
 
 def _write(writes: Writes, claim: str, now: datetime) -> None:
     if writes.rows:
-        # Guarded by the claim: if our lease ran out and another run took the row, this changes nothing.
-        db.session.execute(_FINISH, [{**row, "claim": claim} for row in writes.rows])
+        _finish(writes.rows, claim)
     if writes.dead_devices:
         # A dead token is dead whoever holds the row, so this is not guarded by the claim.
         db.session.execute(

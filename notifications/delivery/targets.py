@@ -42,7 +42,7 @@ def usable_devices(
             d.c.channel.in_(sorted(by_channel)),
         )
         .order_by(d.c.id)
-    )
+    ).all()
     devices: dict[int, list[Any]] = defaultdict(list)
     for device in result:
         devices[device.user_id].append(device)
@@ -57,6 +57,8 @@ def preference(config: Mapping[str, Any]) -> dict[str, int]:
 
 def phones(row: Row, devices: list[Any], ranks: Mapping[str, int]) -> list[list[Any]]:
     """The row's phones not reached yet, each as its tokens in the order to try them."""
+    if len(devices) == 1:  # by far the most common case: one phone with one token
+        return [] if devices[0].id in row.reached else [[devices[0]]]
     grouped: dict[Any, list[Any]] = {}
     for device in devices:
         key = ("phone", device.installation_id) if device.installation_id else ("device", device.id)
