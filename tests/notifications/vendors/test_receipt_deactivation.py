@@ -24,6 +24,8 @@ from notifications.devices.models import Device
 from notifications.models import Notification, PushStatus
 from notifications.service import notify
 from tests import factories
+from tests.fcm_server import FakeFcm
+from tests.notifications.test_delivery import fcm  # noqa: F401 (fixture)
 from tests.notifications.vendors.conftest import deliver, make_recipient
 from tests.notifications.vendors.huawei_honor_support import hms, honor  # noqa: F401 (fixtures)
 from tests.notifications.vendors.test_xiaomi import mi  # noqa: F401 (fixture)
@@ -111,11 +113,9 @@ class _MiSent:
         return [1] * self.server.delivered(token)
 
 
-def register(client: FlaskClient, user: User, channel: str, token: str) -> Device:
-    answer = client.post(
-        f"{API}/me/devices", json={"token": token, "platform": "android", "channel": channel},
-        headers=factories.headers_for(user),
-    )  # fmt: skip
+def register(client: FlaskClient, user: User, channel: str, token: str, installation_id: str | None = None) -> Device:
+    body = {"token": token, "platform": "android", "channel": channel, "installation_id": installation_id}
+    answer = client.post(f"{API}/me/devices", json=body, headers=factories.headers_for(user))
     assert answer.status_code in (200, 201), answer.get_json()
     return device(token)
 
@@ -333,3 +333,21 @@ def test_a_receipt_on_another_channel_does_not_reach_a_device_of_this_one(
     assert mi_vendor.post(note.id, huawei_phone.token, 16).status_code == 200
 
     assert (device(huawei_phone.token).active, device(xiaomi_phone.token).active) == (True, True)
+
+
+def test_after_a_dead_token_receipt_the_phone_gets_its_next_push_through_its_other_token(
+    request: pytest.FixtureRequest, client: FlaskClient, fcm: FakeFcm
+) -> None:
+    vendor = _start("mi", request, client)
+    user = make_recipient()
+    xiaomi = register(client, user, "mi", _token("mi", 13), installation_id="phone-13")
+    google = register(client, user, "fcm", "fcm-token-13", installation_id="phone-13")
+    note = broadcast(user)
+    deliver()
+    assert (vendor.sent(xiaomi.token), fcm.hits) == (1, {})  # one push per phone, the vendor's first
+
+    assert vendor.post(note.id, xiaomi.token, 16).status_code == 200
+
+    broadcast(user)
+    deliver()
+    assert (vendor.sent(xiaomi.token), fcm.hits) == (1, {google.token: 1})
