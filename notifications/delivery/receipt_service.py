@@ -4,6 +4,14 @@ The channel's handler (``vendors.receipt_handlers()``) checks the vendor's proof
 body; this records each receipt once per (notification, device, status), whatever the vendor
 repeats. A receipt naming a notification we do not have (deleted since, or never ours) is counted
 and ignored: an error would only make the vendor post it again and again.
+
+A receipt saying the token is dead (``Receipt.token_dead``, per vendor) deactivates the device the
+push went to (reason ``receipt``). The link is the outbox's own record: the devices it sent the
+notification to (``push_device_ids``) on this channel, the one holding the named token (or the only
+one, when the receipt names none). The guard is the outbox's (``deactivate_dead_tokens``): a device
+registered again after the push went out (``pushed_at``) is kept, and so is every device of a
+notification not settled as sent yet (its send time unknown); an inactive one is left as it is, so
+a repeated receipt changes nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from notifications.delivery import vendors
 from notifications.delivery.models import PushReceipt
 from notifications.delivery.receipts import Receipt, ReceiptHandler
 from notifications.devices.models import Device
-from notifications.devices.service import token_hash
+from notifications.devices.service import deactivate_dead_tokens, token_hash
 from notifications.models import Notification
 
 i18n.register_titles(i18n.title("receipt_channel_not_found", "No receipts for this channel"))
@@ -85,8 +93,43 @@ def record(channel: str, receipts: Sequence[Receipt], now: datetime | None = Non
         }
         if db.session.execute(_INSERT, values).first() is not None:
             recorded += 1
+    dead = [receipt for receipt in receipts if receipt.token_dead and receipt.notification_id in known]
+    deactivate_dead_tokens(_dead_devices(channel, dead), "receipt", now)
     db.session.flush()
     return {"received": len(receipts), "recorded": recorded}
+
+
+def _dead_devices(channel: str, dead: Sequence[Receipt]) -> dict[int, datetime]:
+    """Device id → when the push the receipt reports on went out, for the devices to deactivate."""
+    if not dead:
+        return {}
+    sent = {
+        row.id: (row.pushed_at, list(row.push_device_ids or []))
+        for row in db.session.execute(
+            sa.select(Notification.id, Notification.pushed_at, Notification.push_device_ids).where(
+                Notification.id.in_(sorted({r.notification_id for r in dead})),
+                Notification.pushed_at.is_not(None),  # set when the row is settled as sent
+            )
+        )
+    }
+    device_ids = sorted({i for _, ids in sent.values() for i in ids})
+    on_channel = sa.select(Device.id, Device.token_hash).where(Device.id.in_(device_ids), Device.channel == channel)
+    hashes = dict(db.session.execute(on_channel).tuples().all()) if device_ids else {}
+    found: dict[int, datetime] = {}
+    for receipt in dead:
+        if receipt.notification_id not in sent:
+            continue
+        pushed_at, reached = sent[receipt.notification_id]
+        candidates = [i for i in reached if i in hashes]
+        if receipt.token:
+            wanted = token_hash(receipt.token)
+            target = next((i for i in candidates if hashes[i] == wanted), None)
+        else:
+            target = candidates[0] if len(candidates) == 1 else None  # which of several: unknown
+        if target is not None:
+            # The earliest push a dead receipt names: a registration after it is not overruled.
+            found[target] = min(found.get(target, pushed_at), pushed_at)
+    return found
 
 
 def _recorded_without_device(ids: list[int]) -> dict[int, set[str]]:

@@ -4,7 +4,8 @@ each vendor's handler.
 The endpoint (``POST /api/v1/push-receipts/{channel}``) asks the channel's handler to
 :meth:`~ReceiptHandler.verify` the request (a forged or unsigned one is 401/403 and changes
 nothing) and to :meth:`~ReceiptHandler.parse` it into :class:`Receipt` items, then records
-delivered/failed per notification and device. Vendors that sign nothing (Xiaomi, OPPO, vivo, as far
+delivered/failed per notification and device; a receipt whose vendor says the token is dead
+(:attr:`Receipt.token_dead`) deactivates the device the push went to. Vendors that sign nothing (Xiaomi, OPPO, vivo, as far
 as their documents say) get their proof from us: the callback parameter each message carries is
 :func:`signed_reference` of its notification id, checked by :func:`verified_reference`.
 """
@@ -27,6 +28,10 @@ class Receipt:
     delivered: bool  # False: the vendor reports it failed (status says why)
     status: str  # the vendor's own code or word, kept as sent
     at: datetime | None = None  # the vendor's time of the event, when given
+    # The vendor says the token itself is dead (app uninstalled, token unregistered): the device
+    # the push went to is deactivated. Not for a failure the phone may recover from (notifications
+    # switched off, offline, a daily cap).
+    token_dead: bool = False
 
 
 class ReceiptHandler(Protocol):

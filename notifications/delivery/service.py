@@ -52,7 +52,7 @@ from core.transactions import commit_batch
 from notifications.delivery import quotas, targets
 from notifications.delivery.outcomes import DeliveryStats, Push, Row, Writes, finish, max_attempts, note
 from notifications.delivery.push import Outcome, PushMessage, PushProvider, RecordingProvider, SendResult, providers
-from notifications.devices.models import Device
+from notifications.devices.service import deactivate_dead_tokens
 from notifications.models import Notification, PushStatus, PushWait
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,6 @@ log = logging.getLogger(__name__)
 DELIVERY_BUDGET_SECONDS = 60.0
 
 _notifications = Notification.__table__
-_devices = Device.__table__
 
 PUSH_OUTCOMES = Counter(
     "shouwang_push_outcomes", "Pushes answered by the push service, by channel and outcome "
@@ -496,28 +495,11 @@ def _finish(rows: list[dict[str, Any]], claim: str) -> None:
     )
 
 
-_DEACTIVATE = (
-    _devices.update()
-    .where(
-        _devices.c.id == sa.bindparam("device_id"),
-        _devices.c.active.is_(True),
-        # Not if the app registered the token again after we looked (it knows better than a
-        # stale answer).
-        _devices.c.refreshed_at <= sa.bindparam("seen_refreshed_at"),
-    )
-    .values(active=False, deactivated_at=sa.bindparam("now"), deactivation_reason="unregistered")
-)
-
-
 def _write(writes: Writes, claim: str, now: datetime) -> None:
     if writes.rows:
         _finish(writes.rows, claim)
-    if writes.dead_devices:
-        # A dead token is dead whoever holds the row, so this is not guarded by the claim.
-        db.session.execute(
-            _DEACTIVATE,
-            [{"device_id": i, "seen_refreshed_at": seen, "now": now} for i, seen in writes.dead_devices.items()],
-        )
+    # A dead token is dead whoever holds the row, so this is not guarded by the claim.
+    deactivate_dead_tokens(writes.dead_devices, "unregistered", now)
 
 
 def _send(provider: PushProvider, messages: Sequence[PushMessage]) -> list[SendResult]:

@@ -9,6 +9,7 @@ Services only flush; the request commits.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -110,6 +111,36 @@ def unregister_token(user_id: int, token: str, now: datetime | None = None) -> b
 def deactivate_user_devices(user_id: int, reason: str, now: datetime | None = None) -> int:
     """Stop pushing to every device of the user (e.g. their last login ended); returns how many."""
     return _deactivate(Device.user_id == user_id, reason, now)
+
+
+_devices = Device.__table__
+_DEACTIVATE_DEAD_TOKEN = (
+    _devices.update()
+    .where(
+        _devices.c.id == sa.bindparam("device_id"),
+        _devices.c.active.is_(True),
+        # Not if the app registered the token again after we looked (it knows better than a
+        # stale answer).
+        _devices.c.refreshed_at <= sa.bindparam("seen_refreshed_at"),
+    )
+    .values(active=False, deactivated_at=sa.bindparam("now"), deactivation_reason=sa.bindparam("reason"))
+)
+
+
+def deactivate_dead_tokens(seen: Mapping[int, datetime], reason: str, now: datetime) -> None:
+    """A push service said these devices' tokens are dead: stop pushing to them.
+
+    ``seen`` maps each device id to the moment the answer is about (the device's ``refreshed_at``
+    when the outbox read it, or when the push a receipt reports on went out): a device the app
+    registered again after that moment keeps pushing, and an inactive one is left as it is, so the
+    same answer twice changes nothing. ``reason``: ``unregistered`` (the send's answer) or
+    ``receipt`` (a delivery receipt).
+    """
+    if seen:
+        db.session.execute(
+            _DEACTIVATE_DEAD_TOKEN,
+            [{"device_id": i, "seen_refreshed_at": at, "now": now, "reason": reason[:32]} for i, at in seen.items()],
+        )
 
 
 def _deactivate(condition: sa.ColumnElement[bool], reason: str, now: datetime | None) -> int:

@@ -43,6 +43,11 @@ TTL = "86400s"
 #: Receipt statuses that mean the message reached the phone; the rest are failures (docs table).
 DELIVERED_STATUSES = {0}
 PENDING_STATUSES = {27, 51}  # cached on the phone, not final: recorded as nothing yet
+#: The token is dead: 2 app uninstalled, 5 token no longer valid (data cleared, reinstalled,
+#: deleteToken). Huawei also advises to stop on 6 (notifications off), 10 (offline 30 days) and
+#: 201 (held: uninstalled *or* notifications off), but those a phone recovers from without a new
+#: token, so they are recorded as failed and the device is kept.
+DEAD_STATUSES = {2, 5}
 
 
 def retry_after(response: requests.Response) -> float | None:
@@ -258,7 +263,8 @@ class HuaweiReceipts:
 
 def parse_statuses(channel: str, statuses: list[Any]) -> list[Receipt]:
     """Huawei-style receipt items; an item whose ``biTag`` is not our signed reference names no
-    notification of ours and is left out."""
+    notification of ours and is left out. Honor's items are read the same way, its statuses
+    (dead tokens included) taken as Huawei's: UNCONFIRMED, hence ``HONOR_RECEIPTS``."""
     found: list[Receipt] = []
     for item in statuses:
         if not isinstance(item, dict) or not isinstance(item.get("status"), int):
@@ -269,7 +275,8 @@ def parse_statuses(channel: str, statuses: list[Any]) -> list[Receipt]:
         stamp = item.get("timestamp")
         at = datetime.fromtimestamp(stamp / 1000, UTC) if isinstance(stamp, int) else None
         token = item.get("token") if isinstance(item.get("token"), str) else None
-        found.append(Receipt(notification_id, token, item["status"] in DELIVERED_STATUSES, str(item["status"]), at))
+        code = item["status"]
+        found.append(Receipt(notification_id, token, code in DELIVERED_STATUSES, str(code), at, code in DEAD_STATUSES))
     return found
 
 

@@ -188,6 +188,11 @@ def _refused(code: Any, text: Any, wait: float | None) -> SendResult:
     return SendResult(Outcome.PERMANENT, error=error)
 
 
+#: ``regid_invalid``: app uninstalled or deregistered, phone reflashed, or offline > 30 days: the
+#: device is deactivated. ``user_daily_limit`` is the phone's daily cap, not a dead token.
+DEAD_EVENTS = {"regid_invalid"}
+
+
 class OppoReceipts:
     """OPPO posts a JSON array of events to ``call_back_url``; each echoes our ``call_back_parameter``."""
 
@@ -204,7 +209,9 @@ class OppoReceipts:
             at = _time(item.get("eventTime"))
             targets = targets_of(item.get("registrationIds"))
             for target in targets:
-                found.append(Receipt(ident, target, delivered=event == "push_arrive", status=event, at=at))
+                found.append(
+                    Receipt(ident, target, event == "push_arrive", event, at, token_dead=event in DEAD_EVENTS)
+                )
         return found
 
 

@@ -203,7 +203,8 @@ class VivoReceipts:
             ident = receipts.verified_reference(CHANNEL, entry.get("param"))
             if ident is None:
                 continue
-            # ackType's values are unconfirmed: every receipt counts as arrived, its type kept as sent
+            # ackType's values are unconfirmed: every receipt counts as arrived, its type kept as sent,
+            # and none deactivates a device (no ackType is known to mean a dead token)
             status = f"ack:{entry.get('ackType')}"
             at = _time(entry.get("ackTime"))
             targets = targets_of(entry.get("targets"))

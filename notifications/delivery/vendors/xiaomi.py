@@ -271,6 +271,9 @@ STATUSES = {
     "64": "filtered", "128": "daily_cap", "1024": "expired",
 }  # fmt: skip
 DELIVERED = {"delivered", "clicked"}
+#: Type 16, the target is invalid (bad regid, app uninstalled or not registered, offline > 90 days):
+#: the device is deactivated. 32 (the app called disablePush) the app may undo: the device is kept.
+DEAD = {"invalid_target"}
 
 
 class XiaomiReceipts:
@@ -303,7 +306,9 @@ class XiaomiReceipts:
             status = STATUSES.get(kind, f"type_{kind}"[:32])
             at = _when(item.get("timestamp"))
             targets: list[str | None] = [t for t in str(item.get("targets") or "").split(",") if t] or [None]
-            receipts.extend(Receipt(notification_id, target, status in DELIVERED, status, at) for target in targets)
+            receipts.extend(
+                Receipt(notification_id, target, status in DELIVERED, status, at, status in DEAD) for target in targets
+            )
         return receipts
 
 
