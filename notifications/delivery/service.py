@@ -264,8 +264,12 @@ def _record(chunk: _Chunk, results: list[SendResult], run: _Run, stats: Delivery
     writes = Writes()
     later: list[tuple[str, Push]] = []
     for push, result in zip(chunk.pushes, results, strict=True):
-        note(push, result, writes, down=down, reset_at=reset_at)
-        if result.outcome is Outcome.INVALID_TOKEN and push.fallbacks:
+        # An urgent row (an SOS, a call-out) does not wait out a push service that cannot take it
+        # now: the phone's next token is tried at once, and only its answer counts for the row.
+        passed_on = bool(push.fallbacks) and push.row.urgent and result.outcome is Outcome.RETRY
+        if not passed_on:
+            note(push, result, writes, down=down, reset_at=reset_at)
+        if push.fallbacks and (passed_on or result.outcome is Outcome.INVALID_TOKEN):
             # The same row goes to the phone's next token (this run); the row still waits for it.
             nxt, *rest = push.fallbacks
             message = targets.message(push.row, nxt.token)

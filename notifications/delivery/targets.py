@@ -4,7 +4,8 @@ A phone may hold tokens on several channels (a vendor's and FCM's); the app name
 its ``installation_id``. A row goes to ONE token per phone: the first by ``PUSH_CHANNEL_PREFERENCE``
 (the vendor channels, then FCM, by default). The phone's other tokens wait behind it as fallbacks:
 when the first answers ``invalid_token`` (and is deactivated), the same run sends the row to the
-next one. A phone counts as reached when one of its tokens took the row. Devices without an
+next one; for an urgent row also when the first's service cannot take it now (``retry``), rather
+than waiting for its backoff. A phone counts as reached when one of its tokens took the row. Devices without an
 installation id (apps before issue 18) are each a phone of their own, as before.
 """
 
