@@ -17,16 +17,9 @@ from notifications.delivery.push import Outcome, PushMessage, providers
 from notifications.delivery.service import deliver_due
 from notifications.delivery.vendors import honor as honor_vendor
 from notifications.models import PushStatus
-from tests.notifications.vendors.huawei_honor_support import (  # noqa: F401 (fixtures)
-    device,
-    hms,
-    honor,
-    notify,
-    pending_due,
-    register,
-    status,
-    volunteer,
-)
+from tests.notifications.vendors.conftest import device, pending_due, register, status
+from tests.notifications.vendors.conftest import make_recipient as volunteer
+from tests.notifications.vendors.conftest import notify_now as notify
 from tests.push_servers.base import EXPIRED, INVALID, OK, UNAVAILABLE, rate_limited
 from tests.push_servers.honor import FakeHonor
 
@@ -97,7 +90,7 @@ def test_a_token_close_to_its_expiry_is_refreshed_before_it_is_refused(client: F
     for user in users:
         notify(user)
         deliver_due(now=utcnow())
-    assert honor.token_fetches == 4 and honor.auth_refusals == 1
+    assert honor.token_fetches == 4 and honor.token_refusals == 1
 
 
 def test_a_token_expiring_mid_batch_is_refreshed_and_only_the_unaccepted_are_sent_again(

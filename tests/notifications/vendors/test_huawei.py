@@ -26,16 +26,9 @@ from notifications.delivery.push import Outcome, PushMessage, providers
 from notifications.delivery.service import deliver_due
 from notifications.delivery.vendors import huawei
 from notifications.models import PushStatus
-from tests.notifications.vendors.huawei_honor_support import (  # noqa: F401 (fixtures)
-    device,
-    hms,
-    honor,
-    notify,
-    pending_due,
-    register,
-    status,
-    volunteer,
-)
+from tests.notifications.vendors.conftest import device, pending_due, register, status
+from tests.notifications.vendors.conftest import make_recipient as volunteer
+from tests.notifications.vendors.conftest import notify_now as notify
 from tests.push_servers.base import EXPIRED, INVALID, OK, UNAVAILABLE, rate_limited
 from tests.push_servers.huawei import FakeHuawei
 
@@ -107,7 +100,7 @@ def test_a_token_close_to_its_expiry_is_refreshed_before_it_is_refused(client: F
         deliver_due(now=utcnow())
 
     assert hms.token_fetches == 3
-    assert hms.auth_refusals == 0  # never sent with a token the server had let expire
+    assert hms.token_refusals == 0  # never sent with a token the server had let expire
 
 
 def test_threads_sending_at_once_share_one_token_fetch(app: Flask, hms: FakeHuawei) -> None:

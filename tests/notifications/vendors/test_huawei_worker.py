@@ -7,12 +7,8 @@ answers five calls and holds the other five while the process is killed.
 from __future__ import annotations
 
 import hashlib
-import os
-import signal
-import subprocess
-import sys
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -25,11 +21,9 @@ from notifications.delivery.service import deliver_due
 from notifications.devices.models import Device
 from notifications.models import Notification, PushStatus
 from tests.notifications.test_delivery import make_notification, make_recipient
-from tests.notifications.test_delivery_faults import statuses
-from tests.notifications.vendors.huawei_honor_support import hms  # noqa: F401 (fixture)
+from tests.notifications.test_delivery_faults import kill_while_held, start_delivery_process, statuses
+from tests.notifications.vendors.conftest import settings_for
 from tests.push_servers.huawei import FakeHuawei
-
-ROOT = Path(__file__).resolve().parents[3]
 
 
 def hms_device(user_id: int, token: str) -> None:
@@ -57,16 +51,8 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_duplicates_no_inbox_row(
     # Batches of 10 rows: the first is answered and recorded; of the second, 5 calls are answered
     # and 5 held at the server while the worker waits for them — then it is killed.
     hms.stall(after=15)
-    worker = start_delivery_process(app, hms, now, tmp_path, batch_size=10)
-    try:
-        assert hms.wait_stalled(5, timeout=60), (tmp_path / "worker.log").read_text()
-        worker.send_signal(signal.SIGKILL)
-        assert worker.wait(30) == -signal.SIGKILL
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait()
-    hms.release(drop=True)  # the held answers never reach the dead worker
+    worker = start_delivery_process(app, settings_for("hms", hms), now, tmp_path, batch_size=10)
+    kill_while_held(worker, hms, 5, tmp_path)
 
     with app.app_context():
         assert statuses() == {PushStatus.SENT: 10, PushStatus.PENDING: 30}
@@ -83,32 +69,3 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_duplicates_no_inbox_row(
     assert set(delivered) == set(tokens)
     # At least once: the 5 answered before the worker died went again; nothing else twice.
     assert sorted(Counter(delivered.values()).items()) == [(1, 35), (2, 5)]
-
-
-def start_delivery_process(
-    app: Flask, hms: FakeHuawei, now: datetime, tmp_path: Path, *, batch_size: int
-) -> subprocess.Popen[bytes]:
-    """A separate process running deliver_due on the test's database, as a worker does."""
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "CELERY_BROKER_URL"},
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "INSTANCE_PATH": str(tmp_path / "instance"),
-        "HMS_CLIENT_ID": app.config["HMS_CLIENT_ID"],
-        "HMS_CLIENT_SECRET": app.config["HMS_CLIENT_SECRET"],
-        "HMS_ENDPOINT": hms.base_url,
-        "HMS_AUTH_URL": hms.auth_url,
-        "PUSH_BATCH_SIZE": str(batch_size),
-    }
-    code = (
-        "import sys\n"
-        "from datetime import datetime\n"
-        "from app import create_app\n"
-        "from notifications.delivery.service import deliver_due\n"
-        "app = create_app()\n"
-        "with app.app_context():\n"
-        "    print(deliver_due(now=datetime.fromisoformat(sys.argv[1])), flush=True)\n"
-    )
-    with (tmp_path / "worker.log").open("wb") as log:
-        return subprocess.Popen(
-            [sys.executable, "-c", code, now.isoformat()], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )

@@ -11,7 +11,7 @@ from notifications.delivery import receipts
 from notifications.delivery.push import PushMessage, providers
 from notifications.models import PushStatus
 from tests.notifications.vendors.conftest import Vendor, deliver, device, make_recipient, register, statuses, write
-from tests.push_servers.ov_base import INVALID, TOKEN_EXPIRED
+from tests.push_servers.base import EXPIRED, INVALID
 
 DEEP_LINK = "intent://notification#Intent;scheme=shouwang;launchFlags=0x4000000;end"
 
@@ -73,7 +73,7 @@ def test_an_expired_token_refuses_the_whole_batch_which_is_sent_again_once(oppo:
     tokens = [register(client, user, "oppo") for user in users]
     for user in users:
         write(user)
-    oppo.server.script(tokens[2], TOKEN_EXPIRED)
+    oppo.server.script(tokens[2], EXPIRED)
     stats = deliver()
     assert stats.sent == 4
     assert oppo.server.token_fetches == 2  # one refresh after OPPO's code 11

@@ -19,7 +19,7 @@ from notifications.delivery.service import deliver_due
 from notifications.delivery.vendors.ov_shared import RESET_MARGIN_SECONDS
 from notifications.models import Notification, PushStatus, PushWait
 from tests.notifications.vendors.conftest import API, Vendor, deliver, make_recipient, register, statuses, write
-from tests.push_servers.ov_base import OK, QUOTA, SERVER_ERROR, rate_limited
+from tests.push_servers.base import OK, QUOTA, UNAVAILABLE, rate_limited
 
 
 def fresh(note: Notification) -> Notification:
@@ -127,7 +127,7 @@ def test_quota_rows_stay_in_the_inbox_and_go_after_the_reset_urgent_first(vendor
 def test_a_5xx_is_retried_and_the_message_goes_once_the_vendor_answers(vendor: Vendor, client: FlaskClient) -> None:
     user = make_recipient()
     token = register(client, user, vendor.channel)
-    vendor.server.script(token, SERVER_ERROR)
+    vendor.server.script(token, UNAVAILABLE)
     note = write(user)
     assert deliver().retrying == 1
     assert deliver_due(now=fresh(note).push_due_at).sent == 1

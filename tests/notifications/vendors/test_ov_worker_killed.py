@@ -3,14 +3,9 @@ row is doubled (the pattern of tests/notifications/test_delivery_faults.py)."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -23,13 +18,14 @@ from notifications.devices.models import Device
 from notifications.devices.service import token_hash
 from notifications.models import Notification, PushStatus
 from tests.notifications.test_delivery import make_notification
-from tests.notifications.vendors.conftest import Vendor, make_recipient, new_token, oppo_config, statuses, vivo_config
-
-ROOT = Path(__file__).resolve().parents[3]
+from tests.notifications.test_delivery_faults import kill_while_held, start_delivery_process
+from tests.notifications.vendors.conftest import Vendor, make_recipient, new_token, settings_for, statuses
 
 
 @pytest.mark.committing
-def test_a_worker_killed_mid_batch_loses_nothing_and_doubles_no_inbox_row(vendor: Vendor, app: Flask, tmp_path: Path) -> None:
+def test_a_worker_killed_mid_batch_loses_nothing_and_doubles_no_inbox_row(
+    vendor: Vendor, app: Flask, tmp_path: Path
+) -> None:
     now = utcnow()
     with app.app_context():
         users = [make_recipient() for _ in range(40)]
@@ -48,17 +44,8 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_doubles_no_inbox_row(vendor
     # Batches of 10 rows: the first is answered and recorded; of the second, OPPO takes the batch
     # (its answer is held), vivo answers 5 single sends and holds the 6th; then the worker is killed.
     vendor.server.stall(after=1 if vendor.channel == "oppo" else 15)
-    config = oppo_config(vendor.server) if vendor.channel == "oppo" else vivo_config(vendor.server)
-    worker = start_delivery_process(app, config, now, tmp_path, batch_size=10)
-    try:
-        assert vendor.server.wait_stalled(1, timeout=60), (tmp_path / "worker.log").read_text()
-        worker.send_signal(signal.SIGKILL)
-        assert worker.wait(30) == -signal.SIGKILL
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait()
-    vendor.server.release(drop=True)  # the held answer never reaches the dead worker
+    worker = start_delivery_process(app, settings_for(vendor.channel, vendor.server), now, tmp_path, batch_size=10)
+    kill_while_held(worker, vendor.server, 1, tmp_path)
 
     with app.app_context():
         assert statuses() == {PushStatus.SENT: 10, PushStatus.PENDING: 30}
@@ -69,7 +56,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_doubles_no_inbox_row(vendor
         per_user = Counter(db.session.scalars(sa.select(Notification.user_id)).all())
         assert set(per_user.values()) == {1}  # none lost, none doubled
 
-    delivered = vendor.server.delivered_targets()
+    delivered = vendor.server.delivered_tokens()
     assert set(delivered) == set(tokens)
     if vendor.channel == "oppo":
         # the resend of the batch OPPO had taken is dropped by app_message_id: every phone once
@@ -77,25 +64,3 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_doubles_no_inbox_row(vendor
     else:
         # at least once: the 5 vivo answered while the worker died were pushed again
         assert sorted(Counter(delivered.values()).items()) == [(1, 35), (2, 5)]
-
-
-def start_delivery_process(app: Flask, config: dict[str, Any], now: datetime, tmp_path: Path, *, batch_size: int) -> subprocess.Popen[bytes]:
-    """A real separate process running deliver_due on the test's database, as a worker would."""
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "CELERY_BROKER_URL"},
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "INSTANCE_PATH": str(tmp_path / "instance"),
-        "PUSH_BATCH_SIZE": str(batch_size),
-        **{name: str(value) for name, value in config.items()},
-    }
-    code = (
-        "import sys\n"
-        "from datetime import datetime\n"
-        "from app import create_app\n"
-        "from notifications.delivery.service import deliver_due\n"
-        "app = create_app()\n"
-        "with app.app_context():\n"
-        "    print(deliver_due(now=datetime.fromisoformat(sys.argv[1])), flush=True)\n"
-    )
-    with (tmp_path / "worker.log").open("wb") as log:
-        return subprocess.Popen([sys.executable, "-c", code, now.isoformat()], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from notifications.delivery import receipts
 from notifications.models import PushStatus
 from tests.notifications.vendors.conftest import Vendor, deliver, device, make_recipient, register, statuses, write
-from tests.push_servers.ov_base import INVALID, TOKEN_EXPIRED
+from tests.push_servers.base import EXPIRED, INVALID
 
 DEEP_LINK = "intent://notification#Intent;scheme=shouwang;launchFlags=0x4000000;end"
 
@@ -72,7 +72,7 @@ def test_a_token_expiring_mid_batch_resends_only_what_vivo_had_not_accepted(vivo
     tokens = [register(client, user, "vivo") for user in users]
     for user in users:
         write(user)
-    vivo.server.script(tokens[2], TOKEN_EXPIRED)
+    vivo.server.script(tokens[2], EXPIRED)
     stats = deliver()
     assert stats.sent == 5
     assert vivo.server.token_fetches == 2
