@@ -29,9 +29,9 @@ class FakeHuawei(OAuthVendor):
     auth_path = "/oauth2/v3/token"
 
     def __init__(
-        self, *, receipt_username: str = "receipts", receipt_secret: str = "receipt-secret", **options: Any
+        self, port: int = 0, *, receipt_username: str = "receipts", receipt_secret: str = "receipt-secret", **options: Any
     ) -> None:
-        super().__init__(**options)
+        super().__init__(port, **options)
         self.receipt_username, self.receipt_secret = receipt_username, receipt_secret
 
     def is_send_path(self, path: str) -> bool:
