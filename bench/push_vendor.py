@@ -1,4 +1,4 @@
-"""Vendor push benchmark (issue 18), one harness for every vendor channel: hms, honor, mi, oppo, vivo.
+"""Vendor push benchmark (issue 18), one harness for every push channel: fcm, hms, honor, mi, oppo, vivo.
 
 Usage (from the repository root; bench/push_<vendor>.py are the entry points)::
 
@@ -13,8 +13,9 @@ a vendor a network away):
   vendor's auth call (where it has one), then its send calls with the payloads our provider builds
   (built before the clock starts; their serialisation, ``json.dumps`` or form encoding as
   ``requests`` does it, is timed). Per-message vendors make as many calls side by side as our
-  provider does (its own setting: Huawei/Honor ``parallel``, ``XIAOMI_CONCURRENCY``; vivo and OPPO
-  one at a time, OPPO ``unicast_batch`` of PUSH_BATCH_SIZE);
+  provider does (its own setting: Huawei/Honor ``parallel``, ``XIAOMI_CONCURRENCY``, FCM a whole
+  batch as firebase-admin's ``send_each`` does; vivo and OPPO one at a time, OPPO ``unicast_batch``
+  of PUSH_BATCH_SIZE);
 - ours: ``deliver_due`` (budget inf) on a seeded outbox, with a fresh provider (its token fetch is
   timed, as bare's is): claim with a lease, devices, the vendor provider, outcomes written;
 - bare again, so drift on the machine shows.
@@ -56,10 +57,12 @@ import sqlalchemy as sa  # noqa: E402
 
 TARGET_RATIO = 0.9
 BATCH = 500  # PUSH_BATCH_SIZE: rows a delivery run claims at once (and OPPO's messages per call)
+FCM_PROJECT = "shouwang-bench"
 TITLE, BODY = "今晚需要增援", "12号网格今晚还差两名志愿者，能来的请在应用里报名。"
 
 #: Per channel: the local server's options (its credentials) and the app settings pointing at it.
 SERVER_OPTIONS: dict[str, dict[str, Any]] = {
+    "fcm": {"access_token": "bench-fcm-access-token"},
     "hms": {"client_id": "bench-client", "client_secret": "bench-secret", "app_id": "10086"},
     "honor": {"client_id": "bench-client", "client_secret": "bench-secret", "app_id": "104400"},
     "mi": {"secret": "bench-mi-secret", "package": "org.shouwang.app"},
@@ -70,6 +73,9 @@ SERVER_OPTIONS: dict[str, dict[str, Any]] = {
 
 def settings(channel: str, base_url: str) -> dict[str, str]:
     o = SERVER_OPTIONS[channel]
+    if channel == "fcm":
+        return {"FIREBASE_CREDENTIALS": f"static-token:{o['access_token']}", "FIREBASE_PROJECT_ID": FCM_PROJECT,
+                "FCM_ENDPOINT": base_url}
     if channel == "hms":
         return {"HMS_CLIENT_ID": o["client_id"], "HMS_CLIENT_SECRET": o["client_secret"], "HMS_APP_ID": o["app_id"],
                 "HMS_ENDPOINT": base_url, "HMS_AUTH_URL": f"{base_url}/oauth2/v3/token"}
@@ -176,6 +182,21 @@ def bare_calls(app: Any, channel: str) -> Bare:
         messages = [targets.message(SimpleNamespace(**row._asdict()), row.token) for row in rows]  # type: ignore[arg-type]
         o = SERVER_OPTIONS[channel]
         ok_status = {"timeout": 30}
+        if channel == "fcm":
+            from firebase_admin import messaging
+
+            from notifications.delivery.push import fcm_message
+
+            # what send_each posts: {"message": <encoded>} with firebase-admin's headers, one call a
+            # message, a whole batch (PUSH_BATCH_SIZE) side by side, each on a thread of its own
+            fcm_bodies = [{"message": messaging._MessagingService.encode_message(fcm_message(m))} for m in messages]
+            fcm_url = f"{provider.endpoint.rstrip('/')}/v1/projects/{FCM_PROJECT}/messages:send"
+            fcm_headers = {"X-GOOG-API-FORMAT-VERSION": "2", "Authorization": f"Bearer {o['access_token']}"}
+
+            def fcm_send(session: requests.Session, token: str | None, body: Any) -> bool:
+                return session.post(fcm_url, json=body, headers=fcm_headers, **ok_status).status_code == 200
+
+            return Bare(fcm_bodies, lambda session: None, fcm_send, provider.batch_size)
         if channel in ("hms", "honor"):
             payloads: list[Any] = [provider.body(m, [m.token]) for m in messages]
             auth_url, send_url = provider.auth_url, provider.send_url

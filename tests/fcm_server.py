@@ -115,8 +115,7 @@ class FakeFcm(FakeServer[Reply]):
             answered: Counter[int] = Counter()
             for (_, status), n in self.replies.items():
                 answered[status] += n
-            return {"received": sum(self.hits.values()), "answered": {str(k): v for k, v in answered.items()},
-                    "delivered": answered[200], "tokens": len(self.hits)}  # fmt: skip
+        return {**super().stats(), "answered": {str(k): v for k, v in answered.items()}}
 
     def reset(self) -> None:
         super().reset()
