@@ -14,8 +14,10 @@ import signal
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -35,6 +37,7 @@ from tests.notifications.test_delivery import (
     make_notification,
     make_recipient,
 )
+from tests.push_servers.base import FakeServer
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository
 
@@ -214,16 +217,12 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_duplicates_no_inbox_row(
     # recorded; of the second, 5 are answered and 5 held at the server while the worker waits for
     # them — then it is killed.
     fcm.stall(after=15)
-    worker = start_delivery_process(app, fcm, now, tmp_path, batch_size=10)
-    try:
-        assert fcm.wait_stalled(5, timeout=60), (tmp_path / "worker.log").read_text()
-        worker.send_signal(signal.SIGKILL)
-        assert worker.wait(30) == -signal.SIGKILL
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait()
-    fcm.release(drop=True)  # the held answers never reach the dead worker
+    settings = {
+        "FIREBASE_CREDENTIALS": app.config["FIREBASE_CREDENTIALS"],
+        "FIREBASE_PROJECT_ID": PROJECT,
+        "FCM_ENDPOINT": fcm.base_url,
+    }
+    kill_while_held(start_delivery_process(app, settings, now, tmp_path, batch_size=10), fcm, 5, tmp_path)
 
     with app.app_context():
         assert statuses() == {PushStatus.SENT: 10, PushStatus.PENDING: 30}
@@ -248,17 +247,16 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_duplicates_no_inbox_row(
 
 
 def start_delivery_process(
-    app: Flask, fcm: FakeFcm, now: datetime, tmp_path: Path, *, batch_size: int
+    app: Flask, settings: Mapping[str, str], now: datetime, tmp_path: Path, *, batch_size: int
 ) -> subprocess.Popen[bytes]:
-    """A real separate process running deliver_due on the test's database, as a worker would."""
+    """A real separate process running deliver_due on the test's database, as a worker would;
+    ``settings``: the environment that points its push provider at the test's server."""
     env = {
         **{k: v for k, v in os.environ.items() if k != "CELERY_BROKER_URL"},
         "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
         "INSTANCE_PATH": str(tmp_path / "instance"),
-        "FIREBASE_CREDENTIALS": app.config["FIREBASE_CREDENTIALS"],
-        "FIREBASE_PROJECT_ID": PROJECT,
-        "FCM_ENDPOINT": fcm.base_url,
         "PUSH_BATCH_SIZE": str(batch_size),
+        **settings,
     }
     code = (
         "import sys\n"
@@ -273,3 +271,17 @@ def start_delivery_process(
         return subprocess.Popen(
             [sys.executable, "-c", code, now.isoformat()], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
         )
+
+
+def kill_while_held(worker: subprocess.Popen[bytes], server: FakeServer[Any], held: int, tmp_path: Path) -> None:
+    """Kill ``worker`` (SIGKILL) once ``server`` holds ``held`` of its calls (see ``stall``); the
+    held answers are then dropped: they never reach the dead worker."""
+    try:
+        assert server.wait_stalled(held, timeout=60), (tmp_path / "worker.log").read_text()
+        worker.send_signal(signal.SIGKILL)
+        assert worker.wait(30) == -signal.SIGKILL
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    server.release(drop=True)
