@@ -1,21 +1,18 @@
-"""Vendor push benchmark for channel ``hms`` (bench/push_vendor.py explains what is measured).
+"""Vendor push benchmark for channel ``hms`` (bench/push_vendor.py says what is measured and how).
 
 Usage (from the repository root)::
 
-    .venv/bin/python bench/push_huawei.py [--messages 2000]
+    .venv/bin/python bench/push_huawei.py --messages 2000 [--latency-ms 0]
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from push_vendor import run
+from push_vendor import main  # bench/ is the script directory
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--messages", type=int, default=2000, help="due notifications, one device each")
-    sys.exit(run("hms", parser.parse_args().messages))
+    sys.exit(main("hms"))

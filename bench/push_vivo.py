@@ -1,4 +1,9 @@
-"""vivo push benchmark: see bench/push_ov.py (`.venv/bin/python bench/push_vivo.py [--count 10000]`)."""
+"""Vendor push benchmark for channel ``vivo`` (bench/push_vendor.py says what is measured and how).
+
+Usage (from the repository root)::
+
+    .venv/bin/python bench/push_vivo.py --messages 2000 [--latency-ms 0]
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from push_ov import main  # bench/ is the script directory
+from push_vendor import main  # bench/ is the script directory
 
 if __name__ == "__main__":
     sys.exit(main("vivo"))

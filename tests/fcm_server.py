@@ -21,19 +21,21 @@ thread and connection per message, so the server is threaded, keeps connections 
 and listens with a backlog of 1024: with the default of 5 a 500-message batch loses some messages to
 refused connections.
 
-Plain library code (no pytest), so ``bench/`` can import it as well, or run it in a process of its
-own: ``python -m tests.fcm_server --port 0`` prints its base URL; ``GET /stats`` gives the totals.
+The server scaffolding (threads, faults, stalls, latency, counts) is tests/push_servers/base.py's;
+this module writes FCM's protocol. Plain library code (no pytest), so ``bench/`` can import it as
+well, or run it in a process of its own: ``python -m tests.push_servers.serve fcm`` prints its base
+URL; ``GET /stats`` gives the totals.
 """
 
 from __future__ import annotations
 
 import json
-import socket
-import threading
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.push_servers.base import Answer, FakeServer
 
 FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
 BAD_REQUEST_TYPE = "type.googleapis.com/google.rpc.BadRequest"
@@ -84,299 +86,68 @@ def quota_exceeded(retry_after: int | None = 60) -> Reply:
 QUOTA_EXCEEDED = quota_exceeded()
 
 
-class _HttpServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 1024  # listen backlog: a send_each batch connects up to 500 times at once
-
-    def __init__(self, fake: FakeFcm, address: tuple[str, int]) -> None:
-        self.fake = fake
-        super().__init__(address, _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a client hanging up (or a killed worker) is no news here
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive: firebase-admin's connection pool reuses connections
-    server: _HttpServer
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.fake._opened(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.fake._closed(self.connection)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        if self.path != "/stats":
-            self._answer(404, {"error": {"code": 404, "message": "no such path", "status": "NOT_FOUND"}})
-            return
-        self._answer(200, self.server.fake.stats())
-
-    def do_POST(self) -> None:
-        fake = self.server.fake
-        if fake.is_down:
-            # Down: drop the connection without an answer (new connections are refused).
-            self.close_connection = True
-            return
-        length = int(self.headers.get("Content-Length") or 0)
-        payload = json.loads(self.rfile.read(length) or b"{}")
-        parts = self.path.split("/")
-        if len(parts) != 5 or parts[1] != "v1" or parts[2] != "projects" or parts[4] != "messages:send":
-            self._answer(404, {"error": {"code": 404, "message": "no such path", "status": "NOT_FOUND"}})
-            return
-        project = parts[3]
-        if self.headers.get("Authorization") != f"Bearer {fake.access_token}":
-            self._answer(401, {"error": {"code": 401, "message": "bad credentials", "status": "UNAUTHENTICATED"}})
-            return
-        message = payload.get("message") or {}
-        token = message.get("token") or message.get("fid") or ""
-        if payload.get("validate_only"):
-            # A dry run: answered as the default reply says, delivered to nobody, counted apart.
-            reply = fake._probed()
-            self._answer(reply.status, reply.body(project, 0))
-            return
-        reply = fake._reply_for(token, message)
-        if reply is None or fake.is_down:  # dropped, or went down while this request was held back
-            self.close_connection = True
-            return
-        number = fake._answered(token, message, reply)
-        headers = {"Retry-After": str(reply.retry_after)} if reply.retry_after is not None else {}
-        self._answer(reply.status, reply.body(project, number), headers)
-
-    def _answer(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-
-class FakeFcm:
+class FakeFcm(FakeServer[Reply]):
     """The FCM v1 send endpoint on 127.0.0.1, scriptable per token; thread-safe."""
 
-    def __init__(
-        self, port: int = 0, *, access_token: str = "test-token", record: bool = True, stall_limit: float = 60.0
-    ) -> None:
-        self.port = port
+    name = "fcm"
+
+    def __init__(self, port: int = 0, *, access_token: str = "test-token", **options: Any) -> None:
+        super().__init__(port, default=OK, **options)
         self.access_token = access_token  # requests must carry "Authorization: Bearer <this>"
-        self.record = record  # keep every answered message (benchmarks may keep counts only)
-        self.stall_limit = stall_limit  # a stalled request answers after this long at most
-        self.default = OK  # the reply for tokens with nothing scripted
-        self.hits: Counter[str] = Counter()  # requests received per token, answered or not
         self.replies: Counter[tuple[str, int]] = Counter()  # (token, status) answered
-        self.messages: list[dict[str, Any]] = []  # successfully "delivered" messages, in order
         self.probes: Counter[int] = Counter()  # dry runs (validate_only) answered, by status
-        self._scripts: dict[str, list[Reply]] = {}
-        self._lock = threading.Lock()
         self._count = 0
-        self._down = False
-        self._released = threading.Event()
-        self._released.set()
-        self._pass_before_hold = 0  # while stalling: requests still answered before holding starts
-        self._hold_left: int | None = None  # while stalling: requests still to hold (None: all)
-        self._stalled = 0
-        self._drop_held = False
-        self._stalled_changed = threading.Condition(self._lock)
-        self._connections: set[socket.socket] = set()
-        self._http: _HttpServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # --- lifecycle -----------------------------------------------------------------------------
-
-    def start(self) -> FakeFcm:
-        self._http = _HttpServer(self, ("127.0.0.1", self.port))
-        self.port = self._http.server_address[1]  # keep the port across go_down()/come_up()
-        self._thread = threading.Thread(target=self._http.serve_forever, args=(0.05,), name=f"fake-fcm-{self.port}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.release(drop=True)
-        self._close_listener()
-        self._close_connections()
-
-    def __enter__(self) -> FakeFcm:
-        return self.start() if self._http is None else self
-
-    def __exit__(self, *_: Any) -> None:
-        self.stop()
 
     @property
-    def base_url(self) -> str:
-        """What ``FCM_ENDPOINT`` takes."""
-        return f"http://127.0.0.1:{self.port}"
+    def messages(self) -> list[dict[str, Any]]:
+        """The messages answered with success, in order."""
+        with self._lock:
+            return [message for _, message in self.deliveries]
 
     def send_url(self, project: str) -> str:
         return f"{self.base_url}/v1/projects/{project}/messages:send"
 
-    # --- faults ----------------------------------------------------------------------------------
-
-    @property
-    def is_down(self) -> bool:
-        return self._down
-
-    def go_down(self) -> None:
-        """Refuse new connections and drop open ones, until :meth:`come_up`."""
-        self._down = True
-        self._close_listener()
-        self._close_connections()
-
-    def come_up(self) -> None:
-        self._down = False
-        if self._http is None:
-            self.start()
-
-    def stall(self, *, after: int = 0, count: int | None = None) -> None:
-        """Hold answers back until :meth:`release` (or ``stall_limit``).
-
-        The next ``after`` requests are still answered; then ``count`` requests (default: all
-        until the release) are held.
-        """
-        with self._lock:
-            self._pass_before_hold, self._hold_left = after, count
-            self._drop_held = False
-            self._released.clear()
-
-    def release(self, *, drop: bool = False) -> None:
-        """Answer the held requests; ``drop``: close their connections instead (their client is gone)."""
-        self._drop_held = drop
-        self._released.set()
-
-    def wait_stalled(self, count: int, timeout: float = 30.0) -> bool:
-        """Wait until at least ``count`` requests are being held back."""
-        with self._stalled_changed:
-            return self._stalled_changed.wait_for(lambda: self._stalled >= count, timeout)
-
-    # --- scripting and results ----------------------------------------------------------------
-
-    def script(self, token: str, *replies: Reply) -> None:
-        """The next sends to ``token`` get these replies in order; then ``default``."""
-        with self._lock:
-            self._scripts.setdefault(token, []).extend(replies)
-
-    def delivered(self, token: str) -> int:
-        """How many messages to ``token`` were answered with success."""
-        with self._lock:
-            return self.replies[(token, 200)]
-
-    def delivered_tokens(self) -> Counter[str]:
-        with self._lock:
-            return Counter({token: n for (token, status), n in self.replies.items() if status == 200})
+    def not_found(self) -> Answer:
+        return Answer(404, {"error": {"code": 404, "message": "no such path", "status": "NOT_FOUND"}})
 
     def stats(self) -> dict[str, Any]:
-        """Totals (also served as ``GET /stats`` to a process that runs the server separately)."""
         with self._lock:
             answered: Counter[int] = Counter()
             for (_, status), n in self.replies.items():
                 answered[status] += n
-            return {"received": sum(self.hits.values()), "answered": {str(k): v for k, v in answered.items()},
-                    "delivered": answered[200], "tokens": len(self.hits)}
+        return {**super().stats(), "answered": {str(k): v for k, v in answered.items()}}
 
     def reset(self) -> None:
+        super().reset()
         with self._lock:
-            self.hits.clear()
             self.replies.clear()
-            self.messages.clear()
             self.probes.clear()
-            self._scripts.clear()
             self.default = OK
 
-    # --- used by the handler -------------------------------------------------------------------
-
-    def _reply_for(self, token: str, message: dict[str, Any]) -> Reply | None:
-        with self._lock:
-            self.hits[token] += 1
-            script = self._scripts.get(token)
-            reply = script.pop(0) if script else self.default
-            hold = False
-            if not self._released.is_set():
-                if self._pass_before_hold > 0:
-                    self._pass_before_hold -= 1
-                elif self._hold_left is None or self._hold_left > 0:
-                    hold = True
-                    if self._hold_left is not None:
-                        self._hold_left -= 1
-        if hold:
-            with self._stalled_changed:
-                self._stalled += 1
-                self._stalled_changed.notify_all()
-            try:
-                self._released.wait(self.stall_limit)
-            finally:
-                with self._stalled_changed:
-                    self._stalled -= 1
-            if self._drop_held:
-                return None
-        return reply
-
-    def _probed(self) -> Reply:
-        with self._lock:
-            self.probes[self.default.status] += 1
-            return self.default
-
-    def _answered(self, token: str, message: dict[str, Any], reply: Reply) -> int:
+    def route(self, path: str, headers: Mapping[str, str], raw: bytes) -> Answer | None:
+        parts = path.split("/")
+        if len(parts) != 5 or parts[1] != "v1" or parts[2] != "projects" or parts[4] != "messages:send":
+            return self.not_found()
+        project = parts[3]
+        if headers.get("Authorization") != f"Bearer {self.access_token}":
+            return Answer(401, {"error": {"code": 401, "message": "bad credentials", "status": "UNAUTHENTICATED"}})
+        payload = json.loads(raw or b"{}")
+        message = payload.get("message") or {}
+        token = message.get("token") or message.get("fid") or ""
+        if payload.get("validate_only"):
+            # A dry run: answered as the default reply says, delivered to nobody, counted apart.
+            with self._lock:
+                reply = self.default
+                self.probes[reply.status] += 1
+            return Answer(reply.status, reply.body(project, 0))
+        reply = self.next_reply(token)
+        if not self.hold():
+            return None
         with self._lock:
             self._count += 1
+            number = self._count
             self.replies[(token, reply.status)] += 1
-            if self.record and reply.status == 200:
-                self.messages.append(message)
-            return self._count
-
-    def _opened(self, connection: socket.socket) -> None:
-        with self._lock:
-            self._connections.add(connection)
-
-    def _closed(self, connection: socket.socket) -> None:
-        with self._lock:
-            self._connections.discard(connection)
-
-    def _close_listener(self) -> None:
-        http, self._http = self._http, None
-        if http is not None:
-            http.shutdown()
-            http.server_close()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    def _close_connections(self) -> None:
-        with self._lock:
-            connections = list(self._connections)
-        for connection in connections:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # already gone
-
-
-def main() -> None:
-    """``python -m tests.fcm_server --port 8123``: serve until interrupted (benchmarks may run the
-    server in a process of its own, so it does not share the sender's interpreter)."""
-    import argparse
-    import signal
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--access-token", default="test-token")
-    args = parser.parse_args()
-    server = FakeFcm(args.port, access_token=args.access_token, record=False).start()
-    print(server.base_url, flush=True)  # the caller reads the URL (port 0: the one picked)
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    stop.wait()
-    server.stop()
-
-
-if __name__ == "__main__":
-    main()
+        if reply.status == 200:
+            self.count_delivered(token, message)
+        headers = {"Retry-After": str(reply.retry_after)} if reply.retry_after is not None else {}
+        return Answer(reply.status, reply.body(project, number), headers)

@@ -15,9 +15,10 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -37,6 +38,7 @@ from tests.notifications.test_delivery import (
     make_notification,
     make_recipient,
 )
+from tests.push_servers.base import FakeServer
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository
 
@@ -216,17 +218,13 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_duplicates_no_inbox_row(
     # The first batch is answered and recorded; of the second, 5 are answered and 5 held at the
     # server while the worker waits for them, with the third claimed behind it — then it is killed.
     fcm.stall(after=15)
-    worker = start_delivery_process(app, fcm, now, tmp_path, batch_size=10)
-    try:
-        assert fcm.wait_stalled(5, timeout=60), (tmp_path / "worker.log").read_text()
-        assert wait_until(lambda: claimed_and_sent(app) == (20, 10)), (tmp_path / "worker.log").read_text()
-        worker.send_signal(signal.SIGKILL)
-        assert worker.wait(30) == -signal.SIGKILL
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait()
-    fcm.release(drop=True)  # the held answers never reach the dead worker
+    settings = {
+        "FIREBASE_CREDENTIALS": app.config["FIREBASE_CREDENTIALS"],
+        "FIREBASE_PROJECT_ID": PROJECT,
+        "FCM_ENDPOINT": fcm.base_url,
+    }
+    worker = start_delivery_process(app, settings, now, tmp_path, batch_size=10)
+    kill_while_held(worker, fcm, 5, tmp_path, then=lambda: claimed_and_sent(app) == (20, 10))
 
     with app.app_context():
         assert statuses() == {PushStatus.SENT: 10, PushStatus.PENDING: 30}
@@ -270,17 +268,16 @@ def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
 
 
 def start_delivery_process(
-    app: Flask, fcm: FakeFcm, now: datetime, tmp_path: Path, *, batch_size: int
+    app: Flask, settings: Mapping[str, str], now: datetime, tmp_path: Path, *, batch_size: int
 ) -> subprocess.Popen[bytes]:
-    """A real separate process running deliver_due on the test's database, as a worker would."""
+    """A real separate process running deliver_due on the test's database, as a worker would;
+    ``settings``: the environment that points its push provider at the test's server."""
     env = {
         **{k: v for k, v in os.environ.items() if k != "CELERY_BROKER_URL"},
         "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
         "INSTANCE_PATH": str(tmp_path / "instance"),
-        "FIREBASE_CREDENTIALS": app.config["FIREBASE_CREDENTIALS"],
-        "FIREBASE_PROJECT_ID": PROJECT,
-        "FCM_ENDPOINT": fcm.base_url,
         "PUSH_BATCH_SIZE": str(batch_size),
+        **settings,
     }
     code = (
         "import sys\n"
@@ -295,3 +292,27 @@ def start_delivery_process(
         return subprocess.Popen(
             [sys.executable, "-c", code, now.isoformat()], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
         )
+
+
+def kill_while_held(
+    worker: subprocess.Popen[bytes],
+    server: FakeServer[Any],
+    held: int,
+    tmp_path: Path,
+    *,
+    then: Callable[[], bool] | None = None,
+) -> None:
+    """Kill ``worker`` (SIGKILL) once ``server`` holds ``held`` of its calls (see ``stall``) and
+    ``then`` holds (e.g. the batch claimed ahead is claimed); the held answers are then dropped:
+    they never reach the dead worker."""
+    try:
+        assert server.wait_stalled(held, timeout=60), (tmp_path / "worker.log").read_text()
+        if then is not None:
+            assert wait_until(then), (tmp_path / "worker.log").read_text()
+        worker.send_signal(signal.SIGKILL)
+        assert worker.wait(30) == -signal.SIGKILL
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    server.release(drop=True)

@@ -11,22 +11,23 @@ and quota (Honor's words for them are unconfirmed).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import requests
 
-from tests.push_servers.base import Answer, FakeVendor, Reply
+from tests.push_servers.base import Answer, OAuthVendor, Reply
 
 __all__ = ["FakeHonor"]
 
 
-class FakeHonor(FakeVendor):
+class FakeHonor(OAuthVendor):
     auth_path = "/auth/token"
 
     def is_send_path(self, path: str) -> bool:
         return path.startswith("/api/v1/") and path.endswith("/sendMessage")
 
-    def check_send(self, path: str, headers: dict[str, str], body: Any) -> tuple[list[str], bool] | Answer:
+    def check_send(self, path: str, headers: Mapping[str, str], body: Any) -> tuple[list[str], bool] | Answer:
         if path != f"/api/v1/{self.app_id}/sendMessage":
             return Answer(200, {"code": 80300002, "message": "no permission"})
         if not str(headers.get("timestamp", "")).isdigit():
@@ -54,4 +55,6 @@ class FakeHonor(FakeVendor):
 
     def post_receipts(self, url: str, statuses: list[dict[str, Any]]) -> requests.Response:
         """Post ``{"statuses": [...]}`` (Huawei's shape: Honor's is unconfirmed) with no signature."""
-        return requests.post(url, data=json.dumps({"statuses": statuses}), headers={"Content-Type": "application/json"}, timeout=10)
+        return requests.post(
+            url, data=json.dumps({"statuses": statuses}), headers={"Content-Type": "application/json"}, timeout=10
+        )

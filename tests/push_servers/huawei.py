@@ -14,29 +14,35 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import requests
 
 from notifications.delivery.vendors.huawei import callback_signature
-from tests.push_servers.base import OK, Answer, FakeVendor, Reply
+from tests.push_servers.base import OK, Answer, OAuthVendor, Reply
 
 __all__ = ["FakeHuawei"]
 
 
-class FakeHuawei(FakeVendor):
+class FakeHuawei(OAuthVendor):
     auth_path = "/oauth2/v3/token"
 
-    def __init__(self, *, receipt_username: str = "receipts", receipt_secret: str = "receipt-secret", **options: Any) -> None:
-        super().__init__(**options)
+    def __init__(
+        self, port: int = 0, *, receipt_username: str = "receipts", receipt_secret: str = "receipt-secret", **options: Any
+    ) -> None:
+        super().__init__(port, **options)
         self.receipt_username, self.receipt_secret = receipt_username, receipt_secret
 
     def is_send_path(self, path: str) -> bool:
         return path.startswith("/v1/") and path.endswith("/messages:send")
 
-    def check_send(self, path: str, headers: dict[str, str], body: Any) -> tuple[list[str], bool] | Answer:
+    def check_send(self, path: str, headers: Mapping[str, str], body: Any) -> tuple[list[str], bool] | Answer:
         if path != f"/v1/{self.app_id}/messages:send":
-            return Answer(200, {"code": "80300002", "msg": "The current app does not have the permission to send", "requestId": "r"})
+            return Answer(
+                200,
+                {"code": "80300002", "msg": "The current app does not have the permission to send", "requestId": "r"},
+            )
         message = body.get("message") if isinstance(body, dict) else None
         if not isinstance(message, dict) or not isinstance(message.get("data", ""), str):
             return Answer(400, {"code": "80100003", "msg": "Illegal message structure", "requestId": "r"})

@@ -21,30 +21,39 @@ import hashlib
 import itertools
 import json
 import time
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
 import requests
 
-from tests.push_servers.ov_base import OK, Answer, FakeVendor, Fault
+from tests.push_servers.base import OK, REQUEST_LEVEL, Answer, FakeServer, Reply
 
 AUTH_PATH = "/server/v1/auth"
 BATCH_PATH = "/server/v1/message/notification/unicast_batch"
 REQUIRED = ("title", "content")
 
 
-class FakeOppo(FakeVendor):
+class FakeOppo(FakeServer[Reply]):
     name = "oppo"
 
-    def __init__(self, port: int = 0, *, app_key: str = "oppo-key", master_secret: str = "oppo-master", **options: Any) -> None:
-        super().__init__(port, **options)
+    def __init__(
+        self, port: int = 0, *, app_key: str = "oppo-key", master_secret: str = "oppo-master", **options: Any
+    ) -> None:
+        options.setdefault("token_lifetime", 86400.0)
+        super().__init__(port, default=OK, **options)
         self.app_key = app_key
         self.master_secret = master_secret
         self.deduplicated = 0
         self._sent_ids: set[tuple[str, str]] = set()
         self._numbers = itertools.count(1)
 
-    def route(self, path: str, headers: dict[str, str], raw: bytes) -> Answer | None:
+    def reset(self) -> None:
+        super().reset()
+        with self._lock:
+            self._sent_ids.clear()  # each benchmark phase sends the same notifications anew
+
+    def route(self, path: str, headers: Mapping[str, str], raw: bytes) -> Answer | None:
         form = {key: values[0] for key, values in parse_qs(raw.decode(), keep_blank_values=True).items()}
         if path == AUTH_PATH:
             return self._auth(form)
@@ -62,11 +71,13 @@ class FakeOppo(FakeVendor):
         if sign != expected:
             return self._refuse_auth(15, "Invalid Signature")
         token = self.issue_token()
-        return Answer(200, {"code": 0, "message": "success", "data": {"auth_token": token, "create_time": int(time.time() * 1000)}})
+        return Answer(
+            200,
+            {"code": 0, "message": "success", "data": {"auth_token": token, "create_time": int(time.time() * 1000)}},
+        )
 
     def _refuse_auth(self, code: int, message: str) -> Answer:
-        with self._lock:
-            self.auth_refusals += 1
+        self.refuse_auth()
         return Answer(200, {"code": code, "message": message})
 
     def _batch(self, form: dict[str, str]) -> Answer | None:
@@ -85,25 +96,33 @@ class FakeOppo(FakeVendor):
             messages = json.loads(form.get("messages", ""))
         except ValueError:
             return Answer(200, {"code": 41, "message": "Invalid arguments: messages"})
-        if not isinstance(messages, list) or not 1 <= len(messages) <= 1000 or not all(_well_formed(m) for m in messages):
+        if (
+            not isinstance(messages, list)
+            or not 1 <= len(messages) <= 1000
+            or not all(_well_formed(m) for m in messages)
+        ):
             return Answer(200, {"code": 41, "message": "Invalid arguments"})
         targets = [m["target_value"] for m in messages]
         # Faults OPPO answers for the whole call: the first scripted one among the targets decides.
         for target in targets:
-            fault = self.peek_fault(target)
-            if fault.kind in ("expired", "quota", "rate", "5xx"):
-                self.next_fault(target)
-                with self._lock:
-                    self.answered[(target, fault.kind)] += 1
-                return _whole(fault, token, self)
+            reply = self.peek_reply(target)
+            if reply.kind in REQUEST_LEVEL:
+                self.next_reply(target)
+                return _whole(reply, token, self)
         items = []
         for message in messages:
             target = message["target_value"]
-            fault = self.next_fault(target)
+            reply = self.next_reply(target)
             number = next(self._numbers)
-            if fault.kind == "invalid":
-                self.note(target, fault, message)
-                items.append({"messageId": f"app-1-1-{number}", "registrationId": target, "errorCode": 10000, "errorMessage": "Invalid RegistrationId"})
+            if reply.kind == "invalid":
+                items.append(
+                    {
+                        "messageId": f"app-1-1-{number}",
+                        "registrationId": target,
+                        "errorCode": 10000,
+                        "errorMessage": "Invalid RegistrationId",
+                    }
+                )
                 continue
             key = (str(message["notification"].get("app_message_id", "")), target)
             with self._lock:
@@ -112,13 +131,15 @@ class FakeOppo(FakeVendor):
                 if repeat:
                     self.deduplicated += 1
             if not repeat:
-                self.note(target, OK, message)
+                self.count_delivered(target, message)
             items.append({"messageId": f"app-1-1-{number}", "registrationId": target})
         return Answer(200, {"code": 0, "message": "", "data": items})
 
     # --- receipts ------------------------------------------------------------------------------
 
-    def receipt_body(self, target: str, event: str = "push_arrive", *, param: str | None = None) -> list[dict[str, Any]]:
+    def receipt_body(
+        self, target: str, event: str = "push_arrive", *, param: str | None = None
+    ) -> list[dict[str, Any]]:
         """What OPPO posts to the call_back_url of the last message delivered to ``target``."""
         sent = self.sent_to(target)[-1]["notification"]
         return [{
@@ -145,13 +166,13 @@ def _well_formed(message: Any) -> bool:
     return parameters is None or (isinstance(parameters, str) and len(parameters) <= 4000)
 
 
-def _whole(fault: Fault, token: str, server: FakeOppo) -> Answer:
+def _whole(fault: Reply, token: str, server: FakeOppo) -> Answer:
     if fault.kind == "expired":
         server.revoke(token)
         return Answer(200, {"code": 11, "message": "Invalid AuthToken"})
     if fault.kind == "quota":
         return Answer(200, {"code": 33, "message": "The number of messages exceeds the daily limit"})
-    if fault.kind == "rate":
-        headers = (("Retry-After", str(fault.wait)),) if fault.wait is not None else ()
+    if fault.kind == "rate_limit":
+        headers = {"Retry-After": str(fault.wait)} if fault.wait is not None else {}
         return Answer(200, {"code": 13, "message": "App Call Limited"}, headers)
     return Answer(500, {"code": -1, "message": "Service Currently Unavailable"})

@@ -17,11 +17,12 @@ import hashlib
 import itertools
 import json
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import requests
 
-from tests.push_servers.ov_base import Answer, FakeVendor
+from tests.push_servers.base import OK, Answer, FakeServer, Reply
 
 AUTH_PATH = "/message/auth"
 SEND_PATH = "/message/send"
@@ -33,15 +34,24 @@ def _width(text: str) -> int:
     return sum(2 if ord(c) > 0x2E7F else 1 for c in text)
 
 
-class FakeVivo(FakeVendor):
+class FakeVivo(FakeServer[Reply]):
     name = "vivo"
 
-    def __init__(self, port: int = 0, *, app_id: int = 10004, app_key: str = "vivo-key", app_secret: str = "vivo-secret", **options: Any) -> None:
-        super().__init__(port, **options)
+    def __init__(
+        self,
+        port: int = 0,
+        *,
+        app_id: int = 10004,
+        app_key: str = "vivo-key",
+        app_secret: str = "vivo-secret",
+        **options: Any,
+    ) -> None:
+        options.setdefault("token_lifetime", 86400.0)
+        super().__init__(port, default=OK, **options)
         self.app_id, self.app_key, self.app_secret = app_id, app_key, app_secret
         self._tasks = itertools.count(121397329)
 
-    def route(self, path: str, headers: dict[str, str], raw: bytes) -> Answer | None:
+    def route(self, path: str, headers: Mapping[str, str], raw: bytes) -> Answer | None:
         try:
             body = json.loads(raw or b"{}")
         except ValueError:
@@ -49,7 +59,7 @@ class FakeVivo(FakeVendor):
         if path == AUTH_PATH:
             return self._auth(body)
         if path == SEND_PATH:
-            return self._send(headers.get("authtoken"), body)
+            return self._send(headers.get("authToken"), body)
         return Answer(404, {"result": 404, "desc": "not found"})
 
     def _auth(self, body: dict[str, Any]) -> Answer:
@@ -66,8 +76,7 @@ class FakeVivo(FakeVendor):
         elif sign != hashlib.md5(f"{app_id}{key}{stamp}{self.app_secret}".encode()).hexdigest():
             refusal = (10204, "sign不合法")
         if refusal:
-            with self._lock:
-                self.auth_refusals += 1
+            self.refuse_auth()
             return Answer(200, {"result": refusal[0], "desc": refusal[1]})
         return Answer(200, {"result": 0, "desc": "请求成功", "authToken": self.issue_token()})
 
@@ -82,15 +91,15 @@ class FakeVivo(FakeVendor):
         if invalid:
             return Answer(200, {"result": invalid[0], "desc": invalid[1]})
         target = body["regId"]
-        fault = self.next_fault(target)
-        self.note(target, fault, body)
+        fault = self.next_reply(target)
         if fault.kind == "ok":
+            self.count_delivered(target, body)
             return Answer(200, {"result": 0, "desc": "请求成功", "taskId": str(next(self._tasks))})
         if fault.kind == "invalid":
             return Answer(200, {"result": 10302, "desc": "regId不合法", "invalidUser": {"status": 1, "userid": target}})
         if fault.kind == "quota":
             return Answer(200, {"result": 10070, "desc": "发送总量超出限制"})
-        if fault.kind == "rate":
+        if fault.kind == "rate_limit":
             return Answer(200, {"result": 10072, "desc": "发送速度过快"})
         if fault.kind == "expired":
             self.revoke(token)
@@ -103,7 +112,14 @@ class FakeVivo(FakeVendor):
         """What vivo posts to the registered receipt URL for the last message delivered to ``target``."""
         sent = self.sent_to(target)[-1]
         echoed = (sent.get("extra") or {}).get("callback.param") if param is None else param
-        return {str(next(self._tasks)): {"param": echoed, "targets": target, "ackTime": int(time.time() * 1000), "ackType": ack_type}}
+        return {
+            str(next(self._tasks)): {
+                "param": echoed,
+                "targets": target,
+                "ackTime": int(time.time() * 1000),
+                "ackType": ack_type,
+            }
+        }
 
     def post_receipts(self, url: str, body: dict[str, Any]) -> requests.Response:
         return requests.post(url, json=body, timeout=10)

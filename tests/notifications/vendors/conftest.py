@@ -1,12 +1,12 @@
-"""Fixtures of the OPPO and vivo channel tests: a local vendor server, the app configured to push
-to it through the real provider, devices registered through the API, notifications written as the
-app writes them, and delivery run as the worker runs it (``deliver_due``)."""
+"""Fixtures and helpers of the vendor channel tests (hms, honor, mi, oppo, vivo): each vendor's local
+server with the app pointed at it through the real provider, devices registered through the API,
+notifications written as the app writes them, and delivery run as the worker runs it (``deliver_due``)."""
 
 from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,15 +26,43 @@ from notifications.devices.models import Device
 from notifications.models import Notification, PushStatus
 from notifications.service import notify
 from tests import factories
+from tests.push_servers.honor import FakeHonor
+from tests.push_servers.huawei import FakeHuawei
 from tests.push_servers.oppo import FakeOppo
-from tests.push_servers.ov_base import FakeVendor
 from tests.push_servers.vivo import FakeVivo
+from tests.push_servers.xiaomi import FakeMiPush
 
 API = "/api/v1"
 _numbers = itertools.count(1)
 
 
-def oppo_config(server: FakeOppo) -> dict[str, Any]:
+MI_SECRET = "mi-test-secret"
+MI_PACKAGE = "org.shouwang.app"
+
+
+def hms_settings(server: FakeHuawei) -> dict[str, str]:
+    return {
+        "HMS_CLIENT_ID": server.client_id, "HMS_CLIENT_SECRET": server.client_secret, "HMS_APP_ID": server.app_id,
+        "HMS_ENDPOINT": server.base_url, "HMS_AUTH_URL": server.auth_url,
+        "HMS_RECEIPT_USERNAME": server.receipt_username, "HMS_RECEIPT_SECRET": server.receipt_secret,
+    }  # fmt: skip
+
+
+def honor_settings(server: FakeHonor) -> dict[str, str]:
+    return {
+        "HONOR_CLIENT_ID": server.client_id, "HONOR_CLIENT_SECRET": server.client_secret, "HONOR_APP_ID": server.app_id,
+        "HONOR_ENDPOINT": server.base_url, "HONOR_AUTH_URL": server.auth_url,
+    }  # fmt: skip
+
+
+def mi_settings(server: FakeMiPush) -> dict[str, str]:
+    return {
+        "XIAOMI_APP_SECRET": server.secret, "XIAOMI_PACKAGE": server.package, "XIAOMI_ENDPOINT": server.base_url,
+        "XIAOMI_CALLBACK_URL": "https://shouwang.example/api/v1/push-receipts/mi",
+    }  # fmt: skip
+
+
+def oppo_settings(server: FakeOppo) -> dict[str, str]:
     return {
         "OPPO_APP_KEY": server.app_key,
         "OPPO_MASTER_SECRET": server.master_secret,
@@ -42,11 +70,42 @@ def oppo_config(server: FakeOppo) -> dict[str, Any]:
     }
 
 
-def vivo_config(server: FakeVivo) -> dict[str, Any]:
+def vivo_settings(server: FakeVivo) -> dict[str, str]:
     return {
         "VIVO_APP_ID": str(server.app_id), "VIVO_APP_KEY": server.app_key, "VIVO_APP_SECRET": server.app_secret,
         "VIVO_ENDPOINT": server.base_url,
     }  # fmt: skip
+
+
+#: Per channel: its local server (with the credentials the tests use) and the app settings pointing at it.
+VENDORS: dict[str, tuple[Callable[[], Any], Callable[[Any], dict[str, str]]]] = {
+    "hms": (lambda: FakeHuawei(client_id="10086", client_secret="hms-secret", app_id="10086"), hms_settings),
+    "honor": (
+        lambda: FakeHonor(client_id="honor-client", client_secret="honor-secret", app_id="104400"),
+        honor_settings,
+    ),
+    "mi": (lambda: FakeMiPush(secret=MI_SECRET, package=MI_PACKAGE), mi_settings),
+    "oppo": (FakeOppo, oppo_settings),
+    "vivo": (FakeVivo, vivo_settings),
+}
+
+
+def settings_for(channel: str, server: Any) -> dict[str, str]:
+    """The app settings (environment names) that point ``channel``'s provider at ``server``."""
+    return VENDORS[channel][1](server)
+
+
+def serve(channel: str, app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """``channel``'s local server, started, with the app pointed at it; stopped after the test."""
+    make, _ = VENDORS[channel]
+    server = make().start()
+    for name, value in settings_for(channel, server).items():
+        monkeypatch.setitem(app.config, name, value)
+    try:
+        yield server
+    finally:
+        server.stop()
+        close_providers(app)
 
 
 @dataclass
@@ -64,20 +123,23 @@ class Vendor:
 
 
 def _vendor(channel: str, app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[Vendor]:
-    server: FakeVendor
-    if channel == "oppo":
-        server = oppo_server = FakeOppo().start()
-        config = oppo_config(oppo_server)
-    else:
-        server = vivo_server = FakeVivo().start()
-        config = vivo_config(vivo_server)
-    for name, value in config.items():
-        monkeypatch.setitem(app.config, name, value)
-    try:
+    for server in serve(channel, app, monkeypatch):
         yield Vendor(channel, server, app, monkeypatch)
-    finally:
-        server.stop()
-        close_providers(app)
+
+
+@pytest.fixture
+def hms(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHuawei]:
+    yield from serve("hms", app, monkeypatch)
+
+
+@pytest.fixture
+def honor(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHonor]:
+    yield from serve("honor", app, monkeypatch)
+
+
+@pytest.fixture
+def mi(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeMiPush]:
+    yield from serve("mi", app, monkeypatch)
 
 
 @pytest.fixture
@@ -156,3 +218,38 @@ def device(token: str) -> Device:
     db.session.expire_all()
     found = db.session.scalars(sa.select(Device).where(Device.token == token)).one()
     return found
+
+
+def notify_now(
+    user: User, *, urgent: bool = False, title: str = "今晚巡逻", body: str = "请准时到岗", now: datetime | None = None
+) -> Notification:
+    """A broadcast to ``user`` written as the app writes it, due at once (no quiet hours' wait)."""
+    now = now or utcnow()
+    notify(
+        [user.id],
+        "broadcast",
+        {"title": title, "body": body},
+        {"broadcast_id": 7},
+        urgent=urgent,
+        now=now,
+        deadline=now,
+    )
+    db.session.flush()
+    return db.session.scalars(
+        sa.select(Notification).where(Notification.user_id == user.id).order_by(Notification.id.desc())
+    ).first()  # type: ignore[return-value]
+
+
+def status(note: Notification) -> PushStatus:
+    db.session.expire_all()
+    row = db.session.get(Notification, note.id)
+    assert row is not None
+    return PushStatus(row.push_status)
+
+
+def pending_due() -> datetime | None:
+    """When the earliest pending notification is due (None: nothing pending)."""
+    db.session.expire_all()
+    return db.session.scalar(
+        sa.select(sa.func.min(Notification.push_due_at)).where(Notification.push_status == PushStatus.PENDING)
+    )

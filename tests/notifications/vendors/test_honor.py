@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
-from datetime import timedelta
 
 import pytest
 from flask import Flask, request
@@ -13,21 +11,13 @@ from flask.testing import FlaskClient
 from core.db import utcnow
 from core.errors import Forbidden, Unauthorized
 from notifications.delivery import receipts
-from notifications.delivery.push import Outcome, PushMessage, providers
 from notifications.delivery.service import deliver_due
 from notifications.delivery.vendors import honor as honor_vendor
 from notifications.models import PushStatus
-from tests.notifications.vendors.huawei_honor_support import (  # noqa: F401 (fixtures)
-    device,
-    hms,
-    honor,
-    notify,
-    pending_due,
-    register,
-    status,
-    volunteer,
-)
-from tests.push_servers.base import EXPIRED, INVALID, OK, UNAVAILABLE, rate_limited
+from tests.notifications.vendors.conftest import device, register, status
+from tests.notifications.vendors.conftest import make_recipient as volunteer
+from tests.notifications.vendors.conftest import notify_now as notify
+from tests.push_servers.base import INVALID
 from tests.push_servers.honor import FakeHonor
 
 
@@ -63,27 +53,6 @@ def test_a_kind_nobody_classified_goes_as_marketing(
     assert honor.sent_to(token)[0]["android"]["notification"]["importance"] == "LOW"
 
 
-def test_threads_sending_at_once_share_one_token_fetch(app: Flask, honor: FakeHonor) -> None:
-    provider = providers(app)["honor"]
-    start = threading.Barrier(8)
-    results: list[Outcome] = []
-
-    def send(number: int) -> None:
-        message = PushMessage(f"t-{number}", "标题", "内容", {"type": "broadcast", "notification_id": str(number)})
-        start.wait()
-        with app.app_context():
-            results.extend(r.outcome for r in provider.send([message]))
-
-    threads = [threading.Thread(target=send, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert results == [Outcome.OK] * 8
-    assert honor.token_fetches == 1
-
-
 def test_a_token_close_to_its_expiry_is_refreshed_before_it_is_refused(client: FlaskClient, honor: FakeHonor) -> None:
     users = [volunteer() for _ in range(3)]
     for user in users:
@@ -97,22 +66,7 @@ def test_a_token_close_to_its_expiry_is_refreshed_before_it_is_refused(client: F
     for user in users:
         notify(user)
         deliver_due(now=utcnow())
-    assert honor.token_fetches == 4 and honor.auth_refusals == 1
-
-
-def test_a_token_expiring_mid_batch_is_refreshed_and_only_the_unaccepted_are_sent_again(
-    client: FlaskClient, honor: FakeHonor
-) -> None:
-    users = [volunteer() for _ in range(4)]
-    tokens = [register(client, user, "honor") for user in users]
-    notes = [notify(user) for user in users]
-    honor.script(tokens[1], EXPIRED)
-
-    deliver_due(now=utcnow())
-
-    assert [status(note) for note in notes] == [PushStatus.SENT] * 4
-    assert honor.delivered_tokens() == dict.fromkeys(tokens, 1)
-    assert honor.token_fetches == 2
+    assert honor.token_fetches == 4 and honor.token_refusals == 1
 
 
 def test_an_expired_device_token_deactivates_its_device(client: FlaskClient, honor: FakeHonor) -> None:
@@ -125,46 +79,6 @@ def test_an_expired_device_token_deactivates_its_device(client: FlaskClient, hon
 
     assert status(note) == PushStatus.SENT
     assert device(dead).active is False and device(alive).active is True
-
-
-def test_a_rate_limit_is_retried_after_the_wait_given(client: FlaskClient, honor: FakeHonor) -> None:
-    user = volunteer()
-    token = register(client, user, "honor")
-    honor.script(token, rate_limited(90))
-    note = notify(user)
-    now = utcnow()
-
-    deliver_due(now=now)
-
-    due = pending_due()
-    assert due is not None and due >= now + timedelta(seconds=90)
-    deliver_due(now=due)
-    assert status(note) == PushStatus.SENT and honor.delivered(token) == 1
-
-
-@pytest.mark.parametrize("outage", ["refusing-connections", "answering-500"])
-def test_everything_is_delivered_once_the_service_is_back(client: FlaskClient, honor: FakeHonor, outage: str) -> None:
-    users = [volunteer() for _ in range(4)]
-    tokens = [register(client, user, "honor") for user in users]
-    notes = [notify(user) for user in users]
-    if outage == "refusing-connections":
-        honor.go_down()
-    else:
-        honor.default = UNAVAILABLE
-    clock = utcnow()
-    for _ in range(2):
-        assert deliver_due(now=clock).sent == 0
-        clock = pending_due() or clock
-
-    honor.come_up()
-    honor.default = OK
-    runs = 0
-    while (due := pending_due()) is not None:
-        deliver_due(now=max(clock, due))
-        runs += 1
-        assert runs < 10
-    assert [status(note) for note in notes] == [PushStatus.SENT] * 4
-    assert honor.delivered_tokens() == dict.fromkeys(tokens, 1)
 
 
 # --- receipts (unconfirmed protocol: refused unless HONOR_RECEIPTS) ---------------------------------

@@ -8,9 +8,7 @@ in Huawei's words.
 from __future__ import annotations
 
 import json
-import threading
 import time
-from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -22,21 +20,14 @@ from core.errors import Forbidden, Unauthorized
 from core.extensions import db
 from notifications.delivery import receipts
 from notifications.delivery.models import PushReceipt
-from notifications.delivery.push import Outcome, PushMessage, providers
+from notifications.delivery.push import providers
 from notifications.delivery.service import deliver_due
 from notifications.delivery.vendors import huawei
 from notifications.models import PushStatus
-from tests.notifications.vendors.huawei_honor_support import (  # noqa: F401 (fixtures)
-    device,
-    hms,
-    honor,
-    notify,
-    pending_due,
-    register,
-    status,
-    volunteer,
-)
-from tests.push_servers.base import EXPIRED, INVALID, OK, UNAVAILABLE, rate_limited
+from tests.notifications.vendors.conftest import device, register, status
+from tests.notifications.vendors.conftest import make_recipient as volunteer
+from tests.notifications.vendors.conftest import notify_now as notify
+from tests.push_servers.base import INVALID
 from tests.push_servers.huawei import FakeHuawei
 
 
@@ -107,43 +98,7 @@ def test_a_token_close_to_its_expiry_is_refreshed_before_it_is_refused(client: F
         deliver_due(now=utcnow())
 
     assert hms.token_fetches == 3
-    assert hms.auth_refusals == 0  # never sent with a token the server had let expire
-
-
-def test_threads_sending_at_once_share_one_token_fetch(app: Flask, hms: FakeHuawei) -> None:
-    provider = providers(app)["hms"]
-    start = threading.Barrier(8)
-    results: list[Outcome] = []
-
-    def send(number: int) -> None:
-        message = PushMessage(f"t-{number}", "标题", "内容", {"type": "broadcast", "notification_id": str(number)})
-        start.wait()
-        with app.app_context():
-            results.extend(r.outcome for r in provider.send([message]))
-
-    threads = [threading.Thread(target=send, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert results == [Outcome.OK] * 8
-    assert hms.token_fetches == 1
-
-
-def test_a_token_expiring_mid_batch_is_refreshed_and_only_the_unaccepted_are_sent_again(
-    client: FlaskClient, hms: FakeHuawei
-) -> None:
-    users = [volunteer() for _ in range(4)]
-    tokens = [register(client, user, "hms") for user in users]
-    notes = [notify(user) for user in users]
-    hms.script(tokens[2], EXPIRED)  # the third call of the batch finds its access token expired
-
-    deliver_due(now=utcnow())
-
-    assert [status(note) for note in notes] == [PushStatus.SENT] * 4
-    assert hms.delivered_tokens() == dict.fromkeys(tokens, 1)  # the first two were not sent again
-    assert hms.token_fetches == 2
+    assert hms.token_refusals == 0  # never sent with a token the server had let expire
 
 
 def test_an_invalid_token_deactivates_its_device_and_the_other_is_reached(client: FlaskClient, hms: FakeHuawei) -> None:
@@ -168,50 +123,6 @@ def test_all_tokens_invalid_deactivates_the_device(client: FlaskClient, hms: Fak
     deliver_due(now=utcnow())
 
     assert device(dead).active is False
-
-
-def test_flow_control_is_retried_after_the_wait_huawei_names(client: FlaskClient, hms: FakeHuawei) -> None:
-    user = volunteer()
-    token = register(client, user, "hms")
-    hms.script(token, rate_limited(120))
-    note = notify(user)
-    now = utcnow()
-
-    deliver_due(now=now)
-
-    assert status(note) == PushStatus.PENDING
-    due = pending_due()
-    assert due is not None and due >= now + timedelta(seconds=120)
-    assert deliver_due(now=due - timedelta(seconds=1)).claimed == 0
-    deliver_due(now=due)
-    assert status(note) == PushStatus.SENT and hms.delivered(token) == 1
-
-
-@pytest.mark.parametrize("outage", ["refusing-connections", "answering-500"])
-def test_everything_is_delivered_once_the_service_is_back(client: FlaskClient, hms: FakeHuawei, outage: str) -> None:
-    users = [volunteer() for _ in range(5)]
-    tokens = [register(client, user, "hms") for user in users]
-    notes = [notify(user, urgent=n % 2 == 0) for n, user in enumerate(users)]
-    if outage == "refusing-connections":
-        hms.go_down()
-    else:
-        hms.default = UNAVAILABLE
-    clock = utcnow()
-    for _ in range(3):
-        stats = deliver_due(now=clock)
-        assert stats.sent == 0
-        clock = pending_due() or clock
-    assert not hms.delivered_tokens()
-
-    hms.come_up()
-    hms.default = OK
-    runs = 0
-    while (due := pending_due()) is not None:
-        deliver_due(now=max(clock, due))
-        runs += 1
-        assert runs < 10
-    assert [status(note) for note in notes] == [PushStatus.SENT] * 5
-    assert hms.delivered_tokens() == dict.fromkeys(tokens, 1)
 
 
 def test_a_probe_checks_without_delivering(app: Flask, hms: FakeHuawei) -> None:

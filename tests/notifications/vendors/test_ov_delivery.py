@@ -18,8 +18,8 @@ from notifications.delivery.push import Outcome, PushMessage, providers
 from notifications.delivery.service import deliver_due
 from notifications.delivery.vendors.ov_shared import RESET_MARGIN_SECONDS
 from notifications.models import Notification, PushStatus, PushWait
-from tests.notifications.vendors.conftest import API, Vendor, deliver, make_recipient, register, statuses, write
-from tests.push_servers.ov_base import OK, QUOTA, SERVER_ERROR, rate_limited
+from tests.notifications.vendors.conftest import API, Vendor, deliver, device, make_recipient, register, statuses, write
+from tests.push_servers.base import INVALID, OK, QUOTA, UNAVAILABLE, rate_limited
 
 
 def fresh(note: Notification) -> Notification:
@@ -132,7 +132,7 @@ def test_quota_rows_stay_in_the_inbox_and_go_after_the_reset_urgent_first(vendor
 def test_a_5xx_is_retried_and_the_message_goes_once_the_vendor_answers(vendor: Vendor, client: FlaskClient) -> None:
     user = make_recipient()
     token = register(client, user, vendor.channel)
-    vendor.server.script(token, SERVER_ERROR)
+    vendor.server.script(token, UNAVAILABLE)
     note = write(user)
     assert deliver().retrying == 1
     assert deliver_due(now=fresh(note).push_due_at).sent == 1
@@ -219,3 +219,27 @@ def test_a_body_that_is_not_the_vendors_is_422(vendor: Vendor, client: FlaskClie
     wrong = {"a": 1} if vendor.channel == "oppo" else [1, 2]
     assert client.post(f"{API}/push-receipts/{vendor.channel}", json=wrong).status_code == 422
     assert recorded() == []
+
+
+WRONG_SECRET = {"oppo": "OPPO_MASTER_SECRET", "vivo": "VIVO_APP_SECRET"}
+
+
+def test_a_wrong_secret_sends_nothing_and_keeps_the_rows(vendor: Vendor, client: FlaskClient) -> None:
+    vendor.configure(**{WRONG_SECRET[vendor.channel]: "not-the-secret"})
+    user = make_recipient()
+    register(client, user, vendor.channel)
+    write(user)
+    stats = deliver()
+    assert (stats.sent, stats.retrying) == (0, 1)
+    assert vendor.server.auth_refusals == 1 and vendor.server.token_fetches == 0
+    assert statuses() == {PushStatus.PENDING: 1}
+
+
+def test_an_invalid_registration_id_deactivates_only_that_device(vendor: Vendor, client: FlaskClient) -> None:
+    user = make_recipient()
+    dead, alive = register(client, user, vendor.channel), register(client, user, vendor.channel)
+    vendor.server.script(dead, INVALID)
+    write(user)
+    assert deliver().sent == 1
+    assert device(dead).active is False and device(alive).active is True
+    assert vendor.server.delivered(alive) == 1

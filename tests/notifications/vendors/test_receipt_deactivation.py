@@ -27,8 +27,6 @@ from tests import factories
 from tests.fcm_server import FakeFcm
 from tests.notifications.test_delivery import fcm  # noqa: F401 (fixture)
 from tests.notifications.vendors.conftest import deliver, make_recipient
-from tests.notifications.vendors.huawei_honor_support import hms, honor  # noqa: F401 (fixtures)
-from tests.notifications.vendors.test_xiaomi import mi  # noqa: F401 (fixture)
 from tests.push_servers.xiaomi import receipt_form
 
 API = "/api/v1"
@@ -86,7 +84,7 @@ def _start(name: str, request: pytest.FixtureRequest, client: FlaskClient) -> Ve
             item = {"param": _reference("mi", note_id, forged), "type": status, "targets": token or "", "timestamp": _millis()}
             return client.post(url, data=receipt_form({"msg1": item}))
 
-        return Vendor(name, _MiSent(server), post_mi)
+        return Vendor(name, server, post_mi)
     # OPPO and vivo, in the shapes their documents give (docs/push-vendors.md)
     fixture = request.getfixturevalue(name)
     monkeypatch.setitem(app.config, "OPPO_RECEIPT_URL", f"https://sw.example{url}")
@@ -101,16 +99,6 @@ def _start(name: str, request: pytest.FixtureRequest, client: FlaskClient) -> Ve
         return client.post(url, json={"t1": {"param": param, "targets": token or "", "ackTime": _millis(), "ackType": status}})
 
     return Vendor(name, fixture.server, post_ov)
-
-
-class _MiSent:
-    """FakeMiPush counts deliveries per regid rather than keeping bodies."""
-
-    def __init__(self, server: Any) -> None:
-        self.server = server
-
-    def sent_to(self, token: str) -> list[int]:
-        return [1] * self.server.delivered(token)
 
 
 def register(client: FlaskClient, user: User, channel: str, token: str, installation_id: str | None = None) -> Device:

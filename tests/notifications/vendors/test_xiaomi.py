@@ -10,7 +10,6 @@ import itertools
 import json
 import threading
 import urllib.parse
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -21,7 +20,7 @@ from flask.testing import FlaskClient
 from accounts.models import User
 from core.db import utcnow
 from core.extensions import db
-from notifications.delivery.push import close_providers, providers
+from notifications.delivery.push import providers
 from notifications.delivery.receipts import verified_reference
 from notifications.delivery.service import deliver_due
 from notifications.delivery.vendors import xiaomi
@@ -29,6 +28,7 @@ from notifications.devices.models import Device
 from notifications.models import Notification, PushStatus, PushWait
 from tests import factories
 from tests.notifications.test_delivery import fresh, make_notification, make_recipient
+from tests.notifications.vendors.conftest import MI_PACKAGE, MI_SECRET
 from tests.push_servers.xiaomi import (
     ALL_INVALID,
     BAD_PAYLOAD,
@@ -40,27 +40,7 @@ from tests.push_servers.xiaomi import (
     rate_limited,
 )
 
-SECRET = "mi-test-secret"
-PACKAGE = "org.shouwang.app"
 _regids = itertools.count(1)
-
-
-def configure(app: Flask, monkeypatch: pytest.MonkeyPatch, server: FakeMiPush) -> None:
-    monkeypatch.setitem(app.config, "XIAOMI_APP_SECRET", SECRET)
-    monkeypatch.setitem(app.config, "XIAOMI_PACKAGE", PACKAGE)
-    monkeypatch.setitem(app.config, "XIAOMI_ENDPOINT", server.base_url)
-    monkeypatch.setitem(app.config, "XIAOMI_CALLBACK_URL", "https://shouwang.example/api/v1/push-receipts/mi")
-
-
-@pytest.fixture
-def mi(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeMiPush]:
-    server = FakeMiPush(secret=SECRET, package=PACKAGE).start()
-    configure(app, monkeypatch, server)
-    try:
-        yield server
-    finally:
-        server.stop()
-        close_providers(app)
 
 
 def register(client: FlaskClient, user: User, token: str | None = None) -> Device:
@@ -96,7 +76,7 @@ def test_a_notification_goes_to_mipush_as_a_private_service_message(client: Flas
     assert mi.delivered(phone.token) == mi.delivered(tablet.token) == 1
     [form] = mi.forms  # one call: the same content to both regids
     assert sorted(form["registration_id"].split(",")) == sorted([phone.token, tablet.token])
-    assert form["restricted_package_name"] == PACKAGE and form["pass_through"] == "0"
+    assert form["restricted_package_name"] == MI_PACKAGE and form["pass_through"] == "0"
     assert (form["title"], form["description"]) == ("新的排班", "您被安排在明晚的巡逻")
     assert payload(form) == {"type": "shift_reminder", "shift_id": "5", "notification_id": str(note.id)}
     assert form["extra.channel_id"] == xiaomi.SERVICE_CHANNEL
@@ -176,7 +156,7 @@ def test_there_is_no_token_step_the_secret_is_read_once_for_every_thread(
     assert answers == ["ok"] * 8
     assert isinstance(provider, xiaomi.XiaomiProvider)
     assert provider.tokens.refreshes == 1
-    assert mi.token_fetches == 0 and mi.auth_failures == 0 and mi.calls == 8
+    assert mi.token_fetches == 0 and mi.auth_refusals == 0 and mi.calls == 8
 
 
 # --- answers --------------------------------------------------------------------------------------------
@@ -227,8 +207,8 @@ def test_a_refused_secret_is_a_configuration_error_never_a_dead_device(
 
     row = fresh(Notification, note.id)
     assert row.push_status == PushStatus.PENDING and fresh(Device, device.id).active
-    assert mi.auth_failures == 1 and mi.delivered(device.token) == 0
-    monkeypatch.setitem(app.config, "XIAOMI_APP_SECRET", SECRET)  # the operator fixes it
+    assert mi.auth_refusals == 1 and mi.delivered(device.token) == 0
+    monkeypatch.setitem(app.config, "XIAOMI_APP_SECRET", MI_SECRET)  # the operator fixes it
     deliver_due(now=row.push_due_at)
     assert fresh(Notification, note.id).push_status == PushStatus.SENT and mi.delivered(device.token) == 1
 

@@ -14,7 +14,7 @@ from notifications.delivery.models import PushReceipt
 from notifications.delivery.receipts import signed_reference
 from notifications.delivery.service import deliver_due
 from tests.notifications.test_delivery import make_notification, make_recipient
-from tests.notifications.vendors.test_xiaomi import mi, register  # noqa: F401 (fixture)
+from tests.notifications.vendors.test_xiaomi import register
 from tests.problems import assert_problem
 from tests.push_servers.xiaomi import FakeMiPush, receipt_form, receipt_items
 
