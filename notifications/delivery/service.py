@@ -30,7 +30,6 @@ time.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -490,7 +489,8 @@ def _finish(rows: list[dict[str, Any]], claim: str) -> None:
             "statuses": [str(row["status"]) for row in rows],
             "due_ats": [row["due_at"] for row in rows],
             "attempts": [row["attempts"] for row in rows],
-            "device_ids": [json.dumps(row["device_ids"]) for row in rows],
+            # A list of ids as JSON, without json.dumps per row (it is the run's hottest loop).
+            "device_ids": ["[" + ",".join(map(str, row["device_ids"])) + "]" for row in rows],
             "errors": [row["error"] for row in rows],
             "waits": [None if row["wait"] is None else str(row["wait"]) for row in rows],
             "pushed_ats": [row["pushed_at"] for row in rows],
