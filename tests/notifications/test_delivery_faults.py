@@ -249,13 +249,18 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_duplicates_no_inbox_row(
 
 
 def claimed_and_sent(app: Flask) -> tuple[int, int]:
-    """Rows still held under a run's claim, and rows sent (read in a transaction of its own)."""
+    """Rows still held under a run's claim, and rows sent: in one statement, so from one snapshot
+    (two reads could see the first batch still claimed and then already sent)."""
     with app.app_context():
         t = Notification.__table__
-        held = db.session.scalar(sa.select(sa.func.count()).where(t.c.push_claim.is_not(None)))
-        sent = db.session.scalar(sa.select(sa.func.count()).where(t.c.push_status == PushStatus.SENT))
+        held, sent = db.session.execute(
+            sa.select(
+                sa.func.coalesce(sa.func.sum(sa.case((t.c.push_claim.is_not(None), 1), else_=0)), 0),
+                sa.func.coalesce(sa.func.sum(sa.case((t.c.push_status == PushStatus.SENT, 1), else_=0)), 0),
+            )
+        ).one()
         db.session.rollback()
-    return int(held or 0), int(sent or 0)
+    return int(held), int(sent)
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
