@@ -18,6 +18,10 @@ a vendor a network away):
   of PUSH_BATCH_SIZE);
 - ours: ``deliver_due`` (budget inf) on a seeded outbox, with a fresh provider (its token fetch is
   timed, as bare's is): claim with a lease, devices, the vendor provider, outcomes written;
+- floor (bench/push_floor.py): the least a durable outbox must do, by hand in plain psycopg, one
+  batch after another — claim with a lease, read the devices, send through the same provider,
+  record every row — so against bare it shows what durability costs, and ours against it what our
+  code costs beyond that work (the rows are put back afterwards and the table vacuumed);
 - bare again, so drift on the machine shows.
 
 Database: BENCH_DATABASE_URL (default ``postgresql://postgres@127.0.0.1:5432/test_bench_push_<channel>``,
@@ -52,6 +56,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(1, str(HERE))
 
+import push_floor  # noqa: E402
 import requests  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
@@ -250,10 +255,19 @@ def bare_calls(app: Any, channel: str) -> Bare:
         return Bare(payloads, vivo_token, vivo_one, 1)
 
 
-def bare(calls: Bare) -> tuple[float, int]:
-    """The calls on one pooled session (as many connections as calls side by side): seconds, calls taken."""
-    session = requests.Session()
-    session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=max(calls.side_by_side, 1) + 2))
+def bare(calls: Bare, channel: str) -> tuple[float, int]:
+    """The calls on one pooled session (as many connections as calls side by side): seconds, calls taken.
+
+    The session is set up as our provider's is: the vendors' ``pooled_session`` (environment read
+    once), FCM's a plain one as firebase-admin's; so bare and ours differ by the outbox alone."""
+    from notifications.delivery.vendors.base import pooled_session
+
+    pool = max(calls.side_by_side, 1) + 2
+    if channel == "fcm":
+        session = requests.Session()
+        session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=pool))
+    else:
+        session = pooled_session("http://", pool)
     started = time.perf_counter()
     token = calls.auth(session)
     if calls.side_by_side > 1:
@@ -301,12 +315,18 @@ def run(channel: str, count: int, latency_ms: float = 0.0) -> int:
         tokens = {f"{channel}-bench-{i:07d}" for i in range(1, count + 1)}
         times: dict[str, float] = {}
         checks: dict[str, bool] = {}
-        for phase in ("bare_1", "ours", "bare_2"):
+        outbox = push_floor.pending(url)
+        for phase in ("bare_1", "floor", "ours", "bare_2"):
             server.reset()
-            times[phase], taken = ours(app) if phase == "ours" else bare(calls)
+            if phase == "floor":
+                done_floor = push_floor.deliver(app, channel, url, limit=BATCH)
+                times[phase], taken = done_floor["seconds"], done_floor["messages"]
+                push_floor.reset(url, outbox)  # the same outbox again for ours
+            else:
+                times[phase], taken = ours(app) if phase == "ours" else bare(calls, channel)
             delivered = server.delivered()
             checks[phase] = set(delivered) == tokens and set(delivered.values()) == {1}
-            done = f"{taken} rows sent" if phase == "ours" else f"{taken} calls taken"
+            done = f"{taken} rows sent" if phase in ("ours", "floor") else f"{taken} calls taken"
             print(f"# {phase}: {count / times[phase]:.0f} msg/s ({times[phase]:.2f} s, {done}), "
                   f"each token once: {checks[phase]}", file=sys.stderr)  # fmt: skip
         with app.app_context():
@@ -317,11 +337,16 @@ def run(channel: str, count: int, latency_ms: float = 0.0) -> int:
     finally:
         server.stop()
     rates = {phase: round(count / seconds) for phase, seconds in times.items()}
-    ratio = round(rates["ours"] / statistics.mean([rates["bare_1"], rates["bare_2"]]), 2)
+    bare_rate = statistics.mean([rates["bare_1"], rates["bare_2"]])
+    ratio = round(rates["ours"] / bare_rate, 2)
+    to_floor = round(rates["ours"] / rates["floor"], 2)
+    floor_to_bare = round(rates["floor"] / bare_rate, 2)
     ok = all(checks.values())
     print(json.dumps({"channel": channel, "messages": count, "latency_ms": latency_ms, "per_second": rates,
-                      "ratio": ratio, "checks": checks}))  # fmt: skip
-    print(f"| {channel} | {count} | {latency_ms:g} | {rates['bare_1']} / {rates['bare_2']} | {rates['ours']} | {ratio}× |")
+                      "ratio": ratio, "ours_to_floor": to_floor, "floor_to_bare": floor_to_bare,
+                      "checks": checks}))  # fmt: skip
+    print(f"| {channel} | {count} | {latency_ms:g} | {rates['bare_1']} / {rates['bare_2']} | {rates['floor']} "
+          f"| {rates['ours']} | {ratio}× | {to_floor}× | {floor_to_bare}× |")  # fmt: skip
     print(f"Target ≥ {TARGET_RATIO}×: {'met' if ratio >= TARGET_RATIO and ok else 'NOT met'}"
           f"{'' if ok else '; a check FAILED: ' + json.dumps(checks)}")  # fmt: skip
     return 0 if ok else 2

@@ -42,7 +42,6 @@ DEFAULTS: dict[str, dict[str, str]] = {
 }
 
 
-
 @lru_cache(maxsize=16)
 def _overrides(raw: str | None) -> Mapping[str, Mapping[str, str]]:
     if not raw:
@@ -56,5 +55,11 @@ def _overrides(raw: str | None) -> Mapping[str, Mapping[str, str]]:
 def category(channel: str, kind: str) -> str | None:
     """The vendor value for ``kind`` on ``channel`` (the deployment's, else the table's; the
     channel's ``default`` for a kind not listed); None when the channel has none."""
-    table = {**DEFAULTS.get(channel, {}), **_overrides(current_app.config.get("PUSH_CATEGORIES")).get(channel, {})}
+    table = _table(channel, current_app.config.get("PUSH_CATEGORIES"))
     return table.get(kind, table.get("default"))
+
+
+@lru_cache(maxsize=64)
+def _table(channel: str, raw: str | None) -> Mapping[str, str]:
+    # Made once per channel and setting, not per message: a provider asks for every message it sends.
+    return {**DEFAULTS.get(channel, {}), **_overrides(raw).get(channel, {})}

@@ -7,9 +7,14 @@ SKIP LOCKED``; SQLite has one writer at a time, and the claim is one ``UPDATE �
 statement, so two runs cannot claim the same row there either. Then it sends, outside any
 transaction, to each recipient's active, fresh devices not reached yet, and records each row's
 outcome with an UPDATE guarded by its claim id: a run whose lease expired (and whose rows another
-run took over) changes nothing. Outcomes are committed after each provider batch, so a worker
-killed mid-run loses at most one batch's results; its rows come back when the lease ends, and are
-sent again — a push may arrive twice (at least once), an inbox row is never duplicated.
+run took over) changes nothing. Outcomes are committed after each provider call, so a worker
+killed mid-run loses at most the answers of the calls it had out; their rows come back when the
+lease ends, and are sent again — a push may arrive twice (at least once), an inbox row is never
+duplicated.
+
+The calls go out on a thread of the run's own (:class:`_Sender`), a chunk or two ahead, while the
+run's thread records the answers of the previous call and claims the next batch: the database
+work of the outbox is done while the push service is answering, not after it.
 
 What each answer does to a row (sent, retried, failed, a dead token) is decided in
 :mod:`notifications.delivery.outcomes`.
@@ -25,15 +30,19 @@ time.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import Flask, current_app
 from prometheus_client import Counter
 
 from core.db import rowcount, utcnow
@@ -66,6 +75,59 @@ class _Run:
 
     recovered: bool = False  # outage rows were made due (once per run is enough)
     probed: bool = False
+    made_due: bool = False  # rows were made due since the last claim: claim again
+
+
+@dataclass
+class _Chunk:
+    """One provider call's worth of pushes (at most ``PUSH_BATCH_SIZE``, one channel)."""
+
+    provider: PushProvider
+    pushes: list[Push]
+    fits: int  # how many of them the channel's daily cap let through (reserved before sending)
+    now: datetime
+    claim: str
+
+
+#: Chunks handed to the sender ahead of the one whose answers the run waits for: enough that the
+#: sender never waits for the database, few enough that a killed worker leaves little unrecorded.
+_AHEAD = 2
+
+
+class _Sender:
+    """The provider calls of a run, made one chunk after another on a thread of their own.
+
+    While a chunk's calls are out, the run's own thread records the previous chunk's answers and
+    claims the next batch: the database work is done in the time the push service takes to
+    answer, instead of after it (a run is as fast as the slower of the two, not their sum). Only
+    HTTP happens on this thread; the database stays with the run's thread and its session.
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self._app = app
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="push-sender")
+        self._queue: deque[tuple[_Chunk, Future[list[SendResult]]]] = deque()
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def submit(self, chunk: _Chunk) -> None:
+        self._queue.append((chunk, self._pool.submit(self._call, chunk)))
+
+    def next(self) -> tuple[_Chunk, list[SendResult]]:
+        """The oldest chunk and its answers (waits for them)."""
+        chunk, answered = self._queue.popleft()
+        return chunk, answered.result()
+
+    def _call(self, chunk: _Chunk) -> list[SendResult]:
+        if not chunk.fits:
+            return []
+        with self._app.app_context():  # the providers read settings (categories, receipt keys)
+            return _send(chunk.provider, [push.message for push in chunk.pushes[: chunk.fits]])
+
+    def close(self) -> None:
+        # Chunks not sent yet stay claimed: their rows come back when the lease ends.
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def deliver_due(
@@ -73,36 +135,74 @@ def deliver_due(
 ) -> DeliveryStats:
     """Deliver due rows, batch after batch, until none is left or the time budget is spent.
 
-    Commits as it goes (claims, then outcomes per provider batch), so call it as a unit of work
+    Commits as it goes (claims, then outcomes per provider call), so call it as a unit of work
     of its own (a task), not inside a request's transaction. ``now`` fixes the clock (tests).
     """
+    return _deliver(now, limit=limit, budget_seconds=budget_seconds, max_claims=None)
+
+
+def deliver_batch(now: datetime | None = None, *, limit: int) -> DeliveryStats:
+    """Claim at most ``limit`` due rows once, push them, record the outcomes."""
+    return _deliver(now, limit=limit, budget_seconds=float("inf"), max_claims=1)
+
+
+def _deliver(
+    now: datetime | None, *, limit: int | None, budget_seconds: float, max_claims: int | None
+) -> DeliveryStats:
     limit = limit or int(current_app.config["PUSH_BATCH_SIZE"])
     started = time.monotonic()
-    total = DeliveryStats()
+    stats = DeliveryStats()
     run = _Run()
-    while True:
-        batch = deliver_batch(now, limit=limit, run=run)
-        total.add(batch)
-        if batch.claimed < limit and not batch.recovered:
-            if total.claimed or run.probed or not _probe_after_outage(now or utcnow(), run, total):
-                return total
-        elif time.monotonic() - started >= budget_seconds:
-            total.more = True
-            return total
+    claims = 0
+    more_due = True
+    sender = _Sender(current_app._get_current_object())  # type: ignore[attr-defined]  # the proxy's own, untyped
+    try:
+        while True:
+            while more_due and len(sender) < _AHEAD:
+                if max_claims is not None and claims >= max_claims:
+                    more_due = False
+                elif claims and time.monotonic() - started >= budget_seconds:
+                    stats.more, more_due = True, False
+                else:
+                    claims += 1
+                    run.made_due = False
+                    claimed, chunks = _claim_batch(now or utcnow(), limit, stats)
+                    more_due = claimed == limit
+                    for chunk in chunks:
+                        sender.submit(chunk)
+            if len(sender):
+                chunk, results = sender.next()
+                for later in _record(chunk, results, run, stats):
+                    sender.submit(later)
+                more_due = more_due or (run.made_due and not stats.more)
+                continue
+            if run.made_due and not stats.more and (max_claims is None or claims < max_claims):
+                more_due = True
+                continue
+            if (
+                max_claims is None
+                and not stats.claimed
+                and not run.probed
+                and _probe_after_outage(now or utcnow(), run, stats)
+            ):
+                more_due = True
+                continue
+            return stats
+    finally:
+        sender.close()
 
 
-def deliver_batch(now: datetime | None = None, *, limit: int, run: _Run | None = None) -> DeliveryStats:
-    """Claim at most ``limit`` due rows, push them, record the outcomes."""
-    now = now or utcnow()
-    run = run or _Run()
+def _claim_batch(now: datetime, limit: int, stats: DeliveryStats) -> tuple[int, list[_Chunk]]:
+    """Claim at most ``limit`` due rows and make them into provider chunks (their caps reserved);
+    rows with nothing to send are settled at once. Returns how many rows were claimed."""
     config = current_app.config
     by_channel = providers()
     claim = str(uuid.uuid4())
     rows = _claim(now, limit, claim, timedelta(seconds=int(config["PUSH_LEASE_SECONDS"])))
-    commit_batch()  # the lease is taken: other runs now pass these rows over
-    stats = DeliveryStats(claimed=len(rows))
+    stats.claimed += len(rows)
     if not rows:
-        return stats
+        commit_batch()
+        return 0, []
 
     writes = Writes()
     pushes: list[tuple[str, Push]] = []
@@ -124,42 +224,52 @@ def deliver_batch(now: datetime | None = None, *, limit: int, run: _Run | None =
             push = Push(row, first.id, first.refreshed_at, targets.message(row, first.token), fallbacks)
             pushes.append((first.channel, push))
     _write(writes, claim, now)
-    commit_batch()  # rows with nothing to send are settled before anything goes out
-
-    batch_size = int(config["PUSH_BATCH_SIZE"])
-    while pushes:  # a round per fallback: a phone's next token after its first one died
-        later: list[tuple[str, Push]] = []
-        for channel in sorted({channel for channel, _ in pushes}):
-            # Urgent first, so that what still fits under a daily cap goes to them.
-            of_channel = sorted((push for c, push in pushes if c == channel), key=lambda push: not push.row.urgent)
-            for start in range(0, len(of_channel), batch_size):
-                chunk = of_channel[start : start + batch_size]
-                later += _send_chunk(by_channel[channel], chunk, now, claim, run, stats)
-        pushes = later
-    return stats
+    chunks = _chunks(pushes, by_channel, now, claim)
+    # One commit before anything goes out: the lease (other runs now pass these rows over), the
+    # settled rows, and the caps' reservations (taken last, so their rows are locked only briefly).
+    commit_batch()
+    return len(rows), chunks
 
 
-def _send_chunk(
-    provider: PushProvider, chunk: list[Push], now: datetime, claim: str, run: _Run, stats: DeliveryStats
-) -> list[tuple[str, Push]]:
-    """Send one provider batch (what the channel's daily cap lets through) and record the outcomes;
-    returns the pushes to the next tokens of phones whose token turned out dead."""
+def _chunks(
+    pushes: list[tuple[str, Push]], by_channel: Mapping[str, PushProvider], now: datetime, claim: str
+) -> list[_Chunk]:
+    """Provider calls for ``pushes``: per channel, urgent first (what still fits under a daily cap
+    goes to them), at most ``PUSH_BATCH_SIZE`` each, with what the cap lets through reserved."""
     config = current_app.config
-    fits = quotas.reserve(provider.channel, len(chunk), now, config)
-    commit_batch()  # the reservation counts for every worker at once; its row is not kept locked
-    results = _send(provider, [push.message for push in chunk[:fits]]) if fits else []
+    batch_size = int(config["PUSH_BATCH_SIZE"])
+    chunks = []
+    for channel in sorted({channel for channel, _ in pushes}):
+        of_channel = sorted((push for c, push in pushes if c == channel), key=lambda push: not push.row.urgent)
+        for start in range(0, len(of_channel), batch_size):
+            part = of_channel[start : start + batch_size]
+            # The reservation counts for every worker at once (committed by the caller).
+            fits = quotas.reserve(channel, len(part), now, config)
+            chunks.append(_Chunk(by_channel[channel], part, fits, now, claim))
+    return chunks
+
+
+def _record(chunk: _Chunk, results: list[SendResult], run: _Run, stats: DeliveryStats) -> list[_Chunk]:
+    """Record a chunk's answers; returns the chunks to the next tokens of phones whose token
+    turned out dead (their caps reserved)."""
+    config = current_app.config
+    channel, now = chunk.provider.channel, chunk.now
     stats.messages += len(results)
     answered = any(result.outcome is not Outcome.RETRY for result in results)
     down = bool(results) and not answered and any(result.retry_after is None for result in results)
     if any(result.outcome is Outcome.QUOTA for result in results):
-        quotas.exhaust(provider.channel, now, config)  # the vendor's word: nothing more today
-    results += [SendResult(Outcome.QUOTA, error="daily cap reached")] * (len(chunk) - fits)
+        quotas.exhaust(channel, now, config)  # the vendor's word: nothing more today
+    results = results + [SendResult(Outcome.QUOTA, error="daily cap reached")] * (len(chunk.pushes) - chunk.fits)
     reset_at = quotas.next_reset(now, config)
     writes = Writes()
     later: list[tuple[str, Push]] = []
-    for push, result in zip(chunk, results, strict=True):
-        note(push, result, writes, down=down, reset_at=reset_at)
-        if result.outcome is Outcome.INVALID_TOKEN and push.fallbacks:
+    for push, result in zip(chunk.pushes, results, strict=True):
+        # An urgent row (an SOS, a call-out) does not wait out a push service that cannot take it
+        # now: the phone's next token is tried at once, and only its answer counts for the row.
+        passed_on = bool(push.fallbacks) and push.row.urgent and result.outcome is Outcome.RETRY
+        if not passed_on:
+            note(push, result, writes, down=down, reset_at=reset_at)
+        if push.fallbacks and (passed_on or result.outcome is Outcome.INVALID_TOKEN):
             # The same row goes to the phone's next token (this run); the row still waits for it.
             nxt, *rest = push.fallbacks
             message = targets.message(push.row, nxt.token)
@@ -169,11 +279,14 @@ def _send_chunk(
         if push.row.waiting == 0:
             finish(push.row, now, writes, stats, config)
     stats.deactivated += len(writes.dead_devices)
-    _write(writes, claim, now)
+    _write(writes, chunk.claim, now)
+    chunks = _chunks(later, providers(), now, chunk.claim) if later else []
     commit_batch()
     if answered and not run.recovered:
-        stats.recovered += _recover_from_outage(now, run)
-    return later
+        recovered = _recover_from_outage(now, run)
+        stats.recovered += recovered
+        run.made_due = run.made_due or recovered > 0
+    return chunks
 
 
 # --- outages ----------------------------------------------------------------------------------------
@@ -248,7 +361,8 @@ def _outbox_samples() -> list[Sample]:
         Sample("shouwang_outbox_due", "Notifications whose push is due now and not sent yet (the backlog)", due or 0),
         Sample(
             "shouwang_outbox_oldest_due_age_seconds",
-            "How long the oldest due, unsent push has been due (0: none due)", oldest_age,
+            "How long the oldest due, unsent push has been due (0: none due)",
+            oldest_age,
         ),
     ]
 
@@ -299,17 +413,32 @@ def _claim(now: datetime, limit: int, claim: str, lease: timedelta) -> list[Row]
             push_attempts=t.c.push_attempts + sa.case((t.c.push_claim.is_not(None), 1), else_=0),
         )
         .returning(
-            t.c.id, t.c.user_id, t.c.kind, t.c.title, t.c.body, t.c.data, t.c.urgent,
-            t.c.push_attempts, t.c.push_due_at, t.c.push_device_ids,
+            t.c.id,
+            t.c.user_id,
+            t.c.kind,
+            t.c.title,
+            t.c.body,
+            t.c.data,
+            t.c.urgent,
+            t.c.push_attempts,
+            t.c.push_due_at,
+            t.c.push_device_ids,
         )
     )
     rows = [
         Row(
-            id=r.id, user_id=r.user_id, kind=r.kind, title=r.title, body=r.body, data=r.data or {},
-            urgent=bool(r.urgent), attempts=r.push_attempts, due_at=r.push_due_at,
+            id=r.id,
+            user_id=r.user_id,
+            kind=r.kind,
+            title=r.title,
+            body=r.body,
+            data=r.data or {},
+            urgent=bool(r.urgent),
+            attempts=r.push_attempts,
+            due_at=r.push_due_at,
             reached=list(r.push_device_ids or []),
         )
-        for r in db.session.execute(statement)
+        for r in db.session.execute(statement).all()
     ]
     rows.sort(key=lambda row: (row.due_at, not row.urgent, row.id))
     return rows
@@ -331,11 +460,43 @@ _FINISH = (
     )
 )
 
+# PostgreSQL: every row of a provider call in one statement, its values as one JSON document
+# (json.dumps is C; psycopg adapts eight parallel arrays of 500 values in Python, at a cost as
+# large as the statement's). Hundreds of single-row UPDATEs (even pipelined) cost the run's thread
+# more than the push service takes to answer them.
+_FINISH_ALL_POSTGRESQL = sa.text("""
+    UPDATE notifications AS n
+    SET push_status = f.status, push_due_at = f.due_at, push_attempts = f.attempts,
+        push_device_ids = f.device_ids, push_error = f.error, push_wait = f.wait,
+        pushed_at = f.pushed_at, push_claim = NULL, push_claimed_until = NULL
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS f(
+        id bigint, status text, due_at timestamptz, attempts integer, device_ids jsonb, error text,
+        wait text, pushed_at timestamptz
+    )
+    WHERE n.id = f.id AND n.push_claim = :claim
+""")
+
+
+def _finish(rows: list[dict[str, Any]], claim: str) -> None:
+    """Each row's new state. Guarded by the claim: if our lease ran out and another run took a
+    row, this changes nothing for it."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        db.session.execute(_FINISH, [{**row, "claim": claim} for row in rows])  # SQLite: no round trips
+        return
+    document = [
+        {
+            "id": row["row_id"], "status": row["status"], "due_at": row["due_at"].isoformat(),
+            "attempts": row["attempts"], "device_ids": row["device_ids"], "error": row["error"],
+            "wait": row["wait"], "pushed_at": row["pushed_at"].isoformat() if row["pushed_at"] else None,
+        }
+        for row in rows
+    ]  # fmt: skip
+    db.session.execute(_FINISH_ALL_POSTGRESQL, {"rows": json.dumps(document), "claim": claim})
+
 
 def _write(writes: Writes, claim: str, now: datetime) -> None:
     if writes.rows:
-        # Guarded by the claim: if our lease ran out and another run took the row, this changes nothing.
-        db.session.execute(_FINISH, [{**row, "claim": claim} for row in writes.rows])
+        _finish(writes.rows, claim)
     # A dead token is dead whoever holds the row, so this is not guarded by the claim.
     deactivate_dead_tokens(writes.dead_devices, "unregistered", now)
 

@@ -4,7 +4,8 @@ A phone may hold tokens on several channels (a vendor's and FCM's); the app name
 its ``installation_id``. A row goes to ONE token per phone: the first by ``PUSH_CHANNEL_PREFERENCE``
 (the vendor channels, then FCM, by default). The phone's other tokens wait behind it as fallbacks:
 when the first answers ``invalid_token`` (and is deactivated), the same run sends the row to the
-next one. A phone counts as reached when one of its tokens took the row. Devices without an
+next one; for an urgent row also when the first's service cannot take it now (``retry``), rather
+than waiting for its backoff. A phone counts as reached when one of its tokens took the row. Devices without an
 installation id (apps before issue 18) are each a phone of their own, as before.
 """
 
@@ -17,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from core.extensions import db
 from notifications.delivery.outcomes import Row
@@ -28,21 +30,46 @@ DEFAULT_PREFERENCE = "hms,honor,mi,oppo,vivo,fcm"
 _devices = Device.__table__
 
 
+_COLUMNS = (
+    _devices.c.id,
+    _devices.c.user_id,
+    _devices.c.token,
+    _devices.c.channel,
+    _devices.c.refreshed_at,
+    _devices.c.installation_id,
+)
+_USABLE_CONDITIONS = (
+    _devices.c.active.is_(True),
+    _devices.c.refreshed_at >= sa.bindparam("fresh_since"),
+    _devices.c.channel.in_(sa.bindparam("channels", expanding=True)),
+)
+_USABLE = (
+    sa.select(*_COLUMNS)
+    .where(_devices.c.user_id.in_(sa.bindparam("user_ids", expanding=True)), *_USABLE_CONDITIONS)
+    .order_by(_devices.c.id)
+)
+_USABLE_POSTGRESQL = (
+    sa.select(*_COLUMNS)
+    .where(
+        _devices.c.user_id == sa.any_(sa.bindparam("user_ids", type_=postgresql.ARRAY(sa.BigInteger))),
+        *_USABLE_CONDITIONS,
+    )
+    .order_by(_devices.c.id)
+)
+
+
 def usable_devices(
     user_ids: set[int], fresh_since: datetime, by_channel: Mapping[str, PushProvider]
 ) -> dict[int, list[Any]]:
     """Active devices refreshed since ``fresh_since`` on a channel we have a provider for."""
-    d = _devices
+    # PostgreSQL takes the recipients as one array parameter: an IN list of a batch's hundreds of
+    # ids is written into the statement on every call (SQLAlchemy's expanding parameters), which
+    # cost the delivery run more than the query itself.
+    postgresql = db.session.get_bind().dialect.name == "postgresql"
     result = db.session.execute(
-        sa.select(d.c.id, d.c.user_id, d.c.token, d.c.channel, d.c.refreshed_at, d.c.installation_id)
-        .where(
-            d.c.user_id.in_(sorted(user_ids)),
-            d.c.active.is_(True),
-            d.c.refreshed_at >= fresh_since,
-            d.c.channel.in_(sorted(by_channel)),
-        )
-        .order_by(d.c.id)
-    )
+        _USABLE_POSTGRESQL if postgresql else _USABLE,
+        {"user_ids": sorted(user_ids), "fresh_since": fresh_since, "channels": sorted(by_channel)},
+    ).all()
     devices: dict[int, list[Any]] = defaultdict(list)
     for device in result:
         devices[device.user_id].append(device)
@@ -57,6 +84,8 @@ def preference(config: Mapping[str, Any]) -> dict[str, int]:
 
 def phones(row: Row, devices: list[Any], ranks: Mapping[str, int]) -> list[list[Any]]:
     """The row's phones not reached yet, each as its tokens in the order to try them."""
+    if len(devices) == 1:  # by far the most common case: one phone with one token
+        return [] if devices[0].id in row.reached else [[devices[0]]]
     grouped: dict[Any, list[Any]] = {}
     for device in devices:
         key = ("phone", device.installation_id) if device.installation_id else ("device", device.id)

@@ -32,8 +32,13 @@ API = "/api/v1/broadcasts"
 def make_device(user: User, *, active: bool = True, age_days: int = 0) -> Device:
     token = uuid.uuid4().hex
     device = Device(
-        user_id=user.id, token=token, token_hash=hashlib.sha256(token.encode()).hexdigest(),
-        platform="android", channel="fcm", active=active, refreshed_at=utcnow() - timedelta(days=age_days),
+        user_id=user.id,
+        token=token,
+        token_hash=hashlib.sha256(token.encode()).hexdigest(),
+        platform="android",
+        channel="fcm",
+        active=active,
+        refreshed_at=utcnow() - timedelta(days=age_days),
     )
     db.session.add(device)
     db.session.flush()
@@ -206,17 +211,23 @@ def test_quiet_hours_hold_each_recipient_as_the_service_would(cast: Cast) -> Non
     """At 23:30 in Baotou: default users wait for 07:00, own settings and other zones are honoured."""
     now = datetime(2026, 11, 25, 15, 30, tzinfo=UTC)  # 23:30 Asia/Shanghai
     # Bo: quiet hours off. Cai: 23:00–06:00. Dee: 08:00–09:00 (not quiet now).
-    db.session.add_all([
-        NotificationSettings(user_id=cast.bo.user_id, quiet_hours_enabled=False,
-                             quiet_start_minute=1320, quiet_end_minute=420),
-        NotificationSettings(user_id=cast.cai.user_id, quiet_hours_enabled=True,
-                             quiet_start_minute=1380, quiet_end_minute=360),
-        NotificationSettings(user_id=cast.dee.user_id, quiet_hours_enabled=True,
-                             quiet_start_minute=480, quiet_end_minute=540),
-    ])
+    db.session.add_all(
+        [
+            NotificationSettings(
+                user_id=cast.bo.user_id, quiet_hours_enabled=False, quiet_start_minute=1320, quiet_end_minute=420
+            ),
+            NotificationSettings(
+                user_id=cast.cai.user_id, quiet_hours_enabled=True, quiet_start_minute=1380, quiet_end_minute=360
+            ),
+            NotificationSettings(
+                user_id=cast.dee.user_id, quiet_hours_enabled=True, quiet_start_minute=480, quiet_end_minute=540
+            ),
+        ]
+    )
     # Eve lives in a grid kept in London time (15:30 there: not quiet).
-    london = factories.make_area(AreaLevel.GRID, cast.tree.community_a, boundary=factories.square(109.86, 40.65),
-                                 timezone="Europe/London")
+    london = factories.make_area(
+        AreaLevel.GRID, cast.tree.community_a, boundary=factories.square(109.86, 40.65), timezone="Europe/London"
+    )
     eve = factories.make_volunteer(london, real_name="伊")
     db.session.flush()
 
@@ -366,7 +377,9 @@ def test_lists_show_broadcasts_in_scope_newest_first(client: Any, cast: Cast) ->
     assert [item["id"] for item in second["items"]] == [to_a["id"]]
     assert second["next_cursor"] is None
 
-    assert_problem(client.get(f"{API}?area_id={cast.tree.district_b.id}", headers=as_(cast.staff_a)), 403, "out_of_scope")
+    assert_problem(
+        client.get(f"{API}?area_id={cast.tree.district_b.id}", headers=as_(cast.staff_a)), 403, "out_of_scope"
+    )
     assert_problem(client.get(f"{API}?area_id=999999", headers=as_(cast.staff_a)), 422, "validation_failed")
     assert_problem(client.get(f"{API}?area_id=x", headers=as_(cast.staff_a)), 422, "validation_failed")
     assert_problem(client.get(f"{API}?cursor=bogus", headers=as_(cast.staff_a)), 422, "validation_failed")

@@ -102,9 +102,7 @@ def fresh(model: type, ident: int) -> Any:
 
 def pending_count() -> int:
     db.session.expire_all()
-    return db.session.scalar(
-        sa.select(sa.func.count()).where(Notification.push_status == PushStatus.PENDING)
-    )
+    return db.session.scalar(sa.select(sa.func.count()).where(Notification.push_status == PushStatus.PENDING))
 
 
 # --- one send ---------------------------------------------------------------------------------------
@@ -474,9 +472,7 @@ def test_without_credentials_pushes_are_recorded_to_a_file(
     close_providers(app)
 
 
-def test_a_static_token_without_a_project_is_a_configuration_error(
-    app: Flask, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_static_token_without_a_project_is_a_configuration_error(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(app.config, "FIREBASE_CREDENTIALS", f"{STATIC_TOKEN_PREFIX}x")
     monkeypatch.setitem(app.config, "FIREBASE_PROJECT_ID", None)
     now = utcnow()
@@ -545,9 +541,7 @@ def test_two_concurrent_runs_never_send_the_same_row(app: Flask, fcm: FakeFcm) -
 
 
 @pytest.mark.committing
-def test_a_run_whose_lease_ran_out_does_not_overwrite_the_run_that_took_over(
-    app: Flask, fcm: FakeFcm
-) -> None:
+def test_a_run_whose_lease_ran_out_does_not_overwrite_the_run_that_took_over(app: Flask, fcm: FakeFcm) -> None:
     now = utcnow()
     with app.app_context():
         user = make_recipient()

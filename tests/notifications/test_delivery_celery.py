@@ -85,11 +85,16 @@ def forget_broker_connections() -> None:
 
 def start_worker(app: Flask, fcm: FakeFcm, queue: str, tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
     """A real worker that pushes to the local FCM server."""
-    return start_celery_worker(app, queue, tmp_path, {
-        "FIREBASE_CREDENTIALS": app.config["FIREBASE_CREDENTIALS"],
-        "FIREBASE_PROJECT_ID": PROJECT,
-        "FCM_ENDPOINT": fcm.base_url,
-    })
+    return start_celery_worker(
+        app,
+        queue,
+        tmp_path,
+        {
+            "FIREBASE_CREDENTIALS": app.config["FIREBASE_CREDENTIALS"],
+            "FIREBASE_PROJECT_ID": PROJECT,
+            "FCM_ENDPOINT": fcm.base_url,
+        },
+    )
 
 
 def stop_worker(queue: str, process: subprocess.Popen[bytes]) -> int:
@@ -124,7 +129,9 @@ def test_an_assignment_becomes_an_inbox_item_and_a_push_delivered_by_a_worker(
 
     worker, log_path = start_worker(app, fcm, queue, tmp_path)
     try:
-        response = client.post(f"{API}/shifts/{shift_id}/assign", json={"volunteer_id": volunteer_id}, headers=organiser)
+        response = client.post(
+            f"{API}/shifts/{shift_id}/assign", json={"volunteer_id": volunteer_id}, headers=organiser
+        )
         assert response.status_code == 201, response.get_json()
         assignment_id = response.get_json()["id"]
 

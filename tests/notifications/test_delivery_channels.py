@@ -24,7 +24,7 @@ from notifications.delivery.service import deliver_due
 from notifications.devices.models import Device
 from notifications.models import Notification, PushStatus, PushWait
 from tests import factories, races
-from tests.fcm_server import UNREGISTERED, FakeFcm
+from tests.fcm_server import UNAVAILABLE, UNREGISTERED, FakeFcm
 from tests.notifications.test_delivery import (
     fcm,  # noqa: F401  (fixture)
     fresh,
@@ -98,6 +98,32 @@ def test_the_next_token_of_the_phone_gets_the_row_in_the_same_run_when_the_first
     assert [p["token"] for p in recorded_pushes(recorded)] == ["hms-token-2", "hms-token-2"]
 
 
+@pytest.mark.parametrize("urgent", [True, False])
+def test_an_urgent_row_goes_to_the_next_token_at_once_when_the_first_service_cannot_take_it(
+    app: Flask, client: Any, fcm: FakeFcm, recorded: Path, monkeypatch: pytest.MonkeyPatch, urgent: bool
+) -> None:
+    monkeypatch.setitem(app.config, "PUSH_CHANNEL_PREFERENCE", "fcm,hms")
+    user = make_recipient()
+    fcm_id = register(client, user, "fcm-token-3", "fcm", "phone-3")
+    vendor_id = register(client, user, "hms-token-3", "hms", "phone-3")
+    fcm.script("fcm-token-3", UNAVAILABLE)
+    note = make_notification(user, utcnow(), urgent=urgent)
+
+    stats = deliver_due()
+    assert fcm.hits == {"fcm-token-3": 1}
+    row = fresh(Notification, note.id)
+    if urgent:
+        assert (stats.sent, stats.retrying) == (1, 0)
+        assert [p["token"] for p in recorded_pushes(recorded)] == ["hms-token-3"]
+        assert (row.push_status, row.push_device_ids, row.push_attempts) == (PushStatus.SENT, [vendor_id], 0)
+    else:
+        # Not urgent: it waits for the preferred service, as any row does.
+        assert (stats.sent, stats.retrying) == (0, 1)
+        assert recorded_pushes(recorded) == []
+        assert (row.push_status, row.push_device_ids, row.push_attempts) == (PushStatus.PENDING, [], 1)
+    assert fresh(Device, fcm_id).active is True  # a service that is down says nothing of the token
+
+
 def test_installation_ids_are_checked_at_registration(client: Any) -> None:
     user = make_recipient()
     body = {"token": "t-1", "platform": "android", "channel": "mi", "installation_id": "with space"}
@@ -146,7 +172,9 @@ def test_a_daily_cap_holds_the_rest_until_the_reset_and_urgent_ones_go_first(
 def test_the_reset_is_midnight_in_the_vendors_time_zone(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
     late_evening = datetime(2026, 12, 7, 15, 59, tzinfo=UTC)  # 23:59 in Shanghai
     assert quotas.next_reset(late_evening, app.config) == datetime(2026, 12, 7, 16, 0, tzinfo=UTC)
-    assert quotas.next_reset(late_evening + timedelta(minutes=1), app.config) == datetime(2026, 12, 8, 16, 0, tzinfo=UTC)
+    assert quotas.next_reset(late_evening + timedelta(minutes=1), app.config) == datetime(
+        2026, 12, 8, 16, 0, tzinfo=UTC
+    )
     monkeypatch.setitem(app.config, "PUSH_QUOTA_RESET_TIMEZONE", "UTC")
     assert quotas.next_reset(late_evening, app.config) == datetime(2026, 12, 8, 0, 0, tzinfo=UTC)
 

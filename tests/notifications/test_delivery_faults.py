@@ -13,8 +13,9 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -213,28 +214,29 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_duplicates_no_inbox_row(
         db.session.commit()
         assert statuses() == {PushStatus.PENDING: 40}
 
-    # Batches of 10 rows (claimed, sent, recorded, then the next): the first is answered and
-    # recorded; of the second, 5 are answered and 5 held at the server while the worker waits for
-    # them — then it is killed.
+    # Batches of 10 rows; the worker claims a batch ahead of the one whose answers it waits for.
+    # The first batch is answered and recorded; of the second, 5 are answered and 5 held at the
+    # server while the worker waits for them, with the third claimed behind it — then it is killed.
     fcm.stall(after=15)
     settings = {
         "FIREBASE_CREDENTIALS": app.config["FIREBASE_CREDENTIALS"],
         "FIREBASE_PROJECT_ID": PROJECT,
         "FCM_ENDPOINT": fcm.base_url,
     }
-    kill_while_held(start_delivery_process(app, settings, now, tmp_path, batch_size=10), fcm, 5, tmp_path)
+    worker = start_delivery_process(app, settings, now, tmp_path, batch_size=10)
+    kill_while_held(worker, fcm, 5, tmp_path, then=lambda: claimed_and_sent(app) == (20, 10))
 
     with app.app_context():
         assert statuses() == {PushStatus.SENT: 10, PushStatus.PENDING: 30}
         # The rows it had not claimed yet go out with the next run; the dead worker's lease holds
-        # its second batch back for a while...
+        # its second and third batches back for a while...
         stats = deliver_due(now=now + timedelta(minutes=1))
-        assert (stats.claimed, stats.sent) == (20, 20)
-        assert statuses() == {PushStatus.SENT: 30, PushStatus.PENDING: 10}
-        # ...then a run takes that batch over and delivers every one.
+        assert (stats.claimed, stats.sent) == (10, 10)
+        assert statuses() == {PushStatus.SENT: 20, PushStatus.PENDING: 20}
+        # ...then a run takes them over and delivers every one.
         lease = timedelta(seconds=app.config["PUSH_LEASE_SECONDS"])
         stats = deliver_due(now=now + lease)
-        assert (stats.claimed, stats.sent) == (10, 10)
+        assert (stats.claimed, stats.sent) == (20, 20)
 
         assert statuses() == {PushStatus.SENT: 40}  # still 40 inbox rows: none lost, none doubled
         per_user = Counter(db.session.scalars(sa.select(Notification.user_id)).all())
@@ -244,6 +246,30 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_duplicates_no_inbox_row(
     assert set(delivered) == set(tokens)  # nobody missed
     # At least once: the 5 answered while the worker died were pushed again; nothing else twice.
     assert sorted(Counter(delivered.values()).items()) == [(1, 35), (2, 5)]
+
+
+def claimed_and_sent(app: Flask) -> tuple[int, int]:
+    """Rows still held under a run's claim, and rows sent: in one statement, so from one snapshot
+    (two reads could see the first batch still claimed and then already sent)."""
+    with app.app_context():
+        t = Notification.__table__
+        held, sent = db.session.execute(
+            sa.select(
+                sa.func.coalesce(sa.func.sum(sa.case((t.c.push_claim.is_not(None), 1), else_=0)), 0),
+                sa.func.coalesce(sa.func.sum(sa.case((t.c.push_status == PushStatus.SENT, 1), else_=0)), 0),
+            )
+        ).one()
+        db.session.rollback()
+    return int(held), int(sent)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def start_delivery_process(
@@ -273,11 +299,21 @@ def start_delivery_process(
         )
 
 
-def kill_while_held(worker: subprocess.Popen[bytes], server: FakeServer[Any], held: int, tmp_path: Path) -> None:
-    """Kill ``worker`` (SIGKILL) once ``server`` holds ``held`` of its calls (see ``stall``); the
-    held answers are then dropped: they never reach the dead worker."""
+def kill_while_held(
+    worker: subprocess.Popen[bytes],
+    server: FakeServer[Any],
+    held: int,
+    tmp_path: Path,
+    *,
+    then: Callable[[], bool] | None = None,
+) -> None:
+    """Kill ``worker`` (SIGKILL) once ``server`` holds ``held`` of its calls (see ``stall``) and
+    ``then`` holds (e.g. the batch claimed ahead is claimed); the held answers are then dropped:
+    they never reach the dead worker."""
     try:
         assert server.wait_stalled(held, timeout=60), (tmp_path / "worker.log").read_text()
+        if then is not None:
+            assert wait_until(then), (tmp_path / "worker.log").read_text()
         worker.send_signal(signal.SIGKILL)
         assert worker.wait(30) == -signal.SIGKILL
     finally:

@@ -137,7 +137,9 @@ def test_missing_token_or_platform_is_refused(client, headers) -> None:
     for missing in ("token", "platform"):
         payload = body()
         del payload[missing]
-        problem = assert_problem(client.post(f"{API}/me/devices", json=payload, headers=headers), 422, "validation_failed")
+        problem = assert_problem(
+            client.post(f"{API}/me/devices", json=payload, headers=headers), 422, "validation_failed"
+        )
         assert missing in problem["errors"]
     assert all_devices() == []
 

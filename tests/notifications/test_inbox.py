@@ -24,7 +24,9 @@ def send(user: User, n: int, **kwargs: Any) -> None:
 
 
 def rows_of(user: User) -> list[Notification]:
-    return list(db.session.scalars(sa.select(Notification).where(Notification.user_id == user.id).order_by(Notification.id)))
+    return list(
+        db.session.scalars(sa.select(Notification).where(Notification.user_id == user.id).order_by(Notification.id))
+    )
 
 
 # --- the inbox -----------------------------------------------------------------------------------
@@ -37,7 +39,19 @@ def test_the_inbox_lists_newest_first_with_cursor_pages(client, user, headers) -
     page = first.get_json()
     assert [item["title"] for item in page["items"]] == ["标题4", "标题3", "标题2"]
     item = page["items"][0]
-    assert set(item) == {"id", "kind", "title", "body", "data", "urgent", "created_at", "read_at", "push_status", "pushed_at", "delivery"}
+    assert set(item) == {
+        "id",
+        "kind",
+        "title",
+        "body",
+        "data",
+        "urgent",
+        "created_at",
+        "read_at",
+        "push_status",
+        "pushed_at",
+        "delivery",
+    }
     assert item["kind"] == "broadcast" and item["body"] == "内容4"
     assert item["data"] == {"type": "broadcast", "n": "4"}
     assert item["urgent"] is False and item["read_at"] is None
@@ -78,8 +92,12 @@ def test_another_users_notification_is_not_found_and_stays_unread(client, tree, 
     [mine] = rows_of(user)
     stranger = factories.headers_for(factories.make_volunteer(tree.grid_a).user, **EN)
 
-    assert_problem(client.post(f"{API}/me/notifications/{mine.id}/read", headers=stranger), 404, "notification_not_found")
-    assert_problem(client.post(f"{API}/me/notifications/{mine.id + 999}/read", headers=stranger), 404, "notification_not_found")
+    assert_problem(
+        client.post(f"{API}/me/notifications/{mine.id}/read", headers=stranger), 404, "notification_not_found"
+    )
+    assert_problem(
+        client.post(f"{API}/me/notifications/{mine.id + 999}/read", headers=stranger), 404, "notification_not_found"
+    )
     assert_problem(client.post(f"{API}/me/notifications/99999999999/read", headers=stranger), 404, "not_found")
     assert client.post(f"{API}/me/notifications/read-all", json={}, headers=stranger).get_json() == {"marked": 0}
     db.session.refresh(mine)
@@ -105,7 +123,12 @@ def test_read_all_marks_everything_or_up_to_the_newest_seen(client, tree, user, 
 
 @pytest.mark.parametrize(
     "query, field",
-    [("limit=0", "limit"), ("limit=101", "limit"), ("cursor=nonsense", "cursor"), ("unread_only=perhaps", "unread_only")],
+    [
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("cursor=nonsense", "cursor"),
+        ("unread_only=perhaps", "unread_only"),
+    ],
 )
 def test_bad_inbox_queries_are_refused(client, headers, query, field) -> None:
     problem = assert_problem(client.get(f"{API}/me/notifications?{query}", headers=headers), 422, "validation_failed")
@@ -128,7 +151,9 @@ def test_the_inbox_needs_a_login(client) -> None:
 
 def test_notify_is_once_per_user_and_dedupe_key(user, tree) -> None:
     other = factories.make_volunteer(tree.grid_a).user
-    assert service.notify([user.id, other.id, user.id], "volunteer_approved", {}, {"volunteer_id": 1}, dedupe_key="k") == 2
+    assert (
+        service.notify([user.id, other.id, user.id], "volunteer_approved", {}, {"volunteer_id": 1}, dedupe_key="k") == 2
+    )
     assert service.notify([user.id, other.id], "volunteer_approved", {}, {"volunteer_id": 1}, dedupe_key="k") == 0
     assert service.notify([user.id], "volunteer_approved", {}, {"volunteer_id": 1}) == 1  # no key: again
     assert len(rows_of(user)) == 2 and len(rows_of(other)) == 1

@@ -96,7 +96,9 @@ def test_an_assignment_reaches_the_volunteer_in_chinese(client, tree, people) ->
     assert item["kind"] == "assignment_created" and item["title"] == "排班已确认"
     assert item["body"] == f"您已被安排为「东站夜巡」的备岗（{tree.grid_a.name}），{local_zh(shift.starts_at)} 开始。"
     assert item["data"] == {
-        "type": "assignment_created", "assignment_id": str(placed.get_json()["id"]), "shift_id": str(shift.id),
+        "type": "assignment_created",
+        "assignment_id": str(placed.get_json()["id"]),
+        "shift_id": str(shift.id),
     }
     assert item["urgent"] is False and item["read_at"] is None
     assert inbox(client, people.organiser) == []  # nobody is told what they did themselves
@@ -120,7 +122,8 @@ def test_an_english_account_gets_english_texts(client, tree, people) -> None:
     # Refusals follow Accept-Language; another user's item is never revealed.
     problem = assert_problem(
         client.post(f"{API}/me/notifications/{item['id']}/read", headers=as_(people.organiser, **EN)),
-        404, "notification_not_found",
+        404,
+        "notification_not_found",
     )
     assert problem["title"] == "Notification not found"
 
@@ -129,9 +132,19 @@ def test_nobody_is_told_what_they_did_themselves(client, tree, people) -> None:
     volunteer = factories.make_volunteer(tree.grid_a)
     signed = post(client, volunteer, f"/shifts/{factories.make_shift(tree.grid_a).id}/signup")
     post(client, volunteer, f"/assignments/{signed.get_json()['id']}/withdraw")
-    invited = post(client, people.organiser, f"/shifts/{factories.make_shift(tree.grid_a, starts_in=timedelta(days=3)).id}/invite", volunteer_id=volunteer.id)
+    invited = post(
+        client,
+        people.organiser,
+        f"/shifts/{factories.make_shift(tree.grid_a, starts_in=timedelta(days=3)).id}/invite",
+        volunteer_id=volunteer.id,
+    )
     post(client, volunteer, f"/assignments/{invited.get_json()['id']}/accept")
-    declined = post(client, people.organiser, f"/shifts/{factories.make_shift(tree.grid_a, starts_in=timedelta(days=5)).id}/invite", volunteer_id=volunteer.id)
+    declined = post(
+        client,
+        people.organiser,
+        f"/shifts/{factories.make_shift(tree.grid_a, starts_in=timedelta(days=5)).id}/invite",
+        volunteer_id=volunteer.id,
+    )
     post(client, volunteer, f"/assignments/{declined.get_json()['id']}/decline")
 
     assert kinds(client, volunteer) == ["invitation_sent", "invitation_sent"]
@@ -192,7 +205,10 @@ def test_a_changed_shift_tells_its_volunteers_unless_only_capacity_changed(clien
     )
     assert changed.status_code == 200, changed.get_json()
     [item] = inbox(client, assigned)
-    assert item["kind"] == "assignment_changed" and item["data"] == {"type": "assignment_changed", "shift_id": str(shift.id)}
+    assert item["kind"] == "assignment_changed" and item["data"] == {
+        "type": "assignment_changed",
+        "shift_id": str(shift.id),
+    }
     assert item["body"] == f"「夜间巡逻」的时间、集合地点已调整，现在 {local_zh(later)} 开始。"
     assert inbox(client, waiting) == []
 
@@ -245,8 +261,14 @@ def test_a_no_show_alerts_the_organisers_over_the_grid_at_once(client, tree, peo
 
 def report(client: Any, volunteer: Any, level: str, **overrides: Any) -> int:
     body = {
-        "client_id": str(uuid.uuid4()), "category": "safety_hazard", "level": level, "description": "井盖缺失",
-        **INSIDE_A, "accuracy_m": 8.0, "device_time": (utcnow() - timedelta(minutes=3)).isoformat(), **overrides,
+        "client_id": str(uuid.uuid4()),
+        "category": "safety_hazard",
+        "level": level,
+        "description": "井盖缺失",
+        **INSIDE_A,
+        "accuracy_m": 8.0,
+        "device_time": (utcnow() - timedelta(minutes=3)).isoformat(),
+        **overrides,
     }
     return post(client, volunteer, "/reports", **body).get_json()["id"]
 
@@ -282,7 +304,10 @@ def test_the_reporter_hears_how_their_report_moves_on(client, tree, people) -> N
     post(client, people.organiser, f"/reports/{report_id}/resolve", note="已补上井盖")
 
     updates = inbox(client, volunteer)
-    assert [u["body"] for u in updates] == ["您上报的「安全隐患」事件已处理完毕。", "您上报的「安全隐患」事件已被受理。"]
+    assert [u["body"] for u in updates] == [
+        "您上报的「安全隐患」事件已处理完毕。",
+        "您上报的「安全隐患」事件已被受理。",
+    ]
     assert updates[0]["data"] == {"type": "report_status_changed", "report_id": str(report_id)}
 
 
@@ -340,8 +365,13 @@ def test_a_savepoint_that_rolls_back_drops_what_it_queued(tree) -> None:
     def placed(volunteer: Any) -> None:
         assignment = factories.make_assignment(shift, volunteer)
         shift_signals.assignment_created.send(
-            shift_signals.SENDER, assignment_id=assignment.id, shift_id=shift.id, volunteer_id=volunteer.id,
-            role="primary", source="organiser", actor_id=None,
+            shift_signals.SENDER,
+            assignment_id=assignment.id,
+            shift_id=shift.id,
+            volunteer_id=volunteer.id,
+            role="primary",
+            source="organiser",
+            actor_id=None,
         )
 
     with pytest.raises(RuntimeError), db.session.begin_nested():

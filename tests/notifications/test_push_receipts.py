@@ -121,7 +121,9 @@ def test_unknown_notifications_and_foreign_references_are_ignored_not_errors(cli
     assert verified_reference(CHANNEL, signed_reference(CHANNEL, nid)) == nid
 
 
-@pytest.mark.parametrize(("secret", "status", "code"), [(None, 401, "receipt_unsigned"), ("wrong", 403, "receipt_forged")])
+@pytest.mark.parametrize(
+    ("secret", "status", "code"), [(None, 401, "receipt_unsigned"), ("wrong", 403, "receipt_forged")]
+)
 def test_unsigned_or_forged_receipts_change_nothing(client, user, secret, status, code) -> None:
     nid = notify(user)
     items = [{"param": signed_reference(CHANNEL, nid), "token": None, "ok": True, "status": "arrived"}]

@@ -79,9 +79,12 @@ def test_parse_hhmm_refuses_anything_else(text: str) -> None:
 def test_quiet_hours_default_then_set_then_shown(client, app, user, headers) -> None:
     default = client.get(f"{API}/me/notification-settings", headers=headers).get_json()
     assert default == {
-        "quiet_hours_enabled": True, "quiet_start": app.config["QUIET_HOURS_START"],
-        "quiet_end": app.config["QUIET_HOURS_END"], "timezone": "Asia/Shanghai",
-        "is_default": True, "updated_at": None,
+        "quiet_hours_enabled": True,
+        "quiet_start": app.config["QUIET_HOURS_START"],
+        "quiet_end": app.config["QUIET_HOURS_END"],
+        "timezone": "Asia/Shanghai",
+        "is_default": True,
+        "updated_at": None,
     }
     changed = client.put(
         f"{API}/me/notification-settings",
@@ -177,7 +180,9 @@ def test_a_non_urgent_push_waits_for_the_end_of_the_users_quiet_hours(client, tr
 def test_default_quiet_hours_are_read_in_the_users_area_time_zone(client, tree) -> None:
     organiser = factories.make_user("organiser", tree.community_a)
     zone = _zone_where_it_is_now_2am()
-    night_grid = factories.make_area(AreaLevel.GRID, tree.community_a, boundary=factories.square(109.86, 40.65), timezone=zone)
+    night_grid = factories.make_area(
+        AreaLevel.GRID, tree.community_a, boundary=factories.square(109.86, 40.65), timezone=zone
+    )
     volunteer = factories.make_volunteer(night_grid)
 
     assign(client, organiser, factories.make_shift(tree.grid_a, starts_in=timedelta(days=2)), volunteer)
@@ -191,7 +196,9 @@ def test_default_quiet_hours_are_read_in_the_users_area_time_zone(client, tree) 
 def test_quiet_hours_switched_off_or_a_shift_too_soon_push_at_once(client, tree) -> None:
     organiser = factories.make_user("organiser", tree.community_a)
     zone = _zone_where_it_is_now_2am()
-    night_grid = factories.make_area(AreaLevel.GRID, tree.community_a, boundary=factories.square(109.86, 40.65), timezone=zone)
+    night_grid = factories.make_area(
+        AreaLevel.GRID, tree.community_a, boundary=factories.square(109.86, 40.65), timezone=zone
+    )
     relaxed, pressed = factories.make_volunteer(night_grid), factories.make_volunteer(night_grid)
     client.put(
         f"{API}/me/notification-settings",
@@ -209,5 +216,7 @@ def test_quiet_hours_switched_off_or_a_shift_too_soon_push_at_once(client, tree)
 
 def test_due_at_for_users_leaves_out_unknown_users(user) -> None:
     now = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # 23:00 in Shanghai
-    assert service.due_at_for_users([user.id, 10**6], now, False) == {user.id: datetime(2026, 11, 25, 23, 0, tzinfo=UTC)}
+    assert service.due_at_for_users([user.id, 10**6], now, False) == {
+        user.id: datetime(2026, 11, 25, 23, 0, tzinfo=UTC)
+    }
     assert service.due_at_for_users([user.id], now, True) == {user.id: now}

@@ -101,13 +101,18 @@ def test_a_reminder_says_what_when_where_in_the_users_language(tree: Any) -> Non
     by_user = {row.user_id: row for row in reminders()}
     grid = tree.grid_a.name
     assert (by_user[zh.user_id].title, by_user[zh.user_id].body) == (
-        "排班提醒", f"「夜间巡逻」（{grid}）将于 11月26日 09:00 开始，还有1天。"
+        "排班提醒",
+        f"「夜间巡逻」（{grid}）将于 11月26日 09:00 开始，还有1天。",
     )
     assert (by_user[en.user_id].title, by_user[en.user_id].body) == (
-        "Shift reminder", f"“夜间巡逻” ({grid}) starts 26 Nov 09:00, in 1 day."
+        "Shift reminder",
+        f"“夜间巡逻” ({grid}) starts 26 Nov 09:00, in 1 day.",
     )
     assert by_user[zh.user_id].data == {
-        "type": "shift_reminder", "shift_id": str(shift.id), "assignment_id": str(place_zh.id), "minutes_before": "1440",
+        "type": "shift_reminder",
+        "shift_id": str(shift.id),
+        "assignment_id": str(place_zh.id),
+        "minutes_before": "1440",
     }
     assert by_user[en.user_id].data["assignment_id"] == str(place_en.id)
     for row in by_user.values():
@@ -180,15 +185,21 @@ def test_each_city_has_its_own_offsets(tree: Any) -> None:
     silent_grid = new_city("阿拉善盟")
     far_city_id = int(far_grid.path.strip("/").split("/")[0])
     silent_city_id = int(silent_grid.path.strip("/").split("/")[0])
-    db.session.add_all([
-        CityReminderSettings(area_id=far_city_id, offsets_minutes=[180, 30]),
-        CityReminderSettings(area_id=silent_city_id, offsets_minutes=[]),
-    ])
+    db.session.add_all(
+        [
+            CityReminderSettings(area_id=far_city_id, offsets_minutes=[180, 30]),
+            CityReminderSettings(area_id=silent_city_id, offsets_minutes=[]),
+        ]
+    )
     db.session.flush()
-    home = factories.make_assignment(make_shift_at(tree.grid_a, now + 45 * MINUTE), factories.make_volunteer(tree.grid_a))
+    home = factories.make_assignment(
+        make_shift_at(tree.grid_a, now + 45 * MINUTE), factories.make_volunteer(tree.grid_a)
+    )
     far = factories.make_assignment(make_shift_at(far_grid, now + 45 * MINUTE), factories.make_volunteer(far_grid))
     far_volunteer = db.session.get(Volunteer, far.volunteer_id)
-    silent = factories.make_assignment(make_shift_at(silent_grid, now + 45 * MINUTE), factories.make_volunteer(silent_grid))
+    silent = factories.make_assignment(
+        make_shift_at(silent_grid, now + 45 * MINUTE), factories.make_volunteer(silent_grid)
+    )
 
     # 45 minutes before: the default city's 1 h reminder; the far city's 3 h one (30 min not yet due).
     assert schedule_due_reminders(now) == 2
@@ -196,7 +207,8 @@ def test_each_city_has_its_own_offsets(tree: Any) -> None:
 
     assert schedule_due_reminders(now + 15 * MINUTE) == 1
     assert {row.dedupe_key for row in reminders() if row.user_id == far_volunteer.user_id} == {
-        dedupe_key(far.id, 180), dedupe_key(far.id, 30),
+        dedupe_key(far.id, 180),
+        dedupe_key(far.id, 30),
     }
     assert not [row for row in reminders() if row.data["assignment_id"] == str(silent.id)]
 
@@ -219,11 +231,16 @@ def test_changing_a_citys_offsets_applies_from_the_next_run(tree: Any) -> None:
 def test_quiet_hours_hold_a_reminder_unless_that_would_be_after_the_start(tree: Any) -> None:
     now = datetime(2026, 11, 25, 14, 30, tzinfo=UTC)  # 22:30 in Baotou: quiet until 07:00
     volunteer = factories.make_volunteer(tree.grid_a)
-    evening = factories.make_assignment(make_shift_at(tree.grid_a, datetime(2026, 11, 26, 14, 0, tzinfo=UTC)), volunteer)
+    evening = factories.make_assignment(
+        make_shift_at(tree.grid_a, datetime(2026, 11, 26, 14, 0, tzinfo=UTC)), volunteer
+    )
     dawn = factories.make_assignment(make_shift_at(tree.grid_a, datetime(2026, 11, 25, 22, 0, tzinfo=UTC)), volunteer)
     night_owl = factories.make_volunteer(tree.grid_a)
-    db.session.add(NotificationSettings(user_id=night_owl.user_id, quiet_hours_enabled=False,
-                                        quiet_start_minute=1320, quiet_end_minute=420))
+    db.session.add(
+        NotificationSettings(
+            user_id=night_owl.user_id, quiet_hours_enabled=False, quiet_start_minute=1320, quiet_end_minute=420
+        )
+    )
     owl_place = factories.make_assignment(db.session.get(Shift, evening.shift_id), night_owl)
     db.session.flush()
 
@@ -254,8 +271,11 @@ def test_beats_task_writes_the_reminders_and_the_sender_takes_them(tree: Any) ->
     volunteer = factories.make_volunteer(tree.grid_a)
     # The task runs at the wall clock's now: without quiet hours, whatever the hour, the push goes
     # at once (from 06:30 to 07:00 in Baotou it was held until the morning, and this test failed).
-    db.session.add(NotificationSettings(user_id=volunteer.user_id, quiet_hours_enabled=False,
-                                        quiet_start_minute=1320, quiet_end_minute=420))
+    db.session.add(
+        NotificationSettings(
+            user_id=volunteer.user_id, quiet_hours_enabled=False, quiet_start_minute=1320, quiet_end_minute=420
+        )
+    )
     place = factories.make_assignment(make_shift_at(tree.grid_a, utcnow() + 30 * MINUTE), volunteer)
 
     result = schedule_reminders_task.apply()
@@ -314,7 +334,9 @@ def committed_places(app: Flask) -> Iterator[tuple[datetime, list[int]]]:
 
 
 @pytest.mark.committing
-def test_two_schedulers_at_once_write_each_reminder_once(app: Flask, committed_places: tuple[datetime, list[int]]) -> None:
+def test_two_schedulers_at_once_write_each_reminder_once(
+    app: Flask, committed_places: tuple[datetime, list[int]]
+) -> None:
     now, assignment_ids = committed_places
     barrier = races.barrier(2)
     written: list[int] = []
@@ -358,17 +380,24 @@ def test_a_city_admin_sets_the_reminders_and_managers_of_the_city_read_them(clie
     admin = factories.make_user("admin", tree.city)
     default = client.get(reminder_url(tree.city), headers=factories.headers_for(admin)).get_json()
     assert default == {
-        "area_id": tree.city.id, "offsets_minutes": sorted(app.config["REMINDER_OFFSETS_MINUTES"], reverse=True),
-        "is_default": True, "updated_by": None, "updated_at": None,
+        "area_id": tree.city.id,
+        "offsets_minutes": sorted(app.config["REMINDER_OFFSETS_MINUTES"], reverse=True),
+        "is_default": True,
+        "updated_by": None,
+        "updated_at": None,
     }
 
-    put = client.put(reminder_url(tree.city), json={"offsets_minutes": [60, 2880, 15]}, headers=factories.headers_for(admin))
+    put = client.put(
+        reminder_url(tree.city), json={"offsets_minutes": [60, 2880, 15]}, headers=factories.headers_for(admin)
+    )
     assert put.status_code == 200, put.get_json()
     assert put.get_json()["offsets_minutes"] == [2880, 60, 15]
     assert put.get_json()["is_default"] is False and put.get_json()["updated_by"] == admin.id
     assert db.session.get(CityReminderSettings, tree.city.id).offsets_minutes == [2880, 60, 15]
     assert reminder_offsets(tree.city.id) == [2880, 60, 15]
-    entry = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "notifications.reminder_settings")).one()
+    entry = db.session.scalars(
+        sa.select(AuditEntry).where(AuditEntry.action == "notifications.reminder_settings")
+    ).one()
     assert entry.before == {"offsets_minutes": [1440, 60]} and entry.after == {"offsets_minutes": [2880, 60, 15]}
 
     for reader in (
@@ -380,7 +409,9 @@ def test_a_city_admin_sets_the_reminders_and_managers_of_the_city_read_them(clie
         assert shown.status_code == 200 and shown.get_json()["offsets_minutes"] == [2880, 60, 15]
 
     city_staff = factories.make_user("staff", tree.city)
-    again = client.put(reminder_url(tree.city), json={"offsets_minutes": [30]}, headers=factories.headers_for(city_staff))
+    again = client.put(
+        reminder_url(tree.city), json={"offsets_minutes": [30]}, headers=factories.headers_for(city_staff)
+    )
     assert again.status_code == 200 and again.get_json()["offsets_minutes"] == [30]
 
 
@@ -390,7 +421,9 @@ def test_a_city_admin_sets_the_reminders_and_managers_of_the_city_read_them(clie
 )
 def test_bad_reminder_offsets_are_refused_and_nothing_is_saved(client, tree, offsets) -> None:
     admin = factories.make_user("admin", tree.city)
-    response = client.put(reminder_url(tree.city), json={"offsets_minutes": offsets}, headers=factories.headers_for(admin, **EN))
+    response = client.put(
+        reminder_url(tree.city), json={"offsets_minutes": offsets}, headers=factories.headers_for(admin, **EN)
+    )
     problem = assert_problem(response, 422, "validation_failed")
     assert "offsets_minutes" in problem["errors"]
     assert db.session.get(CityReminderSettings, tree.city.id) is None

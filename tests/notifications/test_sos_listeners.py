@@ -27,7 +27,9 @@ from volunteers.models import Volunteer
 
 def rows(user: User) -> list[Notification]:
     db.session.expire_all()
-    return list(db.session.scalars(sa.select(Notification).where(Notification.user_id == user.id).order_by(Notification.id)))
+    return list(
+        db.session.scalars(sa.select(Notification).where(Notification.user_id == user.id).order_by(Notification.id))
+    )
 
 
 def quiet_now(user: User) -> None:
@@ -70,7 +72,13 @@ def test_an_alert_signalled_twice_is_one_urgent_notification_per_user(tree: Tree
     for user in (organiser, nearby):
         (row,) = rows(user)
         assert (row.kind, row.urgent, row.dedupe_key) == ("sos_alert", True, "sos_alert:17:community")
-        assert row.data == {"type": "sos_alert", "sos_id": "17", "lat": "40.655", "lon": "109.845", "level": "community"}
+        assert row.data == {
+            "type": "sos_alert",
+            "sos_id": "17",
+            "lat": "40.655",
+            "lon": "109.845",
+            "level": "community",
+        }
         assert row.push_due_at == row.created_at  # at once, in the organiser's quiet hours too
         assert "李四" in row.title and "李四" in row.body
         assert tree.grid_a.name in row.body and "被人跟踪" in row.body

@@ -131,7 +131,9 @@ def test_the_raiser_hears_who_answered_and_how(client: FlaskClient, world: dict[
 
     handled, going = inbox(client, volunteer)  # newest first
     assert (going["kind"], going["urgent"], going["body"]) == (
-        "sos_acknowledged", True, "赵六 (organiser) is on the way to you."
+        "sos_acknowledged",
+        True,
+        "赵六 (organiser) is on the way to you.",
     )
     assert going["data"] == {"type": "sos_acknowledged", "sos_id": str(sos_id), "response": "going"}
     assert handled["body"] == "王五 (volunteer) has handled your SOS."
@@ -188,7 +190,11 @@ def test_retention_takes_an_ended_sos_position_out_of_its_alerts_deep_links(
             if item["kind"] == "sos_alert"} == {str(sos_id): str(LAT), str(other): str(LAT)}  # fmt: skip
     assert retention.purge_sos_positions(ended + days + timedelta(microseconds=1)) == 1
 
-    alerts = {item["data"]["sos_id"]: item["data"] for item in inbox(client, world["organiser"]) if item["kind"] == "sos_alert"}
+    alerts = {
+        item["data"]["sos_id"]: item["data"]
+        for item in inbox(client, world["organiser"])
+        if item["kind"] == "sos_alert"
+    }
     assert alerts[str(sos_id)] == {"type": "sos_alert", "sos_id": str(sos_id), "level": "community"}
     assert alerts[str(other)]["lat"] == str(LAT) and alerts[str(other)]["lon"] == str(LON)
     (escalated,) = [item for item in inbox(client, world["staff"]) if item["kind"] == "sos_escalated"]

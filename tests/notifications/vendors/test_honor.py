@@ -86,7 +86,9 @@ def test_an_expired_device_token_deactivates_its_device(client: FlaskClient, hon
 
 def check(app: Flask, statuses: object) -> list[receipts.Receipt]:
     body = json.dumps({"statuses": statuses})
-    with app.test_request_context("/api/v1/push-receipts/honor", method="POST", data=body, content_type="application/json"):
+    with app.test_request_context(
+        "/api/v1/push-receipts/honor", method="POST", data=body, content_type="application/json"
+    ):
         honor_vendor.RECEIPTS.verify(request)  # type: ignore[union-attr]
         return honor_vendor.RECEIPTS.parse(request)  # type: ignore[union-attr]
 
@@ -98,7 +100,9 @@ def test_receipts_are_refused_while_honor_receipts_is_off(app: Flask) -> None:
         check(app, items)
 
 
-def test_with_honor_receipts_on_a_receipt_carrying_our_reference_is_read(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_with_honor_receipts_on_a_receipt_carrying_our_reference_is_read(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(app.config, "HONOR_RECEIPTS", True)
     with app.app_context():
         items = [{"biTag": receipts.signed_reference("honor", 5), "token": "t", "status": 0},

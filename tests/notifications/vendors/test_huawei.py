@@ -157,7 +157,8 @@ def test_a_genuine_receipt_is_read(app: Flask, hms: FakeHuawei) -> None:
     found = check(app, body, headers)
 
     assert [(r.notification_id, r.token, r.delivered, r.status) for r in found] == [
-        (41, "t1", True, "0"), (42, "t2", False, "5"),
+        (41, "t1", True, "0"),
+        (42, "t2", False, "5"),
     ]  # fmt: skip  (an item naming no signed reference of ours is left out)
 
 
@@ -175,7 +176,9 @@ def test_a_forged_or_unsigned_receipt_is_refused(app: Flask, hms: FakeHuawei, fo
         check(app, body, headers)
 
 
-def test_without_a_receipt_secret_receipts_are_refused(app: Flask, hms: FakeHuawei, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_a_receipt_secret_receipts_are_refused(
+    app: Flask, hms: FakeHuawei, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(app.config, "HMS_RECEIPT_SECRET", None)
     body, headers = hms.receipt_request([{"biTag": "1.x", "status": 0}])
     with pytest.raises(Unauthorized):

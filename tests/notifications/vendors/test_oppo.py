@@ -16,17 +16,28 @@ DEEP_LINK = "intent://notification#Intent;scheme=shouwang;launchFlags=0x4000000;
 
 
 def test_the_message_on_the_wire(oppo: Vendor, client: FlaskClient) -> None:
-    oppo.configure(OPPO_DEEP_LINK=DEEP_LINK, OPPO_CHANNEL_ID="service", OPPO_URGENT_NOTIFY_LEVEL=16, OPPO_RECEIPT_URL="https://sw.example/api/v1/push-receipts/oppo")
+    oppo.configure(
+        OPPO_DEEP_LINK=DEEP_LINK,
+        OPPO_CHANNEL_ID="service",
+        OPPO_URGENT_NOTIFY_LEVEL=16,
+        OPPO_RECEIPT_URL="https://sw.example/api/v1/push-receipts/oppo",
+    )
     user = make_recipient()
     token = register(client, user, "oppo")
     plain = write(user, kind="shift_reminder", title="巡逻提醒", body="明晚七点")
     urgent = write(user, urgent=True, kind="sos_alert", title="紧急求助", body="附近有人求助")
     assert deliver().sent == 2
 
-    sent = {json.loads(m["notification"]["action_parameters"])["notification_id"]: m for m in oppo.server.sent_to(token)}
+    sent = {
+        json.loads(m["notification"]["action_parameters"])["notification_id"]: m for m in oppo.server.sent_to(token)
+    }
     first, second = sent[str(plain.id)]["notification"], sent[str(urgent.id)]["notification"]
     assert (first["title"], first["content"]) == (plain.title, plain.body)
-    assert json.loads(first["action_parameters"]) == {"type": "shift_reminder", "broadcast_id": "7", "notification_id": str(plain.id)}
+    assert json.loads(first["action_parameters"]) == {
+        "type": "shift_reminder",
+        "broadcast_id": "7",
+        "notification_id": str(plain.id),
+    }
     assert first["category"] == second["category"] == "TODO"
     assert (first["notify_level"], second["notify_level"]) == (2, 16)
     assert (first["click_action_type"], first["click_action_url"]) == (5, DEEP_LINK)
@@ -37,7 +48,9 @@ def test_the_message_on_the_wire(oppo: Vendor, client: FlaskClient) -> None:
     assert first["call_back_url"] == "https://sw.example/api/v1/push-receipts/oppo"
 
 
-def test_without_a_deep_link_or_receipt_url_the_app_opens_and_no_callback_is_asked(oppo: Vendor, client: FlaskClient) -> None:
+def test_without_a_deep_link_or_receipt_url_the_app_opens_and_no_callback_is_asked(
+    oppo: Vendor, client: FlaskClient
+) -> None:
     user = make_recipient()
     token = register(client, user, "oppo")
     write(user)
@@ -75,6 +88,11 @@ def test_a_resend_of_the_same_notification_reaches_the_phone_once(oppo: Vendor, 
     note = write(user)
     deliver()
     # the resend a worker makes of a batch whose answer it never recorded (it died), by hand
-    again = PushMessage(token=token, title="今晚巡逻", body="请按时到达集合点", data={"type": "broadcast", "notification_id": str(note.id)})
+    again = PushMessage(
+        token=token,
+        title="今晚巡逻",
+        body="请按时到达集合点",
+        data={"type": "broadcast", "notification_id": str(note.id)},
+    )
     assert providers()["oppo"].send([again])[0].outcome == "ok"
     assert oppo.server.delivered(token) == 1 and oppo.server.deduplicated == 1

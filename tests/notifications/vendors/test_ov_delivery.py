@@ -67,7 +67,9 @@ def test_threads_sending_at_once_share_one_token_fetch(vendor: Vendor, app: Flas
     def send(token: str) -> None:
         with app.app_context():
             start.wait()
-            message = PushMessage(token=token, title="集合", body="今晚巡逻", data={"type": "broadcast", "notification_id": "1"})
+            message = PushMessage(
+                token=token, title="集合", body="今晚巡逻", data={"type": "broadcast", "notification_id": "1"}
+            )
             results.extend(result.outcome for result in provider.send([message]))
 
     threads = [threading.Thread(target=send, args=(token,)) for token in tokens]
@@ -99,7 +101,10 @@ def test_the_daily_cap_holds_messages_until_the_vendors_midnight(vendor: Vendor,
     tokens = [register(client, user, vendor.channel) for user in users]
     vendor.server.default = QUOTA
     provider = providers()[vendor.channel]
-    messages = [PushMessage(token=t, title="集合", body="今晚巡逻", data={"type": "broadcast", "notification_id": "1"}) for t in tokens]
+    messages = [
+        PushMessage(token=t, title="集合", body="今晚巡逻", data={"type": "broadcast", "notification_id": "1"})
+        for t in tokens
+    ]
     results = provider.send(messages)
     assert [r.outcome for r in results] == [Outcome.QUOTA] * 3
     assert all(RESET_MARGIN_SECONDS < (r.retry_after or 0) <= 86400 + RESET_MARGIN_SECONDS for r in results)
@@ -195,7 +200,9 @@ def test_an_oppo_invalid_regid_receipt_is_recorded_as_failed(oppo: Vendor, clien
     ("forged", 403, "receipt_forged"),
     ("{id}.0123456789abcdef0123456789abcdef", 403, "receipt_forged"),
 ])  # fmt: skip
-def test_an_unsigned_or_forged_receipt_changes_nothing(vendor: Vendor, client: FlaskClient, param: str | None, status: int, code: str) -> None:
+def test_an_unsigned_or_forged_receipt_changes_nothing(
+    vendor: Vendor, client: FlaskClient, param: str | None, status: int, code: str
+) -> None:
     note, token = _receipt_setup(vendor, client)
     genuine = vendor.server.receipt_body(token)
     forged = vendor.server.receipt_body(token, param="" if param is None else param.format(id=note.id))

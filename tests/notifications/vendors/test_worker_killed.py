@@ -1,8 +1,8 @@
 """A real delivery process killed in the middle of a vendor batch: nothing is lost, no inbox row is
 doubled (the pattern of tests/notifications/test_delivery_faults.py, for each vendor channel).
 
-Batches of 10 rows: the first is answered and recorded; of the second, the server answers part and
-holds the rest while the process is killed. Huawei and Honor make one call per notification, ten
+Batches of 10 rows, claimed one ahead: the first is answered and recorded; of the second, the
+server answers part and holds the rest while the process is killed, with the third claimed behind it. Huawei and Honor make one call per notification, ten
 side by side; MiPush eight side by side; vivo one after the other; OPPO the whole batch in one call.
 """
 
@@ -25,7 +25,7 @@ from notifications.devices.models import Device
 from notifications.devices.service import token_hash
 from notifications.models import Notification, PushStatus
 from tests.notifications.test_delivery import make_notification
-from tests.notifications.test_delivery_faults import kill_while_held, start_delivery_process, statuses
+from tests.notifications.test_delivery_faults import claimed_and_sent, kill_while_held, start_delivery_process, statuses
 from tests.notifications.vendors.conftest import make_recipient, new_token, serve, settings_for
 
 #: Per channel: calls answered before the stall, and how many held calls show the worker is waiting.
@@ -64,15 +64,16 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_doubles_no_inbox_row(
     answered, held = STALLS[channel]
     server.stall(after=answered)
     worker = start_delivery_process(app, settings_for(channel, server), now, tmp_path, batch_size=10)
-    kill_while_held(worker, server, held, tmp_path)
+    # The first batch recorded, the third claimed behind the held one (the run claims ahead).
+    kill_while_held(worker, server, held, tmp_path, then=lambda: claimed_and_sent(app) == (20, 10))
 
     with app.app_context():
         assert statuses() == {PushStatus.SENT: 10, PushStatus.PENDING: 30}
         stats = deliver_due(now=now + timedelta(minutes=1))  # the rows nobody had claimed
-        assert (stats.claimed, stats.sent) == (20, 20)
-        lease = timedelta(seconds=app.config["PUSH_LEASE_SECONDS"])
-        stats = deliver_due(now=now + lease)  # the dead worker's batch, once its lease is over
         assert (stats.claimed, stats.sent) == (10, 10)
+        lease = timedelta(seconds=app.config["PUSH_LEASE_SECONDS"])
+        stats = deliver_due(now=now + lease)  # the dead worker's batches, once its lease is over
+        assert (stats.claimed, stats.sent) == (20, 20)
         assert statuses() == {PushStatus.SENT: 40}
         per_user = Counter(db.session.scalars(sa.select(Notification.user_id)).all())
         assert set(per_user.values()) == {1}  # 40 inbox rows: none lost, none doubled
