@@ -17,8 +17,16 @@ the record or entry it counts:
   Its period is the entry's time in the volunteer's home grid's time zone.
 
 Each is one upsert of two rows (month, year) in a fixed order, so concurrent counts for one
-volunteer serialise on the rows and never deadlock. :func:`mismatches` recomputes the totals
-from the records and entries (the invariant tests check), :func:`rebuild` repairs them.
+volunteer serialise on the rows and never deadlock. The upsert also writes the volunteer's home grid
+and whether they are active into the rows (``LeaderboardTotal.home_grid_id``, ``volunteer_active``),
+read from the volunteer row under a share lock: a move or status change (whose trigger rewrites the
+volunteer's rows) either commits before, and is read, or waits for this transaction, and then
+rewrites the rows this one wrote too. :func:`mismatches` recomputes the totals from the records and
+entries (the invariant tests check), :func:`rebuild` repairs them.
+
+The per-grid sums and ranked counts (``LeaderboardGridTotal``) follow the totals by database
+triggers (migration 0018); :func:`grid_mismatches` recomputes them from the totals,
+:func:`rebuild_grids` replaces them.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -34,9 +43,9 @@ from sqlalchemy import orm
 from core.extensions import db
 from grids.models import Area
 from rewards.awarding.models import ServiceRecord
-from rewards.leaderboards.models import LeaderboardTotal
+from rewards.leaderboards.models import LeaderboardGridTotal, LeaderboardTotal
 from rewards.ledger.models import LedgerEntry, LedgerReason
-from volunteers.models import Volunteer
+from volunteers.models import Volunteer, VolunteerStatus
 
 #: Reasons whose points count as earned (a reversal counts when what it reverses does).
 EARNED = frozenset(
@@ -49,13 +58,24 @@ EARNED = frozenset(
     }
 )
 
-_UPSERT = sa.text(
-    "INSERT INTO leaderboard_totals (period, volunteer_id, minutes, points) "
-    "VALUES (:month, :volunteer_id, :minutes, :points), (:year, :volunteer_id, :minutes, :points) "
+#: The constraint trigger that moves ``leaderboard_grid_totals`` (PostgreSQL: deferred to the commit).
+GRID_TRIGGER = "leaderboard_grid_totals"
+# The volunteer's home and status are read under a share lock (PostgreSQL; SQLite has one writer):
+# see the module docstring. The month's row is written before the year's.
+_UPSERT = (
+    "WITH home AS (SELECT home_grid_id, status = '{active}' AS active FROM volunteers WHERE id = :volunteer_id{lock}) "
+    "INSERT INTO leaderboard_totals (period, volunteer_id, minutes, points, home_grid_id, volunteer_active) "
+    "SELECT :month, :volunteer_id, :minutes, :points, home_grid_id, active FROM home UNION ALL "
+    "SELECT :year, :volunteer_id, :minutes, :points, home_grid_id, active FROM home WHERE true "
     "ON CONFLICT (period, volunteer_id) DO UPDATE SET "
     "minutes = leaderboard_totals.minutes + excluded.minutes, "
-    "points = leaderboard_totals.points + excluded.points"
+    "points = leaderboard_totals.points + excluded.points, "
+    "home_grid_id = excluded.home_grid_id, volunteer_active = excluded.volunteer_active"
 )
+_UPSERTS = {
+    dialect: sa.text(_UPSERT.format(active=VolunteerStatus.ACTIVE.value, lock=lock))
+    for dialect, lock in (("postgresql", " FOR SHARE"), ("sqlite", ""))
+}
 _HOME_ZONE = (
     sa.select(Area.timezone)
     .join(Volunteer, Volunteer.home_grid_id == Area.id)
@@ -71,7 +91,7 @@ def _add(volunteer_id: int, day: date, *, minutes: int = 0, points: int = 0) -> 
     if not minutes and not points:
         return
     db.session.execute(
-        _UPSERT,
+        _UPSERTS[db.session.get_bind().dialect.name],
         {
             "month": month_of(day),
             "year": f"{day.year:04d}",
@@ -185,11 +205,73 @@ def rebuild(volunteer_ids: Iterable[int]) -> int:
     """Replace these volunteers' totals by a recount (a repair; flushes only). Returns rows written."""
     ids = sorted({int(v) for v in volunteer_ids})
     want = recount(ids)
+    homes = {
+        volunteer_id: (home_grid_id, status == VolunteerStatus.ACTIVE)
+        for volunteer_id, home_grid_id, status in db.session.execute(
+            sa.select(Volunteer.id, Volunteer.home_grid_id, Volunteer.status).where(Volunteer.id.in_(ids))
+        )
+    }
     db.session.execute(sa.delete(LeaderboardTotal).where(LeaderboardTotal.volunteer_id.in_(ids)))
     rows = [
-        {"period": period, "volunteer_id": volunteer_id, "minutes": minutes, "points": points}
+        {
+            "period": period, "volunteer_id": volunteer_id, "minutes": minutes, "points": points,
+            "home_grid_id": homes[volunteer_id][0], "volunteer_active": homes[volunteer_id][1],
+        }
         for (period, volunteer_id), (minutes, points) in want.items()
     ]
     if rows:
         db.session.execute(sa.insert(LeaderboardTotal), rows)
     return len(rows)
+
+
+# --- the per-grid sums ---------------------------------------------------------------------------
+
+
+def settle_grid_totals() -> None:
+    """Fold this transaction's pending total changes into the grid rows now (PostgreSQL defers them
+    to the commit), so that what it reads next agrees with what it wrote. No-op on SQLite."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(sa.text(f"SET CONSTRAINTS {GRID_TRIGGER} IMMEDIATE"))
+
+
+def _grid_recount() -> sa.Select:
+    """What ``leaderboard_grid_totals`` must hold: the totals of active volunteers, per period and home grid."""
+    return (
+        sa.select(
+            LeaderboardTotal.period,
+            LeaderboardTotal.home_grid_id,
+            sa.func.sum(LeaderboardTotal.minutes),
+            sa.func.sum(LeaderboardTotal.points),
+            sa.func.sum(sa.case((LeaderboardTotal.minutes > 0, 1), else_=0)),
+            sa.func.sum(sa.case((LeaderboardTotal.points > 0, 1), else_=0)),
+        )
+        .where(LeaderboardTotal.volunteer_active)
+        .group_by(LeaderboardTotal.period, LeaderboardTotal.home_grid_id)
+    )
+
+
+def grid_mismatches() -> list[dict[str, object]]:
+    """Grid rows that differ from a recount of the totals (rows of all zeros count as absent)."""
+    settle_grid_totals()
+
+    def significant(rows: Iterable[Any]) -> dict[tuple[str, int], tuple[int, ...]]:
+        return {(period, grid): tuple(int(v) for v in values) for period, grid, *values in rows if any(values)}
+
+    want = significant(db.session.execute(_grid_recount()))
+    have = significant(db.session.execute(sa.select(*LeaderboardGridTotal.__table__.c)))
+    return [
+        {"period": period, "grid_id": grid_id, "stored": have.get(key), "expected": want.get(key)}
+        for key in sorted(set(want) | set(have))
+        for period, grid_id in [key]
+        if want.get(key) != have.get(key)
+    ]
+
+
+def rebuild_grids() -> int:
+    """Replace every grid row by a recount of the totals (a repair, or after a bulk load with the
+    trigger off; flushes only). Returns rows written."""
+    settle_grid_totals()
+    db.session.execute(sa.delete(LeaderboardGridTotal))
+    columns = [c.name for c in LeaderboardGridTotal.__table__.c]
+    result = db.session.execute(sa.insert(LeaderboardGridTotal).from_select(columns, _grid_recount()))
+    return int(result.rowcount or 0)
