@@ -15,8 +15,9 @@ writes twenty million rows in minutes where client-side batches would take far l
 - ``leaderboard_totals`` (month and year rows, with each volunteer's home grid and status) computed
   from those rows by the rule of ``rewards/leaderboards/totals.py``, written in SQL here; a sample
   is then recounted by the application's own code (``mismatches``) and must agree;
-- ``leaderboard_grid_totals`` rebuilt from those in one statement (``rebuild_grids``; its trigger is
-  off for the load), and checked against a full recount (``grid_mismatches``);
+- ``leaderboard_grid_totals`` rebuilt from those in one statement (``rebuild_grids``; the trigger
+  that writes ``leaderboard_grid_changes`` is off for the load), and checked against a full recount
+  (``grid_mismatches``);
 - every 20th volunteer opted out of being named; a staff user of district A and tokens.
 """
 
@@ -185,8 +186,8 @@ def seed() -> dict[str, Any]:
         # As after any bulk load: set hint bits and the visibility map of what the board reads
         # (else the first readers write them), and give the planner statistics of everything.
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as autocommit:
-            for table in ("leaderboard_totals", "leaderboard_grid_totals", "volunteers", "areas", "reward_preferences",
-                          "users"):
+            for table in ("leaderboard_totals", "leaderboard_grid_totals", "leaderboard_grid_changes", "volunteers",
+                          "areas", "reward_preferences", "users"):
                 autocommit.execute(sa.text(f"VACUUM (ANALYZE) {table}"))
             autocommit.execute(sa.text("ANALYZE"))
         timings["vacuum_analyze_s"] = round(time.perf_counter() - began, 1)

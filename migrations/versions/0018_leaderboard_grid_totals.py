@@ -4,9 +4,9 @@ and period the sums and ranked counts of its active volunteers, kept by triggers
 A district's board counted its 100,000 volunteers' totals, joined to volunteers and areas, on every
 request (bench/README.md, issue 19). Now the total row says where its volunteer lives and whether
 they are ranked (a trigger on ``volunteers`` keeps that when they move or change status), and
-``leaderboard_grid_totals`` holds what the boards count and sum per grid (triggers on
-``leaderboard_totals`` keep it; on PostgreSQL deferred to the commit). Existing rows are filled
-here from the volunteers and the totals.
+``leaderboard_grid_totals`` holds what the boards count and sum per grid, plus the changes since
+it was last folded (``leaderboard_grid_changes``, inserted by a trigger on ``leaderboard_totals``).
+Existing rows are filled here from the volunteers and the totals.
 
 Revision ID: 0018
 Revises: 0017
@@ -24,41 +24,35 @@ branch_labels = None
 depends_on = None
 
 _ACTIVE = "volunteer_active"
-_GRID_COLUMNS = "period, grid_id, minutes, points, ranked_by_minutes, ranked_by_points"
-# A total's share of its grid's row, as SQL of the row ``{r}`` (OLD or NEW); ``{int}`` turns a
-# condition into 0 or 1 (PostgreSQL casts; SQLite's comparisons already are).
-_SHARE = "{r}.period, {r}.home_grid_id, {r}.minutes, {r}.points, ({r}.minutes > 0){int}, ({r}.points > 0){int}"
-_ADD = (
-    "ON CONFLICT (period, grid_id) DO UPDATE SET "
-    "minutes = leaderboard_grid_totals.minutes + excluded.minutes, "
-    "points = leaderboard_grid_totals.points + excluded.points, "
-    "ranked_by_minutes = leaderboard_grid_totals.ranked_by_minutes + excluded.ranked_by_minutes, "
-    "ranked_by_points = leaderboard_grid_totals.ranked_by_points + excluded.ranked_by_points"
-)
-_TAKE = (
-    "UPDATE leaderboard_grid_totals SET minutes = minutes - OLD.minutes, points = points - OLD.points, "
-    "ranked_by_minutes = ranked_by_minutes - (OLD.minutes > 0){int}, "
-    "ranked_by_points = ranked_by_points - (OLD.points > 0){int} "
-    "WHERE period = OLD.period AND grid_id = OLD.home_grid_id"
-)
+_FIGURES = "minutes, points, ranked_by_minutes, ranked_by_points"
+_GRID_COLUMNS = f"period, grid_id, {_FIGURES}"
+# A total's share of its grid's figures, as SQL of the row ``{r}`` (OLD or NEW), with sign ``{s}``
+# ('' or '-'); ``{int}`` turns a condition into 0 or 1 (PostgreSQL casts; SQLite's already are).
+_SHARE = ("{r}.period, {r}.home_grid_id, {s}{r}.minutes, {s}{r}.points, "
+          "{s}({r}.minutes > 0){int}, {s}({r}.points > 0){int}")
+_INSERT = f"INSERT INTO leaderboard_grid_changes ({_GRID_COLUMNS})"
 
 
 def _create_triggers():
     if op.get_bind().dialect.name == "postgresql":
         pg = {"int": "::int"}
+        # One change row per changed total (two when it moves between grids or in or out of the
+        # ranked): inserts only, so concurrent writers never share a row here.
         op.execute(
-            "CREATE OR REPLACE FUNCTION leaderboard_grid_totals() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-            f"IF TG_OP <> 'INSERT' AND OLD.{_ACTIVE} THEN {_TAKE.format(**pg)}; END IF; "
-            f"IF TG_OP <> 'DELETE' AND NEW.{_ACTIVE} THEN "
-            f"INSERT INTO leaderboard_grid_totals ({_GRID_COLUMNS}) VALUES ({_SHARE.format(r='NEW', **pg)}) {_ADD}; "
-            "END IF; RETURN NULL; END $$"
+            "CREATE OR REPLACE FUNCTION leaderboard_grid_changes() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            f"IF TG_OP = 'UPDATE' AND OLD.{_ACTIVE} AND NEW.{_ACTIVE} AND OLD.home_grid_id = NEW.home_grid_id "
+            "AND OLD.period = NEW.period THEN "
+            "IF OLD.minutes <> NEW.minutes OR OLD.points <> NEW.points THEN "
+            f"{_INSERT} VALUES (NEW.period, NEW.home_grid_id, NEW.minutes - OLD.minutes, NEW.points - OLD.points, "
+            "(NEW.minutes > 0)::int - (OLD.minutes > 0)::int, (NEW.points > 0)::int - (OLD.points > 0)::int); "
+            "END IF; RETURN NULL; END IF; "
+            f"IF TG_OP <> 'INSERT' AND OLD.{_ACTIVE} THEN {_INSERT} VALUES ({_SHARE.format(r='OLD', s='-', **pg)}); END IF; "
+            f"IF TG_OP <> 'DELETE' AND NEW.{_ACTIVE} THEN {_INSERT} VALUES ({_SHARE.format(r='NEW', s='', **pg)}); END IF; "
+            "RETURN NULL; END $$"
         )
-        # Deferred: the grid's row is shared by all its volunteers, so it is locked at the commit
-        # only (in the order the transaction wrote its totals), not while the transaction works.
         op.execute(
-            "CREATE CONSTRAINT TRIGGER leaderboard_grid_totals AFTER INSERT OR UPDATE OR DELETE "
-            "ON leaderboard_totals DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
-            "EXECUTE FUNCTION leaderboard_grid_totals()"
+            "CREATE TRIGGER leaderboard_grid_changes AFTER INSERT OR UPDATE OR DELETE ON leaderboard_totals "
+            "FOR EACH ROW EXECUTE FUNCTION leaderboard_grid_changes()"
         )
         op.execute(
             "CREATE OR REPLACE FUNCTION leaderboard_home() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
@@ -73,15 +67,12 @@ def _create_triggers():
         )
         return
     lite = {"int": ""}
-    add_new = (
-        f"INSERT INTO leaderboard_grid_totals ({_GRID_COLUMNS}) SELECT {_SHARE.format(r='NEW', **lite)} "
-        f"WHERE NEW.{_ACTIVE} {_ADD};"
-    )
-    take_old = f"{_TAKE.format(**lite)} AND OLD.{_ACTIVE};"
-    op.execute(f"CREATE TRIGGER leaderboard_grid_totals_insert AFTER INSERT ON leaderboard_totals BEGIN {add_new} END")
-    op.execute(f"CREATE TRIGGER leaderboard_grid_totals_delete AFTER DELETE ON leaderboard_totals BEGIN {take_old} END")
+    add_new = f"{_INSERT} SELECT {_SHARE.format(r='NEW', s='', **lite)} WHERE NEW.{_ACTIVE};"
+    take_old = f"{_INSERT} SELECT {_SHARE.format(r='OLD', s='-', **lite)} WHERE OLD.{_ACTIVE};"
+    op.execute(f"CREATE TRIGGER leaderboard_grid_changes_insert AFTER INSERT ON leaderboard_totals BEGIN {add_new} END")
+    op.execute(f"CREATE TRIGGER leaderboard_grid_changes_delete AFTER DELETE ON leaderboard_totals BEGIN {take_old} END")
     op.execute(
-        f"CREATE TRIGGER leaderboard_grid_totals_update AFTER UPDATE ON leaderboard_totals BEGIN {take_old} {add_new} END"
+        f"CREATE TRIGGER leaderboard_grid_changes_update AFTER UPDATE ON leaderboard_totals BEGIN {take_old} {add_new} END"
     )
     op.execute(
         "CREATE TRIGGER leaderboard_home AFTER UPDATE OF status, home_grid_id ON volunteers "
@@ -96,15 +87,29 @@ def _drop_triggers():
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS leaderboard_home ON volunteers")
         op.execute("DROP FUNCTION IF EXISTS leaderboard_home()")
-        op.execute("DROP TRIGGER IF EXISTS leaderboard_grid_totals ON leaderboard_totals")
-        op.execute("DROP FUNCTION IF EXISTS leaderboard_grid_totals()")
+        op.execute("DROP TRIGGER IF EXISTS leaderboard_grid_changes ON leaderboard_totals")
+        op.execute("DROP FUNCTION IF EXISTS leaderboard_grid_changes()")
         return
     op.execute("DROP TRIGGER IF EXISTS leaderboard_home")
     for event in ("insert", "delete", "update"):
-        op.execute(f"DROP TRIGGER IF EXISTS leaderboard_grid_totals_{event}")
+        op.execute(f"DROP TRIGGER IF EXISTS leaderboard_grid_changes_{event}")
 
 
 def upgrade():
+    op.create_table('leaderboard_grid_changes',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('period', sa.String(length=7), nullable=False),
+    sa.Column('grid_id', sa.Integer(), nullable=False),
+    sa.Column('minutes', sa.BigInteger(), nullable=False),
+    sa.Column('points', sa.BigInteger(), nullable=False),
+    sa.Column('ranked_by_minutes', sa.Integer(), nullable=False),
+    sa.Column('ranked_by_points', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['grid_id'], ['areas.id'], name=op.f('fk_leaderboard_grid_changes_grid_id_areas'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_leaderboard_grid_changes'))
+    )
+    with op.batch_alter_table('leaderboard_grid_changes', schema=None) as batch_op:
+        batch_op.create_index('ix_leaderboard_grid_changes_period_grid_id', ['period', 'grid_id'], unique=False)
+
     op.create_table('leaderboard_grid_totals',
     sa.Column('period', sa.String(length=7), nullable=False),
     sa.Column('grid_id', sa.Integer(), nullable=False),
@@ -154,3 +159,4 @@ def downgrade():
         batch_op.create_index('ix_leaderboard_totals_period_points', ['period', 'points'], unique=False)
         batch_op.create_index('ix_leaderboard_totals_period_minutes', ['period', 'minutes'], unique=False)
     op.drop_table('leaderboard_grid_totals')
+    op.drop_table('leaderboard_grid_changes')

@@ -7,7 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import UTCDateTime, utcnow
+from core.db import BigId, UTCDateTime, utcnow
 from core.extensions import Model
 
 
@@ -68,26 +68,47 @@ class LeaderboardTotal(Model):
     )
 
 
-class LeaderboardGridTotal(Model):
-    """Per period and grid: the sums of its active volunteers' totals and how many are ranked.
+class _GridFigures:
+    """What a grid contributes to a board in a period: its active volunteers' sums, and how many
+    of them have a value above 0 (a board's ``ranked``)."""
 
-    The sum of ``LeaderboardTotal`` rows with ``volunteer_active`` at home in the grid: ``minutes``
-    and ``points`` (the area boards' sums) and ``ranked_by_minutes`` / ``ranked_by_points`` (how
-    many have a value above 0: a board's ``ranked``). A district's board then reads its 1,000 grids'
-    rows instead of counting 100,000 volunteers' on every request.
+    minutes: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    points: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    ranked_by_minutes: Mapped[int] = mapped_column(sa.Integer, default=0)
+    ranked_by_points: Mapped[int] = mapped_column(sa.Integer, default=0)
 
-    Kept by database triggers on ``leaderboard_totals`` (migration 0018), so whoever writes a total,
-    the upsert, a recount, or the trigger that follows a volunteer's move or status, moves this row
-    in the same transaction. On PostgreSQL the trigger is deferred to the commit: the row, which all
-    the grid's volunteers share, is locked only while their transaction commits, not while it works.
-    ``rewards/leaderboards/totals.py`` ``grid_mismatches`` recomputes it.
+
+class LeaderboardGridTotal(_GridFigures, Model):
+    """Per period and grid, the figures of its active volunteers' totals, as last folded.
+
+    A grid's figures are this row plus its ``LeaderboardGridChange`` rows not folded in yet; together
+    they equal the ``LeaderboardTotal`` rows with ``volunteer_active`` at home in the grid. A
+    district's board then reads its 1,000 grids' rows (and the changes since the last fold) instead
+    of counting 100,000 volunteers' on every request. ``rewards/leaderboards/totals.py``
+    ``grid_mismatches`` recomputes them.
     """
 
     __tablename__ = "leaderboard_grid_totals"
 
     period: Mapped[str] = mapped_column(sa.String(7), primary_key=True)
     grid_id: Mapped[int] = mapped_column(sa.ForeignKey("areas.id", ondelete="CASCADE"), primary_key=True)
-    minutes: Mapped[int] = mapped_column(sa.BigInteger, default=0)
-    points: Mapped[int] = mapped_column(sa.BigInteger, default=0)
-    ranked_by_minutes: Mapped[int] = mapped_column(sa.Integer, default=0)
-    ranked_by_points: Mapped[int] = mapped_column(sa.Integer, default=0)
+
+
+class LeaderboardGridChange(_GridFigures, Model):
+    """One change of a grid's figures, written by the database trigger on ``leaderboard_totals``
+    (migration 0018) in the transaction that changes the total, whoever writes it: the upsert, a
+    recount, or the trigger that follows a volunteer's move or status.
+
+    Writers only insert these (never update a row the grid's other volunteers share), so concurrent
+    points never wait on each other or deadlock here; the fold task
+    (``rewards/leaderboards/tasks.py``) adds them into ``LeaderboardGridTotal`` and deletes them
+    in one transaction, so a reader always sees each change exactly once.
+    """
+
+    __tablename__ = "leaderboard_grid_changes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    period: Mapped[str] = mapped_column(sa.String(7))
+    grid_id: Mapped[int] = mapped_column(sa.ForeignKey("areas.id", ondelete="CASCADE"))
+
+    __table_args__ = (sa.Index("ix_leaderboard_grid_changes_period_grid_id", "period", "grid_id"),)

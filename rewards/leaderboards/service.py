@@ -11,8 +11,8 @@ spending does not lower them (``rewards/leaderboards/totals.py`` keeps the sums)
 above 0 are ranked; equal values share a rank (1, 2, 2, 4), listed by volunteer id.
 
 What a request reads (a district is 100,000 volunteers): the top rows down the period's value index;
-``ranked`` and the area boards from the per-grid rows (``LeaderboardGridTotal``: one row per grid,
-not one per volunteer); the caller's own rank by counting, index-only, who is above them.
+``ranked`` and the area boards from the per-grid figures (``totals.grid_figures``: a row per grid
+and the changes since the last fold, not one per volunteer); the caller's own rank by counting, index-only, who is above them.
 
 A volunteer who opted out is listed as "匿名志愿者" without id, but still counted and ranked.
 Volunteers see the boards of the areas containing their home grid (and their own rank, ``me``);
@@ -38,7 +38,7 @@ from grids.models import Area, AreaLevel
 from grids.paths import id_at_depth
 from grids.queries import in_subtree, referenced_area
 from rewards.leaderboards import totals
-from rewards.leaderboards.models import LeaderboardGridTotal, LeaderboardTotal, RewardPreference
+from rewards.leaderboards.models import LeaderboardTotal, RewardPreference
 from volunteers.models import Volunteer
 
 #: Levels from the root down; a level's index is the depth of its areas and its place in a path.
@@ -89,7 +89,6 @@ def board(caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
     key = args.get("value") or current_period(args["period"], area.timezone)
     by_hours = args["metric"] == "hours"
     _custom_plans()
-    totals.settle_grid_totals()
     by = args.get("by") or "volunteer"
     result: dict[str, Any] = {
         "area": {"id": area.id, "name": area.name, "level": area.level},
@@ -160,22 +159,15 @@ def _metric(by_hours: bool) -> Any:
 
 def _grid_sums(area: Area, key: str) -> sa.Select:
     """Per grid in the area: its path and the sums of its active volunteers' totals."""
-    return (
-        sa.select(Area.path, LeaderboardGridTotal.minutes, LeaderboardGridTotal.points)
-        .join(Area, Area.id == LeaderboardGridTotal.grid_id)
-        .where(LeaderboardGridTotal.period == key, _grid_in_area(LeaderboardGridTotal.grid_id, area))
-    )
+    figures = totals.grid_figures(key, lambda grid_id: _grid_in_area(grid_id, area))
+    return sa.select(Area.path, figures.c.minutes, figures.c.points).join(Area, Area.id == figures.c.grid_id)
 
 
 def _ranked_count(area: Area, key: str, by_hours: bool) -> int:
     """How many active volunteers at home in the area have a value above 0: the grids' counts summed."""
-    column = LeaderboardGridTotal.ranked_by_minutes if by_hours else LeaderboardGridTotal.ranked_by_points
-    count = db.session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(column), 0)).where(
-            LeaderboardGridTotal.period == key, _grid_in_area(LeaderboardGridTotal.grid_id, area)
-        )
-    )
-    return int(count or 0)
+    figures = totals.grid_figures(key, lambda grid_id: _grid_in_area(grid_id, area))
+    column = figures.c.ranked_by_minutes if by_hours else figures.c.ranked_by_points
+    return int(db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(column), 0))) or 0)
 
 
 def _volunteer_board(area: Area, key: str, by_hours: bool, limit: int, me_id: int | None) -> dict[str, Any]:

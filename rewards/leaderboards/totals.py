@@ -24,15 +24,16 @@ volunteer's rows) either commits before, and is read, or waits for this transact
 rewrites the rows this one wrote too. :func:`mismatches` recomputes the totals from the records and
 entries (the invariant tests check), :func:`rebuild` repairs them.
 
-The per-grid sums and ranked counts (``LeaderboardGridTotal``) follow the totals by database
-triggers (migration 0018); :func:`grid_mismatches` recomputes them from the totals,
-:func:`rebuild_grids` replaces them.
+The per-grid sums and ranked counts follow the totals by a database trigger (migration 0018) that
+inserts a ``LeaderboardGridChange`` per changed total; :func:`grid_figures` reads them (the folded
+``LeaderboardGridTotal`` rows plus the changes since), :func:`fold_grid_changes` folds the changes
+in, :func:`grid_mismatches` recomputes the figures from the totals, :func:`rebuild_grids` replaces them.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -43,7 +44,7 @@ from sqlalchemy import orm
 from core.extensions import db
 from grids.models import Area
 from rewards.awarding.models import ServiceRecord
-from rewards.leaderboards.models import LeaderboardGridTotal, LeaderboardTotal
+from rewards.leaderboards.models import LeaderboardGridChange, LeaderboardGridTotal, LeaderboardTotal
 from rewards.ledger.models import LedgerEntry, LedgerReason
 from volunteers.models import Volunteer, VolunteerStatus
 
@@ -58,8 +59,8 @@ EARNED = frozenset(
     }
 )
 
-#: The constraint trigger that moves ``leaderboard_grid_totals`` (PostgreSQL: deferred to the commit).
-GRID_TRIGGER = "leaderboard_grid_totals"
+#: The trigger on ``leaderboard_totals`` that writes ``leaderboard_grid_changes`` (PostgreSQL's name).
+GRID_TRIGGER = "leaderboard_grid_changes"
 # The volunteer's home and status are read under a share lock (PostgreSQL; SQLite has one writer):
 # see the module docstring. The month's row is written before the year's.
 _UPSERT = (
@@ -224,18 +225,61 @@ def rebuild(volunteer_ids: Iterable[int]) -> int:
     return len(rows)
 
 
-# --- the per-grid sums ---------------------------------------------------------------------------
+# --- the per-grid figures -------------------------------------------------------------------------
+
+FIGURES = ("minutes", "points", "ranked_by_minutes", "ranked_by_points")
 
 
-def settle_grid_totals() -> None:
-    """Fold this transaction's pending total changes into the grid rows now (PostgreSQL defers them
-    to the commit), so that what it reads next agrees with what it wrote. No-op on SQLite."""
+def grid_figures(
+    period: str, grids: Callable[[sa.ColumnElement[int]], sa.ColumnElement[bool]] | None = None
+) -> sa.Subquery:
+    """Per grid of the period (those ``grids(grid_id)`` admits, if given): ``grid_id`` and the
+    ``FIGURES`` of its active volunteers, as folded plus the changes not folded in yet."""
+    parts = []
+    for table in (LeaderboardGridTotal.__table__, LeaderboardGridChange.__table__):
+        part = sa.select(table.c.grid_id, *(table.c[name] for name in FIGURES)).where(table.c.period == period)
+        parts.append(part if grids is None else part.where(grids(table.c.grid_id)))
+    both = sa.union_all(*parts).subquery()
+    return (
+        sa.select(both.c.grid_id, *(sa.func.sum(both.c[name]).label(name) for name in FIGURES))
+        .group_by(both.c.grid_id)
+        .subquery()
+    )
+
+
+def fold_grid_changes() -> int:
+    """Add the grid changes into the folded rows and delete them, in one step (flushes only; the
+    task commits). Returns the changes folded.
+
+    On PostgreSQL one statement deletes the changes and adds what it deleted, so a change committed
+    meanwhile is neither lost nor added twice; two folds at once take disjoint changes and lock the
+    folded rows in the same order. SQLite has one writer at a time.
+    """
+    sums = ", ".join(f"sum({name})" for name in FIGURES)
+    add = ", ".join(f"{name} = leaderboard_grid_totals.{name} + excluded.{name}" for name in FIGURES)
+    columns = "period, grid_id, " + ", ".join(FIGURES)
     if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(sa.text(f"SET CONSTRAINTS {GRID_TRIGGER} IMMEDIATE"))
+        result = db.session.execute(sa.text(
+            f"WITH taken AS (DELETE FROM leaderboard_grid_changes RETURNING {columns}), "
+            f"added AS (INSERT INTO leaderboard_grid_totals ({columns}) SELECT period, grid_id, {sums} FROM taken "
+            f"GROUP BY period, grid_id ORDER BY period, grid_id ON CONFLICT (period, grid_id) DO UPDATE SET {add}) "
+            "SELECT count(*) FROM taken"
+        ))
+        return int(result.scalar_one())
+    last = db.session.scalar(sa.select(sa.func.max(LeaderboardGridChange.id)))
+    if last is None:
+        return 0
+    db.session.execute(sa.text(
+        f"INSERT INTO leaderboard_grid_totals ({columns}) SELECT period, grid_id, {sums} FROM leaderboard_grid_changes "
+        f"WHERE id <= :last GROUP BY period, grid_id ON CONFLICT (period, grid_id) DO UPDATE SET {add}"
+    ), {"last": last})
+    return int(db.session.execute(
+        sa.delete(LeaderboardGridChange).where(LeaderboardGridChange.id <= last)
+    ).rowcount or 0)
 
 
 def _grid_recount() -> sa.Select:
-    """What ``leaderboard_grid_totals`` must hold: the totals of active volunteers, per period and home grid."""
+    """What the grid figures must be: the totals of active volunteers, per period and home grid."""
     return (
         sa.select(
             LeaderboardTotal.period,
@@ -251,14 +295,21 @@ def _grid_recount() -> sa.Select:
 
 
 def grid_mismatches() -> list[dict[str, object]]:
-    """Grid rows that differ from a recount of the totals (rows of all zeros count as absent)."""
-    settle_grid_totals()
+    """Grids whose figures (folded plus changes) differ from a recount of the totals; [] when all
+    agree (figures of all zeros count as absent)."""
 
     def significant(rows: Iterable[Any]) -> dict[tuple[str, int], tuple[int, ...]]:
         return {(period, grid): tuple(int(v) for v in values) for period, grid, *values in rows if any(values)}
 
+    both = sa.union_all(
+        *(sa.select(t.c.period, t.c.grid_id, *(t.c[n] for n in FIGURES))
+          for t in (LeaderboardGridTotal.__table__, LeaderboardGridChange.__table__))
+    ).subquery()
+    have = significant(db.session.execute(
+        sa.select(both.c.period, both.c.grid_id, *(sa.func.sum(both.c[n]) for n in FIGURES))
+        .group_by(both.c.period, both.c.grid_id)
+    ))
     want = significant(db.session.execute(_grid_recount()))
-    have = significant(db.session.execute(sa.select(*LeaderboardGridTotal.__table__.c)))
     return [
         {"period": period, "grid_id": grid_id, "stored": have.get(key), "expected": want.get(key)}
         for key in sorted(set(want) | set(have))
@@ -268,10 +319,10 @@ def grid_mismatches() -> list[dict[str, object]]:
 
 
 def rebuild_grids() -> int:
-    """Replace every grid row by a recount of the totals (a repair, or after a bulk load with the
-    trigger off; flushes only). Returns rows written."""
-    settle_grid_totals()
+    """Replace every grid's figures by a recount of the totals (a repair, or after a bulk load with
+    the trigger off; flushes only). Returns rows written."""
+    db.session.execute(sa.delete(LeaderboardGridChange))
     db.session.execute(sa.delete(LeaderboardGridTotal))
-    columns = [c.name for c in LeaderboardGridTotal.__table__.c]
+    columns = ["period", "grid_id", *FIGURES]
     result = db.session.execute(sa.insert(LeaderboardGridTotal).from_select(columns, _grid_recount()))
     return int(result.rowcount or 0)
