@@ -19,7 +19,9 @@ Usage (from the repository root; the seed takes a few minutes, each run of calls
    district's for month and year × hours and points, its top 100, its communities, a volunteer's
    city board with their own rank) ``<board> API`` and ``<board> floor``: the same reads written
    by hand in plain SQL over the same tables with psycopg (top rows with names, the grids' ranked
-   counts or sums, the caller's rank), in one transaction, no HTTP: the work's own cost.
+   counts or sums, the caller's rank), in one transaction, no HTTP: the work's own cost. During the
+   run ``--changes`` (default 4,000) grid changes wait unfolded, as writes leave them between two
+   folds (pairs that cancel out, in district A's grids); both API and floor read them.
 4. For comparison, times once the same year's hours summed straight from ``service_records``
    (what the endpoint would cost without ``leaderboard_totals``).
 
@@ -107,6 +109,26 @@ def _competition_ranks(values: list[int]) -> list[int]:
     return ranks
 
 
+# A grid's figures: its folded row and its changes not folded yet (rewards/leaderboards/totals.py).
+_GRID_FIGURES = (
+    "SELECT period, grid_id, minutes, points, ranked_by_minutes, ranked_by_points FROM leaderboard_grid_totals "
+    "UNION ALL SELECT period, grid_id, minutes, points, ranked_by_minutes, ranked_by_points FROM leaderboard_grid_changes"
+)
+
+
+def unfolded_changes(connection: Any, count: int) -> None:
+    """``count`` grid changes not folded yet, as writes leave them between two folds: pairs that
+    add and take back the same figures in district A's grids, so every answer stays the same."""
+    connection.execute(
+        "INSERT INTO leaderboard_grid_changes (period, grid_id, minutes, points, ranked_by_minutes, ranked_by_points) "
+        "SELECT p.period, g.id, s.sign * 60, s.sign * 10, s.sign, s.sign "
+        "FROM (SELECT id FROM areas WHERE level = 'grid' AND path LIKE '/1/2/%%' ORDER BY id LIMIT %s) g "
+        "CROSS JOIN (VALUES ('2026-11'), ('2026')) p(period) CROSS JOIN (VALUES (1), (-1)) s(sign)",
+        (max(1, count // 4),),
+    )
+    connection.commit()
+
+
 def floor_board(connection: Any, args: dict[str, Any], me_id: int | None) -> dict[str, Any]:
     """What the endpoint answers, read by hand: the area, the top rows with names, ``ranked`` (or
     the areas' sums), the caller's rank. Plain psycopg, one transaction."""
@@ -117,8 +139,8 @@ def floor_board(connection: Any, args: dict[str, Any], me_id: int | None) -> dic
         prefix = path + "%"
         if args.get("by"):
             cursor.execute(
-                "SELECT a.path, g.minutes, g.points FROM leaderboard_grid_totals g JOIN areas a ON a.id = g.grid_id "
-                "WHERE g.period = %s AND a.path LIKE %s", (args["value"], prefix))
+                f"SELECT a.path, sum(g.minutes), sum(g.points) FROM ({_GRID_FIGURES}) g JOIN areas a ON a.id = g.grid_id "
+                "WHERE g.period = %s AND a.path LIKE %s GROUP BY a.path", (args["value"], prefix))
             depth = LEVELS.index(args["by"])
             sums: dict[int, list[int]] = defaultdict(lambda: [0, 0])
             for grid_path, minutes, points in cursor.fetchall():
@@ -133,7 +155,7 @@ def floor_board(connection: Any, args: dict[str, Any], me_id: int | None) -> dic
             cursor.execute("SELECT id, name FROM areas WHERE id = ANY(%s)", ([k for k, _ in shown],))
             names = dict(cursor.fetchall())
             ranks = _competition_ranks([v[index] for _, v in shown])
-            items = [{"rank": r, "area_id": k, "name": names[k], "value": v[index]} for r, (k, v) in zip(ranks, shown)]
+            items = [{"rank": r, "area_id": k, "name": names[k], "value": v[index]} for r, (k, v) in zip(ranks, shown, strict=True)]
             connection.commit()
             return {"ranked": len(rows), "items": items, "me": None}
         cursor.execute(
@@ -144,9 +166,9 @@ def floor_board(connection: Any, args: dict[str, Any], me_id: int | None) -> dic
             f"ORDER BY t.{column} DESC, t.volunteer_id LIMIT %s", (args["value"], prefix, args["limit"]))
         top = cursor.fetchall()
         ranks = _competition_ranks([row[3] for row in top])
-        items = [{"rank": r, "volunteer_id": None if row[4] else row[0], "value": row[3]} for r, row in zip(ranks, top)]
+        items = [{"rank": r, "volunteer_id": None if row[4] else row[0], "value": row[3]} for r, row in zip(ranks, top, strict=True)]
         cursor.execute(
-            f"SELECT coalesce(sum(g.ranked_by_{column}), 0) FROM leaderboard_grid_totals g "
+            f"SELECT coalesce(sum(g.ranked_by_{column}), 0) FROM ({_GRID_FIGURES}) g "
             "JOIN areas a ON a.id = g.grid_id WHERE g.period = %s AND a.path LIKE %s", (args["value"], prefix))
         ranked = int(cursor.fetchone()[0])
         me = None
@@ -235,10 +257,13 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=20, help="calls of each board (API and floor) per round")
     parser.add_argument("--bare-calls", type=int, default=20, help="calls of /healthz per round")
     parser.add_argument("--reuse", action="store_true", help="keep an already seeded database")
+    parser.add_argument("--changes", type=int, default=4000,
+                        help="grid changes left unfolded during the run (as between two folds)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when the target is missed")
     args = parser.parse_args()
-    if not (1 <= args.rounds <= 20 and 1 <= args.calls <= 500 and 1 <= args.bare_calls <= 1000):
-        raise SystemExit("out of bounds: rounds [1, 20], calls [1, 500], bare calls [1, 1000]")
+    if not (1 <= args.rounds <= 20 and 1 <= args.calls <= 500 and 1 <= args.bare_calls <= 1000
+            and 0 <= args.changes <= 4000):
+        raise SystemExit("out of bounds: rounds [1, 20], calls [1, 500], bare calls [1, 1000], changes [0, 4000]")
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE)
     work_dir = Path(tempfile.mkdtemp(prefix="shouwang-leaderboard-"))
     os.environ.update(DATABASE_URL=url, INSTANCE_PATH=str(work_dir / "instance"), ACCESS_TOKEN_MINUTES="120",
@@ -275,6 +300,9 @@ def main() -> int:
     # As the endpoint (_custom_plans): a generic plan made after five runs would not see the prefix.
     floor_connection.execute("SET plan_cache_mode = force_custom_plan")
     floor_connection.commit()
+    floor_connection.execute("DELETE FROM leaderboard_grid_changes")  # a run before may have left some
+    if args.changes:
+        unfolded_changes(floor_connection, args.changes)
     failures: list[str] = []
     timed: dict[str, Callable[[], object]] = {}
     answers: dict[str, dict[str, Any]] = {}
@@ -308,6 +336,9 @@ def main() -> int:
     finally:
         stop_group(server)
         log.close()
+        floor_connection.rollback()
+        floor_connection.execute("DELETE FROM leaderboard_grid_changes")
+        floor_connection.commit()
         floor_connection.close()
 
     figures = {
@@ -331,6 +362,7 @@ def main() -> int:
         "at": now.isoformat(timespec="seconds"), "commit": git_commit(),
         "machine": machine(load_at_start, load_before),
         "settings": {"rounds": args.rounds, "calls": args.calls, "bare_calls": args.bare_calls,
+                     "unfolded_changes": args.changes,
                      "server": f"gunicorn {' '.join(server_args)} app:create_app()",
                      "database": url.rsplit("/", 1)[-1], "floor": "psycopg, same tables, one connection"},
         "seed": seeded, "figures": figures, "rounds": per_round, "raw_year_hours_ms": round(raw_ms, 1),

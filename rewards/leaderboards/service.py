@@ -116,7 +116,7 @@ def _ranked(rows: Sequence[Any], value: Any) -> list[tuple[int, Any]]:
     return ranked
 
 
-def _grid_in_area(grid_id: sa.ColumnElement[int], area: Area) -> sa.ColumnElement[bool]:
+def _grid_in_area(grid_id: sa.SQLColumnExpression[int], area: Area) -> sa.ColumnElement[bool]:
     """SQL condition: the grid ``grid_id`` lies in the area's subtree (a grid is its own subtree)."""
     if area.level == AreaLevel.GRID:
         return grid_id == area.id

@@ -41,6 +41,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy import orm
 
+from core.db import rowcount
 from core.extensions import db
 from grids.models import Area
 from rewards.awarding.models import ServiceRecord
@@ -273,9 +274,7 @@ def fold_grid_changes() -> int:
         f"INSERT INTO leaderboard_grid_totals ({columns}) SELECT period, grid_id, {sums} FROM leaderboard_grid_changes "
         f"WHERE id <= :last GROUP BY period, grid_id ON CONFLICT (period, grid_id) DO UPDATE SET {add}"
     ), {"last": last})
-    return int(db.session.execute(
-        sa.delete(LeaderboardGridChange).where(LeaderboardGridChange.id <= last)
-    ).rowcount or 0)
+    return rowcount(db.session.execute(sa.delete(LeaderboardGridChange).where(LeaderboardGridChange.id <= last)))
 
 
 def _grid_recount() -> sa.Select:
@@ -324,5 +323,4 @@ def rebuild_grids() -> int:
     db.session.execute(sa.delete(LeaderboardGridChange))
     db.session.execute(sa.delete(LeaderboardGridTotal))
     columns = ["period", "grid_id", *FIGURES]
-    result = db.session.execute(sa.insert(LeaderboardGridTotal).from_select(columns, _grid_recount()))
-    return int(result.rowcount or 0)
+    return rowcount(db.session.execute(sa.insert(LeaderboardGridTotal).from_select(columns, _grid_recount())))

@@ -225,7 +225,7 @@ def test_concurrent_points_moves_and_suspensions_leave_the_grid_rows_exact(app: 
             db.session.remove()
 
     races.run_threads(
-        [*(lambda v=v: earner(v) for v in ids),
+        [*(lambda thread=thread: earner(thread) for thread in range(len(ids))),
          lambda: changer("status", ("suspended", "active"), ids[0]),
          lambda: changer("home_grid_id", (other_id, grid_id), ids[1])]
     )
