@@ -24,7 +24,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "rewards.redemptions.models",
     "rewards.leaderboards.models",
 )
-TASK_MODULES: tuple[str, ...] = ("rewards.ledger.tasks", "rewards.badges.tasks")
+TASK_MODULES: tuple[str, ...] = ("rewards.ledger.tasks", "rewards.badges.tasks", "rewards.leaderboards.tasks")
 
 
 def init_app(app: Flask) -> None:

@@ -7,8 +7,12 @@
 
 Hours are served minutes of service records not voided; points are points *earned* in the period
 (served shifts, manual hours, report and streak bonuses, adjustments), less reversals of them —
-spending does not lower them (``rewards/leaderboards/totals.py`` keeps the sums). Only non-zero
-values are ranked; equal values share a rank (1, 2, 2, 4), listed by volunteer id.
+spending does not lower them (``rewards/leaderboards/totals.py`` keeps the sums). Only values
+above 0 are ranked; equal values share a rank (1, 2, 2, 4), listed by volunteer id.
+
+What a request reads (a district is 100,000 volunteers): the top rows down the period's value index;
+``ranked`` and the area boards from the per-grid figures (``totals.grid_figures``: a row per grid
+and the changes since the last fold, not one per volunteer); the caller's own rank by counting, index-only, who is above them.
 
 A volunteer who opted out is listed as "匿名志愿者" without id, but still counted and ranked.
 Volunteers see the boards of the areas containing their home grid (and their own rank, ``me``);
@@ -23,7 +27,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.orm import defer, lazyload
+from sqlalchemy.orm import aliased, defer, lazyload
 
 from core import i18n
 from core.auth import Caller, Role
@@ -33,8 +37,9 @@ from core.extensions import db
 from grids.models import Area, AreaLevel
 from grids.paths import id_at_depth
 from grids.queries import in_subtree, referenced_area
+from rewards.leaderboards import totals
 from rewards.leaderboards.models import LeaderboardTotal, RewardPreference
-from volunteers.models import Volunteer, VolunteerStatus
+from volunteers.models import Volunteer
 
 #: Levels from the root down; a level's index is the depth of its areas and its place in a path.
 LEVELS = [AreaLevel.CITY, AreaLevel.DISTRICT, AreaLevel.SUBDISTRICT, AreaLevel.COMMUNITY, AreaLevel.GRID]
@@ -111,23 +116,26 @@ def _ranked(rows: Sequence[Any], value: Any) -> list[tuple[int, Any]]:
     return ranked
 
 
-def _totals_of_active_volunteers(stmt: sa.Select, area: Area, key: str) -> sa.Select:
-    """``stmt`` over the period's totals of the volunteers at home in the area who are active."""
-    return (
-        stmt.select_from(LeaderboardTotal)
-        .join(Volunteer, Volunteer.id == LeaderboardTotal.volunteer_id)
-        .join(Area, Area.id == Volunteer.home_grid_id)
-        .where(
-            LeaderboardTotal.period == key,
-            in_subtree(Area.path, area.path),
-            Volunteer.status == VolunteerStatus.ACTIVE.value,
-        )
+def _grid_in_area(grid_id: sa.SQLColumnExpression[int], area: Area) -> sa.ColumnElement[bool]:
+    """SQL condition: the grid ``grid_id`` lies in the area's subtree (a grid is its own subtree)."""
+    if area.level == AreaLevel.GRID:
+        return grid_id == area.id
+    grids = aliased(Area)  # not correlated with an ``Area`` the enclosing query joins
+    return grid_id.in_(sa.select(grids.id).where(in_subtree(grids.path, area.path)))
+
+
+def _ranked_totals(area: Area, key: str, metric: sa.ColumnElement[int]) -> sa.Select:
+    """The period's totals of the active volunteers at home in the area with a value above 0.
+
+    Reads the total rows alone: each carries its volunteer's home grid and whether they are active
+    (``LeaderboardTotal``), so no volunteer row is joined to decide who is ranked.
+    """
+    return sa.select(LeaderboardTotal.volunteer_id).where(
+        LeaderboardTotal.period == key,
+        LeaderboardTotal.volunteer_active,
+        _grid_in_area(LeaderboardTotal.home_grid_id, area),
+        metric > 0,
     )
-
-
-def _in_area(area: Area, key: str, metric: sa.ColumnElement[int]) -> sa.Select:
-    """Totals of the period for the area's active volunteers with a non-zero value."""
-    return _totals_of_active_volunteers(sa.select(LeaderboardTotal.volunteer_id), area, key).where(metric > 0)
 
 
 def _custom_plans() -> None:
@@ -149,10 +157,23 @@ def _metric(by_hours: bool) -> Any:
     return LeaderboardTotal.minutes if by_hours else LeaderboardTotal.points
 
 
+def _grid_sums(area: Area, key: str) -> sa.Select:
+    """Per grid in the area: its path and the sums of its active volunteers' totals."""
+    figures = totals.grid_figures(key, lambda grid_id: _grid_in_area(grid_id, area))
+    return sa.select(Area.path, figures.c.minutes, figures.c.points).join(Area, Area.id == figures.c.grid_id)
+
+
+def _ranked_count(area: Area, key: str, by_hours: bool) -> int:
+    """How many active volunteers at home in the area have a value above 0: the grids' counts summed."""
+    figures = totals.grid_figures(key, lambda grid_id: _grid_in_area(grid_id, area))
+    column = figures.c.ranked_by_minutes if by_hours else figures.c.ranked_by_points
+    return int(db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(column), 0))) or 0)
+
+
 def _volunteer_board(area: Area, key: str, by_hours: bool, limit: int, me_id: int | None) -> dict[str, Any]:
     metric = _metric(by_hours)
     top = db.session.execute(
-        _in_area(area, key, metric)
+        _ranked_totals(area, key, metric)
         .add_columns(
             Volunteer.real_name,
             Area.name,
@@ -160,6 +181,8 @@ def _volunteer_board(area: Area, key: str, by_hours: bool, limit: int, me_id: in
             LeaderboardTotal.points,
             sa.func.coalesce(RewardPreference.leaderboard_opt_out, False),
         )
+        .join(Volunteer, Volunteer.id == LeaderboardTotal.volunteer_id)
+        .join(Area, Area.id == LeaderboardTotal.home_grid_id)
         .outerjoin(RewardPreference, RewardPreference.volunteer_id == LeaderboardTotal.volunteer_id)
         .order_by(metric.desc(), LeaderboardTotal.volunteer_id)
         .limit(limit)
@@ -179,42 +202,32 @@ def _volunteer_board(area: Area, key: str, by_hours: bool, limit: int, me_id: in
         }
         for rank, (volunteer_id, name, grid_name, minutes, points, opted_out) in _ranked(top, value_of)
     ]
-    mine, own_value = None, 0
-    if me_id is not None:
-        own = db.session.execute(
-            sa.select(LeaderboardTotal.minutes, LeaderboardTotal.points, Volunteer.status)
-            .join(Volunteer, Volunteer.id == LeaderboardTotal.volunteer_id)
-            .where(LeaderboardTotal.period == key, LeaderboardTotal.volunteer_id == me_id)
-        ).first()
-        minutes, points, status = own if own is not None else (0, 0, None)
-        mine = {"rank": None, "hours": _hours(minutes), "points": points}
-        # Ranked like everyone listed: active and non-zero (a suspended volunteer sees no rank).
-        own_value = (minutes if by_hours else points) if status == VolunteerStatus.ACTIVE else 0
-    ranked_rows = _in_area(area, key, metric).add_columns(metric.label("value")).subquery()
-    if mine is None or own_value <= 0:
-        ranked = db.session.scalar(sa.select(sa.func.count()).select_from(ranked_rows))
-        return {"ranked": ranked, "items": items, "me": mine}
-    # One pass counts both who is ranked and who is ahead of me (a district is 100,000 rows).
-    ahead = sa.func.coalesce(sa.func.sum(sa.case((ranked_rows.c.value > own_value, 1), else_=0)), 0)
-    ranked, ahead_of_me = db.session.execute(sa.select(sa.func.count(), ahead).select_from(ranked_rows)).one()
-    mine["rank"] = 1 + int(ahead_of_me)
+    ranked = _ranked_count(area, key, by_hours)
+    if me_id is None:
+        return {"ranked": ranked, "items": items, "me": None}
+    own = db.session.execute(
+        sa.select(LeaderboardTotal.minutes, LeaderboardTotal.points, LeaderboardTotal.volunteer_active).where(
+            LeaderboardTotal.period == key, LeaderboardTotal.volunteer_id == me_id
+        )
+    ).first()
+    minutes, points, active = own if own is not None else (0, 0, False)
+    mine: dict[str, Any] = {"rank": None, "hours": _hours(minutes), "points": points}
+    # Ranked like everyone listed: active and above 0 (a suspended volunteer sees no rank).
+    own_value = (minutes if by_hours else points) if active else 0
+    if own_value > 0:
+        # Those ahead of me: counted down the value index from my value, index-only.
+        ahead = db.session.scalar(
+            sa.select(sa.func.count()).select_from(_ranked_totals(area, key, metric).where(metric > own_value).subquery())
+        )
+        mine["rank"] = 1 + int(ahead or 0)
     return {"ranked": ranked, "items": items, "me": mine}
 
 
 def _area_board(area: Area, key: str, by_hours: bool, by: AreaLevel, limit: int) -> dict[str, Any]:
-    """Sums per home grid in SQL (at most the grids of the area), folded up to ``by`` here."""
-    sums_per_grid = sa.select(
-        Volunteer.home_grid_id,
-        Area.path,
-        sa.func.sum(LeaderboardTotal.minutes),
-        sa.func.sum(LeaderboardTotal.points),
-    )
-    per_grid = db.session.execute(
-        _totals_of_active_volunteers(sums_per_grid, area, key).group_by(Volunteer.home_grid_id, Area.path)
-    ).all()
+    """The grids' sums (``leaderboard_grid_totals``: at most the area's grids), folded up to ``by`` here."""
     depth = LEVELS.index(by)
     sums: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    for _grid_id, path, minutes, points in per_grid:
+    for path, minutes, points in db.session.execute(_grid_sums(area, key)):
         area_id = id_at_depth(path, depth)
         if area_id is not None:
             total = sums[area_id]

@@ -17,26 +17,37 @@ the record or entry it counts:
   Its period is the entry's time in the volunteer's home grid's time zone.
 
 Each is one upsert of two rows (month, year) in a fixed order, so concurrent counts for one
-volunteer serialise on the rows and never deadlock. :func:`mismatches` recomputes the totals
-from the records and entries (the invariant tests check), :func:`rebuild` repairs them.
+volunteer serialise on the rows and never deadlock. The upsert also writes the volunteer's home grid
+and whether they are active into the rows (``LeaderboardTotal.home_grid_id``, ``volunteer_active``),
+read from the volunteer row under a share lock: a move or status change (whose trigger rewrites the
+volunteer's rows) either commits before, and is read, or waits for this transaction, and then
+rewrites the rows this one wrote too. :func:`mismatches` recomputes the totals from the records and
+entries (the invariant tests check), :func:`rebuild` repairs them.
+
+The per-grid sums and ranked counts follow the totals by a database trigger (migration 0018) that
+inserts a ``LeaderboardGridChange`` per changed total; :func:`grid_figures` reads them (the folded
+``LeaderboardGridTotal`` rows plus the changes since), :func:`fold_grid_changes` folds the changes
+in, :func:`grid_mismatches` recomputes the figures from the totals, :func:`rebuild_grids` replaces them.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy import orm
 
+from core.db import rowcount
 from core.extensions import db
 from grids.models import Area
 from rewards.awarding.models import ServiceRecord
-from rewards.leaderboards.models import LeaderboardTotal
+from rewards.leaderboards.models import LeaderboardGridChange, LeaderboardGridTotal, LeaderboardTotal
 from rewards.ledger.models import LedgerEntry, LedgerReason
-from volunteers.models import Volunteer
+from volunteers.models import Volunteer, VolunteerStatus
 
 #: Reasons whose points count as earned (a reversal counts when what it reverses does).
 EARNED = frozenset(
@@ -49,13 +60,24 @@ EARNED = frozenset(
     }
 )
 
-_UPSERT = sa.text(
-    "INSERT INTO leaderboard_totals (period, volunteer_id, minutes, points) "
-    "VALUES (:month, :volunteer_id, :minutes, :points), (:year, :volunteer_id, :minutes, :points) "
+#: The trigger on ``leaderboard_totals`` that writes ``leaderboard_grid_changes`` (PostgreSQL's name).
+GRID_TRIGGER = "leaderboard_grid_changes"
+# The volunteer's home and status are read under a share lock (PostgreSQL; SQLite has one writer):
+# see the module docstring. The month's row is written before the year's.
+_UPSERT = (
+    "WITH home AS (SELECT home_grid_id, status = '{active}' AS active FROM volunteers WHERE id = :volunteer_id{lock}) "
+    "INSERT INTO leaderboard_totals (period, volunteer_id, minutes, points, home_grid_id, volunteer_active) "
+    "SELECT :month, :volunteer_id, :minutes, :points, home_grid_id, active FROM home UNION ALL "
+    "SELECT :year, :volunteer_id, :minutes, :points, home_grid_id, active FROM home WHERE true "
     "ON CONFLICT (period, volunteer_id) DO UPDATE SET "
     "minutes = leaderboard_totals.minutes + excluded.minutes, "
-    "points = leaderboard_totals.points + excluded.points"
+    "points = leaderboard_totals.points + excluded.points, "
+    "home_grid_id = excluded.home_grid_id, volunteer_active = excluded.volunteer_active"
 )
+_UPSERTS = {
+    dialect: sa.text(_UPSERT.format(active=VolunteerStatus.ACTIVE.value, lock=lock))
+    for dialect, lock in (("postgresql", " FOR SHARE"), ("sqlite", ""))
+}
 _HOME_ZONE = (
     sa.select(Area.timezone)
     .join(Volunteer, Volunteer.home_grid_id == Area.id)
@@ -71,7 +93,7 @@ def _add(volunteer_id: int, day: date, *, minutes: int = 0, points: int = 0) -> 
     if not minutes and not points:
         return
     db.session.execute(
-        _UPSERT,
+        _UPSERTS[db.session.get_bind().dialect.name],
         {
             "month": month_of(day),
             "year": f"{day.year:04d}",
@@ -185,11 +207,120 @@ def rebuild(volunteer_ids: Iterable[int]) -> int:
     """Replace these volunteers' totals by a recount (a repair; flushes only). Returns rows written."""
     ids = sorted({int(v) for v in volunteer_ids})
     want = recount(ids)
+    homes = {
+        volunteer_id: (home_grid_id, status == VolunteerStatus.ACTIVE)
+        for volunteer_id, home_grid_id, status in db.session.execute(
+            sa.select(Volunteer.id, Volunteer.home_grid_id, Volunteer.status).where(Volunteer.id.in_(ids))
+        )
+    }
     db.session.execute(sa.delete(LeaderboardTotal).where(LeaderboardTotal.volunteer_id.in_(ids)))
     rows = [
-        {"period": period, "volunteer_id": volunteer_id, "minutes": minutes, "points": points}
+        {
+            "period": period, "volunteer_id": volunteer_id, "minutes": minutes, "points": points,
+            "home_grid_id": homes[volunteer_id][0], "volunteer_active": homes[volunteer_id][1],
+        }
         for (period, volunteer_id), (minutes, points) in want.items()
     ]
     if rows:
         db.session.execute(sa.insert(LeaderboardTotal), rows)
     return len(rows)
+
+
+# --- the per-grid figures -------------------------------------------------------------------------
+
+FIGURES = ("minutes", "points", "ranked_by_minutes", "ranked_by_points")
+
+
+def grid_figures(
+    period: str, grids: Callable[[sa.ColumnElement[int]], sa.ColumnElement[bool]] | None = None
+) -> sa.Subquery:
+    """Per grid of the period (those ``grids(grid_id)`` admits, if given): ``grid_id`` and the
+    ``FIGURES`` of its active volunteers, as folded plus the changes not folded in yet."""
+    parts = []
+    for table in (LeaderboardGridTotal.__table__, LeaderboardGridChange.__table__):
+        part = sa.select(table.c.grid_id, *(table.c[name] for name in FIGURES)).where(table.c.period == period)
+        parts.append(part if grids is None else part.where(grids(table.c.grid_id)))
+    both = sa.union_all(*parts).subquery()
+    return (
+        sa.select(both.c.grid_id, *(sa.func.sum(both.c[name]).label(name) for name in FIGURES))
+        .group_by(both.c.grid_id)
+        .subquery()
+    )
+
+
+def fold_grid_changes() -> int:
+    """Add the grid changes into the folded rows and delete them, in one step (flushes only; the
+    task commits). Returns the changes folded.
+
+    On PostgreSQL one statement deletes the changes and adds what it deleted, so a change committed
+    meanwhile is neither lost nor added twice; two folds at once take disjoint changes and lock the
+    folded rows in the same order. SQLite has one writer at a time.
+    """
+    sums = ", ".join(f"sum({name})" for name in FIGURES)
+    add = ", ".join(f"{name} = leaderboard_grid_totals.{name} + excluded.{name}" for name in FIGURES)
+    columns = "period, grid_id, " + ", ".join(FIGURES)
+    if db.session.get_bind().dialect.name == "postgresql":
+        result = db.session.execute(sa.text(
+            f"WITH taken AS (DELETE FROM leaderboard_grid_changes RETURNING {columns}), "
+            f"added AS (INSERT INTO leaderboard_grid_totals ({columns}) SELECT period, grid_id, {sums} FROM taken "
+            f"GROUP BY period, grid_id ORDER BY period, grid_id ON CONFLICT (period, grid_id) DO UPDATE SET {add}) "
+            "SELECT count(*) FROM taken"
+        ))
+        return int(result.scalar_one())
+    last = db.session.scalar(sa.select(sa.func.max(LeaderboardGridChange.id)))
+    if last is None:
+        return 0
+    db.session.execute(sa.text(
+        f"INSERT INTO leaderboard_grid_totals ({columns}) SELECT period, grid_id, {sums} FROM leaderboard_grid_changes "
+        f"WHERE id <= :last GROUP BY period, grid_id ON CONFLICT (period, grid_id) DO UPDATE SET {add}"
+    ), {"last": last})
+    return rowcount(db.session.execute(sa.delete(LeaderboardGridChange).where(LeaderboardGridChange.id <= last)))
+
+
+def _grid_recount() -> sa.Select:
+    """What the grid figures must be: the totals of active volunteers, per period and home grid."""
+    return (
+        sa.select(
+            LeaderboardTotal.period,
+            LeaderboardTotal.home_grid_id,
+            sa.func.sum(LeaderboardTotal.minutes),
+            sa.func.sum(LeaderboardTotal.points),
+            sa.func.sum(sa.case((LeaderboardTotal.minutes > 0, 1), else_=0)),
+            sa.func.sum(sa.case((LeaderboardTotal.points > 0, 1), else_=0)),
+        )
+        .where(LeaderboardTotal.volunteer_active)
+        .group_by(LeaderboardTotal.period, LeaderboardTotal.home_grid_id)
+    )
+
+
+def grid_mismatches() -> list[dict[str, object]]:
+    """Grids whose figures (folded plus changes) differ from a recount of the totals; [] when all
+    agree (figures of all zeros count as absent)."""
+
+    def significant(rows: Iterable[Any]) -> dict[tuple[str, int], tuple[int, ...]]:
+        return {(period, grid): tuple(int(v) for v in values) for period, grid, *values in rows if any(values)}
+
+    both = sa.union_all(
+        *(sa.select(t.c.period, t.c.grid_id, *(t.c[n] for n in FIGURES))
+          for t in (LeaderboardGridTotal.__table__, LeaderboardGridChange.__table__))
+    ).subquery()
+    have = significant(db.session.execute(
+        sa.select(both.c.period, both.c.grid_id, *(sa.func.sum(both.c[n]) for n in FIGURES))
+        .group_by(both.c.period, both.c.grid_id)
+    ))
+    want = significant(db.session.execute(_grid_recount()))
+    return [
+        {"period": period, "grid_id": grid_id, "stored": have.get(key), "expected": want.get(key)}
+        for key in sorted(set(want) | set(have))
+        for period, grid_id in [key]
+        if want.get(key) != have.get(key)
+    ]
+
+
+def rebuild_grids() -> int:
+    """Replace every grid's figures by a recount of the totals (a repair, or after a bulk load with
+    the trigger off; flushes only). Returns rows written."""
+    db.session.execute(sa.delete(LeaderboardGridChange))
+    db.session.execute(sa.delete(LeaderboardGridTotal))
+    columns = ["period", "grid_id", *FIGURES]
+    return rowcount(db.session.execute(sa.insert(LeaderboardGridTotal).from_select(columns, _grid_recount())))
