@@ -24,6 +24,7 @@ from the flow's plan; its answer replaces the flow's only if it is at least as g
 
 from __future__ import annotations
 
+import math
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -350,23 +351,30 @@ def _flow_round(state: _State, candidates: np.ndarray) -> tuple[np.ndarray, int]
     running -= (running - lengths)[group_at][group]
     room = state.room[volunteer[group_at], week[group_at]]
     limit = np.bincount(group, weights=running <= room[group], minlength=len(group_at)).astype(np.int64)
-    total = np.bincount(person[group_at], weights=limit, minlength=int(person[-1]) + 1).astype(np.int64)
     clique_start = _clique_starts(group, group_at, starts, ends, rest)
     clique = np.cumsum(clique_start) - 1
     shared = np.bincount(clique)[clique] > 1  # the pair's clique has its own node
     clique_node_here = clique_start & shared
+    # A week passes at most one unit per clique: when the cap allows that many, its node would
+    # constrain nothing, and its cliques feed the volunteer directly (a quarter fewer nodes).
+    cliques = np.bincount(group[clique_start], minlength=len(group_at))
+    week_kept = cliques > limit
+    total = np.bincount(
+        person[group_at], weights=np.minimum(limit, cliques), minlength=int(person[-1]) + 1
+    ).astype(np.int64)
+    week_node_here = first_week & week_kept[group]
 
-    created = first_volunteer.astype(np.int64) + first_week + clique_node_here
+    created = first_volunteer.astype(np.int64) + week_node_here + clique_node_here
     node_at = next_node + np.cumsum(created) - created
     volunteer_node = node_at[first_volunteer][person]
-    week_node = (node_at + first_volunteer)[group_at][group]
-    clique_node = (node_at + first_volunteer + first_week)[clique_start][clique]
+    week_node = np.where(week_kept[group], (node_at + first_volunteer)[group_at][group], volunteer_node)
+    clique_node = (node_at + first_volunteer + week_node_here)[clique_start][clique]
     head = np.where(shared, clique_node, week_node)
 
     sink_arcs = np.where(last_volunteer, total[person], 0)
-    arc_count = first_week + clique_node_here.astype(np.int64) + 1 + sink_arcs
+    arc_count = week_node_here + clique_node_here.astype(np.int64) + 1 + sink_arcs
     arc_at = int(shift_arc_count.sum()) + np.cumsum(arc_count) - arc_count
-    pair_arc = arc_at + first_week + clique_node_here
+    pair_arc = arc_at + week_node_here + clique_node_here
     arcs = int(arc_at[-1] + arc_count[-1])
     tails = np.empty(arcs, dtype=np.int32)
     heads = np.empty(arcs, dtype=np.int32)
@@ -377,22 +385,24 @@ def _flow_round(state: _State, candidates: np.ndarray) -> tuple[np.ndarray, int]
             capacity: np.ndarray | int, cost: np.ndarray | int) -> None:
         tails[at], heads[at], capacities[at], costs[at] = arc_tail, arc_head, capacity, cost
 
+    # Costs in units of their common divisor: the same optimum, fewer cost-scaling phases.
     at = shift_arc_at[first_shift]
     put(at, _SOURCE, shift_node[first_shift], state.open_left[shift[first_shift]], 0)
     at = shift_arc_at[first_kind] + first_shift[first_kind]
     kind_node = tail[first_kind_at] if len(first_kind_at) else np.zeros(0, dtype=np.int64)
-    put(at, shift_node[first_kind], kind_node, need[first_kind], -KIND_BONUS)
+    put(at, shift_node[first_kind], kind_node, need[first_kind], -KIND_BONUS // _COST_UNIT)
     put(at + 1, shift_node[first_kind], kind_node, state.open_left[shift[first_kind]], 0)
-    put(arc_at[group_at], week_node[group_at], volunteer_node[group_at], limit, 0)
-    put(arc_at[clique_node_here] + first_week[clique_node_here], clique_node[clique_node_here],
+    kept_at = group_at[week_kept]
+    put(arc_at[kept_at], week_node[kept_at], volunteer_node[kept_at], limit[week_kept], 0)
+    put(arc_at[clique_node_here] + week_node_here[clique_node_here], clique_node[clique_node_here],
         week_node[clique_node_here], 1, 0)
-    put(pair_arc, tail[order], head, 1, _RANK_COST[pairs.rank[candidates][order]])
+    put(pair_arc, tail[order], head, 1, _RANK_COST[pairs.rank[candidates][order]] // _COST_UNIT)
     last = np.flatnonzero(last_volunteer & (sink_arcs > 0))
     if len(last):
         runs = sink_arcs[last]
         step = np.arange(int(runs.sum())) - np.repeat(np.cumsum(runs) - runs, runs)
         put(np.repeat(pair_arc[last] + 1, runs) + step, np.repeat(volunteer_node[last], runs), _SINK, 1,
-            BALANCE_STEP * (np.repeat(state.load[volunteer[last]], runs) + step))
+            BALANCE_STEP // _COST_UNIT * (np.repeat(state.load[volunteer[last]], runs) + step))
 
     flow = min_cost_flow.SimpleMinCostFlow()
     flow.add_arcs_with_capacity_and_unit_cost(tails, heads, capacities, costs)
@@ -410,6 +420,7 @@ def _flow_round(state: _State, candidates: np.ndarray) -> tuple[np.ndarray, int]
 
 
 _RANK_COST = np.asarray(RANK_COST, dtype=np.int64)
+_COST_UNIT = math.gcd(KIND_BONUS, BALANCE_STEP, *RANK_COST)
 
 
 def _clique_starts(group: np.ndarray, group_at: np.ndarray, starts: np.ndarray, ends: np.ndarray,
