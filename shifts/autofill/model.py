@@ -299,13 +299,13 @@ def find_pairs(problem: Problem) -> tuple[Pairs, list[Funnel]]:
                 block_shift.append(shift_index)
                 block_week.append(week)
     sizes = np.fromiter((len(block) for block in blocks), dtype=np.int64, count=len(blocks))
-    volunteer = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.int64)
-    shift = np.repeat(np.asarray(block_shift, dtype=np.int64), sizes)
-    week = np.repeat(np.asarray(block_week, dtype=np.int64), sizes)
+    of_volunteer = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.int64)
+    of_shift = np.repeat(np.asarray(block_shift, dtype=np.int64), sizes)
+    of_week = np.repeat(np.asarray(block_week, dtype=np.int64), sizes)
 
     shift_starts = np.fromiter((s.starts for s in shifts), dtype=np.int64, count=len(shifts))
     shift_ends = np.fromiter((s.ends for s in shifts), dtype=np.int64, count=len(shifts))
-    starts, ends = shift_starts[shift], shift_ends[shift]
+    starts, ends = shift_starts[of_shift], shift_ends[of_shift]
 
     # Already live on the shift: out before any count, as if they were not nearby.
     shift_of_id = {s.id: position for position, s in enumerate(shifts)}
@@ -316,13 +316,13 @@ def find_pairs(problem: Problem) -> tuple[Pairs, list[Funnel]]:
         if shift_id in shift_of_id
     ]
     live_on_shift = [0] * len(shifts)
-    for key in live_keys:
-        shift_index, position = divmod(key, people)
+    for live_key in live_keys:
+        shift_index, position = divmod(live_key, people)
         if volunteers[position].subdistrict == shifts[shift_index].subdistrict:
             live_on_shift[shift_index] += 1
     available = (
-        ~np.isin(shift * people + volunteer, np.asarray(live_keys, dtype=np.int64))
-        if live_keys else np.ones(len(shift), dtype=bool)
+        ~np.isin(of_shift * people + of_volunteer, np.asarray(live_keys, dtype=np.int64))
+        if live_keys else np.ones(len(of_shift), dtype=np.bool_)
     )
 
     # Clashes with held shifts: each candidate whose volunteer holds some, against each held shift.
@@ -330,10 +330,10 @@ def find_pairs(problem: Problem) -> tuple[Pairs, list[Funnel]]:
     held_first = np.concatenate(([0], np.cumsum(held_count)))
     held_starts = np.fromiter((s for v in volunteers for s, _ in v.busy), dtype=np.int64, count=int(held_first[-1]))
     held_ends = np.fromiter((e for v in volunteers for _, e in v.busy), dtype=np.int64, count=int(held_first[-1]))
-    clear = available & ~clashing(volunteer, starts, ends, held_first, held_starts, held_ends, problem.min_rest)
+    clear = available & ~clashing(of_volunteer, starts, ends, held_first, held_starts, held_ends, problem.min_rest)
 
     # Room under the weekly cap, from the minutes held in each local week the shifts fall in.
-    weeks, week_column = np.unique(week, return_inverse=True)
+    weeks, week_column = np.unique(of_week, return_inverse=True)
     column_of = {int(w): c for c, w in enumerate(weeks.tolist())}
     held_minutes = np.zeros((people, max(len(weeks), 1)), dtype=np.int64)
     for position, person in enumerate(volunteers):
@@ -341,22 +341,22 @@ def find_pairs(problem: Problem) -> tuple[Pairs, list[Funnel]]:
             column = column_of.get(held_week)
             if column is not None:
                 held_minutes[position, column] = minutes
-    eligible = clear & (problem.weekly_cap - held_minutes[volunteer, week_column] >= ends - starts)
+    eligible = clear & (problem.weekly_cap - held_minutes[of_volunteer, week_column] >= ends - starts)
 
-    grid = np.fromiter((v.grid for v in volunteers), dtype=np.int64, count=people)[volunteer]
-    community = np.fromiter((v.community for v in volunteers), dtype=np.int64, count=people)[volunteer]
-    shift_grid = np.fromiter((s.grid for s in shifts), dtype=np.int64, count=len(shifts))[shift]
-    shift_community = np.fromiter((s.community for s in shifts), dtype=np.int64, count=len(shifts))[shift]
+    grid = np.fromiter((v.grid for v in volunteers), dtype=np.int64, count=people)[of_volunteer]
+    community = np.fromiter((v.community for v in volunteers), dtype=np.int64, count=people)[of_volunteer]
+    shift_grid = np.fromiter((s.grid for s in shifts), dtype=np.int64, count=len(shifts))[of_shift]
+    shift_community = np.fromiter((s.community for s in shifts), dtype=np.int64, count=len(shifts))[of_shift]
     rank = np.where(
         grid == shift_grid, int(Rank.HOME_GRID), np.where(community == shift_community, int(Rank.COMMUNITY), int(Rank.SUBDISTRICT))
     )
 
-    counts = [_counts(shift, mask, len(shifts)) for mask in (available, clear, eligible)]
+    counts = [_counts(of_shift, mask, len(shifts)) for mask in (available, clear, eligible)]
     funnels = [
         Funnel(per_subdistrict.get(s.subdistrict, 0) - live_on_shift[i], counts[0][i], counts[1][i], counts[2][i])
         for i, s in enumerate(shifts)
     ]
-    pairs = Pairs(shift=shift[eligible], volunteer=volunteer[eligible], rank=rank[eligible], week=week[eligible])
+    pairs = Pairs(shift=of_shift[eligible], volunteer=of_volunteer[eligible], rank=rank[eligible], week=of_week[eligible])
     return pairs, funnels
 
 
