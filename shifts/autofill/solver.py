@@ -160,6 +160,19 @@ class _State:
             )
         return ok
 
+    def take_all(self, taken: np.ndarray) -> None:
+        """:meth:`take` for pairs of distinct volunteers at once."""
+        shift, volunteer = self.pairs.shift[taken], self.pairs.volunteer[taken]
+        starts, ends, kind = self.starts[taken], self.ends[taken], self.kind[taken]
+        np.subtract.at(self.open_left, shift, 1)
+        np.subtract.at(self.needs_left, (shift, kind), 1)
+        self.needs_left[shift, kind] = np.maximum(self.needs_left[shift, kind], 0)  # as "if > 0" one by one
+        self.room[volunteer, self.week_column[taken]] -= ends - starts
+        self.load[volunteer] += 1
+        for v, start, end in zip(volunteer.tolist(), starts.tolist(), ends.tolist(), strict=True):
+            self.held[v].append((start, end))
+        self.chosen.extend(taken.tolist())
+
     def take(self, p: int) -> None:
         s, v = int(self.pairs.shift[p]), int(self.pairs.volunteer[p])
         starts, ends, kind = int(self.starts[p]), int(self.ends[p]), int(self.kind[p])
@@ -450,11 +463,22 @@ def _clique_starts(group: np.ndarray, group_at: np.ndarray, starts: np.ndarray, 
 
 
 def _repair(state: _State, flow_pairs: np.ndarray) -> int:
-    """Keep each volunteer's flow shifts, earliest end first, while they fit; returns how many."""
+    """Keep each volunteer's flow shifts, earliest end first, while they fit; returns how many.
+
+    A volunteer given one shift by this round's flow keeps it unchecked: every candidate fitted
+    when the round began, the flow respects each shift's open places, and nothing else of theirs
+    changed. Only those given several are walked one by one.
+    """
     pairs = state.pairs
-    ordered = flow_pairs[np.lexsort((pairs.shift[flow_pairs], state.ends[flow_pairs], pairs.volunteer[flow_pairs]))]
-    kept = 0
-    for p in ordered.tolist():
+    volunteer = pairs.volunteer[flow_pairs]
+    ordered = np.lexsort((pairs.shift[flow_pairs], state.ends[flow_pairs], volunteer))
+    flow_pairs, volunteer = flow_pairs[ordered], volunteer[ordered]
+    several = np.zeros(len(flow_pairs), dtype=np.bool_)
+    several[1:] = volunteer[1:] == volunteer[:-1]
+    several[:-1] |= several[1:]
+    state.take_all(flow_pairs[~several])
+    kept = int((~several).sum())
+    for p in flow_pairs[several].tolist():
         if state.fits(p):
             state.take(p)
             kept += 1
