@@ -10,7 +10,7 @@ sink. A clique is a run of the volunteer's candidate shifts in one week that pai
 or too little rest; clashes form an interval graph, so a run sorted by start is a clique) and gets
 capacity 1. The (volunteer, week) node's capacity is the most shifts whose shortest lengths fit
 under the weekly cap; when that is at least the week's number of cliques it constrains nothing, and
-the week's cliques feed the volunteer node directly (most weeks: a quarter fewer nodes, a third less
+the week's cliques feed the volunteer node directly (most weeks: a quarter fewer nodes, about 40% less
 time in OR-Tools). The volunteer → sink arcs are one per unit the weeks can pass, each dearer than
 the last (the balance cost). These are necessary conditions, so the flow is a relaxation and its maximum is
 an upper bound on the places any plan can fill (``upper_bound``). Clashes between cliques and a cap
@@ -102,7 +102,8 @@ class _State:
     """Places, kinds, held shifts and weekly room as the plan grows.
 
     Per pair and per volunteer as numpy columns, so that the flow rounds build their graphs and
-    re-filter their candidates in bulk; the repair walks the few pairs a flow picked one by one.
+    re-filter their candidates in bulk; the repair walks one by one only the pairs of volunteers
+    a flow gave several shifts.
     """
 
     def __init__(self, problem: Problem, pairs: Pairs) -> None:
