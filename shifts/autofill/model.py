@@ -193,14 +193,6 @@ def fits(
 # --- candidates --------------------------------------------------------------------------------
 
 
-def rank_of(shift: ShiftInput, volunteer: VolunteerInput) -> Rank:
-    if volunteer.grid == shift.grid:
-        return Rank.HOME_GRID
-    if volunteer.community == shift.community:
-        return Rank.COMMUNITY
-    return Rank.SUBDISTRICT
-
-
 class _AvailabilityIndex:
     """The volunteers of one sub-district whose availability covers a weekly position, vectorised.
 
