@@ -15,6 +15,12 @@ upper bounds on the optimum of the same model: the flow relaxation's maximum (no
 and, with ``--exact-seconds``, CP-SAT on the exact model (best plan found and its bound, 2 workers,
 wall-clock limit).
 
+Side by side (``--baseline REV``, e.g. ``main``): the planner as it was at git revision REV is
+loaded from git into a temporary package and solves each case alternately with the current one in
+the same run; the table then shows both times (wall and CPU: the machine is shared, and CPU seconds
+vary less with the load), both plans' places, and whether the plans are the same. The current plan's
+time is also split into its parts (``SolverReport.parts``).
+
 Endpoint case (``--endpoint``): drops and recreates ``BENCH_DATABASE_URL`` (default
 ``postgresql://postgres@127.0.0.1:5432/test_bench``; only ``test_*`` or ``*bench*`` names), writes the
 2k standard problem into it (``bench/autofill_seed.py``), then times the dry run and the apply through
@@ -26,15 +32,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -51,29 +60,70 @@ from shifts.autofill.solver import solve  # noqa: E402
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/test_bench"
 
 
-def solver_case(name: str, variant: str, repeat: int, exact_seconds: float) -> dict[str, Any]:
+def load_baseline(revision: str) -> ModuleType:
+    """``shifts.autofill.solver`` as it was at ``revision``, importable beside the current one."""
+    root = Path(tempfile.mkdtemp(prefix="autofill-baseline-"))
+    package = root / "autofill_baseline"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    for name in ("model", "exact", "solver"):
+        source = subprocess.run(
+            ["git", "show", f"{revision}:shifts/autofill/{name}.py"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout
+        (package / f"{name}.py").write_text(source.replace("shifts.autofill.", "autofill_baseline."))
+    sys.path.insert(0, str(root))
+    return importlib.import_module("autofill_baseline.solver")
+
+
+def timed(solver: Any, problem: Any) -> tuple[Any, float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    plan = solver(problem)
+    return plan, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def solver_case(
+    name: str, variant: str, repeat: int, exact_seconds: float, baseline: ModuleType | None = None
+) -> dict[str, Any]:
     shape = dataclasses.replace(SHAPES[name], staggered=variant == "staggered")
     started = time.perf_counter()
     problem = generate(shape)
     generate_s = time.perf_counter() - started
-    seconds, plans = [], []
+    seconds, cpu_seconds, plans = [], [], []
+    before_seconds, before_cpu, before_plans = [], [], []
     for _ in range(repeat):
-        started = time.perf_counter()
-        plans.append(solve(problem))
-        seconds.append(time.perf_counter() - started)
+        if baseline is not None:  # alternately, so both see the same load
+            plan, wall, cpu = timed(baseline.solve, problem)
+            before_plans.append(plan)
+            before_seconds.append(wall)
+            before_cpu.append(cpu)
+        plan, wall, cpu = timed(solve, problem)
+        plans.append(plan)
+        seconds.append(wall)
+        cpu_seconds.append(cpu)
     plan = plans[0]
     broken = violations(problem, [(p.shift_id, p.volunteer_id) for p in plan.places])
     deterministic = all(other.places == plan.places and other.open_shifts == plan.open_shifts for other in plans)
     places = sum(shift.open_places for shift in problem.shifts)
     filled = len(plan.places)
+    parts = {part: round(statistics.median(p.report.parts.get(part, 0.0) for p in plans), 3) for part in plan.report.parts}
     case: dict[str, Any] = {
         "case": f"{name} {variant}", "shifts": len(problem.shifts), "volunteers": len(problem.volunteers),
         "places": places, "pairs": plan.report.pairs, "generate_s": round(generate_s, 2),
         "seconds": [round(s, 3) for s in seconds], "median_s": round(statistics.median(seconds), 3),
+        "cpu_seconds": [round(s, 3) for s in cpu_seconds], "median_cpu_s": round(statistics.median(cpu_seconds), 3),
+        "parts_s": parts,
         "filled": filled, "coverage": round(filled / places, 4), "method": plan.report.method,
         "status": plan.report.status, "rounds": plan.report.rounds, "flow_bound": plan.report.upper_bound,
         "violations": len(broken), "deterministic": deterministic,
     }
+    if baseline is not None:
+        before = before_plans[0]
+        case.update(
+            before_seconds=[round(s, 3) for s in before_seconds], before_median_s=round(statistics.median(before_seconds), 3),
+            before_cpu_seconds=[round(s, 3) for s in before_cpu], before_median_cpu_s=round(statistics.median(before_cpu), 3),
+            before_filled=len(before.places), before_flow_bound=before.report.upper_bound,
+            same_plan=before.places == plan.places,
+        )
     bound = plan.report.upper_bound
     if exact_seconds > 0:
         started = time.perf_counter()
@@ -169,6 +219,25 @@ def markdown(solver_cases: list[dict[str, Any]], endpoint: dict[str, Any] | None
             f"{case['median_s']:.2f} | {case['filled']:,} | {case['coverage']:.1%} | {case['flow_bound']:,} | {cp} | "
             f"{case['gap_to_bound']:.2%} |"
         )
+    lines += ["", "| case | parts of the plan's time, s (median) |", "|---|---|"]
+    for case in solver_cases:
+        lines.append(f"| {case['case']} | " + ", ".join(f"{part} {s:.2f}" for part, s in case["parts_s"].items()) + " |")
+    if any("before_filled" in case for case in solver_cases):
+        lines += [
+            "",
+            "| case | before: wall s / CPU s (median) | after: wall s / CPU s (median) | CPU ratio | "
+            "filled before / after | flow bound before / after | same plan |",
+            "|---|---:|---:|---:|---:|---:|---|",
+        ]
+        for case in solver_cases:
+            if "before_filled" in case:
+                lines.append(
+                    f"| {case['case']} | {case['before_median_s']:.2f} / {case['before_median_cpu_s']:.2f} | "
+                    f"{case['median_s']:.2f} / {case['median_cpu_s']:.2f} | "
+                    f"{case['before_median_cpu_s'] / case['median_cpu_s']:.2f}× | "
+                    f"{case['before_filled']:,} / {case['filled']:,} | "
+                    f"{case['before_flow_bound']:,} / {case['flow_bound']:,} | {'yes' if case['same_plan'] else 'no'} |"
+                )
     if endpoint:
         lines += [
             "",
@@ -188,16 +257,18 @@ def main() -> None:
     parser.add_argument("--exact-seconds", type=float, default=120, help="CP-SAT yardstick per case (0: none)")
     parser.add_argument("--exact-shapes", default="2k", help="shapes that get the CP-SAT yardstick")
     parser.add_argument("--endpoint", action="store_true", help="also time the endpoint on PostgreSQL")
+    parser.add_argument("--baseline", metavar="REV", help="also run the planner of this git revision, side by side")
     parser.add_argument("--database", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE))
     args = parser.parse_args()
 
     load_before = os.getloadavg()
+    baseline = load_baseline(args.baseline) if args.baseline else None
     exact_shapes = set(args.exact_shapes.split(","))
     solver_cases = []
     for name in args.shapes.split(","):
         for variant in args.variants.split(","):
             exact = args.exact_seconds if name in exact_shapes else 0
-            case = solver_case(name, variant, args.repeat, exact)
+            case = solver_case(name, variant, args.repeat, exact, baseline)
             print(json.dumps(case), file=sys.stderr)
             solver_cases.append(case)
     endpoint = endpoint_case(args.database, args.repeat) if args.endpoint else None
@@ -208,7 +279,7 @@ def main() -> None:
         "at": stamp, "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                  "ortools": ortools.__version__, "load_before": load_before,
                                  "load_after": os.getloadavg()},
-        "solver": solver_cases, "endpoint": endpoint,
+        "baseline": args.baseline, "solver": solver_cases, "endpoint": endpoint,
     }
     out = ROOT / "bench" / "results" / f"autofill-{stamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

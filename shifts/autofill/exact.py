@@ -24,26 +24,28 @@ class ExactModel:
 
     def __init__(self, problem: Problem, pairs: Pairs) -> None:
         model = self.model = cp_model.CpModel()
+        # Python ints from the numpy columns: CP-SAT and dict keys want them, and the model is small.
+        shift_of, volunteer_of, week_of = pairs.shift.tolist(), pairs.volunteer.tolist(), pairs.week.tolist()
         x = self.x = [model.new_bool_var(f"x{p}") for p in range(len(pairs))]
         by_shift: dict[int, list[int]] = defaultdict(list)
         by_volunteer: dict[int, list[int]] = defaultdict(list)
         for p in range(len(pairs)):
-            by_shift[pairs.shift[p]].append(p)
-            by_volunteer[pairs.volunteer[p]].append(p)
+            by_shift[shift_of[p]].append(p)
+            by_volunteer[volunteer_of[p]].append(p)
         for s, members in by_shift.items():
             if len(members) > problem.shifts[s].open_places:
                 model.add(cp_model.LinearExpr.sum([x[p] for p in members]) <= problem.shifts[s].open_places)
         balance: list[tuple[int, cp_model.IntVar]] = []
         for v, members in by_volunteer.items():
             volunteer = problem.volunteers[v]
-            for clique in clash_cliques(problem, pairs, members):
+            for clique in clash_cliques(problem, shift_of, members):
                 model.add_at_most_one(x[p] for p in clique)
             weeks: dict[int, list[int]] = defaultdict(list)
             for p in members:
-                weeks[pairs.week[p]].append(p)
+                weeks[week_of[p]].append(p)
             for week, in_week in weeks.items():
                 room = problem.weekly_cap - volunteer.week_minutes.get(week, 0)
-                lengths = [problem.shifts[pairs.shift[p]].ends - problem.shifts[pairs.shift[p]].starts for p in in_week]
+                lengths = [problem.shifts[shift_of[p]].ends - problem.shifts[shift_of[p]].starts for p in in_week]
                 if sum(lengths) > room:
                     model.add(cp_model.LinearExpr.weighted_sum([x[p] for p in in_week], lengths) <= room)
             steps = [model.new_bool_var(f"b{v}_{j}") for j in range(len(members))]
@@ -52,14 +54,14 @@ class ExactModel:
         counted = []
         for s, members in by_shift.items():
             for kind, need in problem.shifts[s].needs:
-                of_kind = [x[p] for p in members if problem.volunteers[pairs.volunteer[p]].kind == kind]
+                of_kind = [x[p] for p in members if problem.volunteers[volunteer_of[p]].kind == kind]
                 if need > 0 and of_kind:
                     met = model.new_int_var(0, min(need, len(of_kind)), f"k{s}_{kind}")
                     model.add(met <= cp_model.LinearExpr.sum(of_kind))
                     counted.append(met)
         self.filled = cp_model.LinearExpr.sum(x)
         self.cost = (
-            cp_model.LinearExpr.weighted_sum(x, [RANK_COST[rank] for rank in pairs.rank])
+            cp_model.LinearExpr.weighted_sum(x, [RANK_COST[rank] for rank in pairs.rank.tolist()])
             - KIND_BONUS * cp_model.LinearExpr.sum(counted)
             + cp_model.LinearExpr.weighted_sum([step for _, step in balance], [cost for cost, _ in balance])
         )
@@ -125,10 +127,11 @@ def exact_max_places(problem: Problem, seconds: float, workers: int = 2) -> tupl
     return best, int(solver.best_objective_bound + 1e-6), status == cp_model.OPTIMAL
 
 
-def clash_cliques(problem: Problem, pairs: Pairs, members: list[int]) -> list[tuple[int, ...]]:
+def clash_cliques(problem: Problem, shift_of: Sequence[int], members: list[int]) -> list[tuple[int, ...]]:
     """For each start, the shifts whose span plus rest contains it: these cliques cover every clash
-    (clashes form an interval graph). Only the maximal ones with two or more members."""
-    spans = sorted((problem.shifts[pairs.shift[p]].starts, problem.shifts[pairs.shift[p]].ends, p) for p in members)
+    (clashes form an interval graph). Only the maximal ones with two or more members. ``shift_of``
+    maps a pair to its shift's index."""
+    spans = sorted((problem.shifts[shift_of[p]].starts, problem.shifts[shift_of[p]].ends, p) for p in members)
     cliques: list[tuple[int, ...]] = []
     active: list[tuple[int, int]] = []  # (end + rest, pair) of the spans containing this start
     grew = False  # spans were added since the last clique was kept
