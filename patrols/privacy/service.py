@@ -29,7 +29,7 @@ from core.pagination import paginate
 from grids.service import in_subtree
 from patrols.models import Patrol
 from patrols.privacy.models import LocationConsent
-from patrols.tracks.models import TrackPoint
+from patrols.tracks.models import TrackPoint, forget_track_folds
 from volunteers.models import Volunteer
 
 #: Audit actions of reads of another person's positions (``location.`` prefix: the access log).
@@ -168,6 +168,7 @@ def delete_own_track_points(caller: Caller, volunteer: Volunteer) -> dict[str, A
     """Delete every track point still kept of the volunteer's patrols; the summaries (distance,
     point count, checkpoint scans) stay. Idempotent: a second call deletes nothing."""
     patrols = sa.select(Patrol.id).where(Patrol.volunteer_id == volunteer.id).scalar_subquery()
+    db.session.execute(forget_track_folds(patrols))
     result = db.session.execute(
         sa.delete(TrackPoint)
         .where(TrackPoint.patrol_id.in_(patrols))
