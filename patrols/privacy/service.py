@@ -75,7 +75,13 @@ def ensure_tracking_consent(volunteer_id: int) -> None:
     Checked at receipt, whatever the points' device times: a batch recorded offline before a
     withdrawal is refused too, since withdrawing stops collection at once (art. 15).
     """
-    if live_consent(volunteer_id, lock="share") is None:
+    # The row's id only (no object to load): it is locked for share all the same.
+    live = db.session.execute(
+        sa.select(LocationConsent.__table__.c.id)
+        .where(LocationConsent.volunteer_id == volunteer_id, LocationConsent.withdrawn_at.is_(None))
+        .with_for_update(read=True)
+    ).first()
+    if live is None:
         raise Forbidden(CONSENT_REQUIRED, code="location_consent_required")
 
 

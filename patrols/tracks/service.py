@@ -36,7 +36,7 @@ from core.fields import instant_text
 from core.geo import haversine_m
 from patrols.models import Patrol
 from patrols.privacy import service as privacy
-from patrols.service import make_patrol_row
+from patrols.service import new_patrol_row
 from patrols.tracks.models import TrackPoint
 from shifts.models import Assignment, AssignmentStatus, Shift, ShiftStatus
 from shifts.service import assignment_not_found, get_assignment_for, own_assignment, own_assignment_select
@@ -168,15 +168,14 @@ _UPLOAD_TARGET = own_assignment_select(
     Shift.status.label("shift_status"), Shift.starts_at, Shift.ends_at,
 ).join(Shift, Shift.id == Assignment.shift_id)
 
-# One upload at a time per patrol (PostgreSQL; SQLite serialises writers anyway), so each one
-# folds onto the state the one before it left, whether it extends it or recounts.
-_LOCKED_FOLD = (
-    sa.select(
-        Patrol.id, Patrol.track_point_count, Patrol.track_distance_sum_m, Patrol.track_implausible_count,
-        Patrol.track_anchor_at, Patrol.track_anchor_lat, Patrol.track_anchor_lon, Patrol.track_last_at,
+# Table columns, not ORM attributes: the upload's statements are plain Core (no ORM bookkeeping).
+_PATROLS = Patrol.__table__
+_FOLD_COLUMNS = tuple(
+    _PATROLS.c[name]
+    for name in (
+        "id", "track_point_count", "track_distance_sum_m", "track_implausible_count",
+        "track_anchor_at", "track_anchor_lat", "track_anchor_lon", "track_last_at",
     )
-    .where(Patrol.assignment_id == sa.bindparam("assignment_id"))
-    .with_for_update()
 )
 
 
@@ -248,13 +247,15 @@ _BY_TIME = itemgetter("time")
 
 
 def _locked_fold(target: Any) -> tuple[int, TrackFold | None]:
-    """The patrol row's id and its fold (None: not known), locked; the row is made if this is the
-    assignment's first event (:func:`patrols.service.make_patrol_row`)."""
-    params = {"assignment_id": target.id}
-    row = db.session.execute(_LOCKED_FOLD, params).first()
-    if row is None:
-        make_patrol_row(target.id, target.volunteer_id, target.shift_id)
-        row = db.session.execute(_LOCKED_FOLD, params).one()
+    """The patrol row's id and its fold (None: not known), made if this is the assignment's first
+    event, and locked: one upload at a time per patrol, so each folds onto the state the one before
+    it left (PostgreSQL; SQLite serialises writers anyway). One statement whether the row exists or
+    not: an upsert whose update changes nothing but takes the row's lock."""
+    insert = new_patrol_row(target.id, target.volunteer_id, target.shift_id)
+    row = db.session.execute(
+        insert.on_conflict_do_update(index_elements=["assignment_id"], set_={"updated_at": _PATROLS.c.updated_at})
+        .returning(*_FOLD_COLUMNS)
+    ).one()
     if row.track_implausible_count is None:
         # Never folded: a patrol that counts no point holds none (points come only from here);
         # one that counts some had them deleted, and its summary no longer describes what is left.
@@ -268,8 +269,8 @@ def _locked_fold(target: Any) -> tuple[int, TrackFold | None]:
 def _save_fold(patrol_id: int, fold: TrackFold) -> None:
     anchor = fold.anchor or (None, None, None)
     db.session.execute(
-        sa.update(Patrol)
-        .where(Patrol.id == patrol_id)
+        sa.update(_PATROLS)
+        .where(_PATROLS.c.id == patrol_id)
         .values(
             distance_m=round(fold.distance_m, 1),
             track_point_count=fold.point_count,
@@ -281,9 +282,11 @@ def _save_fold(patrol_id: int, fold: TrackFold) -> None:
             track_last_at=fold.last_at,
             updated_at=utcnow(),
         )
-        # A Patrol this session holds (the one patrol_for made) gets the new values too.
-        .execution_options(synchronize_session="evaluate")
     )
+    # A Patrol this session already holds reads the new values on its next access.
+    held = db.session.identity_map.get(db.session.identity_key(Patrol, (patrol_id,)))
+    if held is not None:
+        db.session.expire(held)
 
 
 class BinaryArray(list[Any]):
@@ -291,7 +294,11 @@ class BinaryArray(list[Any]):
     writing 1,000 timestamps as text costs milliseconds where binary costs a tenth of one."""
 
 
-psycopg.adapters.register_dumper(BinaryArray, ListBinaryDumper)
+@sa.event.listens_for(sa.engine.Engine, "connect")
+def _send_binary_arrays(dbapi_connection: Any, _record: Any) -> None:
+    # On each connection: SQLAlchemy's dialect gives its connections a copy of psycopg's adapters.
+    if isinstance(dbapi_connection, psycopg.Connection):
+        dbapi_connection.adapters.register_dumper(BinaryArray, ListBinaryDumper)
 
 _INSERT_UNNEST = sa.text(
     "WITH stored AS (INSERT INTO track_points (patrol_id, device_at, received_at, lat, lon, accuracy_m) "
