@@ -265,3 +265,19 @@ def test_device_times_parse_as_the_schema_parses_them(text: str, where: int, cha
     assert device_instant(mangled) == written_instant(mangled)
     moment = device_instant(mangled)
     assert moment is None or moment.utcoffset() == written_instant(mangled).utcoffset()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-12-07T09:00:00+08:00", "2026-12-07T09:00:00Z", "2026-12-07T09:00:00z", "2026-12-07t09:00:00+08:00",
+        "2026-12-07T09:00:00.5-03:30", "2026-12-07T09:00:00.1234567+08:00", "2026-12-07T09:00:00.+08:00",
+        "2026-12-07T09:00:00+24:00", "2026-02-30T09:00:00+08:00", "2026-12-07T24:00:00+08:00",
+        "2026-12-07T09:00:00+0800", "2026-12-07 09:00:00+08:00", "2026-12-07T09:00+08:00", "2026-12-07T09:00:00",
+        "２０２６-12-07T09:00:00+08:00", "2026-12-07T09:00:00+08:00\n", "20261207T090000+08:00",
+    ],
+)
+def test_device_time_edges_parse_as_the_schema_parses_them(text: str) -> None:
+    assert device_instant(text) == written_instant(text)
+    if written_instant(text) is not None:
+        assert device_instant(text).utcoffset() == written_instant(text).utcoffset()  # type: ignore[union-attr]
