@@ -69,7 +69,10 @@ class TrackPointList(fields.List):
         for item in items:
             if type(item) is not dict or not item.keys() <= _POINT_KEYS:
                 return None
-            lat, lon, accuracy, when = item.get("lat"), item.get("lon"), item.get("accuracy_m"), item.get("time")
+            lat: Any = item.get("lat")
+            lon: Any = item.get("lon")
+            accuracy: Any = item.get("accuracy_m")
+            when: Any = item.get("time")
             # type() in (int, float): not bool, not a numeric string; isfinite: not NaN or ±inf.
             if (
                 type(lat) not in (int, float) or type(lon) not in (int, float)

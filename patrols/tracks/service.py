@@ -166,6 +166,7 @@ def retention_cutoff(now: datetime | None = None) -> datetime:
 _UPLOAD_TARGET = own_assignment_select(
     Assignment.id, Assignment.volunteer_id, Assignment.shift_id, Assignment.status,
     Shift.status.label("shift_status"), Shift.starts_at, Shift.ends_at,
+    privacy.live_consent_id(Assignment.volunteer_id).label("consent_id"),
 ).join(Shift, Shift.id == Assignment.shift_id)
 
 # Table columns, not ORM attributes: the upload's statements are plain Core (no ORM bookkeeping).
@@ -192,8 +193,9 @@ def upload_points(caller: Caller, assignment_id: int, points: list[dict[str, Any
     if target is None:
         raise assignment_not_found()
     refuse_unless_patrollable(target.shift_status, target.status)
-    # Before anything is stored, and whenever the points were recorded (PIPL art. 29).
-    privacy.ensure_tracking_consent(target.volunteer_id)
+    # Before anything is stored, and whenever the points were recorded (PIPL art. 29); the
+    # consent's row was locked for share as it was read.
+    privacy.refuse_without_consent(target.consent_id)
     if target.ends_at < retention_cutoff():
         raise Conflict("Track points of this shift are no longer kept.", code="track_expired")
     opens, closes = _widened(target.starts_at, target.ends_at)
@@ -213,20 +215,20 @@ def upload_points(caller: Caller, assignment_id: int, points: list[dict[str, Any
     fresh = list(unique_by_time.values())
     stored, earliest_stored = _insert_new(patrol_id, utcnow(), fresh)
     max_speed = current_app.config["TRACK_MAX_SPEED_KMH"]
-    fold = known
     if known is None:  # not known (points were deleted, or stored before the fold was kept): recount
         fold = recount(patrol_id, max_speed)
-    elif stored:
-        later = fold.last_at
+    elif not stored:
+        fold = known
+    else:
+        later = known.last_at
         added = fresh if later is None else [point for point in fresh if point["time"] > later]
         if earliest_stored is not None and (later is None or earliest_stored > later) and len(added) == stored:
             # Every new point comes after the stored ones: they are exactly the batch's points
             # later than the latest stored one (none of those can be stored already).
             added.sort(key=_BY_TIME)
-            fold, _ = extend_track(fold, [(p["time"], p["lat"], p["lon"]) for p in added], max_speed)
+            fold, _ = extend_track(known, [(p["time"], p["lat"], p["lon"]) for p in added], max_speed)
         else:  # a late point slots in before stored ones: what follows it changes
             fold = recount(patrol_id, max_speed)
-    assert fold is not None
     if fold.point_count > current_app.config["TRACK_MAX_POINTS_PER_PATROL"]:
         raise Conflict("The track holds the most points allowed.", code="track_full")
     if fold is not known:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -32,7 +33,7 @@ MAX_SPEED = 150.0
 
 # --- unit: folding in parts is folding at once ---------------------------------------------------
 
-T0 = datetime(2026, 12, 1, 11, tzinfo=timezone.utc)
+T0 = datetime(2026, 12, 1, 11, tzinfo=UTC)
 
 fixes = st.lists(
     st.tuples(
@@ -51,7 +52,7 @@ def test_folding_a_track_in_parts_gives_exactly_what_folding_it_at_once_gives(ra
     whole, whole_flags = extend_track(EMPTY_TRACK, points, MAX_SPEED)
     fold, flags = EMPTY_TRACK, []
     edges = sorted({0, len(points), *(cut for cut in cuts if cut <= len(points))})
-    for start, end in zip(edges, edges[1:], strict=False):
+    for start, end in pairwise(edges):
         fold, part_flags = extend_track(fold, points[start:end], MAX_SPEED)
         flags += part_flags
     assert fold == whole  # distance to the last bit, jumps, anchor, latest time, count
@@ -83,7 +84,7 @@ def random_track(rng: random.Random, start: datetime) -> list[dict[str, Any]]:
             "lon": round(LON0 + rng.uniform(-1e-4, 1e-4), 7),
             "accuracy_m": rng.choice((5.0, 12.5, None)),
             # Some in another offset: the same instant is the same fix.
-            "time": moment.astimezone(timezone(timedelta(hours=8)) if rng.random() < 0.3 else timezone.utc).isoformat(),
+            "time": moment.astimezone(timezone(timedelta(hours=8)) if rng.random() < 0.3 else UTC).isoformat(),
         })
     return points
 
