@@ -72,9 +72,10 @@ def live_consent(volunteer_id: int, *, lock: bool = False) -> LocationConsent | 
 
 
 def live_consent_id(volunteer_id: Any) -> sa.ScalarSelect[int]:
-    """The id of the volunteer's consent in force (NULL without one), its row locked for share as
-    :func:`live_consent` locks it for uploads: a column for the statement that reads the upload's
-    assignment (``volunteer_id``: a value or that column), checked by :func:`refuse_without_consent`."""
+    """The id of the volunteer's consent in force (NULL without one), its row locked for share, so
+    a withdrawal (locking it for update, :func:`live_consent`) waits for the upload to commit: a
+    column for the statement that reads the upload's assignment (``volunteer_id``: a value or that
+    column), checked by :func:`refuse_without_consent`."""
     return (
         sa.select(LocationConsent.__table__.c.id)
         .where(LocationConsent.volunteer_id == volunteer_id, LocationConsent.withdrawn_at.is_(None))
