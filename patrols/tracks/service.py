@@ -264,7 +264,7 @@ def _locked_fold(target: Any) -> tuple[int, TrackFold | None]:
     if row.track_implausible_count is None:
         # Not folded: a patrol that counts no point holds none (points come only from here); one
         # that counts some had them deleted, or stored them before patrols kept their fold
-        # (migration 0018), and its summary need not describe what is stored.
+        # (migration 0019), and its summary need not describe what is stored.
         return row.id, (EMPTY_TRACK if row.track_point_count == 0 else None)
     anchor = None if row.track_anchor_at is None else (row.track_anchor_at, row.track_anchor_lat, row.track_anchor_lon)
     return row.id, TrackFold(
