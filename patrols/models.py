@@ -82,6 +82,16 @@ class Patrol(Model):
     # Summary kept after track points are purged (PIPL art. 28).
     distance_m: Mapped[float] = mapped_column(sa.Float, default=0.0)
     track_point_count: Mapped[int] = mapped_column(sa.Integer, default=0)
+    # What the stored points fold to, so a batch later than them adds only its own points
+    # (``patrols/tracks/service.py``): the distance unrounded, the jumps, the last plausible point
+    # and the latest device time. NULL implausible count: not known (a new patrol, points deleted),
+    # the next upload recounts.
+    track_distance_sum_m: Mapped[float | None] = mapped_column(sa.Float)
+    track_implausible_count: Mapped[int | None] = mapped_column(sa.Integer)
+    track_last_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    track_anchor_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    track_anchor_lat: Mapped[float | None] = mapped_column(sa.Float)
+    track_anchor_lon: Mapped[float | None] = mapped_column(sa.Float)
     # When the precise check-in/out positions were cleared (PRESENCE_POSITION_RETENTION_DAYS after
     # the shift, once presence is decided); flags, status and minutes stay.
     positions_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -22,7 +22,7 @@ from core.extensions import db
 from patrols.models import Patrol
 from shifts.models import Assignment
 
-__all__ = ["get_managed_patrol", "get_patrol", "patrol_for", "patrol_not_found"]
+__all__ = ["get_managed_patrol", "get_patrol", "new_patrol_row", "patrol_for", "patrol_not_found"]
 
 i18n.register_titles(
     i18n.title("patrol_not_found", "Patrol not found"),
@@ -38,22 +38,8 @@ def patrol_for(assignment: Assignment) -> Patrol:
     unique ``assignment_id``), and the row is then read back; on PostgreSQL the insert waits for
     the other transaction, so it sees the committed row.
     """
-    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
-    now = utcnow()
     db.session.execute(
-        dialect.insert(Patrol)
-        .values(
-            assignment_id=assignment.id,
-            volunteer_id=assignment.volunteer_id,
-            shift_id=assignment.shift_id,
-            check_in_flags=[],
-            check_out_flags=[],
-            auto_closed=False,
-            distance_m=0.0,
-            track_point_count=0,
-            created_at=now,
-            updated_at=now,
-        )
+        new_patrol_row(assignment.id, assignment.volunteer_id, assignment.shift_id)
         .on_conflict_do_nothing(index_elements=["assignment_id"])
     )
     return db.session.scalars(
@@ -61,6 +47,25 @@ def patrol_for(assignment: Assignment) -> Patrol:
         .where(Patrol.assignment_id == assignment.id)
         .execution_options(populate_existing=True)
     ).one()
+
+
+def new_patrol_row(assignment_id: int, volunteer_id: int, shift_id: int) -> postgresql.Insert | sqlite.Insert:
+    """The INSERT of an assignment's patrol row as the first event makes it, in the dialect's own
+    form, for the caller to say what a row already there means (``ON CONFLICT (assignment_id)``)."""
+    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    now = utcnow()
+    return dialect.insert(Patrol.__table__).values(
+        assignment_id=assignment_id,
+        volunteer_id=volunteer_id,
+        shift_id=shift_id,
+        check_in_flags=[],
+        check_out_flags=[],
+        auto_closed=False,
+        distance_m=0.0,
+        track_point_count=0,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def patrol_not_found() -> NotFound:

@@ -27,7 +27,7 @@ from patrols.checkpoints.models import CheckpointScan
 from patrols.models import Patrol, PresenceStatus
 from patrols.sos import signals as sos_signals
 from patrols.sos.models import LIVE_SOS, SosAlert, SosPosition, SosRecipient
-from patrols.tracks.models import TrackPoint
+from patrols.tracks.models import TrackPoint, forget_track_folds
 from shifts.models import Shift
 
 #: Patrols (tracks: up to TRACK_MAX_POINTS_PER_PATROL points each) or SOS handled per batch.
@@ -63,6 +63,7 @@ def purge_track_points(now: datetime | None = None, *, batch_size: int = TRACK_B
             .limit(batch_size)
         ).all()
         if due:
+            db.session.execute(forget_track_folds(due))
             result = db.session.execute(
                 sa.delete(TrackPoint)
                 .where(TrackPoint.patrol_id.in_(due))

@@ -1,7 +1,8 @@
 """Location under PIPL: the rules every package that shows or keeps positions calls. No HTTP.
 
 - The separate consent to tracking (art. 28/29): granted, withdrawn, its history; track uploads
-  need a live one (:func:`ensure_tracking_consent`), check-in and the SOS do not (README).
+  need a live one (:func:`live_consent_id`, :func:`refuse_without_consent`), check-in and the SOS
+  do not (README).
 - Deleting the track points kept of one's own patrols (the summaries stay).
 - :func:`record_location_read` is the one way a read of someone else's positions is logged: the
   track and SOS reads call it, the staff's access log (:func:`list_location_access`) and the
@@ -29,7 +30,7 @@ from core.pagination import paginate
 from grids.service import in_subtree
 from patrols.models import Patrol
 from patrols.privacy.models import LocationConsent
-from patrols.tracks.models import TrackPoint
+from patrols.tracks.models import TrackPoint, forget_track_folds
 from volunteers.models import Volunteer
 
 #: Audit actions of reads of another person's positions (``location.`` prefix: the access log).
@@ -56,26 +57,41 @@ i18n.register_messages(WRONG_VERSION, CONSENT_REQUIRED)
 # --- consent -----------------------------------------------------------------------------------
 
 
-def live_consent(volunteer_id: int, *, lock: str | None = None) -> LocationConsent | None:
-    """The volunteer's consent in force, if any, optionally locked (PostgreSQL; SQLite serialises
-    every writer anyway): ``"share"`` by uploads, ``"update"`` by a withdrawal. So a withdrawal
-    waits for the uploads that saw the consent to commit, and an upload that comes after it waits
-    for it and then finds no consent: no point is stored once a withdrawal has answered."""
+def live_consent(volunteer_id: int, *, lock: bool = False) -> LocationConsent | None:
+    """The volunteer's consent in force, if any, optionally locked for update (PostgreSQL; SQLite
+    serialises every writer anyway), as a withdrawal does; uploads lock it for share
+    (:func:`live_consent_id`). So a withdrawal waits for the uploads that saw the consent to
+    commit, and an upload that comes after it waits for it and then finds no consent: no point is
+    stored once a withdrawal has answered."""
     stmt = sa.select(LocationConsent).where(
         LocationConsent.volunteer_id == volunteer_id, LocationConsent.withdrawn_at.is_(None)
     )
-    if lock is not None:
-        stmt = stmt.with_for_update(read=lock == "share").execution_options(populate_existing=True)
+    if lock:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     return db.session.scalar(stmt)
 
 
-def ensure_tracking_consent(volunteer_id: int) -> None:
-    """Refuse (403 ``location_consent_required``) unless the volunteer's consent is in force now.
+def live_consent_id(volunteer_id: Any) -> sa.ScalarSelect[int]:
+    """The id of the volunteer's consent in force (NULL without one), its row locked for share, so
+    a withdrawal (locking it for update, :func:`live_consent`) waits for the upload to commit: a
+    column for the statement that reads the upload's assignment (``volunteer_id``: a value or that
+    column), checked by :func:`refuse_without_consent`."""
+    return (
+        sa.select(LocationConsent.__table__.c.id)
+        .where(LocationConsent.volunteer_id == volunteer_id, LocationConsent.withdrawn_at.is_(None))
+        .with_for_update(read=True)
+        .scalar_subquery()
+    )
+
+
+def refuse_without_consent(consent_id: int | None) -> None:
+    """Refuse (403 ``location_consent_required``) unless a consent was in force when
+    :func:`live_consent_id` was read.
 
     Checked at receipt, whatever the points' device times: a batch recorded offline before a
     withdrawal is refused too, since withdrawing stops collection at once (art. 15).
     """
-    if live_consent(volunteer_id, lock="share") is None:
+    if consent_id is None:
         raise Forbidden(CONSENT_REQUIRED, code="location_consent_required")
 
 
@@ -113,7 +129,7 @@ def grant_consent(caller: Caller, volunteer: Volunteer, version: str) -> bool:
     if live is not None and live.version == current:
         return False
     if live is not None:
-        live = live_consent(volunteer.id, lock="update")
+        live = live_consent(volunteer.id, lock=True)
         if live is not None:
             _close(live)
     consent = LocationConsent(volunteer_id=volunteer.id, version=version, granted_at=utcnow())
@@ -138,7 +154,7 @@ def grant_consent(caller: Caller, volunteer: Volunteer, version: str) -> bool:
 def withdraw_consent(caller: Caller, volunteer: Volunteer) -> bool:
     """Withdraw the consent in force, at once; without one it is a no-op (returns False): a retried
     or repeated withdrawal leaves the volunteer where they wanted to be."""
-    live = live_consent(volunteer.id, lock="update")
+    live = live_consent(volunteer.id, lock=True)
     if live is None or not _close(live):
         return False
     audit.record(
@@ -168,6 +184,7 @@ def delete_own_track_points(caller: Caller, volunteer: Volunteer) -> dict[str, A
     """Delete every track point still kept of the volunteer's patrols; the summaries (distance,
     point count, checkpoint scans) stay. Idempotent: a second call deletes nothing."""
     patrols = sa.select(Patrol.id).where(Patrol.volunteer_id == volunteer.id).scalar_subquery()
+    db.session.execute(forget_track_folds(patrols))
     result = db.session.execute(
         sa.delete(TrackPoint)
         .where(TrackPoint.patrol_id.in_(patrols))

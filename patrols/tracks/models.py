@@ -8,12 +8,14 @@ TRACK_RETENTION_DAYS after the shift ends, while the patrol's summary (``Patrol.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import UTCDateTime, utcnow
 from core.extensions import Model
+from patrols.models import Patrol
 
 # A patrol may hold tens of thousands of points; SQLite autoincrements only a plain INTEGER key.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -33,4 +35,20 @@ class TrackPoint(Model):
 
     __table_args__ = (
         sa.UniqueConstraint("patrol_id", "device_at", name="uq_track_points_patrol_id_device_at"),
+    )
+
+
+def forget_track_folds(patrol_ids: Any) -> sa.Update:
+    """The statement marking the track summaries of ``patrol_ids`` (a list or a subquery) as not
+    describing the points stored (``Patrol.track_*``, ``patrols/tracks/service.py``): run it before
+    deleting points, so the next upload recounts what is left. Run first, it also locks the patrol
+    rows, so an upload in flight either commits before the points go or waits and recounts."""
+    return (
+        sa.update(Patrol)
+        .where(Patrol.id.in_(patrol_ids))
+        .values(
+            track_distance_sum_m=None, track_implausible_count=None, track_last_at=None,
+            track_anchor_at=None, track_anchor_lat=None, track_anchor_lon=None,
+        )
+        .execution_options(synchronize_session=False)
     )

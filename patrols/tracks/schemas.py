@@ -7,6 +7,8 @@ Times come in as ISO 8601 instants with an offset (the device's clock) and go ou
 from __future__ import annotations
 
 import math
+import re
+from datetime import datetime
 from typing import Any, TypeGuard
 
 import marshmallow as ma
@@ -29,6 +31,13 @@ class TrackPointInSchema(ma.Schema):
 
 
 _POINT_KEYS = frozenset(("lat", "lon", "accuracy_m", "time"))
+# The shape nearly every phone writes (RFC 3339, the fraction at most microseconds): for it,
+# ``datetime.fromisoformat`` alone gives what :func:`core.fields.written_instant` gives.
+_PLAIN_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})", re.ASCII)
+_plain_instant = _PLAIN_INSTANT.fullmatch
+_isfinite = math.isfinite
+_from_iso = datetime.fromisoformat
+_LOW_YEAR, _HIGH_YEAR = DEVICE_YEARS
 
 
 def _plain_number(value: Any, low: float, high: float) -> TypeGuard[float]:
@@ -37,28 +46,54 @@ def _plain_number(value: Any, low: float, high: float) -> TypeGuard[float]:
     )
 
 
+def device_instant(value: str) -> datetime | None:
+    """:func:`core.fields.written_instant` of ``value``, faster for the shape phones write."""
+    if _plain_instant(value):
+        try:
+            return _from_iso(value)
+        except ValueError:  # 2026-02-30, 25:00, +24:00
+            return None
+    return written_instant(value)
+
+
 class TrackPointList(fields.List):
     """A list of :class:`TrackPointInSchema`, checked without marshmallow's per-field machinery
-    when a point is plainly valid (a 1,000-point batch costs ~2 ms instead of ~20 ms). Anything
-    else goes through the nested schema, so errors and edge cases are exactly the schema's."""
+    when every point is plainly valid (a 1,000-point batch costs about 1 ms instead of ~20 ms).
+    Anything else goes through the nested schema, so errors and edge cases are exactly the schema's."""
 
-    def _fast_point(self, item: Any) -> dict[str, Any] | None:
-        if type(item) is not dict or not item.keys() <= _POINT_KEYS:
-            return None
-        lat, lon, accuracy, when = item.get("lat"), item.get("lon"), item.get("accuracy_m"), item.get("time")
-        if not (_plain_number(lat, -90, 90) and _plain_number(lon, -180, 180) and type(when) is str):
-            return None
-        if accuracy is not None and not _plain_number(accuracy, 0, MAX_REPORTED_ACCURACY_M):
-            return None
-        moment = written_instant(when)
-        if moment is None or not DEVICE_YEARS[0] <= moment.year <= DEVICE_YEARS[1]:
-            return None
-        return {"lat": float(lat), "lon": float(lon), "accuracy_m": None if accuracy is None else float(accuracy), "time": moment}
+    def _fast_points(self, items: list[Any]) -> list[dict[str, Any]] | None:
+        """The points as the schema loads them (times in their own offset: the same instants), or
+        None at the first point that is not plainly valid."""
+        points: list[dict[str, Any]] = []
+        keep = points.append
+        for item in items:
+            if type(item) is not dict or not item.keys() <= _POINT_KEYS:
+                return None
+            lat: Any = item.get("lat")
+            lon: Any = item.get("lon")
+            accuracy: Any = item.get("accuracy_m")
+            when: Any = item.get("time")
+            # type() in (int, float): not bool, not a numeric string; isfinite: not NaN or ±inf.
+            if (
+                type(lat) not in (int, float) or type(lon) not in (int, float)
+                or not (_isfinite(lat) and -90 <= lat <= 90 and _isfinite(lon) and -180 <= lon <= 180)
+                or type(when) is not str
+            ):
+                return None
+            if accuracy is not None:
+                if not _plain_number(accuracy, 0, MAX_REPORTED_ACCURACY_M):
+                    return None
+                accuracy = float(accuracy)
+            moment = device_instant(when)
+            if moment is None or not _LOW_YEAR <= moment.year <= _HIGH_YEAR:
+                return None
+            keep({"lat": float(lat), "lon": float(lon), "accuracy_m": accuracy, "time": moment})
+        return points
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[Any]:
-        if isinstance(value, list):
-            fast = [self._fast_point(item) for item in value]
-            if all(point is not None for point in fast):
+        if type(value) is list:
+            fast = self._fast_points(value)
+            if fast is not None:
                 return fast
         return super()._deserialize(value, attr, data, **kwargs)
 

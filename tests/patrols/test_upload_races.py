@@ -37,6 +37,7 @@ from patrols.checkpoints.models import Checkpoint, CheckpointScan
 from patrols.models import Patrol
 from patrols.reports.models import MAX_PHOTOS, Report, ReportEvent, ReportPhoto
 from patrols.tracks.models import TrackPoint
+from patrols.tracks.service import analyse_track, recount
 from tests import factories, races
 
 pytestmark = pytest.mark.committing
@@ -306,6 +307,77 @@ def test_ten_disjoint_batches_at_once_each_count_the_others(app: Flask) -> None:
     counts = sorted(answer.body["track_point_count"] for answer in answers)
     assert [n // 100 for n in counts] == list(range(1, 11)) and counts[-1] == 1000
     assert_track_is(app, made, points, reference)
+
+
+def assert_fold_is_a_recount(app: Flask, made: Setup) -> None:
+    """The fold kept on the patrol row is, bit for bit, a recount of the points stored (or unknown)."""
+    def check() -> None:
+        patrol = db.session.scalars(sa.select(Patrol).where(Patrol.assignment_id == made.assignment_id)).one()
+        if patrol.track_implausible_count is None:
+            return
+        fold = recount(patrol.id, app.config["TRACK_MAX_SPEED_KMH"])
+        anchor = fold.anchor or (None, None, None)
+        assert (
+            patrol.track_point_count, patrol.track_distance_sum_m, patrol.track_implausible_count,
+            patrol.track_anchor_at, patrol.track_anchor_lat, patrol.track_anchor_lon, patrol.track_last_at,
+        ) == (fold.point_count, fold.distance_m, fold.implausible_count, *anchor, fold.last_at)
+        assert patrol.distance_m == round(fold.distance_m, 1)
+
+    read(app, check)
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_consecutive_batches_at_once_fold_into_the_summary_of_one_upload(app: Flask, attempt: int) -> None:
+    """A phone flushing its queue in time order over parallel connections: a batch landing after
+    the later ones extends nothing it should not, whichever order the locks give them."""
+    made = setup(app)
+    points = walk(made)
+    reference = reference_upload(app, made, points)
+    start_patrol(app, made, points[0])
+    batches = [points[1 + 111 * index:1 + 111 * (index + 1)] for index in range(9)]
+
+    answers = run_at_once(
+        app, [post_json(track_url(made.assignment_id), {"points": batch}, made.headers) for batch in batches]
+    )
+
+    assert [answer.status for answer in answers] == [200] * 9, answers
+    assert [answer.body["stored"] for answer in answers] == [len(batch) for batch in batches]
+    # Each counted the batches before it (equal in size, whichever they were) and itself.
+    assert sorted(answer.body["track_point_count"] for answer in answers) == [1 + 111 * k for k in range(1, 10)]
+    assert_track_is(app, made, points, reference)
+    assert_fold_is_a_recount(app, made)
+
+
+def test_a_deletion_racing_uploads_leaves_the_fold_a_recount_or_unknown(app: Flask) -> None:
+    made = setup(app)
+    points = walk(made)
+    start_patrol(app, made, points[0])
+    first = app.test_client().post(track_url(made.assignment_id), json={"points": points[1:300]}, headers=made.headers)
+    assert first.status_code == 200
+    later = [points[300 + 100 * index:400 + 100 * index] for index in range(5)]
+    sends = [post_json(track_url(made.assignment_id), {"points": batch}, made.headers) for batch in later]
+    sends.append(lambda client: client.delete(f"{API}/me/track-points", headers=made.headers))
+
+    answers = run_at_once(app, sends)
+
+    assert [answer.status for answer in answers] == [200] * 6, answers
+    assert_fold_is_a_recount(app, made)
+    # Whatever survived the deletion, the next upload answers for exactly what is stored.
+    last = app.test_client().post(track_url(made.assignment_id), json={"points": points[800:]}, headers=made.headers)
+    assert last.status_code == 200
+    stored = read(app, lambda: db.session.execute(
+        sa.select(TrackPoint.device_at, TrackPoint.lat, TrackPoint.lon)
+        .join(Patrol, Patrol.id == TrackPoint.patrol_id)
+        .where(Patrol.assignment_id == made.assignment_id)
+        .order_by(TrackPoint.device_at)
+    ).tuples().all())
+    distance, flags = analyse_track(stored, app.config["TRACK_MAX_SPEED_KMH"])
+    body = last.get_json()
+    assert (body["track_point_count"], body["distance_m"], body["implausible_count"]) == (
+        len(stored), round(distance, 1), sum(flags)
+    )
+    assert len(stored) >= 200  # the last batch at least
+    assert_fold_is_a_recount(app, made)
 
 
 # --- checkpoint scans --------------------------------------------------------------------------
