@@ -13,11 +13,13 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from core.config import normalise_database_url
 from core.extensions import db
+from core.partitions import is_partition_name
 from volunteers.models import BUILTIN_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,22 +70,46 @@ def _flask(args: list[str], database_url: str, instance: Path) -> subprocess.Com
     )
 
 
-def test_upgrade_from_empty_matches_the_models(empty_database: str, tmp_path: Path) -> None:
+def test_upgrade_from_empty_matches_the_models(app: Flask, empty_database: str, tmp_path: Path) -> None:
     result = _flask(["db", "upgrade"], empty_database, tmp_path)
     assert result.returncode == 0, result.stderr
 
     engine = sa.create_engine(normalise_database_url(empty_database))
+    # Partitions are no models: the app's autogenerate leaves them out, and so does this comparison.
+    include_name = app.extensions["migrate"].configure_args["include_name"]
     try:
         with engine.connect() as connection:
             context = MigrationContext.configure(
-                connection, opts={"compare_type": True, "render_as_batch": True}
+                connection, opts={"compare_type": True, "render_as_batch": True, "include_name": include_name}
             )
             differences = compare_metadata(context, db.metadata)
             kinds = connection.execute(sa.text("SELECT code FROM volunteer_kinds ORDER BY code")).scalars().all()
+            live_partitioning = _partition_keys(connection)
     finally:
         engine.dispose()
     assert differences == []
     assert kinds == sorted(kind["code"] for kind in BUILTIN_KINDS)
+    # Alembic sees no partitioning at all: the live tables are partitioned as the models declare.
+    assert live_partitioning == _modelled_partitioning(engine.dialect.name)
+    if engine.dialect.name == "postgresql":
+        assert live_partitioning == {"track_points": "range(device_at)"}  # the comparison compares something
+
+
+def _partition_keys(connection: sa.Connection) -> dict[str, str | None]:
+    """Each partitioned table's partition key as the database reports it (none on SQLite)."""
+    if connection.dialect.name != "postgresql":
+        return {}
+    rows = connection.execute(sa.text(
+        "SELECT c.relname, pg_get_partkeydef(c.oid) FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid"
+    )).all()
+    return {name: _sql(key) for name, key in rows}
+
+
+def _modelled_partitioning(dialect_name: str) -> dict[str, str | None]:
+    if dialect_name != "postgresql":
+        return {}
+    declared = {table.name: table.dialect_options["postgresql"]["partition_by"] for table in db.metadata.tables.values()}
+    return {name: _sql(key) for name, key in declared.items() if key}
 
 
 def test_downgrade_to_base_and_up_again(empty_database: str, tmp_path: Path) -> None:
@@ -101,8 +127,8 @@ def test_downgrade_to_base_and_up_again(empty_database: str, tmp_path: Path) -> 
 
 # --- what Alembic's comparison leaves out ---------------------------------------------------------
 # compare_metadata above sees tables, columns, types, indexes and unique constraints, but neither
-# CHECK constraints nor ON DELETE, and nothing of partial indexes' WHERE: a migration that loses
-# the balance or headcount CHECK passes it. So the migrated schema is also compared, as the
+# CHECK constraints nor ON DELETE, nothing of partial indexes' WHERE, nor partitioning: a migration
+# that loses the balance or headcount CHECK passes it. So the migrated schema is also compared, as the
 # database itself reports it (SQLAlchemy's inspector), with the same models made by create_all
 # in a second new database of the same kind: the same server renders both, so the texts compare.
 
@@ -118,10 +144,18 @@ def _schema(url: str) -> dict[str, dict[str, Any]]:
     engine = sa.create_engine(normalise_database_url(url))
     try:
         inspector = sa.inspect(engine)
+        with engine.connect() as connection:
+            partition_keys = _partition_keys(connection)
+        tables = set(inspector.get_table_names()) - {"alembic_version"}
+        # The months' partitions differ (the migration makes this month's, create_all none); each
+        # partitioned table is compared, its partition key and whether it has its default partition.
+        partitions = {name for name in tables if is_partition_name(name)}
         schema = {}
-        for table in sorted(set(inspector.get_table_names()) - {"alembic_version"}):
+        for table in sorted(tables - partitions):
             pk = inspector.get_pk_constraint(table)
             schema[table] = {
+                "partition key": partition_keys.get(table),
+                "default partition": f"{table}_default" in partitions,
                 "columns": sorted(
                     (c["name"], str(c["type"]), c["nullable"], _sql(c.get("default")))
                     for c in inspector.get_columns(table)
@@ -186,3 +220,12 @@ def test_migrated_schema_has_every_constraint_index_and_default_of_the_models(
     assert any(fk[-1] == "cascade" for fk in balances["foreign keys"])
     unread = next(ix for ix in from_migrations["notifications"]["indexes"] if ix[0] == "ix_notifications_unread")
     assert any("read_atisnull" in str(value) for _, value in unread[-1])
+    tracks = from_migrations["track_points"]
+    if migrated.startswith("postgresql"):
+        # Partitioned by month of device_at, so every unique key holds device_at.
+        assert (tracks["partition key"], tracks["default partition"]) == ("range(device_at)", True)
+        assert tracks["primary key"] == ("pk_track_points", ("id", "device_at"))
+    else:
+        assert (tracks["partition key"], tracks["default partition"]) == (None, False)
+        assert tracks["primary key"] == ("pk_track_points", ("id",))
+    assert ("uq_track_points_patrol_id_device_at", ("patrol_id", "device_at")) in tracks["unique constraints"]
