@@ -8,6 +8,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -229,3 +230,110 @@ def test_migrated_schema_has_every_constraint_index_and_default_of_the_models(
         assert (tracks["partition key"], tracks["default partition"]) == (None, False)
         assert tracks["primary key"] == ("pk_track_points", ("id",))
     assert ("uq_track_points_patrol_id_device_at", ("patrol_id", "device_at")) in tracks["unique constraints"]
+
+
+# --- converting a database that holds track points (0018, PostgreSQL) -------------------------------
+
+#: Device times at and either side of month edges (UTC), including 00:00 in Shanghai on 1 October,
+#: which is still September in UTC, and a month far ahead; each with the partition it belongs to.
+EDGE_POINTS = [
+    ("2026-08-31T23:59:59.999999+00:00", "track_points_p2026_08"),
+    ("2026-09-01T00:00:00+00:00", "track_points_p2026_09"),
+    ("2026-09-30T16:00:00+00:00", "track_points_p2026_09"),
+    ("2026-10-15T12:00:00.250000+00:00", "track_points_p2026_10"),
+    ("2026-12-01T00:00:00+00:00", "track_points_p2026_12"),
+    ("2027-06-01T00:00:00+00:00", "track_points_p2027_06"),
+]
+TRACK_ROWS = "SELECT id, patrol_id, device_at, received_at, lat, lon, accuracy_m FROM track_points ORDER BY id"
+
+
+def _utc_text(moment: str) -> str:
+    return datetime.fromisoformat(moment).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def _patrols_at(url: str, app: Flask, count: int) -> list[int]:
+    """``count`` patrols made through the factories in the database at ``url``, committed."""
+    from flask_sqlalchemy.session import _app_ctx_id
+    from sqlalchemy import orm
+
+    from patrols.service import patrol_for
+    from tests import factories
+
+    engine = sa.create_engine(normalise_database_url(url))
+    original = db.session
+    try:
+        with engine.connect() as connection, app.app_context():
+            db.session = orm.scoped_session(orm.sessionmaker(bind=connection), scopefunc=_app_ctx_id)
+            grid = factories.make_branch()[-1]
+            shift = factories.make_shift(grid)
+            ids = [patrol_for(factories.make_assignment(shift, factories.make_volunteer(grid))).id for _ in range(count)]
+            db.session.commit()
+            db.session.remove()
+            return ids
+    finally:
+        db.session = original
+        engine.dispose()
+
+
+@pytest.mark.postgresql
+def test_0018_keeps_every_track_point_in_its_month_and_its_downgrade_brings_them_back(
+    app: Flask, new_database: Callable[[], str], tmp_path: Path
+) -> None:
+    url = new_database()
+    assert _flask(["db", "upgrade", "0017"], url, tmp_path).returncode == 0
+    first, second = _patrols_at(url, app, 2)
+    engine = sa.create_engine(normalise_database_url(url))
+    try:
+        with engine.begin() as connection:
+            # Sessions in Shanghai time: the migration's month bounds must not move with the zone.
+            connection.execute(sa.text(f'ALTER DATABASE "{engine.url.database}" SET timezone TO \'Asia/Shanghai\''))
+            for index, (moment, _) in enumerate(EDGE_POINTS):
+                for patrol_id in (first, second):
+                    connection.execute(
+                        sa.text(
+                            "INSERT INTO track_points (patrol_id, device_at, received_at, lat, lon, accuracy_m) "
+                            "VALUES (:patrol, :at, :received, :lat, :lon, :accuracy)"
+                        ),
+                        {"patrol": patrol_id, "at": moment, "received": "2026-12-07T09:00:00.123456+08:00",
+                         "lat": 40.6 + index / 1000, "lon": 109.8 - patrol_id / 1000, "accuracy": None if index % 2 else 4.5},
+                    )
+            before = connection.execute(sa.text(TRACK_ROWS)).all()
+        assert len(before) == 2 * len(EDGE_POINTS)
+
+        result = _flask(["db", "upgrade"], url, tmp_path)
+        assert result.returncode == 0, result.stderr
+        with engine.begin() as connection:
+            assert connection.execute(sa.text(TRACK_ROWS)).all() == before
+            placed = dict(connection.execute(sa.text(
+                "SELECT to_char(device_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), "
+                "CAST(CAST(tableoid AS regclass) AS text) FROM track_points WHERE patrol_id = :patrol"
+            ), {"patrol": first}).all())
+            made = {
+                name for name, in connection.execute(sa.text(
+                    "SELECT CAST(CAST(inhrelid AS regclass) AS text) FROM pg_inherits "
+                    "WHERE inhparent = CAST('track_points' AS regclass)"
+                ))
+            }
+            # The sequence goes on after the copied ids; the de-duplication key still holds.
+            new_id = connection.execute(sa.text(
+                "INSERT INTO track_points (patrol_id, device_at, received_at, lat, lon) "
+                "VALUES (:patrol, now(), now(), 40.6, 109.8) RETURNING id"
+            ), {"patrol": first}).scalar()
+            repeated = connection.execute(sa.text(
+                "INSERT INTO track_points (patrol_id, device_at, received_at, lat, lon) "
+                "VALUES (:patrol, :at, now(), 1, 1) ON CONFLICT (patrol_id, device_at) DO NOTHING RETURNING id"
+            ), {"patrol": first, "at": EDGE_POINTS[1][0]}).all()
+        assert placed == {_utc_text(moment): name for moment, name in EDGE_POINTS}
+        assert {name for _, name in EDGE_POINTS} | {"track_points_default"} <= made
+        assert new_id > max(row.id for row in before) and repeated == []
+
+        down = _flask(["db", "downgrade", "0017"], url, tmp_path)
+        assert down.returncode == 0, down.stderr
+        with engine.connect() as connection:
+            after = connection.execute(sa.text(TRACK_ROWS)).all()
+            kind = connection.execute(sa.text("SELECT relkind FROM pg_class WHERE relname = 'track_points'")).scalar()
+        assert after[:-1] == before and after[-1].id == new_id
+        assert kind == "r"  # a plain table again
+        assert sa.inspect(engine).get_pk_constraint("track_points")["constrained_columns"] == ["id"]
+    finally:
+        engine.dispose()
