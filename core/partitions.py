@@ -211,8 +211,9 @@ def ensure_months(table: sa.Table, months: Iterable[date]) -> list[str]:
         return []
     lock(LockSpace.PARTITION_MAINTENANCE, [_table_key(table.name)])
     db.session.execute(sa.text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
-    db.session.execute(sa.text(create_default_partition_sql(table.name)))
     have = {partition.name for partition in partitions(table.name)}
+    if default_partition_name(table.name) not in have:  # CREATE would lock the table even to find it there
+        db.session.execute(sa.text(create_default_partition_sql(table.name)))
     made = []
     for month in sorted(set(months)):
         name = partition_name(table.name, month)
