@@ -212,7 +212,7 @@ def ensure_months(table: sa.Table, months: Iterable[date]) -> list[str]:
     lock(LockSpace.PARTITION_MAINTENANCE, [_table_key(table.name)])
     db.session.execute(sa.text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
     have = {partition.name for partition in partitions(table.name)}
-    if default_partition_name(table.name) not in have:  # CREATE would lock the table even to find it there
+    if default_partition_name(table.name) not in have:  # made with the table; made here if lost
         db.session.execute(sa.text(create_default_partition_sql(table.name)))
     made = []
     for month in sorted(set(months)):
