@@ -153,15 +153,6 @@ def create_default_partition_sql(table: str) -> str:
     return f'CREATE TABLE IF NOT EXISTS "{default_partition_name(table)}" PARTITION OF "{table}" DEFAULT'
 
 
-def create_month_sql(table: str, month: date) -> str:
-    """A month's partition made directly (migrations, inside their own lock of the table)."""
-    lower, upper = month_bounds(month)
-    return (
-        f'CREATE TABLE "{partition_name(table, month)}" PARTITION OF "{table}" '
-        f"FOR VALUES FROM ({_literal(lower)}) TO ({_literal(upper)})"
-    )
-
-
 # --- what is there ---------------------------------------------------------------------------------
 
 
@@ -172,9 +163,9 @@ class Partition:
     upper: datetime | None
 
 
-def partitions(table: str, connection: sa.Connection | None = None) -> list[Partition]:
+def partitions(table: str) -> list[Partition]:
     """The table's partitions as the catalog has them, months in order, the default last."""
-    rows = (connection or db.session).execute(
+    rows = db.session.execute(
         sa.text(
             "SELECT c.relname, CAST(b.m[1] AS timestamptz), CAST(b.m[2] AS timestamptz) "
             "FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
@@ -258,6 +249,11 @@ def drop_partition(table: str, partition: Partition) -> None:
         raise ValueError(f"{partition.name} is not a month's partition of {table}")
     db.session.execute(sa.text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
     db.session.execute(sa.text(f'DROP TABLE "{partition.name}"'))
+
+
+def is_lock_timeout(error: sa.exc.DBAPIError) -> bool:
+    """Whether ``error`` is PostgreSQL giving up on a lock after ``lock_timeout`` (55P03)."""
+    return getattr(error.orig, "sqlstate", None) == "55P03"
 
 
 def lock_against_writers(partition: Partition) -> None:

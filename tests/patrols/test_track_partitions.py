@@ -273,3 +273,39 @@ def test_a_partition_is_named_and_recognised_by_its_month() -> None:
     assert partitions.is_partition_name("track_points_p2027_01") and partitions.is_partition_name("track_points_default")
     assert not partitions.is_partition_name("track_points") and not partitions.is_partition_name("patrols_p2027_01")
     assert partitions.months_from(date(2026, 11, 1), 4) == [date(2026, 11, 1), date(2026, 12, 1), date(2027, 1, 1), date(2027, 2, 1)]
+
+
+@pytest.mark.committing
+def test_a_busy_month_waits_for_the_next_run_and_the_rest_of_retention_goes_on(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(partitions, "LOCK_TIMEOUT", "100ms")
+    may, name = datetime(2024, 5, 10, tzinfo=UTC), "track_points_p2024_05"
+    try:
+        with app.app_context():
+            grid = factories.make_branch()[-1]
+            partitions.ensure_months(TABLE, [date(2024, 5, 1)])
+            in_may = patrol_with_points(grid, may, may + timedelta(hours=2), [may + timedelta(hours=1)])
+            in_default = patrol_with_points(grid, may - timedelta(days=400), may - timedelta(days=400) + US, [may - timedelta(days=400)])
+            db.session.commit()
+            patrols = (in_may.id, in_default.id)
+            blocker = db.engine.connect()  # a writer of May's partition, mid-transaction
+        blocker.begin()
+        blocker.execute(sa.text(f'LOCK TABLE "{name}" IN ROW EXCLUSIVE MODE'))
+        try:
+            with app.app_context():
+                busy = retention.enforce_retention(utcnow())
+                db.session.commit()
+                assert name in partition_names()
+        finally:
+            blocker.rollback()
+            blocker.close()
+        with app.app_context():
+            assert busy["track_partitions_dropped"] == 0 and busy["track_points"] == 2  # row by row meanwhile
+            left = db.session.scalar(sa.select(sa.func.count()).select_from(TrackPoint).where(TrackPoint.patrol_id.in_(patrols)))
+            again = retention.enforce_retention(utcnow())
+            db.session.commit()
+            assert left == 0 and again["track_partitions_dropped"] == 1 and name not in partition_names()
+    finally:
+        with app.app_context(), db.engine.begin() as connection:
+            connection.execute(sa.text(f'DROP TABLE IF EXISTS "{name}"'))
