@@ -6,8 +6,8 @@ Usage (from the repository root)::
 
 Uses ``BENCH_DATABASE_URL`` (default ``postgresql://postgres@127.0.0.1:5432/bench_partitions``; only
 ``test_*`` or ``*bench*`` names: its tables are dropped). The schema comes from the migrations; the
-plain table is migration 0017's and the partitioned one 0018's, switched back and forth in-process
-(``downgrade 0017`` / ``upgrade head``), so both layouts are measured alternately in one run, the
+plain table is migration 0019's and the partitioned one 0020's, switched back and forth in-process
+(``downgrade 0019`` / ``upgrade head``), so both layouts are measured alternately in one run, the
 plain table being the yardstick.
 
 - ``upload``: ``POST /api/v1/assignments/<id>/track`` of 1,000 new points (a new assignment each
@@ -100,7 +100,7 @@ def main() -> None:
             config = migrate.get_config()
             config.attributes["configure_logger"] = False
             if which == "plain":
-                alembic_command.downgrade(config, "0017")
+                alembic_command.downgrade(config, "0019")
             else:
                 alembic_command.upgrade(config, "head")
             db.engine.dispose()

@@ -5,7 +5,7 @@ Usage (from the repository root)::
     .venv/bin/python bench/track_partitions_sql.py [batches, default 100]
 
 In ``BENCH_DATABASE_URL`` (default ``postgresql://postgres@127.0.0.1:5432/bench_partitions``) it makes
-``tp_plain`` (migration 0017's layout, no foreign key) and ``tp_part`` (0018's: six months and the
+``tp_plain`` (migration 0019's layout, no foreign key) and ``tp_part`` (0020's: six months and the
 default partition), each with 300,000 points of history, then per batch and per table, in plain
 psycopg and alternating which goes first: the upload's insert of 1,000 points (unnest, ON CONFLICT
 DO NOTHING RETURNING id), the recount's read of the patrol's whole track, and that read bounded by

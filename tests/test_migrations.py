@@ -232,7 +232,7 @@ def test_migrated_schema_has_every_constraint_index_and_default_of_the_models(
     assert ("uq_track_points_patrol_id_device_at", ("patrol_id", "device_at")) in tracks["unique constraints"]
 
 
-# --- converting a database that holds track points (0018, PostgreSQL) -------------------------------
+# --- converting a database that holds track points (0020, PostgreSQL) -------------------------------
 
 #: Device times at and either side of month edges (UTC), including 00:00 in Shanghai on 1 October,
 #: which is still September in UTC, and a month far ahead; each with the partition it belongs to.
@@ -276,11 +276,11 @@ def _patrols_at(url: str, app: Flask, count: int) -> list[int]:
 
 
 @pytest.mark.postgresql
-def test_0018_keeps_every_track_point_in_its_month_and_its_downgrade_brings_them_back(
+def test_0020_keeps_every_track_point_in_its_month_and_its_downgrade_brings_them_back(
     app: Flask, new_database: Callable[[], str], tmp_path: Path
 ) -> None:
     url = new_database()
-    assert _flask(["db", "upgrade", "0017"], url, tmp_path).returncode == 0
+    assert _flask(["db", "upgrade", "0019"], url, tmp_path).returncode == 0
     first, second = _patrols_at(url, app, 2)
     engine = sa.create_engine(normalise_database_url(url))
     try:
@@ -327,7 +327,7 @@ def test_0018_keeps_every_track_point_in_its_month_and_its_downgrade_brings_them
         assert {name for _, name in EDGE_POINTS} | {"track_points_default"} <= made
         assert new_id > max(row.id for row in before) and repeated == []
 
-        down = _flask(["db", "downgrade", "0017"], url, tmp_path)
+        down = _flask(["db", "downgrade", "0019"], url, tmp_path)
         assert down.returncode == 0, down.stderr
         with engine.connect() as connection:
             after = connection.execute(sa.text(TRACK_ROWS)).all()

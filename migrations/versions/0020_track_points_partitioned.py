@@ -11,8 +11,8 @@ the counts are compared, and the old table is dropped. Downgrade does the revers
 Time: one pass over the table to find its months and one to copy it (about a minute per 10 million
 points on a small server); the table is locked throughout.
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0020
+Revises: 0019
 Create Date: 2026-12-07
 
 """
@@ -22,8 +22,8 @@ from alembic import op
 import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
-revision = '0018'
-down_revision = '0017'
+revision = '0020'
+down_revision = '0019'
 branch_labels = None
 depends_on = None
 
