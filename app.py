@@ -20,6 +20,7 @@ from core.extensions import api, db, jwt, limiter, migrate
 from core.logs import configure_logging
 from core.metrics import init_metrics
 from core.observability import init_observability
+from core.partitions import include_in_autogenerate
 from core.request_input import RequestJSONProvider, init_request_input
 from core.tasks import init_celery
 from core.transactions import changes_kept_on_error
@@ -65,6 +66,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         render_as_batch=True,  # SQLite alters tables by copy
         compare_type=True,
         render_item=render_migration_item,
+        include_name=include_in_autogenerate,  # a partitioned table's partitions are not models
     )
     jwt.init_app(app)
     limiter.init_app(app)

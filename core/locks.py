@@ -21,6 +21,7 @@ class LockSpace(IntEnum):
     """The first half of a two-part advisory lock key: what kind of thing the second half names."""
 
     VOLUNTEER_SCHEDULE = 1
+    PARTITION_MAINTENANCE = 2  # one maker of a table's partitions at a time (core/partitions.py)
 
 
 def lock(space: LockSpace, keys: Iterable[int]) -> None:

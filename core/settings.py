@@ -59,6 +59,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     integer("IDEMPOTENCY_TTL_HOURS", 24, "how long an `Idempotency-Key` is remembered (its replay kept)"),
     integer("IDEMPOTENCY_PURGE_MINUTES", 60, "how often beat forgets older `Idempotency-Key` records"),
+    # Monthly partitions of the growing tables on PostgreSQL (core/partitions.py, docs/partitioning.md).
+    integer(
+        "PARTITION_MONTHS_AHEAD", 2,
+        "PostgreSQL: partitions exist from the current month to this many months ahead (made by `core.maintain_partitions`)",
+    ),
+    integer("PARTITION_MAINTAIN_MINUTES", 360, "how often beat runs `core.maintain_partitions` (PostgreSQL; idempotent)"),
     # Served from the swagger-ui-bundle package (core/docs.py); no CDN needed.
     text("OPENAPI_SWAGGER_UI_URL", "/api/docs/assets/", "where the docs page loads Swagger UI from (our own copy)"),
     # Messages (core/i18n.py): README "Languages and translations".

@@ -48,8 +48,10 @@ from core import (
     task_reports,  # noqa: F401  (connects request ids, outcomes and worker logs)
     task_sending,
 )
+from core.db import utcnow
 from core.extensions import db
 from core.idempotency import purge_idempotency_records
+from core.partitions import ensure_ahead
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +232,14 @@ def ping() -> str:
 def purge_idempotency_records_task() -> int:
     """Forget Idempotency-Key records older than IDEMPOTENCY_TTL_HOURS; returns how many."""
     return purge_idempotency_records()
+
+
+@periodic("PARTITION_MAINTAIN_MINUTES")
+@celery.task(name="core.maintain_partitions")
+def maintain_partitions_task() -> dict[str, list[str]]:
+    """Make the monthly partitions (PostgreSQL) from this month to PARTITION_MONTHS_AHEAD ahead
+    that are missing; the names made, per table. Idempotent; two at once make each one once."""
+    return ensure_ahead(utcnow(), int(current_app.config["PARTITION_MONTHS_AHEAD"]))
 
 
 tasks_cli = AppGroup("tasks", help="Background and periodic tasks.")

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,11 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from flask import Flask
 
 from core.config import normalise_database_url
 from core.extensions import db
+from core.partitions import is_partition_name
 from volunteers.models import BUILTIN_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,22 +71,46 @@ def _flask(args: list[str], database_url: str, instance: Path) -> subprocess.Com
     )
 
 
-def test_upgrade_from_empty_matches_the_models(empty_database: str, tmp_path: Path) -> None:
+def test_upgrade_from_empty_matches_the_models(app: Flask, empty_database: str, tmp_path: Path) -> None:
     result = _flask(["db", "upgrade"], empty_database, tmp_path)
     assert result.returncode == 0, result.stderr
 
     engine = sa.create_engine(normalise_database_url(empty_database))
+    # Partitions are no models: the app's autogenerate leaves them out, and so does this comparison.
+    include_name = app.extensions["migrate"].configure_args["include_name"]
     try:
         with engine.connect() as connection:
             context = MigrationContext.configure(
-                connection, opts={"compare_type": True, "render_as_batch": True}
+                connection, opts={"compare_type": True, "render_as_batch": True, "include_name": include_name}
             )
             differences = compare_metadata(context, db.metadata)
             kinds = connection.execute(sa.text("SELECT code FROM volunteer_kinds ORDER BY code")).scalars().all()
+            live_partitioning = _partition_keys(connection)
     finally:
         engine.dispose()
     assert differences == []
     assert kinds == sorted(kind["code"] for kind in BUILTIN_KINDS)
+    # Alembic sees no partitioning at all: the live tables are partitioned as the models declare.
+    assert live_partitioning == _modelled_partitioning(engine.dialect.name)
+    if engine.dialect.name == "postgresql":
+        assert live_partitioning == {"track_points": "range(device_at)"}  # the comparison compares something
+
+
+def _partition_keys(connection: sa.Connection) -> dict[str, str | None]:
+    """Each partitioned table's partition key as the database reports it (none on SQLite)."""
+    if connection.dialect.name != "postgresql":
+        return {}
+    rows = connection.execute(sa.text(
+        "SELECT c.relname, pg_get_partkeydef(c.oid) FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid"
+    )).all()
+    return {name: _sql(key) for name, key in rows}
+
+
+def _modelled_partitioning(dialect_name: str) -> dict[str, str | None]:
+    if dialect_name != "postgresql":
+        return {}
+    declared = {table.name: table.dialect_options["postgresql"]["partition_by"] for table in db.metadata.tables.values()}
+    return {name: _sql(key) for name, key in declared.items() if key}
 
 
 def test_downgrade_to_base_and_up_again(empty_database: str, tmp_path: Path) -> None:
@@ -101,8 +128,8 @@ def test_downgrade_to_base_and_up_again(empty_database: str, tmp_path: Path) -> 
 
 # --- what Alembic's comparison leaves out ---------------------------------------------------------
 # compare_metadata above sees tables, columns, types, indexes and unique constraints, but neither
-# CHECK constraints nor ON DELETE, and nothing of partial indexes' WHERE: a migration that loses
-# the balance or headcount CHECK passes it. So the migrated schema is also compared, as the
+# CHECK constraints nor ON DELETE, nothing of partial indexes' WHERE, nor partitioning: a migration
+# that loses the balance or headcount CHECK passes it. So the migrated schema is also compared, as the
 # database itself reports it (SQLAlchemy's inspector), with the same models made by create_all
 # in a second new database of the same kind: the same server renders both, so the texts compare.
 
@@ -118,10 +145,18 @@ def _schema(url: str) -> dict[str, dict[str, Any]]:
     engine = sa.create_engine(normalise_database_url(url))
     try:
         inspector = sa.inspect(engine)
+        with engine.connect() as connection:
+            partition_keys = _partition_keys(connection)
+        tables = set(inspector.get_table_names()) - {"alembic_version"}
+        # The months' partitions differ (the migration makes this month's, create_all none); each
+        # partitioned table is compared, its partition key and whether it has its default partition.
+        partitions = {name for name in tables if is_partition_name(name)}
         schema = {}
-        for table in sorted(set(inspector.get_table_names()) - {"alembic_version"}):
+        for table in sorted(tables - partitions):
             pk = inspector.get_pk_constraint(table)
             schema[table] = {
+                "partition key": partition_keys.get(table),
+                "default partition": f"{table}_default" in partitions,
                 "columns": sorted(
                     (c["name"], str(c["type"]), c["nullable"], _sql(c.get("default")))
                     for c in inspector.get_columns(table)
@@ -186,3 +221,119 @@ def test_migrated_schema_has_every_constraint_index_and_default_of_the_models(
     assert any(fk[-1] == "cascade" for fk in balances["foreign keys"])
     unread = next(ix for ix in from_migrations["notifications"]["indexes"] if ix[0] == "ix_notifications_unread")
     assert any("read_atisnull" in str(value) for _, value in unread[-1])
+    tracks = from_migrations["track_points"]
+    if migrated.startswith("postgresql"):
+        # Partitioned by month of device_at, so every unique key holds device_at.
+        assert (tracks["partition key"], tracks["default partition"]) == ("range(device_at)", True)
+        assert tracks["primary key"] == ("pk_track_points", ("id", "device_at"))
+    else:
+        assert (tracks["partition key"], tracks["default partition"]) == (None, False)
+        assert tracks["primary key"] == ("pk_track_points", ("id",))
+    assert ("uq_track_points_patrol_id_device_at", ("patrol_id", "device_at")) in tracks["unique constraints"]
+
+
+# --- converting a database that holds track points (0020, PostgreSQL) -------------------------------
+
+#: Device times at and either side of month edges (UTC), including 00:00 in Shanghai on 1 October,
+#: which is still September in UTC, and a month far ahead; each with the partition it belongs to.
+EDGE_POINTS = [
+    ("2026-08-31T23:59:59.999999+00:00", "track_points_p2026_08"),
+    ("2026-09-01T00:00:00+00:00", "track_points_p2026_09"),
+    ("2026-09-30T16:00:00+00:00", "track_points_p2026_09"),
+    ("2026-10-15T12:00:00.250000+00:00", "track_points_p2026_10"),
+    ("2026-12-01T00:00:00+00:00", "track_points_p2026_12"),
+    ("2027-06-01T00:00:00+00:00", "track_points_p2027_06"),
+]
+TRACK_ROWS = "SELECT id, patrol_id, device_at, received_at, lat, lon, accuracy_m FROM track_points ORDER BY id"
+
+
+def _utc_text(moment: str) -> str:
+    return datetime.fromisoformat(moment).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def _patrols_at(url: str, app: Flask, count: int) -> list[int]:
+    """``count`` patrols made through the factories in the database at ``url``, committed."""
+    from flask_sqlalchemy.session import _app_ctx_id
+    from sqlalchemy import orm
+
+    from patrols.service import patrol_for
+    from tests import factories
+
+    engine = sa.create_engine(normalise_database_url(url))
+    original = db.session
+    try:
+        with engine.connect() as connection, app.app_context():
+            db.session = orm.scoped_session(orm.sessionmaker(bind=connection), scopefunc=_app_ctx_id)
+            grid = factories.make_branch()[-1]
+            shift = factories.make_shift(grid)
+            ids = [patrol_for(factories.make_assignment(shift, factories.make_volunteer(grid))).id for _ in range(count)]
+            db.session.commit()
+            db.session.remove()
+            return ids
+    finally:
+        db.session = original
+        engine.dispose()
+
+
+@pytest.mark.postgresql
+def test_0020_keeps_every_track_point_in_its_month_and_its_downgrade_brings_them_back(
+    app: Flask, new_database: Callable[[], str], tmp_path: Path
+) -> None:
+    url = new_database()
+    assert _flask(["db", "upgrade", "0019"], url, tmp_path).returncode == 0
+    first, second = _patrols_at(url, app, 2)
+    engine = sa.create_engine(normalise_database_url(url))
+    try:
+        with engine.begin() as connection:
+            # Sessions in Shanghai time: the migration's month bounds must not move with the zone.
+            connection.execute(sa.text(f'ALTER DATABASE "{engine.url.database}" SET timezone TO \'Asia/Shanghai\''))
+            for index, (moment, _) in enumerate(EDGE_POINTS):
+                for patrol_id in (first, second):
+                    connection.execute(
+                        sa.text(
+                            "INSERT INTO track_points (patrol_id, device_at, received_at, lat, lon, accuracy_m) "
+                            "VALUES (:patrol, :at, :received, :lat, :lon, :accuracy)"
+                        ),
+                        {"patrol": patrol_id, "at": moment, "received": "2026-12-07T09:00:00.123456+08:00",
+                         "lat": 40.6 + index / 1000, "lon": 109.8 - patrol_id / 1000, "accuracy": None if index % 2 else 4.5},
+                    )
+            before = connection.execute(sa.text(TRACK_ROWS)).all()
+        assert len(before) == 2 * len(EDGE_POINTS)
+
+        result = _flask(["db", "upgrade"], url, tmp_path)
+        assert result.returncode == 0, result.stderr
+        with engine.begin() as connection:
+            assert connection.execute(sa.text(TRACK_ROWS)).all() == before
+            placed = dict(connection.execute(sa.text(
+                "SELECT to_char(device_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), "
+                "CAST(CAST(tableoid AS regclass) AS text) FROM track_points WHERE patrol_id = :patrol"
+            ), {"patrol": first}).all())
+            made = {
+                name for name, in connection.execute(sa.text(
+                    "SELECT CAST(CAST(inhrelid AS regclass) AS text) FROM pg_inherits "
+                    "WHERE inhparent = CAST('track_points' AS regclass)"
+                ))
+            }
+            # The sequence goes on after the copied ids; the de-duplication key still holds.
+            new_id = connection.execute(sa.text(
+                "INSERT INTO track_points (patrol_id, device_at, received_at, lat, lon) "
+                "VALUES (:patrol, now(), now(), 40.6, 109.8) RETURNING id"
+            ), {"patrol": first}).scalar()
+            repeated = connection.execute(sa.text(
+                "INSERT INTO track_points (patrol_id, device_at, received_at, lat, lon) "
+                "VALUES (:patrol, :at, now(), 1, 1) ON CONFLICT (patrol_id, device_at) DO NOTHING RETURNING id"
+            ), {"patrol": first, "at": EDGE_POINTS[1][0]}).all()
+        assert placed == {_utc_text(moment): name for moment, name in EDGE_POINTS}
+        assert {name for _, name in EDGE_POINTS} | {"track_points_default"} <= made
+        assert new_id > max(row.id for row in before) and repeated == []
+
+        down = _flask(["db", "downgrade", "0019"], url, tmp_path)
+        assert down.returncode == 0, down.stderr
+        with engine.connect() as connection:
+            after = connection.execute(sa.text(TRACK_ROWS)).all()
+            kind = connection.execute(sa.text("SELECT relkind FROM pg_class WHERE relname = 'track_points'")).scalar()
+        assert after[:-1] == before and after[-1].id == new_id
+        assert kind == "r"  # a plain table again
+        assert sa.inspect(engine).get_pk_constraint("track_points")["constrained_columns"] == ["id"]
+    finally:
+        engine.dispose()

@@ -2,7 +2,7 @@
 
 | kind | kept until | what goes | what stays |
 |---|---|---|---|
-| track points | TRACK_RETENTION_DAYS after the shift ends | the rows | distance, point count |
+| track points | TRACK_RETENTION_DAYS after the shift ends | the rows (PostgreSQL: whole months' partitions where every point is due) | distance, point count |
 | check-in/out and scan positions | PRESENCE_POSITION_RETENTION_DAYS after the shift ends, once presence is no longer ``needs_review`` | lat/lon/accuracy set NULL, ``positions_purged_at`` set | flags, status, minutes, distances |
 | SOS positions | SOS_POSITION_RETENTION_DAYS after the SOS ended (a live SOS never) | ``SosPosition`` rows, the alert's lat/lon/accuracy, the position in the alerts' deep links (``sos_positions_purged``) | the alert, its history, the notifications |
 
@@ -10,16 +10,23 @@ Each kind works in batches, each committed (``commit_batch``) and idempotent on 
 reads again what is still due and its writes are conditional, so a crash, a redelivery or two
 workers at once delete nothing twice and leave nothing half done. A cutoff is strict: data whose
 time is exactly the cutoff is kept one more run.
+
+On PostgreSQL track points are partitioned by the month of their device time (``core/partitions.py``).
+A month's partition whose every point is due is dropped whole (:func:`drop_expired_track_partitions`)
+before the row-wise purge deletes the due points of the months that are only partly due (and of the
+default partition).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
 
+from core import partitions
 from core.db import rowcount, utcnow
 from core.extensions import db
 from core.transactions import commit_batch
@@ -29,6 +36,9 @@ from patrols.sos import signals as sos_signals
 from patrols.sos.models import LIVE_SOS, SosAlert, SosPosition, SosRecipient
 from patrols.tracks.models import TrackPoint, forget_track_folds
 from shifts.models import Shift
+from shifts.planning.service import max_duration
+
+log = logging.getLogger(__name__)
 
 #: Patrols (tracks: up to TRACK_MAX_POINTS_PER_PATROL points each) or SOS handled per batch.
 TRACK_BATCH = 50
@@ -43,10 +53,71 @@ def enforce_retention(now: datetime | None = None) -> dict[str, int]:
     """Every kind's purge, once; how many rows each cleared. The periodic task's body."""
     now = now or utcnow()
     return {
+        "track_partitions_dropped": len(drop_expired_track_partitions(now)),
         "track_points": purge_track_points(now),
         "presence_positions": purge_presence_positions(now),
         "sos_positions": purge_sos_positions(now),
     }
+
+
+def track_partition_horizon(now: datetime | None = None) -> datetime:
+    """A month of track points wholly before this instant is due as a whole.
+
+    A fix is accepted only within its shift's window, from PATROL_EVENT_SLACK_MINUTES before the
+    start (``patrols/tracks/service.py``), and a shift lasts at most SHIFT_MAX_HOURS, so its shift
+    ends before the fix's device time plus both. Before the horizon (the track cutoff less both),
+    every fix's shift ended before the cutoff: a month that ends at the horizon or earlier is due.
+    """
+    slack = timedelta(minutes=current_app.config["PATROL_EVENT_SLACK_MINUTES"])
+    return cutoff("TRACK_RETENTION_DAYS", now) - max_duration() - slack
+
+
+def drop_expired_track_partitions(now: datetime | None = None) -> list[str]:
+    """PostgreSQL: drop the months of track points whose every point is due; their names.
+
+    A month is dropped when it ends at or before :func:`track_partition_horizon` and, checked under
+    a lock that keeps writers out, none of its points belongs to a shift still within retention (a
+    shift whose end moved later after its points came, or a fix stored some other way, keeps its
+    month until its own time: those points are then deleted row by row). One transaction per month.
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        return []
+    now = now or utcnow()
+    before, horizon = cutoff("TRACK_RETENTION_DAYS", now), track_partition_horizon(now)
+    table = TrackPoint.__tablename__
+    dropped = []
+    for partition in partitions.monthly_partitions(table):
+        if partition.upper is None or partition.upper > horizon:
+            break  # months in order: the later ones end later still
+        try:
+            with db.session.begin_nested():  # a lock not had in time is let go with its savepoint
+                partitions.lock_against_writers(partition)
+                if not _holds_points_kept(partition.name, before):
+                    partitions.drop_partition(table, partition)
+                    dropped.append(partition.name)
+        except sa.exc.OperationalError as error:
+            if not partitions.is_lock_timeout(error):
+                raise
+            # Busy (a long read of the table): the month waits for the next run; the rest goes on.
+            log.warning("track partition %s busy; its drop waits for the next run", partition.name)
+        commit_batch()
+    return dropped
+
+
+def _holds_points_kept(partition_name: str, before: datetime) -> bool:
+    """Whether the partition holds a point of a shift ending at or after ``before`` (kept still).
+
+    From the shifts still within retention (``shifts.ends_at``'s index), a probe of the partition's
+    (patrol_id, device_at) index per patrol: no pass over the month's points."""
+    points = sa.table(partition_name, sa.column("patrol_id"))
+    found = db.session.scalar(
+        sa.select(sa.literal(1))
+        .select_from(Patrol)
+        .join(Shift, Shift.id == Patrol.shift_id)
+        .where(Shift.ends_at >= before, sa.exists().where(points.c.patrol_id == Patrol.id))
+        .limit(1)
+    )
+    return found is not None
 
 
 def purge_track_points(now: datetime | None = None, *, batch_size: int = TRACK_BATCH) -> int:

@@ -209,9 +209,9 @@ def test_one_task_enforces_every_kind_under_both_names(app, tree) -> None:
 
     # Messages queued under the old name still run the whole retention.
     counts = celery.tasks["patrols.purge_track_points"].apply().get()
-    assert counts == {"track_points": 2, "presence_positions": 1, "sos_positions": 1}
+    assert counts == {"track_partitions_dropped": 0, "track_points": 2, "presence_positions": 1, "sos_positions": 1}
     db.session.expire_all()
     assert points_of(track) == 0 and track.check_in_lat is None and alert.lat is None
     assert celery.tasks["patrols.enforce_retention"].apply().get() == {
-        "track_points": 0, "presence_positions": 0, "sos_positions": 0
+        "track_partitions_dropped": 0, "track_points": 0, "presence_positions": 0, "sos_positions": 0
     }
