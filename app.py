@@ -22,7 +22,7 @@ from core.metrics import init_metrics
 from core.observability import init_observability
 from core.request_input import RequestJSONProvider, init_request_input
 from core.tasks import init_celery
-from core.transactions import changes_kept_on_error
+from core.transactions import begin_request, changes_kept_on_error, request_reads_only, session_in_use
 from core.uploads import request_body_limit
 
 log = logging.getLogger(__name__)
@@ -103,8 +103,20 @@ def _refuse_oversized_bodies(app: Flask) -> None:
 def _register_transaction_boundary(app: Flask) -> None:
     """The one place a request's work is committed: services only flush."""
 
+    @app.before_request
+    def begin() -> None:
+        begin_request(app)
+
     @app.after_request
     def commit_or_rollback(response: Response) -> Response:
+        if not session_in_use():
+            return response  # no statement ran and nothing is pending (a probe, a static file)
+        if request_reads_only():
+            # Nothing to commit: each statement ran on its own (core.transactions.reads_only).
+            if db.session.new or db.session.dirty or db.session.deleted:
+                raise RuntimeError("a view marked reads_only changed the database session")
+            db.session.rollback()
+            return response
         if response.status_code >= 400 and not changes_kept_on_error():
             db.session.rollback()
             return response

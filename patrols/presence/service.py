@@ -21,7 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import QueryableAttribute
+from sqlalchemy.orm import QueryableAttribute, contains_eager, lazyload
 
 from core import i18n
 from core.auth import Caller
@@ -42,8 +42,8 @@ from patrols.presence.rules import (
     served_minutes,
 )
 from shifts import rules
-from shifts.models import Assignment, AssignmentStatus, ShiftStatus
-from shifts.service import assignment_not_found, own_assignment, own_assignment_select
+from shifts.models import Assignment, AssignmentStatus, Shift, ShiftStatus
+from shifts.service import assignment_not_found, own_assignment_select
 
 i18n.register_titles(
     i18n.title("already_checked_in", "Already checked in"),
@@ -77,7 +77,18 @@ def _client_id_reused() -> Conflict:
     return Conflict("This client_id was already used for another event.", code="client_id_reused")
 
 
-def _owner_use_and_lock(dialect_name: str) -> sa.Select:
+def _own_read_and_lock(dialect_name: str) -> sa.Select:
+    """The caller's assignment with its shift and grid, the patrol ``:client_id`` went into, and the
+    volunteer's schedule lock: one statement (bind ``assignment_id``, ``user_id``, ``client_id``).
+
+    The lock in the select list is taken after the statement's snapshot, so on PostgreSQL the
+    assignment and shift rows are also locked ``FOR KEY SHARE``: a row that a holder of the lock
+    changed (and committed) while this statement waited for it is then read again in its newest
+    version (READ COMMITTED re-checks a locked row that was updated), so what comes back is what
+    the lock protects, without a second statement to read it under the lock. The weakest row lock:
+    it blocks no update but one of the key, so check-ins of one shift never wait for each other.
+    SQLite needs neither: ``BEGIN IMMEDIATE`` already serialises every writer (core/db.py).
+    """
     used = (
         sa.select(Patrol.id)
         .where(
@@ -88,27 +99,22 @@ def _owner_use_and_lock(dialect_name: str) -> sa.Select:
         )
         .scalar_subquery()
     )
-    return own_assignment_select(
-        Assignment.volunteer_id, used, rules.schedule_lock_column(Assignment.volunteer_id, dialect_name)
+    statement = (
+        own_assignment_select(Assignment, used, rules.schedule_lock_column(Assignment.volunteer_id, dialect_name))
+        .join(Assignment.shift)
+        .join(Shift.grid)
+        .options(
+            lazyload("*"),
+            contains_eager(Assignment.shift).options(lazyload("*"), contains_eager(Shift.grid).lazyload("*")),
+        )
+        .execution_options(populate_existing=True)
     )
+    if dialect_name == "postgresql":
+        statement = statement.with_for_update(read=True, key_share=True, of=[Assignment.__table__, Shift.__table__])
+    return statement
 
 
-_OWNER_USE_AND_LOCK = {name: _owner_use_and_lock(name) for name in ("postgresql", "sqlite")}
-
-
-def _own_and_lock(caller: Caller, assignment_id: int, client_id: str) -> int | None:
-    """Take the schedule lock of the caller's own assignment; the patrol ``client_id`` went into, if any.
-
-    One statement: the lock serialises check-in, check-out, the no-show task (which marks absent
-    only under it) and shift changes, since presence depends on all of them.
-    """
-    statement = _OWNER_USE_AND_LOCK[db.session.get_bind().dialect.name]
-    row = db.session.execute(
-        statement, {"assignment_id": assignment_id, "user_id": caller.user_id, "client_id": client_id}
-    ).first()
-    if row is None:
-        raise assignment_not_found()
-    return row[1]
+_OWN_READ_AND_LOCK = {name: _own_read_and_lock(name) for name in ("postgresql", "sqlite")}
 
 
 def _replayed(patrol_id: int, assignment_id: int, client_id: str, column: QueryableAttribute[str | None]) -> Patrol:
@@ -122,11 +128,20 @@ def _replayed(patrol_id: int, assignment_id: int, client_id: str, column: Querya
 def _take_event(
     caller: Caller, assignment_id: int, event: PhoneEvent, column: QueryableAttribute[str | None]
 ) -> Assignment | Patrol:
-    """The caller's assignment, locked and read, or the patrol this ``client_id`` already went into."""
-    used_by = _own_and_lock(caller, assignment_id, event.client_id)
+    """The caller's assignment, locked and read, or the patrol this ``client_id`` already went into.
+
+    The lock serialises check-in, check-out, the no-show task (which marks absent only under it)
+    and shift changes, since presence depends on all of them.
+    """
+    statement = _OWN_READ_AND_LOCK[db.session.get_bind().dialect.name]
+    row = db.session.execute(
+        statement, {"assignment_id": assignment_id, "user_id": caller.user_id, "client_id": event.client_id}
+    ).first()
+    if row is None:
+        raise assignment_not_found()
+    assignment, used_by = row[0], row[1]
     if used_by is not None:
         return _replayed(used_by, assignment_id, event.client_id, column)
-    assignment = own_assignment(caller, assignment_id, lean=True, reload=True)
     _ensure_takes_events(assignment)
     return assignment
 
