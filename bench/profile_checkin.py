@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--sort", default="tottime", choices=("tottime", "cumulative"))
     parser.add_argument("--no-idempotency-key", action="store_true")
+    parser.add_argument("--cpu", action="store_true", help="CPU time of this process, not the wall clock")
     parser.add_argument("--endpoint", default="checkin", choices=("checkin", "me", "shifts", "locate", "bare"))
     args = parser.parse_args()
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE)
@@ -70,9 +71,9 @@ def main() -> None:
         return response.status_code
 
     if args.endpoint == "checkin":
-        profile(app, one, "check-in", args.requests, args.top, args.sort)
+        profile(app, one, "check-in", args.requests, args.top, args.sort, args.cpu)
     else:
-        profile(app, read, args.endpoint, args.requests, args.top, args.sort)
+        profile(app, read, args.endpoint, args.requests, args.top, args.sort, args.cpu)
 
 
 if __name__ == "__main__":
