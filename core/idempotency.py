@@ -155,7 +155,7 @@ def idempotent(func: F | None = None, *, view_serialises: bool = False) -> F | C
     so the record can be written after it, with its answer, in one statement.
     """
     if func is None:
-        return partial(_decorate, view_serialises=view_serialises)  # type: ignore[return-value]
+        return partial(_decorate, view_serialises=view_serialises)
     return _decorate(func, view_serialises=False)
 
 
