@@ -9,8 +9,9 @@ answer needs and nothing more:
     decode the access token (HS256, the server's ``JWT_SECRET_KEY`` from ``INSTANCE_PATH``) and
     check its claims; one transaction: the session row (live, its user active); the caller's own
     assignment with its shift and grid, the patrol a ``client_id`` already went into, and the
-    volunteer's schedule lock (``pg_advisory_xact_lock``) in one statement, ``FOR KEY SHARE`` of the
-    assignment and shift rows so that what was read is their newest version once the lock is held;
+    volunteer's schedule lock (``pg_advisory_xact_lock``, in a FROM subquery) in one statement,
+    ``FOR SHARE`` of the assignment and shift rows so that what was read is their newest version
+    once the lock is held;
     the window, the geofence on the grid's prepared polygon (cached per process under
     (id, version, updated_at), as ``core.geo.contains``) and the plausibility flags; the patrol
     upsert the product uses (``INSERT … ON CONFLICT (assignment_id) DO UPDATE … WHERE
@@ -63,15 +64,18 @@ SESSION = (
     "SELECT u.is_active, s.revoked_at, s.expires_at FROM auth_sessions s JOIN users u ON u.id = s.user_id"
     " WHERE s.id = %s AND u.id = %s"
 )
+# The lock in a FROM subquery, taken before the rows are locked (a select-list lock comes after),
+# and FOR SHARE (FOR KEY SHARE keeps the old version of a row whose key did not change).
 LOCK_AND_READ = (
     "SELECT a.id, a.status, a.volunteer_id, a.shift_id, s.status, s.starts_at, s.ends_at, s.timezone,"
     " g.id, g.version, g.updated_at, g.boundary::text,"
     " (SELECT p.id FROM patrols p WHERE p.check_in_client_id = %(client_id)s"
-    "  OR p.check_out_client_id = %(client_id)s),"
-    f" pg_advisory_xact_lock({SCHEDULE_LOCK_SPACE}, a.volunteer_id)"
+    "  OR p.check_out_client_id = %(client_id)s)"
     " FROM shift_assignments a JOIN volunteers v ON v.id = a.volunteer_id"
     " JOIN shifts s ON s.id = a.shift_id JOIN areas g ON g.id = s.grid_id"
-    " WHERE a.id = %(assignment_id)s AND v.user_id = %(user_id)s FOR KEY SHARE OF a, s"
+    f" JOIN (SELECT pg_advisory_xact_lock({SCHEDULE_LOCK_SPACE}, o.id) FROM volunteers o"
+    "  WHERE o.user_id = %(user_id)s) AS schedule_lock ON true"
+    " WHERE a.id = %(assignment_id)s AND v.user_id = %(user_id)s FOR SHARE OF a, s"
 )
 PATROL_COLUMNS = (
     "id", "assignment_id", "volunteer_id", "shift_id", "check_in_client_id", "check_in_device_at",

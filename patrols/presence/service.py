@@ -21,7 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import QueryableAttribute, contains_eager, lazyload
+from sqlalchemy.orm import QueryableAttribute, aliased, contains_eager, lazyload
 
 from core import i18n
 from core.auth import Caller
@@ -44,6 +44,7 @@ from patrols.presence.rules import (
 from shifts import rules
 from shifts.models import Assignment, AssignmentStatus, Shift, ShiftStatus
 from shifts.service import assignment_not_found, own_assignment_select
+from volunteers.models import Volunteer
 
 i18n.register_titles(
     i18n.title("already_checked_in", "Already checked in"),
@@ -81,13 +82,17 @@ def _own_read_and_lock(dialect_name: str) -> sa.Select:
     """The caller's assignment with its shift and grid, the patrol ``:client_id`` went into, and the
     volunteer's schedule lock: one statement (bind ``assignment_id``, ``user_id``, ``client_id``).
 
-    The lock in the select list is taken after the statement's snapshot, so on PostgreSQL the
-    assignment and shift rows are also locked ``FOR KEY SHARE``: a row that a holder of the lock
-    changed (and committed) while this statement waited for it is then read again in its newest
-    version (READ COMMITTED re-checks a locked row that was updated), so what comes back is what
-    the lock protects, without a second statement to read it under the lock. The weakest row lock:
-    it blocks no update but one of the key, so check-ins of one shift never wait for each other.
-    SQLite needs neither: ``BEGIN IMMEDIATE`` already serialises every writer (core/db.py).
+    On PostgreSQL the lock comes from a subquery in the FROM clause, taken while the rows are read
+    (the caller's own volunteer: the only one whose assignment matches), and the assignment and
+    shift rows are then locked ``FOR SHARE``. The statement's snapshot predates the lock, but a row
+    locked after a holder of the lock updated and committed it is read again in its newest version
+    (READ COMMITTED), so what comes back is what the lock protects, without a second statement to
+    read it under the lock (``tests/patrols/test_presence_races.py``). Two traps, both measured by
+    that test: in the select list the lock comes too late (PostgreSQL computes the select list after
+    locking the rows), and ``FOR KEY SHARE`` keeps the old version of a row whose key did not
+    change. Shared locks do not block each other, so check-ins of one shift never wait for each
+    other; and none is held while waiting for the schedule lock, so a holder that updates these rows
+    never waits for us. SQLite needs none of it: ``BEGIN IMMEDIATE`` serialises every writer.
     """
     used = (
         sa.select(Patrol.id)
@@ -100,7 +105,7 @@ def _own_read_and_lock(dialect_name: str) -> sa.Select:
         .scalar_subquery()
     )
     statement = (
-        own_assignment_select(Assignment, used, rules.schedule_lock_column(Assignment.volunteer_id, dialect_name))
+        own_assignment_select(Assignment, used)
         .join(Assignment.shift)
         .join(Shift.grid)
         .options(
@@ -110,7 +115,15 @@ def _own_read_and_lock(dialect_name: str) -> sa.Select:
         .execution_options(populate_existing=True)
     )
     if dialect_name == "postgresql":
-        statement = statement.with_for_update(read=True, key_share=True, of=[Assignment.__table__, Shift.__table__])
+        owner = aliased(Volunteer, name="schedule_owner")
+        lock = (
+            sa.select(rules.schedule_lock_column(owner.id, dialect_name).label("taken"))
+            .where(owner.user_id == sa.bindparam("user_id"))
+            .subquery("schedule_lock")
+        )
+        statement = statement.join(lock, sa.true()).with_for_update(
+            read=True, of=[Assignment.__table__, Shift.__table__]
+        )
     return statement
 
 
