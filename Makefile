@@ -164,7 +164,8 @@ worker: install
 bench: install
 	bash bench/run.sh
 
-## bench-checkin: check-in throughput and p99 against the bare endpoint (recreates test_bench_checkin)
+## bench-checkin: check-in, /me, /me/shifts and locate against their hand-written floors
+## (bench/checkin_floor.py) and the bare endpoint, side by side (recreates test_bench_checkin; ~4 min)
 bench-checkin: install
 	$(BIN)/python bench/checkin.py
 

@@ -23,7 +23,7 @@ from core.observability import init_observability
 from core.partitions import include_in_autogenerate
 from core.request_input import RequestJSONProvider, init_request_input
 from core.tasks import init_celery
-from core.transactions import changes_kept_on_error
+from core.transactions import begin_request, changes_kept_on_error, request_reads_only, session_in_use
 from core.uploads import request_body_limit
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     _refuse_oversized_bodies(app)
     init_request_input(app)
     _register_transaction_boundary(app)
+    _check_limits_only_where_declared(app)
     init_celery(app, task_modules=_task_modules(packages))
     _register_cli(app)
     return app
@@ -102,11 +103,38 @@ def _refuse_oversized_bodies(app: Flask) -> None:
             raise RequestEntityTooLarge()
 
 
+def _check_limits_only_where_declared(app: Flask) -> None:
+    """Leave out flask-limiter's check before every request when it has nothing to check.
+
+    That check applies default, application-wide, blueprint and meta limits; we declare none (each
+    limited endpoint has its own, checked by its decorator when the view is called), and it cost
+    every request about a tenth of a millisecond, the bare endpoint's biggest share (bench/README.md,
+    issue 19). Declare any such limit and the check stays.
+    """
+    manager = limiter.limit_manager
+    if manager.default_limits or manager.application_limits or manager._blueprint_limits or limiter._meta_limits:
+        return
+    hooks = app.before_request_funcs.get(None, [])
+    app.before_request_funcs[None] = [hook for hook in hooks if hook != limiter._check_request_limit]
+
+
 def _register_transaction_boundary(app: Flask) -> None:
     """The one place a request's work is committed: services only flush."""
 
+    @app.before_request
+    def begin() -> None:
+        begin_request(app)
+
     @app.after_request
     def commit_or_rollback(response: Response) -> Response:
+        if not session_in_use():
+            return response  # no statement ran and nothing is pending (a probe, a static file)
+        if request_reads_only():
+            # Nothing to commit: each statement ran on its own (core.transactions.reads_only).
+            if db.session.new or db.session.dirty or db.session.deleted:
+                raise RuntimeError("a view marked reads_only changed the database session")
+            db.session.rollback()
+            return response
         if response.status_code >= 400 and not changes_kept_on_error():
             db.session.rollback()
             return response

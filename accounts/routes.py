@@ -29,6 +29,7 @@ from accounts.schemas import (
 from core.auth import OFFICIALS, auth_required, current_caller
 from core.extensions import client_address, limiter
 from core.pagination import page_schema
+from core.transactions import reads_only
 
 blp = Blueprint(
     "accounts",
@@ -131,6 +132,7 @@ class Logout(MethodView):
 
 @blp.route("/me")
 class Me(MethodView):
+    @reads_only
     @auth_required()
     @blp.response(200, MeSchema)
     @blp.alt_response(401, response="UNAUTHORIZED")

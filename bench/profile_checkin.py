@@ -1,10 +1,12 @@
-"""Where a check-in's time goes: cProfile and SQL timing in-process (Flask test client, no HTTP).
+"""Where a check-in's (or a hot read's) time goes: cProfile and SQL timing in-process (Flask test
+client, no HTTP).
 
 Recreates ``BENCH_DATABASE_URL`` (default ``…/test_bench_profile``; same name rule as ``checkin.py``),
 migrates and seeds it with ``bench/checkin_seed.py``, then runs first check-ins of distinct
-assignments as ``bench/checkin.py`` sends them and prints ``profile_request.profile``'s report::
+assignments as ``bench/checkin.py`` sends them (or ``--endpoint`` me, shifts, locate, bare: the reads
+``bench/checkin.py`` measures) and prints ``profile_request.profile``'s report::
 
-    .venv/bin/python bench/profile_checkin.py [--requests 1000] [--top 30] [--sort cumulative]
+    .venv/bin/python bench/profile_checkin.py [--endpoint checkin] [--requests 1000] [--top 30]
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--sort", default="tottime", choices=("tottime", "cumulative"))
     parser.add_argument("--no-idempotency-key", action="store_true")
+    parser.add_argument("--cpu", action="store_true", help="CPU time of this process, not the wall clock")
+    parser.add_argument("--endpoint", default="checkin", choices=("checkin", "me", "shifts", "locate", "bare"))
     args = parser.parse_args()
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE)
     work_dir = Path(tempfile.mkdtemp(prefix="shouwang-profile-"))
@@ -47,6 +51,18 @@ def main() -> None:
     app = create_app()
     client = app.test_client()
 
+    reader = next(items)
+    read_paths = {
+        "me": "/api/v1/me", "shifts": "/api/v1/me/shifts", "bare": "/healthz",
+        "locate": f"/api/v1/areas/locate?lat={reader['lat']}&lon={reader['lon']}",
+    }
+
+    def read() -> int:
+        response = client.get(read_paths[args.endpoint], headers={"Authorization": f"Bearer {reader['token']}"})
+        if response.status_code != 200:
+            raise SystemExit(f"{args.endpoint} failed: {response.status_code} {response.get_data(as_text=True)}")
+        return response.status_code
+
     def one() -> int:
         path, headers, body, _ = check_in_request(next(items), not args.no_idempotency_key)
         response = client.post(path, data=body, headers=headers)
@@ -54,7 +70,10 @@ def main() -> None:
             raise SystemExit(f"check-in failed: {response.status_code} {response.get_data(as_text=True)}")
         return response.status_code
 
-    profile(app, one, "check-in", args.requests, args.top, args.sort)
+    if args.endpoint == "checkin":
+        profile(app, one, "check-in", args.requests, args.top, args.sort, args.cpu)
+    else:
+        profile(app, read, args.endpoint, args.requests, args.top, args.sort, args.cpu)
 
 
 if __name__ == "__main__":

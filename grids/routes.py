@@ -16,6 +16,7 @@ from flask_smorest import Blueprint
 from core.auth import MANAGERS, Role, auth_required, current_caller
 from core.errors import error_docs
 from core.pagination import PageArgs, page_schema
+from core.transactions import reads_only
 from grids import quotas, service
 from grids.models import Area
 from grids.schemas import (
@@ -97,6 +98,7 @@ class AreaSearch(MethodView):
 
 @blp.route("/areas/locate")
 class AreaLocate(MethodView):
+    @reads_only
     @blp.arguments(LocateArgs, location="query")
     @blp.response(200, LocateResultSchema)
     @_errors(404)

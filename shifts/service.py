@@ -167,13 +167,15 @@ def shift_views(shifts: Sequence[Shift]) -> list[dict[str, Any]]:
     ids = [shift.id for shift in shifts]
     kinds_assigned: dict[int, dict[str, int]] = defaultdict(dict)
     waitlists: dict[int, int] = {}
-    if ids:
+    # Kinds assigned matter only to shifts that require some (most require none).
+    ids_with_kinds = [shift.id for shift in shifts if shift.required_kinds]
+    if ids_with_kinds:
         by_kind = db.session.execute(
             sa.select(Assignment.shift_id, VolunteerKind.code, sa.func.count())
             .join(Volunteer, Volunteer.id == Assignment.volunteer_id)
             .join(VolunteerKind, VolunteerKind.id == Volunteer.kind_id)
             .where(
-                Assignment.shift_id.in_(ids),
+                Assignment.shift_id.in_(ids_with_kinds),
                 Assignment.status == AssignmentStatus.ASSIGNED,
                 Assignment.role == AssignmentRole.PRIMARY,
             )
@@ -181,6 +183,7 @@ def shift_views(shifts: Sequence[Shift]) -> list[dict[str, Any]]:
         )
         for shift_id, code, count in by_kind:
             kinds_assigned[shift_id][code] = count
+    if ids:
         waiting = db.session.execute(
             sa.select(Assignment.shift_id, sa.func.count())
             .where(Assignment.shift_id.in_(ids), Assignment.status == AssignmentStatus.WAITLISTED)
@@ -262,7 +265,10 @@ def waitlist_positions(shift_ids: Sequence[int]) -> dict[int, int]:
 def assignment_views(
     assignments: Sequence[Assignment], *, with_shift: bool = False
 ) -> list[dict[str, Any]]:
-    positions = waitlist_positions([assignment.shift_id for assignment in assignments])
+    # Only a waitlisted place has a position: no query when none is waitlisted (the common page).
+    positions = waitlist_positions(
+        [assignment.shift_id for assignment in assignments if assignment.status == AssignmentStatus.WAITLISTED]
+    )
     shifts = {}
     if with_shift:
         unique = {assignment.shift_id: assignment.shift for assignment in assignments}

@@ -44,7 +44,7 @@ def _event(data: dict[str, Any]) -> PhoneEvent:
 
 @blp.route("/assignments/<int:assignment_id>/check-in", methods=["POST"])
 @auth_required(Role.VOLUNTEER)
-@idempotent
+@idempotent(view_serialises=True)  # the schedule lock comes first (presence.service._take_event)
 @blp.arguments(CheckInSchema)
 @blp.response(200, PatrolPresenceSchema)
 @blp.alt_response(403, response="FORBIDDEN")
@@ -71,7 +71,7 @@ def check_in(data: dict[str, Any], assignment_id: int) -> Any:
 
 @blp.route("/assignments/<int:assignment_id>/check-out", methods=["POST"])
 @auth_required(Role.VOLUNTEER)
-@idempotent
+@idempotent(view_serialises=True)  # the schedule lock comes first (presence.service._take_event)
 @blp.arguments(PresenceEventSchema)
 @blp.response(200, PatrolPresenceSchema)
 @blp.alt_response(403, response="FORBIDDEN")

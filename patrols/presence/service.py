@@ -21,7 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import QueryableAttribute
+from sqlalchemy.orm import QueryableAttribute, aliased, contains_eager, lazyload
 
 from core import i18n
 from core.auth import Caller
@@ -42,8 +42,9 @@ from patrols.presence.rules import (
     served_minutes,
 )
 from shifts import rules
-from shifts.models import Assignment, AssignmentStatus, ShiftStatus
-from shifts.service import assignment_not_found, own_assignment, own_assignment_select
+from shifts.models import Assignment, AssignmentStatus, Shift, ShiftStatus
+from shifts.service import assignment_not_found, own_assignment_select
+from volunteers.models import Volunteer
 
 i18n.register_titles(
     i18n.title("already_checked_in", "Already checked in"),
@@ -77,7 +78,22 @@ def _client_id_reused() -> Conflict:
     return Conflict("This client_id was already used for another event.", code="client_id_reused")
 
 
-def _owner_use_and_lock(dialect_name: str) -> sa.Select:
+def _own_read_and_lock(dialect_name: str) -> sa.Select:
+    """The caller's assignment with its shift and grid, the patrol ``:client_id`` went into, and the
+    volunteer's schedule lock: one statement (bind ``assignment_id``, ``user_id``, ``client_id``).
+
+    On PostgreSQL the lock comes from a subquery in the FROM clause, taken while the rows are read
+    (the caller's own volunteer: the only one whose assignment matches), and the assignment and
+    shift rows are then locked ``FOR SHARE``. The statement's snapshot predates the lock, but a row
+    locked after a holder of the lock updated and committed it is read again in its newest version
+    (READ COMMITTED), so what comes back is what the lock protects, without a second statement to
+    read it under the lock (``tests/patrols/test_presence_races.py``). Two traps, both measured by
+    that test: in the select list the lock comes too late (PostgreSQL computes the select list after
+    locking the rows), and ``FOR KEY SHARE`` keeps the old version of a row whose key did not
+    change. Shared locks do not block each other, so check-ins of one shift never wait for each
+    other; and none is held while waiting for the schedule lock, so a holder that updates these rows
+    never waits for us. SQLite needs none of it: ``BEGIN IMMEDIATE`` serialises every writer.
+    """
     used = (
         sa.select(Patrol.id)
         .where(
@@ -88,27 +104,30 @@ def _owner_use_and_lock(dialect_name: str) -> sa.Select:
         )
         .scalar_subquery()
     )
-    return own_assignment_select(
-        Assignment.volunteer_id, used, rules.schedule_lock_column(Assignment.volunteer_id, dialect_name)
+    statement = (
+        own_assignment_select(Assignment, used)
+        .join(Assignment.shift)
+        .join(Shift.grid)
+        .options(
+            lazyload("*"),
+            contains_eager(Assignment.shift).options(lazyload("*"), contains_eager(Shift.grid).lazyload("*")),
+        )
+        .execution_options(populate_existing=True)
     )
+    if dialect_name == "postgresql":
+        owner = aliased(Volunteer, name="schedule_owner")
+        lock = (
+            sa.select(rules.schedule_lock_column(owner.id, dialect_name).label("taken"))
+            .where(owner.user_id == sa.bindparam("user_id"))
+            .subquery("schedule_lock")
+        )
+        statement = statement.join(lock, sa.true()).with_for_update(
+            read=True, of=[Assignment.__table__, Shift.__table__]
+        )
+    return statement
 
 
-_OWNER_USE_AND_LOCK = {name: _owner_use_and_lock(name) for name in ("postgresql", "sqlite")}
-
-
-def _own_and_lock(caller: Caller, assignment_id: int, client_id: str) -> int | None:
-    """Take the schedule lock of the caller's own assignment; the patrol ``client_id`` went into, if any.
-
-    One statement: the lock serialises check-in, check-out, the no-show task (which marks absent
-    only under it) and shift changes, since presence depends on all of them.
-    """
-    statement = _OWNER_USE_AND_LOCK[db.session.get_bind().dialect.name]
-    row = db.session.execute(
-        statement, {"assignment_id": assignment_id, "user_id": caller.user_id, "client_id": client_id}
-    ).first()
-    if row is None:
-        raise assignment_not_found()
-    return row[1]
+_OWN_READ_AND_LOCK = {name: _own_read_and_lock(name) for name in ("postgresql", "sqlite")}
 
 
 def _replayed(patrol_id: int, assignment_id: int, client_id: str, column: QueryableAttribute[str | None]) -> Patrol:
@@ -122,11 +141,20 @@ def _replayed(patrol_id: int, assignment_id: int, client_id: str, column: Querya
 def _take_event(
     caller: Caller, assignment_id: int, event: PhoneEvent, column: QueryableAttribute[str | None]
 ) -> Assignment | Patrol:
-    """The caller's assignment, locked and read, or the patrol this ``client_id`` already went into."""
-    used_by = _own_and_lock(caller, assignment_id, event.client_id)
+    """The caller's assignment, locked and read, or the patrol this ``client_id`` already went into.
+
+    The lock serialises check-in, check-out, the no-show task (which marks absent only under it)
+    and shift changes, since presence depends on all of them.
+    """
+    statement = _OWN_READ_AND_LOCK[db.session.get_bind().dialect.name]
+    row = db.session.execute(
+        statement, {"assignment_id": assignment_id, "user_id": caller.user_id, "client_id": event.client_id}
+    ).first()
+    if row is None:
+        raise assignment_not_found()
+    assignment, used_by = row[0], row[1]
     if used_by is not None:
         return _replayed(used_by, assignment_id, event.client_id, column)
-    assignment = own_assignment(caller, assignment_id, lean=True, reload=True)
     _ensure_takes_events(assignment)
     return assignment
 

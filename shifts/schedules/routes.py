@@ -8,6 +8,7 @@ from flask_smorest import Blueprint
 
 from core.auth import MANAGERS, Role, auth_required, current_caller
 from core.pagination import page_schema
+from core.transactions import reads_only
 from grids.service import get_area
 from shifts.schedules import coverage
 from shifts.schedules import service as schedules
@@ -22,7 +23,7 @@ from shifts.schedules.schemas import (
 )
 from shifts.schemas import AssignmentSchema, ShiftSchema
 from shifts.service import get_managed_shift
-from volunteers.service import own_volunteer
+from volunteers.service import own_volunteer, own_volunteer_id
 
 blp = Blueprint("shift-schedules", __name__, url_prefix="/api/v1", description="Schedules: my shifts, open shifts near me, a grid's or community's schedule, coverage gaps")
 
@@ -48,6 +49,7 @@ def list_open_shifts(args: dict[str, Any]) -> Any:
 
 
 @blp.route("/me/shifts", methods=["GET"])
+@reads_only
 @auth_required(Role.VOLUNTEER)
 @blp.arguments(MyShiftArgs, location="query")
 @blp.response(200, page_schema(AssignmentSchema))
@@ -61,7 +63,7 @@ def list_my_shifts(args: dict[str, Any]) -> Any:
     was assigned to or marked absent on, and my late withdrawals, latest first. `status` replaces
     the default statuses. Other roles are 403 forbidden; no volunteer profile is 404.
     """
-    return schedules.my_shifts(own_volunteer(current_caller()), args)
+    return schedules.my_shifts(own_volunteer_id(current_caller()), args)
 
 
 @blp.route("/areas/<int:area_id>/shifts", methods=["GET"])

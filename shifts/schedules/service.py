@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload, lazyload
 
 from core import geo, i18n
 from core.auth import Caller, Role
@@ -245,14 +246,23 @@ def _past_default_statuses() -> sa.ColumnElement[bool]:
     )
 
 
-def my_shifts(volunteer: Volunteer, args: dict[str, Any]) -> dict[str, Any]:
+#: What the views of one's own places read, and no more: the phone's schedule is a hot read
+#: (bench/README.md, issue 19), and the volunteer's account, home grid, skills and availability
+#: would cost a join and two queries per page.
+_OWN_PLACES = sa.select(Assignment).options(
+    joinedload(Assignment.shift).options(lazyload("*"), joinedload(Shift.grid).defer(Area.boundary).lazyload("*")),
+    joinedload(Assignment.volunteer).options(lazyload("*"), joinedload(Volunteer.kind)),
+)
+
+
+def my_shifts(volunteer_id: int, args: dict[str, Any]) -> dict[str, Any]:
     """The volunteer's assignments with their shifts: upcoming (not ended, soonest first) or past."""
     now = utcnow()
     upcoming = args["when"] == "upcoming"
     stmt = (
-        select_assignments()
+        _OWN_PLACES
         .join(Shift, Shift.id == Assignment.shift_id)
-        .where(Assignment.volunteer_id == volunteer.id)
+        .where(Assignment.volunteer_id == volunteer_id)
         .where(Shift.ends_at > now if upcoming else Shift.ends_at <= now)
     )
     if args.get("status"):

@@ -16,6 +16,7 @@ from core.audit import AuditEntry
 from core.db import utcnow
 from core.extensions import db
 from core.geo import distance_to_boundary_m
+from core.idempotency import IdempotencyRecord
 from patrols import signals
 from patrols.models import Patrol
 from patrols.presence.tasks import close_forgotten_check_outs, mark_no_shows
@@ -289,6 +290,67 @@ def test_idempotency_key_replays_and_refuses_another_body(client, tree) -> None:
     assert again.get_json() == first.get_json()
     reused = check_in(client, volunteer, assignment, event(), **{"Idempotency-Key": "k-1"})
     assert_problem(reused, 409, "idempotency_key_reused")
+
+
+# The check-in records its key after the view, with the answer (core.idempotency, view_serialises):
+# a retry runs the view again, and must still get the first answer and change nothing.
+
+
+def test_a_retried_check_in_gets_its_first_answer_even_after_the_patrol_moved_on(client, tree) -> None:
+    _shift, volunteer, assignment = on_shift(tree.grid_a)
+    body = event()
+    first = check_in(client, volunteer, assignment, body, **{"Idempotency-Key": "k-1"})
+    assert check_out(client, volunteer, assignment, event()).status_code == 200
+
+    again = check_in(client, volunteer, assignment, body, **{"Idempotency-Key": "k-1"})
+
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.get_json() == first.get_json()
+    assert again.get_json()["check_out"] is None  # the patrol now has one; the first answer had not
+
+
+def test_the_same_key_on_another_assignment_is_409_and_checks_nothing_in(client, tree) -> None:
+    _shift, volunteer, assignment = on_shift(tree.grid_a)
+    later = factories.make_assignment(factories.make_shift(tree.grid_a, starts_in=timedelta(minutes=-5)), volunteer)
+    assert check_in(client, volunteer, assignment, event(), **{"Idempotency-Key": "k-1"}).status_code == 200
+
+    reused = check_in(client, volunteer, later, event(), **{"Idempotency-Key": "k-1"})
+
+    assert_problem(reused, 409, "idempotency_key_reused")
+    assert patrols_of(later) == []  # the view ran, and its check-in was rolled back with the 409
+
+
+def test_a_refused_check_in_keeps_no_key_and_its_retry_runs(client, tree) -> None:
+    shift, volunteer, assignment = on_shift(tree.grid_a, started_ago=timedelta(minutes=-45))
+    body = event()
+    early = check_in(client, volunteer, assignment, body, **{"Idempotency-Key": "k-1"})
+    assert_problem(early, 409, "outside_check_in_window")
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(IdempotencyRecord)) == 0
+    shift.starts_at -= timedelta(minutes=40)
+    shift.ends_at -= timedelta(minutes=40)
+    db.session.flush()
+
+    retried = check_in(client, volunteer, assignment, body, **{"Idempotency-Key": "k-1"})
+
+    assert retried.status_code == 200 and "Idempotent-Replayed" not in retried.headers
+    [record] = db.session.scalars(sa.select(IdempotencyRecord))
+    assert (record.status_code, record.response_body) == (200, retried.get_data(as_text=True))
+
+
+def test_a_check_in_under_an_expired_unpurged_key_runs_and_takes_the_key(client, tree) -> None:
+    _shift, volunteer, assignment = on_shift(tree.grid_a)
+    later = factories.make_assignment(factories.make_shift(tree.grid_a, starts_in=timedelta(minutes=-5)), volunteer)
+    assert check_in(client, volunteer, assignment, event(), **{"Idempotency-Key": "k-1"}).status_code == 200
+    [record] = db.session.scalars(sa.select(IdempotencyRecord))
+    record.created_at = utcnow() - timedelta(hours=current_app.config["IDEMPOTENCY_TTL_HOURS"], minutes=1)
+    db.session.flush()
+
+    fresh = check_in(client, volunteer, later, event(), **{"Idempotency-Key": "k-1"})
+
+    assert fresh.status_code == 200 and "Idempotent-Replayed" not in fresh.headers
+    assert len(patrols_of(later)) == 1
+    [record] = db.session.scalars(sa.select(IdempotencyRecord).execution_options(populate_existing=True))
+    assert record.path == f"{API}/assignments/{later.id}/check-in"
 
 
 # --- check-out and served minutes ----------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -15,6 +17,8 @@ from core.db import utcnow
 from core.extensions import db
 from patrols import signals
 from patrols.models import Patrol
+from shifts import rules
+from shifts.models import Assignment
 from tests import factories, races
 
 pytestmark = pytest.mark.committing
@@ -154,3 +158,57 @@ def test_two_organisers_reviewing_at_once_one_decision_stands(app: Flask) -> Non
     assert next(answer for status, answer in results if status == 409)["code"] == "presence_not_under_review"
     [patrol] = stored_patrols(app, assignment_id)
     assert patrol.presence_status == winner["presence_status"]
+
+
+def test_a_check_in_waiting_for_the_schedule_lock_reads_what_its_holder_committed(app: Flask) -> None:
+    """The no-show task marks a place absent under the volunteer's schedule lock; a check-in that
+    waited for that lock must see it (flag ``marked_absent``), though its statement began before.
+
+    The check-in locks and reads in one statement (``patrols.presence.service._own_read_and_lock``):
+    on PostgreSQL the rows it returns are their newest versions only because it also locks them.
+    """
+    assignment_id, headers, _ = setup_assignment(app)
+    with app.app_context():
+        volunteer_id = db.session.get(Assignment, assignment_id).volunteer_id
+        db.session.remove()
+    holding, checking_in = threading.Event(), threading.Event()
+
+    def no_show_task() -> None:
+        with app.app_context():
+            rules.lock_schedules([volunteer_id])
+            db.session.execute(
+                sa.update(Assignment).where(Assignment.id == assignment_id).values(status="absent")
+            )
+            holding.set()
+            assert checking_in.wait(races.TIMEOUT_SECONDS)
+            _until_a_lock_is_awaited(app)
+            db.session.commit()
+            db.session.remove()
+
+    def check_in() -> Any:
+        assert holding.wait(races.TIMEOUT_SECONDS)
+        checking_in.set()
+        return app.test_client().post(f"{API}/assignments/{assignment_id}/check-in", json=body(), headers=headers)
+
+    _, response = races.run_threads([no_show_task, check_in])
+
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json()["check_in"]["flags"] == ["marked_absent"]
+    assert response.get_json()["presence_status"] == "needs_review"
+
+
+def _until_a_lock_is_awaited(app: Flask) -> None:
+    """On PostgreSQL, return once another session waits for an advisory lock (the check-in, blocked
+    by this test's holder); SQLite's writers queue on the database lock, which shows nowhere."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        return
+    engine = db.engine
+    deadline = time.monotonic() + races.TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        with engine.connect() as connection:
+            waiting = connection.scalar(
+                sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            )
+        if waiting:
+            return
+    raise AssertionError("the check-in never waited for the schedule lock")
