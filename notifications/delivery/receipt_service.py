@@ -37,6 +37,9 @@ from notifications.models import Notification
 
 i18n.register_titles(i18n.title("receipt_channel_not_found", "No receipts for this channel"))
 i18n.register_messages(i18n.N_("This channel takes no delivery receipts."))
+# Each vendor module registers its problem texts when it loads: load them with the app, so a text
+# is answered in Chinese whatever happened to import the vendors first.
+vendors.modules()
 
 _table = PushReceipt.__table__
 _COLUMNS = ("notification_id", "device_id", "channel", "delivered", "status", "vendor_at", "received_at")
