@@ -7,7 +7,7 @@ the row is retried after exponential backoff with jitter, or the Retry-After ask
 after ``PUSH_MAX_ATTEMPTS`` tries it is failed (and stays in the inbox). A row whose recipient has
 no usable device is ``no_device``: the inbox is the record, the push only the doorbell. Urgent rows
 back off on a short schedule of their own (``PUSH_URGENT_RETRY_*``) with more tries
-(``PUSH_URGENT_MAX_ATTEMPTS``). No database here: :mod:`notifications.delivery.service` claims the
+(``PUSH_URGENT_MAX_ATTEMPTS``). No database here: :mod:`notifications.delivery.claims` claims the
 rows and writes what this module decides.
 """
 

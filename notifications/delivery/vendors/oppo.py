@@ -23,7 +23,6 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -35,7 +34,7 @@ from notifications.delivery import categories, receipts
 from notifications.delivery.push import Outcome, PushMessage, PushProvider, SendResult
 from notifications.delivery.receipts import Receipt
 from notifications.delivery.vendors.base import AccessToken, TokenExpired, VendorProvider
-from notifications.delivery.vendors.ov_shared import fit, seconds_to_reset, targets_of, verified_ids
+from notifications.delivery.vendors.ov_shared import fit, from_millis, seconds_to_reset, targets_of, verified_ids
 from notifications.devices.models import PushChannel
 
 log = logging.getLogger(__name__)
@@ -206,7 +205,7 @@ class OppoReceipts:
             if ident is None:
                 continue
             event = str(item.get("eventType", ""))
-            at = _time(item.get("eventTime"))
+            at = from_millis(item.get("eventTime"))
             targets = targets_of(item.get("registrationIds"))
             for target in targets:
                 found.append(
@@ -220,13 +219,6 @@ def _items(request: Request) -> list[dict[str, Any]]:
     if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
         raise ValidationFailed("This is not an OPPO receipt.")
     return body
-
-
-def _time(value: Any) -> datetime | None:
-    try:
-        return datetime.fromtimestamp(int(value) / 1000, UTC)
-    except (TypeError, ValueError, OverflowError):
-        return None
 
 
 RECEIPTS = OppoReceipts()

@@ -30,6 +30,14 @@ i18n.register_messages(
 )
 
 
+def from_millis(value: Any) -> datetime | None:
+    """A receipt's time in epoch milliseconds (OPPO and vivo), or None when it is not one."""
+    try:
+        return datetime.fromtimestamp(int(value) / 1000, UTC)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
 def seconds_to_reset(now: datetime | None = None) -> float:
     """Seconds until the vendor's next day begins (00:00 Asia/Shanghai), plus a margin."""
     now = (now or datetime.now(UTC)).astimezone(VENDOR_ZONE)

@@ -21,7 +21,6 @@ import hashlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -33,7 +32,7 @@ from notifications.delivery import categories, receipts
 from notifications.delivery.push import Outcome, PushMessage, PushProvider, SendResult
 from notifications.delivery.receipts import Receipt
 from notifications.delivery.vendors.base import AccessToken, TokenExpired, VendorProvider
-from notifications.delivery.vendors.ov_shared import fit, seconds_to_reset, targets_of, verified_ids
+from notifications.delivery.vendors.ov_shared import fit, from_millis, seconds_to_reset, targets_of, verified_ids
 from notifications.devices.models import PushChannel
 
 log = logging.getLogger(__name__)
@@ -206,7 +205,7 @@ class VivoReceipts:
             # ackType's values are unconfirmed: every receipt counts as arrived, its type kept as sent,
             # and none deactivates a device (no ackType is known to mean a dead token)
             status = f"ack:{entry.get('ackType')}"
-            at = _time(entry.get("ackTime"))
+            at = from_millis(entry.get("ackTime"))
             targets = targets_of(entry.get("targets"))
             found.extend(Receipt(ident, target, delivered=True, status=status, at=at) for target in targets)
         return found
@@ -217,13 +216,6 @@ def _entries(request: Request) -> dict[str, dict[str, Any]]:
     if not isinstance(body, dict) or not all(isinstance(entry, dict) for entry in body.values()):
         raise ValidationFailed("This is not a vivo receipt.")
     return body
-
-
-def _time(value: Any) -> datetime | None:
-    try:
-        return datetime.fromtimestamp(int(value) / 1000, UTC)
-    except (TypeError, ValueError, OverflowError):
-        return None
 
 
 RECEIPTS = VivoReceipts()
