@@ -150,18 +150,18 @@ def _deliver(
     started = time.monotonic()
     stats = DeliveryStats()
     run = _Run()
-    claims = 0
+    batches = 0  # claims made by this run
     more_due = True
     sender = _Sender(current_app._get_current_object())  # type: ignore[attr-defined]  # the proxy's own, untyped
     try:
         while True:
             while more_due and len(sender) < _AHEAD:
-                if max_claims is not None and claims >= max_claims:
+                if max_claims is not None and batches >= max_claims:
                     more_due = False
-                elif claims and time.monotonic() - started >= budget_seconds:
+                elif batches and time.monotonic() - started >= budget_seconds:
                     stats.more, more_due = True, False
                 else:
-                    claims += 1
+                    batches += 1
                     run.made_due = False
                     claimed, chunks = _claim_batch(now or utcnow(), limit, stats)
                     more_due = claimed == limit
@@ -173,7 +173,7 @@ def _deliver(
                     sender.submit(later)
                 more_due = more_due or (run.made_due and not stats.more)
                 continue
-            if run.made_due and not stats.more and (max_claims is None or claims < max_claims):
+            if run.made_due and not stats.more and (max_claims is None or batches < max_claims):
                 more_due = True
                 continue
             if (
