@@ -66,3 +66,10 @@ def child_exit(server: Any, worker: Any) -> None:
 def on_exit(server: Any) -> None:
     if _made_metrics_dir:
         shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+
+
+def post_worker_init(worker: Any) -> None:
+    # The app is loaded in the worker (no preload): settle its heap now, as Celery's children do.
+    from core.tasks import settle_heap
+
+    settle_heap()

@@ -312,6 +312,10 @@ def run(channel: str, count: int, latency_ms: float = 0.0) -> int:
         seed(channel, count)
         app = create_app()
         calls = bare_calls(app, channel)
+        # As a worker process does once it is ready (core.tasks.settle_heap); every phase runs on it.
+        from core.tasks import settle_heap
+
+        settle_heap()
         tokens = {f"{channel}-bench-{i:07d}" for i in range(1, count + 1)}
         times: dict[str, float] = {}
         checks: dict[str, bool] = {}

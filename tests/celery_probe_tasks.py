@@ -7,6 +7,8 @@ deletes.
 
 from __future__ import annotations
 
+import gc
+
 from core.extensions import db
 from core.tasks import celery
 from volunteers.models import VolunteerKind
@@ -31,3 +33,11 @@ def record_kind(code: str) -> str:
 def record_kind_then_fail(code: str) -> None:
     _add_kind(code)
     raise ProbeFailure(f"failing after writing {code}")
+
+
+@celery.task(name="tests.record_heap_state")
+def record_heap_state(code: str) -> str:
+    """Whether the worker froze its loaded heap (core.tasks.settle_heap) before running tasks."""
+    state = "frozen" if gc.get_freeze_count() else "loose"
+    _add_kind(f"{code}-{state}")
+    return state

@@ -219,6 +219,31 @@ def test_worker_on_the_broker_commits_success_and_rolls_back_failure(
     assert exit_code == 0, log
 
 
+@pytest.mark.committing
+def test_a_ready_worker_runs_its_tasks_on_a_frozen_heap(
+    app: Flask, broker_queue: tuple[Celery, str], tmp_path: Path
+) -> None:
+    """Full garbage collections would otherwise walk the whole loaded app, stalling every thread
+    (the outbox's sender among them)."""
+    producer, queue = broker_queue
+    code = unique_code("heap")
+    process, log_path = start_worker(app, queue, tmp_path)
+    try:
+        deadline = time.monotonic() + WORKER_START_AND_RUN_SECONDS
+        while " ready." not in log_path.read_text():
+            assert process.poll() is None, "worker exited:\n" + log_path.read_text()
+            assert time.monotonic() < deadline, "worker not ready in time:\n" + log_path.read_text()
+            time.sleep(0.1)
+        producer.send_task("tests.record_heap_state", args=[code])
+        while not (committed_kind_exists(app, f"{code}-frozen") or committed_kind_exists(app, f"{code}-loose")):
+            assert process.poll() is None, "worker exited:\n" + log_path.read_text()
+            assert time.monotonic() < deadline, "task not done in time:\n" + log_path.read_text()
+            time.sleep(0.1)
+    finally:
+        stop_worker(producer, queue, process)
+    assert committed_kind_exists(app, f"{code}-frozen"), log_path.read_text()
+
+
 # --- beat ---------------------------------------------------------------------------------------
 
 
