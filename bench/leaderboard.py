@@ -36,7 +36,6 @@ import argparse
 import http.client
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -55,7 +54,7 @@ sys.path.insert(0, str(ROOT))
 import sqlalchemy as sa  # noqa: E402
 from checkin import free_port, wait_ready  # noqa: E402  (bench/ is the script directory)
 from load import git_commit  # noqa: E402
-from stats import machine, timed_rounds  # noqa: E402
+from stats import machine, stop_group, timed_rounds  # noqa: E402
 
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/test_bench_leaderboard"
 TARGET_MS = 50.0
@@ -215,21 +214,6 @@ def get(port: int, path: str, token: str | None = None) -> tuple[int, bytes]:
         return response.status, response.read()
     finally:
         connection.close()
-
-
-def stop_group(server: subprocess.Popen[bytes]) -> None:
-    """Stop gunicorn and its workers (its own process group)."""
-    if server.poll() is None:
-        os.killpg(server.pid, signal.SIGQUIT)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(server.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    server.wait()
 
 
 def raw_year_hours(url: str, district_path: str) -> float:

@@ -38,7 +38,6 @@ import http.client
 import json
 import os
 import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -57,7 +56,7 @@ sys.path.insert(0, str(ROOT))
 from checkin import free_port, wait_ready  # noqa: E402  (bench/ is the script directory)
 from load import git_commit  # noqa: E402
 from report_differences import coverage_differences, differences  # noqa: E402
-from stats import machine, timed_rounds  # noqa: E402
+from stats import machine, stop_group, timed_rounds  # noqa: E402
 
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/test_bench_reports"
 DISTRICT_MONTH_MS, CITY_YEAR_MS, FLOOR_RATIO = 1000.0, 5000.0, 1.5
@@ -311,22 +310,6 @@ def main() -> int:
     if failures:
         return 2
     return 1 if args.strict and not all(met.values()) else 0
-
-
-def stop_group(server: subprocess.Popen[bytes]) -> None:
-    """Stop gunicorn and its workers: quick shutdown, then SIGKILL to the group if a worker is still
-    in a long query (a sync worker only sees a signal between statements)."""
-    if server.poll() is None:
-        os.killpg(server.pid, signal.SIGQUIT)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(server.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    server.wait()
 
 
 def _expect(answer: tuple[int, bytes], failures: list[str]) -> None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -241,3 +243,19 @@ def finish(work_dir: Path, keep: bool, failed: bool, met: bool, strict: bool) ->
     if failed:
         return 2
     return 1 if strict and not met else 0
+
+
+def stop_group(server: subprocess.Popen[bytes]) -> None:
+    """Stop gunicorn and its workers: quick shutdown, then SIGKILL to the group if a worker is still
+    in a long query (a sync worker only sees a signal between statements)."""
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGQUIT)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(server.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    server.wait()
