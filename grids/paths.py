@@ -49,3 +49,19 @@ def id_at_depth(path: str, depth: int) -> int | None:
     """The id at ``depth`` (0: the city) on the path, or None when the path is shallower."""
     ids = path_ids(path)
     return ids[depth] if depth < len(ids) else None
+
+
+def common_ancestor(paths: list[str]) -> str | None:
+    """The path of the lowest area holding (or being) every one of ``paths``, compared by whole
+    segments (``/1/2/`` and ``/1/23/`` share ``/1/``); None when they lie in different cities."""
+    shared: list[int] | None = None
+    for path in paths:
+        ids = path_ids(path)
+        if shared is None:
+            shared = ids
+            continue
+        depth = 0
+        while depth < min(len(shared), len(ids)) and shared[depth] == ids[depth]:
+            depth += 1
+        shared = shared[:depth]
+    return path_of(shared) if shared else None

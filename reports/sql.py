@@ -74,6 +74,18 @@ def grouped(stmt: sa.Select[Any], key: sa.ColumnElement[Any], *columns: Any) -> 
     return {row["key"]: dict(row) for row in rows}
 
 
+def grid_series_key(path: Any, index: Any) -> sa.ColumnElement[str]:
+    """A ``grid_series`` row's key: the grid's path followed by its bucket index (``/1/2/7/3``),
+    one text column on both dialects; :func:`split_grid_series_key` reads it back."""
+    return sa.type_coerce(path, sa.String()) + sa.cast(index, sa.String())
+
+
+def split_grid_series_key(key: str) -> tuple[str, int]:
+    """``(grid path, bucket index)`` of a :func:`grid_series_key`."""
+    path, _, index = key.rpartition("/")
+    return path + "/", int(index)
+
+
 def count_if(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
     return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
 

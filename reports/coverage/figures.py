@@ -9,6 +9,7 @@ roll-up row cannot count coverage differently from the live report.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ from grids.models import Area, AreaLevel
 from grids.queries import in_subtree
 from patrols.models import COUNTED_PRESENCE, Patrol
 from reports.periods import Bucket, Period, bucket_index
-from reports.sql import in_period, whole_minutes_between
+from reports.sql import grid_series_key, in_period, whole_minutes_between
 from shifts.models import Shift, ShiftStatus
 
 #: The section's figures, as :class:`Figures` and the live section name them.
@@ -105,19 +106,24 @@ def counted(patrol: type[Patrol] = Patrol) -> list[sa.ColumnElement[bool]]:
 
 
 def coverage_section(
-    root_path: str, period: Period, buckets: list[Bucket] | None = None
+    root_path: str, period: Period, buckets: list[Bucket] | None = None, grids: Sequence[str] = ()
 ) -> dict[Any, dict[str, int]]:
     """The ``FIGURE_NAMES`` of the grids of the period's zone under ``root_path``: by grid id, or
-    with ``buckets`` (the roll-ups: one grid, its days) by bucket index. Two aggregates, shifts
+    with ``buckets`` (the roll-ups: one grid, its days) by bucket index, or with ``buckets`` and
+    ``grids`` (the roll-ups: those grids' days) by ``grid_series_key``. Two aggregates, shifts
     and then served minutes, so the patrols' join never multiplies the shift sums."""
     key: Any = Shift.grid_id if buckets is None else bucket_index(Shift.starts_at, buckets)
+    only: list[sa.ColumnElement[bool]] = []
+    if grids:
+        assert buckets is not None
+        key, only = grid_series_key(Area.path, key), [Area.path.in_(grids)]
     length = whole_minutes_between(Shift.starts_at, Shift.ends_at)
     result: dict[Any, dict[str, int]] = {}
     for k, count, planned, staffed in db.session.execute(
         sa.select(key, sa.func.count(Shift.id), sa.func.sum(Shift.max_headcount * length),
                   sa.func.sum(Shift.primary_count * length))
         .join(Area, Area.id == Shift.grid_id)
-        .where(*scheduled_in(root_path, period))
+        .where(*scheduled_in(root_path, period), *only)
         .group_by(key)
     ):
         result[k] = {"shift_count": int(count), "planned_minutes": int(planned or 0),
@@ -126,7 +132,7 @@ def coverage_section(
         sa.select(key, sa.func.sum(Patrol.served_minutes))
         .join(Shift, Shift.id == Patrol.shift_id)
         .join(Area, Area.id == Shift.grid_id)
-        .where(*scheduled_in(root_path, period), *counted())
+        .where(*scheduled_in(root_path, period), *counted(), *only)
         .group_by(key)
     ):
         # Served patrols are on scheduled shifts of the same key, already in ``result``.

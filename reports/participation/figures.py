@@ -17,7 +17,7 @@ from reports.participation.grouping import Grouping
 from reports.participation.medians import NO_MEDIANS, medians_of, reports_query
 from reports.participation.subsets import HELD_PLACE, held_places, last_status, served_volunteers
 from reports.periods import Bucket, Period
-from reports.sql import count_if, grouped, hours, in_period, rate, sum_if
+from reports.sql import count_if, grid_series_key, grouped, hours, in_period, rate, sum_if
 from rewards.awarding.models import ServiceRecord
 from rewards.badges.models import VolunteerBadge
 from rewards.badges.service import STAR_HOURS
@@ -159,6 +159,8 @@ def _manual_minutes(period: Period, by: Grouping) -> dict[Any, int]:
     stmt, key = by.apply(stmt, grid.path, ServiceRecord.volunteer_id, sa.null())
     if by.mode == "series" and by.volunteer_id is None:
         key = date_bucket(ServiceRecord.served_on, by.buckets)
+    elif by.mode == "grid_series":
+        key = grid_series_key(grid.path, date_bucket(ServiceRecord.served_on, by.buckets))
     rows = grouped(stmt, key, sa.func.sum(ServiceRecord.minutes).label("minutes"))
     return {k: int(row["minutes"] or 0) for k, row in rows.items()}
 

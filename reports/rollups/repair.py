@@ -10,8 +10,9 @@ import sqlalchemy as sa
 from core.extensions import db
 from grids.models import Area, AreaLevel
 from grids.queries import in_subtree
+from reports.rollups.figures import grid_day_figures
 from reports.rollups.models import SECTION_COLUMNS, GridDay, GridDayBadge, VolunteerMonth
-from reports.rollups.service import ALL_SECTIONS, VolunteerMonthKey, chunks, grid_day_figures, put_months, served_days
+from reports.rollups.service import ALL_SECTIONS, VolunteerMonthKey, chunks, put_months, served_days
 
 
 def grids_under(area: Area) -> list[Area]:

@@ -6,7 +6,9 @@ entry, a service record, a move or a zone change; :func:`affected` turns a batch
 grid days (with the sections each needs) and the volunteer months they touch, old and new place
 alike (a shift moved to another day changes both days). :func:`recompute` then recomputes exactly
 those from the lower tables through the live report queries (one definition of every figure), one
-series query per grid and section for all of a grid's days at once.
+series query per section for the days of many grids at once (:func:`_grid_batches`), and writes
+them back in one executemany per set of columns. (One query per grid and section made an applied
+auto-fill plan over 500 grids spend half a minute in its commit.)
 
 A row that comes to zero stays (a row another transaction waits to lock must not vanish under
 it); zeros read as nothing, and a rebuild drops them.
@@ -36,17 +38,8 @@ from core.timeutil import zone
 from grids.models import Area
 from patrols.models import Patrol
 from patrols.reports.models import Report
-from reports.coverage.figures import FIGURE_NAMES, coverage_section
-from reports.participation.figures import (
-    LEVELS,
-    Grouping,
-    points_section,
-    presence_section,
-    reports_section,
-    shifts_section,
-)
 from reports.participation.subsets import served_patrols
-from reports.periods import Period, PeriodKind, SeriesStep
+from reports.rollups.figures import GridDayKey, grids_day_figures
 from reports.rollups.models import SECTION_COLUMNS, GridDay, GridDayBadge, RollupChange, VolunteerMonth
 from rewards.awarding.models import ServiceRecord
 from rewards.badges.models import VolunteerBadge
@@ -54,17 +47,14 @@ from rewards.ledger.models import LedgerEntry
 from shifts.models import Shift
 from volunteers.models import Volunteer
 
-#: Presence of a roll-up counts every shift of the day, ended or not (a report reads a day from
-#: the roll-ups only once all of its shifts have ended).
-EVERY_SHIFT = datetime(2200, 1, 1, tzinfo=UTC)
-#: At most this many days in one series query (its CASE is a binary search over their bounds).
-_SPAN_DAYS = 400
 _CHUNK = 2000
+#: Grids recomputed together (:func:`_grid_batches`): at most this many, and this many grid days.
+_GRID_BATCH = 500
+_BATCH_GRID_DAYS = 40_000
 #: What a shift's change (its row, its places, its patrols) can move.
 SHIFT_SECTIONS = frozenset({"shifts", "presence", "coverage"})
 ALL_SECTIONS = frozenset(SECTION_COLUMNS)
 
-GridDayKey = tuple[int, date]
 VolunteerMonthKey = tuple[int, date]
 T = TypeVar("T")
 
@@ -251,10 +241,39 @@ def recompute(work: Affected) -> None:
     for (grid_id, day), sections in grid_days.items():
         by_grid[grid_id][day] = sections
     grids = {area.id: area for area in db.session.scalars(sa.select(Area).where(Area.id.in_(list(by_grid))))}
-    for grid_id, days in by_grid.items():
-        if grid_id in grids:
-            _write_grid_days(grids[grid_id], days)
+    for batch in _grid_batches([(grids[grid_id], days) for grid_id, days in by_grid.items() if grid_id in grids]):
+        _write_grid_days(batch)
     _write_volunteer_months(months, work.volunteers)
+
+
+GridDays = tuple[Area, dict[date, set[str]]]
+
+
+def _grid_batches(items: list[GridDays]) -> Iterator[list[GridDays]]:
+    """The grids to recompute together: one time zone (a series' days are its local days), at most
+    ``_GRID_BATCH`` of them, and at most ``_BATCH_GRID_DAYS`` grid days in their series (the batch's
+    grids × the days from its first to its last: one grid's far-off day widens every grid's
+    series). A transaction that touched hundreds of grids (an auto-fill applied, a volunteer's
+    history recounted) then costs a few queries per section, not a few per grid."""
+    by_zone: dict[str, list[GridDays]] = defaultdict(list)
+    for grid, days in items:
+        by_zone[grid.timezone].append((grid, days))
+    for group in by_zone.values():
+        group.sort(key=lambda item: (min(item[1]), item[0].id))
+        batch: list[GridDays] = []
+        first = last = date.min
+        for grid, days in group:
+            if batch:
+                span = (max(last, max(days)) - first).days + 1
+                if len(batch) >= _GRID_BATCH or (len(batch) + 1) * span > _BATCH_GRID_DAYS:
+                    yield batch
+                    batch = []
+            if not batch:
+                first, last = min(days), max(days)
+            batch.append((grid, days))
+            last = max(last, max(days))
+        if batch:
+            yield batch
 
 
 def _lock_grid_days(keys: list[GridDayKey]) -> None:
@@ -289,61 +308,40 @@ def _lock_volunteer_months(keys: list[VolunteerMonthKey], volunteers: list[int])
         ).all()
 
 
-def grid_day_figures(grid: Area, first: date, last: date, sections: Iterable[str]) -> dict[date, dict[str, Any]]:
-    """A grid's roll-up figures (``SECTION_COLUMNS`` names, plus ``badges``) for every day from
-    ``first`` to ``last`` (its own zone) that has any, from the live report queries."""
-    wanted = set(sections)
-    result: dict[date, dict[str, Any]] = defaultdict(dict)
-    start = first
-    while start <= last:
-        end = min(last, start + timedelta(days=_SPAN_DAYS - 1))
-        period = Period(PeriodKind.RANGE, start, end, zone(grid.timezone))
-        buckets = period.buckets(SeriesStep.DAY)
-        by = Grouping(grid, "series", buckets)
-        if "shifts" in wanted:
-            for index, row in shifts_section(period, by).items():
-                result[buckets[index].first].update({name: row[name] for name in SECTION_COLUMNS["shifts"]})
-        if wanted & {"presence", "manual"}:
-            for index, row in presence_section(period, by, EVERY_SHIFT).items():
-                names = SECTION_COLUMNS["presence"] + SECTION_COLUMNS["manual"]
-                result[buckets[index].first].update({name: row[name] for name in names})
-        if "reports" in wanted:
-            for index, row in reports_section(period, by, with_medians=False).items():
-                figures = {level: row["by_level"][level] for level in LEVELS}
-                figures.update(filed=row["filed"], taken_up=row["taken_up"], resolved=row["resolved"])
-                result[buckets[index].first].update(figures)
-        if "points" in wanted:
-            for index, row in points_section(period, by).items():
-                figures = {name: row[name] for name in SECTION_COLUMNS["points"]}
-                result[buckets[index].first].update(figures, badges=row["badges"])
-        if "coverage" in wanted:
-            for index, row in coverage_section(grid.path, period, buckets).items():
-                result[buckets[index].first].update(zip(SECTION_COLUMNS["coverage"], (row[n] for n in FIGURE_NAMES), strict=True))
-        start = end + timedelta(days=1)
-    return result
-
-
-def _write_grid_days(grid: Area, days: dict[date, set[str]]) -> None:
-    sections = set().union(*days.values())
-    figures = grid_day_figures(grid, min(days), max(days), sections)
+def _write_grid_days(batch: list[GridDays]) -> None:
+    """Recompute and write one batch of :func:`_grid_batches`: each grid day's sections, in one
+    executemany per set of columns."""
+    sections = set().union(*(day_sections for _, days in batch for day_sections in days.values()))
+    first = min(min(days) for _, days in batch)
+    last = max(max(days) for _, days in batch)
+    figures = grids_day_figures([grid for grid, _ in batch], first, last, sections)
+    updates: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    badge_days: list[dict[str, Any]] = []
+    badge_rows: list[dict[str, Any]] = []
+    for grid, days in batch:
+        for day, day_sections in days.items():
+            names = tuple(name for section in sorted(day_sections) for name in SECTION_COLUMNS[section])
+            values = figures.get((grid.id, day), {})
+            updates[names].append(
+                {"at_grid": grid.id, "at_day": day, **{f"new_{name}": int(values.get(name) or 0) for name in names}}
+            )
+            if "points" in day_sections:
+                badge_days.append({"at_grid": grid.id, "at_day": day})
+                earned = values.get("badges") or {}
+                badge_rows += [{"grid_id": grid.id, "day": day, "badge": badge, "earned": n} for badge, n in earned.items()]
     table = GridDay.__table__
-    for day, day_sections in days.items():
-        names = [name for section in sorted(day_sections) for name in SECTION_COLUMNS[section]]
-        values = figures.get(day, {})
-        db.session.execute(
-            table.update()
-            .where(table.c.grid_id == grid.id, table.c.day == day)
-            .values({name: int(values.get(name) or 0) for name in names})
+    at_grid_day = (table.c.grid_id == sa.bindparam("at_grid"), table.c.day == sa.bindparam("at_day"))
+    connection = db.session.connection()
+    for names, rows in updates.items():
+        connection.execute(table.update().where(*at_grid_day).values({name: sa.bindparam(f"new_{name}") for name in names}), rows)
+    badges = GridDayBadge.__table__
+    if badge_days:
+        connection.execute(
+            badges.delete().where(badges.c.grid_id == sa.bindparam("at_grid"), badges.c.day == sa.bindparam("at_day")),
+            badge_days,
         )
-        if "points" in day_sections:
-            badges = GridDayBadge.__table__
-            db.session.execute(badges.delete().where(badges.c.grid_id == grid.id, badges.c.day == day))
-            earned = values.get("badges") or {}
-            if earned:
-                db.session.execute(
-                    badges.insert(),
-                    [{"grid_id": grid.id, "day": day, "badge": badge, "earned": n} for badge, n in earned.items()],
-                )
+    if badge_rows:
+        connection.execute(badges.insert(), badge_rows)
 
 
 def served_days(volunteer_ids: Iterable[int], months: set[date] | None = None) -> dict[VolunteerMonthKey, int]:

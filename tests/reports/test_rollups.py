@@ -19,7 +19,7 @@ from flask import Flask
 
 from core.db import utcnow
 from core.extensions import db
-from grids.models import Area
+from grids.models import Area, AreaLevel
 from patrols.models import Patrol, PresenceStatus
 from patrols.reports.models import Report
 from reports.replica import reading_reports
@@ -32,7 +32,7 @@ from rewards.badges.models import VolunteerBadge
 from shifts.models import Shift
 from tests import factories
 from tests.races import barrier, run_threads
-from tests.reports.test_participation import local, month  # noqa: F401  (the fixture)
+from tests.reports.test_participation import local, month, urumqi  # noqa: F401  (the fixture)
 from volunteers.models import Volunteer
 
 
@@ -158,6 +158,57 @@ def test_every_kind_of_change_is_folded_in_at_its_commit(month: dict[str, Any]) 
         sa.update(ServiceRecord).where(ServiceRecord.source_type == "manual").values(voided_at=local(11, 1))
     )
     _exact()
+
+
+def _series_queries_at_commit() -> int:
+    """How many grouped series queries (keyed by grid path and day) the next commit runs."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "||" in statement and "GROUP BY" in statement:
+            seen.append(statement)
+
+    engine = db.session.get_bind()
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        db.session.commit()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    return len(seen)
+
+
+def test_one_commit_over_many_grids_recomputes_them_together(month: dict[str, Any]) -> None:
+    _exact()
+    community = month["community"]
+    one = factories.make_area(AreaLevel.GRID, community, boundary=factories.square(109.70, 40.70))
+    first = factories.make_shift(one, max_headcount=2)
+    first.starts_at, first.ends_at = local(9, 12, 9), local(9, 12, 11)
+    db.session.flush()
+    alone = _series_queries_at_commit()
+    assert alone > 0
+
+    grids = [factories.make_area(AreaLevel.GRID, community, boundary=factories.square(109.71 + i / 100, 40.70)) for i in range(6)]
+    for index, grid in enumerate(grids):
+        shift = factories.make_shift(grid, max_headcount=index + 1)
+        shift.starts_at, shift.ends_at = local(9, 12, 9), local(9, 12, 11)
+    db.session.flush()
+    # Six grids of one zone whose days lie close together: the same queries as one grid.
+    assert _series_queries_at_commit() == alone
+    assert [_row(grid, date(2026, 9, 12))["places_planned"] for grid in grids] == [1, 2, 3, 4, 5, 6]
+    assert rollups.check() == []
+
+    # One transaction over both zones and days months apart: each grid day still exact.
+    far = factories.make_shift(grids[0], max_headcount=9)
+    far.starts_at, far.ends_at = local(12, 28, 9), local(12, 28, 11)
+    moved = db.session.scalars(sa.select(Shift).where(Shift.grid_id == grids[1].id)).one()
+    moved.starts_at, moved.ends_at = local(9, 13, 9), local(9, 13, 11)
+    urumqi_shift = factories.make_shift(month["grid_u"], max_headcount=4)
+    urumqi_shift.starts_at, urumqi_shift.ends_at = urumqi(9, 12, 23, 30), urumqi(9, 13, 1)
+    _exact()
+    assert _row(grids[0], date(2026, 12, 28))["places_planned"] == 9
+    assert _row(grids[1], date(2026, 9, 12))["places_planned"] == 0
+    assert _row(grids[1], date(2026, 9, 13))["places_planned"] == 2
+    assert _row(month["grid_u"], date(2026, 9, 12))["places_planned"] == 4
 
 
 def test_the_sweep_folds_changes_no_commit_took(month: dict[str, Any]) -> None:
