@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 
 #: Far longer than any race here takes on a loaded machine, far shorter than CI's patience.
@@ -87,3 +88,27 @@ def at_once(app: Flask, calls: list[Call], timeout: float = TIMEOUT_SECONDS) -> 
         return send
 
     return run_threads([sender(*call) for call in calls], timeout)
+
+
+_LOCK_WAITERS = (
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    " AND query LIKE :prefix"
+)
+
+
+def hold_until_waited_on(app: Flask, statement_prefix: str, done: threading.Event, timeout: float = TIMEOUT_SECONDS) -> bool:
+    """Wait (PostgreSQL) until another backend runs a statement starting with ``statement_prefix``
+    and waits for a lock (True), or until ``done`` is set (False): what a transaction holding a row
+    lock does before it commits, so a race test can prove the other side waited for it rather than
+    read around it."""
+    from core.extensions import db
+
+    deadline = time.monotonic() + timeout
+    with app.app_context():
+        while time.monotonic() < deadline:
+            with db.engine.connect() as watcher:  # a new transaction: pg_stat_activity as of now
+                if watcher.execute(sa.text(_LOCK_WAITERS), {"prefix": statement_prefix + "%"}).scalar():
+                    return True
+            if done.wait(0.02):
+                return False
+    pytest.fail(f"nothing waited on the lock nor finished within {timeout:.0f} s", pytrace=False)

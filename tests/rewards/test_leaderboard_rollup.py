@@ -4,6 +4,7 @@ of a period and of an area's subtree; right under concurrent writes (issue 19)."
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -237,3 +238,45 @@ def test_concurrent_points_moves_and_suspensions_leave_the_grid_rows_exact(app: 
         assert db.session.get(Volunteer, ids[0]).status == "suspended"
         assert grid_row(this_month(), grid_id)[3] == 2  # ranked by points: the two neither suspended nor moved
         assert grid_row(this_month(), other_id)[3] == 1
+
+
+@pytest.mark.committing
+@pytest.mark.postgresql  # a row lock held from one thread while the other counts; pg_stat_activity sees it wait
+def test_points_counted_while_a_suspension_commits_wait_for_it_and_read_the_new_status(app: Flask) -> None:
+    """The suspension's trigger has rewritten the volunteer's totals but not committed when service
+    in a new month is counted: the count must wait for the volunteer row (the upsert's share lock)
+    and write the new row as inactive. Read around the lock, it would insert the row as active,
+    after the trigger ran, and the board would rank a suspended volunteer."""
+    with app.app_context():
+        grid = factories.make_area(AreaLevel.GRID, factories.make_area(AreaLevel.CITY))
+        volunteer_id = factories.make_volunteer(grid).id
+        db.session.commit()
+        db.session.remove()
+    suspended, counted = threading.Event(), threading.Event()
+    waited: list[bool] = []
+
+    def suspend() -> None:
+        with app.app_context():
+            db.session.execute(sa.update(Volunteer).where(Volunteer.id == volunteer_id).values(status="suspended"))
+            suspended.set()
+            waited.append(races.hold_until_waited_on(app, "WITH home AS", counted))
+            db.session.commit()
+            db.session.remove()
+
+    def count() -> None:
+        with app.app_context():
+            assert suspended.wait(races.TIMEOUT_SECONDS)
+            served(volunteer_id, date(2025, 3, 1), 30)  # a period not counted yet: a row inserted
+            db.session.commit()
+            counted.set()
+            db.session.remove()
+
+    races.run_threads([suspend, count])
+    with app.app_context():
+        assert homes_agree() == []
+        assert db.session.execute(
+            sa.select(LeaderboardTotal.period, LeaderboardTotal.volunteer_active).where(LeaderboardTotal.volunteer_id == volunteer_id)
+            .order_by(LeaderboardTotal.period)
+        ).tuples().all() == [("2025", False), ("2025-03", False)]
+        assert totals.grid_mismatches() == []
+    assert waited == [True]
