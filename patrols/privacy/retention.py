@@ -19,7 +19,6 @@ default partition).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -37,8 +36,6 @@ from patrols.sos.models import LIVE_SOS, SosAlert, SosPosition, SosRecipient
 from patrols.tracks.models import TrackPoint, forget_track_folds
 from shifts.models import Shift
 from shifts.planning.service import max_duration
-
-log = logging.getLogger(__name__)
 
 #: Patrols (tracks: up to TRACK_MAX_POINTS_PER_PATROL points each) or SOS handled per batch.
 TRACK_BATCH = 50

@@ -13,7 +13,6 @@ from core import partitions
 from core.extensions import db
 from notifications import service
 from notifications.models import Notification
-from tests import factories
 
 pytestmark = pytest.mark.postgresql
 
