@@ -169,7 +169,7 @@ def _write(now: datetime, offset: int, rows: Sequence[Any]) -> int:
                 "type": KIND, "shift_id": str(row.shift_id), "assignment_id": str(row.assignment_id),
                 "minutes_before": str(offset),
             },
-            "urgent": late, "dedupe_key": dedupe_key(row.assignment_id, offset), "created_at": now,
+            "urgent": late, "dedupe_key": dedupe_key(row.assignment_id, offset), "broadcast_id": None, "created_at": now,
             "push_status": PushStatus.PENDING.value, "push_due_at": push_at,
             "push_attempts": 0, "push_device_ids": [],
         })
