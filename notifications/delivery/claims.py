@@ -20,6 +20,28 @@ _notifications = Notification.__table__
 
 def claim_due(now: datetime, limit: int, claim: str, lease: timedelta) -> list[Row]:
     """Claim at most ``limit`` due rows for ``claim`` until ``now + lease``; the caller commits."""
+    rows = [
+        Row(
+            id=r.id,
+            user_id=r.user_id,
+            kind=r.kind,
+            title=r.title,
+            body=r.body,
+            data=r.data or {},
+            urgent=bool(r.urgent),
+            attempts=r.push_attempts,
+            due_at=r.push_due_at,
+            reached=list(r.push_device_ids or []),
+            created_at=r.created_at,
+        )
+        for r in db.session.execute(claim_statement(now, limit, claim, lease)).all()
+    ]
+    rows.sort(key=lambda row: (row.due_at, not row.urgent, row.id))
+    return rows
+
+
+def claim_statement(now: datetime, limit: int, claim: str, lease: timedelta) -> sa.Update:
+    """The claim's one statement (its query plan is tested: each partition by its index)."""
     t = _notifications
     claimable = sa.and_(
         t.c.push_status == PushStatus.PENDING,
@@ -69,24 +91,7 @@ def claim_due(now: datetime, limit: int, claim: str, lease: timedelta) -> list[R
             t.c.created_at,
         )
     )
-    rows = [
-        Row(
-            id=r.id,
-            user_id=r.user_id,
-            kind=r.kind,
-            title=r.title,
-            body=r.body,
-            data=r.data or {},
-            urgent=bool(r.urgent),
-            attempts=r.push_attempts,
-            due_at=r.push_due_at,
-            reached=list(r.push_device_ids or []),
-            created_at=r.created_at,
-        )
-        for r in db.session.execute(statement).all()
-    ]
-    rows.sort(key=lambda row: (row.due_at, not row.urgent, row.id))
-    return rows
+    return statement
 
 
 _FINISH = (

@@ -79,3 +79,24 @@ def test_the_periodic_task_makes_the_notifications_months_ahead(app, monkeypatch
     assert expected <= {p.name for p in partitions.partitions("notifications")}
     assert celery.tasks["core.maintain_partitions"].apply().get()["notifications"] == []
     assert partitions.is_partition_name("notifications_p2027_01") and partitions.is_partition_name("notifications_default")
+
+
+def test_the_outbox_claim_as_the_code_writes_it_probes_each_claimed_rows_own_month(user) -> None:
+    from datetime import timedelta
+
+    from core.db import utcnow
+    from notifications.delivery.claims import claim_statement
+
+    partitions.ensure_months(TABLE, [date(2025, 1, 1), date(2025, 2, 1)])
+    service.notify([user.id], "broadcast", {"title": "t", "body": "b"}, {}, now=datetime(2025, 1, 5, tzinfo=UTC))
+    statement = claim_statement(utcnow(), 100, "c", timedelta(minutes=5))
+    compiled = statement.compile(dialect=db.session.get_bind().dialect)
+    db.session.execute(sa.text("SET LOCAL enable_seqscan = off"))
+    plan = "\n".join(db.session.connection().exec_driver_sql(f"EXPLAIN {compiled}", compiled.params).scalars())
+
+    assert "Seq Scan on notifications" not in plan, plan
+    # The due rows by each partition's partial claim index, in its order (a Merge Append) ...
+    assert re.search(r"Index Scan using notifications_default_push_due_at_urgent_id_idx", plan), plan
+    # ... and each claimed row found again by its whole primary key, id and month.
+    probes = re.findall(r"Index Cond: \(\(id = due\.id\) AND \(created_at = due\.created_at\)\)", plan)
+    assert probes and len(probes) == len(re.findall(r"using notifications_\w+_pkey", plan)), plan
