@@ -478,3 +478,63 @@ def test_0021_keeps_every_notification_in_its_month_its_keys_and_receipts_and_it
         assert "notification_dedupe" not in inspector.get_table_names()
     finally:
         engine.dispose()
+
+
+def test_0021_on_sqlite_keeps_every_notification_its_keys_and_receipts_and_its_downgrade_brings_them_back(
+    app: Flask, new_database: Callable[[], str], tmp_path: Path
+) -> None:
+    url = new_database()
+    if not url.startswith("sqlite"):
+        pytest.skip("the PostgreSQL conversion has its own test above")
+    assert _flask(["db", "upgrade", "0020"], url, tmp_path).returncode == 0
+    first, second = _users_at(url, app, 2)
+    engine = sa.create_engine(normalise_database_url(url))
+    try:
+        with engine.begin() as connection:
+            for index, (moment, _) in enumerate(EDGE_NOTIFICATIONS):
+                for user_id in (first, second):
+                    notification = connection.execute(
+                        sa.text(
+                            "INSERT INTO notifications (user_id, kind, title, body, data, urgent, dedupe_key, created_at, "
+                            "push_status, push_due_at, push_attempts, push_device_ids) VALUES (:user, 'volunteer_approved', "
+                            "'标题', '正文', '{}', 0, :key, :at, 'pending', :at, 0, '[]') RETURNING id"
+                        ),
+                        {"user": user_id, "key": f"cause:{index}" if index % 3 else None, "at": _utc_text(moment)},
+                    ).scalar()
+                    connection.execute(
+                        sa.text(
+                            "INSERT INTO push_receipts (notification_id, channel, delivered, status, received_at) "
+                            "VALUES (:notification, 'hms', 1, '0', '2026-12-07 00:00:00')"
+                        ),
+                        {"notification": notification},
+                    )
+            before = connection.execute(sa.text(NOTIFICATION_ROWS)).all()
+            receipts = connection.execute(sa.text(RECEIPT_ROWS)).all()
+
+        result = _flask(["db", "upgrade", "0021"], url, tmp_path)
+        assert result.returncode == 0, result.stderr
+        with engine.connect() as connection:
+            assert connection.execute(sa.text(NOTIFICATION_ROWS)).all() == before
+            assert connection.execute(sa.text(RECEIPT_ROWS)).all() == receipts
+            receipt_times = connection.execute(sa.text(
+                "SELECT count(*) FROM push_receipts r JOIN notifications n "
+                "ON n.id = r.notification_id AND n.created_at = r.notification_created_at"
+            )).scalar()
+            keys = connection.execute(sa.text(
+                "SELECT user_id, dedupe_key, created_at FROM notification_dedupe ORDER BY user_id, dedupe_key"
+            )).all()
+        assert receipt_times == len(receipts)
+        assert keys == sorted((row.user_id, row.dedupe_key, row.created_at) for row in before if row.dedupe_key is not None)
+
+        down = _flask(["db", "downgrade", "0020"], url, tmp_path)
+        assert down.returncode == 0, down.stderr
+        with engine.connect() as connection:
+            assert connection.execute(sa.text(NOTIFICATION_ROWS)).all() == before
+            assert connection.execute(sa.text(RECEIPT_ROWS)).all() == receipts
+        inspector = sa.inspect(engine)
+        assert ("uq_notifications_user_dedupe", ["user_id", "dedupe_key"]) in [
+            (u["name"], u["column_names"]) for u in inspector.get_unique_constraints("notifications")
+        ]
+        assert "notification_dedupe" not in inspector.get_table_names()
+    finally:
+        engine.dispose()
