@@ -13,8 +13,9 @@ unique key of a partitioned table to hold the partition key, a primary key from
   stay empty; when a month's partition is made later, its rows move out of it.
 
 Dropping a month is the owner's decision (its retention rule says when every row of a month is
-due; ``patrols/privacy/retention.py`` for track points); this module lists the partitions and drops
-one. DDL here takes its locks with ``lock_timeout`` (:data:`LOCK_TIMEOUT`): rather than queue
+due: ``patrols/privacy/retention.py`` for track points, ``notifications/retention.py`` for
+notifications); this module lists the partitions and drops the months before a horizon
+(:func:`drop_months_before`), asking the owner about each. DDL here takes its locks with ``lock_timeout`` (:data:`LOCK_TIMEOUT`): rather than queue
 behind a long query while every request on the table queues behind it, it fails, and the next
 run tries again. Making a partition takes SHARE UPDATE EXCLUSIVE on the table (readers and
 writers go on), ACCESS EXCLUSIVE on the default partition (empty, so held for a moment) and a
@@ -25,9 +26,10 @@ partition).
 
 from __future__ import annotations
 
+import logging
 import re
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -38,6 +40,9 @@ from sqlalchemy.sql.compiler import DDLCompiler
 
 from core.extensions import db
 from core.locks import LockSpace, lock
+from core.transactions import commit_batch
+
+log = logging.getLogger(__name__)
 
 #: ``Table.info`` key naming the column a table is partitioned on by month.
 MONTHLY = "partitioned_by_month"
@@ -260,3 +265,39 @@ def lock_against_writers(partition: Partition) -> None:
     """Hold ``partition`` in SHARE mode (reads go on, writes wait) until the transaction ends."""
     db.session.execute(sa.text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
     db.session.execute(sa.text(f'LOCK TABLE "{partition.name}" IN SHARE MODE'))
+
+
+def drop_months_before(
+    table: str,
+    horizon: datetime,
+    *,
+    keeps: Callable[[Partition], bool] | None = None,
+    before_drop: Callable[[Partition], None] | None = None,
+) -> list[str]:
+    """PostgreSQL: drop each month of ``table`` that ends at or before ``horizon``; their names.
+
+    One transaction per month, committed: the month is first held against writers, then
+    ``keeps(month)`` may still keep it (a row in it not due after all), and ``before_drop(month)``
+    removes what hangs on its rows elsewhere (tables without a foreign key into it). A month whose
+    lock is not had within :data:`LOCK_TIMEOUT` (a long read of the table) waits for the next run;
+    the rest goes on. The default partition is never dropped. Nothing on SQLite."""
+    if not _on_postgresql():
+        return []
+    dropped = []
+    for partition in monthly_partitions(table):
+        if partition.upper is None or partition.upper > horizon:
+            break  # months in order: the later ones end later still
+        try:
+            with db.session.begin_nested():  # a lock not had in time is let go with its savepoint
+                lock_against_writers(partition)
+                if keeps is None or not keeps(partition):
+                    if before_drop is not None:
+                        before_drop(partition)
+                    drop_partition(table, partition)
+                    dropped.append(partition.name)
+        except sa.exc.OperationalError as error:
+            if not is_lock_timeout(error):
+                raise
+            log.warning("partition %s busy; its drop waits for the next run", partition.name)
+        commit_batch()
+    return dropped

@@ -24,7 +24,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "notifications.broadcasts.models",
     "notifications.delivery.models",
 )
-TASK_MODULES: tuple[str, ...] = ("notifications.delivery.tasks", "notifications.reminders.tasks")
+TASK_MODULES: tuple[str, ...] = ("notifications.delivery.tasks", "notifications.reminders.tasks", "notifications.tasks")
 
 
 def init_app(app: Flask) -> None:

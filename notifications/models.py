@@ -5,6 +5,13 @@ it (listeners of the domain signals, reminders, broadcasts). The row is the inbo
 reads and, through its ``push_*`` columns, the outbox entry a worker delivers after the commit: if
 the change rolls back, no notification exists; if it commits, a worker will push it at least once.
 The inbox is the record; the push is the doorbell.
+
+On PostgreSQL ``notifications`` is range-partitioned by the month of ``created_at`` (UTC months,
+``core/partitions.py``; docs/partitioning.md says why), so retention drops a month whole. Every
+unique key of a partitioned table must hold the partition key, so the primary key is
+``(id, created_at)`` there, and "once per user and cause" lives in a small unpartitioned table of
+its own, :class:`NotificationDedupe`, written before the notification (``notifications/service.py``).
+SQLite keeps one plain table and the same dedupe table (one code path).
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core import partitions
 from core.audit import JSONType
 from core.db import BigId, UTCDateTime, utcnow
 from core.extensions import Model
@@ -42,7 +50,7 @@ class Notification(Model):
 
     __tablename__ = "notifications"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(sa.String(40))
     # Rendered in the user's language when written (zh by default, en).
@@ -51,12 +59,13 @@ class Notification(Model):
     # Deep link for the app: {"type": kind, "<thing>_id": …}; string values only in the push.
     data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     urgent: Mapped[bool] = mapped_column(sa.Boolean, default=False)
-    # Makes a notification once per user and cause (reminders: "reminder:<assignment>:<minutes>"),
-    # whichever scheduler run or listener writes it first.
+    # The cause (reminders: "reminder:<assignment>:<minutes>"). Once per user and cause is kept by
+    # NotificationDedupe, written first; here it is what finds a cause's rows (SOS listeners).
     dedupe_key: Mapped[str | None] = mapped_column(sa.String(120))
     broadcast_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("broadcasts.id", ondelete="SET NULL"), index=True
     )
+    # The partition key on PostgreSQL; what retention counts from.
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -76,7 +85,10 @@ class Notification(Model):
     pushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
-        sa.UniqueConstraint("user_id", "dedupe_key", name="uq_notifications_user_dedupe"),
+        partitions.primary_key_with("created_at", "id", name="pk_notifications"),
+        # Not unique: a partitioned table's unique keys must hold created_at (NotificationDedupe is
+        # the key); this finds the rows of a cause per user.
+        sa.Index("ix_notifications_user_dedupe", "user_id", "dedupe_key"),
         sa.Index("ix_notifications_user_id_id", "user_id", "id"),
         sa.Index(
             "ix_notifications_unread",
@@ -98,7 +110,23 @@ class Notification(Model):
             postgresql_where=sa.text("push_status = 'pending' AND push_wait = 'outage'"),
             sqlite_where=sa.text("push_status = 'pending' AND push_wait = 'outage'"),
         ),
+        partitions.by_month("created_at"),
     )
+
+
+class NotificationDedupe(Model):
+    """"Once per user and cause, whichever writer comes first": a writer inserts the (user, key)
+    here first (``ON CONFLICT DO NOTHING``; a second writer waits for the first one's commit and
+    then finds the key taken) and writes the notification only for the keys it got. Unpartitioned,
+    so the key holds across months. A row goes with its notification's retention (same
+    ``created_at``, the notification's): no cause repeats that long after its first notification."""
+
+    __tablename__ = "notification_dedupe"
+
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(sa.String(120), primary_key=True)
+    # The notification's created_at: retention deletes the keys of the notifications it removes.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 # The claim's order (due, urgent first, id): with it, a claim stops after its batch; without it, the

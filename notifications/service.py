@@ -25,7 +25,7 @@ from core.extensions import db
 from grids.models import Area
 from notifications import texts
 from notifications.delivery.tasks import wake_sender
-from notifications.models import Notification, PushStatus
+from notifications.models import Notification, NotificationDedupe, PushStatus
 from notifications.quiet_hours.models import NotificationSettings
 from notifications.quiet_hours.service import default_quiet_hours, push_due_at
 
@@ -165,7 +165,7 @@ def write(items: Sequence[Item], now: datetime | None = None) -> int:
                 "push_due_at": due(rule, item.urgent, item.deadline), "push_attempts": 0, "push_device_ids": [],
             }
         )
-    written = _insert_rows(rows)
+    written = insert_rows(rows)
     if written:
         wake_sender()  # last: it only schedules work for after the commit
     return written
@@ -182,13 +182,56 @@ _ARRAY_TYPES = {
 _UNNEST_INSERT = sa.text(
     f"INSERT INTO notifications ({', '.join(_ARRAY_TYPES)}) "
     f"SELECT * FROM unnest({', '.join(f'CAST(:{name} AS {kind}[])' for name, kind in _ARRAY_TYPES.items())}) "
-    "ON CONFLICT (user_id, dedupe_key) DO NOTHING RETURNING id"
+    "RETURNING id"
 )
 _JSON_COLUMNS = ("data", "push_device_ids")
+_KEY_TYPES = {"user_id": "integer", "dedupe_key": "text", "created_at": "timestamptz"}
+_UNNEST_KEYS = sa.text(
+    f"INSERT INTO notification_dedupe ({', '.join(_KEY_TYPES)}) "
+    f"SELECT * FROM unnest({', '.join(f'CAST(:{name} AS {kind}[])' for name, kind in _KEY_TYPES.items())}) "
+    "ON CONFLICT (user_id, dedupe_key) DO NOTHING RETURNING user_id, dedupe_key"
+)
 
 
-def _insert_rows(rows: list[dict[str, Any]]) -> int:
-    """Insert notification rows, skipping (user, dedupe key) pairs that exist; returns how many."""
+def insert_rows(rows: list[dict[str, Any]]) -> int:
+    """Insert notification rows (every column of ``_ARRAY_TYPES``); a row whose (user, dedupe key)
+    is taken already, by an earlier row or by another writer, is skipped. Returns how many went in.
+
+    The keys go first into ``notification_dedupe`` (``ON CONFLICT DO NOTHING``), and only the rows
+    whose key this call got go into ``notifications``: the key table is what a unique index on the
+    notifications was before they were partitioned. A writer whose key another transaction holds
+    uncommitted waits for it there, and writes nothing if it commits (everything if it rolls back).
+    The same statements, in the same order, on both dialects."""
+    accepted = _claim_keys(rows)
+    rows = [row for row in rows if row["dedupe_key"] is None or accepted.pop((row["user_id"], row["dedupe_key"]), False)]
+    return _insert_notifications(rows)
+
+
+def _claim_keys(rows: list[dict[str, Any]]) -> dict[tuple[int, str], bool]:
+    """Insert the rows' (user, dedupe key) pairs that are free; those this call got, each mapped
+    to True (popped by the first row that uses it, so a pair twice in ``rows`` is written once)."""
+    keys = sorted({(row["user_id"], row["dedupe_key"]): row["created_at"] for row in rows if row["dedupe_key"] is not None}.items())
+    # One order (user, key) in every writer: two writers wait for each other's keys, never deadlock.
+    got: dict[tuple[int, str], bool] = {}
+    for first in range(0, len(keys), 5 * CHUNK):
+        page = keys[first : first + 5 * CHUNK]
+        values = [{"user_id": user_id, "dedupe_key": key, "created_at": at} for (user_id, key), at in page]
+        if db.session.get_bind().dialect.name == "postgresql":
+            arrays = {name: [value[name] for value in values] for name in _KEY_TYPES}
+            result = db.session.execute(_UNNEST_KEYS, arrays).all()
+        else:
+            table = NotificationDedupe.__table__
+            statement = (
+                sqlite.insert(table)
+                .on_conflict_do_nothing(index_elements=["user_id", "dedupe_key"])
+                .returning(table.c.user_id, table.c.dedupe_key)
+            )
+            result = db.session.execute(statement, values).all()
+        got.update(((user_id, key), True) for user_id, key in result)
+    return got
+
+
+def _insert_notifications(rows: list[dict[str, Any]]) -> int:
     written = 0
     if db.session.get_bind().dialect.name == "postgresql":
         for first in range(0, len(rows), 5 * CHUNK):
@@ -200,7 +243,7 @@ def _insert_rows(rows: list[dict[str, Any]]) -> int:
             written += len(db.session.execute(_UNNEST_INSERT, arrays).all())
         return written
     table = Notification.__table__
-    statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=["user_id", "dedupe_key"])
+    statement = sqlite.insert(table).returning(table.c.id)
     for first in range(0, len(rows), CHUNK):
-        written += len(db.session.execute(statement.returning(table.c.id), rows[first : first + CHUNK]).all())
+        written += len(db.session.execute(statement, rows[first : first + CHUNK]).all())
     return written

@@ -45,6 +45,12 @@ SETTINGS: tuple[Setting, ...] = (
         "minutes before each assigned shift a reminder goes, unless a city sets its own",
     ),
     integer("REMINDER_MINUTES", 1, "how often beat writes the reminders due"),
+    # Inbox history (issue 19): older notifications go, read or not (PostgreSQL: whole months).
+    integer(
+        "NOTIFICATION_RETENTION_DAYS", 180,
+        "notifications (with their receipts) are deleted this many days after they were written, read or not",
+    ),
+    integer("NOTIFICATION_PURGE_MINUTES", 60, "how often beat runs `notifications.enforce_retention`"),
     # Default quiet hours, in the user's area's time zone: non-urgent pushes wait until the end.
     text("QUIET_HOURS_START", "22:00", "default start of quiet hours (users may set their own)"),
     text("QUIET_HOURS_END", "07:00", "default end of quiet hours"),

@@ -93,7 +93,7 @@ def test_upgrade_from_empty_matches_the_models(app: Flask, empty_database: str, 
     # Alembic sees no partitioning at all: the live tables are partitioned as the models declare.
     assert live_partitioning == _modelled_partitioning(engine.dialect.name)
     if engine.dialect.name == "postgresql":
-        assert live_partitioning == {"track_points": "range(device_at)"}  # the comparison compares something
+        assert live_partitioning == {"notifications": "range(created_at)", "track_points": "range(device_at)"}  # the comparison compares something
 
 
 def _partition_keys(connection: sa.Connection) -> dict[str, str | None]:
@@ -335,5 +335,206 @@ def test_0020_keeps_every_track_point_in_its_month_and_its_downgrade_brings_them
         assert after[:-1] == before and after[-1].id == new_id
         assert kind == "r"  # a plain table again
         assert sa.inspect(engine).get_pk_constraint("track_points")["constrained_columns"] == ["id"]
+    finally:
+        engine.dispose()
+
+
+# --- converting a database that holds notifications (0021, PostgreSQL) ------------------------------
+
+#: Creation times at and either side of month edges (UTC), including 00:00 in Shanghai on 1 October
+#: (still September in UTC) and a month far ahead; each with the partition it belongs to.
+EDGE_NOTIFICATIONS = [
+    ("2026-08-31T23:59:59.999999+00:00", "notifications_p2026_08"),
+    ("2026-09-01T00:00:00+00:00", "notifications_p2026_09"),
+    ("2026-09-30T16:00:00+00:00", "notifications_p2026_09"),
+    ("2026-10-15T12:00:00.250000+00:00", "notifications_p2026_10"),
+    ("2026-12-01T00:00:00+00:00", "notifications_p2026_12"),
+    ("2027-06-01T00:00:00+00:00", "notifications_p2027_06"),
+]
+NOTIFICATION_ROWS = (
+    "SELECT id, user_id, kind, title, body, data, urgent, dedupe_key, broadcast_id, created_at, read_at, push_status, "
+    "push_due_at, push_attempts, push_claim, push_claimed_until, push_device_ids, push_error, push_wait, pushed_at "
+    "FROM notifications ORDER BY id"
+)
+RECEIPT_ROWS = "SELECT id, notification_id, device_id, channel, delivered, status, vendor_at, received_at FROM push_receipts ORDER BY id"
+
+
+def _users_at(url: str, app: Flask, count: int) -> list[int]:
+    """``count`` users made through the factories in the database at ``url``, committed."""
+    from flask_sqlalchemy.session import _app_ctx_id
+    from sqlalchemy import orm
+
+    from tests import factories
+
+    engine = sa.create_engine(normalise_database_url(url))
+    original = db.session
+    try:
+        with engine.connect() as connection, app.app_context():
+            db.session = orm.scoped_session(orm.sessionmaker(bind=connection), scopefunc=_app_ctx_id)
+            grid = factories.make_branch()[-1]
+            ids = [factories.make_user("volunteer", grid).id for _ in range(count)]
+            db.session.commit()
+            db.session.remove()
+            return ids
+    finally:
+        db.session = original
+        engine.dispose()
+
+
+@pytest.mark.postgresql
+def test_0021_keeps_every_notification_in_its_month_its_keys_and_receipts_and_its_downgrade_brings_them_back(
+    app: Flask, new_database: Callable[[], str], tmp_path: Path
+) -> None:
+    url = new_database()
+    assert _flask(["db", "upgrade", "0020"], url, tmp_path).returncode == 0
+    first, second = _users_at(url, app, 2)
+    engine = sa.create_engine(normalise_database_url(url))
+    try:
+        with engine.begin() as connection:
+            # Sessions in Shanghai time: the migration's month bounds must not move with the zone.
+            connection.execute(sa.text(f'ALTER DATABASE "{engine.url.database}" SET timezone TO \'Asia/Shanghai\''))
+            for index, (moment, _) in enumerate(EDGE_NOTIFICATIONS):
+                for user_id in (first, second):
+                    notification = connection.execute(
+                        sa.text(
+                            "INSERT INTO notifications (user_id, kind, title, body, data, urgent, dedupe_key, created_at, "
+                            "read_at, push_status, push_due_at, push_attempts, push_device_ids, push_wait, pushed_at) "
+                            "VALUES (:user, 'volunteer_approved', :title, '正文', CAST(:data AS jsonb), :urgent, :key, :at, "
+                            ":read, :status, :at, :index, CAST('[3]' AS jsonb), :wait, :pushed) RETURNING id"
+                        ),
+                        {"user": user_id, "title": f"标题 {index}", "data": f'{{"type": "volunteer_approved", "n": "{index}"}}',
+                         "urgent": index % 2 == 0, "key": f"cause:{index}" if index % 3 else None, "at": moment,
+                         "read": "2026-12-07T09:00:00.123456+08:00" if index % 2 else None,
+                         "status": "pending" if index % 2 else "sent", "wait": "outage" if index == 1 else None, "index": index,
+                         "pushed": None if index % 2 else moment},
+                    ).scalar()
+                    connection.execute(
+                        sa.text(
+                            "INSERT INTO push_receipts (notification_id, channel, delivered, status, vendor_at, received_at) "
+                            "VALUES (:notification, 'hms', true, '0', NULL, now())"
+                        ),
+                        {"notification": notification},
+                    )
+            before = connection.execute(sa.text(NOTIFICATION_ROWS)).all()
+            receipts = connection.execute(sa.text(RECEIPT_ROWS)).all()
+        assert len(before) == 2 * len(EDGE_NOTIFICATIONS) and len(receipts) == len(before)
+
+        result = _flask(["db", "upgrade", "0021"], url, tmp_path)
+        assert result.returncode == 0, result.stderr
+        with engine.begin() as connection:
+            assert connection.execute(sa.text(NOTIFICATION_ROWS)).all() == before
+            assert connection.execute(sa.text(RECEIPT_ROWS)).all() == receipts
+            placed = dict(connection.execute(sa.text(
+                "SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), "
+                "CAST(CAST(tableoid AS regclass) AS text) FROM notifications WHERE user_id = :user"
+            ), {"user": first}).all())
+            made = {
+                name for name, in connection.execute(sa.text(
+                    "SELECT CAST(CAST(inhrelid AS regclass) AS text) FROM pg_inherits "
+                    "WHERE inhparent = CAST('notifications' AS regclass)"
+                ))
+            }
+            # Each receipt carries its notification's created_at; each key its notification's.
+            receipt_times = connection.execute(sa.text(
+                "SELECT count(*) FROM push_receipts r JOIN notifications n "
+                "ON n.id = r.notification_id AND n.created_at = r.notification_created_at"
+            )).scalar()
+            keys = connection.execute(sa.text(
+                "SELECT user_id, dedupe_key, created_at FROM notification_dedupe ORDER BY user_id, dedupe_key"
+            )).all()
+            # The sequence goes on after the copied ids; a taken key is still refused.
+            new_id = connection.execute(sa.text(
+                "INSERT INTO notifications (user_id, kind, title, body, data, urgent, created_at, push_status, "
+                "push_due_at, push_attempts, push_device_ids) VALUES (:user, 'volunteer_approved', 't', 'b', "
+                "CAST('{}' AS jsonb), false, now(), 'pending', now(), 0, CAST('[]' AS jsonb)) RETURNING id"
+            ), {"user": first}).scalar()
+            taken = connection.execute(sa.text(
+                "INSERT INTO notification_dedupe (user_id, dedupe_key, created_at) VALUES (:user, 'cause:1', now()) "
+                "ON CONFLICT DO NOTHING RETURNING user_id"
+            ), {"user": first}).all()
+        assert placed == {_utc_text(moment): name for moment, name in EDGE_NOTIFICATIONS}
+        assert {name for _, name in EDGE_NOTIFICATIONS} | {"notifications_default"} <= made
+        assert receipt_times == len(receipts)
+        assert keys == sorted(
+            (row.user_id, row.dedupe_key, row.created_at) for row in before if row.dedupe_key is not None
+        )
+        assert new_id > max(row.id for row in before) and taken == []
+
+        down = _flask(["db", "downgrade", "0020"], url, tmp_path)
+        assert down.returncode == 0, down.stderr
+        with engine.connect() as connection:
+            after = connection.execute(sa.text(NOTIFICATION_ROWS)).all()
+            receipts_after = connection.execute(sa.text(RECEIPT_ROWS)).all()
+            kind = connection.execute(sa.text("SELECT relkind FROM pg_class WHERE relname = 'notifications'")).scalar()
+        assert after[:-1] == before and after[-1].id == new_id
+        assert receipts_after == receipts
+        assert kind == "r"  # a plain table again
+        inspector = sa.inspect(engine)
+        assert inspector.get_pk_constraint("notifications")["constrained_columns"] == ["id"]
+        assert ("uq_notifications_user_dedupe", ["user_id", "dedupe_key"]) in [
+            (u["name"], u["column_names"]) for u in inspector.get_unique_constraints("notifications")
+        ]
+        assert [fk["referred_table"] for fk in inspector.get_foreign_keys("push_receipts") if fk["constrained_columns"] == ["notification_id"]] == ["notifications"]
+        assert "notification_dedupe" not in inspector.get_table_names()
+    finally:
+        engine.dispose()
+
+
+def test_0021_on_sqlite_keeps_every_notification_its_keys_and_receipts_and_its_downgrade_brings_them_back(
+    app: Flask, new_database: Callable[[], str], tmp_path: Path
+) -> None:
+    url = new_database()
+    if not url.startswith("sqlite"):
+        pytest.skip("the PostgreSQL conversion has its own test above")
+    assert _flask(["db", "upgrade", "0020"], url, tmp_path).returncode == 0
+    first, second = _users_at(url, app, 2)
+    engine = sa.create_engine(normalise_database_url(url))
+    try:
+        with engine.begin() as connection:
+            for index, (moment, _) in enumerate(EDGE_NOTIFICATIONS):
+                for user_id in (first, second):
+                    notification = connection.execute(
+                        sa.text(
+                            "INSERT INTO notifications (user_id, kind, title, body, data, urgent, dedupe_key, created_at, "
+                            "push_status, push_due_at, push_attempts, push_device_ids) VALUES (:user, 'volunteer_approved', "
+                            "'标题', '正文', '{}', 0, :key, :at, 'pending', :at, 0, '[]') RETURNING id"
+                        ),
+                        {"user": user_id, "key": f"cause:{index}" if index % 3 else None, "at": _utc_text(moment)},
+                    ).scalar()
+                    connection.execute(
+                        sa.text(
+                            "INSERT INTO push_receipts (notification_id, channel, delivered, status, received_at) "
+                            "VALUES (:notification, 'hms', 1, '0', '2026-12-07 00:00:00')"
+                        ),
+                        {"notification": notification},
+                    )
+            before = connection.execute(sa.text(NOTIFICATION_ROWS)).all()
+            receipts = connection.execute(sa.text(RECEIPT_ROWS)).all()
+
+        result = _flask(["db", "upgrade", "0021"], url, tmp_path)
+        assert result.returncode == 0, result.stderr
+        with engine.connect() as connection:
+            assert connection.execute(sa.text(NOTIFICATION_ROWS)).all() == before
+            assert connection.execute(sa.text(RECEIPT_ROWS)).all() == receipts
+            receipt_times = connection.execute(sa.text(
+                "SELECT count(*) FROM push_receipts r JOIN notifications n "
+                "ON n.id = r.notification_id AND n.created_at = r.notification_created_at"
+            )).scalar()
+            keys = connection.execute(sa.text(
+                "SELECT user_id, dedupe_key, created_at FROM notification_dedupe ORDER BY user_id, dedupe_key"
+            )).all()
+        assert receipt_times == len(receipts)
+        assert keys == sorted((row.user_id, row.dedupe_key, row.created_at) for row in before if row.dedupe_key is not None)
+
+        down = _flask(["db", "downgrade", "0020"], url, tmp_path)
+        assert down.returncode == 0, down.stderr
+        with engine.connect() as connection:
+            assert connection.execute(sa.text(NOTIFICATION_ROWS)).all() == before
+            assert connection.execute(sa.text(RECEIPT_ROWS)).all() == receipts
+        inspector = sa.inspect(engine)
+        assert ("uq_notifications_user_dedupe", ["user_id", "dedupe_key"]) in [
+            (u["name"], u["column_names"]) for u in inspector.get_unique_constraints("notifications")
+        ]
+        assert "notification_dedupe" not in inspector.get_table_names()
     finally:
         engine.dispose()

@@ -20,6 +20,28 @@ _notifications = Notification.__table__
 
 def claim_due(now: datetime, limit: int, claim: str, lease: timedelta) -> list[Row]:
     """Claim at most ``limit`` due rows for ``claim`` until ``now + lease``; the caller commits."""
+    rows = [
+        Row(
+            id=r.id,
+            user_id=r.user_id,
+            kind=r.kind,
+            title=r.title,
+            body=r.body,
+            data=r.data or {},
+            urgent=bool(r.urgent),
+            attempts=r.push_attempts,
+            due_at=r.push_due_at,
+            reached=list(r.push_device_ids or []),
+            created_at=r.created_at,
+        )
+        for r in db.session.execute(claim_statement(now, limit, claim, lease)).all()
+    ]
+    rows.sort(key=lambda row: (row.due_at, not row.urgent, row.id))
+    return rows
+
+
+def claim_statement(now: datetime, limit: int, claim: str, lease: timedelta) -> sa.Update:
+    """The claim's one statement (its query plan is tested: each partition by its index)."""
     t = _notifications
     claimable = sa.and_(
         t.c.push_status == PushStatus.PENDING,
@@ -27,7 +49,9 @@ def claim_due(now: datetime, limit: int, claim: str, lease: timedelta) -> list[R
         sa.or_(t.c.push_claimed_until.is_(None), t.c.push_claimed_until <= now),
     )
     due = (
-        sa.select(t.c.id)
+        # With created_at, so the UPDATE probes only each row's own month (PostgreSQL partitions
+        # the table by it; matching id alone probes every month's primary key per row).
+        sa.select(t.c.id, t.c.created_at)
         .where(claimable)
         # Urgent first among rows due together (a quota's reset releases many at once); the
         # index ix_notifications_push_due has this order, so the claim stops after its batch.
@@ -45,7 +69,7 @@ def claim_due(now: datetime, limit: int, claim: str, lease: timedelta) -> list[R
         # Not the conditions again: the CTE's rows stay locked until the commit, so none changed
         # in between, and repeating them made PostgreSQL (with a freshly filled table's stale
         # statistics) scan every due row for each claimed one, 40× slower than this index lookup.
-        .where(t.c.id.in_(sa.select(due.c.id)))
+        .where(sa.tuple_(t.c.id, t.c.created_at).in_(sa.select(due.c.id, due.c.created_at)))
         .values(
             push_claim=claim,
             push_claimed_until=now + lease,
@@ -64,30 +88,19 @@ def claim_due(now: datetime, limit: int, claim: str, lease: timedelta) -> list[R
             t.c.push_attempts,
             t.c.push_due_at,
             t.c.push_device_ids,
+            t.c.created_at,
         )
     )
-    rows = [
-        Row(
-            id=r.id,
-            user_id=r.user_id,
-            kind=r.kind,
-            title=r.title,
-            body=r.body,
-            data=r.data or {},
-            urgent=bool(r.urgent),
-            attempts=r.push_attempts,
-            due_at=r.push_due_at,
-            reached=list(r.push_device_ids or []),
-        )
-        for r in db.session.execute(statement).all()
-    ]
-    rows.sort(key=lambda row: (row.due_at, not row.urgent, row.id))
-    return rows
+    return statement
 
 
 _FINISH = (
     _notifications.update()
-    .where(_notifications.c.id == sa.bindparam("row_id"), _notifications.c.push_claim == sa.bindparam("claim"))
+    .where(
+        _notifications.c.id == sa.bindparam("row_id"),
+        _notifications.c.created_at == sa.bindparam("row_created_at"),  # its month only (PostgreSQL)
+        _notifications.c.push_claim == sa.bindparam("claim"),
+    )
     .values(
         push_status=sa.bindparam("status"),
         push_due_at=sa.bindparam("due_at"),
@@ -111,10 +124,10 @@ _FINISH_ALL_POSTGRESQL = sa.text("""
         push_device_ids = f.device_ids, push_error = f.error, push_wait = f.wait,
         pushed_at = f.pushed_at, push_claim = NULL, push_claimed_until = NULL
     FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS f(
-        id bigint, status text, due_at timestamptz, attempts integer, device_ids jsonb, error text,
+        id bigint, created_at timestamptz, status text, due_at timestamptz, attempts integer, device_ids jsonb, error text,
         wait text, pushed_at timestamptz
     )
-    WHERE n.id = f.id AND n.push_claim = :claim
+    WHERE n.id = f.id AND n.created_at = f.created_at AND n.push_claim = :claim
 """)
 
 
@@ -126,7 +139,7 @@ def _finish(rows: list[dict[str, Any]], claim: str) -> None:
         return
     document = [
         {
-            "id": row["row_id"], "status": row["status"], "due_at": row["due_at"].isoformat(),
+            "id": row["row_id"], "created_at": row["row_created_at"].isoformat(), "status": row["status"], "due_at": row["due_at"].isoformat(),
             "attempts": row["attempts"], "device_ids": row["device_ids"], "error": row["error"],
             "wait": row["wait"], "pushed_at": row["pushed_at"].isoformat() if row["pushed_at"] else None,
         }

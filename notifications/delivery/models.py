@@ -17,9 +17,15 @@ class PushReceipt(Model):
     __tablename__ = "push_receipts"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    notification_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("notifications.id", ondelete="CASCADE"), index=True
-    )
+    # No foreign key: on PostgreSQL notifications are partitioned by month, a key into them would
+    # have to name (id, created_at), and PostgreSQL then refuses to drop a month's partition until
+    # it is detached, which checks every receipt against the month (the pass over it that dropping
+    # whole avoids); SQLite would need a second unique index on notifications for it. Instead the
+    # receipt carries its notification's created_at (the receipt endpoint copies it), and the
+    # notifications' retention deletes a month's receipts before it drops the month
+    # (notifications/retention.py). Users are deactivated, never deleted, so no cascade is lost.
+    notification_id: Mapped[int] = mapped_column(BigId, index=True)
+    notification_created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     # Found by the token's hash when the receipt names a token; None when it does not (or the
     # device is gone).
     device_id: Mapped[int | None] = mapped_column(sa.ForeignKey("devices.id", ondelete="SET NULL"))

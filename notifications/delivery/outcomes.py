@@ -64,6 +64,8 @@ class Row:
     attempts: int
     due_at: datetime
     reached: list[int]
+    # The partition key (PostgreSQL): the writes find the row in its own month only.
+    created_at: datetime
     waiting: int = 0  # pushes not answered yet
     retry: bool = False
     retry_after: float | None = None
@@ -159,7 +161,7 @@ def finish(row: Row, now: datetime, writes: Writes, stats: DeliveryStats, config
         status = PushStatus.NO_DEVICE  # none, or every one of them turned out dead
         stats.no_device += 1
     writes.rows.append({
-        "row_id": row.id, "status": status, "due_at": due_at, "attempts": attempts,
+        "row_id": row.id, "row_created_at": row.created_at, "status": status, "due_at": due_at, "attempts": attempts,
         "device_ids": row.reached, "error": error[:200] if error else None, "pushed_at": pushed_at,
         "wait": wait,
     })  # fmt: skip

@@ -42,7 +42,7 @@ i18n.register_messages(i18n.N_("This channel takes no delivery receipts."))
 vendors.modules()
 
 _table = PushReceipt.__table__
-_COLUMNS = ("notification_id", "device_id", "channel", "delivered", "status", "vendor_at", "received_at")
+_COLUMNS = ("notification_id", "notification_created_at", "device_id", "channel", "delivered", "status", "vendor_at", "received_at")
 _INSERT = insert_on_conflict(_table, _COLUMNS, ("notification_id", "device_id", "status"))
 
 
@@ -65,7 +65,13 @@ def record(channel: str, receipts: Sequence[Receipt], now: datetime | None = Non
     """Record each receipt once; returns how many came and how many were new."""
     now = now or utcnow()
     ids = sorted({r.notification_id for r in receipts})
-    known = set(db.session.scalars(sa.select(Notification.id).where(Notification.id.in_(ids)))) if ids else set()
+    # Each notification's created_at, copied onto its receipts: retention removes a month's
+    # receipts with the month (push_receipts has no foreign key into the partitioned table).
+    known = (
+        dict(db.session.execute(sa.select(Notification.id, Notification.created_at).where(Notification.id.in_(ids))).tuples().all())
+        if ids
+        else {}
+    )
     hashes = {token_hash(r.token) for r in receipts if r.token}
     devices = (
         dict(db.session.execute(sa.select(Device.token_hash, Device.id).where(Device.token_hash.in_(sorted(hashes)))).tuples().all())
@@ -91,7 +97,8 @@ def record(channel: str, receipts: Sequence[Receipt], now: datetime | None = Non
             if status in without_device[receipt.notification_id]:
                 continue
         values: dict[str, Any] = {
-            "notification_id": receipt.notification_id, "device_id": device_id, "channel": channel,
+            "notification_id": receipt.notification_id, "notification_created_at": known[receipt.notification_id],
+            "device_id": device_id, "channel": channel,
             "delivered": receipt.delivered, "status": status, "vendor_at": receipt.at, "received_at": now,
         }
         if db.session.execute(_INSERT, values).first() is not None:

@@ -59,7 +59,8 @@ def mark_read(user_id: int, notification_id: int, now: datetime | None = None) -
     notification = own_notification(user_id, notification_id)
     db.session.execute(
         sa.update(Notification)
-        .where(Notification.id == notification.id, Notification.read_at.is_(None))
+        # With created_at: on PostgreSQL only the row's own month is probed.
+        .where(Notification.id == notification.id, Notification.created_at == notification.created_at, Notification.read_at.is_(None))
         .values(read_at=now or utcnow())
         .execution_options(synchronize_session=False)
     )

@@ -11,9 +11,10 @@ one as well, and a scheduler that was down for a day does not fire both at once.
 covers the shifts starting in ``(now + next smaller offset, now + o]``, and each run is one
 SELECT per (offset list, offset) over the shifts index, however many volunteers the city has.
 
-Once: the dedupe key ``reminder:<assignment>:<offset>`` is unique per user, and the rows go in
-with ``ON CONFLICT (user_id, dedupe_key) DO NOTHING``, so a second run, or two runs at once, write
-nothing more (on PostgreSQL the second insert waits for the first transaction and then skips).
+Once: the dedupe key ``reminder:<assignment>:<offset>`` is unique per user: the rows go in through
+``service.insert_rows``, which takes each key in ``notification_dedupe`` first (``ON CONFLICT DO
+NOTHING``), so a second run, or two runs at once, write nothing more (on PostgreSQL the second
+insert waits for the first transaction and then skips).
 
 Quiet hours: a reminder is not urgent and waits for the end of the recipient's quiet hours
 (``service.due_at_for_users``), but a reminder held past the start is useless: when the quiet
@@ -48,7 +49,7 @@ from grids.models import Area
 from grids.queries import get_city
 from notifications import service, texts
 from notifications.delivery.tasks import wake_sender
-from notifications.models import Notification, PushStatus
+from notifications.models import NotificationDedupe, PushStatus
 from notifications.reminders.models import CityReminderSettings
 from shifts.models import Assignment, AssignmentStatus, Shift, ShiftStatus
 from volunteers.models import Volunteer
@@ -60,7 +61,6 @@ CHUNK = 1000
 LAG_MINUTES = 5
 
 _grid = aliased(Area, name="grid")
-_notifications = Notification.__table__
 
 i18n.register_messages(i18n.N_("Reminder settings exist for cities only."))
 
@@ -109,7 +109,7 @@ def _under_any(prefixes: list[str]) -> sa.ColumnElement[bool]:
 def _remind(now: datetime, offset: int, nearer: int, cities: sa.ColumnElement[bool]) -> int:
     """Write offset ``offset``'s reminders for the shifts starting in (now + nearer, now + offset]."""
     key = sa.literal("reminder:") + sa.cast(Assignment.id, sa.String) + sa.literal(f":{offset}")
-    already = sa.exists().where(Notification.user_id == User.id, Notification.dedupe_key == key)
+    already = sa.exists().where(NotificationDedupe.user_id == User.id, NotificationDedupe.dedupe_key == key)
     candidates = (
         sa.select(
             Assignment.id.label("assignment_id"), Assignment.role, Shift.id.label("shift_id"),
@@ -169,18 +169,13 @@ def _write(now: datetime, offset: int, rows: Sequence[Any]) -> int:
                 "type": KIND, "shift_id": str(row.shift_id), "assignment_id": str(row.assignment_id),
                 "minutes_before": str(offset),
             },
-            "urgent": late, "dedupe_key": dedupe_key(row.assignment_id, offset), "created_at": now,
+            "urgent": late, "dedupe_key": dedupe_key(row.assignment_id, offset), "broadcast_id": None, "created_at": now,
             "push_status": PushStatus.PENDING.value, "push_due_at": push_at,
             "push_attempts": 0, "push_device_ids": [],
         })
     if not values:
         return 0
-    statement = (
-        dialect_insert(_notifications)
-        .on_conflict_do_nothing(index_elements=["user_id", "dedupe_key"])
-        .returning(_notifications.c.id)
-    )
-    return len(db.session.execute(statement, values).all())
+    return service.insert_rows(values)
 
 
 def shown_lead(offset: int, until_start: timedelta) -> int:

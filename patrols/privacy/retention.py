@@ -19,7 +19,6 @@ default partition).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -37,8 +36,6 @@ from patrols.sos.models import LIVE_SOS, SosAlert, SosPosition, SosRecipient
 from patrols.tracks.models import TrackPoint, forget_track_folds
 from shifts.models import Shift
 from shifts.planning.service import max_duration
-
-log = logging.getLogger(__name__)
 
 #: Patrols (tracks: up to TRACK_MAX_POINTS_PER_PATROL points each) or SOS handled per batch.
 TRACK_BATCH = 50
@@ -80,28 +77,11 @@ def drop_expired_track_partitions(now: datetime | None = None) -> list[str]:
     shift whose end moved later after its points came, or a fix stored some other way, keeps its
     month until its own time: those points are then deleted row by row). One transaction per month.
     """
-    if db.session.get_bind().dialect.name != "postgresql":
-        return []
     now = now or utcnow()
     before, horizon = cutoff("TRACK_RETENTION_DAYS", now), track_partition_horizon(now)
-    table = TrackPoint.__tablename__
-    dropped = []
-    for partition in partitions.monthly_partitions(table):
-        if partition.upper is None or partition.upper > horizon:
-            break  # months in order: the later ones end later still
-        try:
-            with db.session.begin_nested():  # a lock not had in time is let go with its savepoint
-                partitions.lock_against_writers(partition)
-                if not _holds_points_kept(partition.name, before):
-                    partitions.drop_partition(table, partition)
-                    dropped.append(partition.name)
-        except sa.exc.OperationalError as error:
-            if not partitions.is_lock_timeout(error):
-                raise
-            # Busy (a long read of the table): the month waits for the next run; the rest goes on.
-            log.warning("track partition %s busy; its drop waits for the next run", partition.name)
-        commit_batch()
-    return dropped
+    return partitions.drop_months_before(
+        TrackPoint.__tablename__, horizon, keeps=lambda partition: _holds_points_kept(partition.name, before)
+    )
 
 
 def _holds_points_kept(partition_name: str, before: datetime) -> bool:
