@@ -144,13 +144,12 @@ def _set_sequences(connection: sa.Connection) -> None:
 
 
 def seed(args: argparse.Namespace) -> dict[str, Any]:
+    from accounts.passwords import hash_password
+    from app import create_app
     from bench.bulk import drop_secondary
     from bench.leaderboard_seed import TOTALS_SQL
     from bench.reports_seed_sql import FUNCTIONS
     from bench.seed import create_schema, rollup_triggers
-
-    from accounts.passwords import hash_password
-    from app import create_app
     from core import crypto, partitions
     from core.extensions import db
     from grids.models import Area

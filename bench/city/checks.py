@@ -11,6 +11,7 @@ through the Flask test client.
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Callable
 from datetime import datetime
@@ -27,7 +28,7 @@ def _result(checked: int, failures: list[Any]) -> dict[str, Any]:
 
 
 def _shoelace(ring: list[list[float]]) -> float:
-    return abs(sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(ring, ring[1:], strict=False))) / 2
+    return abs(sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in itertools.pairwise(ring))) / 2
 
 
 def tiling(manifest: dict[str, Any], points_per_district: int = 60) -> dict[str, Any]:
