@@ -323,6 +323,31 @@ def _sizes(engine: sa.Engine) -> dict[str, Any]:
     return {"rows": rows, "database_bytes": database, "biggest": biggest}
 
 
+def targets(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What ``bench/reports.py --city-url`` reports on: the biggest district (昆都仑区) and the city,
+    with their staff's fresh tokens (call with the serving app's DATABASE_URL and INSTANCE_PATH
+    set), and the district's first street and community."""
+    from app import create_app
+    from bench.seed import mint_token
+    from core.extensions import db
+
+    staff = {entry["name"]: entry for entry in manifest["staff"]}
+    chosen = {"district": staff[DISTRICTS[0].name], "city": next(s for s in manifest["staff"] if s["level"] == "city")}
+    found: dict[str, Any] = {}
+    app = create_app()
+    with app.app_context():
+        for scope, entry in chosen.items():
+            found[scope] = {"area_id": entry["area_id"], "path": entry["path"],
+                            "token": mint_token(entry["id"], "staff", entry["path"])}
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+    under = [o for o in manifest["organisers"] if o["path"].startswith(chosen["district"]["path"])]
+    found["subdistrict_id"] = next(o["area_id"] for o in under if o["level"] == "subdistrict")
+    found["community_id"] = next(o["area_id"] for o in under if o["level"] == "community")
+    return found
+
+
 def _print_summary(manifest: dict[str, Any]) -> None:
     done = manifest["seed"]
     print("time per phase (s):", json.dumps(done["timings_s"]))
