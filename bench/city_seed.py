@@ -134,6 +134,43 @@ def _managers(connection: sa.Connection, params: dict[str, Any]) -> dict[str, li
     return found
 
 
+def _rebuild_district(district_id: int) -> tuple[int, dict[str, int]]:
+    """Child process: the roll-ups of one district's grids and home volunteers, by the app's rebuild
+    (DATABASE_URL and INSTANCE_PATH come with the environment)."""
+    from app import create_app
+    from core.extensions import db
+    from reports.rollups.cli import rebuild
+
+    app = create_app()
+    with app.app_context():
+        counts = rebuild(district_id)
+        db.session.remove()
+        db.engine.dispose()
+    return district_id, counts
+
+
+def rebuild_rollups(jobs: int, bar: Any) -> dict[str, int]:
+    """The report roll-ups rebuilt district by district in ``jobs`` processes (each commits grid by
+    grid; districts share no grid and no volunteer), biggest districts first; the counts summed."""
+    import multiprocessing
+
+    from core.extensions import db
+
+    districts = db.session.execute(sa.text(
+        "SELECT d.id, count(g.id) FROM areas d JOIN areas g ON g.level = 'grid' AND g.path LIKE d.path || '%' "
+        "WHERE d.level = 'district' GROUP BY d.id ORDER BY 2 DESC"
+    )).tuples().all()
+    sizes = dict(districts)
+    db.session.commit()
+    totals = {"grids": 0, "days": 0, "volunteer_months": 0}
+    with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+        for district_id, counts in pool.imap_unordered(_rebuild_district, [d for d, _ in districts]):
+            bar.update(sizes[district_id])
+            for key in totals:
+                totals[key] += counts[key]
+    return totals
+
+
 def _set_sequences(connection: sa.Connection) -> None:
     for table in ("areas", "users", "volunteers", "devices", "shifts", "shift_assignments", "patrols",
                   "service_records", "ledger_entries", "patrol_reports", "patrol_report_events",
@@ -154,7 +191,6 @@ def seed(args: argparse.Namespace) -> dict[str, Any]:
     from core.extensions import db
     from grids.models import Area
     from patrols.tracks.models import TrackPoint
-    from reports.rollups.cli import rebuild as rebuild_rollups
     from rewards.leaderboards import totals as leaderboards_totals
 
     run = Phases()
@@ -236,15 +272,7 @@ def seed(args: argparse.Namespace) -> dict[str, Any]:
         # The daily roll-ups by the app's own rebuild (their triggers were off for the load).
         with run.phase("rollups", len(grids)) as bar:
             rollup_triggers(enabled=True)
-            done = [0]
-
-            def advance(line: str) -> None:
-                index = int(line.split("/")[0])
-                bar.update(index - done[0])
-                done[0] = index
-
-            rollup_counts = rebuild_rollups(progress=advance)
-            bar.update(len(grids) - done[0])
+            rollup_counts = rebuild_rollups(args.jobs, bar)
             with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as autocommit:
                 autocommit.execute(sa.text(
                     "VACUUM (ANALYZE) report_grid_days, report_grid_day_badges, report_volunteer_months"
@@ -369,13 +397,15 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ahead", type=int, default=7, help="days of scheduled shifts after today")
     parser.add_argument("--shifts-per-day", type=int, default=1, choices=(1, 2, 3), help="shifts a grid a day")
     parser.add_argument("--track-days", type=int, default=3, help="days of full GPS tracks (≤ 90, the retention)")
+    parser.add_argument("--jobs", type=int, default=2, help="processes rebuilding the roll-ups (a district each)")
     parser.add_argument("--check-sample", type=int, default=200, help="grids and volunteers the checks recount")
     parser.add_argument("--manifest", type=Path, help="where to write the manifest (default bench/results/city-<db>.json)")
     args = parser.parse_args(argv)
     if not args.url.startswith(("postgresql", "postgres://")):
         parser.error("--url must be a PostgreSQL database")
-    if not (0 < args.scale <= 4 and 1 <= args.days <= 730 and 0 <= args.ahead <= 60 and 0 <= args.track_days <= 90):
-        parser.error("out of bounds: scale (0, 4], days [1, 730], ahead [0, 60], track days [0, 90]")
+    if not (0 < args.scale <= 4 and 1 <= args.days <= 730 and 0 <= args.ahead <= 60 and 0 <= args.track_days <= 90
+            and 1 <= args.jobs <= 16):
+        parser.error("out of bounds: scale (0, 4], days [1, 730], ahead [0, 60], track days [0, 90], jobs [1, 16]")
     return args
 
 

@@ -39,7 +39,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict, sa.
     try:
         result = subprocess.run(
             [sys.executable, "-m", "bench.city_seed", "--url", url.render_as_string(hide_password=False),
-             "--scale", "0.004", "--days", "14", "--ahead", "2", "--track-days", "2", "--check-sample", "40",
+             "--scale", "0.004", "--days", "14", "--ahead", "2", "--track-days", "2", "--check-sample", "40", "--jobs", "1",
              "--manifest", str(work / "manifest.json")],
             cwd=ROOT, env={**os.environ, "INSTANCE_PATH": str(work / "instance")},
             capture_output=True, text=True, timeout=600,
