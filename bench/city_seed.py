@@ -64,7 +64,16 @@ def manifest_path(url: str) -> Path:
 
 
 def load_manifest(url: str, path: Path | None = None) -> dict[str, Any]:
-    """The manifest the seed of ``url``'s database wrote (``--manifest`` if it was given elsewhere)."""
+    """The manifest the seed of ``url``'s database wrote (``path`` if ``--manifest`` put it elsewhere).
+
+    Keys: ``password`` (everyone's), ``instance_path`` (serve the city with it), ``window`` (from, to,
+    ahead_days, track_days, slots_local), ``areas`` (city, districts, streets: id, level, code, name,
+    path), ``districts`` (each one's rectangle), ``grid_count``, ``grids`` ({grid id: code, path,
+    point [lon, lat] inside it}), ``volunteers`` (police and stewards counts; ``items``: id, kind,
+    status, home_grid_id — the user id is the volunteer id, the phone +86137 and the id in 8
+    digits), ``organisers`` and ``staff`` (id, phone, area_id, level, path, name), ``seed`` (timings,
+    rows, sizes, checks).
+    """
     return json.loads((path or manifest_path(url)).read_text())
 
 
