@@ -35,7 +35,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -49,6 +49,8 @@ if str(ROOT) not in sys.path:
 
 from bench.city import checks, history  # noqa: E402
 from bench.city.geometry import DISTRICTS, city_areas, extents  # noqa: E402
+from bench.city.steps import managers as make_managers  # noqa: E402
+from bench.city.steps import notification_texts, rebuild_rollups, set_sequences  # noqa: E402
 from bench.seed import BENCH_PASSWORD, recreate_database  # noqa: E402
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -90,103 +92,6 @@ class Phases:
         with click.progressbar(length=steps, label=f"{name:<14}", show_pos=True, file=sys.stderr) as bar:
             yield bar
         self.timings[name] = round(time.perf_counter() - began + self.timings.get(name, 0.0), 1)
-
-
-def _texts(connection: sa.Connection, first_day: date, days: int, slots: list[tuple[int, int]]) -> None:
-    """``city_texts``: each notification's title and body as notifications.texts renders them in
-    zh, per day, slot, role and reminder lead; the grid's name is put in by the SQL."""
-    from flask import current_app
-
-    from notifications import texts
-
-    rows = []
-    for dd in range(days):
-        for s, (hour, _minutes) in enumerate(slots):
-            local = datetime.combine(first_day + timedelta(days=dd), datetime.min.time(), ZONE).replace(hour=hour)
-            for role in ("primary", "backup"):
-                params = {"shift_title": "网格巡逻", "grid_name": "@@GRID@@", "starts_at": local.astimezone(UTC),
-                          "timezone": "Asia/Shanghai", "role": role}
-                title, body = texts.render("assignment_created", "zh", params)
-                rows.append({"kind": "assignment_created", "dd": dd, "s": s, "role": role, "lead": 0,
-                             "title": title, "body": body})
-                for lead in current_app.config["REMINDER_OFFSETS_MINUTES"]:
-                    title, body = texts.render("shift_reminder", "zh", {**params, "minutes_before": lead})
-                    rows.append({"kind": "shift_reminder", "dd": dd, "s": s, "role": role, "lead": lead,
-                                 "title": title, "body": body})
-    connection.execute(sa.text(
-        "CREATE TEMP TABLE city_texts (kind text, dd int, s int, role text, lead int, title text, body text)"
-    ))
-    connection.execute(sa.text(
-        "INSERT INTO city_texts VALUES (:kind, :dd, :s, :role, :lead, :title, :body)"
-    ), rows)
-
-
-def _managers(connection: sa.Connection, params: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """An organiser per street and per community, staff per district and one for the city."""
-    first = connection.execute(sa.text("SELECT coalesce(max(id), 0) + 1 FROM users")).scalar_one()
-    connection.execute(sa.text(
-        "INSERT INTO users (id, phone, password_hash, role, display_name, area_id, locale, is_active, created_at, "
-        "updated_at, password_changed_at) "
-        "SELECT :first + row_number() OVER (ORDER BY level <> 'city', level <> 'district', id) - 1, "
-        "'+86135' || lpad((row_number() OVER (ORDER BY level <> 'city', level <> 'district', id))::text, 8, '0'), "
-        ":hash, CASE WHEN level IN ('city', 'district') THEN 'staff' ELSE 'organiser' END, "
-        "name || CASE WHEN level IN ('city', 'district') THEN '平安办' ELSE '组织者' END, id, 'zh', true, "
-        ":first_at, :now, :first_at FROM areas WHERE level <> 'grid'"
-    ), {**params, "first": first})
-    found: dict[str, list[dict[str, Any]]] = {"staff": [], "organisers": []}
-    for user_id, phone, role, area_id, level, path, name in connection.execute(sa.text(
-        "SELECT u.id, u.phone, u.role, a.id, a.level, a.path, a.name FROM users u JOIN areas a ON a.id = u.area_id "
-        "WHERE u.id >= :first ORDER BY u.id"
-    ), {"first": first}):
-        entry = {"id": user_id, "phone": phone, "area_id": area_id, "level": level, "path": path, "name": name}
-        found["staff" if role == "staff" else "organisers"].append(entry)
-    return found
-
-
-def _rebuild_district(district_id: int) -> tuple[int, dict[str, int]]:
-    """Child process: the roll-ups of one district's grids and home volunteers, by the app's rebuild
-    (DATABASE_URL and INSTANCE_PATH come with the environment)."""
-    from app import create_app
-    from core.extensions import db
-    from reports.rollups.cli import rebuild
-
-    app = create_app()
-    with app.app_context():
-        counts = rebuild(district_id)
-        db.session.remove()
-        db.engine.dispose()
-    return district_id, counts
-
-
-def rebuild_rollups(jobs: int, bar: Any) -> dict[str, int]:
-    """The report roll-ups rebuilt district by district in ``jobs`` processes (each commits grid by
-    grid; districts share no grid and no volunteer), biggest districts first; the counts summed."""
-    import multiprocessing
-
-    from core.extensions import db
-
-    districts = db.session.execute(sa.text(
-        "SELECT d.id, count(g.id) FROM areas d JOIN areas g ON g.level = 'grid' AND g.path LIKE d.path || '%' "
-        "WHERE d.level = 'district' GROUP BY d.id ORDER BY 2 DESC"
-    )).tuples().all()
-    sizes = dict(districts)
-    db.session.commit()
-    totals = {"grids": 0, "days": 0, "volunteer_months": 0}
-    with multiprocessing.get_context("spawn").Pool(jobs) as pool:
-        for district_id, counts in pool.imap_unordered(_rebuild_district, [d for d, _ in districts]):
-            bar.update(sizes[district_id])
-            for key in totals:
-                totals[key] += counts[key]
-    return totals
-
-
-def _set_sequences(connection: sa.Connection) -> None:
-    for table in ("areas", "users", "volunteers", "devices", "shifts", "shift_assignments", "patrols",
-                  "service_records", "ledger_entries", "patrol_reports", "patrol_report_events",
-                  "volunteer_status_changes", "volunteer_badges", "notifications", "track_points"):
-        connection.execute(sa.text(
-            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), greatest((SELECT max(id) FROM {table}), 1))"
-        ))
 
 
 def seed(args: argparse.Namespace) -> dict[str, Any]:
@@ -232,7 +137,7 @@ def seed(args: argparse.Namespace) -> dict[str, Any]:
             connection.execute(sa.text("INSERT INTO city_slots VALUES (:s, :hour, :minutes)"),
                                [{"s": s, "hour": h, "minutes": m} for s, (h, m) in enumerate(slots)])
             connection.execute(sa.text(FUNCTIONS))
-            _texts(connection, first_day, args.days + args.ahead, slots)
+            notification_texts(connection, first_day, args.days + args.ahead, slots)
             bar.update(1)
         police = round(history.VOLUNTEERS_POLICE * args.scale)
         people = police + round(history.VOLUNTEERS_STEWARD * args.scale)
@@ -261,9 +166,9 @@ def seed(args: argparse.Namespace) -> dict[str, Any]:
             for statement in restore:
                 connection.execute(sa.text(statement))
                 bar.update(1)
-            _set_sequences(connection)
+            set_sequences(connection)
         with run.phase("managers"):
-            managers = _managers(connection, shape)
+            managers = make_managers(connection, shape)
         with run.phase("leaderboards", 2) as bar:
             connection.execute(sa.text(
                 f"ALTER TABLE leaderboard_totals DISABLE TRIGGER {leaderboards_totals.GRID_TRIGGER}"
