@@ -173,7 +173,7 @@ def seed() -> dict[str, Any]:
               "FROM ledger_entries GROUP BY volunteer_id", now=now)
         # The per-grid rows in one statement after the totals, rather than by the trigger per row.
         connection.execute(sa.text(f"ALTER TABLE leaderboard_totals DISABLE TRIGGER {leaderboards_totals.GRID_TRIGGER}"))
-        _step(timings, "totals_s", connection, _TOTALS_SQL)
+        _step(timings, "totals_s", connection, TOTALS_SQL)
         began = time.perf_counter()
         leaderboards_totals.rebuild_grids()
         timings["grid_totals_s"] = round(time.perf_counter() - began, 1)
@@ -253,7 +253,7 @@ def tokens_for_reuse() -> dict[str, Any]:
 
 # The rule of rewards/leaderboards/totals.py in SQL: unvoided minutes by served_on; points earned
 # (and reversals of them, in full, dated by what they reverse) by local time of the entry.
-_TOTALS_SQL = f"""
+TOTALS_SQL = f"""
 INSERT INTO leaderboard_totals (period, volunteer_id, minutes, points, home_grid_id, volunteer_active)
 SELECT period, counted.volunteer_id, sum(minutes), sum(points), v.home_grid_id, v.status = 'active' FROM (
     SELECT volunteer_id, to_char(served_on, p.fmt) AS period, minutes, 0 AS points

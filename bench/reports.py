@@ -9,7 +9,9 @@ Usage (from the repository root)::
 1. Seeds ``BENCH_DATABASE_URL`` (default ``postgresql://postgres@127.0.0.1:5432/test_bench_reports``;
    only ``test_*`` or ``*bench*`` names are dropped, unless BENCH_ALLOW_DROP=1) with
    ``bench/reports_seed.py`` unless it already holds a finished seed of the same shape (its marker
-   row); ``--reseed`` always seeds again.
+   row); ``--reseed`` always seeds again. With ``--city-url`` it seeds nothing and reports on a
+   city that ``bench/city_seed.py`` seeded (its manifest names the areas): 昆都仑区, its first
+   street and community, and the city.
 2. Starts gunicorn (``-w 2 --threads 1``, sync workers, as the other benchmarks) on a free loopback
    port and checks the answers first: the participation report of the district for November 2026,
    of its first sub-district (the drill-down: children are communities) and of the city for 2026
@@ -121,6 +123,10 @@ def main() -> int:
         help="daily shifts (of 5) in the year before the month: 5 = the month's rate",
     )
     parser.add_argument("--reseed", action="store_true", help="seed again even if a seed of this shape is there")
+    parser.add_argument(
+        "--city-url",
+        help="report on this database seeded by bench/city_seed.py (its 昆都仑区 and the city) instead of the own seed",
+    )
     parser.add_argument("--no-export", action="store_true", help="skip the 100,000-row XLSX export")
     parser.add_argument("--keep", action="store_true", help="keep the instance dir and gunicorn log")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
@@ -132,7 +138,7 @@ def main() -> int:
         and 0 <= args.history_slots <= 5
     ):
         raise SystemExit("out of bounds: rounds [1, 20], calls [1, 50], bare calls [1, 1000], history slots [0, 5]")
-    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE)
+    url = args.city_url or os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE)
     work_dir = Path(tempfile.mkdtemp(prefix="shouwang-reports-"))
     os.environ.update(
         DATABASE_URL=url,
@@ -152,11 +158,19 @@ def main() -> int:
 
     from core.config import normalise_database_url
 
-    seeded: dict[str, Any] = {"reused": True, "marker": seeded_marker(url)}
-    if args.reseed or seeded["marker"] != marker(args.history_slots):
-        recreate_database(url)
-        seeded = seed(args.history_slots)
-    found = targets()
+    if args.city_url:
+        from bench.city_seed import load_manifest
+        from bench.city_seed import targets as city_targets
+
+        manifest = load_manifest(args.city_url)
+        seeded = {"city": True, "scale": manifest["scale"], "seeded_at": manifest["seeded_at"]}
+        found = city_targets(manifest)
+    else:
+        seeded = {"reused": True, "marker": seeded_marker(url)}
+        if args.reseed or seeded["marker"] != marker(args.history_slots):
+            recreate_database(url)
+            seeded = seed(args.history_slots)
+        found = targets()
     print(f"# seeded: {json.dumps(seeded, ensure_ascii=False)}", file=sys.stderr)
     district, city = found["district"], found["city"]
 

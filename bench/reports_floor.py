@@ -245,7 +245,10 @@ def participation(
                 served_hours=_hours(int(minutes)),
             )
         for child, minutes in cursor.execute(_MANUAL, params):
-            figures[_key(child)]["presence"].update(manual_minutes=int(minutes), manual_hours=_hours(int(minutes)))
+            # The sum of no rows is NULL: a child with no hand-entered hours (a seeded city has none).
+            figures[_key(child)]["presence"].update(
+                manual_minutes=int(minutes or 0), manual_hours=_hours(int(minutes or 0))
+            )
         for child, filed, *rest in cursor.execute(_REPORTS, params):
             by_level = dict(zip(LEVELS, rest[:4], strict=True))
             taken_up, resolved, take_up_s, resolve_s = rest[4:]

@@ -62,14 +62,28 @@ BENCH_PASSWORD = "Bench-Patrol-2026"
 SEED = 2026
 
 
-def _corner(c: int, r: int, rng: random.Random) -> tuple[float, float]:
-    dx = rng.uniform(-CORNER_JITTER, CORNER_JITTER) if 0 < c < COLUMNS else 0.0
-    dy = rng.uniform(-CORNER_JITTER, CORNER_JITTER) if 0 < r < ROWS else 0.0
-    return (ORIGIN_LON + (c + dx) * CELL_LON, ORIGIN_LAT + (r + dy) * CELL_LAT)
+@dataclass(frozen=True)
+class Lattice:
+    """A rectangle of ``columns`` × ``rows`` jittered cells from (origin_lon, origin_lat); the
+    outline stays straight, so lattices side by side never overlap."""
+
+    columns: int
+    rows: int
+    cell_lon: float
+    cell_lat: float
+    origin_lon: float
+    origin_lat: float
+    seed: int = SEED
+
+
+def _corner(c: int, r: int, rng: random.Random, lattice: Lattice) -> tuple[float, float]:
+    dx = rng.uniform(-CORNER_JITTER, CORNER_JITTER) if 0 < c < lattice.columns else 0.0
+    dy = rng.uniform(-CORNER_JITTER, CORNER_JITTER) if 0 < r < lattice.rows else 0.0
+    return (lattice.origin_lon + (c + dx) * lattice.cell_lon, lattice.origin_lat + (r + dy) * lattice.cell_lat)
 
 
 def _edge_points(
-    start: tuple[float, float], end: tuple[float, float], outer: bool, rng: random.Random
+    start: tuple[float, float], end: tuple[float, float], outer: bool, rng: random.Random, lattice: Lattice
 ) -> list[tuple[float, float]]:
     """One or two vertices between two corners, bulging sideways unless on the lattice's outline."""
     count = rng.choice((1, 2))
@@ -78,38 +92,44 @@ def _edge_points(
         fractions = [0.33, 0.67]
     (x0, y0), (x1, y1) = start, end
     # Perpendicular in cell units, so the bulge stays proportional on both axes.
-    nx, ny = -(y1 - y0) / CELL_LAT, (x1 - x0) / CELL_LON
+    nx, ny = -(y1 - y0) / lattice.cell_lat, (x1 - x0) / lattice.cell_lon
     norm = (nx * nx + ny * ny) ** 0.5 or 1.0
     points = []
     for t in fractions:
         bulge = 0.0 if outer else rng.uniform(-EDGE_BULGE, EDGE_BULGE)
         points.append(
-            (x0 + t * (x1 - x0) + bulge * nx / norm * CELL_LON, y0 + t * (y1 - y0) + bulge * ny / norm * CELL_LAT)
+            (
+                x0 + t * (x1 - x0) + bulge * nx / norm * lattice.cell_lon,
+                y0 + t * (y1 - y0) + bulge * ny / norm * lattice.cell_lat,
+            )
         )
     return points
 
 
-def lattice_polygons() -> dict[tuple[int, int], dict[str, Any]]:
-    """GeoJSON polygon per cell (column, row), counter-clockwise, sharing edges with neighbours."""
-    rng = random.Random(SEED)
-    corners = {(c, r): _corner(c, r, rng) for r in range(ROWS + 1) for c in range(COLUMNS + 1)}
+def lattice_polygons(lattice: Lattice | None = None) -> dict[tuple[int, int], dict[str, Any]]:
+    """GeoJSON polygon per cell (column, row), counter-clockwise, sharing edges with neighbours;
+    by default the 100 × 100 lattice of this seed."""
+    lattice = lattice or Lattice(COLUMNS, ROWS, CELL_LON, CELL_LAT, ORIGIN_LON, ORIGIN_LAT)
+    columns, rows = lattice.columns, lattice.rows
+    rng = random.Random(lattice.seed)
+    corners = {(c, r): _corner(c, r, rng, lattice) for r in range(rows + 1) for c in range(columns + 1)}
     horizontal = {  # edge from corner (c, r) to (c + 1, r)
-        (c, r): _edge_points(corners[c, r], corners[c + 1, r], r in (0, ROWS), rng)
-        for r in range(ROWS + 1)
-        for c in range(COLUMNS)
+        (c, r): _edge_points(corners[c, r], corners[c + 1, r], r in (0, rows), rng, lattice)
+        for r in range(rows + 1)
+        for c in range(columns)
     }
     vertical = {  # edge from corner (c, r) to (c, r + 1)
-        (c, r): _edge_points(corners[c, r], corners[c, r + 1], c in (0, COLUMNS), rng)
-        for c in range(COLUMNS + 1)
-        for r in range(ROWS)
+        (c, r): _edge_points(corners[c, r], corners[c, r + 1], c in (0, columns), rng, lattice)
+        for c in range(columns + 1)
+        for r in range(rows)
     }
 
     def rounded(point: tuple[float, float]) -> list[float]:
         return [round(point[0], 6), round(point[1], 6)]
 
     polygons = {}
-    for r in range(ROWS):
-        for c in range(COLUMNS):
+    for r in range(rows):
+        for c in range(columns):
             ring = (
                 [corners[c, r], *horizontal[c, r], corners[c + 1, r], *vertical[c + 1, r], corners[c + 1, r + 1], *reversed(horizontal[c, r + 1]), corners[c, r + 1], *reversed(vertical[c, r])]
             )

@@ -323,4 +323,6 @@ def rebuild_grids() -> int:
     db.session.execute(sa.delete(LeaderboardGridChange))
     db.session.execute(sa.delete(LeaderboardGridTotal))
     columns = ["period", "grid_id", *FIGURES]
-    return rowcount(db.session.execute(sa.insert(LeaderboardGridTotal).from_select(columns, _grid_recount())))
+    # SQLAlchemy keeps an INSERT's row count only when asked (else -1, which rowcount() refuses).
+    insert = sa.insert(LeaderboardGridTotal).from_select(columns, _grid_recount())
+    return rowcount(db.session.execute(insert.execution_options(preserve_rowcount=True)))
