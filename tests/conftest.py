@@ -41,6 +41,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "postgresql: PostgreSQL's own SQL (a benchmark's hand-written floor), run in the PostgreSQL pass only"
     )
+    config.addinivalue_line(
+        "markers", "sqlite: SQLite's own path (a migration's SQLite branch), run in the SQLite pass only"
+    )
 
 
 #: Markers of tests that only mean something on PostgreSQL (see below).
@@ -51,17 +54,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """``standby`` and ``postgresql`` tests run once, in the PostgreSQL pass (CI runs both,
     .ci/run): a streaming standby is PostgreSQL's, and so is the SQL of the benchmark floors they
     check, so the SQLite pass deselects them (listed as deselected, never counted as passed or
-    skipped) rather than make a PostgreSQL primary and standby a second time."""
-    if _on_postgresql():
-        return
-
-    def postgresql_only(item: pytest.Item) -> bool:
+    skipped) rather than make a PostgreSQL primary and standby a second time. ``sqlite`` tests
+    (SQLite's own branch of a migration) are deselected in the PostgreSQL pass alike."""
+    def other_dialect_only(item: pytest.Item) -> bool:
+        if _on_postgresql():
+            return item.get_closest_marker("sqlite") is not None
         return any(item.get_closest_marker(name) for name in POSTGRESQL_ONLY)
 
-    deselected = [item for item in items if postgresql_only(item)]
+    deselected = [item for item in items if other_dialect_only(item)]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
-        items[:] = [item for item in items if not postgresql_only(item)]
+        items[:] = [item for item in items if not other_dialect_only(item)]
 
 
 def _on_postgresql() -> bool:

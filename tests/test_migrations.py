@@ -480,12 +480,11 @@ def test_0021_keeps_every_notification_in_its_month_its_keys_and_receipts_and_it
         engine.dispose()
 
 
+@pytest.mark.sqlite  # the PostgreSQL conversion has its own test above
 def test_0021_on_sqlite_keeps_every_notification_its_keys_and_receipts_and_its_downgrade_brings_them_back(
     app: Flask, new_database: Callable[[], str], tmp_path: Path
 ) -> None:
     url = new_database()
-    if not url.startswith("sqlite"):
-        pytest.skip("the PostgreSQL conversion has its own test above")
     assert _flask(["db", "upgrade", "0020"], url, tmp_path).returncode == 0
     first, second = _users_at(url, app, 2)
     engine = sa.create_engine(normalise_database_url(url))
