@@ -57,18 +57,19 @@ def _scope(area_id: int | None) -> tuple[list[Area], list[int]]:
 def rebuild(area_id: int | None = None, first: date | None = None, last: date | None = None,
             progress: Callable[[str], Any] | None = None) -> dict[str, int]:
     """Rebuild the roll-ups of the grids and home volunteers under ``area_id`` (all when None),
-    committing grid by grid; the counts written."""
+    committing batch by batch (:func:`repair.rebuild_batches`); the counts written."""
     span = data_span()
     if span is None:
         return {"grids": 0, "days": 0, "volunteer_months": 0}
     first, last = first or span[0], last or span[1]
     grids, volunteers = _scope(area_id)
-    days = 0
-    for index, grid in enumerate(grids, 1):
-        days += repair.rebuild_grid(grid, first, last)
+    days = done = 0
+    for batch in repair.rebuild_batches(grids, first, last):
+        days += repair.rebuild_grids(batch, first, last)
         db.session.commit()
-        if progress is not None and index % 100 == 0:
-            progress(f"{index}/{len(grids)} grids")
+        done += len(batch)
+        if progress is not None:
+            progress(f"{done}/{len(grids)} grids")
     months = 0
     for start in range(0, len(volunteers), 500):
         months += repair.rebuild_volunteers(volunteers[start:start + 500])

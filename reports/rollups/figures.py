@@ -34,7 +34,17 @@ EVERY_SHIFT = datetime(2200, 1, 1, tzinfo=UTC)
 #: At most this many days in one series query (its CASE is a binary search over their bounds).
 _SPAN_DAYS = 400
 
+#: Grids whose series are computed together: at most this many, and this many grid days (grids ×
+#: the days of the series) in one batch.
+GRID_BATCH = 500
+BATCH_GRID_DAYS = 40_000
+
 GridDayKey = tuple[int, date]
+
+
+def grids_per_batch(days: int) -> int:
+    """How many grids' series of ``days`` days go in one batch."""
+    return max(1, min(GRID_BATCH, BATCH_GRID_DAYS // max(days, 1)))
 
 
 def grid_day_figures(grid: Area, first: date, last: date, sections: Iterable[str]) -> dict[date, dict[str, Any]]:

@@ -39,7 +39,7 @@ from grids.models import Area
 from patrols.models import Patrol
 from patrols.reports.models import Report
 from reports.participation.subsets import served_patrols
-from reports.rollups.figures import GridDayKey, grids_day_figures
+from reports.rollups.figures import BATCH_GRID_DAYS, GRID_BATCH, GridDayKey, grids_day_figures
 from reports.rollups.models import SECTION_COLUMNS, GridDay, GridDayBadge, RollupChange, VolunteerMonth
 from rewards.awarding.models import ServiceRecord
 from rewards.badges.models import VolunteerBadge
@@ -48,9 +48,6 @@ from shifts.models import Shift
 from volunteers.models import Volunteer
 
 _CHUNK = 2000
-#: Grids recomputed together (:func:`_grid_batches`): at most this many, and this many grid days.
-_GRID_BATCH = 500
-_BATCH_GRID_DAYS = 40_000
 #: What a shift's change (its row, its places, its patrols) can move.
 SHIFT_SECTIONS = frozenset({"shifts", "presence", "coverage"})
 ALL_SECTIONS = frozenset(SECTION_COLUMNS)
@@ -251,7 +248,7 @@ GridDays = tuple[Area, dict[date, set[str]]]
 
 def _grid_batches(items: list[GridDays]) -> Iterator[list[GridDays]]:
     """The grids to recompute together: one time zone (a series' days are its local days), at most
-    ``_GRID_BATCH`` of them, and at most ``_BATCH_GRID_DAYS`` grid days in their series (the batch's
+    ``GRID_BATCH`` of them, and at most ``BATCH_GRID_DAYS`` grid days in their series (the batch's
     grids × the days from its first to its last: one grid's far-off day widens every grid's
     series). A transaction that touched hundreds of grids (an auto-fill applied, a volunteer's
     history recounted) then costs a few queries per section, not a few per grid."""
@@ -265,7 +262,7 @@ def _grid_batches(items: list[GridDays]) -> Iterator[list[GridDays]]:
         for grid, days in group:
             if batch:
                 span = (max(last, max(days)) - first).days + 1
-                if len(batch) >= _GRID_BATCH or (len(batch) + 1) * span > _BATCH_GRID_DAYS:
+                if len(batch) >= GRID_BATCH or (len(batch) + 1) * span > BATCH_GRID_DAYS:
                     yield batch
                     batch = []
             if not batch:
