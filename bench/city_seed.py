@@ -104,6 +104,7 @@ def seed(args: argparse.Namespace) -> dict[str, Any]:
     from core import crypto, partitions
     from core.extensions import db
     from grids.models import Area
+    from notifications.models import Notification
     from patrols.tracks.models import TrackPoint
     from rewards.leaderboards import totals as leaderboards_totals
 
@@ -151,9 +152,14 @@ def seed(args: argparse.Namespace) -> dict[str, Any]:
             if statement.strip():
                 connection.execute(sa.text(statement), {k: v for k, v in shape.items() if f":{k}" in statement})
         restore = drop_secondary(connection, history.BULK_TABLES)
-        # Track points land in their month's partition: the months of the track window.
+        # Track points and notifications land in their month's partition, as the periodic task
+        # would have made them month by month: the months of the track window and of the history.
         track_from = now - timedelta(days=args.track_days + 1)
         partitions.ensure_months(TrackPoint.__table__, partitions.months_from(track_from.date(), 2 + (args.track_days // 28)))
+        history_from = now - timedelta(days=args.days + 8)  # the assignment message a week before a shift
+        partitions.ensure_months(
+            Notification.__table__, partitions.months_from(history_from.date(), 2 + (args.days + 8) // 28)
+        )
         rowcounts: dict[str, int] = {}
         for phase in dict.fromkeys(p for p, _s, _q in history.STEPS):
             steps = [(name, sql) for p, name, sql in history.STEPS if p == phase]

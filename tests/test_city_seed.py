@@ -109,3 +109,25 @@ def test_history_stays_inside_the_window_and_retention(seeded: tuple[dict, sa.En
     assert oldest_track >= seeded_at - timedelta(days=manifest["window"]["track_days"]) and newest_track <= seeded_at
     assert future_patrols == 0 and upcoming > 0
     assert undelivered == 0 and 0 < read < notifications
+
+
+def test_history_lies_in_its_months_partitions_with_its_keys(seeded: tuple[dict, sa.Engine]) -> None:
+    """As the periodic task would have made them month by month: nothing in a default partition,
+    and every keyed notification's key in the dedupe table the app writes first."""
+    _, engine = seeded
+    with engine.connect() as connection:
+        stray = {
+            table: connection.execute(sa.text(f"SELECT count(*) FROM {table}_default")).scalar_one()
+            for table in ("track_points", "notifications")
+        }
+        months = connection.execute(sa.text(
+            "SELECT count(DISTINCT tableoid) FROM notifications"
+        )).scalar_one()
+        keyed, kept = connection.execute(sa.text(
+            "SELECT count(*), count(d.user_id) FROM notifications n "
+            "LEFT JOIN notification_dedupe d ON d.user_id = n.user_id AND d.dedupe_key = n.dedupe_key "
+            "WHERE n.dedupe_key IS NOT NULL"
+        )).one()
+    assert stray == {"track_points": 0, "notifications": 0}
+    assert months > 1
+    assert keyed > 0 and kept == keyed

@@ -233,6 +233,10 @@ STEPS: tuple[tuple[str, str, str], ...] = (
             ELSE a.starts_at - make_interval(mins => t.lead) END AS at) w
         WHERE at < :now AND (p = 2 OR NOT ({_ENDED}) OR pg_temp.outcome(aid) >= 60
             OR pg_temp.outcome(aid) < 40 OR at < starts_at - interval '1 hour')"""),
+    # Each keyed notification's key, as the app writes it first (notifications.service.insert_rows).
+    ("notifications", "notification_dedupe", """
+        INSERT INTO notification_dedupe (user_id, dedupe_key, created_at)
+        SELECT user_id, dedupe_key, created_at FROM notifications WHERE dedupe_key IS NOT NULL"""),
 )
 
 #: Tables the bulk writes, whose secondary indexes and keys are built once after it.
