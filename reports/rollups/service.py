@@ -99,6 +99,10 @@ def affected(changes: Iterable[Any]) -> Affected:
     instants: set[tuple[int, datetime, frozenset[str]]] = set()
     shift_starts: dict[int, set[datetime]] = defaultdict(set)
     shift_volunteers: dict[int, set[int]] = defaultdict(set)
+    # Shifts whose own row changed (start, status): every served patrol on them may change its
+    # volunteer's served days. A patrol's change names its volunteer; an assignment's changes no
+    # served day (served_patrols reads patrols and shifts only).
+    whole_shifts: set[int] = set()
     report_ids: set[int] = set()
     volunteer_instants: set[tuple[int, datetime]] = set()
     moved: set[tuple[int, int]] = set()
@@ -110,6 +114,8 @@ def affected(changes: Iterable[Any]) -> Affected:
             shift_starts.setdefault(change.ref_id, set())
             if change.volunteer_id is not None:
                 shift_volunteers[change.ref_id].add(change.volunteer_id)
+            elif change.at is not None:
+                whole_shifts.add(change.ref_id)
         elif change.kind == "report":
             report_ids.add(change.ref_id)
             if change.grid_id is not None and change.at is not None:
@@ -128,6 +134,7 @@ def affected(changes: Iterable[Any]) -> Affected:
         ):
             instants.add((grid_id, starts_at, SHIFT_SECTIONS))
             shift_starts[shift_id].add(starts_at)
+    for batch in chunks(whole_shifts):
         for shift_id, volunteer_id in db.session.execute(
             sa.select(Patrol.shift_id, Patrol.volunteer_id).where(Patrol.shift_id.in_(batch))
         ):
@@ -372,14 +379,22 @@ def _write_volunteer_months(keys: list[VolunteerMonthKey], whole: set[int]) -> N
     for volunteer_id, month in keys:
         if volunteer_id not in whole:
             by_volunteer[volunteer_id].add(month)
-    for volunteer_id, months in by_volunteer.items():
-        masks = served_days([volunteer_id], months)
-        for month in sorted(months):
-            db.session.execute(
-                table.update()
-                .where(table.c.volunteer_id == volunteer_id, table.c.month == month)
-                .values(served_days=masks.get((volunteer_id, month), 0))
-            )
+    if not by_volunteer:
+        return
+    # One recount for all of them (a shift's check-outs each named every volunteer on it, and
+    # recounting them one by one made a check-out's commit grow with the shift's size).
+    masks = served_days(list(by_volunteer), set().union(*by_volunteer.values()))
+    rows = [
+        {"at_volunteer": volunteer_id, "at_month": month, "new_served_days": masks.get((volunteer_id, month), 0)}
+        for volunteer_id, months in sorted(by_volunteer.items())
+        for month in sorted(months)
+    ]
+    db.session.connection().execute(
+        table.update()
+        .where(table.c.volunteer_id == sa.bindparam("at_volunteer"), table.c.month == sa.bindparam("at_month"))
+        .values(served_days=sa.bindparam("new_served_days")),
+        rows,
+    )
 
 
 def put_months(masks: dict[VolunteerMonthKey, int]) -> None:

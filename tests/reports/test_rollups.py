@@ -9,6 +9,7 @@ repair commands and a race.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,7 +33,7 @@ from rewards.badges.models import VolunteerBadge
 from shifts.models import Shift
 from tests import factories
 from tests.races import barrier, run_threads
-from tests.reports.test_participation import local, month, urumqi  # noqa: F401  (the fixture)
+from tests.reports.test_participation import _place, _shift, local, month, urumqi  # noqa: F401  (the fixture)
 from volunteers.models import Volunteer
 
 
@@ -160,12 +161,12 @@ def test_every_kind_of_change_is_folded_in_at_its_commit(month: dict[str, Any]) 
     _exact()
 
 
-def _series_queries_at_commit() -> int:
-    """How many grouped series queries (keyed by grid path and day) the next commit runs."""
+def _statements_at_commit(matching: Callable[[str], bool]) -> int:
+    """How many statements ``matching`` their SQL the next commit runs."""
     seen: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if "||" in statement and "GROUP BY" in statement:
+        if matching(statement):
             seen.append(statement)
 
     engine = db.session.get_bind()
@@ -175,6 +176,37 @@ def _series_queries_at_commit() -> int:
     finally:
         sa.event.remove(engine, "before_cursor_execute", record)
     return len(seen)
+
+
+def _series_queries_at_commit() -> int:
+    """How many grouped series queries (keyed by grid path and day) the next commit runs."""
+    return _statements_at_commit(lambda sql: "||" in sql and "GROUP BY" in sql)
+
+
+def _served_days_recounts_at_commit() -> int:
+    """How many recounts of volunteers' served days (``served_patrols`` by volunteer) the next commit runs."""
+    return _statements_at_commit(lambda sql: sql.startswith("SELECT patrols.volunteer_id, shifts.starts_at"))
+
+
+def test_a_shifts_served_patrols_recount_their_volunteers_together(month: dict[str, Any]) -> None:
+    _exact()
+    grid = month["grid_a"]
+    alone, crowd = _shift(grid, local(9, 14, 9), 2, places=1), _shift(grid, local(9, 15, 9), 2, places=6)
+    _place(alone, factories.make_volunteer(grid), presence_status="verified", served_minutes=120)
+    one = _served_days_recounts_at_commit()
+    assert one > 0
+    people = [factories.make_volunteer(grid) for _ in range(6)]
+    for volunteer in people:
+        _place(crowd, volunteer, presence_status="verified", served_minutes=120)
+    # Six volunteers' served days, each on a shift of six: recounted together, not one by one.
+    assert _served_days_recounts_at_commit() == one
+    _exact()
+    masks = dict(db.session.execute(
+        sa.select(VolunteerMonth.volunteer_id, VolunteerMonth.served_days).where(
+            VolunteerMonth.volunteer_id.in_([v.id for v in people]), VolunteerMonth.month == date(2026, 9, 1)
+        )
+    ).tuples().all())
+    assert masks == {v.id: 1 << 14 for v in people}
 
 
 def test_one_commit_over_many_grids_recomputes_them_together(month: dict[str, Any]) -> None:
