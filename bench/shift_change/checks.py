@@ -107,3 +107,22 @@ def verify_pushes(engine: sa.Engine, since: datetime, delivered: dict[str, int])
         "examples": {"twice": list(twice)[:5], "missing": list(missing)[:5], "unexpected": list(unexpected)[:5]},
         "ok": not twice and not missing and not unexpected and not counts.get("pending"),
     }
+
+
+def table_sizes(engine: sa.Engine) -> dict[str, Any]:
+    """Rows and bytes (with indexes and TOAST) of the tables a night of patrols grows, for the capacity table."""
+    out: dict[str, Any] = {}
+    with engine.connect() as connection:
+        for table in ("track_points", "patrols", "notifications", "idempotency_records", "audit_entries"):
+            exists = connection.execute(sa.text("SELECT to_regclass(:t)"), {"t": table}).scalar()
+            if exists is None:
+                continue
+            rows = connection.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar()
+            size = connection.execute(sa.text(
+                "SELECT pg_total_relation_size(CAST(:t AS regclass)) + coalesce((SELECT sum(pg_total_relation_size("
+                "i.inhrelid)) FROM pg_inherits i WHERE i.inhparent = CAST(:t AS regclass)), 0)"
+            ), {"t": table}).scalar()
+            out[table] = {"rows": rows, "bytes": int(size or 0),
+                          "bytes_per_row": round(int(size or 0) / rows) if rows else None}
+        out["database_bytes"] = connection.execute(sa.text("SELECT pg_database_size(current_database())")).scalar()
+    return out

@@ -43,10 +43,12 @@ CHECKOUT_AT = float(os.environ["SHIFT_CHANGE_CHECKOUT_AT"])
 CHECKOUT_WINDOW = float(os.environ.get("SHIFT_CHANGE_CHECKOUT_WINDOW", "60"))
 TRACK_SECONDS = float(os.environ.get("SHIFT_CHANGE_TRACK_SECONDS", "30"))
 MAX_TRIES = 30  # a phone keeps retrying a 503; at Retry-After 1 s this outlasts a database restart
+PLANT_LOST_ACK = os.environ.get("SHIFT_CHANGE_PLANT") == "lost-ack"
 TIMEOUT = 30.0  # seconds: an answer later than this is a hang, counted as such
 
 _volunteers = iter(WORK["volunteers"])
 _organisers = WORK["organisers"]
+_planted = False
 _acks = (OUT / "acks.jsonl").open("a", buffering=1)  # line-buffered: each ack is written when it is made
 ANSWERS: Counter[str] = Counter()
 NON_2XX: list[tuple[float, str, int, bool]] = []  # (time, endpoint, status, with Retry-After)
@@ -120,8 +122,14 @@ class Volunteer(Phone):
         path = f"/api/v1/assignments/{self.item['assignment_id']}/{kind}"
         status, answer = self.send("POST", path, f"POST /assignments/{{id}}/{kind}", body, key)
         if 200 <= status < 300:
+            global _planted
+            client_id = body["client_id"]
+            if PLANT_LOST_ACK and not _planted and kind == "check-in":
+                # The harness's self-test (run.py --plant-lost-ack): one ack names an event the server never
+                # saw, as if its write had been lost after the answer; the check afterwards must catch it.
+                _planted, client_id = True, str(uuid.uuid4())
             _acks.write(json.dumps({"kind": kind, "assignment_id": self.item["assignment_id"],
-                                    "client_id": body["client_id"], "status": status,
+                                    "client_id": client_id, "status": status,
                                     "presence_status": (answer or {}).get("presence_status"),
                                     "at": time.time()}) + "\n")
 

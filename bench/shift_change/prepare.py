@@ -3,7 +3,7 @@
 Usage (with DATABASE_URL and INSTANCE_PATH set as the servers have them, so tokens verify)::
 
     python bench/shift_change/prepare.py seed --seed small --volunteers 2000   # migrate + small seed
-    python bench/shift_change/prepare.py plan --volunteers 2000 --starts-at ISO --out work.json
+    python bench/shift_change/prepare.py plan --volunteers 2000 --starts-in 90 --out work.json
 
 ``plan`` needs only areas with grid polygons, active volunteers homed on grids, and (for the
 coverage views) organisers or staff; it works on ``--seed small`` (``seed_small.py``) and on the
@@ -12,9 +12,12 @@ seeded 包头 of ``bench/city_seed.py`` alike. For the first N active volunteers
 1. registers one FCM device for each volunteer's user that has none (rows as ``POST /me/devices``
    writes them) and records consent to location tracking for each who has none in force;
 2. plans tonight's shifts through the API as the app does (``POST /api/v1/shifts`` in each
-   volunteer's home grid, up to PLACES volunteers each, starting at ``--starts-at``) and assigns the
-   volunteers (``POST /api/v1/shifts/{id}/assign``), so the assignment pushes go into the outbox and
-   beat's reminders find the assignments; an admin of each city makes these calls;
+   volunteer's home grid, up to PLACES volunteers each) and assigns the volunteers
+   (``POST /api/v1/shifts/{id}/assign``), so the assignment pushes go into the outbox; an admin of
+   each city makes these calls. The shifts are planned three hours ahead (assigning takes minutes
+   at 10,000 volunteers, and a shift cannot be planned in the past), then moved, in one UPDATE once
+   all are placed, to start ``--starts-in`` seconds after this step ends: as if planned that way
+   earlier. So their one-hour reminders fall due during the load, as at a real shift change;
 3. mints an access token per volunteer and per organiser (a login session each, as
    ``bench/seed.py``'s ``mint_token``), valid for ``--token-hours``;
 4. writes the work list: per volunteer the assignment, token and a point inside the home grid (the
@@ -33,7 +36,7 @@ import sys
 import time
 import uuid
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -129,13 +132,15 @@ def _admins(root_paths: set[str], hours: float) -> dict[str, str]:
     return tokens
 
 
-def plan(count: int, starts_at: datetime, token_hours: float, organisers: int) -> dict[str, Any]:
+def plan(count: int, starts_in: float, token_hours: float, organisers: int) -> dict[str, Any]:
     from shapely.geometry import shape
 
     from accounts.models import User
     from app import create_app
+    from core.db import utcnow
     from core.extensions import db
     from grids.models import Area
+    from shifts.models import Shift
     from volunteers.models import Volunteer
 
     timings: dict[str, float] = {}
@@ -165,7 +170,9 @@ def plan(count: int, starts_at: datetime, token_hours: float, organisers: int) -
         for row in volunteers:
             by_grid[row.home_grid_id].append(row)
         client = app.test_client()
-        ends_at = starts_at + timedelta(hours=SHIFT_HOURS)
+        planned_at = (utcnow() + timedelta(hours=3)).replace(second=0, microsecond=0)
+        planned_end = planned_at + timedelta(hours=SHIFT_HOURS)
+        shift_ids: list[int] = []
         assignments: dict[int, int] = {}  # volunteer id → assignment id
         refused: dict[str, int] = defaultdict(int)
         shifts = 0
@@ -174,13 +181,14 @@ def plan(count: int, starts_at: datetime, token_hours: float, organisers: int) -
             for start in range(0, len(members), PLACES):
                 group = members[start : start + PLACES]
                 answer = client.post("/api/v1/shifts", headers=headers, json={
-                    "grid_id": grid_id, "title": "晚间交接班巡逻", "starts_at": starts_at.isoformat(),
-                    "ends_at": ends_at.isoformat(), "min_headcount": 1, "max_headcount": len(group),
+                    "grid_id": grid_id, "title": "晚间交接班巡逻", "starts_at": planned_at.isoformat(),
+                    "ends_at": planned_end.isoformat(), "min_headcount": 1, "max_headcount": len(group),
                 })
                 if answer.status_code != 201:
                     raise SystemExit(f"POST /shifts: {answer.status_code} {answer.get_data(as_text=True)[:300]}")
                 shifts += 1
                 shift_id = answer.get_json()["id"]
+                shift_ids.append(shift_id)
                 for row in group:
                     placed = client.post(f"/api/v1/shifts/{shift_id}/assign", headers=headers,
                                          json={"volunteer_id": row.volunteer_id, "role": "primary"})
@@ -189,6 +197,13 @@ def plan(count: int, starts_at: datetime, token_hours: float, organisers: int) -
                     else:
                         refused[f"{placed.status_code} {(placed.get_json() or {}).get('code')}"] += 1
         timings["shifts_assignments_s"] = time.perf_counter() - mark
+        starts_at = utcnow() + timedelta(seconds=starts_in + 59)
+        starts_at = starts_at.replace(second=0, microsecond=0)
+        ends_at = starts_at + timedelta(hours=SHIFT_HOURS)
+        db.session.execute(
+            sa.update(Shift).where(Shift.id.in_(shift_ids)).values(starts_at=starts_at, ends_at=ends_at)
+        )
+        db.session.commit()
 
         mark = time.perf_counter()
         placed_rows = [row for row in volunteers if row.volunteer_id in assignments]
@@ -227,7 +242,8 @@ def main() -> int:
     seeding.add_argument("--volunteers", type=int, required=True)
     planning = sub.add_parser("plan", help="tonight's shifts, assignments and tokens; writes --out")
     planning.add_argument("--volunteers", type=int, required=True)
-    planning.add_argument("--starts-at", required=True, help="the shifts' start, ISO 8601 with offset")
+    planning.add_argument("--starts-in", type=float, default=90,
+                          help="seconds after this step ends that the shifts start (rounded up to the minute)")
     planning.add_argument("--token-hours", type=float, default=4)
     planning.add_argument("--organisers", type=int, default=20)
     planning.add_argument("--out", type=Path, required=True)
@@ -244,7 +260,7 @@ def main() -> int:
                 raise SystemExit("--seed city needs bench/city_seed.py, which is not in this checkout yet")
             return subprocess.call([sys.executable, str(city)])
         return 0
-    result = plan(args.volunteers, datetime.fromisoformat(args.starts_at), args.token_hours, args.organisers)
+    result = plan(args.volunteers, args.starts_in, args.token_hours, args.organisers)
     args.out.write_text(json.dumps(result, ensure_ascii=False))
     summary = {k: v for k, v in result.items() if k not in ("volunteers", "organisers")}
     print(json.dumps({**summary, "organisers": len(result["organisers"])}, ensure_ascii=False))

@@ -39,7 +39,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ ROOT = HERE.parents[1]
 sys.path[:0] = [str(ROOT), str(HERE.parent)]
 
 import sqlalchemy as sa  # noqa: E402
-from checks import OutboxSampler, read_acks, verify_acks, verify_pushes  # noqa: E402
+from checks import OutboxSampler, read_acks, table_sizes, verify_acks, verify_pushes  # noqa: E402
 from cpu import endpoint_phases, spent, tree_ticks  # noqa: E402
 from report import markdown, read_locust, status_of  # noqa: E402
 from services import (  # noqa: E402
@@ -118,6 +118,7 @@ def run_locust(args: argparse.Namespace, port: int, work_path: Path, out: Path, 
         "SHIFT_CHANGE_CHECKOUT_AT": str(started_at + args.minutes * 60 - checkout_window - 15),
         "SHIFT_CHANGE_CHECKOUT_WINDOW": str(checkout_window),
         "SHIFT_CHANGE_ORGANISERS": str(organisers),
+        **({"SHIFT_CHANGE_PLANT": "lost-ack"} if args.plant_lost_ack else {}),
     }
     return subprocess.Popen(
         [str(BIN / "locust"), "-f", str(HERE / "locustfile.py"), "--headless", "--host", f"http://127.0.0.1:{port}",
@@ -181,6 +182,8 @@ def main() -> int:
     parser.add_argument("--amqp-port", type=int, default=5673)
     parser.add_argument("--redis-db", type=int, default=6)
     parser.add_argument("--keep", action="store_true", help="keep the run directory (logs, data)")
+    parser.add_argument("--plant-lost-ack", action="store_true",
+                        help="self-test: one acknowledged check-in names an event never sent; the run must fail")
     args = parser.parse_args()
     if not (1 <= args.volunteers <= 100_000 and 1 <= args.minutes <= 60):
         raise SystemExit("out of bounds: --volunteers [1, 100000], --minutes [1, 60]")
@@ -206,7 +209,7 @@ def main() -> int:
         fcm = FcmServer(log)
         env = app_environment(pg.url(DATABASE), work_dir / "instance", broker.url, fcm.base_url,
                               f"redis://127.0.0.1:6379/{args.redis_db}")
-        total = args.volunteers + SPARE
+        total = args.volunteers + (SPARE if args.cpu_seconds > 0 else 0)
         subprocess.run([str(BIN / "python"), str(HERE / "prepare.py"), "seed", "--seed", args.seed,
                         "--volunteers", str(total)], env=env, check=True, stdout=log, stderr=log)
         port = free_port()
@@ -214,13 +217,12 @@ def main() -> int:
         processes["celery"] = start_celery(args.celery_concurrency, env, log)
         wait_ready(processes["gunicorn"], port)
 
-        # The shifts start a little after the load begins: preparing takes about 70 ms per assignment.
+        # The shifts start a minute or two after the load begins (prepare.py moves them there at its end).
         since = datetime.now(UTC)
-        starts_at = (since + timedelta(seconds=90 + 0.08 * total)).replace(second=0, microsecond=0)
         mark = time.time()
         work_path = work_dir / "work.json"
         subprocess.run([str(BIN / "python"), str(HERE / "prepare.py"), "plan", "--volunteers", str(total),
-                        "--starts-at", starts_at.isoformat(), "--token-hours", str(2 + args.minutes / 60),
+                        "--starts-in", "60", "--token-hours", str(2 + args.minutes / 60),
                         "--out", str(work_path)], env=env, check=True, stdout=log, stderr=log)
         work = json.loads(work_path.read_text())
         spare = work["volunteers"][args.volunteers:]
@@ -270,6 +272,7 @@ def main() -> int:
                       locust=locust_figures, load_seconds=round(load_seconds, 1),
                       cpu_during_load_s=cpu_load)
         failures = judge(answers, acks, pushes)
+        result["table_sizes"] = table_sizes(engine)
         if args.cpu_seconds > 0:
             result["cpu_per_endpoint"] = endpoint_phases(port, work, spare, {k: roots[k] for k in ("gunicorn",
                                                                                                   "postgres")},
