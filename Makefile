@@ -190,7 +190,7 @@ clean:
 	rm -rf $(VENV) instance .pytest_cache .hypothesis .mypy_cache
 
 ## bench-shift-change: a city at shift change under Locust with faults (bench/shift_change/run.py; installs the
-## bench extra). ARGS="--volunteers 10000 --minutes 10 --restart-postgres-at 240 --stop-broker-at 360"
+## bench extra; bench/README.md gives the full run's ARGS). ARGS="--volunteers 1000 --minutes 6 --restart-postgres-at 150"
 bench-shift-change: install
 	$(call install_packages,.[bench])
 	$(BIN)/python bench/shift_change/run.py $(ARGS)

@@ -65,6 +65,21 @@ def spent(before: dict[str, dict[int, int]], after: dict[str, dict[int, int]]) -
             for party, pids in after.items()}
 
 
+def wait_idle(root: int, seconds: float = 300, quiet: float = 0.1) -> float:
+    """Wait until the tree under ``root`` uses under ``quiet`` of a core for three seconds running:
+    after an overloaded run gunicorn still works through requests whose clients gave up. Returns
+    how long that took."""
+    began = time.monotonic()
+    calm = 0
+    last = sum(tree_ticks({"p": root})["p"].values())
+    while calm < 3 and time.monotonic() - began < seconds:
+        time.sleep(1)
+        now = sum(tree_ticks({"p": root})["p"].values())
+        calm = calm + 1 if (now - last) / TICK < quiet else 0
+        last = now
+    return round(time.monotonic() - began, 1)
+
+
 def _call(connection: http.client.HTTPConnection, method: str, path: str, headers: dict[str, str],
           body: bytes | None) -> int:
     connection.request(method, path, body=body, headers=headers)

@@ -23,7 +23,7 @@ seeded 包头 of ``bench/city_seed.py`` alike. For the first N active volunteers
 4. writes the work list: per volunteer the assignment, token and a point inside the home grid (the
    polygon's representative point); per organiser the token and area.
 
-Requests go through Flask's test client in this process (the same stack as gunicorn, no sockets).
+Requests go through Flask's test client (the same stack as gunicorn, no sockets), in ``--jobs`` processes.
 A volunteer the app refuses (e.g. 409 shift_overlap with a shift of their own) is left out and counted.
 """
 
@@ -32,11 +32,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import multiprocessing
 import sys
 import time
 import uuid
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +133,40 @@ def _admins(root_paths: set[str], hours: float) -> dict[str, str]:
     return tokens
 
 
-def plan(count: int, starts_in: float, token_hours: float, organisers: int) -> dict[str, Any]:
+def _place(grids: list[tuple[int, str, list[int]]], planned_at: str) -> dict[str, Any]:
+    """In a process of its own: plan each grid's shifts (PLACES places each) and assign its volunteers."""
+    from app import create_app
+
+    app = create_app()
+    client = app.test_client()
+    starts = datetime.fromisoformat(planned_at)
+    ends = starts + timedelta(hours=SHIFT_HOURS)
+    shift_ids: list[int] = []
+    assignments: dict[int, int] = {}  # volunteer id → assignment id
+    refused: dict[str, int] = defaultdict(int)
+    for grid_id, token, members in grids:
+        headers = {"Authorization": f"Bearer {token}"}
+        for start in range(0, len(members), PLACES):
+            group = members[start : start + PLACES]
+            answer = client.post("/api/v1/shifts", headers=headers, json={
+                "grid_id": grid_id, "title": "晚间交接班巡逻", "starts_at": starts.isoformat(),
+                "ends_at": ends.isoformat(), "min_headcount": 1, "max_headcount": len(group),
+            })
+            if answer.status_code != 201:
+                raise SystemExit(f"POST /shifts: {answer.status_code} {answer.get_data(as_text=True)[:300]}")
+            shift_id = answer.get_json()["id"]
+            shift_ids.append(shift_id)
+            for volunteer_id in group:
+                placed = client.post(f"/api/v1/shifts/{shift_id}/assign", headers=headers,
+                                     json={"volunteer_id": volunteer_id, "role": "primary"})
+                if placed.status_code == 201:
+                    assignments[volunteer_id] = placed.get_json()["id"]
+                else:
+                    refused[f"{placed.status_code} {(placed.get_json() or {}).get('code')}"] += 1
+    return {"shift_ids": shift_ids, "assignments": assignments, "refused": dict(refused)}
+
+
+def plan(count: int, starts_in: float, token_hours: float, organisers: int, jobs: int = 2) -> dict[str, Any]:
     from shapely.geometry import shape
 
     from accounts.models import User
@@ -169,33 +203,30 @@ def plan(count: int, starts_in: float, token_hours: float, organisers: int) -> d
         by_grid: dict[int, list[sa.Row[Any]]] = defaultdict(list)
         for row in volunteers:
             by_grid[row.home_grid_id].append(row)
-        client = app.test_client()
         planned_at = (utcnow() + timedelta(hours=3)).replace(second=0, microsecond=0)
-        planned_end = planned_at + timedelta(hours=SHIFT_HOURS)
-        shift_ids: list[int] = []
-        assignments: dict[int, int] = {}  # volunteer id → assignment id
+        # Grids dealt to --jobs processes (each its own app and test client): the assignments are
+        # CPU-bound Python, and the servers are idle while this runs.
+        grid_work = [
+            (grid_id, admin_tokens["/" + members[0].grid_path.split("/")[1] + "/"],
+             [row.volunteer_id for row in members])
+            for grid_id, members in by_grid.items()
+        ]
+        parts = [grid_work[i::jobs] for i in range(jobs)]
+        db.session.remove()
+        db.engine.dispose()  # no pooled connection crosses into the children
+        if jobs == 1:
+            placed_parts = [_place(parts[0], planned_at.isoformat())]
+        else:
+            context = multiprocessing.get_context("spawn")
+            with context.Pool(jobs) as pool:
+                placed_parts = pool.starmap(_place, [(part, planned_at.isoformat()) for part in parts])
+        shift_ids = [i for part in placed_parts for i in part["shift_ids"]]
+        assignments = {int(v): a for part in placed_parts for v, a in part["assignments"].items()}
         refused: dict[str, int] = defaultdict(int)
-        shifts = 0
-        for grid_id, members in by_grid.items():
-            headers = {"Authorization": f"Bearer {admin_tokens['/' + members[0].grid_path.split('/')[1] + '/']}"}
-            for start in range(0, len(members), PLACES):
-                group = members[start : start + PLACES]
-                answer = client.post("/api/v1/shifts", headers=headers, json={
-                    "grid_id": grid_id, "title": "晚间交接班巡逻", "starts_at": planned_at.isoformat(),
-                    "ends_at": planned_end.isoformat(), "min_headcount": 1, "max_headcount": len(group),
-                })
-                if answer.status_code != 201:
-                    raise SystemExit(f"POST /shifts: {answer.status_code} {answer.get_data(as_text=True)[:300]}")
-                shifts += 1
-                shift_id = answer.get_json()["id"]
-                shift_ids.append(shift_id)
-                for row in group:
-                    placed = client.post(f"/api/v1/shifts/{shift_id}/assign", headers=headers,
-                                         json={"volunteer_id": row.volunteer_id, "role": "primary"})
-                    if placed.status_code == 201:
-                        assignments[row.volunteer_id] = placed.get_json()["id"]
-                    else:
-                        refused[f"{placed.status_code} {(placed.get_json() or {}).get('code')}"] += 1
+        for part in placed_parts:
+            for reason, n in part["refused"].items():
+                refused[reason] += n
+        shifts = len(shift_ids)
         timings["shifts_assignments_s"] = time.perf_counter() - mark
         starts_at = utcnow() + timedelta(seconds=starts_in + 59)
         starts_at = starts_at.replace(second=0, microsecond=0)
@@ -247,6 +278,7 @@ def main() -> int:
     planning.add_argument("--token-hours", type=float, default=4)
     planning.add_argument("--organisers", type=int, default=20)
     planning.add_argument("--out", type=Path, required=True)
+    planning.add_argument("--jobs", type=int, default=2, help="processes placing the volunteers")
     args = parser.parse_args()
     if args.step == "seed":
         if args.seed == "small":
@@ -260,7 +292,7 @@ def main() -> int:
                 raise SystemExit("--seed city needs bench/city_seed.py, which is not in this checkout yet")
             return subprocess.call([sys.executable, str(city)])
         return 0
-    result = plan(args.volunteers, args.starts_in, args.token_hours, args.organisers)
+    result = plan(args.volunteers, args.starts_in, args.token_hours, args.organisers, max(1, args.jobs))
     args.out.write_text(json.dumps(result, ensure_ascii=False))
     summary = {k: v for k, v in result.items() if k not in ("volunteers", "organisers")}
     print(json.dumps({**summary, "organisers": len(result["organisers"])}, ensure_ascii=False))

@@ -88,8 +88,10 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(f"CPU seconds during the load: {cpu} over {result.get('load_seconds')} s")
     per_endpoint = result.get("cpu_per_endpoint") or {}
     if per_endpoint:
-        lines += ["", "| endpoint alone | req/s | gunicorn CPU ms/req | PostgreSQL CPU ms/req |", "|---|---:|---:|---:|"]
+        lines += ["", "| endpoint alone | 2xx | other | req/s | gunicorn CPU ms/req | PostgreSQL CPU ms/req |",
+                  "|---|---:|---:|---:|---:|---:|"]
         for name, f in per_endpoint.items():
             c = f["cpu_ms_per_request"]
-            lines.append(f"| {name} | {f['rps']} | {c.get('gunicorn')} | {c.get('postgres')} |")
+            lines.append(f"| {name} | {f['requests_2xx']} | {f['other']} | {f['rps']} | {c.get('gunicorn')} | "
+                         f"{c.get('postgres')} |")
     return "\n".join(lines)

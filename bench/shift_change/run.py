@@ -2,8 +2,8 @@
 
 Usage (from the repository root; ``make bench-shift-change`` installs the ``bench`` extra first)::
 
-    make bench-shift-change ARGS="--volunteers 10000 --minutes 10 --checkin-window 600 \\
-        --restart-postgres-at 240 --stop-broker-at 360 --broker-down-seconds 60"
+    make bench-shift-change ARGS="--volunteers 10000 --minutes 20 --checkin-window 600 --checkout-window 300 \\
+        --restart-postgres-at 420 --stop-broker-at 900 --broker-down-seconds 60"
     .venv/bin/python bench/shift_change/run.py --volunteers 500 --minutes 3      # a quick one
 
 1. Starts, in a temporary directory: a PostgreSQL instance of its own (port ``--pg-port``, 55432),
@@ -15,7 +15,8 @@ Usage (from the repository root; ``make bench-shift-change`` installs the ``benc
    assignments through the API (their pushes go to the outbox), devices, consents, tokens.
 3. Runs Locust headless (``locustfile.py``) for ``--minutes``: ``--volunteers`` phones spawned
    evenly over ``--checkin-window`` seconds (each checks in as it starts), track batches every
-   30 s, schedule and inbox reads, check-outs over the last fifth of the run; organisers open coverage views.
+   30 s, schedule and inbox reads, check-outs over ``--checkout-window`` seconds (default the last
+   fifth of the run) ending 15 s before its end; organisers open coverage views.
    Meanwhile: the outbox is sampled every 5 s; ``--restart-postgres-at S`` restarts PostgreSQL
    (``pg_ctl restart -m fast``); ``--stop-broker-at S`` stops the broker for
    ``--broker-down-seconds`` (``rabbitmqctl stop_app``, then ``start_app``).
@@ -49,7 +50,7 @@ sys.path[:0] = [str(ROOT), str(HERE.parent)]
 
 import sqlalchemy as sa  # noqa: E402
 from checks import OutboxSampler, read_acks, table_sizes, verify_acks, verify_pushes  # noqa: E402
-from cpu import endpoint_phases, spent, tree_ticks  # noqa: E402
+from cpu import endpoint_phases, spent, tree_ticks, wait_idle  # noqa: E402
 from report import markdown, read_locust, status_of  # noqa: E402
 from services import (  # noqa: E402
     BIN,
@@ -111,8 +112,8 @@ class Faults(threading.Thread):
 def run_locust(args: argparse.Namespace, port: int, work_path: Path, out: Path, started_at: float,
                organisers: int) -> subprocess.Popen[bytes]:
     window = max(1.0, args.checkin_window)
-    # Check-outs spread over the last fifth of the run (at most 5 minutes), done 15 s before its end.
-    checkout_window = min(300.0, args.minutes * 60 * 0.2)
+    # Check-outs spread over --checkout-window seconds, done 15 s before the run's end.
+    checkout_window = args.checkout_window
     env = {
         **os.environ, "SHIFT_CHANGE_WORK": str(work_path), "SHIFT_CHANGE_OUT": str(out),
         "SHIFT_CHANGE_CHECKOUT_AT": str(started_at + args.minutes * 60 - checkout_window - 15),
@@ -169,6 +170,9 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=4)
     parser.add_argument("--checkin-window", type=float, default=None,
                         help="seconds over which the volunteers arrive (default: 40%% of the run, at most 600)")
+    parser.add_argument("--checkout-window", type=float, default=None,
+                        help="seconds over which they check out, ending 15 s before the end (default: the "
+                             "last fifth of the run, at most 300)")
     parser.add_argument("--seed", choices=("small", "city"), default="small")
     parser.add_argument("--organisers", type=int, default=4, help="Locust users opening coverage views")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
@@ -189,6 +193,8 @@ def main() -> int:
         raise SystemExit("out of bounds: --volunteers [1, 100000], --minutes [1, 60]")
     if args.checkin_window is None:
         args.checkin_window = min(600.0, args.minutes * 60 * 0.4)
+    if args.checkout_window is None:
+        args.checkout_window = min(300.0, args.minutes * 60 * 0.2)
 
     work_dir = Path(tempfile.mkdtemp(prefix="shouwang-shift-change-"))
     os.chmod(work_dir, 0o755)  # the postgres and rabbitmq users enter it
@@ -274,6 +280,7 @@ def main() -> int:
         failures = judge(answers, acks, pushes)
         result["table_sizes"] = table_sizes(engine)
         if args.cpu_seconds > 0:
+            result["idle_wait_before_cpu_phases_s"] = wait_idle(processes["gunicorn"].pid)
             result["cpu_per_endpoint"] = endpoint_phases(port, work, spare, {k: roots[k] for k in ("gunicorn",
                                                                                                   "postgres")},
                                                          args.cpu_seconds)
