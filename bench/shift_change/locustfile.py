@@ -108,9 +108,8 @@ class Volunteer(Phone):
     wait_time = constant(0)
 
     def on_start(self) -> None:
-        self.item = next(_volunteers, None)
-        if self.item is not None:
-            self.token = self.item["token"]
+        self.item: dict[str, Any] = next(_volunteers, {})
+        self.token = self.item.get("token", "")
 
     def event(self) -> dict[str, Any]:
         return {"client_id": str(uuid.uuid4()), "lat": self.item["lat"], "lon": self.item["lon"],
@@ -146,7 +145,7 @@ class Volunteer(Phone):
 
     @task
     def shift(self) -> None:
-        if self.item is None:  # more Locust users than assignments: nothing to do
+        if not self.item:  # more Locust users than assignments: nothing to do
             gevent.sleep(3600)
             return
         rng = random.Random(self.item["assignment_id"])

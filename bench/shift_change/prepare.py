@@ -174,18 +174,26 @@ def plan(count: int, starts_in: float, token_hours: float, organisers: int, jobs
     from core.db import utcnow
     from core.extensions import db
     from grids.models import Area
-    from shifts.models import Shift
+    from shifts.models import LIVE_STATUSES, Assignment, Shift
     from volunteers.models import Volunteer
 
     timings: dict[str, float] = {}
     mark = time.perf_counter()
     app = create_app()
     with app.app_context():
+        # On a seed with a schedule of its own (the city's: every grid a shift a day), leave out
+        # whoever already holds a place around tonight: the app would refuse them (shift_overlap).
+        busy = (
+            sa.select(Assignment.id)
+            .join(Shift, Shift.id == Assignment.shift_id)
+            .where(Assignment.volunteer_id == Volunteer.id, Assignment.status.in_(LIVE_STATUSES),
+                   Shift.ends_at > utcnow() - timedelta(hours=12), Shift.starts_at < utcnow() + timedelta(hours=18))
+        )
         volunteers = db.session.execute(
             sa.select(Volunteer.id.label("volunteer_id"), Volunteer.user_id, Volunteer.home_grid_id,
                       Area.path.label("grid_path"), Area.boundary)
             .join(Area, Area.id == Volunteer.home_grid_id)
-            .where(Volunteer.status == "active", Area.boundary.is_not(None))
+            .where(Volunteer.status == "active", Area.boundary.is_not(None), ~sa.exists(busy))
             .order_by(Volunteer.id).limit(count)
         ).all()
         if len(volunteers) < count:
@@ -285,12 +293,14 @@ def main() -> int:
             from seed_small import seed
             print(json.dumps(seed(args.volunteers), ensure_ascii=False))
         else:
-            # bench/city_seed.py (another branch) seeds 包头 with 45,000 volunteers; run it as documented there.
+            # bench/city_seed.py (issue19-city) seeds 包头 with 45,000 volunteers and runs the migrations
+            # itself, with this INSTANCE_PATH (national ids are encrypted with its key).
+            import os
             import subprocess
-            city = HERE.parent / "city_seed.py"
-            if not city.exists():
+            if not (HERE.parent / "city_seed.py").exists():
                 raise SystemExit("--seed city needs bench/city_seed.py, which is not in this checkout yet")
-            return subprocess.call([sys.executable, str(city)])
+            return subprocess.call([sys.executable, "-m", "bench.city_seed", "--url", os.environ["DATABASE_URL"]],
+                                   cwd=HERE.parents[1])
         return 0
     result = plan(args.volunteers, args.starts_in, args.token_hours, args.organisers, max(1, args.jobs))
     args.out.write_text(json.dumps(result, ensure_ascii=False))
