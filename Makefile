@@ -6,7 +6,7 @@ export FLASK_APP := app:create_app
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint typecheck install install-test translations translations-extract translations-update translations-init browser shell-tools cjk-font pdf-tools upgrade serve worker bench bench-autofill bench-checkin bench-notifications bench-leaderboard bench-reports clean
+.PHONY: run test lint typecheck install install-test translations translations-extract translations-update translations-init browser shell-tools cjk-font pdf-tools upgrade serve worker bench bench-autofill bench-checkin bench-notifications bench-leaderboard bench-reports bench-shift-change clean
 
 # The installer: uv (from PyPI, into the virtualenv) when it can be had, about five times faster
 # than pip on a cold machine; pip otherwise, or always with INSTALLER=pip. uv does not read pip's
@@ -188,3 +188,9 @@ bench-autofill: install
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .hypothesis .mypy_cache
+
+## bench-shift-change: a city at shift change under Locust with faults (bench/shift_change/run.py; installs the
+## bench extra; bench/README.md gives the full run's ARGS). ARGS="--volunteers 1000 --minutes 6 --restart-postgres-at 150"
+bench-shift-change: install
+	$(call install_packages,.[bench])
+	$(BIN)/python bench/shift_change/run.py $(ARGS)
