@@ -172,9 +172,10 @@ def seed(args: argparse.Namespace) -> dict[str, Any]:
             for statement in restore:
                 connection.execute(sa.text(statement))
                 bar.update(1)
-            set_sequences(connection)
         with run.phase("managers"):
             managers = make_managers(connection, shape)
+            # After every row with an id of the seed's own: the app's next user, shift, … takes the next id.
+            set_sequences(connection)
         with run.phase("leaderboards", 2) as bar:
             connection.execute(sa.text(
                 f"ALTER TABLE leaderboard_totals DISABLE TRIGGER {leaderboards_totals.GRID_TRIGGER}"

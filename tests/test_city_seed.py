@@ -131,3 +131,18 @@ def test_history_lies_in_its_months_partitions_with_its_keys(seeded: tuple[dict,
     assert stray == {"track_points": 0, "notifications": 0}
     assert months > 1
     assert keyed > 0 and kept == keyed
+
+
+def test_the_apps_next_rows_take_fresh_ids(seeded: tuple[dict, sa.Engine]) -> None:
+    """The seed writes its own ids: every sequence must be past them, or the app's first new user
+    (or shift, patrol, …) after a seed fails on its primary key."""
+    _, engine = seeded
+    behind = []
+    with engine.connect() as connection:
+        for table in ("areas", "users", "volunteers", "shifts", "shift_assignments", "patrols", "notifications"):
+            last, highest = connection.execute(sa.text(
+                f"SELECT (SELECT last_value FROM {table}_id_seq), (SELECT max(id) FROM {table})"
+            )).one()
+            if highest is not None and last < highest:
+                behind.append((table, last, highest))
+    assert behind == []
