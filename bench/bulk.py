@@ -56,5 +56,7 @@ def drop_secondary(connection: sa.Connection, tables: tuple[str, ...]) -> list[s
             restore.append(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
         for name, definition in indexes:
             connection.execute(sa.text(f'DROP INDEX "{name}"'))
-            restore.append(definition)
+            # A partitioned table's index reads back as "ON ONLY": made so, it would stay invalid
+            # with no index on any partition. Made on the table, it is made on every partition.
+            restore.append(definition.replace(" ON ONLY ", " ON ", 1))
     return restore
