@@ -105,3 +105,33 @@ def _common_ancestor(grids: Sequence[Area]) -> Area | None:
         return grids[0]
     path = common_ancestor([grid.path for grid in grids])
     return None if path is None else db.session.scalar(sa.select(Area).where(Area.path == path))
+
+
+GridDays = tuple[Area, dict[date, set[str]]]
+
+
+def grid_batches(items: list[GridDays]) -> Iterator[list[GridDays]]:
+    """The grids to recompute together: one time zone (a series' days are its local days), at most
+    ``GRID_BATCH`` of them, and at most ``BATCH_GRID_DAYS`` grid days in their series (the batch's
+    grids × the days from its first to its last: one grid's far-off day widens every grid's
+    series). A transaction that touched hundreds of grids (an auto-fill applied, a volunteer's
+    history recounted) then costs a few queries per section, not a few per grid."""
+    by_zone: dict[str, list[GridDays]] = defaultdict(list)
+    for grid, days in items:
+        by_zone[grid.timezone].append((grid, days))
+    for group in by_zone.values():
+        group.sort(key=lambda item: (min(item[1]), item[0].id))
+        batch: list[GridDays] = []
+        first = last = date.min
+        for grid, days in group:
+            if batch:
+                span = (max(last, max(days)) - first).days + 1
+                if len(batch) >= GRID_BATCH or (len(batch) + 1) * span > BATCH_GRID_DAYS:
+                    yield batch
+                    batch = []
+            if not batch:
+                first, last = min(days), max(days)
+            batch.append((grid, days))
+            last = max(last, max(days))
+        if batch:
+            yield batch

@@ -6,8 +6,8 @@ entry, a service record, a move or a zone change; :func:`affected` turns a batch
 grid days (with the sections each needs) and the volunteer months they touch, old and new place
 alike (a shift moved to another day changes both days). :func:`recompute` then recomputes exactly
 those from the lower tables through the live report queries (one definition of every figure), one
-series query per section for the days of many grids at once (:func:`_grid_batches`), and writes
-them back in one executemany per set of columns. (One query per grid and section made an applied
+series query per section for the days of many grids at once (``figures.grid_batches``), and
+writes them back in one executemany per set of columns. (One query per grid and section made an applied
 auto-fill plan over 500 grids spend half a minute in its commit.)
 
 A row that comes to zero stays (a row another transaction waits to lock must not vanish under
@@ -39,7 +39,7 @@ from grids.models import Area
 from patrols.models import Patrol
 from patrols.reports.models import Report
 from reports.participation.subsets import served_patrols
-from reports.rollups.figures import BATCH_GRID_DAYS, GRID_BATCH, GridDayKey, grids_day_figures
+from reports.rollups.figures import GridDayKey, GridDays, grid_batches, grids_day_figures
 from reports.rollups.models import SECTION_COLUMNS, GridDay, GridDayBadge, RollupChange, VolunteerMonth
 from rewards.awarding.models import ServiceRecord
 from rewards.badges.models import VolunteerBadge
@@ -245,39 +245,9 @@ def recompute(work: Affected) -> None:
     for (grid_id, day), sections in grid_days.items():
         by_grid[grid_id][day] = sections
     grids = {area.id: area for area in db.session.scalars(sa.select(Area).where(Area.id.in_(list(by_grid))))}
-    for batch in _grid_batches([(grids[grid_id], days) for grid_id, days in by_grid.items() if grid_id in grids]):
+    for batch in grid_batches([(grids[grid_id], days) for grid_id, days in by_grid.items() if grid_id in grids]):
         _write_grid_days(batch)
     _write_volunteer_months(months, work.volunteers)
-
-
-GridDays = tuple[Area, dict[date, set[str]]]
-
-
-def _grid_batches(items: list[GridDays]) -> Iterator[list[GridDays]]:
-    """The grids to recompute together: one time zone (a series' days are its local days), at most
-    ``GRID_BATCH`` of them, and at most ``BATCH_GRID_DAYS`` grid days in their series (the batch's
-    grids × the days from its first to its last: one grid's far-off day widens every grid's
-    series). A transaction that touched hundreds of grids (an auto-fill applied, a volunteer's
-    history recounted) then costs a few queries per section, not a few per grid."""
-    by_zone: dict[str, list[GridDays]] = defaultdict(list)
-    for grid, days in items:
-        by_zone[grid.timezone].append((grid, days))
-    for group in by_zone.values():
-        group.sort(key=lambda item: (min(item[1]), item[0].id))
-        batch: list[GridDays] = []
-        first = last = date.min
-        for grid, days in group:
-            if batch:
-                span = (max(last, max(days)) - first).days + 1
-                if len(batch) >= GRID_BATCH or (len(batch) + 1) * span > BATCH_GRID_DAYS:
-                    yield batch
-                    batch = []
-            if not batch:
-                first, last = min(days), max(days)
-            batch.append((grid, days))
-            last = max(last, max(days))
-        if batch:
-            yield batch
 
 
 def _lock_grid_days(keys: list[GridDayKey]) -> None:
@@ -313,7 +283,7 @@ def _lock_volunteer_months(keys: list[VolunteerMonthKey], volunteers: list[int])
 
 
 def _write_grid_days(batch: list[GridDays]) -> None:
-    """Recompute and write one batch of :func:`_grid_batches`: each grid day's sections, in one
+    """Recompute and write one batch of ``figures.grid_batches``: each grid day's sections, in one
     executemany per set of columns."""
     sections = set().union(*(day_sections for _, days in batch for day_sections in days.values()))
     first = min(min(days) for _, days in batch)
