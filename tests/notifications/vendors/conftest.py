@@ -24,6 +24,7 @@ from notifications.delivery.push import close_providers
 from notifications.delivery.service import deliver_due
 from notifications.devices.models import Device
 from notifications.models import Notification, PushStatus
+from notifications.quiet_hours.models import NotificationSettings
 from notifications.service import notify
 from tests import factories
 from tests.push_servers.honor import FakeHonor
@@ -161,7 +162,15 @@ def vendor(request: pytest.FixtureRequest, app: Flask, monkeypatch: pytest.Monke
 
 
 def make_recipient() -> User:
-    return factories.make_user("volunteer", factories.make_area(AreaLevel.CITY))
+    """A volunteer without quiet hours: these tests are about the channels, and a default user's
+    pushes wait for 07:00 in Shanghai when the suite runs in the evening there (14:00–23:00 UTC),
+    which moved the simulated delivery clock, and so ``pushed_at``, hours ahead of the test's."""
+    user = factories.make_user("volunteer", factories.make_area(AreaLevel.CITY))
+    db.session.add(
+        NotificationSettings(user_id=user.id, quiet_hours_enabled=False, quiet_start_minute=1320, quiet_end_minute=420)
+    )
+    db.session.flush()
+    return user
 
 
 def new_token() -> str:
