@@ -276,19 +276,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_ready(server: subprocess.Popen, port: int) -> None:
-    for _ in range(150):
+def wait_ready(server: subprocess.Popen, port: int, seconds: float = 30) -> None:
+    """Until gunicorn on ``port`` answers ``/readyz`` 200; exits if it dies or takes longer than ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise SystemExit("gunicorn exited early")
+            raise SystemExit("gunicorn exited early (see its log)")
         try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             connection.request("GET", "/readyz")
             if connection.getresponse().status == 200:
                 return
         except OSError:
             pass
         time.sleep(0.2)
-    raise SystemExit(f"gunicorn did not become ready on port {port}")
+    raise SystemExit(f"gunicorn not ready on port {port} after {seconds:g}s")
 
 
 def stop(server: subprocess.Popen) -> None:

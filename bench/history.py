@@ -44,7 +44,8 @@ ROOT = HERE.parent
 sys.path[:0] = [str(ROOT), str(HERE), str(HERE / "shift_change")]
 
 import sqlalchemy as sa  # noqa: E402
-from services import start_gunicorn, wait_ready  # noqa: E402  (bench/shift_change)
+from checkin import free_port, wait_ready  # noqa: E402  (bench/)
+from services import start_gunicorn  # noqa: E402  (bench/shift_change)
 from stats import CpuMeter, Phase, percentile, stop_group  # noqa: E402  (bench/)
 
 SERVER = "postgresql://postgres@127.0.0.1:5432"
@@ -257,9 +258,9 @@ def main() -> int:
     meters: dict[str, CpuMeter] = {}
     try:
         for name in DATABASES:
-            port = _free_port()
+            port = free_port()
             servers[name] = start_gunicorn(port, args.workers, environment(name), (work_dir / f"gunicorn-{name}.log").open("ab"))
-            wait_ready(servers[name], port)
+            wait_ready(servers[name], port, seconds=60)
             drivers[name] = Driver(port, works[name])
             meters[name] = CpuMeter(servers[name].pid, f"bench_history_{name}")
         for name, driver in drivers.items():  # warm-up: each worker's connections, caches, prepared plans
@@ -291,14 +292,6 @@ def main() -> int:
     if failed:
         print("FAILED: non-2xx answers or acknowledged check-ins missing (see the JSON)", file=sys.stderr)
     return 2 if failed else 0
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 if __name__ == "__main__":

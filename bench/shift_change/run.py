@@ -49,6 +49,7 @@ ROOT = HERE.parents[1]
 sys.path[:0] = [str(ROOT), str(HERE.parent)]
 
 import sqlalchemy as sa  # noqa: E402
+from checkin import free_port, wait_ready  # noqa: E402  (bench/)
 from checks import OutboxSampler, read_acks, table_sizes, verify_acks, verify_pushes  # noqa: E402
 from cpu import endpoint_phases, spent, tree_ticks, wait_idle  # noqa: E402
 from report import markdown, read_locust, status_of  # noqa: E402
@@ -61,19 +62,10 @@ from services import (  # noqa: E402
     remove_tree,
     start_celery,
     start_gunicorn,
-    wait_ready,
 )
 
 DATABASE = "shouwang_load"
 SPARE = 600  # assignments beyond --volunteers, for the isolated check-in phase of the CPU figures
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Faults(threading.Thread):
@@ -221,7 +213,7 @@ def main() -> int:
         port = free_port()
         processes["gunicorn"] = start_gunicorn(port, args.workers, env, log)
         processes["celery"] = start_celery(args.celery_concurrency, env, log)
-        wait_ready(processes["gunicorn"], port)
+        wait_ready(processes["gunicorn"], port, seconds=60)
 
         # The shifts start a minute or two after the load begins (prepare.py moves them there at its end).
         since = datetime.now(UTC)

@@ -191,22 +191,6 @@ def start_celery(concurrency: int, env: dict[str, str], log: IO[bytes]) -> subpr
     )
 
 
-def wait_ready(process: subprocess.Popen[bytes], port: int, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit("gunicorn exited early (see gunicorn.log in the run directory)")
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/readyz")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit(f"gunicorn not ready on port {port} after {seconds:g}s")
-
-
 class FcmServer:
     """``python -m tests.push_servers.serve fcm`` in a process of its own; it serves until stdin closes."""
 
