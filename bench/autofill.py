@@ -10,7 +10,7 @@ sub-districts, "10k" is 10,000 × 50,000 in 100; two weeks. "standard" shifts st
 patrol times; "staggered" ones at any quarter hour, 2-4 h long, which makes clashes that the flow's
 cliques miss (the repair rounds' hard case). Each case is solved ``--repeat`` times as the endpoint
 would (``shifts.autofill.solver.solve``), checked rule by rule
-(``shifts.autofill.model.violations``) and for determinism, and its places filled are compared with
+(``shifts.autofill.checks.violations``) and for determinism, and its places filled are compared with
 upper bounds on the optimum of the same model: the flow relaxation's maximum (no plan can fill more)
 and, with ``--exact-seconds``, CP-SAT on the exact model (best plan found and its bound, 2 workers,
 wall-clock limit).
@@ -53,8 +53,8 @@ sys.path.insert(0, str(ROOT))
 import ortools  # noqa: E402
 
 from bench.autofill_data import SHAPES, generate  # noqa: E402
+from shifts.autofill.checks import violations  # noqa: E402
 from shifts.autofill.exact import exact_max_places  # noqa: E402
-from shifts.autofill.model import violations  # noqa: E402
 from shifts.autofill.solver import solve  # noqa: E402
 
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/test_bench"
@@ -66,11 +66,16 @@ def load_baseline(revision: str) -> ModuleType:
     package = root / "autofill_baseline"
     package.mkdir()
     (package / "__init__.py").write_text("")
-    for name in ("model", "exact", "solver"):
-        source = subprocess.run(
-            ["git", "show", f"{revision}:shifts/autofill/{name}.py"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout
-        (package / f"{name}.py").write_text(source.replace("shifts.autofill.", "autofill_baseline."))
+    # The planner's modules at any revision: state, flow and checks were split out of model and
+    # solver later, so a module the revision does not have is left out.
+    for name in ("model", "exact", "solver", "state", "flow", "checks"):
+        shown = subprocess.run(
+            ["git", "show", f"{revision}:shifts/autofill/{name}.py"], cwd=ROOT, capture_output=True, text=True
+        )
+        if shown.returncode != 0 and name in ("state", "flow", "checks"):
+            continue
+        shown.check_returncode()
+        (package / f"{name}.py").write_text(shown.stdout.replace("shifts.autofill.", "autofill_baseline."))
     sys.path.insert(0, str(root))
     return importlib.import_module("autofill_baseline.solver")
 

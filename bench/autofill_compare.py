@@ -29,13 +29,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.autofill import load_baseline  # noqa: E402
+from shifts.autofill.checks import violations  # noqa: E402
 from shifts.autofill.model import (  # noqa: E402
     Problem,
     ShiftInput,
     VolunteerInput,
     find_pairs,
     local_week,
-    violations,
 )
 from shifts.autofill.solver import solve  # noqa: E402
 

@@ -32,8 +32,9 @@ from core.extensions import db
 from grids.models import Area
 from grids.service import referenced_area
 from shifts import rules, signals
+from shifts.autofill.checks import recheck
 from shifts.autofill.load import Loaded, load, volunteers_of
-from shifts.autofill.model import RANK_NAMES, Problem, ShiftInput, epoch_minutes, epoch_minutes_ceil, recheck
+from shifts.autofill.model import RANK_NAMES, Problem, ShiftInput, epoch_minutes, epoch_minutes_ceil
 from shifts.autofill.schemas import AutofillRequestInput
 from shifts.autofill.solver import Plan, solve
 from shifts.models import Assignment, AssignmentRole, AssignmentSource, AssignmentStatus, Shift, ShiftStatus

@@ -17,6 +17,7 @@ from core.db import utcnow
 from core.extensions import db
 from shifts import signals
 from shifts.autofill import service
+from shifts.autofill.checks import violations
 from shifts.autofill.exact import exact_max_places
 from shifts.autofill.model import (
     BALANCE_STEP,
@@ -27,7 +28,6 @@ from shifts.autofill.model import (
     VolunteerInput,
     epoch_minutes,
     find_pairs,
-    violations,
     weekly_windows,
 )
 from shifts.autofill.solver import solve
