@@ -127,7 +127,9 @@ def solver_case(
             before_seconds=[round(s, 3) for s in before_seconds], before_median_s=round(statistics.median(before_seconds), 3),
             before_cpu_seconds=[round(s, 3) for s in before_cpu], before_median_cpu_s=round(statistics.median(before_cpu), 3),
             before_filled=len(before.places), before_flow_bound=before.report.upper_bound,
-            same_plan=before.places == plan.places,
+            # As tuples: the baseline's PlannedPlace is another class, so the dataclasses never compare equal.
+            same_plan=[dataclasses.astuple(place) for place in before.places]
+            == [dataclasses.astuple(place) for place in plan.places],
         )
     bound = plan.report.upper_bound
     if exact_seconds > 0:
