@@ -22,9 +22,10 @@ from core.extensions import db
 from core.fields import written_instant
 from patrols.models import Patrol
 from patrols.privacy.retention import purge_track_points
+from patrols.tracks.fold import EMPTY_TRACK, TrackFold, analyse_track, extend_track
 from patrols.tracks.models import TrackPoint
 from patrols.tracks.schemas import device_instant
-from patrols.tracks.service import EMPTY_TRACK, TrackFold, analyse_track, extend_track, recount
+from patrols.tracks.service import recount
 from tests import factories
 from tests.patrols.test_tracks import LAT0, LON0, STEP_LAT, track_url, walk
 

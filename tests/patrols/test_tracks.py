@@ -16,8 +16,8 @@ from core.extensions import db
 from core.geo import haversine_m
 from patrols.models import Patrol
 from patrols.privacy.retention import purge_track_points
+from patrols.tracks.fold import analyse_track
 from patrols.tracks.models import TrackPoint
-from patrols.tracks.service import analyse_track
 from tests import factories
 from tests.problems import assert_problem
 

@@ -36,8 +36,9 @@ from patrols.checkpoints import service as checkpoints
 from patrols.checkpoints.models import Checkpoint, CheckpointScan
 from patrols.models import Patrol
 from patrols.reports.models import MAX_PHOTOS, Report, ReportEvent, ReportPhoto
+from patrols.tracks.fold import analyse_track
 from patrols.tracks.models import TrackPoint
-from patrols.tracks.service import analyse_track, recount
+from patrols.tracks.service import recount
 from tests import factories, races
 
 pytestmark = pytest.mark.committing
