@@ -15,8 +15,8 @@ through werkzeug's test client (no HTTP server: the figure is the request's own 
   summary, the commit);
 - ``floor``: ``floor_app`` (``bench/track_batch_floor.py``), a hand-written WSGI callable doing the
   same work and nothing more in plain psycopg on the same tables (never served by the product):
-  PyJWT, the session row, the assignment with its shift and the live consent (``FOR SHARE``) in one statement, the points
-  checked as the API checks them, the patrol row upserted and locked in one statement, the points
+  PyJWT, the session row, the assignment with its shift and the live consent (``FOR SHARE``) in one
+  statement, the points checked as the API checks them, the patrol row upserted and locked in one statement, the points
   inserted over binary arrays with duplicates ignored, the summary folded from where the patrol's
   stored fold stands (a recount when a new point comes before the stored ones), one UPDATE, COMMIT;
 - ``bare``: ``GET /healthz`` of the product (the framework's cost).
