@@ -20,6 +20,7 @@ from core.extensions import api, db, jwt, limiter, migrate
 from core.logs import configure_logging
 from core.metrics import init_metrics
 from core.observability import init_observability
+from core.overload import init_overload
 from core.partitions import include_in_autogenerate
 from core.request_input import RequestJSONProvider, init_request_input
 from core.tasks import init_celery
@@ -78,6 +79,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         package.init_app(app)
     init_metrics(app)  # GET /metrics for operators, outside the API document
     init_observability(app)  # request ids, access log, request metrics; the outermost WSGI layer
+    init_overload(app)  # before any other hook: a request its client no longer waits for does no work
     _refuse_oversized_bodies(app)
     init_request_input(app)
     _register_transaction_boundary(app)

@@ -57,6 +57,11 @@ SETTINGS: tuple[Setting, ...] = (
         "JWT_REFRESH_TOKEN_EXPIRES", "REFRESH_TOKEN_DAYS", "days", 30,
         "lifetime of a refresh token, in days (refresh never extends a login past `SESSION_ABSOLUTE_DAYS`)",
     ),
+    integer(
+        "REQUEST_QUEUE_TIMEOUT_SECONDS", 20,
+        "a request the balancer's `X-Request-Start` shows waiting longer than this is answered 503 "
+        "`overloaded` with `Retry-After` before any work (set it below the phones' HTTP timeout; `0`: off)",
+    ),
     integer("IDEMPOTENCY_TTL_HOURS", 24, "how long an `Idempotency-Key` is remembered (its replay kept)"),
     integer("IDEMPOTENCY_PURGE_MINUTES", 60, "how often beat forgets older `Idempotency-Key` records"),
     # Monthly partitions of the growing tables on PostgreSQL (core/partitions.py, docs/partitioning.md).

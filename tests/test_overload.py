@@ -1,0 +1,96 @@
+"""Requests that waited in the balancer's queue longer than their client waits are shed: 503
+``overloaded`` with Retry-After, before any work, nothing written (core/overload.py)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from core.extensions import db
+from core.idempotency import IdempotencyRecord
+from core.overload import REQUESTS_SHED, queued_at, waited_too_long
+from patrols.models import Patrol
+from tests.patrols.test_presence import check_in, event, on_shift
+from tests.problems import assert_problem
+
+LIMIT = 20.0
+
+
+@pytest.mark.parametrize(
+    ("header", "moment"),
+    [
+        ("t=1765000000.123", 1765000000.123),  # nginx ${msec}: seconds
+        ("t=1765000000123", 1765000000.123),  # milliseconds
+        ("t=1765000000123456", 1765000000.123456),  # microseconds (Apache %t)
+        ("1765000000.5", 1765000000.5),  # no "t="
+        (" t=1765000000 ", 1765000000.0),
+    ],
+)
+def test_the_queue_start_is_read_in_seconds_milliseconds_or_microseconds(header: str, moment: float) -> None:
+    assert queued_at(header) == pytest.approx(moment, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "header", ["", "t=", "t=abc", "t=-5", "t=0", "t=nan", "t=inf", "t=1e400", "t=" + "9" * 40, "t=1,5", "\ud800"]
+)
+def test_an_unreadable_queue_start_is_no_moment(header: str) -> None:
+    assert queued_at(header) is None
+
+
+def test_a_request_is_shed_only_past_the_limit_to_the_millisecond() -> None:
+    queued = 1765000000.0
+    assert not waited_too_long(f"t={queued}", queued + LIMIT, LIMIT)  # exactly the limit: still in time
+    assert waited_too_long(f"t={queued}", queued + LIMIT + 0.001, LIMIT)
+    assert not waited_too_long(f"t={queued}", queued + LIMIT + 1, 0)  # 0: off
+    assert not waited_too_long(f"t={queued}", queued - 60, LIMIT)  # in the future: another machine's clock
+    assert not waited_too_long(None, queued + 3600, LIMIT)
+    assert not waited_too_long("t=garbage", queued + 3600, LIMIT)
+
+
+def _queued(seconds_ago: float) -> dict[str, str]:
+    return {"X-Request-Start": f"t={time.time() - seconds_ago:.3f}"}
+
+
+def test_a_check_in_that_waited_too_long_is_refused_before_any_work_and_the_retry_goes_through(
+    client, tree, app, monkeypatch
+) -> None:
+    monkeypatch.setitem(app.config, "REQUEST_QUEUE_TIMEOUT_SECONDS", LIMIT)
+    _shift, volunteer, assignment = on_shift(tree.grid_a)
+    body = event()
+    shed_before = REQUESTS_SHED._value.get()
+
+    late = check_in(client, volunteer, assignment, body, **{"Idempotency-Key": "k-1", **_queued(LIMIT + 5)})
+
+    assert_problem(late, 503, "overloaded")
+    assert late.headers["Retry-After"] == "5"
+    assert REQUESTS_SHED._value.get() == shed_before + 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Patrol)) == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(IdempotencyRecord)) == 0
+
+    retried = check_in(client, volunteer, assignment, body, **{"Idempotency-Key": "k-1", **_queued(0.2)})
+
+    assert retried.status_code == 200, retried.get_json()
+    assert "Idempotent-Replayed" not in retried.headers
+    assert retried.get_json()["check_in"]["client_id"] == body["client_id"]
+
+
+def test_requests_in_time_without_the_header_or_with_shedding_off_are_served(client, tree, app, monkeypatch) -> None:
+    monkeypatch.setitem(app.config, "REQUEST_QUEUE_TIMEOUT_SECONDS", LIMIT)
+    assert client.get("/healthz", headers=_queued(LIMIT - 5)).status_code == 200
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/healthz", headers={"X-Request-Start": "t=not-a-time"}).status_code == 200
+    assert client.get("/healthz", headers=_queued(-120)).status_code == 200  # a clock ahead of ours
+    assert_problem(client.get("/healthz", headers=_queued(LIMIT + 1)), 503, "overloaded")
+
+    monkeypatch.setitem(app.config, "REQUEST_QUEUE_TIMEOUT_SECONDS", 0)
+    assert client.get("/healthz", headers=_queued(3600)).status_code == 200
+
+
+def test_the_shed_answer_is_in_the_callers_language(client, app, monkeypatch) -> None:
+    monkeypatch.setitem(app.config, "REQUEST_QUEUE_TIMEOUT_SECONDS", LIMIT)
+    answer = client.get("/healthz", headers={**_queued(LIMIT + 1), "Accept-Language": "zh-CN"})
+    body = assert_problem(answer, 503, "overloaded")
+    assert answer.headers["Content-Language"] == "zh"
+    assert body["title"] != "The service is overloaded; try again shortly"
