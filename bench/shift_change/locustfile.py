@@ -44,6 +44,8 @@ CHECKOUT_WINDOW = float(os.environ.get("SHIFT_CHANGE_CHECKOUT_WINDOW", "60"))
 TRACK_SECONDS = float(os.environ.get("SHIFT_CHANGE_TRACK_SECONDS", "30"))
 MAX_TRIES = 30  # a phone keeps retrying a 503; at Retry-After 1 s this outlasts a database restart
 PLANT_LOST_ACK = os.environ.get("SHIFT_CHANGE_PLANT") == "lost-ack"
+#: Stand in for a balancer: stamp when each try was sent, so the app sheds what waited too long.
+STAMP_QUEUE_START = os.environ.get("SHIFT_CHANGE_STAMP_QUEUE_START") == "1"
 TIMEOUT = 30.0  # seconds: an answer later than this is a hang, counted as such
 
 _volunteers = iter(WORK["volunteers"])
@@ -80,6 +82,8 @@ class Phone(FastHttpUser):
             headers["Idempotency-Key"] = key
         status, answer = 0, None
         for _ in range(MAX_TRIES):
+            if STAMP_QUEUE_START:
+                headers["X-Request-Start"] = f"t={time.time():.3f}"
             with self.client.request(method, path, name=name, json=body, headers=headers,
                                      catch_response=True) as response:
                 status = response.status_code or 0

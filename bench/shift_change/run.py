@@ -112,6 +112,7 @@ def run_locust(args: argparse.Namespace, port: int, work_path: Path, out: Path, 
         "SHIFT_CHANGE_CHECKOUT_WINDOW": str(checkout_window),
         "SHIFT_CHANGE_ORGANISERS": str(organisers),
         **({"SHIFT_CHANGE_PLANT": "lost-ack"} if args.plant_lost_ack else {}),
+        **({"SHIFT_CHANGE_STAMP_QUEUE_START": "1"} if args.stamp_queue_start else {}),
     }
     return subprocess.Popen(
         [str(BIN / "locust"), "-f", str(HERE / "locustfile.py"), "--headless", "--host", f"http://127.0.0.1:{port}",
@@ -178,6 +179,11 @@ def main() -> int:
     parser.add_argument("--amqp-port", type=int, default=5673)
     parser.add_argument("--redis-db", type=int, default=6)
     parser.add_argument("--keep", action="store_true", help="keep the run directory (logs, data)")
+    parser.add_argument(
+        "--stamp-queue-start", action="store_true",
+        help="phones stamp X-Request-Start on each try, as a balancer would: requests that waited longer than "
+        "REQUEST_QUEUE_TIMEOUT_SECONDS are shed (503 overloaded, retried after Retry-After)",
+    )
     parser.add_argument("--plant-lost-ack", action="store_true",
                         help="self-test: one acknowledged check-in names an event never sent; the run must fail")
     args = parser.parse_args()
