@@ -141,7 +141,10 @@ class StaticTokenCredential(credentials.Base):
 
 @dataclass
 class FcmProvider:
-    """FCM HTTP v1 through ``messaging.send_each``, on a firebase-admin App of its own, made lazily."""
+    """FCM HTTP v1 through ``messaging.send_each``, on a firebase-admin App of its own, made lazily.
+
+    Not ``send_each_async``: its httpx client sent 15-20 times fewer messages a second than
+    ``send_each`` in the same process (bench/fcm_clients.py, bench/README.md, issue 19)."""
 
     credential: credentials.Base
     project_id: str | None
