@@ -252,7 +252,7 @@ def _point_at(app: firebase_admin.App, base_url: str, pool_size: int) -> None:
 def read_environment_once(session: requests.Session, base_url: str) -> None:
     """Proxies and CA bundle for ``base_url`` read from the environment into ``session`` now, and
     not again: with ``trust_env`` requests looks them (and .netrc) up for every call, which cost
-    FCM's ``send_each`` a fifth of its messages a second on loopback (bench/README.md, issue 19).
+    FCM's ``send_each`` a quarter of its messages a second on loopback (bench/fcm_clients.py).
     A proxy set in the environment (closed networks reach the push services through one) is still
     used, NO_PROXY still honoured; .netrc is not read (an entry for the push host would replace
     the Authorization header)."""

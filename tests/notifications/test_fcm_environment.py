@@ -1,7 +1,7 @@
 """FCM's HTTP session reads the environment once (notifications/delivery/push.py,
 ``read_environment_once``), as the vendors' sessions do: a proxy set there still carries every push,
 NO_PROXY is still honoured, and a .netrc entry for the push host does not replace the bearer token.
-Reading it per call cost ``send_each`` a fifth of its throughput (bench/README.md, issue 19)."""
+Reading it per call cost ``send_each`` a quarter of its throughput (bench/README.md, issue 19)."""
 
 from __future__ import annotations
 
