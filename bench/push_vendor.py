@@ -259,7 +259,9 @@ def bare(calls: Bare, channel: str) -> tuple[float, int]:
     """The calls on one pooled session (as many connections as calls side by side): seconds, calls taken.
 
     The session is set up as our provider's is: the vendors' ``pooled_session`` (environment read
-    once), FCM's a plain one as firebase-admin's; so bare and ours differ by the outbox alone."""
+    once), FCM's a plain one as firebase-admin sets up its own (the issue's yardstick is a bare
+    ``send_each`` loop; since issue 19 our FCM provider reads the environment once, which this
+    plain session does not: bench/fcm_clients.py measures that difference alone)."""
     from notifications.delivery.vendors.base import pooled_session
 
     pool = max(calls.side_by_side, 1) + 2

@@ -37,6 +37,7 @@ from typing import Any, Protocol
 import firebase_admin
 import google.oauth2.credentials
 import requests.adapters
+import requests.utils
 from firebase_admin import credentials, exceptions, messaging
 from flask import Flask, current_app
 from urllib3.util import Retry
@@ -140,7 +141,10 @@ class StaticTokenCredential(credentials.Base):
 
 @dataclass
 class FcmProvider:
-    """FCM HTTP v1 through ``messaging.send_each``, on a firebase-admin App of its own, made lazily."""
+    """FCM HTTP v1 through ``messaging.send_each``, on a firebase-admin App of its own, made lazily.
+
+    Not ``send_each_async``: its httpx client sent 15-20 times fewer messages a second than
+    ``send_each`` in the same process (bench/fcm_clients.py, bench/README.md, issue 19)."""
 
     credential: credentials.Base
     project_id: str | None
@@ -231,6 +235,7 @@ def _point_at(app: firebase_admin.App, base_url: str, pool_size: int) -> None:
       and Retry-After, so here only a broken connection (e.g. a keep-alive connection the server
       closed) is retried at once. The connection pool holds a whole batch, so connections are
       reused from one send_each to the next.
+    - Environment: read once (:func:`read_environment_once`), as the vendors' sessions do.
     """
     service = messaging._get_messaging_service(app)
     base_url = base_url.rstrip("/")
@@ -241,6 +246,19 @@ def _point_at(app: firebase_admin.App, base_url: str, pool_size: int) -> None:
     )  # fmt: skip
     adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=retry)
     service._client.session.mount(base_url, adapter)
+    read_environment_once(service._client.session, base_url)
+
+
+def read_environment_once(session: requests.Session, base_url: str) -> None:
+    """Proxies and CA bundle for ``base_url`` read from the environment into ``session`` now, and
+    not again: with ``trust_env`` requests looks them (and .netrc) up for every call, which cost
+    FCM's ``send_each`` a quarter of its messages a second on loopback (bench/fcm_clients.py).
+    A proxy set in the environment (closed networks reach the push services through one) is still
+    used, NO_PROXY still honoured; .netrc is not read (an entry for the push host would replace
+    the Authorization header)."""
+    session.proxies.update(requests.utils.get_environ_proxies(base_url))
+    session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    session.trust_env = False
 
 
 def _delete(app: firebase_admin.App) -> None:

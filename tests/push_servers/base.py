@@ -15,6 +15,7 @@ any of them::
     server.go_down(); server.come_up()             # refuse connections (open ones dropped), then serve again
     server.stall(after=5); server.wait_stalled(1); server.release(drop=True)
     server.delivered("token-1"), server.delivered_tokens(), server.sent_to("token-1"), server.token_fetches
+    server.proxied["push.example:80"]             # calls it took as an HTTP proxy for that host
 
 :class:`Reply` is the vendor-neutral script of the vendor servers (each words it its own way);
 FCM and MiPush script their own literal answers (status and code) through the same machinery.
@@ -35,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Generic, TypeVar
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from requests.structures import CaseInsensitiveDict
 
@@ -123,7 +124,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # down: no answer (new connections are refused)
             return
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        answer = fake.route(self.path, CaseInsensitiveDict(self.headers.items()), raw)
+        path = self.path
+        if path.startswith("http://"):  # absolute form: asked as an HTTP proxy for that host
+            target = urlsplit(path)
+            with fake._lock:
+                fake.proxied[target.netloc] += 1
+            path = target.path + (f"?{target.query}" if target.query else "")
+        answer = fake.route(path, CaseInsensitiveDict(self.headers.items()), raw)
         if answer is not None:
             fake.delay()  # this thread only: the other connections are answered meanwhile
         if answer is None or fake.is_down:  # dropped, or went down while this request was held back
@@ -167,6 +174,7 @@ class FakeServer(Generic[ReplyT]):
         self.token_refusals = 0  # send calls refused for their access token
         self.send_requests = 0  # send calls that reached the server
         self.hits: Counter[str] = Counter()  # sends naming each token, answered or not
+        self.proxied: Counter[str] = Counter()  # calls received as a proxy, by the host they were for
         self.delivered_counts: Counter[str] = Counter()
         self.deliveries: list[tuple[str, Any]] = []  # (token, message as sent) of each delivery
         self._issued: dict[str, float] = {}  # access token -> monotonic expiry
@@ -289,6 +297,7 @@ class FakeServer(Generic[ReplyT]):
         """Forget what was sent (a benchmark's next phase sends everything again); scripts too."""
         with self._lock:
             self.hits.clear()
+            self.proxied.clear()
             self.delivered_counts.clear()
             self.deliveries.clear()
             self._scripts.clear()
