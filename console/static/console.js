@@ -15,7 +15,12 @@ window.Shouwang = (function () {
     if (!element || !window.echarts) { return null; }
     var instance = window.echarts.init(element, null, { renderer: "canvas" });
     instance.setOption(option);
-    window.addEventListener("resize", function () { instance.resize(); });
+    // A window that leaves the chart no room (narrowed to nothing, or briefly 1x1 while a
+    // browser takes a full-page screenshot) is not drawn: ECharts' map throws on a zero-sized
+    // chart. The chart keeps its last drawing; the next resize with room redraws it.
+    window.addEventListener("resize", function () {
+      if (element.clientWidth > 0 && element.clientHeight > 0) { instance.resize(); }
+    });
     if (element.id) { charts[element.id] = instance; }
     element.setAttribute("data-drawn", "true");
     return instance;

@@ -26,6 +26,9 @@ CHROMIUM_FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync",
 ]
+#: CONSOLE_CPU_THROTTLE=6: each tab's scripts run six times slower (Chromium's CPU throttling), to
+#: replay a loaded CI machine: a test that waits for the wrong signal fails then, every time.
+CPU_THROTTLE = float(os.environ.get("CONSOLE_CPU_THROTTLE") or 1)
 OFFICE_SCREEN = {"width": 1366, "height": 768}
 TABLET = {"width": 1024, "height": 768}
 
@@ -64,7 +67,8 @@ class Visit:
         self.foreign_requests: list[str] = []
         self.failed_requests: list[str] = []
         self.script_errors: list[str] = []
-        page.on("pageerror", lambda error: self.script_errors.append(str(error)))
+        # A script error with its stack (the message alone does not say where, as in a minified library).
+        page.on("pageerror", lambda error: self.script_errors.append(error.stack or str(error)))
         page.on("console", lambda message: message.type == "error" and self.script_errors.append(message.text))
         page.on("requestfailed", self._failed)
         page.route("**/*", self._only_the_site)
@@ -106,6 +110,8 @@ def visit(browser: Browser, site: Site) -> Iterator[Visit]:
     context = browser.new_context(base_url=site.base_url, viewport=OFFICE_SCREEN, accept_downloads=True,
                                   locale="zh-CN")
     tab = Visit(context.new_page(), site)
+    if CPU_THROTTLE > 1:
+        context.new_cdp_session(tab.page).send("Emulation.setCPUThrottlingRate", {"rate": CPU_THROTTLE})
     try:
         yield tab
     finally:

@@ -24,6 +24,8 @@ _PAINTED = """(element) => {
 }"""
 _TO_PIXEL = "(point) => window.Shouwang.charts['coverage-map'].convertToPixel({seriesIndex: 0}, point)"
 _NO_SIDEWAYS_SCROLL = "() => document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+#: Resolves after the next frame, once the window's resize event (dispatched before frame callbacks) has run.
+_NEXT_FRAME = "() => new Promise((resolve) => requestAnimationFrame(() => resolve(true)))"
 
 
 def test_staff_see_their_districts_grids_and_click_one_to_its_participation(visit: Visit) -> None:
@@ -62,4 +64,27 @@ def test_the_map_fits_a_tablet(visit: Visit) -> None:
     page.locator("[data-test=coverage-map][data-drawn=true]").wait_for()
     assert page.evaluate(_NO_SIDEWAYS_SCROLL)
     visit.screenshot("coverage-map-tablet")
+    visit.assert_clean()
+
+
+def test_a_window_squeezed_to_nothing_and_back_keeps_the_map(visit: Visit) -> None:
+    """A resize that leaves the map no room is not drawn (ECharts' map threw on a zero-wide chart:
+    "Cannot read properties of null (reading '0')", seen when a full-page screenshot briefly made the
+    window 1x1 on a loaded machine); the next resize with room draws it at the new size."""
+    page = visit.page
+    visit.sign_in("staff")
+    page.goto("/console/coverage_map/")
+    page.locator("[data-test=coverage-map][data-drawn=true]").wait_for()
+    page.set_viewport_size({"width": 1, "height": 1})
+    page.wait_for_function("() => window.innerWidth === 1")
+    page.evaluate(_NEXT_FRAME)
+    assert visit.script_errors == []
+    page.set_viewport_size(TABLET)
+    page.wait_for_function("() => window.innerWidth === 1024")
+    page.evaluate(_NEXT_FRAME)
+    chart = page.locator("[data-test=coverage-map]")
+    width = page.evaluate("() => window.Shouwang.charts['coverage-map'].getWidth()")
+    box = chart.bounding_box()
+    assert box is not None and width == round(box["width"]) > 0
+    page.wait_for_function(f"() => ({_PAINTED})(document.querySelector('[data-test=coverage-map]')) > 1000")
     visit.assert_clean()

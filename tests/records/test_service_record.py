@@ -158,7 +158,12 @@ def test_a_volunteer_reads_their_record_identity_service_trainings_awards_and_ev
         "name": "张三丰", "id_type": "居民身份证", "id_number": "1502" + "*" * 10 + factories.national_id(7)[-4:],
         "volunteer_number": f"{world.city.code}-{world.volunteer.id:08d}",
     }
-    assert record["service"] == {"minutes": 210, "hours": 3.5, "by_year": [{"year": today().year, "minutes": 210, "hours": 3.5}]}
+    # By the local year of each day served: two years in the first days of January.
+    by_year: dict[int, int] = {}
+    for served_on, minutes in ((today() - timedelta(days=3), 120), (today() - timedelta(days=2), 90)):
+        by_year[served_on.year] = by_year.get(served_on.year, 0) + minutes
+    assert record["service"] == {"minutes": 210, "hours": 3.5, "by_year": [
+        {"year": year, "minutes": minutes, "hours": minutes / 60} for year, minutes in sorted(by_year.items())]}
     # Training is kept apart: not in the service hours.
     assert record["training"] == {"minutes": 180, "hours": 3.0, "by_year": [{"year": today().year, "minutes": 180, "hours": 3.0}]}
     [training] = record["trainings"]
@@ -363,9 +368,10 @@ def test_a_bad_evaluation_is_refused(client, world, change) -> None:
 # --- corrections of service hours ------------------------------------------------------------------
 
 
-def my_hours_and_points(client: Any, volunteer: Any) -> tuple[float, int, int]:
-    """What the volunteer's leaderboard (this year), balance and records/hours see."""
-    board = ok(get(client, "/leaderboards", volunteer, period="year", metric="hours"))["me"]
+def my_hours_and_points(client: Any, volunteer: Any, year: int) -> tuple[float, int, int]:
+    """What the volunteer's leaderboard (of the served shift's local year: last year's on the night
+    of 1 January, for a shift served the day before), balance and records/hours see."""
+    board = ok(get(client, "/leaderboards", volunteer, period="year", metric="hours", value=str(year)))["me"]
     balance = ok(get(client, "/me/points", volunteer))["balance"]
     return board["hours"], balance, hours.counted_minutes(volunteer.id)
 
@@ -373,7 +379,7 @@ def my_hours_and_points(client: Any, volunteer: Any) -> tuple[float, int, int]:
 def test_correcting_a_served_shift_voids_it_and_a_replacement_counts_everywhere(client, world) -> None:
     add_rule(world.city)
     original = served_at(world.volunteer, world.grid, local(today() - timedelta(days=1), 9), 120)
-    assert my_hours_and_points(client, world.volunteer) == (2.0, 20, 120)
+    assert my_hours_and_points(client, world.volunteer, original.served_on.year) == (2.0, 20, 120)
 
     correction = ok(post(client, f"/records/service-entries/{original.id}/corrections", world.organiser,
                          {"minutes": 90, "reason": "提前离岗30分钟"}), 201)
@@ -381,7 +387,7 @@ def test_correcting_a_served_shift_voids_it_and_a_replacement_counts_everywhere(
     assert (correction["original_id"], correction["minutes_before"], correction["minutes_after"]) == (original.id, 120, 90)
     assert correction["corrected_by"]["user_id"] == world.organiser.id and correction["points_unrecovered"] == 0
     # Hours and points as the leaderboard, the ledger and records/hours see them: 90 minutes, 15 points.
-    assert my_hours_and_points(client, world.volunteer) == (1.5, 15, 90)
+    assert my_hours_and_points(client, world.volunteer, original.served_on.year) == (1.5, 15, 90)
     assert leaderboard_totals.mismatches([world.volunteer.id]) == []
     replacement = db.session.get_one(ServiceRecord, correction["replacement_id"])
     assert (replacement.minutes, replacement.served_on, replacement.grid_id) == (90, original.served_on, original.grid_id)
@@ -403,7 +409,7 @@ def test_correcting_a_served_shift_voids_it_and_a_replacement_counts_everywhere(
     last = ok(post(client, f"/records/service-entries/{replacement.id}/corrections", world.staff,
                    {"minutes": 0, "reason": "当日未到岗"}), 201)
     assert last["replacement_id"] is None
-    assert my_hours_and_points(client, world.volunteer) == (0.0, 0, 0)
+    assert my_hours_and_points(client, world.volunteer, original.served_on.year) == (0.0, 0, 0)
     assert leaderboard_totals.mismatches([world.volunteer.id]) == []
     assert ok(get(client, "/me/record", world.volunteer))["service"]["minutes"] == 0
 
@@ -419,7 +425,7 @@ def test_points_already_spent_are_kept_off_the_replacement(client, world) -> Non
 
     # 5 unspent points reversed, 15 could not be: 150 minutes earn 25, of which 15 were already had.
     assert correction["points_unrecovered"] == 15
-    assert my_hours_and_points(client, world.volunteer)[1:] == (10, 150)
+    assert my_hours_and_points(client, world.volunteer, original.served_on.year)[1:] == (10, 150)
     earned = db.session.scalar(sa.text(
         "SELECT SUM(amount) FROM ledger_entries WHERE volunteer_id = :v AND reason != 'redemption'"),
         {"v": world.volunteer.id})
@@ -495,11 +501,11 @@ def test_a_presence_rejected_after_a_correction_voids_what_counts_now(client, wo
     original = db.session.scalars(sa.select(ServiceRecord).where(ServiceRecord.source_id == str(patrol["id"]))).one()
     ok(post(client, f"/records/service-entries/{original.id}/corrections", world.organiser,
             {"minutes": 60, "reason": "只巡了一小时"}), 201)
-    assert my_hours_and_points(client, world.volunteer) == (1.0, 10, 60)
+    assert my_hours_and_points(client, world.volunteer, original.served_on.year) == (1.0, 10, 60)
 
     ok(post(client, f"/patrols/{patrol['id']}/reject", world.organiser, {"reason": "定位造假"}))
 
-    assert my_hours_and_points(client, world.volunteer) == (0.0, 0, 0)
+    assert my_hours_and_points(client, world.volunteer, original.served_on.year) == (0.0, 0, 0)
     assert leaderboard_totals.mismatches([world.volunteer.id]) == []
 
 

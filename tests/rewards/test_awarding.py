@@ -89,8 +89,9 @@ def test_a_served_shift_records_service_and_pays_by_the_rule(client, tree, admin
     [item] = history(client, volunteer)
     assert (item["amount"], item["reason"], item["rule_version"]) == (20, "served_shift", 1)
     assert (item["source_type"], item["source_id"]) == ("patrol", str(served["patrol"]["id"]))
-    # Earned this (local) year, lapses at the end of the next one, in the city's time zone.
-    year = utcnow().astimezone(SHANGHAI).year
+    # Earned in the (local) year of the shift, lapses at the end of the next one, in the city's time
+    # zone: the shift's year, not today's (it began three hours ago: last year, early on 1 January).
+    year = served["shift"].starts_at.astimezone(SHANGHAI).year
     assert datetime.fromisoformat(item["expires_at"]) == datetime(year + 2, 1, 1, tzinfo=SHANGHAI)
     summary = client.get(f"{API}/me/points", headers=as_(volunteer)).get_json()
     assert summary["balance"] == 20 and summary["service_minutes"] == 120 and summary["service_hours"] == 2.0
