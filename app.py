@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from core.config import build_config, refuse_per_process_limits
+from core.cookie_session import LazyCookieSessionInterface
 from core.db import configure_sqlite, render_migration_item
 from core.dev_server import repair_query_string
 from core.errors import BoundedIntConverter, commit_failure_response, problem_response, register_error_handlers
@@ -41,6 +42,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.wsgi_app = repair_query_string(app.wsgi_app)  # type: ignore[method-assign,assignment]
     # Ids are 32-bit on PostgreSQL: a larger id in a path is simply not found, never a 500.
     app.url_map.converters["int"] = BoundedIntConverter
+    app.session_interface = LazyCookieSessionInterface()  # no signer for requests without the cookie
     app.json = RequestJSONProvider(app)  # what clients send is parsed with limits (core/request_input.py)
     app.json.ensure_ascii = False
     app.json.sort_keys = False

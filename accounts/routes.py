@@ -136,9 +136,9 @@ class Me(MethodView):
     @auth_required()
     @blp.response(200, MeSchema)
     @blp.alt_response(401, response="UNAUTHORIZED")
-    def get(self) -> User:
+    def get(self) -> service.Account:
         """Your own account"""
-        return service.current_user(current_caller())
+        return service.own_account(current_caller())
 
     @auth_required()
     @blp.arguments(MeUpdateSchema)

@@ -8,6 +8,7 @@ import marshmallow as ma
 
 from accounts import service
 from accounts.models import User
+from accounts.tokens import Account
 from core import i18n
 from core.auth import Role
 from core.fields import Instant, Language, QueryBoolean, StrictBoolean, UpdateSchema
@@ -67,7 +68,7 @@ class MeSchema(ma.Schema):
         },
     )
 
-    def _volunteer_id(self, user: User) -> int | None:
+    def _volunteer_id(self, user: User | Account) -> int | None:
         return service.linked_ids(user.id)["volunteer_id"]
 
 

@@ -31,6 +31,7 @@ from accounts.sessions import (
     revoke_session,
     start_session,
 )
+from accounts.tokens import Account, authenticated_account, authenticated_user, register_account_link
 from core import audit, i18n
 from core.audit import AuditEntry
 from core.auth import Caller, Role
@@ -45,15 +46,18 @@ if TYPE_CHECKING:  # accounts.schemas imports this module
     from accounts.schemas import UserCreateInput
 
 __all__ = [
-    # re-exported from accounts.sessions for other packages
+    # re-exported from accounts.sessions and accounts.tokens for other packages
     "REASON_DEACTIVATED",
     "REASON_LOGOUT",
     "REASON_PASSWORD_CHANGED",
     "REASON_REFRESH_REUSE",
     "REASON_SCOPE_CHANGED",
+    "Account",
     "RefreshReuseDetected",
     "TokenPair",
     "authenticate",
+    "authenticated_account",
+    "authenticated_user",
     # defined here
     "change_password",
     "create_city_admin",
@@ -65,7 +69,9 @@ __all__ = [
     "list_audit",
     "list_users",
     "login",
+    "own_account",
     "refresh_session",
+    "register_account_link",
     "revoke_all_sessions",
     "revoke_session",
     "start_session",
@@ -101,6 +107,16 @@ i18n.register_messages(
 # --- the caller's own account -----------------------------------------------------------------
 
 
+def own_account(caller: Caller) -> Account:
+    """The caller's account as the request's session check read it (GET /me): no second query and
+    no ORM object; a change to the account goes through :func:`current_user`."""
+    account = authenticated_account(caller.user_id)
+    if account is None:
+        # Never so behind auth_required (its session check reads it); still not a 500.
+        raise Unauthorized("The account is no longer active.", code="token_revoked")
+    return account
+
+
 def current_user(caller: Caller) -> User:
     user = db.session.get(User, caller.user_id)
     if user is None or not user.is_active:
@@ -110,8 +126,14 @@ def current_user(caller: Caller) -> User:
 
 
 def linked_ids(user_id: int) -> dict[str, int | None]:
-    """The ids other packages keep for this user, e.g. ``volunteer_id`` (None for non-volunteers)."""
+    """The ids other packages keep for this user, e.g. ``volunteer_id`` (None for non-volunteers).
+
+    The caller's own were read with the request's session check (``accounts.tokens.register_account_link``);
+    anyone else's, or at login, are asked of the packages (``signals.account_links``)."""
     links: dict[str, int | None] = {"volunteer_id": None}
+    account = authenticated_account(user_id)
+    if account is not None and account.links:
+        return links | account.links
     for _receiver, answer in signals.account_links.send(
         signals.SENDER, **signals.AccountLinksAsked(user_id=user_id)
     ):

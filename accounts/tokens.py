@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
 from flask import Response, g
 from flask_jwt_extended import JWTManager
 from flask_jwt_extended.exceptions import UserClaimsVerificationError
-from sqlalchemy import orm
 
 from accounts.models import AuthSession, User
 from core.auth import claims_problem
@@ -17,34 +20,113 @@ from core.errors import problem_response
 from core.extensions import db
 from grids.models import Area
 
-#: The area columns callers' scopes and /me need; not the boundary, which can be large.
-_SCOPE_COLUMNS = (Area.id, Area.code, Area.name, Area.level, Area.path, Area.timezone)
 
-# Built once with bound parameters: SQLAlchemy then reuses its cache key and compiled form,
-# which per call cost more than the query's round trip (bench/profile_request.py).
-_SESSION_WITH_USER = (
-    sa.select(User, AuthSession.revoked_at, AuthSession.expires_at)
-    .join(AuthSession, AuthSession.user_id == User.id)
-    .where(AuthSession.id == sa.bindparam("sid"), User.id == sa.bindparam("uid"))
-    .options(orm.joinedload(User.area).load_only(*_SCOPE_COLUMNS))
-)
+@dataclass(frozen=True, slots=True)
+class AccountArea:
+    """The area columns a caller's scope and /me need; not the boundary, which can be large."""
+
+    id: int
+    code: str
+    name: str
+    level: str
+    path: str
+    timezone: str
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """The caller's account as the session check read it: what /me shows, as plain values.
+
+    A view that changes the account loads the ``User`` entity itself
+    (``accounts.service.current_user``). ``links``: the ids other packages keep for the user, read
+    by the same statement (:func:`register_account_link`).
+    """
+
+    id: int
+    phone: str
+    role: str
+    display_name: str
+    locale: str
+    area_id: int
+    created_at: datetime
+    area: AccountArea
+    links: dict[str, Any]
+
+
+#: name -> the column it is read from, given the user's id column (register_account_link).
+_LINKS: dict[str, Callable[[sa.ColumnElement[int]], sa.ColumnElement[Any]]] = {}
+
+
+def register_account_link(name: str, column: Callable[[sa.ColumnElement[int]], sa.ColumnElement[Any]]) -> None:
+    """Read the id ``name`` that another package keeps for a user with every session check.
+
+    ``column(user_id)`` is that package's correlated scalar subquery (volunteers: the volunteer id
+    of the user). The package that may not be imported here says how to find its id, and the
+    caller's own id then costs no statement of its own: /me and the phone's schedule asked for
+    the volunteer id in a second round trip (bench/README.md, issue 19).
+    """
+    _LINKS[name] = column
+    _session_check.cache_clear()
+
+
+@cache
+def _session_check() -> sa.Select:
+    """The session, its user with the area columns a scope needs, and the registered links.
+
+    Built once (again after a registration) with bound parameters, so SQLAlchemy reuses its cache
+    key and compiled form, which per call cost more than the query's round trip
+    (bench/profile_request.py). Plain columns: Core rows, no entities.
+    """
+    return (
+        sa.select(
+            AuthSession.revoked_at, AuthSession.expires_at, User.is_active,
+            User.id, User.phone, User.role, User.display_name, User.locale, User.area_id, User.created_at,
+            Area.id, Area.code, Area.name, Area.level, Area.path, Area.timezone,
+            *(column(User.__table__.c.id).label(f"link_{name}") for name, column in _LINKS.items()),
+        )
+        .select_from(User)
+        .join(AuthSession, AuthSession.user_id == User.id)
+        .join(Area, Area.id == User.area_id)
+        .where(AuthSession.id == sa.bindparam("sid"), User.id == sa.bindparam("uid"))
+    )
+
+
+_AREA_COLUMNS = 6
 
 
 def session_is_revoked(session_id: str | None, user_id: int | None = None) -> bool:
     """True unless the session is live and belongs to an active ``user_id``.
 
-    One statement checks the session and loads the user with the few area columns a scope needs,
-    so the user lands in the request's identity map and ``db.session.get(User, id)`` later in the
-    request costs no second round trip (this is on the path of every authenticated request).
+    One statement checks the session and reads the account, with the few area columns a scope
+    needs and the registered links (:func:`authenticated_account`), so /me costs no second round
+    trip (this is on the path of every authenticated request).
     """
     if not session_id or user_id is None:
         return True
-    row = db.session.execute(_SESSION_WITH_USER, {"sid": session_id, "uid": user_id}).first()
-    if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
+    row = db.session.execute(_session_check(), {"sid": session_id, "uid": user_id}).first()
+    if row is None or row[0] is not None or row[1] <= utcnow() or not row[2]:
         return True
-    # The identity map holds objects weakly: keep the user alive for the rest of the request.
-    g.authenticated_user = row.User
-    return not row.User.is_active
+    _revoked, _expires, _active, uid, phone, role, display_name, locale, area_id, created_at, *rest = row
+    g.authenticated_account = Account(
+        uid, phone, role, display_name, locale, area_id, created_at,
+        AccountArea(*rest[:_AREA_COLUMNS]), dict(zip(_LINKS, rest[_AREA_COLUMNS:], strict=True)),
+    )  # fmt: skip
+    return False
+
+
+def authenticated_account(user_id: int | None = None) -> Account | None:
+    """The caller's account as this request's session check read it (None before or without one,
+    or if it is not ``user_id``'s)."""
+    account: Account | None = g.get("authenticated_account")
+    if account is None or (user_id is not None and account.id != user_id):
+        return None
+    return account
+
+
+def authenticated_user() -> User | None:
+    """The caller's ``User`` entity, for the few views that need the object itself (the console)."""
+    account = authenticated_account()
+    return None if account is None else db.session.get(User, account.id)
 
 
 def register_jwt_handlers(jwt: JWTManager) -> None:

@@ -26,6 +26,7 @@ from jwt import PyJWTError
 
 from accounts import sessions
 from accounts.models import AuthSession, User
+from accounts.service import authenticated_user
 from core.auth import Caller, current_caller
 from core.extensions import db
 
@@ -127,7 +128,7 @@ def slide_idle_timeout(response: Response) -> Response:
     issued = datetime.fromtimestamp(get_jwt()["iat"], UTC)
     if datetime.now(UTC) - issued < _REISSUE_AFTER:
         return response
-    user = g.get("authenticated_user")  # loaded by the revocation check (accounts/tokens.py)
+    user = authenticated_user()  # the account the revocation check read (accounts/tokens.py)
     session = db.session.get(AuthSession, caller.session_id)
     if user is None or session is None:
         return response

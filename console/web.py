@@ -11,6 +11,7 @@ from flask import Blueprint, Flask, Response, g, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from accounts.service import authenticated_user
 from console.signin import browser_caller, check_csrf, csrf_refused, slide_idle_timeout
 from core import i18n
 from core.errors import ApiError, handle_unexpected
@@ -94,7 +95,7 @@ def _page_context() -> dict[str, Any]:
     caller = browser_caller() if request.endpoint != "console.static" else None
     return {
         "caller": caller,
-        "me": g.get("authenticated_user") if caller else None,
+        "me": authenticated_user() if caller else None,
         "navigation": NAVIGATION if caller and caller.is_manager else [],
     }
 

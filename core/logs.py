@@ -101,12 +101,17 @@ def sane_request_id(candidate: str | None) -> str | None:
     return None
 
 
+#: Of the patterns, only the phone and ID numbers can match hex text this short, and both need a
+#: run of 11 digits or more: an id without one is left whole, so the full check is only for those.
+_LONG_DIGIT_RUN = re.compile(r"[0-9]{11}")
+
+
 def new_request_id() -> str:
     """A random id the redaction leaves whole: hex may hold a run of digits that reads as a phone
     number (about one id in a few thousand), which would be masked in the lines it should join."""
     while True:
         candidate = secrets.token_hex(16)
-        if redact_text(candidate) == candidate:
+        if not _LONG_DIGIT_RUN.search(candidate) or redact_text(candidate) == candidate:
             return candidate
 
 
@@ -132,8 +137,29 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+#: What the logging module writes into every line from our own code: the time in our date format,
+#: a level's name, a logger's name. Redacting them never changed a thing and cost a third of an
+#: access log line (bench/README.md, issue 19), so a value that is one of these is left as it is
+#: (one lookup or match, where redaction runs every pattern); anything else in these fields, an
+#: ``extra`` of the same name say, is redacted as usual.
+_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]{4}")
+
+
+def _written_by_logging(key: str, value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    if key == "time":
+        return _TIME.fullmatch(value) is not None
+    if key == "level":
+        return value in logging.getLevelNamesMapping()
+    if key == "logger":
+        return value == "root" or value in logging.Logger.manager.loggerDict
+    return False
+
+
 class RedactingJsonFormatter(JsonFormatter):
-    """One JSON object per line, every field passed through :func:`redact` before it is written."""
+    """One JSON object per line, every field but the time, level and logger name passed through
+    :func:`redact` before it is written."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -144,7 +170,10 @@ class RedactingJsonFormatter(JsonFormatter):
         )
 
     def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
-        return {key: redact(value, key) for key, value in super().process_log_record(log_data).items()}
+        return {
+            key: value if _written_by_logging(key, value) else redact(value, key)
+            for key, value in super().process_log_record(log_data).items()
+        }
 
 
 class _StderrHandler(logging.StreamHandler):

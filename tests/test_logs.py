@@ -254,3 +254,28 @@ def test_a_new_request_id_is_never_one_the_redaction_would_mask(monkeypatch: pyt
     monkeypatch.setattr(logs.secrets, "token_hex", lambda _: next(drawn))
     assert redact_text("8a0c11fd0c13912345678d78d0000000") != "8a0c11fd0c13912345678d78d0000000"
     assert logs.new_request_id() == "8a0c11fd0cabcdefabcdefd78d000000"
+
+
+def test_the_time_level_and_logger_fields_are_trusted_only_as_logging_writes_them() -> None:
+    """Their redaction is skipped for what the logging module writes there (core/logs.py), never for
+    an ``extra`` of the same name that carries what a caller sent."""
+    stream = io.StringIO()
+    logger = logging.getLogger("shouwang.test.trusted")
+    logger.addHandler(json_handler(stream))
+    logger.propagate = False
+    try:
+        logger.warning("plain")
+        logger.warning("extras", extra={"level": "13800138000", "logger": "13800138000", "time": "13800138000"})
+    finally:
+        logger.handlers.clear()
+    plain, extras = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert plain["level"] == "WARNING" and plain["logger"] == "shouwang.test.trusted"
+    assert len(plain["time"]) == 24 and plain["time"][10] == "T"
+    assert {extras[key] for key in ("level", "logger", "time")} == {REDACTED}, extras
+
+
+def test_a_fresh_request_id_is_never_one_the_redaction_would_mask(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hex with a run of digits that reads as a mobile number is drawn again."""
+    drawn = iter(["13800138000aaaaaaaaaaaaaaaaaaaaa", "0123456789abcdef0123456789abcdef"])
+    monkeypatch.setattr(logs.secrets, "token_hex", lambda _n: next(drawn))
+    assert logs.new_request_id() == "0123456789abcdef0123456789abcdef"

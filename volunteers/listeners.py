@@ -7,6 +7,7 @@ from typing import Any, Unpack
 import sqlalchemy as sa
 
 from accounts import signals as account_signals
+from accounts.service import register_account_link
 from core.extensions import db
 from volunteers.models import Volunteer
 
@@ -16,5 +17,11 @@ def _volunteer_of(_sender: Any, **asked: Unpack[account_signals.AccountLinksAske
     return {"volunteer_id": volunteer_id}
 
 
+def _volunteer_id_of(user_id: sa.ColumnElement[int]) -> sa.ColumnElement[int | None]:
+    """The same answer as a column of the session check (accounts.tokens.register_account_link)."""
+    return sa.select(Volunteer.id).where(Volunteer.user_id == user_id).scalar_subquery()
+
+
 def connect() -> None:
     account_signals.account_links.connect(_volunteer_of)
+    register_account_link("volunteer_id", _volunteer_id_of)

@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from accounts.models import User
+from accounts.service import authenticated_account
 from core import audit, crypto, i18n
 from core.auth import Caller, Role
 from core.db import utcnow
@@ -222,8 +223,13 @@ _OWN_VOLUNTEER_ID = sa.select(Volunteer.id).where(Volunteer.user_id == sa.bindpa
 
 def own_volunteer_id(caller: Caller) -> int:
     """The id of the caller's own profile, for reads that need no more of it (one indexed lookup,
-    where :func:`own_volunteer` loads the account, kind, home grid, skills and availability)."""
-    volunteer_id = db.session.scalar(_OWN_VOLUNTEER_ID, {"user_id": caller.user_id})
+    where :func:`own_volunteer` loads the account, kind, home grid, skills and availability); none
+    when the request's session check read it already (volunteers.listeners)."""
+    account = authenticated_account(caller.user_id)
+    if account is not None and "volunteer_id" in account.links:
+        volunteer_id = account.links["volunteer_id"]
+    else:
+        volunteer_id = db.session.scalar(_OWN_VOLUNTEER_ID, {"user_id": caller.user_id})
     if volunteer_id is None:
         raise _no_volunteer_profile()
     return volunteer_id
