@@ -16,7 +16,7 @@ against each database, and prints req/s, p50 and p99 per endpoint and database, 
 server and its database backends per request, and year ÷ empty. Afterwards every check-in answered
 2xx must be in its database once (exit 2 otherwise, or on any non-2xx answer).
 
-    .venv/bin/python bench/history.py [--scale 0.2] [--volunteers 1500] [--rounds 4] [--seconds 5]
+    .venv/bin/python bench/history.py [--scale 0.2] [--volunteers 1500] [--rounds 4] [--seconds 5] [--jobs 2]
     .venv/bin/python bench/history.py --reuse        # the databases seeded by an earlier run
 
 Loopback only; the databases are dropped and recreated unless ``--reuse``.
@@ -57,7 +57,7 @@ TABLES = ("shifts", "shift_assignments", "patrols", "track_points", "notificatio
 def seed(name: str, days: int, args: argparse.Namespace, log: Path) -> None:
     url = f"{SERVER}/bench_history_{name}"
     command = [sys.executable, "-m", "bench.city_seed", "--url", url, "--recreate", "--scale", str(args.scale),
-               "--days", str(days), "--track-days", str(min(days, args.track_days))]
+               "--days", str(days), "--track-days", str(min(days, args.track_days)), "--jobs", str(args.jobs)]
     print(f"# seeding {name}: {' '.join(command[2:])}", file=sys.stderr)
     with log.open("ab") as out:
         subprocess.run(command, cwd=ROOT, check=True, stdout=out, stderr=subprocess.STDOUT)
@@ -235,6 +235,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scale", type=float, default=0.2, help="city_seed's --scale for both databases")
     parser.add_argument("--track-days", type=int, default=3, help="city_seed's --track-days of the year's database")
+    parser.add_argument("--jobs", type=int, default=2, help="city_seed's --jobs (roll-up rebuild processes) for both seeds")
     parser.add_argument("--volunteers", type=int, default=1500, help="tonight's assignments in each database")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=5.0, help="per phase")

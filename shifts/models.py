@@ -173,9 +173,22 @@ class Shift(ShiftTemplate, Model):
 
 
 class Assignment(Model):
-    """A volunteer's place on a shift: invited, assigned (primary or backup) or waitlisted, and how it ended."""
+    """A volunteer's place on a shift: invited, assigned (primary or backup) or waitlisted, and how it ended.
+
+    ``shift_starts_at`` and ``shift_ends_at`` are copies of the shift's times, so a volunteer's places
+    can be read in time order by an index of this table alone (the schedule read, issue 19): a
+    volunteer's places of a year of history hold the status ``assigned`` too, and joining each to
+    its shift to find the ones not ended read all of them. The database keeps the copies, by
+    triggers (migration 0022): every insert of a place and every change of its ``shift_id`` or of
+    the copies reads them from the shift, and a change of a shift's times is written to its
+    places. So every writer, the ORM, Core statements, the bulk loaders' SQL, is covered and none
+    writes them itself. Set by the database, they are reloaded on access after a flush (hence
+    ``FetchedValue`` and no eager fetch: SQLite's RETURNING shows the row before its AFTER
+    trigger); nullable only because SQLite fills them after the insert, never NULL after it.
+    """
 
     __tablename__ = "shift_assignments"
+    __mapper_args__ = {"eager_defaults": False}  # noqa: RUF012 - read once by the mapper
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shift_id: Mapped[int] = mapped_column(sa.ForeignKey("shifts.id", ondelete="CASCADE"))
@@ -193,6 +206,13 @@ class Assignment(Model):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
     end_reason: Mapped[str | None] = mapped_column(sa.String(500))
+    # The shift's times, kept by the database (see above); read, never written, by the app.
+    shift_starts_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, server_default=sa.FetchedValue(), server_onupdate=sa.FetchedValue()
+    )
+    shift_ends_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, server_default=sa.FetchedValue(), server_onupdate=sa.FetchedValue()
+    )
 
     shift: Mapped[Shift] = relationship(lazy="joined")
     volunteer: Mapped[Volunteer] = relationship(lazy="joined")
@@ -215,4 +235,10 @@ class Assignment(Model):
         ),
         sa.Index("ix_shift_assignments_shift_status", "shift_id", "status", "queue_seq"),
         sa.Index("ix_shift_assignments_volunteer_status", "volunteer_id", "status"),
+        # A volunteer's places not ended yet: the range "ends after now", however long the history
+        # (the upcoming schedule; its few rows are then sorted by start).
+        sa.Index("ix_shift_assignments_volunteer_shift_ends_at", "volunteer_id", "shift_ends_at"),
+        # A volunteer's places by start, in the schedule's keyset order (start, id): the past pages
+        # backwards from now or from a cursor and stops at the page's end.
+        sa.Index("ix_shift_assignments_volunteer_shift_starts_at", "volunteer_id", "shift_starts_at", "id"),
     )

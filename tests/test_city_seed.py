@@ -57,7 +57,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict, sa.
 def test_every_check_looked_and_found_nothing_wrong(seeded: tuple[dict, sa.Engine]) -> None:
     manifest, _ = seeded
     checks = manifest["seed"]["checks"]
-    assert set(checks) == {"tiling", "locate", "rollups", "balances", "shift_counters", "track_summaries",
+    assert set(checks) == {"tiling", "locate", "rollups", "balances", "shift_counters", "shift_times", "track_summaries",
                            "leaderboards", "endpoints"}
     for name, result in checks.items():
         assert result["checked"] > 0, name

@@ -227,3 +227,11 @@ def test_the_demo_city_has_a_past_for_every_console_page(client, app, demo_city:
 
     fold_into_rollups()
     assert rollups_check() == []
+
+
+def test_every_demo_place_carries_its_shifts_times(app, demo_city: DemoCity) -> None:
+    """The demo history's bulk places and the demo shift's places, as migration 0022's triggers keep them."""
+    from tests.shifts.test_shift_times import copies_off
+
+    total, wrong = copies_off()
+    assert wrong == [] and total > 100

@@ -3,8 +3,9 @@
 Each check returns ``{"checked": n, "failures": [...]}`` (at most 10 failures listed); the seed
 fails when any has failures. The sampled ones recount with the app's own code (report roll-ups:
 ``reports.rollups.repair``; leaderboards: ``rewards.leaderboards.totals``); the counters every row
-(point balances against the ledger, shift counters against the places, track summaries against
-the points); the geometry by areas (grids add up to their district's rectangle), random points
+(point balances against the ledger, shift counters against the places, the places' copies of their
+shifts' times against the shifts, track summaries against the points); the geometry by areas (grids
+add up to their district's rectangle), random points
 (each in exactly one grid) and the app's ``GET /api/v1/areas/locate``; the endpoints by logging in
 through the Flask test client.
 """
@@ -121,6 +122,13 @@ shift_counters = _all_rows(
     "WHERE s.primary_count <> coalesce(a.primaries, 0) OR s.backup_count <> coalesce(a.backups, 0) LIMIT 10"
     "-- checked: SELECT count(*) FROM shifts"
 )
+# The places' copies of their shifts' times (migration 0022's triggers kept them through the bulk load).
+shift_times = _all_rows(
+    "SELECT a.id, a.shift_id, a.shift_starts_at, s.starts_at, a.shift_ends_at, s.ends_at FROM shift_assignments a "
+    "JOIN shifts s ON s.id = a.shift_id WHERE a.shift_starts_at IS DISTINCT FROM s.starts_at "
+    "OR a.shift_ends_at IS DISTINCT FROM s.ends_at LIMIT 10"
+    "-- checked: SELECT count(*) FROM shift_assignments"
+)
 track_summaries = _all_rows(
     "SELECT p.id, p.track_point_count, t.points FROM patrols p JOIN (SELECT patrol_id, count(*) AS points "
     "FROM track_points GROUP BY patrol_id) t ON t.patrol_id = p.id WHERE p.track_point_count <> t.points LIMIT 10"
@@ -211,6 +219,7 @@ def run_all(app: Flask, manifest: dict[str, Any], sample: int = 200) -> dict[str
             "rollups": rollups(manifest, sample),
             "balances": balances(),
             "shift_counters": shift_counters(),
+            "shift_times": shift_times(),
             "track_summaries": track_summaries(),
             "leaderboards": leaderboards(manifest, sample),
         }

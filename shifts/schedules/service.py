@@ -255,28 +255,37 @@ _OWN_PLACES = sa.select(Assignment).options(
 )
 
 
+#: The schedule's order, soonest first: the start and id of each place's copy of its shift's times.
+_BY_PLACE_START = (
+    SortKey(Assignment.shift_starts_at, lambda assignment: assignment.shift_starts_at, datetime),
+    SortKey(Assignment.id, lambda assignment: assignment.id, int),
+)
+
+
 def my_shifts(volunteer_id: int, args: dict[str, Any]) -> dict[str, Any]:
-    """The volunteer's assignments with their shifts: upcoming (not ended, soonest first) or past."""
+    """The volunteer's assignments with their shifts: upcoming (not ended, soonest first) or past.
+
+    Read by the places' copies of their shifts' times (``Assignment``), never by a join, so a year
+    of history is not read to find the week ahead: upcoming is the range "ends after now" of
+    ``(volunteer_id, shift_ends_at)``, its few rows sorted; the past runs backwards along
+    ``(volunteer_id, shift_starts_at, id)`` from now, which bounds it (a shift ends after it
+    starts, so one ended by now started before now) and stops at the page's end.
+    """
     now = utcnow()
     upcoming = args["when"] == "upcoming"
-    stmt = (
-        _OWN_PLACES
-        .join(Shift, Shift.id == Assignment.shift_id)
-        .where(Assignment.volunteer_id == volunteer_id)
-        .where(Shift.ends_at > now if upcoming else Shift.ends_at <= now)
-    )
+    stmt = _OWN_PLACES.where(Assignment.volunteer_id == volunteer_id)
+    if upcoming:
+        stmt = stmt.where(Assignment.shift_ends_at > now)
+    else:
+        stmt = stmt.where(Assignment.shift_ends_at <= now, Assignment.shift_starts_at < now)
     if args.get("status"):
         stmt = stmt.where(Assignment.status.in_(args["status"]))
     elif upcoming:
         stmt = stmt.where(Assignment.status.in_(LIVE_STATUSES))
     else:
         stmt = stmt.where(_past_default_statuses())
-    keys = (
-        SortKey(Shift.starts_at, lambda assignment: assignment.shift.starts_at, datetime),
-        SortKey(Assignment.id, lambda assignment: assignment.id, int),
-    )
     page = keyset_page(
-        stmt, keys, limit=args["limit"], cursor=args.get("cursor"), descending=not upcoming
+        stmt, _BY_PLACE_START, limit=args["limit"], cursor=args.get("cursor"), descending=not upcoming
     )
     page["items"] = assignment_views(page["items"], with_shift=True)
     return page
