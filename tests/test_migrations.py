@@ -8,6 +8,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -251,28 +252,34 @@ def _utc_text(moment: str) -> str:
     return datetime.fromisoformat(moment).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
-def _patrols_at(url: str, app: Flask, count: int) -> list[int]:
-    """``count`` patrols made through the factories in the database at ``url``, committed."""
+@contextmanager
+def factories_on(url: str, app: Flask) -> Iterator[None]:
+    """The factories write to the database at ``url`` (not the test's), committed at the end."""
     from flask_sqlalchemy.session import _app_ctx_id
     from sqlalchemy import orm
-
-    from patrols.service import patrol_for
-    from tests import factories
 
     engine = sa.create_engine(normalise_database_url(url))
     original = db.session
     try:
         with engine.connect() as connection, app.app_context():
             db.session = orm.scoped_session(orm.sessionmaker(bind=connection), scopefunc=_app_ctx_id)
-            grid = factories.make_branch()[-1]
-            shift = factories.make_shift(grid)
-            ids = [patrol_for(factories.make_assignment(shift, factories.make_volunteer(grid))).id for _ in range(count)]
+            yield
             db.session.commit()
             db.session.remove()
-            return ids
     finally:
         db.session = original
         engine.dispose()
+
+
+def _patrols_at(url: str, app: Flask, count: int) -> list[int]:
+    """``count`` patrols made through the factories in the database at ``url``, committed."""
+    from patrols.service import patrol_for
+    from tests import factories
+
+    with factories_on(url, app):
+        grid = factories.make_branch()[-1]
+        shift = factories.make_shift(grid)
+        return [patrol_for(factories.make_assignment(shift, factories.make_volunteer(grid))).id for _ in range(count)]
 
 
 @pytest.mark.postgresql

@@ -13,7 +13,7 @@ from flask import Flask
 
 from core.config import normalise_database_url
 from core.extensions import db
-from tests.test_migrations import _flask, new_database  # noqa: F401 - the fixture, shared
+from tests.test_migrations import _flask, factories_on, new_database  # noqa: F401 - the fixture, shared
 
 #: Shifts with starts and ends at odd instants (microseconds, a month edge, a long night), by index.
 SHIFT_TIMES = [
@@ -43,31 +43,18 @@ INSERT_PLACE = (
 
 def _shifts_at(url: str, app: Flask) -> tuple[list[int], list[int]]:
     """Shifts at SHIFT_TIMES and three volunteers, made through the factories and committed; their ids."""
-    from flask_sqlalchemy.session import _app_ctx_id
-    from sqlalchemy import orm
-
     from tests import factories
 
-    engine = sa.create_engine(normalise_database_url(url))
-    original = db.session
-    try:
-        with engine.connect() as connection, app.app_context():
-            db.session = orm.scoped_session(orm.sessionmaker(bind=connection), scopefunc=_app_ctx_id)
-            grid = factories.make_branch()[-1]
-            shifts = []
-            for starts_at, ends_at in SHIFT_TIMES:
-                shift = factories.make_shift(grid)
-                shift.starts_at, shift.ends_at = starts_at, ends_at
-                shifts.append(shift)
-            volunteers = [factories.make_volunteer(grid) for _ in range(3)]
-            db.session.flush()
-            ids = [shift.id for shift in shifts], [volunteer.id for volunteer in volunteers]
-            db.session.commit()
-            db.session.remove()
-            return ids
-    finally:
-        db.session = original
-        engine.dispose()
+    with factories_on(url, app):
+        grid = factories.make_branch()[-1]
+        shifts = []
+        for starts_at, ends_at in SHIFT_TIMES:
+            shift = factories.make_shift(grid)
+            shift.starts_at, shift.ends_at = starts_at, ends_at
+            shifts.append(shift)
+        volunteers = [factories.make_volunteer(grid) for _ in range(3)]
+        db.session.flush()
+        return [shift.id for shift in shifts], [volunteer.id for volunteer in volunteers]
 
 
 def _utc(value: datetime | str | None) -> datetime | None:
