@@ -50,8 +50,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cryptography.fernet import Fernet  # noqa: E402
-from track_batch_floor import MAX_BATCH, MAX_POINTS, MAX_SPEED_KMH, RETENTION, SLACK, floor_app  # noqa: E402
 from werkzeug.test import Client  # noqa: E402
+
+from bench.track_batch_floor import MAX_BATCH, MAX_POINTS, MAX_SPEED_KMH, RETENTION, SLACK, floor_app  # noqa: E402
 
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/test_tracks"
 TARGET_MS = 15.0

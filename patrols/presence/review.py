@@ -2,7 +2,7 @@
 
 A decision is taken once (a conditional UPDATE on ``presence_status = 'needs_review'``), so two
 organisers deciding at once get one success and one 409. Approval settles the served minutes when
-both ends are known (``presence.settle``); a rejection means the patrol never counts.
+both ends are known (``presence.settling.settle``); a rejection means the patrol never counts.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from grids.models import Area
 from grids.queries import in_subtree, scope_root
 from patrols import signals
 from patrols.models import COUNTED_PRESENCE, Patrol, PresenceStatus
-from patrols.presence.service import settle
+from patrols.presence.settling import settle
 from patrols.service import get_managed_patrol
 from shifts.models import Shift
 from shifts.service import get_assignment_for

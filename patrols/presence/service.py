@@ -25,12 +25,12 @@ from sqlalchemy.orm import QueryableAttribute, aliased, contains_eager, lazyload
 
 from core import i18n
 from core.auth import Caller
-from core.db import insert_on_conflict, rowcount, utcnow
+from core.db import insert_on_conflict, utcnow
 from core.errors import Conflict
 from core.extensions import db
 from patrols import signals
 from patrols.checkpoints import service as checkpoints
-from patrols.models import COUNTED_PRESENCE, Patrol, PresenceStatus
+from patrols.models import Patrol, PresenceStatus
 from patrols.presence.rules import (
     MARKED_ABSENT,
     PhoneEvent,
@@ -39,8 +39,8 @@ from patrols.presence.rules import (
     event_time,
     late_minutes,
     position_flags,
-    served_minutes,
 )
+from patrols.presence.settling import announce_checked_out, settle
 from shifts import rules
 from shifts.models import Assignment, AssignmentStatus, Shift, ShiftStatus
 from shifts.service import assignment_not_found, own_assignment_select
@@ -356,49 +356,3 @@ def check_out(caller: Caller, assignment_id: int, event: PhoneEvent) -> Patrol:
     announce_checked_out(patrol)
     settle(patrol)
     return patrol
-
-
-def announce_checked_out(patrol: Patrol) -> None:
-    signals.checked_out.send(
-        signals.SENDER,
-        **signals.CheckedOut(
-            patrol_id=patrol.id,
-            assignment_id=patrol.assignment_id,
-            shift_id=patrol.shift_id,
-            volunteer_id=patrol.volunteer_id,
-            auto_closed=patrol.auto_closed,
-        ),
-    )
-
-
-def settle(patrol: Patrol) -> bool:
-    """Fix the served minutes once both ends are known and presence counts; sends ``shift_served``.
-
-    A conditional UPDATE (``served_minutes IS NULL``), so the signal goes out once, whichever of
-    check-out, late check-in, approval or automatic close gets there first.
-    """
-    if patrol.served_minutes is not None or patrol.presence_status not in COUNTED_PRESENCE:
-        return False
-    minutes = served_minutes(patrol, patrol.assignment.shift)
-    if minutes is None:
-        return False
-    result = db.session.execute(
-        sa.update(Patrol)
-        .where(Patrol.id == patrol.id, Patrol.served_minutes.is_(None))
-        .values(served_minutes=minutes, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    db.session.refresh(patrol)
-    if rowcount(result) != 1:
-        return False
-    signals.shift_served.send(
-        signals.SENDER,
-        **signals.ShiftServed(
-            patrol_id=patrol.id,
-            assignment_id=patrol.assignment_id,
-            shift_id=patrol.shift_id,
-            volunteer_id=patrol.volunteer_id,
-            served_minutes=minutes,
-        ),
-    )
-    return True

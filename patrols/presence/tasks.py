@@ -20,7 +20,7 @@ from core.tasks import celery, periodic
 from core.transactions import commit_batch
 from patrols import signals
 from patrols.models import Patrol
-from patrols.presence.service import announce_checked_out, settle
+from patrols.presence.settling import announce_checked_out, settle
 from shifts import rules
 from shifts.filling.absence import mark_absent
 from shifts.models import Assignment, AssignmentRole, AssignmentStatus, Shift, ShiftStatus

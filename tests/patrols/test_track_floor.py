@@ -1,4 +1,4 @@
-"""The track upload's benchmark floor (``bench/track_batch.py``) answers what the endpoint answers,
+"""The track upload's benchmark floor (``bench/track_batch_floor.py``) answers what the endpoint answers,
 batch for batch, and leaves the same summary and fold on its patrol: a new track, points after it,
 late and repeated points, all repeats.
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.engine import make_url
 
-from bench.track_batch import floor_upload
+from bench.track_batch_floor import floor_upload
 from core.extensions import db
 from patrols.models import Patrol
 from tests.patrols.test_upload_races import read, setup, track_url, walk
