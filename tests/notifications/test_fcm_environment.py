@@ -32,6 +32,18 @@ def _clear_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name.lower(), raising=False)
 
 
+def assert_one_push_sent(fcm: FakeFcm) -> None:
+    """A recipient's due notification is sent, and its one device got it once."""
+    now = utcnow()
+    user = make_recipient()
+    device = make_device(user)
+    note = make_notification(user, now)
+
+    assert deliver_due(now=now).sent == 1
+    assert fresh(Notification, note.id).push_status == PushStatus.SENT
+    assert fcm.delivered(device.token) == 1
+
+
 def test_a_proxy_from_the_environment_carries_every_push(
     app: Flask, fcm: FakeFcm, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -57,14 +69,7 @@ def test_a_push_host_named_in_no_proxy_is_reached_directly(
     _clear_proxies(monkeypatch)
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    now = utcnow()
-    user = make_recipient()
-    device = make_device(user)
-    note = make_notification(user, now)
-
-    assert deliver_due(now=now).sent == 1
-    assert fresh(Notification, note.id).push_status == PushStatus.SENT
-    assert fcm.delivered(device.token) == 1
+    assert_one_push_sent(fcm)
     assert not fcm.proxied
 
 
@@ -76,11 +81,4 @@ def test_a_netrc_entry_for_the_push_host_does_not_replace_the_bearer_token(
     netrc.write_text("machine 127.0.0.1 login someone password not-the-token\n")
     netrc.chmod(0o600)
     monkeypatch.setenv("NETRC", str(netrc))
-    now = utcnow()
-    user = make_recipient()
-    device = make_device(user)
-    note = make_notification(user, now)
-
-    assert deliver_due(now=now).sent == 1
-    assert fresh(Notification, note.id).push_status == PushStatus.SENT
-    assert fcm.delivered(device.token) == 1
+    assert_one_push_sent(fcm)
