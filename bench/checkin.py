@@ -61,7 +61,7 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 from load import call, git_commit  # noqa: E402  (bench/ is the script directory)
-from stats import CpuMeter, Phase, drive, finish, machine, summarise  # noqa: E402
+from stats import CpuMeter, Phase, drive, finish, machine, pooled, summarise  # noqa: E402
 
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/test_bench_checkin"
 TARGET_RATIO = 1.5
@@ -343,15 +343,7 @@ def start_server(app: str, port: int, workers: int, threads: int, log: Any) -> s
 
 
 def pool(phases: list[Phase], endpoint: str) -> dict[str, Any]:
-    mine = [p for p in phases if p.endpoint == endpoint]
-    errors: dict[str, int] = {}
-    cpu: dict[str, float] = {}
-    for p in mine:
-        for kind, count in p.errors.items():
-            errors[kind] = errors.get(kind, 0) + count
-        for party, used in p.cpu.items():
-            cpu[party] = cpu.get(party, 0.0) + used
-    return summarise([x for p in mine for x in p.latencies], errors, sum(p.seconds for p in mine), cpu)
+    return pooled([p for p in phases if p.endpoint == endpoint])
 
 
 def main() -> int:

@@ -46,7 +46,7 @@ sys.path[:0] = [str(ROOT), str(HERE), str(HERE / "shift_change")]
 import sqlalchemy as sa  # noqa: E402
 from checkin import free_port, wait_ready  # noqa: E402  (bench/)
 from services import start_gunicorn  # noqa: E402  (bench/shift_change)
-from stats import CpuMeter, Phase, percentile, stop_group  # noqa: E402  (bench/)
+from stats import CpuMeter, Phase, pooled, stop_group  # noqa: E402  (bench/)
 
 SERVER = "postgresql://postgres@127.0.0.1:5432"
 DATABASES = {"empty": 1, "year": 365}  # days of history (1 is the least the seed makes)
@@ -186,22 +186,14 @@ def verify(name: str, acks: list[tuple[int, str]]) -> dict[str, Any]:
 
 
 def summary(phases: list[Phase]) -> dict[str, Any]:
-    latencies = sorted(value for phase in phases for value in phase.latencies)
-    seconds = sum(phase.seconds for phase in phases)
-    requests = len(latencies)
-    errors: dict[str, int] = {}
-    cpu: dict[str, float] = {}
-    for phase in phases:
-        for kind, count in phase.errors.items():
-            errors[kind] = errors.get(kind, 0) + count
-        for party, spent in phase.cpu.items():
-            cpu[party] = cpu.get(party, 0.0) + spent
+    """The phases of one endpoint and database pooled (``stats.pooled``), in this report's terms.
+    Requests and CPU per request count refusals too; any refusal fails the run anyway."""
+    figures = pooled(phases)
+    cpu = figures["cpu_per_request"]
     return {
-        "requests": requests, "errors": errors, "req_s": requests / seconds if seconds else 0.0,
-        "p50_ms": percentile(latencies, 0.50) * 1000 if latencies else None,
-        "p99_ms": percentile(latencies, 0.99) * 1000 if latencies else None,
-        "server_cpu_ms": cpu.get("server", 0.0) * 1000 / requests if requests else None,
-        "database_cpu_ms": cpu.get("database", 0.0) * 1000 / requests if requests else None,
+        "requests": figures["requests"], "errors": figures["error_kinds"], "req_s": figures["rps"],
+        "p50_ms": figures["p50_ms"], "p99_ms": figures["p99_ms"],
+        "server_cpu_ms": cpu.get("server_ms", 0.0), "database_cpu_ms": cpu.get("database_ms", 0.0),
     }
 
 

@@ -199,6 +199,18 @@ def summarise(
     }
 
 
+def pooled(phases: list[Phase]) -> dict[str, Any]:
+    """:func:`summarise` over several phases taken as one (their latencies, errors, seconds and CPU)."""
+    errors: dict[str, int] = {}
+    cpu: dict[str, float] = {}
+    for phase in phases:
+        for kind, count in phase.errors.items():
+            errors[kind] = errors.get(kind, 0) + count
+        for party, used in phase.cpu.items():
+            cpu[party] = cpu.get(party, 0.0) + used
+    return summarise([x for phase in phases for x in phase.latencies], errors, sum(p.seconds for p in phases), cpu)
+
+
 def ratios(pooled: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
     bare = pooled["bare"]
     out = {}
