@@ -13,6 +13,11 @@ work, so the workers reach the requests whose clients are still waiting. Nothing
 a phone's retry with the same ``Idempotency-Key`` is safe. A request without the header, or with
 one that cannot be read or lies in the future (clocks of two machines), is served as usual: a
 client that forges an old time only gets itself a 503.
+
+The probes (``/healthz``, ``/readyz``) are never shed, stamped or not. A balancer that probes
+through the same queue would otherwise take an overloaded node out of rotation, and hand its share
+to the other nodes at the moment they are busiest too: one slow node would empty the pool. An
+overloaded node sheds its requests itself; it stays in rotation, and serves what it can.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from core.errors import problem_response
 QUEUE_START_HEADER = "X-Request-Start"
 #: How long a shed client should wait before trying again, in seconds.
 RETRY_AFTER_SECONDS = 5
+#: The load balancer's probes (core/health.py), answered whatever the queue.
+PROBE_BLUEPRINT = "health"
 
 REQUESTS_SHED = Counter(
     "shouwang_requests_shed",
@@ -80,7 +87,7 @@ def init_overload(app: Flask) -> None:
 
     def shed_if_queued_too_long() -> Response | None:
         header = request.headers.get(QUEUE_START_HEADER)
-        if header is None or not waited_too_long(
+        if header is None or request.blueprint == PROBE_BLUEPRINT or not waited_too_long(
             header, time.time(), current_app.config["REQUEST_QUEUE_TIMEOUT_SECONDS"]
         ):
             return None

@@ -76,21 +76,38 @@ def test_a_check_in_that_waited_too_long_is_refused_before_any_work_and_the_retr
     assert retried.get_json()["check_in"]["client_id"] == body["client_id"]
 
 
+#: Answers 401 to an anonymous caller once it is served, and is shed before that check.
+SHEDDABLE = "/api/v1/me"
+
+
 def test_requests_in_time_without_the_header_or_with_shedding_off_are_served(client, tree, app, monkeypatch) -> None:
     monkeypatch.setitem(app.config, "REQUEST_QUEUE_TIMEOUT_SECONDS", LIMIT)
-    assert client.get("/healthz", headers=_queued(LIMIT - 5)).status_code == 200
-    assert client.get("/healthz").status_code == 200
-    assert client.get("/healthz", headers={"X-Request-Start": "t=not-a-time"}).status_code == 200
-    assert client.get("/healthz", headers=_queued(-120)).status_code == 200  # a clock ahead of ours
-    assert_problem(client.get("/healthz", headers=_queued(LIMIT + 1)), 503, "overloaded")
+    assert_problem(client.get(SHEDDABLE, headers=_queued(LIMIT - 5)), 401, "unauthorized")
+    assert_problem(client.get(SHEDDABLE), 401, "unauthorized")
+    assert_problem(client.get(SHEDDABLE, headers={"X-Request-Start": "t=not-a-time"}), 401, "unauthorized")
+    assert_problem(client.get(SHEDDABLE, headers=_queued(-120)), 401, "unauthorized")  # a clock ahead of ours
+    assert_problem(client.get(SHEDDABLE, headers=_queued(LIMIT + 1)), 503, "overloaded")
 
     monkeypatch.setitem(app.config, "REQUEST_QUEUE_TIMEOUT_SECONDS", 0)
-    assert client.get("/healthz", headers=_queued(3600)).status_code == 200
+    assert_problem(client.get(SHEDDABLE, headers=_queued(3600)), 401, "unauthorized")
+
+
+def test_the_balancers_probes_are_never_shed(client, app, monkeypatch) -> None:
+    monkeypatch.setitem(app.config, "REQUEST_QUEUE_TIMEOUT_SECONDS", LIMIT)
+    shed_before = REQUESTS_SHED._value.get()
+
+    for probe in ("/healthz", "/readyz"):
+        answer = client.get(probe, headers=_queued(LIMIT + 60))
+        assert answer.status_code == 200, (probe, answer.get_json())
+        assert answer.get_json() == {"status": "ok"}
+
+    assert REQUESTS_SHED._value.get() == shed_before
+    assert_problem(client.get(SHEDDABLE, headers=_queued(LIMIT + 60)), 503, "overloaded")
 
 
 def test_the_shed_answer_is_in_the_callers_language(client, app, monkeypatch) -> None:
     monkeypatch.setitem(app.config, "REQUEST_QUEUE_TIMEOUT_SECONDS", LIMIT)
-    answer = client.get("/healthz", headers={**_queued(LIMIT + 1), "Accept-Language": "zh-CN"})
+    answer = client.get(SHEDDABLE, headers={**_queued(LIMIT + 1), "Accept-Language": "zh-CN"})
     body = assert_problem(answer, 503, "overloaded")
     assert answer.headers["Content-Language"] == "zh"
     assert body["title"] != "The service is overloaded; try again shortly"
