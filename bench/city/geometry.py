@@ -1,5 +1,5 @@
 """包头's area tree: nine districts with their real names and codes, real street (街道/镇) names, and
-communities and grids under them, each grid a jittered lattice cell (``bench/seed.py``'s lattice).
+communities and grids under them, each grid a jittered lattice cell (``bench/lattice.py``).
 
 Each district is a lattice of its own, a rectangle placed near where the district lies (urban
 districts around 40.6°N 109.8°E with cells of ~340 m, the banners and counties to the north and east
@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from bench.bulk import add_area
-from bench.seed import Lattice, lattice_polygons
+from bench.lattice import Lattice, lattice_polygons
 
 CITY_CODE, CITY_NAME = "150200", "包头市"
 #: (degrees of longitude, of latitude) of a cell: ~340 m urban … ~5 km pastoral, at 40–42°N
