@@ -5,7 +5,7 @@ signed with the server's key). Every check-in of the benchmark is the first chec
 assignment, so the seed makes as many assignments as the run may use.
 
 - city → district → sub-district → community → 25 grids: the first 5 × 5 cells of
-  ``bench/seed.py``'s jittered lattice (8–12 vertices each, neighbours sharing their edges);
+  ``bench/lattice.py``'s jittered lattice (8–12 vertices each, neighbours sharing their edges);
 - N users (role volunteer) with one shared dummy password hash (nobody logs in: argon2 per user
   would take minutes), N active volunteers of kind ``volunteer_police``, homed round-robin on the grids;
 - N / PLACES_PER_SHIFT shifts starting in 10 minutes (check-in is open: it opens 30 minutes before
@@ -27,7 +27,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from bulk import add_area  # bench/ is on sys.path
-from seed import CELL_LAT, CELL_LON, ORIGIN_LAT, ORIGIN_LON, lattice_polygons
+from lattice import CELL_LAT, CELL_LON, ORIGIN_LAT, ORIGIN_LON, lattice_polygons
 
 GRID_SIDE = 5
 PLACES_PER_SHIFT = 10
@@ -127,6 +127,34 @@ def _history(connection: sa.Connection, now: Any, shifts: list[dict[str, Any]], 
     _insert(connection, IdempotencyRecord.__table__, records)
 
 
+def volunteer_rows(
+    count: int, grids: list[dict[str, Any]], now: Any, *, kind_id: int, consent: str, phone_prefix: str, tag: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Users 1..count and their active volunteers, homed round-robin on ``grids``, with one shared
+    password hash (nobody logs in: tokens are minted) and ID number cipher; ``tag`` keeps the ID hashes
+    of two seeds apart."""
+    from accounts.passwords import hash_password
+    from core import crypto
+
+    shared_hash = hash_password(uuid.uuid4().hex)  # one argon2 for all
+    shared_id_cipher = crypto.encrypt("150202199001010011")
+    users, volunteers = [], []
+    for i in range(1, count + 1):
+        grid = grids[i % len(grids)]
+        users.append({
+            "id": i, "phone": f"{phone_prefix}{i:08d}", "password_hash": shared_hash, "role": "volunteer",
+            "display_name": f"巡逻志愿者{i}", "area_id": grid["id"], "locale": "zh", "is_active": True,
+            "created_at": now, "updated_at": now, "password_changed_at": now,
+        })
+        volunteers.append({
+            "id": i, "user_id": i, "kind_id": kind_id, "home_grid_id": grid["id"], "status": "active",
+            "real_name": f"志愿者{i}", "national_id_encrypted": shared_id_cipher,
+            "national_id_hash": hashlib.sha256(f"{tag}-{i}".encode()).hexdigest(),
+            "consent_version": consent, "consented_at": now, "created_at": now, "updated_at": now,
+        })
+    return users, volunteers
+
+
 def seed(count: int) -> dict[str, Any]:
     """Write everything into DATABASE_URL's (migrated, empty) database; returns the driver's work list."""
     from bulk import commit_and_analyse
@@ -134,8 +162,6 @@ def seed(count: int) -> dict[str, Any]:
     from seed import seeding
 
     from accounts.models import AuthSession, User
-    from accounts.passwords import hash_password
-    from core import crypto
     from core.db import utcnow
     from core.extensions import db
     from grids.models import Area
@@ -159,25 +185,14 @@ def seed(count: int) -> dict[str, Any]:
                 ).returning(VolunteerKind.__table__.c.id)
             ).scalar_one()
 
-        shared_hash = hash_password(uuid.uuid4().hex)  # nobody logs in; one argon2 for all
-        shared_id_cipher = crypto.encrypt("150202199001010011")
-        consent = run.app.config["PRIVACY_TERMS_VERSION"]
-        users, volunteers, sessions = [], [], []
-        for i in range(1, count + 1):
-            grid = grids[i % len(grids)]
-            users.append({
-                "id": i, "phone": f"+86137{i:08d}", "password_hash": shared_hash, "role": "volunteer",
-                "display_name": f"巡逻志愿者{i}", "area_id": grid["id"], "locale": "zh", "is_active": True,
-                "created_at": now, "updated_at": now, "password_changed_at": now,
-            })
-            volunteers.append({
-                "id": i, "user_id": i, "kind_id": kind_id, "home_grid_id": grid["id"], "status": "active",
-                "real_name": f"志愿者{i}", "national_id_encrypted": shared_id_cipher,
-                "national_id_hash": hashlib.sha256(f"bench-checkin-{i}".encode()).hexdigest(),
-                "consent_version": consent, "consented_at": now, "created_at": now, "updated_at": now,
-            })
-            sessions.append({"id": str(uuid.uuid4()), "user_id": i, "created_at": now,
-                             "expires_at": now + timedelta(days=1)})
+        users, volunteers = volunteer_rows(
+            count, grids, now, kind_id=kind_id, consent=run.app.config["PRIVACY_TERMS_VERSION"],
+            phone_prefix="+86137", tag="bench-checkin",
+        )
+        sessions = [
+            {"id": str(uuid.uuid4()), "user_id": i, "created_at": now, "expires_at": now + timedelta(days=1)}
+            for i in range(1, count + 1)
+        ]
         _insert(connection, User.__table__, users)
         _insert(connection, Volunteer.__table__, volunteers)
         for start in range(0, len(sessions), CHUNK):

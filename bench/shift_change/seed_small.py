@@ -10,7 +10,6 @@ one staff member over the district. Nothing about tonight: ``prepare.py`` plans 
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from typing import Any
 
@@ -20,12 +19,11 @@ import sqlalchemy as sa
 def seed(count: int) -> dict[str, Any]:
     """Write the areas and people into DATABASE_URL's database (migrated here); returns counts."""
     from bulk import commit_and_analyse  # bench/ is on sys.path
-    from checkin_seed import _areas, _insert
+    from checkin_seed import _areas, _insert, volunteer_rows
     from seed import seeding
 
     from accounts.models import User
     from accounts.passwords import hash_password
-    from core import crypto
     from core.db import utcnow
     from core.extensions import db
     from grids.models import Area
@@ -37,28 +35,16 @@ def seed(count: int) -> dict[str, Any]:
         area_rows, grids = _areas(now)
         _insert(connection, Area.__table__, area_rows)
         kind_id = db.session.scalar(sa.select(VolunteerKind.id).where(VolunteerKind.code == "volunteer_police"))
-        shared_hash = hash_password(uuid.uuid4().hex)
-        shared_id_cipher = crypto.encrypt("150202199001010011")
-        consent = run.app.config["PRIVACY_TERMS_VERSION"]
+        users, volunteers = volunteer_rows(
+            count, grids, now, kind_id=kind_id, consent=run.app.config["PRIVACY_TERMS_VERSION"],
+            phone_prefix="+86135", tag="bench-shift-change",
+        )
         district = next(row for row in area_rows if row["level"] == "district")
         community = next(row for row in area_rows if row["level"] == "community")
-        users, volunteers = [], []
-        for i in range(1, count + 1):
-            grid = grids[i % len(grids)]
-            users.append({
-                "id": i, "phone": f"+86135{i:08d}", "password_hash": shared_hash, "role": "volunteer",
-                "display_name": f"巡逻志愿者{i}", "area_id": grid["id"], "locale": "zh", "is_active": True,
-                "created_at": now, "updated_at": now, "password_changed_at": now,
-            })
-            volunteers.append({
-                "id": i, "user_id": i, "kind_id": kind_id, "home_grid_id": grid["id"], "status": "active",
-                "real_name": f"志愿者{i}", "national_id_encrypted": shared_id_cipher,
-                "national_id_hash": hashlib.sha256(f"bench-shift-change-{i}".encode()).hexdigest(),
-                "consent_version": consent, "consented_at": now, "created_at": now, "updated_at": now,
-            })
+        manager_hash = hash_password(uuid.uuid4().hex)  # nobody logs in: tokens are minted
         for offset, (role, area) in enumerate((("organiser", community), ("staff", district)), start=1):
             users.append({
-                "id": count + offset, "phone": f"+86134{offset:08d}", "password_hash": shared_hash, "role": role,
+                "id": count + offset, "phone": f"+86134{offset:08d}", "password_hash": manager_hash, "role": role,
                 "display_name": f"{'组织者' if role == 'organiser' else '街道干部'}{offset}", "area_id": area["id"],
                 "locale": "zh", "is_active": True, "created_at": now, "updated_at": now, "password_changed_at": now,
             })
