@@ -1,4 +1,5 @@
-"""Shedding requests that waited in the queue longer than their client waits.
+"""Shedding requests that waited in the queue longer than their client waits, or behind a
+standing queue.
 
 A sync gunicorn worker takes requests from the listen backlog in order, and cannot tell whether
 the client is still there. Past a node's capacity the backlog grows, and the workers spend their
@@ -7,17 +8,32 @@ time on requests whose phones gave up long ago: in the 10,000-volunteer shift-ch
 too late, and nobody is served.
 
 The balancer in front knows when it passed a request on, and says so in ``X-Request-Start``
-(nginx: ``proxy_set_header X-Request-Start "t=${msec}";``). A request that waited longer than
-``REQUEST_QUEUE_TIMEOUT_SECONDS`` is answered 503 ``overloaded`` with ``Retry-After`` before any
-work, so the workers reach the requests whose clients are still waiting. Nothing is written, so
-a phone's retry with the same ``Idempotency-Key`` is safe. A request without the header, or with
-one that cannot be read or lies in the future (clocks of two machines), is served as usual: a
-client that forges an old time only gets itself a 503.
+(nginx: ``proxy_set_header X-Request-Start "t=${msec}";``). Two rules read it, before any work:
+
+- **The limit.** A request that waited longer than ``REQUEST_QUEUE_TIMEOUT_SECONDS`` is shed.
+- **A standing queue** (CoDel's idea, as in network queues). A limit alone keeps an overloaded
+  node's queue just under the limit: every phone then waits about that long for every answer,
+  which a shift-change run showed (p50 of 21 s at a 20 s limit, bench/README.md). So once every
+  request has waited longer than ``REQUEST_QUEUE_TARGET_MS`` for longer than
+  ``REQUEST_QUEUE_INTERVAL_MS`` in a row, each one that waited longer than the target is shed,
+  until one arrives within the target. Shedding costs a fraction of serving, so the queue
+  drains within moments, and what is served is served promptly. A burst shorter than the interval
+  is served as it comes.
+
+Shed means 503 ``overloaded`` with ``Retry-After``: nothing is written, so a phone's retry with the
+same ``Idempotency-Key`` is safe. A request without the header, or with one that cannot be read or
+lies in the future (clocks of two machines), is served as usual and leaves the queue's state as
+it was: a client that forges an old time only gets itself a 503. The waits are measured against
+the balancer's clock, so balancer and nodes keep time (NTP): a node whose clock runs ahead adds
+its lead to every wait.
 
 The probes (``/healthz``, ``/readyz``) are never shed, stamped or not. A balancer that probes
 through the same queue would otherwise take an overloaded node out of rotation, and hand its share
 to the other nodes at the moment they are busiest too: one slow node would empty the pool. An
 overloaded node sheds its requests itself; it stays in rotation, and serves what it can.
+
+The queue's state is each worker process's own (one per process, as each process draws from the
+same backlog and sees the same waits).
 """
 
 from __future__ import annotations
@@ -38,7 +54,9 @@ PROBE_BLUEPRINT = "health"
 
 REQUESTS_SHED = Counter(
     "shouwang_requests_shed",
-    "Requests answered 503 overloaded: they waited in the queue longer than REQUEST_QUEUE_TIMEOUT_SECONDS",
+    "Requests answered 503 overloaded before any work: waited past REQUEST_QUEUE_TIMEOUT_SECONDS (reason "
+    "limit), or past REQUEST_QUEUE_TARGET_MS behind a standing queue (reason standing_queue)",
+    ["reason"],
 )
 
 i18n.register_titles(i18n.title("overloaded", "The service is overloaded; try again shortly"))
@@ -77,21 +95,61 @@ def waited_too_long(header: str | None, now: float, limit_seconds: float) -> boo
     return since is not None and now - since > limit_seconds
 
 
+class StandingQueue:
+    """Whether the waits have stayed above a target for longer than an interval (one per process).
+
+    ``observe`` is told each stamped request's wait in turn, and answers True for a request to
+    shed: one that waited longer than the target, once the waits have stayed above it for longer
+    than the interval. A wait within the target ends the standing queue.
+    """
+
+    def __init__(self) -> None:
+        self.above_since: float | None = None  # when the waits went above the target, while they are
+
+    def observe(self, waited: float, now: float, target: float, interval: float) -> bool:
+        if target <= 0:
+            return False
+        if waited <= target:
+            self.above_since = None
+            return False
+        if self.above_since is None:
+            self.above_since = now
+            return False
+        return now - self.above_since > interval
+
+
 def init_overload(app: Flask) -> None:
     """Shed requests that waited too long, before any other work (first of the before-request hooks)."""
     limit = app.config["REQUEST_QUEUE_TIMEOUT_SECONDS"]
-    if limit < 0:
-        raise ValueError("REQUEST_QUEUE_TIMEOUT_SECONDS must be 0 (off) or more")
-    if limit == 0:
+    target_ms, interval_ms = app.config["REQUEST_QUEUE_TARGET_MS"], app.config["REQUEST_QUEUE_INTERVAL_MS"]
+    if limit < 0 or target_ms < 0 or interval_ms < 0:
+        raise ValueError(
+            "REQUEST_QUEUE_TIMEOUT_SECONDS, REQUEST_QUEUE_TARGET_MS and REQUEST_QUEUE_INTERVAL_MS must be 0 (off) or more"
+        )
+    if limit == 0 and target_ms == 0:
         return
+    standing = StandingQueue()
 
     def shed_if_queued_too_long() -> Response | None:
         header = request.headers.get(QUEUE_START_HEADER)
-        if header is None or request.blueprint == PROBE_BLUEPRINT or not waited_too_long(
-            header, time.time(), current_app.config["REQUEST_QUEUE_TIMEOUT_SECONDS"]
-        ):
+        if header is None or request.blueprint == PROBE_BLUEPRINT:
             return None
-        REQUESTS_SHED.inc()
+        since = queued_at(header)
+        now = time.time()
+        if since is None or since > now:
+            return None
+        if waited_too_long(header, now, current_app.config["REQUEST_QUEUE_TIMEOUT_SECONDS"]):
+            reason = "limit"
+        elif standing.observe(
+            now - since,
+            now,
+            current_app.config["REQUEST_QUEUE_TARGET_MS"] / 1000,
+            current_app.config["REQUEST_QUEUE_INTERVAL_MS"] / 1000,
+        ):
+            reason = "standing_queue"
+        else:
+            return None
+        REQUESTS_SHED.labels(reason=reason).inc()
         return problem_response(503, "overloaded", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
     # First of all: not even the CSRF check should be spent on a request nobody waits for.

@@ -62,6 +62,16 @@ SETTINGS: tuple[Setting, ...] = (
         "a request the balancer's `X-Request-Start` shows waiting longer than this is answered 503 "
         "`overloaded` with `Retry-After` before any work (set it below the phones' HTTP timeout; `0`: off)",
     ),
+    integer(
+        "REQUEST_QUEUE_TARGET_MS", 500,
+        "a standing queue: once every stamped request has waited longer than this for longer than "
+        "`REQUEST_QUEUE_INTERVAL_MS`, those that did are answered 503 `overloaded` until one comes within it "
+        "(`core/overload.py`; `0`: off)",
+    ),
+    integer(
+        "REQUEST_QUEUE_INTERVAL_MS", 1000,
+        "how long the waits must stay above `REQUEST_QUEUE_TARGET_MS` before the standing queue is shed",
+    ),
     integer("IDEMPOTENCY_TTL_HOURS", 24, "how long an `Idempotency-Key` is remembered (its replay kept)"),
     integer("IDEMPOTENCY_PURGE_MINUTES", 60, "how often beat forgets older `Idempotency-Key` records"),
     # Monthly partitions of the growing tables on PostgreSQL (core/partitions.py, docs/partitioning.md).
