@@ -212,7 +212,6 @@ class ScriptedVendor:
     """A provider registered for the vivo channel in a test: answers from a script, records calls."""
 
     channel = "vivo"
-    calls_one_at_a_time = False
 
     def __init__(self, *answers: SendResult) -> None:
         self.answers = list(answers)
