@@ -86,9 +86,6 @@ class PushProvider(Protocol):
     for a message the service refused (only for a bug of ours)."""
 
     channel: str
-    #: Its calls go out one after another, each waiting for the last (vivo): the outbox's sender
-    #: then takes the interpreter lock back promptly after each answer (delivery/sender.py).
-    calls_one_at_a_time: bool
 
     def send(self, messages: Sequence[PushMessage]) -> list[SendResult]: ...
 
@@ -104,8 +101,6 @@ class PushProvider(Protocol):
 
 class RecordingProvider:
     """Appends each message to a JSON-lines file instead of sending it, and reports success."""
-
-    calls_one_at_a_time = False
 
     def __init__(self, channel: str, path: str) -> None:
         self.channel = channel
@@ -157,7 +152,6 @@ class FcmProvider:
     batch_size: int
     http_timeout: float
     channel: str = PushChannel.FCM
-    calls_one_at_a_time: bool = field(default=False, init=False)  # send_each: a thread a message
     _app: firebase_admin.App | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _names = itertools.count()

@@ -6,26 +6,14 @@ the next batch: the database work is done in the time the push service takes to 
 after it (a run is as fast as the slower of the two, not their sum). Only HTTP happens on the
 sender's thread; the database stays with the run's thread and its session.
 
-The two threads share one interpreter lock. A thread whose answer has come waits for the lock
-until the holder lets go of it: at the holder's next wait for I/O, or after the interpreter's
-switch interval (CPython's default: 5 ms). The run's thread works in stretches of a few
-milliseconds (a batch's rows, messages and outcomes), so a provider whose calls go out one after
-another (vivo: one message a call, a call at a time) waited out such a stretch for most calls and
-lost as much as the two threads had gained. While such a provider's calls are out the switch
-interval is shortened (:func:`prompt_handover`), so the sender takes the lock soon after each
-answer. Not for providers that make many calls at once (FCM's ``send_each`` one thread a message):
-their threads already keep the lock busy, and switching more often only costs them.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
-import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -45,9 +33,6 @@ PUSH_OUTCOMES = Counter(
 #: Chunks handed to the sender ahead of the one whose answers the run waits for: enough that the
 #: sender never waits for the database, few enough that a killed worker leaves little unrecorded.
 AHEAD = 2
-
-#: The switch interval while calls go out one at a time (seconds; CPython's default is 0.005).
-PROMPT_SWITCH_INTERVAL = 0.0005
 
 
 @dataclass
@@ -83,42 +68,12 @@ class Sender:
     def _call(self, chunk: Chunk) -> list[SendResult]:
         if not chunk.fits:
             return []
-        messages = [push.message for push in chunk.pushes[: chunk.fits]]
         with self._app.app_context():  # the providers read settings (categories, receipt keys)
-            if not chunk.provider.calls_one_at_a_time:
-                return send(chunk.provider, messages)
-            with prompt_handover():
-                return send(chunk.provider, messages)
+            return send(chunk.provider, [push.message for push in chunk.pushes[: chunk.fits]])
 
     def close(self) -> None:
         # Chunks not sent yet stay claimed: their rows come back when the lease ends.
         self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-_handover_lock = threading.Lock()
-_handover_users = 0
-_handover_saved = 0.0
-
-
-@contextmanager
-def prompt_handover() -> Iterator[None]:
-    """The interpreter's switch interval at most :data:`PROMPT_SWITCH_INTERVAL` while inside.
-
-    It is the process's, so runs on several threads share it: the first to enter shortens it, the
-    last to leave puts back what it was."""
-    global _handover_users, _handover_saved
-    with _handover_lock:
-        if _handover_users == 0:
-            _handover_saved = sys.getswitchinterval()
-            sys.setswitchinterval(min(_handover_saved, PROMPT_SWITCH_INTERVAL))
-        _handover_users += 1
-    try:
-        yield
-    finally:
-        with _handover_lock:
-            _handover_users -= 1
-            if _handover_users == 0:
-                sys.setswitchinterval(_handover_saved)
 
 
 def send(provider: PushProvider, messages: Sequence[PushMessage]) -> list[SendResult]:

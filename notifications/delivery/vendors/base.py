@@ -107,7 +107,6 @@ class VendorProvider:
 
     channel: str = ""
     max_batch: int = 1
-    calls_one_at_a_time: bool = False  # True: a call at a time, each waiting for the last
 
     def __init__(self, base_url: str, http_timeout: float, pool_size: int = 10) -> None:
         self.base_url = base_url.rstrip("/")

@@ -73,7 +73,6 @@ def sign(app_key: str, timestamp: str, master_secret: str) -> str:
 class OppoProvider(VendorProvider):
     channel: str = CHANNEL
     max_batch = MAX_BATCH
-    calls_one_at_a_time = True  # one unicast_batch call at a time
 
     def __init__(self, config: Mapping[str, Any], http_timeout: float) -> None:
         self.app_key = str(config["OPPO_APP_KEY"]).strip()

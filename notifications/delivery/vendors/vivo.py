@@ -71,7 +71,6 @@ def sign(app_id: str, app_key: str, timestamp: str, app_secret: str) -> str:
 class VivoProvider(VendorProvider):
     channel: str = CHANNEL
     max_batch = MAX_BATCH
-    calls_one_at_a_time = True  # one /message/send at a time
 
     def __init__(self, config: Mapping[str, Any], http_timeout: float) -> None:
         self.app_id = int(str(config["VIVO_APP_ID"]).strip())
