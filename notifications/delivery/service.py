@@ -12,9 +12,9 @@ killed mid-run loses at most the answers of the calls it had out; their rows com
 lease ends, and are sent again — a push may arrive twice (at least once), an inbox row is never
 duplicated.
 
-The calls go out on a thread of the run's own (:class:`~notifications.delivery.sender.Sender`), a
-chunk or two ahead, while the run's thread records the answers of the previous call and claims the
-next batch: the database work of the outbox is done while the push service is answering, not after it.
+The calls go out on a thread of the run's own (:class:`_Sender`), a chunk or two ahead, while the
+run's thread records the answers of the previous call and claims the next batch: the database
+work of the outbox is done while the push service is answering, not after it.
 
 What each answer does to a row (sent, retried, failed, a dead token) is decided in
 :mod:`notifications.delivery.outcomes`.
@@ -33,12 +33,15 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import Flask, current_app
+from prometheus_client import Counter
 
 from core.db import rowcount, utcnow
 from core.extensions import db
@@ -46,8 +49,7 @@ from core.metrics import Sample, register_gauges
 from core.transactions import commit_batch
 from notifications.delivery import claims, quotas, targets
 from notifications.delivery.outcomes import DeliveryStats, Push, Writes, finish, max_attempts, note
-from notifications.delivery.push import Outcome, PushProvider, RecordingProvider, SendResult, providers
-from notifications.delivery.sender import AHEAD, Chunk, Sender
+from notifications.delivery.push import Outcome, PushMessage, PushProvider, RecordingProvider, SendResult, providers
 from notifications.models import Notification, PushStatus, PushWait
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,11 @@ DELIVERY_BUDGET_SECONDS = 60.0
 
 _notifications = Notification.__table__
 
+PUSH_OUTCOMES = Counter(
+    "shouwang_push_outcomes", "Pushes answered by the push service, by channel and outcome "
+    "(ok, invalid_token, retry, permanent)", ["channel", "outcome"],
+)  # fmt: skip
+
 
 @dataclass
 class _Run:
@@ -66,6 +73,58 @@ class _Run:
     recovered: bool = False  # outage rows were made due (once per run is enough)
     probed: bool = False
     made_due: bool = False  # rows were made due since the last claim: claim again
+
+
+@dataclass
+class _Chunk:
+    """One provider call's worth of pushes (at most ``PUSH_BATCH_SIZE``, one channel)."""
+
+    provider: PushProvider
+    pushes: list[Push]
+    fits: int  # how many of them the channel's daily cap let through (reserved before sending)
+    now: datetime
+    claim: str
+
+
+#: Chunks handed to the sender ahead of the one whose answers the run waits for: enough that the
+#: sender never waits for the database, few enough that a killed worker leaves little unrecorded.
+_AHEAD = 2
+
+
+class _Sender:
+    """The provider calls of a run, made one chunk after another on a thread of their own.
+
+    While a chunk's calls are out, the run's own thread records the previous chunk's answers and
+    claims the next batch: the database work is done in the time the push service takes to
+    answer, instead of after it (a run is as fast as the slower of the two, not their sum). Only
+    HTTP happens on this thread; the database stays with the run's thread and its session.
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self._app = app
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="push-sender")
+        self._queue: deque[tuple[_Chunk, Future[list[SendResult]]]] = deque()
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def submit(self, chunk: _Chunk) -> None:
+        self._queue.append((chunk, self._pool.submit(self._call, chunk)))
+
+    def next(self) -> tuple[_Chunk, list[SendResult]]:
+        """The oldest chunk and its answers (waits for them)."""
+        chunk, answered = self._queue.popleft()
+        return chunk, answered.result()
+
+    def _call(self, chunk: _Chunk) -> list[SendResult]:
+        if not chunk.fits:
+            return []
+        with self._app.app_context():  # the providers read settings (categories, receipt keys)
+            return _send(chunk.provider, [push.message for push in chunk.pushes[: chunk.fits]])
+
+    def close(self) -> None:
+        # Chunks not sent yet stay claimed: their rows come back when the lease ends.
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def deliver_due(
@@ -93,10 +152,10 @@ def _deliver(
     run = _Run()
     batches = 0  # claims made by this run
     more_due = True
-    sender = Sender(current_app._get_current_object())  # type: ignore[attr-defined]  # the proxy's own, untyped
+    sender = _Sender(current_app._get_current_object())  # type: ignore[attr-defined]  # the proxy's own, untyped
     try:
         while True:
-            while more_due and len(sender) < AHEAD:
+            while more_due and len(sender) < _AHEAD:
                 if max_claims is not None and batches >= max_claims:
                     more_due = False
                 elif batches and time.monotonic() - started >= budget_seconds:
@@ -130,7 +189,7 @@ def _deliver(
         sender.close()
 
 
-def _claim_batch(now: datetime, limit: int, stats: DeliveryStats) -> tuple[int, list[Chunk]]:
+def _claim_batch(now: datetime, limit: int, stats: DeliveryStats) -> tuple[int, list[_Chunk]]:
     """Claim at most ``limit`` due rows and make them into provider chunks (their caps reserved);
     rows with nothing to send are settled at once. Returns how many rows were claimed."""
     config = current_app.config
@@ -171,7 +230,7 @@ def _claim_batch(now: datetime, limit: int, stats: DeliveryStats) -> tuple[int, 
 
 def _chunks(
     pushes: list[tuple[str, Push]], by_channel: Mapping[str, PushProvider], now: datetime, claim: str
-) -> list[Chunk]:
+) -> list[_Chunk]:
     """Provider calls for ``pushes``: per channel, urgent first (what still fits under a daily cap
     goes to them), at most ``PUSH_BATCH_SIZE`` each, with what the cap lets through reserved."""
     config = current_app.config
@@ -183,11 +242,11 @@ def _chunks(
             part = of_channel[start : start + batch_size]
             # The reservation counts for every worker at once (committed by the caller).
             fits = quotas.reserve(channel, len(part), now, config)
-            chunks.append(Chunk(by_channel[channel], part, fits, now, claim))
+            chunks.append(_Chunk(by_channel[channel], part, fits, now, claim))
     return chunks
 
 
-def _record(chunk: Chunk, results: list[SendResult], run: _Run, stats: DeliveryStats) -> list[Chunk]:
+def _record(chunk: _Chunk, results: list[SendResult], run: _Run, stats: DeliveryStats) -> list[_Chunk]:
     """Record a chunk's answers; returns the chunks to the next tokens of phones whose token
     turned out dead (their caps reserved)."""
     config = current_app.config
@@ -311,3 +370,16 @@ def _as_utc(moment: datetime) -> datetime:
 
 
 register_gauges(_outbox_samples)
+
+
+def _send(provider: PushProvider, messages: Sequence[PushMessage]) -> list[SendResult]:
+    try:
+        results = provider.send(messages)
+    except Exception as error:  # a provider bug must not strand the claimed rows until the lease ends
+        log.exception("push provider %s failed", provider.channel)
+        results = [SendResult(Outcome.RETRY, error=f"{type(error).__name__}: {error}"[:200])] * len(messages)
+    if len(results) != len(messages):
+        raise RuntimeError(f"provider {provider.channel} answered {len(results)} of {len(messages)} messages")
+    for result in results:
+        PUSH_OUTCOMES.labels(provider.channel, str(result.outcome)).inc()
+    return results
