@@ -264,6 +264,11 @@ def test_a_checked_in_place_comes_before_one_under_way_even_long_ended(tree, vol
     checked_in_only(older_stale)
     assert locate(volunteer, LAT, LON, now) == Place(tree.grid_b, "shift", stale.id)
 
+    for place in (stale, older_stale):  # the task closed them: no longer on duty
+        patrol_for(place).auto_closed = True
+    db.session.flush()
+    assert locate(volunteer, LAT, LON, now).assignment_id == under_way.id
+
 
 def test_the_volunteers_on_duty_near_at_the_edges_of_their_shift(tree, volunteer) -> None:
     now = (utcnow() + timedelta(days=1)).replace(microsecond=0)
