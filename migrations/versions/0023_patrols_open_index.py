@@ -9,8 +9,8 @@ spelled as the app's statements spell it (``IS false``, SQLite ``IS 0``), for Po
 ``auto_closed IS false`` from itself, not ``NOT auto_closed``.
 
 A plain CREATE INDEX, not a batch (a batch copy of ``patrols`` on SQLite would drop its roll-up
-triggers, 0010). Time: one scan of ``patrols`` (about ten seconds for 5 million rows), write-locked
-while it runs.
+triggers, 0010). Time: one scan of ``patrols``, write-locked while it runs: 0.17 s for 138,775 rows
+(34 MB) on a loaded 2-core machine, about 10 s for the 2.1 GB of a year of the city.
 
 Revision ID: 0023
 Revises: 0022
