@@ -80,7 +80,14 @@ def clashing_shifts(
 ) -> list[tuple[Shift, bool]]:
     """The volunteer's assigned shifts too close to [starts_at, ends_at): (shift, overlaps) pairs.
 
-    ``overlaps`` is False when the shift only breaks the minimum rest.
+    ``overlaps`` is False when the shift only breaks the minimum rest. Half-open: a shift ending
+    exactly ``rest`` before ``starts_at`` (or starting exactly ``rest`` after ``ends_at``) is fine.
+
+    Read by the places' copies of their shifts' times (``Assignment``, migration 0022): the range
+    "ends after starts_at - rest" of ``(volunteer_id, shift_ends_at)`` holds the volunteer's places
+    from then on, never the history behind, and only those are joined to their shift (its status).
+    The copies equal the shifts' times after every flush (the database's triggers), so a move
+    flushed before this check (``shifts.planning.editing``) is seen.
     """
     rest = min_rest()
     stmt = (
@@ -88,16 +95,16 @@ def clashing_shifts(
         .join(Assignment, Assignment.shift_id == Shift.id)
         .where(
             Assignment.volunteer_id == volunteer_id,
+            Assignment.shift_ends_at > starts_at - rest,
+            Assignment.shift_starts_at < ends_at + rest,
             Assignment.status == AssignmentStatus.ASSIGNED,
             Shift.status == ShiftStatus.SCHEDULED,
-            Shift.starts_at < ends_at + rest,
-            Shift.ends_at > starts_at - rest,
         )
         .order_by(Shift.starts_at, Shift.id)
     )
     ignored = list(ignore_shift_ids)
     if ignored:
-        stmt = stmt.where(Shift.id.not_in(ignored))
+        stmt = stmt.where(Assignment.shift_id.not_in(ignored))
     return [
         (shift, shift.starts_at < ends_at and shift.ends_at > starts_at)
         for shift in db.session.scalars(stmt).unique()

@@ -15,8 +15,8 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import Flask
@@ -146,19 +146,50 @@ def leaderboards(manifest: dict[str, Any], sample: int) -> dict[str, Any]:
     return _result(len(sampled) + manifest["grid_count"], failures)
 
 
+#: The volunteer the endpoints check logs in as: active, with a place on a shift ahead, and one with
+#: a place ended by now if the city has one yet (a one-day seed before that day's shifts end has
+#: none: then the past page must be empty). Every instant is the app's clock (``:now``), never the
+#: database's ``now()``: the app answers by its own, and a test may move it (libfaketime).
+_VOLUNTEER = """
+SELECT v.id, u.phone, EXISTS (SELECT 1 FROM shift_assignments p WHERE p.volunteer_id = v.id
+    AND p.shift_ends_at <= :now AND p.shift_starts_at < :now AND (p.status IN ('assigned', 'absent')
+    OR (p.status = 'withdrawn' AND p.late_withdrawal))) AS has_past
+FROM volunteers v JOIN users u ON u.id = v.user_id
+WHERE v.status = 'active' AND EXISTS (SELECT 1 FROM shift_assignments a WHERE a.volunteer_id = v.id
+    AND a.status = 'assigned' AND a.shift_starts_at > :now)
+ORDER BY has_past DESC, v.id LIMIT 1
+"""
+#: Whether the district has a volunteer with points in the local year of ``:now`` (the year board's).
+_POINTS_THIS_YEAR = """
+SELECT EXISTS (SELECT 1 FROM ledger_entries l JOIN volunteers v ON v.id = l.volunteer_id
+    JOIN areas g ON g.id = v.home_grid_id JOIN areas d ON d.id = :district
+    WHERE g.path LIKE d.path || '%' AND v.status = 'active' AND l.created_at >= :year_from
+    GROUP BY l.volunteer_id HAVING sum(l.amount) > 0)
+"""
+
+
 def endpoints(app: Flask, manifest: dict[str, Any]) -> dict[str, Any]:
     """Log in as a volunteer with a shift ahead, as an organiser and as district staff, and read what
     each would: /me, /me/shifts (upcoming, past), a participation report, a leaderboard. Outside any
-    app context, so that each request has its own, as when served."""
+    app context, so that each request has its own, as when served.
+
+    What must be there follows from the city at the app's clock, whatever the hour: the upcoming
+    page holds the place ahead; the past page is empty exactly when the city has no place ended
+    yet (a one-day seed before its first shift ends); the month's report (the local month) plans
+    its shifts; the year's board is empty exactly when nobody in the district has points yet."""
+    from core.db import utcnow
     from core.extensions import db
 
+    now = utcnow()
+    district = next(s for s in manifest["staff"] if s["level"] == "district")
     with app.app_context():
-        volunteer_id, phone = db.session.execute(sa.text(
-            "SELECT v.id, u.phone FROM volunteers v JOIN users u ON u.id = v.user_id JOIN shift_assignments a "
-            "ON a.volunteer_id = v.id JOIN shifts s ON s.id = a.shift_id WHERE s.starts_at > now() AND "
-            "a.status = 'assigned' AND v.status = 'active' AND EXISTS (SELECT 1 FROM patrols p "
-            "WHERE p.volunteer_id = v.id) ORDER BY v.id LIMIT 1"
-        )).one()
+        zone = db.session.execute(sa.text("SELECT timezone FROM areas WHERE id = :id"), {"id": district["area_id"]}).scalar_one()
+        local = now.astimezone(ZoneInfo(zone))
+        volunteer_id, phone, has_past = db.session.execute(sa.text(_VOLUNTEER), {"now": now}).one()
+        year_from = local.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+        has_points = db.session.execute(
+            sa.text(_POINTS_THIS_YEAR), {"district": district["area_id"], "year_from": year_from}
+        ).scalar_one()
         db.session.remove()
     client = app.test_client()
     failures: list[Any] = []
@@ -184,22 +215,20 @@ def endpoints(app: Flask, manifest: dict[str, Any]) -> dict[str, Any]:
         me = call("get", f"{API}/me", token)
         if me and me.get("volunteer_id") != volunteer_id:
             failures.append({"me": me, "expected_volunteer": volunteer_id})
-        for when in ("upcoming", "past"):
+        for when, expected in (("upcoming", True), ("past", has_past)):
             page = call("get", f"{API}/me/shifts", token, query_string={"when": when})
-            if page and not page.get("items"):
-                failures.append({"me/shifts": when, "items": 0})
-    district = next(s for s in manifest["staff"] if s["level"] == "district")
+            if page and bool(page.get("items")) != expected:
+                failures.append({"me/shifts": when, "items": len(page.get("items") or []), "expected_items": expected})
     token = login(district["phone"])
     if token:
-        month = datetime.fromisoformat(manifest["seeded_at"]).date().strftime("%Y-%m")
         report = call("get", f"{API}/reports/participation", token,
-                      query_string={"area_id": district["area_id"], "period": "month", "value": month})
+                      query_string={"area_id": district["area_id"], "period": "month", "value": local.strftime("%Y-%m")})
         if report and not (report["figures"]["shifts"] or {}).get("planned"):
             failures.append({"report": "no shifts planned", "figures": report["figures"]})
         board = call("get", f"{API}/leaderboards", token,
                      query_string={"area_id": district["area_id"], "period": "year", "by": "volunteer", "metric": "points"})
-        if board and not board.get("items"):
-            failures.append({"leaderboard": "empty"})
+        if board and bool(board.get("items")) != has_points:
+            failures.append({"leaderboard": len(board.get("items") or []), "expected_items": has_points})
     organiser = manifest["organisers"][-1]
     token = login(organiser["phone"])
     if token:

@@ -27,7 +27,7 @@ from core.db import utcnow
 from core.errors import Forbidden, NotFound
 from core.extensions import db
 from shifts.calendar.models import CalendarFeed
-from shifts.models import Assignment, AssignmentRole, AssignmentStatus, Shift, ShiftStatus
+from shifts.models import Assignment, AssignmentRole, AssignmentStatus, ShiftStatus
 from shifts.service import select_assignments
 from volunteers.models import Volunteer, VolunteerStatus
 
@@ -153,16 +153,20 @@ def feed_owner(token: str) -> Volunteer:
 
 
 def feed_assignments(volunteer: Volunteer, now: datetime | None = None) -> list[Assignment]:
-    """The assignments the feed shows, by start: held or missed places, and recently ended ones."""
+    """The assignments the feed shows, by start: held or missed places, and recently ended ones.
+
+    Read by the places' copies of their shifts' times (``Assignment``, migration 0022): the range
+    "ended at most PAST_DAYS ago" of ``(volunteer_id, shift_ends_at)``, so a year of history is not
+    read for the month the feed shows; only those places are joined to their shifts (the events).
+    """
     now = now or utcnow()
     horizon = now + timedelta(days=current_app.config["SERIES_HORIZON_DAYS"])
     stmt = (
         select_assignments()
-        .join(Shift, Shift.id == Assignment.shift_id)
         .where(
             Assignment.volunteer_id == volunteer.id,
-            Shift.ends_at >= now - timedelta(days=PAST_DAYS),
-            Shift.starts_at <= horizon,
+            Assignment.shift_ends_at >= now - timedelta(days=PAST_DAYS),
+            Assignment.shift_starts_at <= horizon,
             sa.or_(
                 Assignment.status.in_(_SHOWN),
                 sa.and_(
@@ -171,7 +175,7 @@ def feed_assignments(volunteer: Volunteer, now: datetime | None = None) -> list[
                 ),
             ),
         )
-        .order_by(Shift.starts_at, Assignment.id)
+        .order_by(Assignment.shift_starts_at, Assignment.id)
     )
     return list(db.session.scalars(stmt).unique())
 

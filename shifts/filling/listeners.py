@@ -24,17 +24,22 @@ LEFT_BECAUSE = {
 
 
 def release_future_places(volunteer_id: int, actor_id: int | None, reason: str) -> int:
-    """End the volunteer's live assignments on shifts not yet started; returns how many."""
+    """End the volunteer's live assignments on shifts not yet started; returns how many.
+
+    Read by the places' copies of their shifts' times (``Assignment``, migration 0022): the range
+    "starts after now" of ``(volunteer_id, shift_starts_at, id)``, in its order, never the history
+    behind; only those places are joined to their shifts (the status).
+    """
     future = db.session.scalars(
         sa.select(Assignment)
         .join(Shift, Shift.id == Assignment.shift_id)
         .where(
             Assignment.volunteer_id == volunteer_id,
+            Assignment.shift_starts_at > utcnow(),
             Assignment.status.in_(LIVE_STATUSES),
             Shift.status == ShiftStatus.SCHEDULED,
-            Shift.starts_at > utcnow(),
         )
-        .order_by(Shift.starts_at, Assignment.id)
+        .order_by(Assignment.shift_starts_at, Assignment.id)
     ).all()
     for assignment in future:
         leave(assignment, AssignmentStatus.REMOVED, actor_id, reason)

@@ -17,9 +17,11 @@ from core.extensions import db
 from core.geo import EARTH_RADIUS_M
 from grids.models import AreaLevel
 from patrols.privacy.service import SOS_READ
+from patrols.service import patrol_for
 from patrols.sos import signals as sos_signals
 from patrols.sos.escalation import escalate_due, escalate_one
 from patrols.sos.models import SosAlert, SosEvent, SosPosition, SosRecipient
+from patrols.sos.service import Place, locate, volunteers_on_duty_near
 from tests import factories
 from tests.problems import assert_problem
 from tests.signal_events import recording
@@ -221,6 +223,61 @@ def test_a_grid_of_another_city_is_not_taken(client, tree, volunteer) -> None:
     sos = raised(client, volunteer, lat=41.505, lon=110.505)
     assert (sos["located_by"], sos["grid_id"]) == ("home_grid", tree.grid_a.id)
     assert far_grid.id != sos["grid_id"]
+
+
+def placed_at(grid: Any, volunteer: Any, starts_at: Any, ends_at: Any) -> Any:
+    """A place of ``volunteer`` on a shift of ``grid`` at exactly these instants."""
+    shift = factories.make_shift(grid)
+    shift.starts_at, shift.ends_at = starts_at, ends_at  # a move: the trigger carries it to the place
+    db.session.flush()
+    return factories.make_assignment(shift, volunteer)
+
+
+def checked_in_only(assignment: Any) -> Any:
+    """The place's patrol, checked in and never out (the task has not closed it)."""
+    patrol = patrol_for(assignment)
+    patrol.check_in_client_id, patrol.check_in_lat, patrol.check_in_lon = str(uuid.uuid4()), LAT, LON
+    db.session.flush()
+    return patrol
+
+
+def test_on_duty_at_the_edges_a_shift_starting_this_instant_counts_one_ending_now_not(tree, volunteer) -> None:
+    now = (utcnow() + timedelta(days=1)).replace(microsecond=0)
+    ending = placed_at(tree.grid_b, volunteer, now - timedelta(hours=2), now)
+    starting = placed_at(tree.grid_a2, volunteer, now, now + timedelta(hours=2))
+    assert locate(volunteer, 31.2, 121.5, now) == Place(tree.grid_a2, "shift", starting.id)
+    assert locate(volunteer, 31.2, 121.5, now - timedelta(microseconds=1)) == Place(tree.grid_b, "shift", ending.id)
+    assert locate(volunteer, 31.2, 121.5, now + timedelta(hours=2)).located_by == "home_grid"
+
+    placed_at(tree.grid_a, volunteer, now - timedelta(minutes=30), now + timedelta(hours=1))  # under way, started earlier
+    same_start = placed_at(tree.grid_a_east, volunteer, now, now + timedelta(hours=1))  # the latest start; a tie by id
+    assert locate(volunteer, 31.2, 121.5, now).assignment_id == max(starting.id, same_start.id)
+
+
+def test_a_checked_in_place_comes_before_one_under_way_even_long_ended(tree, volunteer) -> None:
+    now = (utcnow() + timedelta(days=1)).replace(microsecond=0)
+    under_way = placed_at(tree.grid_a2, volunteer, now - timedelta(minutes=5), now + timedelta(hours=2))
+    assert locate(volunteer, LAT, LON, now).assignment_id == under_way.id
+    stale = placed_at(tree.grid_b, volunteer, now - timedelta(days=3), now - timedelta(days=3) + timedelta(hours=2))
+    checked_in_only(stale)
+    older_stale = placed_at(tree.grid_a_east, volunteer, now - timedelta(days=4), now - timedelta(days=4) + timedelta(hours=2))
+    checked_in_only(older_stale)
+    assert locate(volunteer, LAT, LON, now) == Place(tree.grid_b, "shift", stale.id)
+
+    for place in (stale, older_stale):  # the task closed them: no longer on duty
+        patrol_for(place).auto_closed = True
+    db.session.flush()
+    assert locate(volunteer, LAT, LON, now).assignment_id == under_way.id
+
+
+def test_the_volunteers_on_duty_near_at_the_edges_of_their_shift(tree, volunteer) -> None:
+    now = (utcnow() + timedelta(days=1)).replace(microsecond=0)
+    starting, ending = factories.make_volunteer(tree.grid_a), factories.make_volunteer(tree.grid_a)
+    checked_in_only(placed_at(tree.grid_a, starting, now, now + timedelta(hours=2)))
+    checked_in_only(placed_at(tree.grid_a, ending, now - timedelta(hours=2), now))
+    assert volunteers_on_duty_near(LAT, LON, 1000, now, besides=volunteer.id) == [starting.user_id]
+    assert volunteers_on_duty_near(LAT, LON, 1000, now - timedelta(microseconds=1), besides=volunteer.id) == [ending.user_id]
+    assert volunteers_on_duty_near(LAT, LON, 1000, now, besides=starting.id) == []
 
 
 # --- who is alerted ------------------------------------------------------------------------------

@@ -12,6 +12,9 @@ import sqlalchemy as sa
 
 from core.db import utcnow
 from core.extensions import db
+from shifts import rules
+from shifts.calendar import service as calendar
+from shifts.filling import listeners
 from shifts.models import Assignment, Shift
 from tests import factories
 from tests.problems import EN
@@ -230,3 +233,96 @@ def test_the_schedule_follows_a_move_of_the_shift(client, tree) -> None:
     items = ok(client.get(f"{API}/me/shifts", headers=as_(me)))["items"]
     assert [item["id"] for item in items] == [second.id, first.id]
     assert items[0]["shift"]["starts_at"] == moved_to.isoformat()
+
+
+# --- the other reads by the copies, at their edges ---------------------------------------------
+
+TICK = timedelta(microseconds=1)
+
+
+def test_clashes_are_half_open_the_rest_included_and_follow_a_move(app, tree) -> None:
+    """A shift starting exactly at another's end does not overlap it; one starting exactly ``rest``
+    after it is fine; a microsecond less breaks the rest, a microsecond of overlap overlaps."""
+    me = factories.make_volunteer(tree.grid_a)
+    start = (utcnow() + 2 * DAY).replace(microsecond=0)
+    held = placed(tree.grid_a, me, start, start + 2 * HOUR)
+    end, rest = held.shift.ends_at, timedelta(minutes=app.config["SHIFT_MIN_REST_MINUTES"])
+    assert rest > timedelta(0)
+
+    def clash(starts_at: datetime, ends_at: datetime, **kwargs: Any) -> list[tuple[int, bool]]:
+        return [(shift.id, overlaps) for shift, overlaps in rules.clashing_shifts(me.id, starts_at, ends_at, **kwargs)]
+
+    assert clash(end + rest, end + rest + HOUR) == []
+    assert clash(end + rest - TICK, end + 2 * HOUR) == [(held.shift_id, False)]
+    assert clash(end, end + HOUR) == [(held.shift_id, False)]
+    assert clash(end - TICK, end + HOUR) == [(held.shift_id, True)]
+    assert clash(start - 2 * HOUR, start - rest) == []
+    assert clash(start - 2 * HOUR, start - rest + TICK) == [(held.shift_id, False)]
+    assert clash(start - 2 * HOUR, start) == [(held.shift_id, False)]
+    assert clash(start - 2 * HOUR, start + TICK) == [(held.shift_id, True)]
+    assert clash(start - HOUR, end + HOUR, ignore_shift_ids=[held.shift_id]) == []
+
+    app.config["SHIFT_MIN_REST_MINUTES"] = 0
+    try:
+        assert clash(end, end + HOUR) == [] and clash(start - HOUR, start) == []
+        assert clash(end - TICK, end + HOUR) == [(held.shift_id, True)]
+    finally:
+        app.config["SHIFT_MIN_REST_MINUTES"] = int(rest.total_seconds() // 60)
+
+    held.shift.starts_at, held.shift.ends_at = start + DAY, start + DAY + 2 * HOUR  # a move, flushed by the read
+    assert clash(start, start + 2 * HOUR) == []
+    assert clash(start + DAY + HOUR, start + DAY + 3 * HOUR) == [(held.shift_id, True)]
+
+
+def test_clashes_count_only_assigned_places_on_scheduled_shifts_in_time_order(tree) -> None:
+    me = factories.make_volunteer(tree.grid_a)
+    start = (utcnow() + 2 * DAY).replace(microsecond=0)
+    later = placed(tree.grid_a, me, start + HOUR, start + 3 * HOUR)
+    first = placed(tree.grid_a_east, me, start, start + HOUR)
+    waiting = placed(tree.grid_a2, me, start, start + 2 * HOUR)
+    waiting.status = "waitlisted"
+    called_off = placed(tree.grid_b, me, start, start + 2 * HOUR)
+    called_off.shift.status = "cancelled"
+    db.session.flush()
+
+    found = rules.clashing_shifts(me.id, start + HOUR, start + 2 * HOUR)
+    assert [(shift.id, overlaps) for shift, overlaps in found] == [(first.shift_id, False), (later.shift_id, True)]
+
+
+def test_the_calendar_feed_holds_a_place_ended_exactly_its_days_ago_and_one_starting_exactly_at_the_horizon(app, tree) -> None:
+    me = factories.make_volunteer(tree.grid_a)
+    now = (utcnow() + DAY).replace(microsecond=0)
+    oldest = now - timedelta(days=calendar.PAST_DAYS)
+    horizon = now + timedelta(days=app.config["SERIES_HORIZON_DAYS"])
+    kept_last = placed(tree.grid_a, me, oldest - 2 * HOUR, oldest)
+    placed(tree.grid_a_east, me, oldest - 2 * HOUR, oldest - TICK)
+    at_horizon = placed(tree.grid_a, me, horizon, horizon + HOUR)
+    placed(tree.grid_a_east, me, horizon + TICK, horizon + HOUR)
+    same_start = [placed(grid, me, now, now + HOUR) for grid in (tree.grid_a2, tree.grid_b)]
+
+    shown = [place.id for place in calendar.feed_assignments(me, now)]
+    assert shown == [kept_last.id, *sorted(place.id for place in same_start), at_horizon.id]
+
+
+def test_a_suspension_releases_the_places_starting_after_now_not_one_starting_this_instant(
+    tree, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    me = factories.make_volunteer(tree.grid_a)
+    now = (utcnow() + DAY).replace(microsecond=0)
+    monkeypatch.setattr("shifts.filling.listeners.utcnow", lambda: now)
+    starting_now = placed(tree.grid_a, me, now, now + HOUR)
+    next_tick = placed(tree.grid_a_east, me, now + TICK, now + HOUR)
+    later = placed(tree.grid_a2, me, now + DAY, now + DAY + HOUR)
+    waiting = placed(tree.grid_b, me, now + DAY, now + DAY + HOUR)
+    waiting.status = "waitlisted"
+    called_off = placed(tree.grid_a, me, now + 2 * DAY, now + 2 * DAY + HOUR)
+    called_off.shift.status = "cancelled"
+    db.session.flush()
+
+    assert listeners.release_future_places(me.id, None, listeners.LEFT_BECAUSE["suspended"]) == 3
+
+    db.session.expire_all()
+    statuses = {place.id: db.session.get(Assignment, place.id).status for place in
+                (starting_now, next_tick, later, waiting, called_off)}
+    assert statuses == {starting_now.id: "assigned", next_tick.id: "removed", later.id: "removed",
+                        waiting.id: "removed", called_off.id: "assigned"}
