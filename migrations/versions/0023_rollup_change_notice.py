@@ -21,7 +21,6 @@ Create Date: 2026-12-07
 """
 from alembic import op
 
-
 # revision identifiers, used by Alembic.
 revision = '0023'
 down_revision = '0022'

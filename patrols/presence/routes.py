@@ -64,9 +64,7 @@ def check_in(data: dict[str, Any], assignment_id: int) -> Any:
     the scanned QR is recorded as a checkpoint scan (listed in the patrol summary) in the same
     transaction; 422 qr_invalid, checkpoint_inactive, checkpoint_other_grid refuse the whole check-in.
     """
-    return review.patrol_view(
-        presence.check_in(current_caller(), assignment_id, _event(data))
-    )
+    return review.patrol_view(*presence.check_in(current_caller(), assignment_id, _event(data)))
 
 
 @blp.route("/assignments/<int:assignment_id>/check-out", methods=["POST"])
@@ -87,9 +85,7 @@ def check_out(data: dict[str, Any], assignment_id: int) -> Any:
     shift_cancelled, assignment_not_live, outside_check_out_window (before check-in opens),
     already_checked_out, client_id_reused; 422 bad input.
     """
-    return review.patrol_view(
-        presence.check_out(current_caller(), assignment_id, _event(data))
-    )
+    return review.patrol_view(*presence.check_out(current_caller(), assignment_id, _event(data)))
 
 
 @blp.route("/assignments/<int:assignment_id>/patrol", methods=["GET"])
