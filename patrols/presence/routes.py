@@ -22,6 +22,11 @@ from patrols.presence.schemas import (
     PresenceReviewQueryArgs,
 )
 
+#: The phone's two writes parse with one schema instance each: given a class, webargs builds a new
+#: instance (all its fields bound afresh) for every request. Loading keeps no state in it.
+CHECK_IN_SCHEMA = CheckInSchema()
+PRESENCE_EVENT_SCHEMA = PresenceEventSchema()
+
 blp = Blueprint(
     "patrol-presence",
     __name__,
@@ -45,7 +50,7 @@ def _event(data: dict[str, Any]) -> PhoneEvent:
 @blp.route("/assignments/<int:assignment_id>/check-in", methods=["POST"])
 @auth_required(Role.VOLUNTEER)
 @idempotent(view_serialises=True)  # the schedule lock comes first (presence.service._take_event)
-@blp.arguments(CheckInSchema)
+@blp.arguments(CHECK_IN_SCHEMA)
 @blp.response(200, PatrolPresenceSchema)
 @blp.alt_response(403, response="FORBIDDEN")
 @blp.alt_response(404, response="NOT_FOUND")
@@ -70,7 +75,7 @@ def check_in(data: dict[str, Any], assignment_id: int) -> Any:
 @blp.route("/assignments/<int:assignment_id>/check-out", methods=["POST"])
 @auth_required(Role.VOLUNTEER)
 @idempotent(view_serialises=True)  # the schedule lock comes first (presence.service._take_event)
-@blp.arguments(PresenceEventSchema)
+@blp.arguments(PRESENCE_EVENT_SCHEMA)
 @blp.response(200, PatrolPresenceSchema)
 @blp.alt_response(403, response="FORBIDDEN")
 @blp.alt_response(404, response="NOT_FOUND")
