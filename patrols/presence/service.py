@@ -283,7 +283,7 @@ def _already_written(place: _Place, column: QueryableAttribute[str | None], clie
     return patrol if getattr(patrol, column.key) == client_id else None
 
 
-def _presence_after_flags(patrol: Patrol | sa.Row[Any]) -> str | None:
+def _presence_after_flags(patrol: Patrol) -> str:
     if patrol.presence_status in (PresenceStatus.APPROVED, PresenceStatus.REJECTED):
         return patrol.presence_status  # an organiser's decision stands
     flagged = bool(patrol.check_in_flags) or bool(patrol.check_out_flags)
@@ -343,8 +343,9 @@ def check_in(caller: Caller, assignment_id: int, event: PhoneEvent) -> tuple[Pat
         raise _client_id_reused()  # the row's own check-out UUID: rolled back with the 409
     patrol: Patrol | sa.Row[Any] = row
     # A check-out came first: its flags may change presence, and the served minutes may settle.
+    # Without one, presence is what was just written (only a check-in's flags) and nothing settles.
     entity = None
-    if row.check_out_received_at is not None or row.auto_closed or row.presence_status != _presence_after_flags(row):
+    if row.check_out_received_at is not None or row.auto_closed:
         entity = db.session.get(Patrol, row.id, populate_existing=True)
         assert entity is not None  # written by this transaction
         patrol = entity
