@@ -34,7 +34,7 @@ i18n.register_messages(
 )
 
 
-def _event(patrol: Patrol, end: str) -> dict[str, Any] | None:
+def _event(patrol: Patrol | sa.Row[Any], end: str) -> dict[str, Any] | None:
     client_id = getattr(patrol, f"{end}_client_id")
     if client_id is None and not (end == "check_out" and patrol.auto_closed):
         return None
@@ -49,8 +49,9 @@ def _event(patrol: Patrol, end: str) -> dict[str, Any] | None:
     }
 
 
-def patrol_view(patrol: Patrol) -> dict[str, Any]:
-    """``PatrolPresenceSchema``."""
+def patrol_view(patrol: Patrol | sa.Row[Any], timezone: str | None = None) -> dict[str, Any]:
+    """``PatrolPresenceSchema``: of a ``Patrol``, or of its columns as the check-in's upsert returned
+    them; ``timezone``, the shift's, when the caller has it (else ``patrol.assignment.shift``'s)."""
     review = None
     if patrol.reviewed_at is not None:
         review = {
@@ -63,7 +64,7 @@ def patrol_view(patrol: Patrol) -> dict[str, Any]:
         "assignment_id": patrol.assignment_id,
         "shift_id": patrol.shift_id,
         "volunteer_id": patrol.volunteer_id,
-        "timezone": patrol.assignment.shift.timezone,
+        "timezone": timezone or patrol.assignment.shift.timezone,
         "presence_status": patrol.presence_status,
         "counts": patrol.presence_status in COUNTED_PRESENCE,
         "check_in": _event(patrol, "check_in"),

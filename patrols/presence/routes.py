@@ -22,6 +22,11 @@ from patrols.presence.schemas import (
     PresenceReviewQueryArgs,
 )
 
+#: The phone's two writes parse with one schema instance each: given a class, webargs builds a new
+#: instance (all its fields bound afresh) for every request. Loading keeps no state in it.
+CHECK_IN_SCHEMA = CheckInSchema()
+PRESENCE_EVENT_SCHEMA = PresenceEventSchema()
+
 blp = Blueprint(
     "patrol-presence",
     __name__,
@@ -45,7 +50,7 @@ def _event(data: dict[str, Any]) -> PhoneEvent:
 @blp.route("/assignments/<int:assignment_id>/check-in", methods=["POST"])
 @auth_required(Role.VOLUNTEER)
 @idempotent(view_serialises=True)  # the schedule lock comes first (presence.service._take_event)
-@blp.arguments(CheckInSchema)
+@blp.arguments(CHECK_IN_SCHEMA)
 @blp.response(200, PatrolPresenceSchema)
 @blp.alt_response(403, response="FORBIDDEN")
 @blp.alt_response(404, response="NOT_FOUND")
@@ -64,15 +69,13 @@ def check_in(data: dict[str, Any], assignment_id: int) -> Any:
     the scanned QR is recorded as a checkpoint scan (listed in the patrol summary) in the same
     transaction; 422 qr_invalid, checkpoint_inactive, checkpoint_other_grid refuse the whole check-in.
     """
-    return review.patrol_view(
-        presence.check_in(current_caller(), assignment_id, _event(data))
-    )
+    return review.patrol_view(*presence.check_in(current_caller(), assignment_id, _event(data)))
 
 
 @blp.route("/assignments/<int:assignment_id>/check-out", methods=["POST"])
 @auth_required(Role.VOLUNTEER)
 @idempotent(view_serialises=True)  # the schedule lock comes first (presence.service._take_event)
-@blp.arguments(PresenceEventSchema)
+@blp.arguments(PRESENCE_EVENT_SCHEMA)
 @blp.response(200, PatrolPresenceSchema)
 @blp.alt_response(403, response="FORBIDDEN")
 @blp.alt_response(404, response="NOT_FOUND")
@@ -87,9 +90,7 @@ def check_out(data: dict[str, Any], assignment_id: int) -> Any:
     shift_cancelled, assignment_not_live, outside_check_out_window (before check-in opens),
     already_checked_out, client_id_reused; 422 bad input.
     """
-    return review.patrol_view(
-        presence.check_out(current_caller(), assignment_id, _event(data))
-    )
+    return review.patrol_view(*presence.check_out(current_caller(), assignment_id, _event(data)))
 
 
 @blp.route("/assignments/<int:assignment_id>/patrol", methods=["GET"])

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from flask import current_app
 
 from core.geo import contains, distance_to_boundary_m
 from patrols.models import Patrol
-from shifts.models import Shift
 
 #: Flags that send presence to review.
 OUTSIDE_GRID = "outside_grid"
@@ -39,6 +39,31 @@ class PhoneEvent:
     checkpoint_payload: str | None = None
 
 
+class GridShape(Protocol):
+    """What the geofence reads of a grid: an ``Area`` entity, or its columns read as values."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def updated_at(self) -> datetime: ...
+    @property
+    def boundary(self) -> dict[str, Any] | None: ...
+
+
+class ShiftTimes(Protocol):
+    """What the rules read of a shift: a ``Shift`` entity, or its columns read as values
+    (the check-in's, ``presence.service``)."""
+
+    @property
+    def starts_at(self) -> datetime: ...
+    @property
+    def ends_at(self) -> datetime: ...
+    @property
+    def grid(self) -> GridShape: ...
+
+
 # --- the rules ---------------------------------------------------------------------------------
 
 
@@ -51,7 +76,7 @@ def event_time(device_at: datetime, received_at: datetime) -> datetime:
     return min(device_at, received_at)
 
 
-def position_flags(shift: Shift, event: PhoneEvent) -> list[str]:
+def position_flags(shift: ShiftTimes, event: PhoneEvent) -> list[str]:
     """Why this position cannot be trusted on its own: empty when inside the grid and plausible."""
     flags: list[str] = []
     max_accuracy = float(current_app.config["CHECK_IN_MAX_ACCURACY_M"])
@@ -78,11 +103,11 @@ def clock_flags(device_at: datetime, received_at: datetime) -> list[str]:
     return []
 
 
-def check_in_opens(shift: Shift) -> datetime:
+def check_in_opens(shift: ShiftTimes) -> datetime:
     return shift.starts_at - _minutes("CHECK_IN_OPENS_MINUTES")
 
 
-def served_until(shift: Shift) -> datetime:
+def served_until(shift: ShiftTimes) -> datetime:
     """The latest instant that counts as served: the end plus the check-out grace."""
     return shift.ends_at + _minutes("CHECK_OUT_GRACE_MINUTES")
 
@@ -93,7 +118,7 @@ def checked_in_at(patrol: Patrol) -> datetime | None:
     return event_time(patrol.check_in_device_at, patrol.check_in_received_at)
 
 
-def checked_out_at(patrol: Patrol, shift: Shift) -> datetime | None:
+def checked_out_at(patrol: Patrol, shift: ShiftTimes) -> datetime | None:
     """A forgotten check-out closed automatically counts up to the scheduled end, not the grace."""
     if patrol.check_out_device_at is not None and patrol.check_out_received_at is not None:
         return event_time(patrol.check_out_device_at, patrol.check_out_received_at)
@@ -102,7 +127,7 @@ def checked_out_at(patrol: Patrol, shift: Shift) -> datetime | None:
     return None
 
 
-def served_minutes(patrol: Patrol, shift: Shift) -> int | None:
+def served_minutes(patrol: Patrol, shift: ShiftTimes) -> int | None:
     """Whole minutes between check-in and check-out, clipped to [start, end + grace]."""
     started, ended = checked_in_at(patrol), checked_out_at(patrol, shift)
     if started is None or ended is None:
@@ -112,5 +137,5 @@ def served_minutes(patrol: Patrol, shift: Shift) -> int | None:
     return max(0, int((finish - begin).total_seconds() // 60))
 
 
-def late_minutes(shift: Shift, arrived: datetime) -> int:
+def late_minutes(shift: ShiftTimes, arrived: datetime) -> int:
     return max(0, int((arrived - shift.starts_at).total_seconds() // 60))

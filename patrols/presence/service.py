@@ -17,17 +17,20 @@ when both ends are known and presence counts, and ``shift_served`` is sent then.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import QueryableAttribute, aliased, contains_eager, lazyload
+from sqlalchemy.orm import QueryableAttribute
 
 from core import i18n
 from core.auth import Caller
 from core.db import insert_on_conflict, utcnow
 from core.errors import Conflict
 from core.extensions import db
+from grids.models import Area
 from patrols import signals
 from patrols.checkpoints import service as checkpoints
 from patrols.models import Patrol, PresenceStatus
@@ -67,10 +70,43 @@ _CHECK_IN_STATUSES = (AssignmentStatus.ASSIGNED, AssignmentStatus.ABSENT)
 # --- recording events --------------------------------------------------------------------------
 
 
-def _ensure_takes_events(assignment: Assignment) -> None:
-    if assignment.shift.status != ShiftStatus.SCHEDULED:
+@dataclass(frozen=True, slots=True)
+class _Grid:
+    """The shift's grid as the geofence reads it (``rules.GridShape``)."""
+
+    id: int
+    version: int
+    updated_at: datetime
+    boundary: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Shift:
+    """The place's shift as the rules read it (``rules.ShiftTimes``)."""
+
+    id: int
+    status: str
+    starts_at: datetime
+    ends_at: datetime
+    timezone: str
+    grid: _Grid
+
+
+@dataclass(frozen=True, slots=True)
+class _Place:
+    """The caller's assignment with its shift, as read under the schedule lock: plain values (no
+    entities in the session: the phone's hottest write reads them once and writes by statement)."""
+
+    id: int
+    volunteer_id: int
+    status: str
+    shift: _Shift
+
+
+def _ensure_takes_events(place: _Place) -> None:
+    if place.shift.status != ShiftStatus.SCHEDULED:
         raise Conflict("The shift has been cancelled.", code="shift_cancelled")
-    if assignment.status not in _CHECK_IN_STATUSES:
+    if place.status not in _CHECK_IN_STATUSES:
         raise Conflict("This place has already ended.", code="assignment_not_live")
 
 
@@ -93,37 +129,40 @@ def _own_read_and_lock(dialect_name: str) -> sa.Select:
     change. Shared locks do not block each other, so check-ins of one shift never wait for each
     other; and none is held while waiting for the schedule lock, so a holder that updates these rows
     never waits for us. SQLite needs none of it: ``BEGIN IMMEDIATE`` serialises every writer.
+
+    Columns, not entities (read into a :class:`_Place`): table columns throughout, so the
+    statement runs as plain Core on the session's connection.
     """
+    patrols, assignments, shifts, areas = (
+        Patrol.__table__, Assignment.__table__, Shift.__table__, Area.__table__
+    )
     used = (
-        sa.select(Patrol.id)
+        sa.select(patrols.c.id)
         .where(
             sa.or_(
-                Patrol.check_in_client_id == sa.bindparam("client_id"),
-                Patrol.check_out_client_id == sa.bindparam("client_id"),
+                patrols.c.check_in_client_id == sa.bindparam("client_id"),
+                patrols.c.check_out_client_id == sa.bindparam("client_id"),
             )
         )
         .scalar_subquery()
     )
     statement = (
-        own_assignment_select(Assignment, used)
-        .join(Assignment.shift)
-        .join(Shift.grid)
-        .options(
-            lazyload("*"),
-            contains_eager(Assignment.shift).options(lazyload("*"), contains_eager(Shift.grid).lazyload("*")),
+        own_assignment_select(
+            assignments.c.id, assignments.c.volunteer_id, assignments.c.status,
+            shifts.c.id, shifts.c.status, shifts.c.starts_at, shifts.c.ends_at, shifts.c.timezone,
+            areas.c.id, areas.c.version, areas.c.updated_at, areas.c.boundary, used,
         )
-        .execution_options(populate_existing=True)
+        .join(shifts, shifts.c.id == assignments.c.shift_id)
+        .join(areas, areas.c.id == shifts.c.grid_id)
     )
     if dialect_name == "postgresql":
-        owner = aliased(Volunteer, name="schedule_owner")
+        owner = Volunteer.__table__.alias("schedule_owner")
         lock = (
-            sa.select(rules.schedule_lock_column(owner.id, dialect_name).label("taken"))
-            .where(owner.user_id == sa.bindparam("user_id"))
+            sa.select(rules.schedule_lock_column(owner.c.id, dialect_name).label("taken"))
+            .where(owner.c.user_id == sa.bindparam("user_id"))
             .subquery("schedule_lock")
         )
-        statement = statement.join(lock, sa.true()).with_for_update(
-            read=True, of=[Assignment.__table__, Shift.__table__]
-        )
+        statement = statement.join(lock, sa.true()).with_for_update(read=True, of=[assignments, shifts])
     return statement
 
 
@@ -140,23 +179,28 @@ def _replayed(patrol_id: int, assignment_id: int, client_id: str, column: Querya
 
 def _take_event(
     caller: Caller, assignment_id: int, event: PhoneEvent, column: QueryableAttribute[str | None]
-) -> Assignment | Patrol:
-    """The caller's assignment, locked and read, or the patrol this ``client_id`` already went into.
+) -> tuple[_Place, Patrol | None]:
+    """The caller's assignment, locked and read, and the patrol this ``client_id`` already went
+    into (None: a new event, which the place takes).
 
     The lock serialises check-in, check-out, the no-show task (which marks absent only under it)
     and shift changes, since presence depends on all of them.
     """
-    statement = _OWN_READ_AND_LOCK[db.session.get_bind().dialect.name]
-    row = db.session.execute(
-        statement, {"assignment_id": assignment_id, "user_id": caller.user_id, "client_id": event.client_id}
+    connection = db.session.connection()
+    row = connection.execute(
+        _OWN_READ_AND_LOCK[connection.dialect.name],
+        {"assignment_id": assignment_id, "user_id": caller.user_id, "client_id": event.client_id},
     ).first()
     if row is None:
         raise assignment_not_found()
-    assignment, used_by = row[0], row[1]
+    (place_id, volunteer_id, status, shift_id, shift_status, starts_at, ends_at, timezone,
+     grid_id, version, updated_at, boundary, used_by) = row
+    grid = _Grid(grid_id, version, updated_at, boundary)
+    place = _Place(place_id, volunteer_id, status, _Shift(shift_id, shift_status, starts_at, ends_at, timezone, grid))
     if used_by is not None:
-        return _replayed(used_by, assignment_id, event.client_id, column)
-    _ensure_takes_events(assignment)
-    return assignment
+        return place, _replayed(used_by, assignment_id, event.client_id, column)
+    _ensure_takes_events(place)
+    return place, None
 
 
 _CHECK_IN_COLUMNS = (
@@ -174,12 +218,12 @@ _NEW_PATROL = {
 }
 
 
-def _event_upsert(event_columns: tuple[str, ...], presence_sql: str) -> sa.Executable:
+def _event_upsert(event_columns: tuple[str, ...], presence_sql: str) -> sa.TextualSelect:
     """Make the patrol with this event, or add the event to its row while the event is unset.
 
     One statement whichever of the phone's events comes first: an insert, or on the unique
     ``assignment_id`` an update guarded by ``<event>_client_id IS NULL`` (the first of two events
-    wins). No row comes back when the patrol already had such an event.
+    wins). No row comes back when the patrol already had such an event; else the row's columns.
     """
     table = Patrol.__table__
     columns = ["assignment_id", "volunteer_id", "shift_id", "created_at", "updated_at"]
@@ -190,31 +234,34 @@ def _event_upsert(event_columns: tuple[str, ...], presence_sql: str) -> sa.Execu
         table, columns, ["assignment_id"], update=update,
         where=f"patrols.{event_columns[0]} IS NULL", returning=[column.name for column in table.columns],
     )
-    return sa.select(Patrol).from_statement(upsert)
+    return upsert
 
 
 # Presence is unset until the check-in (only a checked-in patrol can be reviewed), which sets it.
+# Run as Core: the check-in reads the row's values (see check_in).
 _CHECK_IN_UPSERT = _event_upsert(_CHECK_IN_COLUMNS, "excluded.presence_status")
 # A flagged check-out sends verified presence to review; a decision already taken stands.
-_CHECK_OUT_UPSERT = _event_upsert(
+_CHECK_OUT_UPSERT = sa.select(Patrol).from_statement(_event_upsert(
     _CHECK_OUT_COLUMNS,
     "CASE WHEN :review AND patrols.presence_status = 'verified' THEN 'needs_review'"
     " ELSE patrols.presence_status END",
-)
+))
 
 
-def _write_event(
-    upsert: sa.Executable, assignment: Assignment, values: dict[str, Any], **extra: Any
-) -> Patrol | None:
-    """Run an event upsert for ``assignment``: the patrol as written, or None (event already there)."""
+def _event_params(place: _Place, values: dict[str, Any], **extra: Any) -> dict[str, Any]:
     now = utcnow()
-    params = _NEW_PATROL | values | extra | {
-        "assignment_id": assignment.id,
-        "volunteer_id": assignment.volunteer_id,
-        "shift_id": assignment.shift_id,
+    return _NEW_PATROL | values | extra | {
+        "assignment_id": place.id,
+        "volunteer_id": place.volunteer_id,
+        "shift_id": place.shift.id,
         "created_at": now,
         "updated_at": now,
     }
+
+
+def _write_event(upsert: sa.Executable, place: _Place, values: dict[str, Any], **extra: Any) -> Patrol | None:
+    """Run an event upsert for ``place``: the patrol as written, or None (event already there)."""
+    params = _event_params(place, values, **extra)
     try:
         return db.session.scalars(upsert, params, execution_options={"populate_existing": True}).one_or_none()
     except IntegrityError:
@@ -226,11 +273,11 @@ def _write_event(
 _PATROL_OF_ASSIGNMENT = sa.select(Patrol).where(Patrol.assignment_id == sa.bindparam("assignment_id"))
 
 
-def _already_written(assignment: Assignment, column: QueryableAttribute[str | None], client_id: str) -> Patrol | None:
+def _already_written(place: _Place, column: QueryableAttribute[str | None], client_id: str) -> Patrol | None:
     """The patrol after a guarded write found its event taken: itself if it was this very event."""
     patrol = db.session.scalars(
         _PATROL_OF_ASSIGNMENT,
-        {"assignment_id": assignment.id},
+        {"assignment_id": place.id},
         execution_options={"populate_existing": True},
     ).one()
     return patrol if getattr(patrol, column.key) == client_id else None
@@ -243,12 +290,18 @@ def _presence_after_flags(patrol: Patrol) -> str:
     return PresenceStatus.NEEDS_REVIEW if flagged else PresenceStatus.VERIFIED
 
 
-def check_in(caller: Caller, assignment_id: int, event: PhoneEvent) -> Patrol:
-    """Record the volunteer's check-in (or return it again for the same ``client_id``)."""
-    taken = _take_event(caller, assignment_id, event, Patrol.check_in_client_id)
-    if isinstance(taken, Patrol):
-        return taken
-    assignment, shift = taken, taken.shift
+def check_in(caller: Caller, assignment_id: int, event: PhoneEvent) -> tuple[Patrol | sa.Row[Any], str]:
+    """Record the volunteer's check-in (or return it again for the same ``client_id``): the patrol
+    (its row's values, or the entity when more than the check-in was to do) and its shift's zone.
+
+    The common case, a check-in before any check-out, runs on values: the place read under the
+    lock, the upserted row. A check-out that came first (its flags, the served minutes to settle)
+    goes on with the patrol entity.
+    """
+    place, replayed = _take_event(caller, assignment_id, event, Patrol.check_in_client_id)
+    shift = place.shift
+    if replayed is not None:
+        return replayed, shift.timezone
     received_at = utcnow()
     arrived = event_time(event.device_time, received_at)
     if not check_in_opens(shift) <= arrived <= shift.ends_at:
@@ -257,13 +310,12 @@ def check_in(caller: Caller, assignment_id: int, event: PhoneEvent) -> Patrol:
             code="outside_check_in_window",
         )
     flags = position_flags(shift, event) + clock_flags(event.device_time, received_at)
-    if assignment.status == AssignmentStatus.ABSENT:
+    if place.status == AssignmentStatus.ABSENT:
         flags.append(MARKED_ABSENT)
     # Flags of a check-out that came first are taken into account just below.
     presence = PresenceStatus.NEEDS_REVIEW if flags else PresenceStatus.VERIFIED
-    patrol = _write_event(
-        _CHECK_IN_UPSERT,
-        assignment,
+    params = _event_params(
+        place,
         {
             "check_in_client_id": event.client_id,
             "check_in_device_at": event.device_time,
@@ -276,16 +328,30 @@ def check_in(caller: Caller, assignment_id: int, event: PhoneEvent) -> Patrol:
             "presence_status": presence.value,
         },
     )
-    if patrol is None:
-        patrol = _already_written(assignment, Patrol.check_in_client_id, event.client_id)
-        if patrol is not None:
-            return patrol  # the same event, delivered twice at once
+    try:
+        row = db.session.connection().execute(_CHECK_IN_UPSERT, params).first()
+    except IntegrityError:
+        # The UUID is another patrol's (unique column). On PostgreSQL the transaction is now
+        # aborted; the 409 rolls the whole request back.
+        raise _client_id_reused() from None
+    if row is None:
+        written = _already_written(place, Patrol.check_in_client_id, event.client_id)
+        if written is not None:
+            return written, shift.timezone  # the same event, delivered twice at once
         raise Conflict("You have already checked in to this shift.", code="already_checked_in")
-    if patrol.check_out_client_id == event.client_id:
+    if row.check_out_client_id == event.client_id:
         raise _client_id_reused()  # the row's own check-out UUID: rolled back with the 409
-    if patrol.presence_status != _presence_after_flags(patrol):
-        patrol.presence_status = _presence_after_flags(patrol)
-        db.session.flush()
+    patrol: Patrol | sa.Row[Any] = row
+    # A check-out came first: its flags may change presence, and the served minutes may settle.
+    # Without one, presence is what was just written (only a check-in's flags) and nothing settles.
+    entity = None
+    if row.check_out_received_at is not None or row.auto_closed:
+        entity = db.session.get(Patrol, row.id, populate_existing=True)
+        assert entity is not None  # written by this transaction
+        patrol = entity
+        if entity.presence_status != _presence_after_flags(entity):
+            entity.presence_status = _presence_after_flags(entity)
+            db.session.flush()
     if event.checkpoint_payload is not None:
         # Under the check-in's client_id (scans have their own table); a bad payload is a 422
         # that rolls the check-in back with it, so nothing is half-written.
@@ -306,23 +372,25 @@ def check_in(caller: Caller, assignment_id: int, event: PhoneEvent) -> Patrol:
         signals.SENDER,
         **signals.CheckedIn(
             patrol_id=patrol.id,
-            assignment_id=assignment.id,
+            assignment_id=place.id,
             shift_id=shift.id,
-            volunteer_id=assignment.volunteer_id,
+            volunteer_id=place.volunteer_id,
             presence_status=patrol.presence_status,
             late_minutes=patrol.late_minutes,
         ),
     )
-    settle(patrol)
-    return patrol
+    if entity is not None:
+        settle(entity, shift)
+    return patrol, shift.timezone
 
 
-def check_out(caller: Caller, assignment_id: int, event: PhoneEvent) -> Patrol:
-    """Record the check-out; before the check-in, or replacing an automatic close, is fine."""
-    taken = _take_event(caller, assignment_id, event, Patrol.check_out_client_id)
-    if isinstance(taken, Patrol):
-        return taken
-    assignment, shift = taken, taken.shift
+def check_out(caller: Caller, assignment_id: int, event: PhoneEvent) -> tuple[Patrol, str]:
+    """Record the check-out; before the check-in, or replacing an automatic close, is fine. The
+    patrol and its shift's zone."""
+    place, replayed = _take_event(caller, assignment_id, event, Patrol.check_out_client_id)
+    shift = place.shift
+    if replayed is not None:
+        return replayed, shift.timezone
     received_at = utcnow()
     left = event_time(event.device_time, received_at)
     if left < check_in_opens(shift):
@@ -332,7 +400,7 @@ def check_out(caller: Caller, assignment_id: int, event: PhoneEvent) -> Patrol:
     flags = position_flags(shift, event) + clock_flags(event.device_time, received_at)
     patrol = _write_event(
         _CHECK_OUT_UPSERT,
-        assignment,
+        place,
         {
             "check_out_client_id": event.client_id,
             "check_out_device_at": event.device_time,
@@ -347,12 +415,12 @@ def check_out(caller: Caller, assignment_id: int, event: PhoneEvent) -> Patrol:
         review=bool(flags),
     )
     if patrol is None:
-        patrol = _already_written(assignment, Patrol.check_out_client_id, event.client_id)
+        patrol = _already_written(place, Patrol.check_out_client_id, event.client_id)
         if patrol is not None:
-            return patrol
+            return patrol, shift.timezone
         raise Conflict("You have already checked out of this shift.", code="already_checked_out")
     if patrol.check_in_client_id == event.client_id:
         raise _client_id_reused()
     announce_checked_out(patrol)
-    settle(patrol)
-    return patrol
+    settle(patrol, shift)
+    return patrol, shift.timezone

@@ -13,7 +13,7 @@ from core.db import rowcount, utcnow
 from core.extensions import db
 from patrols import signals
 from patrols.models import COUNTED_PRESENCE, Patrol
-from patrols.presence.rules import served_minutes
+from patrols.presence.rules import ShiftTimes, served_minutes
 
 
 def announce_checked_out(patrol: Patrol) -> None:
@@ -29,15 +29,16 @@ def announce_checked_out(patrol: Patrol) -> None:
     )
 
 
-def settle(patrol: Patrol) -> bool:
+def settle(patrol: Patrol, shift: ShiftTimes | None = None) -> bool:
     """Fix the served minutes once both ends are known and presence counts; sends ``shift_served``.
 
     A conditional UPDATE (``served_minutes IS NULL``), so the signal goes out once, whichever of
-    check-out, late check-in, approval or automatic close gets there first.
+    check-out, late check-in, approval or automatic close gets there first. ``shift``: the
+    patrol's, when the caller has read it already (else ``patrol.assignment.shift``).
     """
     if patrol.served_minutes is not None or patrol.presence_status not in COUNTED_PRESENCE:
         return False
-    minutes = served_minutes(patrol, patrol.assignment.shift)
+    minutes = served_minutes(patrol, shift or patrol.assignment.shift)
     if minutes is None:
         return False
     result = db.session.execute(

@@ -364,3 +364,59 @@ def test_reports_plan_every_statement_for_its_arguments(app: Flask) -> None:
         assert db.session.scalar(sa.text("SHOW plan_cache_mode")) == "auto"
     with app.app_context(), reading_reports():
         assert db.session.scalar(sa.text("SHOW plan_cache_mode")) == "force_custom_plan"
+
+
+def _folds_at_commit() -> int:
+    """How many statements on ``report_rollup_changes`` (the fold's ``DELETE … RETURNING``) the next commit runs."""
+    return _statements_at_commit(lambda sql: "report_rollup_changes" in sql)
+
+
+def test_a_commit_folds_only_when_its_transaction_recorded_a_change() -> None:
+    """On PostgreSQL the database tells the connection that a statement recorded a change (a
+    notice, migration 0023): a transaction that recorded none commits without the fold's round
+    trip, one that did is folded as before, whoever recorded it. SQLite folds at every commit."""
+    *_, grid = factories.make_branch()
+    shift = factories.make_shift(grid)
+    volunteer = factories.make_volunteer(grid)
+    assignment = factories.make_assignment(shift, volunteer)
+    _exact()
+    postgresql = db.session.get_bind().dialect.name == "postgresql"
+    patrol = Patrol(assignment_id=assignment.id, volunteer_id=volunteer.id, shift_id=shift.id,
+                    presence_status=PresenceStatus.VERIFIED)
+    db.session.add(patrol)
+    assert _folds_at_commit() == (0 if postgresql else 1)  # a check-in: nothing recorded
+    patrol.served_minutes = 60
+    assert _folds_at_commit() == 1
+    assert rollups.check() == []
+    # Recorded by a text statement, then a statement that records nothing: still folded.
+    db.session.execute(sa.text("UPDATE patrols SET served_minutes = 90 WHERE id = :id"), {"id": patrol.id})
+    db.session.execute(sa.text("UPDATE patrols SET updated_at = updated_at WHERE id = :id"), {"id": patrol.id})
+    assert _folds_at_commit() == 1
+    assert rollups.check() == []
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(RollupChange)) == 0
+
+
+@pytest.mark.postgresql
+@pytest.mark.parametrize("options", ["", "-c client_min_messages=warning"])
+def test_a_connection_counts_the_statements_that_recorded_a_change_when_their_notices_reach_it(
+    app: Flask, options: str
+) -> None:
+    """One notice per statement that records, however many changes it records; a connection whose
+    notices are held back (``client_min_messages`` above NOTICE) cannot tell, so it always folds."""
+    from reports.rollups.listeners import _NOTICES
+
+    engine = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"], connect_args={"options": options} if options else {})
+    record = sa.text("INSERT INTO report_rollup_changes (tx, kind, grid_id, day) "
+                     "SELECT txid_current(), 'manual', 0, DATE '2026-09-01' FROM generate_series(1, :n)")
+    try:
+        with engine.connect() as connection:
+            counted = options == ""
+            assert connection.info[_NOTICES] == (0 if counted else None)
+            connection.execute(sa.text("SELECT 1"))
+            connection.execute(record, {"n": 3})
+            assert connection.info[_NOTICES] == (1 if counted else None)
+            connection.execute(record, {"n": 1})
+            assert connection.info[_NOTICES] == (2 if counted else None)
+            connection.rollback()
+    finally:
+        engine.dispose()
