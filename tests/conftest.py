@@ -105,7 +105,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     with application.app_context():
         _drop_schema()
         _migrate_schema()
-        # Connections opened before the schema had the roll-ups' notice trigger (migration 0023)
+        # Connections opened before the schema had the roll-ups' notice trigger (migration 0024)
         # would fold at every commit (reports/rollups/listeners.py): the suite uses fresh ones.
         db.engine.dispose()
     yield application

@@ -3,7 +3,7 @@ commits, inside it (``before_commit``), so a report never reads a roll-up behind
 
 The triggers record changes whoever writes (the ORM, Core statements, text SQL). On PostgreSQL the
 database also says so: a statement that records a change sends its connection a notice with its
-answer (migration 0023), which :func:`_count_notices` counts, so a transaction that recorded
+answer (migration 0024), which :func:`_count_notices` counts, so a transaction that recorded
 nothing (a plain check-in, most writes) commits without the fold's ``DELETE … RETURNING``, a round
 trip that would find nothing. A connection that cannot tell (the trigger missing, notices held
 back by ``client_min_messages``) and SQLite fold at every commit that reached the database: one
@@ -28,7 +28,7 @@ _CONNECTED = "reports.rollups.connected"
 _NOTICES = "reports.rollups.notices"
 #: In a session's ``info``: that count when its transaction began on the connection.
 _NOTICES_AT_BEGIN = "reports.rollups.notices_at_begin"
-#: The notice's SQLSTATE (migration 0023).
+#: The notice's SQLSTATE (migration 0024).
 NOTICE_SQLSTATE = "SWR01"
 #: Whether notices of recorded changes reach this connection: the trigger is there and enabled, and
 #: ``client_min_messages`` lets a NOTICE through.

@@ -373,7 +373,7 @@ def _folds_at_commit() -> int:
 
 def test_a_commit_folds_only_when_its_transaction_recorded_a_change() -> None:
     """On PostgreSQL the database tells the connection that a statement recorded a change (a
-    notice, migration 0023): a transaction that recorded none commits without the fold's round
+    notice, migration 0024): a transaction that recorded none commits without the fold's round
     trip, one that did is folded as before, whoever recorded it. SQLite folds at every commit."""
     *_, grid = factories.make_branch()
     shift = factories.make_shift(grid)

@@ -14,16 +14,16 @@ rolled back resets it with the changes it recorded; the next change notices agai
 
 SQLite: nothing (its fold is a local DELETE, no round trip).
 
-Revision ID: 0023
-Revises: 0022
+Revision ID: 0024
+Revises: 0023
 Create Date: 2026-12-07
 
 """
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0023'
-down_revision = '0022'
+revision = '0024'
+down_revision = '0023'
 branch_labels = None
 depends_on = None
 
