@@ -77,7 +77,7 @@ def parse_json_document(data: bytes | bytearray | str) -> Any:
     in UTF-8, :class:`JsonTooDeep` (400) and :class:`~core.errors.ValidationFailed` (422).
     """
     decoded = isinstance(data, bytes | bytearray)
-    text = data.decode("utf-8") if decoded else data
+    text: str = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
     try:
         value = json.loads(text)
     except RecursionError:

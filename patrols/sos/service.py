@@ -121,27 +121,58 @@ class Place:
     assignment_id: int | None = None
 
 
+def _open_patrol() -> tuple[sa.ColumnElement[bool], ...]:
+    """Checked in, not checked out, not closed by the task: the predicate of ``ix_patrols_open``
+    (``patrols/models.py``), spelled as it is, so the planner may read that index."""
+    return (
+        Patrol.check_in_client_id.is_not(None),
+        Patrol.check_out_client_id.is_(None),
+        Patrol.auto_closed.is_(False),
+    )
+
+
 def _duty_assignment(volunteer_id: int, now: datetime) -> Assignment | None:
     """The place the volunteer is on duty for: checked in and not out, else an assigned shift
-    under way now. Checked-in first, then the latest start."""
-    patrol = orm.aliased(Patrol)
-    checked_in = sa.and_(
-        patrol.check_in_client_id.is_not(None),
-        patrol.check_out_client_id.is_(None),
-        patrol.auto_closed.is_(False),
-        Assignment.status.in_((AssignmentStatus.ASSIGNED, AssignmentStatus.ABSENT)),
-    )
-    under_way = sa.and_(
-        Assignment.status == AssignmentStatus.ASSIGNED, Shift.starts_at <= now, Shift.ends_at > now
-    )
-    return db.session.scalars(
+    under way now. Checked-in first, then the latest start.
+
+    Two reads, each of a few rows whatever the volunteer's history: the patrols open now
+    (``ix_patrols_open``, partial), then the places under way by their copies of the shifts'
+    times (the range "ends after now" of ``(volunteer_id, shift_ends_at)``, migration 0022). Only
+    the places they select are joined to their shifts (the status).
+    """
+    # All of them (a volunteer has one or two), the latest picked here: an ORDER BY with LIMIT 1
+    # would tempt the planner to walk the volunteer's places backwards by start, looking for one.
+    checked_in = db.session.scalars(
+        sa.select(Assignment)
+        .join(Patrol, Patrol.assignment_id == Assignment.id)
+        .join(Shift, Shift.id == Assignment.shift_id)
+        .where(
+            Patrol.volunteer_id == volunteer_id,
+            *_open_patrol(),
+            Assignment.volunteer_id == volunteer_id,
+            Assignment.status.in_((AssignmentStatus.ASSIGNED, AssignmentStatus.ABSENT)),
+            Shift.status == ShiftStatus.SCHEDULED,
+        )
+    ).all()
+    if checked_in:
+        return max(checked_in, key=_latest_first)
+    under_way = db.session.scalars(
         sa.select(Assignment)
         .join(Shift, Shift.id == Assignment.shift_id)
-        .outerjoin(patrol, patrol.assignment_id == Assignment.id)
-        .where(Assignment.volunteer_id == volunteer_id, Shift.status == ShiftStatus.SCHEDULED, sa.or_(checked_in, under_way))
-        .order_by(sa.case((checked_in, 0), else_=1), Shift.starts_at.desc(), Assignment.id.desc())
-        .limit(1)
-    ).first()
+        .where(
+            Assignment.volunteer_id == volunteer_id,
+            Assignment.shift_ends_at > now,
+            Assignment.shift_starts_at <= now,
+            Assignment.status == AssignmentStatus.ASSIGNED,
+            Shift.status == ShiftStatus.SCHEDULED,
+        )
+    ).all()
+    return max(under_way, key=_latest_first, default=None)
+
+
+def _latest_first(assignment: Assignment) -> tuple[datetime, int]:
+    assert assignment.shift_starts_at is not None  # set by the database on insert (0022)
+    return assignment.shift_starts_at, assignment.id
 
 
 def locate(volunteer: Volunteer, lat: float, lon: float, now: datetime) -> Place:
@@ -166,10 +197,22 @@ def locate(volunteer: Volunteer, lat: float, lon: float, now: datetime) -> Place
 def volunteers_on_duty_near(lat: float, lon: float, radius_m: float, now: datetime, *, besides: int) -> list[int]:
     """User ids of volunteers on duty (checked in, not out, shift under way) within ``radius_m``,
     by their latest track point of the last RECENT_TRACK, else their check-in position; never
-    ``besides`` (a volunteer id: the raiser)."""
+    ``besides`` (a volunteer id: the raiser).
+
+    The patrols open now are read first, alone (``ix_patrols_open``, partial: a few rows however
+    many patrols lie behind); the rest is read for those ids only. In one statement the planner
+    cannot know how few they are (forgotten check-outs make "not checked out" common, and it does
+    not know that "closed by the task" goes with them), and reads the shifts not ended, the whole
+    horizon of the city, to join them by hash.
+    """
+    open_now = db.session.scalars(
+        sa.select(Patrol.id).where(*_open_patrol(), Patrol.volunteer_id != besides)
+    ).all()
+    if not open_now:
+        return []
     latest = (
         sa.select(TrackPoint.patrol_id, sa.func.max(TrackPoint.device_at).label("at"))
-        .where(TrackPoint.device_at >= now - RECENT_TRACK)
+        .where(TrackPoint.patrol_id.in_(open_now), TrackPoint.device_at >= now - RECENT_TRACK)
         .group_by(TrackPoint.patrol_id)
         .subquery()
     )
@@ -186,9 +229,8 @@ def volunteers_on_duty_near(lat: float, lon: float, radius_m: float, now: dateti
         .outerjoin(latest, latest.c.patrol_id == Patrol.id)
         .outerjoin(point, sa.and_(point.patrol_id == Patrol.id, point.device_at == latest.c.at))
         .where(
-            Patrol.check_in_client_id.is_not(None),
-            Patrol.check_out_client_id.is_(None),
-            Patrol.auto_closed.is_(False),
+            Patrol.id.in_(open_now),
+            *_open_patrol(),
             Shift.status == ShiftStatus.SCHEDULED,
             Shift.starts_at <= now,
             Shift.ends_at > now,

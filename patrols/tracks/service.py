@@ -34,7 +34,7 @@ from core.extensions import db
 from core.fields import instant_text
 from patrols.models import Patrol
 from patrols.privacy import service as privacy
-from patrols.service import new_patrol_row
+from patrols.service import new_patrol_values
 from patrols.tracks.fold import EMPTY_TRACK, TrackFold, analyse_track, extend_track
 from patrols.tracks.models import TrackPoint
 from shifts.models import Assignment, AssignmentStatus, Shift, ShiftStatus
@@ -184,15 +184,34 @@ def upload_points(caller: Caller, assignment_id: int, points: list[dict[str, Any
 _BY_TIME = itemgetter("time")
 
 
+def _fold_upsert() -> sa.TextualSelect:
+    """``INSERT`` of :func:`new_patrol_values` ``ON CONFLICT (assignment_id) DO UPDATE`` (a no-op
+    that takes the row's lock) ``RETURNING`` the fold, in text both dialects read alike, with the
+    columns' types on its parameters and results. Text because SQLAlchemy caches no compiled form
+    of its dialects' INSERTs (``postgresql.Insert`` has no cache key): built with those, the
+    statement was compiled afresh on every upload."""
+    names = list(new_patrol_values(0, 0, 0))
+    return (
+        sa.text(
+            f"INSERT INTO {_PATROLS.name} ({', '.join(names)}) VALUES ({', '.join(':' + name for name in names)}) "
+            f"ON CONFLICT (assignment_id) DO UPDATE SET updated_at = {_PATROLS.name}.updated_at "
+            f"RETURNING {', '.join(column.name for column in _FOLD_COLUMNS)}"
+        )
+        .bindparams(*(sa.bindparam(name, type_=_PATROLS.c[name].type) for name in names))
+        .columns(*_FOLD_COLUMNS)
+    )
+
+
+_FOLD_UPSERT = _fold_upsert()
+
+
 def _locked_fold(target: Any) -> tuple[int, TrackFold | None]:
     """The patrol row's id and its fold (None: not known), made if this is the assignment's first
     event, and locked: one upload at a time per patrol, so each folds onto the state the one before
     it left (PostgreSQL; SQLite serialises writers anyway). One statement whether the row exists or
     not: an upsert whose update changes nothing but takes the row's lock."""
-    insert = new_patrol_row(target.id, target.volunteer_id, target.shift_id)
     row = db.session.connection().execute(
-        insert.on_conflict_do_update(index_elements=["assignment_id"], set_={"updated_at": _PATROLS.c.updated_at})
-        .returning(*_FOLD_COLUMNS)
+        _FOLD_UPSERT, new_patrol_values(target.id, target.volunteer_id, target.shift_id)
     ).one()
     if row.track_implausible_count is None:
         # Not folded: a patrol that counts no point holds none (points come only from here); one
@@ -205,22 +224,34 @@ def _locked_fold(target: Any) -> tuple[int, TrackFold | None]:
     )
 
 
+_SAVED_COLUMNS = (
+    "distance_m", "track_point_count", "track_distance_sum_m", "track_implausible_count",
+    "track_anchor_at", "track_anchor_lat", "track_anchor_lon", "track_last_at", "updated_at",
+)
+# Built once: the statement's cache key is then memoised, not generated per upload.
+_SAVE_FOLD = (
+    sa.update(_PATROLS)
+    .where(_PATROLS.c.id == sa.bindparam("patrol_id"))
+    .values({name: sa.bindparam(name) for name in _SAVED_COLUMNS})
+)
+
+
 def _save_fold(patrol_id: int, fold: TrackFold) -> None:
     anchor = fold.anchor or (None, None, None)
     db.session.connection().execute(
-        sa.update(_PATROLS)
-        .where(_PATROLS.c.id == patrol_id)
-        .values(
-            distance_m=round(fold.distance_m, 1),
-            track_point_count=fold.point_count,
-            track_distance_sum_m=fold.distance_m,
-            track_implausible_count=fold.implausible_count,
-            track_anchor_at=anchor[0],
-            track_anchor_lat=anchor[1],
-            track_anchor_lon=anchor[2],
-            track_last_at=fold.last_at,
-            updated_at=utcnow(),
-        )
+        _SAVE_FOLD,
+        {
+            "patrol_id": patrol_id,
+            "distance_m": round(fold.distance_m, 1),
+            "track_point_count": fold.point_count,
+            "track_distance_sum_m": fold.distance_m,
+            "track_implausible_count": fold.implausible_count,
+            "track_anchor_at": anchor[0],
+            "track_anchor_lat": anchor[1],
+            "track_anchor_lon": anchor[2],
+            "track_last_at": fold.last_at,
+            "updated_at": utcnow(),
+        },
     )
     # A Patrol this session already holds reads the new values on its next access.
     held = db.session.identity_map.get(db.session.identity_key(Patrol, (patrol_id,)))
