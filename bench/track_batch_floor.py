@@ -16,6 +16,8 @@ from typing import Any
 import jwt
 import psycopg
 
+from core.pg_arrays import float8_array, register_packed_arrays, timestamptz_array
+
 MAX_BATCH, MAX_POINTS, MAX_SPEED_KMH, SLACK = 1000, 50_000, 150.0, timedelta(minutes=60)
 RETENTION = timedelta(days=90)
 MAX_ACCURACY_M = 10_000.0  # patrols.schemas.MAX_REPORTED_ACCURACY_M
@@ -145,9 +147,11 @@ def floor_upload(connection: psycopg.Connection, claims: dict[str, Any], assignm
         patrol = cursor.execute(PATROL, (assignment_id, volunteer_id, shift_id, now, now)).fetchone()
         patrol_id, count, distance, jumps, anchor_at, anchor_lat, anchor_lon, last_at = patrol  # type: ignore[misc]
         fresh = list(unique.values())
+        accuracies = [p[3] for p in fresh]
         stored, earliest = cursor.execute(
             INSERT,
-            (patrol_id, now, [p[0] for p in fresh], [p[1] for p in fresh], [p[2] for p in fresh], [p[3] for p in fresh]),
+            (patrol_id, now, timestamptz_array(p[0] for p in fresh), float8_array(p[1] for p in fresh),
+             float8_array(p[2] for p in fresh), float8_array(accuracies) or accuracies),
         ).fetchone()  # type: ignore[misc]
         known = jumps is not None or count == 0
         state: list[Any] = [count, distance or 0.0, jumps or 0, None if anchor_at is None else (anchor_at, anchor_lat, anchor_lon), last_at]
@@ -171,9 +175,16 @@ def floor_upload(connection: psycopg.Connection, claims: dict[str, Any], assignm
     }
 
 
+def floor_connection(database_url: str) -> psycopg.Connection[Any]:
+    """A connection for :func:`floor_upload`: it sends the arrays packed whole, as the product does."""
+    connection = psycopg.connect(database_url)
+    register_packed_arrays(connection)
+    return connection
+
+
 def floor_app(database_url: str, secret: str) -> Callable[..., Iterable[bytes]]:
     """The floor as a WSGI callable over one connection of its own."""
-    connection = psycopg.connect(database_url)
+    connection = floor_connection(database_url)
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         try:

@@ -32,6 +32,7 @@ from core.db import utcnow
 from core.errors import Conflict, ValidationFailed
 from core.extensions import db
 from core.fields import instant_text
+from core.pg_arrays import float8_array, register_packed_arrays, timestamptz_array
 from patrols.models import Patrol
 from patrols.privacy import service as privacy
 from patrols.service import new_patrol_values
@@ -181,7 +182,7 @@ def upload_points(caller: Caller, assignment_id: int, points: list[dict[str, Any
     }
 
 
-_BY_TIME = itemgetter("time")
+_BY_TIME, _BY_LAT, _BY_LON = itemgetter("time"), itemgetter("lat"), itemgetter("lon")
 
 
 def _fold_upsert() -> sa.TextualSelect:
@@ -269,6 +270,7 @@ def _send_binary_arrays(dbapi_connection: Any, _record: Any) -> None:
     # On each connection: SQLAlchemy's dialect gives its connections a copy of psycopg's adapters.
     if isinstance(dbapi_connection, psycopg.Connection):
         dbapi_connection.adapters.register_dumper(BinaryArray, ListBinaryDumper)
+        register_packed_arrays(dbapi_connection)
 
 _INSERT_UNNEST = sa.text(
     "WITH stored AS (INSERT INTO track_points (patrol_id, device_at, received_at, lat, lon, accuracy_m) "
@@ -284,17 +286,19 @@ def _insert_new(patrol_id: int, received_at: datetime, points: list[dict[str, An
     """Insert the points, skipping those already stored; how many were new, and the earliest of them.
 
     PostgreSQL gets one statement over four binary arrays (unnest), a handful of parameters
-    whatever the batch size; SQLite an executemany of INSERT ... ON CONFLICT DO NOTHING.
+    whatever the batch size, packed whole (``core/pg_arrays.py``); SQLite an executemany of INSERT ... ON CONFLICT DO NOTHING.
     RETURNING names the new rows, as rowcount does not on every driver.
     """
     if db.session.get_bind().dialect.name == "postgresql":
+        accuracies = [point.get("accuracy_m") for point in points]
         params = {
             "patrol_id": patrol_id,
             "received_at": received_at,
-            "device_at": BinaryArray([point["time"] for point in points]),
-            "lat": BinaryArray([point["lat"] for point in points]),
-            "lon": BinaryArray([point["lon"] for point in points]),
-            "accuracy_m": BinaryArray([point.get("accuracy_m") for point in points]),
+            "device_at": timestamptz_array(map(_BY_TIME, points)),
+            "lat": float8_array(map(_BY_LAT, points)),
+            "lon": float8_array(map(_BY_LON, points)),
+            # A fix without accuracy is NULL, which the packed form does not carry.
+            "accuracy_m": float8_array(accuracies) or BinaryArray(accuracies),
         }
         count, earliest = db.session.connection().execute(_INSERT_UNNEST, params).one()
         return count, earliest
