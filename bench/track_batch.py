@@ -17,7 +17,7 @@ through werkzeug's test client (no HTTP server: the figure is the request's own 
   same work and nothing more in plain psycopg on the same tables (never served by the product):
   PyJWT, the session row, the assignment with its shift and the live consent (``FOR SHARE``) in one
   statement, the points checked as the API checks them, the patrol row upserted and locked in one statement, the points
-  inserted over binary arrays with duplicates ignored, the summary folded from where the patrol's
+  inserted over binary arrays packed whole as the product packs them (``core/pg_arrays.py``) with duplicates ignored, the summary folded from where the patrol's
   stored fold stands (a recount when a new point comes before the stored ones), one UPDATE, COMMIT;
 - ``bare``: ``GET /healthz`` of the product (the framework's cost).
 

@@ -16,6 +16,9 @@ from typing import Any
 import jwt
 import psycopg
 
+from core.pg_arrays import float8_array, register_packed_arrays, timestamptz_array
+from patrols.tracks.schemas import plain_batch
+
 MAX_BATCH, MAX_POINTS, MAX_SPEED_KMH, SLACK = 1000, 50_000, 150.0, timedelta(minutes=60)
 RETENTION = timedelta(days=90)
 MAX_ACCURACY_M = 10_000.0  # patrols.schemas.MAX_REPORTED_ACCURACY_M
@@ -102,6 +105,15 @@ def _points(body: bytes, opens: datetime, closes: datetime) -> tuple[int, dict[d
     if len(items) > MAX_BATCH:
         raise Problem(422, "batch_too_large")
     unique: dict[datetime, tuple[datetime, float, float, Any]] = {}
+    plain = plain_batch(items)  # a plain batch checked a field at a time, as the product checks it
+    if plain is not None:
+        for point in plain:
+            moment = point["time"]
+            if not opens <= moment <= closes:
+                raise Problem(422, "validation_failed")
+            if moment not in unique:
+                unique[moment] = (moment, point["lat"], point["lon"], point["accuracy_m"])
+        return len(items), unique
     for item in items:
         if type(item) is not dict or not item.keys() <= {"lat", "lon", "accuracy_m", "time"}:
             raise Problem(422, "validation_failed")
@@ -145,9 +157,11 @@ def floor_upload(connection: psycopg.Connection, claims: dict[str, Any], assignm
         patrol = cursor.execute(PATROL, (assignment_id, volunteer_id, shift_id, now, now)).fetchone()
         patrol_id, count, distance, jumps, anchor_at, anchor_lat, anchor_lon, last_at = patrol  # type: ignore[misc]
         fresh = list(unique.values())
+        accuracies = [p[3] for p in fresh]
         stored, earliest = cursor.execute(
             INSERT,
-            (patrol_id, now, [p[0] for p in fresh], [p[1] for p in fresh], [p[2] for p in fresh], [p[3] for p in fresh]),
+            (patrol_id, now, timestamptz_array(p[0] for p in fresh), float8_array(p[1] for p in fresh),
+             float8_array(p[2] for p in fresh), float8_array(accuracies) or accuracies),
         ).fetchone()  # type: ignore[misc]
         known = jumps is not None or count == 0
         state: list[Any] = [count, distance or 0.0, jumps or 0, None if anchor_at is None else (anchor_at, anchor_lat, anchor_lon), last_at]
@@ -171,9 +185,16 @@ def floor_upload(connection: psycopg.Connection, claims: dict[str, Any], assignm
     }
 
 
+def floor_connection(database_url: str) -> psycopg.Connection[Any]:
+    """A connection for :func:`floor_upload`: it sends the arrays packed whole, as the product does."""
+    connection = psycopg.connect(database_url)
+    register_packed_arrays(connection)
+    return connection
+
+
 def floor_app(database_url: str, secret: str) -> Callable[..., Iterable[bytes]]:
     """The floor as a WSGI callable over one connection of its own."""
-    connection = psycopg.connect(database_url)
+    connection = floor_connection(database_url)
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         try:

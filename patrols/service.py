@@ -11,6 +11,8 @@ asked of ``shifts.service`` (``own_assignment``, ``get_assignment_for``).
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -22,7 +24,7 @@ from core.extensions import db
 from patrols.models import Patrol
 from shifts.models import Assignment
 
-__all__ = ["get_managed_patrol", "get_patrol", "new_patrol_row", "patrol_for", "patrol_not_found"]
+__all__ = ["get_managed_patrol", "get_patrol", "new_patrol_row", "new_patrol_values", "patrol_for", "patrol_not_found"]
 
 i18n.register_titles(
     i18n.title("patrol_not_found", "Patrol not found"),
@@ -53,19 +55,25 @@ def new_patrol_row(assignment_id: int, volunteer_id: int, shift_id: int) -> post
     """The INSERT of an assignment's patrol row as the first event makes it, in the dialect's own
     form, for the caller to say what a row already there means (``ON CONFLICT (assignment_id)``)."""
     dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(Patrol.__table__).values(**new_patrol_values(assignment_id, volunteer_id, shift_id))
+
+
+def new_patrol_values(assignment_id: int, volunteer_id: int, shift_id: int) -> dict[str, Any]:
+    """The columns of an assignment's patrol row as the first event makes it (:func:`new_patrol_row`;
+    the track upload's own cached upsert names the same)."""
     now = utcnow()
-    return dialect.insert(Patrol.__table__).values(
-        assignment_id=assignment_id,
-        volunteer_id=volunteer_id,
-        shift_id=shift_id,
-        check_in_flags=[],
-        check_out_flags=[],
-        auto_closed=False,
-        distance_m=0.0,
-        track_point_count=0,
-        created_at=now,
-        updated_at=now,
-    )
+    return {
+        "assignment_id": assignment_id,
+        "volunteer_id": volunteer_id,
+        "shift_id": shift_id,
+        "check_in_flags": [],
+        "check_out_flags": [],
+        "auto_closed": False,
+        "distance_m": 0.0,
+        "track_point_count": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def patrol_not_found() -> NotFound:

@@ -23,8 +23,9 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
 from accounts.models import User
+from core.errors import ValidationFailed
 from core.extensions import db
-from core.request_input import MAX_JSON_DEPTH, NOT_UNICODE, NOT_UTF8, TOO_DEEP
+from core.request_input import MAX_JSON_DEPTH, NOT_UNICODE, NOT_UTF8, TOO_DEEP, parse_json_document
 from rewards.catalogue.models import CatalogueItem
 from tests import factories
 from tests.conftest import Tree
@@ -113,6 +114,19 @@ def test_a_lone_surrogate_is_422_naming_the_field_and_a_surrogate_pair_is_text(c
     raw = b'{"phone": "13800138000", "password": "abc\xed\xa0\x80defgh"}'
     response = client.post(f"{API}/auth/login", data=raw, content_type="application/json")
     assert_problem(response, 400, "malformed_json")
+
+
+def test_every_way_a_document_can_carry_a_surrogate_is_refused_and_none_other() -> None:
+    """The checks skip what cannot hold a surrogate (text decoded here from UTF-8, ASCII text),
+    never what can: an escape in bytes or text, a surrogate itself in text given already decoded
+    (the provider's ``loads`` of a str), beside other non-ASCII text or not."""
+    for document in ('{"a": "x\\udfff"}', b'{"a": "x\\uD800"}', '{"a": "\ud800"}', '{"a": "急救\udc00"}',
+                     '{"\ud800": 1}'):
+        with pytest.raises(ValidationFailed):
+            parse_json_document(document)
+    for document in ('{"a": "x\\ud83d\\ude00"}', '{"a": "急救😀"}', "[]",
+                     '{"a": "x\\\\ud800"}', '{"a": "急救"}'.encode()):
+        parse_json_document(document)
 
 
 def test_nested_fields_list_positions_and_field_names_are_named(client: FlaskClient, callers) -> None:

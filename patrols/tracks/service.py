@@ -32,9 +32,10 @@ from core.db import utcnow
 from core.errors import Conflict, ValidationFailed
 from core.extensions import db
 from core.fields import instant_text
+from core.pg_arrays import float8_array, register_packed_arrays, timestamptz_array
 from patrols.models import Patrol
 from patrols.privacy import service as privacy
-from patrols.service import new_patrol_row
+from patrols.service import new_patrol_values
 from patrols.tracks.fold import EMPTY_TRACK, TrackFold, analyse_track, extend_track
 from patrols.tracks.models import TrackPoint
 from shifts.models import Assignment, AssignmentStatus, Shift, ShiftStatus
@@ -181,7 +182,28 @@ def upload_points(caller: Caller, assignment_id: int, points: list[dict[str, Any
     }
 
 
-_BY_TIME = itemgetter("time")
+_BY_TIME, _BY_LAT, _BY_LON = itemgetter("time"), itemgetter("lat"), itemgetter("lon")
+
+
+def _fold_upsert() -> sa.TextualSelect:
+    """``INSERT`` of :func:`new_patrol_values` ``ON CONFLICT (assignment_id) DO UPDATE`` (a no-op
+    that takes the row's lock) ``RETURNING`` the fold, in text both dialects read alike, with the
+    columns' types on its parameters and results. Text because SQLAlchemy caches no compiled form
+    of its dialects' INSERTs (``postgresql.Insert`` has no cache key): built with those, the
+    statement was compiled afresh on every upload."""
+    names = list(new_patrol_values(0, 0, 0))
+    return (
+        sa.text(
+            f"INSERT INTO {_PATROLS.name} ({', '.join(names)}) VALUES ({', '.join(':' + name for name in names)}) "
+            f"ON CONFLICT (assignment_id) DO UPDATE SET updated_at = {_PATROLS.name}.updated_at "
+            f"RETURNING {', '.join(column.name for column in _FOLD_COLUMNS)}"
+        )
+        .bindparams(*(sa.bindparam(name, type_=_PATROLS.c[name].type) for name in names))
+        .columns(*_FOLD_COLUMNS)
+    )
+
+
+_FOLD_UPSERT = _fold_upsert()
 
 
 def _locked_fold(target: Any) -> tuple[int, TrackFold | None]:
@@ -189,10 +211,8 @@ def _locked_fold(target: Any) -> tuple[int, TrackFold | None]:
     event, and locked: one upload at a time per patrol, so each folds onto the state the one before
     it left (PostgreSQL; SQLite serialises writers anyway). One statement whether the row exists or
     not: an upsert whose update changes nothing but takes the row's lock."""
-    insert = new_patrol_row(target.id, target.volunteer_id, target.shift_id)
     row = db.session.connection().execute(
-        insert.on_conflict_do_update(index_elements=["assignment_id"], set_={"updated_at": _PATROLS.c.updated_at})
-        .returning(*_FOLD_COLUMNS)
+        _FOLD_UPSERT, new_patrol_values(target.id, target.volunteer_id, target.shift_id)
     ).one()
     if row.track_implausible_count is None:
         # Not folded: a patrol that counts no point holds none (points come only from here); one
@@ -205,22 +225,34 @@ def _locked_fold(target: Any) -> tuple[int, TrackFold | None]:
     )
 
 
+_SAVED_COLUMNS = (
+    "distance_m", "track_point_count", "track_distance_sum_m", "track_implausible_count",
+    "track_anchor_at", "track_anchor_lat", "track_anchor_lon", "track_last_at", "updated_at",
+)
+# Built once: the statement's cache key is then memoised, not generated per upload.
+_SAVE_FOLD = (
+    sa.update(_PATROLS)
+    .where(_PATROLS.c.id == sa.bindparam("patrol_id"))
+    .values({name: sa.bindparam(name) for name in _SAVED_COLUMNS})
+)
+
+
 def _save_fold(patrol_id: int, fold: TrackFold) -> None:
     anchor = fold.anchor or (None, None, None)
     db.session.connection().execute(
-        sa.update(_PATROLS)
-        .where(_PATROLS.c.id == patrol_id)
-        .values(
-            distance_m=round(fold.distance_m, 1),
-            track_point_count=fold.point_count,
-            track_distance_sum_m=fold.distance_m,
-            track_implausible_count=fold.implausible_count,
-            track_anchor_at=anchor[0],
-            track_anchor_lat=anchor[1],
-            track_anchor_lon=anchor[2],
-            track_last_at=fold.last_at,
-            updated_at=utcnow(),
-        )
+        _SAVE_FOLD,
+        {
+            "patrol_id": patrol_id,
+            "distance_m": round(fold.distance_m, 1),
+            "track_point_count": fold.point_count,
+            "track_distance_sum_m": fold.distance_m,
+            "track_implausible_count": fold.implausible_count,
+            "track_anchor_at": anchor[0],
+            "track_anchor_lat": anchor[1],
+            "track_anchor_lon": anchor[2],
+            "track_last_at": fold.last_at,
+            "updated_at": utcnow(),
+        },
     )
     # A Patrol this session already holds reads the new values on its next access.
     held = db.session.identity_map.get(db.session.identity_key(Patrol, (patrol_id,)))
@@ -238,6 +270,7 @@ def _send_binary_arrays(dbapi_connection: Any, _record: Any) -> None:
     # On each connection: SQLAlchemy's dialect gives its connections a copy of psycopg's adapters.
     if isinstance(dbapi_connection, psycopg.Connection):
         dbapi_connection.adapters.register_dumper(BinaryArray, ListBinaryDumper)
+        register_packed_arrays(dbapi_connection)
 
 _INSERT_UNNEST = sa.text(
     "WITH stored AS (INSERT INTO track_points (patrol_id, device_at, received_at, lat, lon, accuracy_m) "
@@ -253,17 +286,19 @@ def _insert_new(patrol_id: int, received_at: datetime, points: list[dict[str, An
     """Insert the points, skipping those already stored; how many were new, and the earliest of them.
 
     PostgreSQL gets one statement over four binary arrays (unnest), a handful of parameters
-    whatever the batch size; SQLite an executemany of INSERT ... ON CONFLICT DO NOTHING.
+    whatever the batch size, packed whole (``core/pg_arrays.py``); SQLite an executemany of INSERT ... ON CONFLICT DO NOTHING.
     RETURNING names the new rows, as rowcount does not on every driver.
     """
     if db.session.get_bind().dialect.name == "postgresql":
+        accuracies = [point.get("accuracy_m") for point in points]
         params = {
             "patrol_id": patrol_id,
             "received_at": received_at,
-            "device_at": BinaryArray([point["time"] for point in points]),
-            "lat": BinaryArray([point["lat"] for point in points]),
-            "lon": BinaryArray([point["lon"] for point in points]),
-            "accuracy_m": BinaryArray([point.get("accuracy_m") for point in points]),
+            "device_at": timestamptz_array(map(_BY_TIME, points)),
+            "lat": float8_array(map(_BY_LAT, points)),
+            "lon": float8_array(map(_BY_LON, points)),
+            # A fix without accuracy is NULL, which the packed form does not carry.
+            "accuracy_m": float8_array(accuracies) or BinaryArray(accuracies),
         }
         count, earliest = db.session.connection().execute(_INSERT_UNNEST, params).one()
         return count, earliest

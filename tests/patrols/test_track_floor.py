@@ -12,13 +12,12 @@ import json
 from typing import Any
 
 import jwt
-import psycopg
 import pytest
 import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.engine import make_url
 
-from bench.track_batch_floor import floor_upload
+from bench.track_batch_floor import floor_connection, floor_upload
 from core.extensions import db
 from patrols.models import Patrol
 from tests.patrols.test_upload_races import read, setup, track_url, walk
@@ -47,7 +46,7 @@ def test_the_floor_answers_and_folds_as_the_endpoint_does(app: Flask) -> None:
         points[:200] + points[300:320],  # before it, and repeats
         points[:200],  # all repeats
     ]
-    with psycopg.connect(url.render_as_string(hide_password=False)) as connection:
+    with floor_connection(url.render_as_string(hide_password=False)) as connection:
         for batch in batches:
             ours = app.test_client().post(track_url(made.assignment_id), json={"points": batch}, headers=made.headers)
             assert ours.status_code == 200, ours.get_json()

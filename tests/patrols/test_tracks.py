@@ -360,3 +360,63 @@ def test_fast_point_parsing_matches_the_schema() -> None:
     with pytest.raises(ma.ValidationError) as refused:
         TrackBatchSchema().load({"points": [*points, {"lat": True, "lon": 1, "time": "2026-03-01T19:00:00"}]})
     assert set(refused.value.messages["points"][3]) == {"lat", "time"}
+
+
+def test_the_whole_batch_check_takes_exactly_what_the_point_by_point_check_takes() -> None:
+    """``plain_batch`` (a field at a time over the batch) gives what ``plain_points`` (point by
+    point) gives, or leaves the batch to it: for a plain batch, and for each way one point can
+    differ (types, NaN, ±inf, bounds, keys, every time shape, impossible dates, years)."""
+    from patrols.tracks.schemas import _PLAIN_INSTANT, TrackPointList, plain_batch, plain_times
+
+    base = [
+        {"lat": 40.0 + i / 1000, "lon": 109.5, "accuracy_m": 8.0, "time": f"2026-03-01T19:00:{i:02d}+08:00"}
+        for i in range(20)
+    ]
+    variants: list[dict[str, Any]] = [
+        {"lat": 40}, {"lat": -90}, {"lat": 90.0}, {"lat": 90.0001}, {"lat": -91}, {"lat": True}, {"lat": "40"},
+        {"lat": None}, {"lat": float("nan")}, {"lat": float("inf")}, {"lat": -float("inf")}, {"lat": 10**400},
+        {"lon": 180}, {"lon": -180.0}, {"lon": 180.5}, {"lon": False}, {"lon": float("nan")}, {"lon": [1]},
+        {"accuracy_m": None}, {"accuracy_m": 0}, {"accuracy_m": 10_000}, {"accuracy_m": 10_000.5},
+        {"accuracy_m": -0.1}, {"accuracy_m": True}, {"accuracy_m": "8"}, {"accuracy_m": float("nan")},
+        {"time": "2026-03-01T11:00:01Z"}, {"time": "2026-03-01T11:00:01.123456+00:00"},
+        {"time": "2026-03-01T11:00:01.1234567+00:00"}, {"time": "2026-03-01T11:00:01"},
+        {"time": "2026-02-30T11:00:01Z"}, {"time": "2026-03-01T25:00:01Z"}, {"time": "2026-03-01T11:00:01+24:00"},
+        {"time": "1999-12-31T23:59:59Z"}, {"time": "2100-01-01T00:00:00Z"}, {"time": "2099-12-31T23:59:59-05:00"},
+        {"time": "2026-03-01 11:00:01Z"}, {"time": "20260301T110001Z"}, {"time": 1740000000}, {"time": None},
+        {"extra": 1}, {"lat": 40.5, "accuracy_m": None, "time": "2026-03-01T19:00:00.5Z"},
+        {"time": "2026-03-01T11:00:01Z\n2026-03-01T11:00:02Z"}, {"time": "2026-03-01T11:00:01Z\n"},
+    ]
+    batches: list[list[Any]] = [base, [], [None], [[1, 2]], base[:1], [*base[:3], "x"]]
+    for change in variants:
+        for index in (0, 7, 19):
+            batch = [dict(point) for point in base]
+            batch[index].update(change)
+            batches.append(batch)
+        batches.append([{**point, **change} for point in base])
+    for accuracy in (-0.1, 10_000.5, True, "8", float("nan"), 0, 3):  # beside a fix without accuracy
+        batches.append([{**point, "accuracy_m": None if i == 0 else accuracy if i == 5 else 8.0}
+                        for i, point in enumerate(base)])  # fmt: skip
+    for missing in ("lat", "lon", "time", "accuracy_m"):
+        batches.append([{key: value for key, value in point.items() if key != missing} for point in base])
+        # one point without it and with another key instead: as many keys in all as a plain batch
+        batches.append([{key: value for key, value in point.items() if i or key != missing} | ({} if i else {"x": 1})
+                        for i, point in enumerate(base)])  # fmt: skip
+    taken = 0
+    for batch in batches:
+        try:
+            by_point = TrackPointList.plain_points(batch)
+        except OverflowError:  # a huge int: math.isfinite cannot take it (the schema neither)
+            by_point = None
+        whole = plain_batch(batch)
+        assert whole is None or whole == by_point, batch
+        if by_point and all(_PLAIN_INSTANT.fullmatch(point["time"]) for point in batch):
+            assert whole == by_point, batch  # left to the point-by-point check only for other time shapes
+        if whole is not None:
+            taken += 1
+            assert [type(point["lat"]) for point in whole] == [float] * len(whole)
+    assert taken >= len(variants)  # the check takes most plain batches itself
+    plain = ["2026-03-01T11:00:01Z", "2099-03-01T11:00:01.5+08:00"]
+    assert plain_times(plain) and plain_times(plain[:1])
+    for times in (["2026-03-01T11:00:01Z\n2026-03-01T11:00:02Z"], [*plain, "2026-03-01T11:00:01Z\n"],
+                  ["1999-12-31T23:59:59Z"], ["2100-01-01T00:00:00Z"], ["2026-03-01T11:00:01"]):  # fmt: skip
+        assert not plain_times(times), times
