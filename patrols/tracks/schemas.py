@@ -6,7 +6,6 @@ Times come in as ISO 8601 instants with an offset (the device's clock) and go ou
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import datetime
 from itertools import repeat
@@ -38,7 +37,6 @@ _POINT_KEYS = frozenset(("lat", "lon", "accuracy_m", "time"))
 _AFTER_YEAR = r"-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})"
 _PLAIN_INSTANT = re.compile(r"\d{4}" + _AFTER_YEAR, re.ASCII)
 _plain_instant = _PLAIN_INSTANT.fullmatch
-_isfinite = math.isfinite
 _from_iso = datetime.fromisoformat
 _LOW_YEAR, _HIGH_YEAR = DEVICE_YEARS
 _NUMBER_TYPES = frozenset((int, float))
@@ -51,9 +49,9 @@ if DEVICE_YEARS != (2000, 2099):
 
 
 def _plain_number(value: Any, low: float, high: float) -> TypeGuard[float]:
-    return (
-        type(value) in (int, float) and math.isfinite(value) and low <= value <= high
-    )
+    # The range alone: NaN fails both comparisons and ±inf one, and an int of any size compares
+    # without being converted (math.isfinite would raise OverflowError on 10**400).
+    return type(value) in (int, float) and low <= value <= high
 
 
 def device_instant(value: str) -> datetime | None:
@@ -143,12 +141,7 @@ class TrackPointList(fields.List):
             lon: Any = item.get("lon")
             accuracy: Any = item.get("accuracy_m")
             when: Any = item.get("time")
-            # type() in (int, float): not bool, not a numeric string; isfinite: not NaN or ±inf.
-            if (
-                type(lat) not in (int, float) or type(lon) not in (int, float)
-                or not (_isfinite(lat) and -90 <= lat <= 90 and _isfinite(lon) and -180 <= lon <= 180)
-                or type(when) is not str
-            ):
+            if not (_plain_number(lat, -90, 90) and _plain_number(lon, -180, 180)) or type(when) is not str:
                 return None
             if accuracy is not None:
                 if not _plain_number(accuracy, 0, MAX_REPORTED_ACCURACY_M):
