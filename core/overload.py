@@ -13,12 +13,14 @@ The balancer in front knows when it passed a request on, and says so in ``X-Requ
 - **The limit.** A request that waited longer than ``REQUEST_QUEUE_TIMEOUT_SECONDS`` is shed.
 - **A standing queue** (CoDel's idea, as in network queues). A limit alone keeps an overloaded
   node's queue just under the limit: every phone then waits about that long for every answer,
-  which a shift-change run showed (p50 of 21 s at a 20 s limit, bench/README.md). So once every
+  as the shift-change run with the limit alone suggested (p50 of 21 s at a 20 s limit). So once every
   request has waited longer than ``REQUEST_QUEUE_TARGET_MS`` for longer than
   ``REQUEST_QUEUE_INTERVAL_MS`` in a row, each one that waited longer than the target is shed,
   until one arrives within the target. Shedding costs a fraction of serving, so the queue
   drains within moments, and what is served is served promptly. A burst shorter than the interval
-  is served as it comes.
+  is served as it comes. Off by default: it needs a balancer that stamps a request once it has read
+  all of it (nginx's buffering), or a sync worker's wait for a slow client's bytes counts as queue
+  (the shift-change run without such a balancer, bench/README.md "Shedding under overload").
 
 Shed means 503 ``overloaded`` with ``Retry-After``: nothing is written, so a phone's retry with the
 same ``Idempotency-Key`` is safe. A request without the header, or with one that cannot be read or

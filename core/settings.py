@@ -63,10 +63,11 @@ SETTINGS: tuple[Setting, ...] = (
         "`overloaded` with `Retry-After` before any work (set it below the phones' HTTP timeout; `0`: off)",
     ),
     integer(
-        "REQUEST_QUEUE_TARGET_MS", 500,
+        "REQUEST_QUEUE_TARGET_MS", 0,
         "a standing queue: once every stamped request has waited longer than this for longer than "
         "`REQUEST_QUEUE_INTERVAL_MS`, those that did are answered 503 `overloaded` until one comes within it "
-        "(`core/overload.py`; `0`: off)",
+        "(`core/overload.py`; `0`: off; only behind a balancer that stamps a request once it has read all of "
+        "it, as nginx buffering does: docs/deploy.md)",
     ),
     integer(
         "REQUEST_QUEUE_INTERVAL_MS", 1000,
