@@ -49,7 +49,7 @@ def _event(data: dict[str, Any]) -> PhoneEvent:
 
 @blp.route("/assignments/<int:assignment_id>/check-in", methods=["POST"])
 @auth_required(Role.VOLUNTEER)
-@idempotent(view_serialises=True)  # the schedule lock comes first (presence.service._take_event)
+@idempotent(view_serialises=True)  # the schedule lock comes first (presence.place.take_event)
 @blp.arguments(CHECK_IN_SCHEMA)
 @blp.response(200, PatrolPresenceSchema)
 @blp.alt_response(403, response="FORBIDDEN")
@@ -74,7 +74,7 @@ def check_in(data: dict[str, Any], assignment_id: int) -> Any:
 
 @blp.route("/assignments/<int:assignment_id>/check-out", methods=["POST"])
 @auth_required(Role.VOLUNTEER)
-@idempotent(view_serialises=True)  # the schedule lock comes first (presence.service._take_event)
+@idempotent(view_serialises=True)  # the schedule lock comes first (presence.place.take_event)
 @blp.arguments(PRESENCE_EVENT_SCHEMA)
 @blp.response(200, PatrolPresenceSchema)
 @blp.alt_response(403, response="FORBIDDEN")

@@ -20,11 +20,8 @@ from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Any
 
-import psycopg
 import sqlalchemy as sa
 from flask import current_app
-from psycopg.types.array import ListBinaryDumper
-from sqlalchemy.dialects import sqlite
 
 from core import i18n
 from core.auth import Caller
@@ -32,12 +29,12 @@ from core.db import utcnow
 from core.errors import Conflict, ValidationFailed
 from core.extensions import db
 from core.fields import instant_text
-from core.pg_arrays import float8_array, register_packed_arrays, timestamptz_array
 from patrols.models import Patrol
 from patrols.privacy import service as privacy
 from patrols.service import new_patrol_values
 from patrols.tracks.fold import EMPTY_TRACK, TrackFold, analyse_track, extend_track
 from patrols.tracks.models import TrackPoint
+from patrols.tracks.storage import insert_new_points
 from shifts.models import Assignment, AssignmentStatus, Shift, ShiftStatus
 from shifts.service import assignment_not_found, get_assignment_for, own_assignment, own_assignment_select
 
@@ -150,7 +147,7 @@ def upload_points(caller: Caller, assignment_id: int, points: list[dict[str, Any
 
     patrol_id, known = _locked_fold(target)
     fresh = list(unique_by_time.values())
-    stored, earliest_stored = _insert_new(patrol_id, utcnow(), fresh)
+    stored, earliest_stored = insert_new_points(patrol_id, utcnow(), fresh)
     max_speed = current_app.config["TRACK_MAX_SPEED_KMH"]
     if known is None:  # not known (points were deleted, or stored before the fold was kept): recount
         fold = recount(patrol_id, max_speed)
@@ -182,7 +179,7 @@ def upload_points(caller: Caller, assignment_id: int, points: list[dict[str, Any
     }
 
 
-_BY_TIME, _BY_LAT, _BY_LON = itemgetter("time"), itemgetter("lat"), itemgetter("lon")
+_BY_TIME = itemgetter("time")
 
 
 def _fold_upsert() -> sa.TextualSelect:
@@ -258,65 +255,6 @@ def _save_fold(patrol_id: int, fold: TrackFold) -> None:
     held = db.session.identity_map.get(db.session.identity_key(Patrol, (patrol_id,)))
     if held is not None:
         db.session.expire(held)
-
-
-class BinaryArray(list[Any]):
-    """A list psycopg sends as a binary array: a list parameter goes as text by default, and
-    writing 1,000 timestamps as text costs milliseconds where binary costs a tenth of one."""
-
-
-@sa.event.listens_for(sa.engine.Engine, "connect")
-def _send_binary_arrays(dbapi_connection: Any, _record: Any) -> None:
-    # On each connection: SQLAlchemy's dialect gives its connections a copy of psycopg's adapters.
-    if isinstance(dbapi_connection, psycopg.Connection):
-        dbapi_connection.adapters.register_dumper(BinaryArray, ListBinaryDumper)
-        register_packed_arrays(dbapi_connection)
-
-_INSERT_UNNEST = sa.text(
-    "WITH stored AS (INSERT INTO track_points (patrol_id, device_at, received_at, lat, lon, accuracy_m) "
-    "SELECT :patrol_id, t.device_at, :received_at, t.lat, t.lon, t.accuracy_m "
-    "FROM unnest(CAST(:device_at AS timestamptz[]), CAST(:lat AS float8[]), "
-    "CAST(:lon AS float8[]), CAST(:accuracy_m AS float8[])) AS t(device_at, lat, lon, accuracy_m) "
-    "ON CONFLICT (patrol_id, device_at) DO NOTHING RETURNING device_at) "
-    "SELECT count(*), min(device_at) FROM stored"
-)
-
-
-def _insert_new(patrol_id: int, received_at: datetime, points: list[dict[str, Any]]) -> tuple[int, datetime | None]:
-    """Insert the points, skipping those already stored; how many were new, and the earliest of them.
-
-    PostgreSQL gets one statement over four binary arrays (unnest), a handful of parameters
-    whatever the batch size, packed whole (``core/pg_arrays.py``); SQLite an executemany of INSERT ... ON CONFLICT DO NOTHING.
-    RETURNING names the new rows, as rowcount does not on every driver.
-    """
-    if db.session.get_bind().dialect.name == "postgresql":
-        accuracies = [point.get("accuracy_m") for point in points]
-        params = {
-            "patrol_id": patrol_id,
-            "received_at": received_at,
-            "device_at": timestamptz_array(map(_BY_TIME, points)),
-            "lat": float8_array(map(_BY_LAT, points)),
-            "lon": float8_array(map(_BY_LON, points)),
-            # A fix without accuracy is NULL, which the packed form does not carry.
-            "accuracy_m": float8_array(accuracies) or BinaryArray(accuracies),
-        }
-        count, earliest = db.session.connection().execute(_INSERT_UNNEST, params).one()
-        return count, earliest
-    table = TrackPoint.__table__
-    stmt = (
-        sqlite.insert(table)
-        .on_conflict_do_nothing(index_elements=["patrol_id", "device_at"])
-        .returning(table.c.device_at)
-    )
-    rows = [
-        {
-            "patrol_id": patrol_id, "device_at": point["time"], "received_at": received_at,
-            "lat": point["lat"], "lon": point["lon"], "accuracy_m": point.get("accuracy_m"),
-        }
-        for point in points
-    ]
-    new = db.session.connection().execute(stmt, rows).scalars().all()
-    return len(new), min(new, default=None)
 
 
 def _stored_points(patrol_id: int) -> Sequence[sa.Row[Any]]:

@@ -164,7 +164,7 @@ def test_a_check_in_waiting_for_the_schedule_lock_reads_what_its_holder_committe
     """The no-show task marks a place absent under the volunteer's schedule lock; a check-in that
     waited for that lock must see it (flag ``marked_absent``), though its statement began before.
 
-    The check-in locks and reads in one statement (``patrols.presence.service._own_read_and_lock``):
+    The check-in locks and reads in one statement (``patrols.presence.place._own_read_and_lock``):
     on PostgreSQL the rows it returns are their newest versions only because it also locks them.
     """
     assignment_id, headers, _ = setup_assignment(app)
