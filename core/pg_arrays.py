@@ -7,8 +7,8 @@ call and made big-endian in one (times: psycopg's own C dumper mapped over them)
 length before each 8-byte value is laid in by twelve strided slice copies, so the work per item
 stays in C. The bytes are what psycopg sends for the same list (a test compares them): the same
 header (one dimension, lower bound 1, no NULL, the element's type), each value as its binary
-dumper writes it (IEEE 754 big-endian; microseconds since 2000-01-01 UTC). A list holding ``None`` is not packed (:func:`float8_array` says so): its caller
-sends it as psycopg would.
+dumper writes it (IEEE 754 big-endian; microseconds since 2000-01-01 UTC). A list holding
+``None`` is not packed (:func:`float8_array` says so): its caller sends it as psycopg would.
 """
 
 from __future__ import annotations
@@ -74,20 +74,19 @@ def timestamptz_array(values: Iterable[datetime]) -> TimestamptzArray:
     return TimestamptzArray(_packed(items, len(listed), _TIMESTAMPTZ.oid))
 
 
-class _Float8ArrayDumper(adapt.Dumper):
+class _PackedArrayDumper(adapt.Dumper):
     format = pq.Format.BINARY
+
+    def dump(self, obj: Any) -> Any:
+        return obj  # already the bytes to send
+
+
+class _Float8ArrayDumper(_PackedArrayDumper):
     oid = _FLOAT8.array_oid
 
-    def dump(self, obj: Any) -> Any:
-        return obj  # already the bytes to send
 
-
-class _TimestamptzArrayDumper(adapt.Dumper):
-    format = pq.Format.BINARY
+class _TimestamptzArrayDumper(_PackedArrayDumper):
     oid = _TIMESTAMPTZ.array_oid
-
-    def dump(self, obj: Any) -> Any:
-        return obj  # already the bytes to send
 
 
 def register_packed_arrays(context: AdaptContext) -> None:

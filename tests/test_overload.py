@@ -65,7 +65,7 @@ def limit_only(app, monkeypatch) -> None:
 
 
 def test_a_check_in_that_waited_too_long_is_refused_before_any_work_and_the_retry_goes_through(
-    client, tree, app, monkeypatch, limit_only
+    client, tree, limit_only
 ) -> None:
     _shift, volunteer, assignment = on_shift(tree.grid_a)
     body = event()
@@ -103,7 +103,7 @@ def test_requests_in_time_without_the_header_or_with_shedding_off_are_served(
     assert_problem(client.get(SHEDDABLE, headers=_queued(3600)), 401, "unauthorized")
 
 
-def test_the_balancers_probes_are_never_shed(client, app, monkeypatch, limit_only) -> None:
+def test_the_balancers_probes_are_never_shed(client, limit_only) -> None:
     shed_before = _shed("limit")
 
     for probe in ("/healthz", "/readyz"):
@@ -115,7 +115,7 @@ def test_the_balancers_probes_are_never_shed(client, app, monkeypatch, limit_onl
     assert_problem(client.get(SHEDDABLE, headers=_queued(LIMIT + 60)), 503, "overloaded")
 
 
-def test_the_shed_answer_is_in_the_callers_language(client, app, monkeypatch, limit_only) -> None:
+def test_the_shed_answer_is_in_the_callers_language(client, limit_only) -> None:
     answer = client.get(SHEDDABLE, headers={**_queued(LIMIT + 1), "Accept-Language": "zh-CN"})
     body = assert_problem(answer, 503, "overloaded")
     assert answer.headers["Content-Language"] == "zh"
