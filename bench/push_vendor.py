@@ -13,9 +13,9 @@ a vendor a network away):
   vendor's auth call (where it has one), then its send calls with the payloads our provider builds
   (built before the clock starts; their serialisation, ``json.dumps`` or form encoding as
   ``requests`` does it, is timed). Per-message vendors make as many calls side by side as our
-  provider does (its own setting: Huawei/Honor ``parallel``, ``XIAOMI_CONCURRENCY``, FCM a whole
-  batch as firebase-admin's ``send_each`` does; vivo and OPPO one at a time, OPPO ``unicast_batch``
-  of PUSH_BATCH_SIZE);
+  provider does (its own setting: Huawei/Honor ``parallel``, ``XIAOMI_CONCURRENCY``,
+  ``VIVO_CONCURRENCY``, FCM a whole batch as firebase-admin's ``send_each`` does; OPPO one
+  ``unicast_batch`` of PUSH_BATCH_SIZE at a time);
 - ours: ``deliver_due`` (budget inf) on a seeded outbox, with a fresh provider (its token fetch is
   timed, as bare's is): claim with a lease, devices, the vendor provider, outcomes written;
 - floor (bench/push_floor.py): the least a durable outbox must do, by hand in plain psycopg, one
@@ -252,7 +252,7 @@ def bare_calls(app: Any, channel: str) -> Bare:
         def vivo_one(session: requests.Session, token: str | None, body: Any) -> bool:
             return session.post(vivo_send, json=body, headers={"authToken": token or ""}, **ok_status).json().get("result") == 0
 
-        return Bare(payloads, vivo_token, vivo_one, 1)
+        return Bare(payloads, vivo_token, vivo_one, provider.concurrency)
 
 
 def bare(calls: Bare, channel: str) -> tuple[float, int]:

@@ -60,6 +60,7 @@ VIVO: tuple[Setting, ...] = (
     text("VIVO_APP_SECRET", None, "vivo Push AppSecret: signs the auth request", blank_is_unset=True),
     text("VIVO_ENDPOINT", "https://api-push.vivo.com.cn", "vivo Push base URL (a local server in tests)", blank_is_unset=True),
     text("VIVO_AUTH_URL", None, "vivo auth URL; unset: message/auth under VIVO_ENDPOINT", blank_is_unset=True),
+    integer("VIVO_CONCURRENCY", 8, "vivo single sends a delivery run keeps in flight at once (after a batch's first call has answered)"),
     integer("VIVO_TOKEN_LIFETIME_SECONDS", 3600, "How long a vivo auth token is used (vivo's last 24 h)"),
     integer("VIVO_TTL_SECONDS", 86400, "How long vivo keeps a message for an offline phone (60 s to 1 day)"),
     text("VIVO_DEEP_LINK", None, "Intent URI a vivo notification opens (skipType 4); unset: the app", blank_is_unset=True),

@@ -4,10 +4,13 @@ on the wire, the signed auth, what vivo's answers do to rows and devices, and it
 from __future__ import annotations
 
 import json
+import threading
 
+from flask import Flask
 from flask.testing import FlaskClient
 
 from notifications.delivery import receipts
+from notifications.delivery.push import Outcome, PushMessage, providers
 from tests.notifications.vendors.conftest import Vendor, deliver, make_recipient, register, write
 from tests.push_servers.base import EXPIRED
 
@@ -56,6 +59,7 @@ def test_texts_longer_than_vivo_allows_are_cut_not_refused(vivo: Vendor, client:
 
 
 def test_a_token_expiring_mid_batch_resends_only_what_vivo_had_not_accepted(vivo: Vendor, client: FlaskClient) -> None:
+    vivo.configure(VIVO_CONCURRENCY=1)  # one call after another: which calls the old token reached is exact
     users = [make_recipient() for _ in range(5)]
     tokens = [register(client, user, "vivo") for user in users]
     for user in users:
@@ -66,3 +70,46 @@ def test_a_token_expiring_mid_batch_resends_only_what_vivo_had_not_accepted(vivo
     assert vivo.server.token_fetches == 2
     assert all(vivo.server.delivered(token) == 1 for token in tokens)  # the first two were not sent again
     assert sum(vivo.server.hits.values()) == 6  # five, and the one refused with the old token
+
+
+def test_a_batch_goes_out_vivo_concurrency_calls_at_a_time(vivo: Vendor, app: Flask, client: FlaskClient) -> None:
+    vivo.configure(VIVO_CONCURRENCY=4)
+    tokens = [register(client, make_recipient(), "vivo") for _ in range(10)]
+    messages = [
+        PushMessage(token=token, title="集合", body="今晚巡逻", data={"type": "broadcast", "notification_id": str(n)})
+        for n, token in enumerate(tokens)
+    ]
+    provider = providers()["vivo"]
+    outcomes: list[Outcome] = []
+
+    def send() -> None:
+        with app.app_context():
+            outcomes.extend(result.outcome for result in provider.send(messages))
+
+    vivo.server.stall(after=1)  # the batch's first call is answered; every later one is held
+    sender = threading.Thread(target=send)
+    sender.start()
+    try:
+        assert vivo.server.wait_stalled(4)
+        assert not vivo.server.wait_stalled(5, timeout=0.5)  # never more than VIVO_CONCURRENCY at once
+    finally:
+        vivo.server.release()
+        sender.join()
+    assert outcomes == [Outcome.OK] * len(tokens)
+    assert all(vivo.server.delivered(token) == 1 for token in tokens)
+
+
+def test_a_token_expiring_while_calls_are_in_flight_delivers_each_message_once(
+    vivo: Vendor, client: FlaskClient
+) -> None:
+    vivo.configure(VIVO_CONCURRENCY=4)
+    users = [make_recipient() for _ in range(12)]
+    tokens = [register(client, user, "vivo") for user in users]
+    for user in users:
+        write(user)
+    vivo.server.script(tokens[6], EXPIRED)
+    assert deliver().sent == 12
+    assert vivo.server.token_fetches == 2  # one refresh, however many calls the old token was refused on
+    assert all(vivo.server.delivered(token) == 1 for token in tokens)
+    # each call in flight when the token went may have been refused and sent again; no more than those
+    assert 12 < sum(vivo.server.hits.values()) <= 12 + 4

@@ -3,7 +3,7 @@ doubled (the pattern of tests/notifications/test_delivery_faults.py, for each ve
 
 Batches of 10 rows, claimed one ahead: the first is answered and recorded; of the second, the
 server answers part and holds the rest while the process is killed, with the third claimed behind it. Huawei and Honor make one call per notification, ten
-side by side; MiPush eight side by side; vivo one after the other; OPPO the whole batch in one call.
+side by side; MiPush eight side by side; vivo its first alone, then eight side by side; OPPO the whole batch in one call.
 """
 
 from __future__ import annotations
