@@ -103,7 +103,7 @@ def rebuild_rollups(jobs: int, bar: Any) -> dict[str, int]:
 def set_sequences(connection: sa.Connection) -> None:
     for table in ("areas", "users", "volunteers", "devices", "shifts", "shift_assignments", "patrols",
                   "service_records", "ledger_entries", "patrol_reports", "patrol_report_events",
-                  "volunteer_status_changes", "volunteer_badges", "notifications", "track_points"):
+                  "volunteer_status_changes", "volunteer_badges", "notifications"):
         connection.execute(sa.text(
             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), greatest((SELECT max(id) FROM {table}), 1))"
         ))
