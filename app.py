@@ -11,6 +11,7 @@ from typing import Any
 from flask import Flask, Response, request
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from core.config import build_config, refuse_per_process_limits
 from core.cookie_session import LazyCookieSessionInterface
@@ -49,6 +50,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.update(build_config(app.instance_path, test_config, packages=PACKAGES))
     app.extensions["shouwang.packages"] = PACKAGES  # `flask settings table` lists their settings
     refuse_per_process_limits(app.config)
+    _trust_proxies(app)
     if not app.testing:  # tests capture logs with handlers of their own (tests/test_logs.py)
         configure_logging(app.config["LOG_LEVEL"])
 
@@ -89,6 +91,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     init_celery(app, task_modules=_task_modules(packages))
     _register_cli(app)
     return app
+
+
+def _trust_proxies(app: Flask) -> None:
+    """The client's address from ``X-Forwarded-For``, as many entries from its right as there are
+    proxies we run (each appends the address it saw): the login limits and sessions are per client,
+    not one budget for every phone behind the proxy. Entries further left are the client's to write."""
+    hops = int(app.config["TRUSTED_PROXY_HOPS"])
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)  # type: ignore[method-assign]
 
 
 def _task_modules(packages: list[ModuleType]) -> list[str]:

@@ -76,5 +76,6 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 
 def client_address() -> str:
-    """The caller's address; behind a balancer, run gunicorn with --forwarded-allow-ips."""
+    """The caller's address. Behind nginx (or any proxy) set TRUSTED_PROXY_HOPS: gunicorn gives the
+    proxy's own address (nothing over a unix socket), whatever --forwarded-allow-ips says."""
     return request.remote_addr or "unknown"

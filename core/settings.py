@@ -73,6 +73,12 @@ SETTINGS: tuple[Setting, ...] = (
         "REQUEST_QUEUE_INTERVAL_MS", 1000,
         "how long the waits must stay above `REQUEST_QUEUE_TARGET_MS` before the standing queue is shed",
     ),
+    integer(
+        "TRUSTED_PROXY_HOPS", 0,
+        "proxies in front of gunicorn that append to `X-Forwarded-For` (nginx on the node: `1`); the "
+        "client address (login limits, sessions) is then the one the nearest of them saw; `0`: the "
+        "connection's own address, `X-Forwarded-For` ignored (a client could write anything in it)",
+    ),
     integer("IDEMPOTENCY_TTL_HOURS", 24, "how long an `Idempotency-Key` is remembered (its replay kept)"),
     integer("IDEMPOTENCY_PURGE_MINUTES", 60, "how often beat forgets older `Idempotency-Key` records"),
     # Monthly partitions of the growing tables on PostgreSQL (core/partitions.py, docs/partitioning.md).
