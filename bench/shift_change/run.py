@@ -13,8 +13,9 @@ Usage (from the repository root; ``make bench-shift-change`` installs the ``benc
    worker with beat (``--celery-concurrency``, 1) against them, Redis db ``--redis-db`` (6) for the
    limiter, and nginx in front of gunicorn as in production (``proxy.py``: buffering requests and
    answers, stamping ``X-Request-Start``; ``--no-proxy``: the phones talk to gunicorn directly),
-   checked before the load (``Nginx.preflight``); then ``prepare.py plan``: tonight's shifts starting just after the load begins,
-   assignments through the API (their pushes go to the outbox), devices, consents, tokens.
+   checked before the load (``Nginx.preflight``); then ``prepare.py plan``: tonight's shifts
+   starting just after the load begins, assignments through the API (their pushes go to the
+   outbox), devices, consents, tokens.
 3. Runs Locust headless (``locustfile.py``) for ``--minutes``: ``--volunteers`` phones spawned
    evenly over ``--checkin-window`` seconds (each checks in as it starts), track batches every
    30 s, schedule and inbox reads, check-outs over ``--checkout-window`` seconds (default the last
