@@ -6,7 +6,7 @@ export FLASK_APP := app:create_app
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint typecheck install install-test translations translations-extract translations-update translations-init browser shell-tools cjk-font pdf-tools upgrade serve worker bench bench-autofill bench-checkin bench-notifications bench-leaderboard bench-reports bench-shift-change clean
+.PHONY: run test lint typecheck install install-test translations translations-extract translations-update translations-init browser shell-tools nginx cjk-font pdf-tools upgrade serve worker bench bench-autofill bench-checkin bench-notifications bench-leaderboard bench-reports bench-shift-change clean
 
 # The installer: uv (from PyPI, into the virtualenv) when it can be had, about five times faster
 # than pip on a cold machine; pip otherwise, or always with INSTALLER=pip. uv does not read pip's
@@ -106,6 +106,16 @@ shell-tools:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl jq >/dev/null; } || \
 	  { echo "Install curl and jq for the README walk-through test" >&2; exit 1; }
 
+# The shift-change load test puts nginx in front of gunicorn, as production does (bench/shift_change/proxy.py
+# starts its own unprivileged nginx; docs/deploy.md): Debian's nginx-light, installed when missing (as root).
+# Not needed by make test.
+nginx:
+	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null; } || \
+	  { echo "Install nginx (Debian package nginx-light) for the shift-change load test" \
+	         "(or run bench/shift_change/run.py --no-proxy, gunicorn alone)" >&2; exit 1; }
+
 ## run: embedded default — SQLite under instance/, demo data seeded once, API on http://$(HOST):$(PORT)
 # prepare-demo = flask db upgrade, tasks run-periodic, seed-demo, in one process (an app start less each).
 # CONSOLE_INSECURE_COOKIES: the console's cookies without Secure, as make run serves plain HTTP.
@@ -191,6 +201,6 @@ clean:
 
 ## bench-shift-change: a city at shift change under Locust with faults (bench/shift_change/run.py; installs the
 ## bench extra; bench/README.md gives the full run's ARGS). ARGS="--volunteers 1000 --minutes 6 --restart-postgres-at 150"
-bench-shift-change: install
+bench-shift-change: install nginx
 	$(call install_packages,.[bench])
 	$(BIN)/python bench/shift_change/run.py $(ARGS)

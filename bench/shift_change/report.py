@@ -57,7 +57,8 @@ def markdown(result: dict[str, Any]) -> str:
     settings = result["settings"]
     lines.append(f"Shift change: {settings['volunteers']} volunteers over {settings['checkin_window']:.0f} s, "
                  f"{settings['minutes']:g} min, seed {settings['seed']}, gunicorn -w {settings['workers']}, "
-                 f"celery -c {settings['celery_concurrency']}")
+                 f"celery -c {settings['celery_concurrency']}, "
+                 + ("phones straight to gunicorn" if settings.get("no_proxy") else "through nginx"))
     figures = result.get("locust") or {}
     lines.append(f"Requests/s held (all volunteers on duty): median {figures.get('rps_held_median')}, "
                  f"lowest second {figures.get('rps_held_min')}")
@@ -83,6 +84,11 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append("Outbox (t s: pending/sent): " + ", ".join(
             f"{s['t']:.0f}: {s.get('pending', 0)}/{s.get('sent', 0)}" if "unavailable" not in s
             else f"{s['t']:.0f}: db away" for s in samples[::3]))
+    seen = result.get("nginx_access")
+    if seen:
+        lines.append(f"nginx's log of the load: {seen['requests']} requests, by status {seen['statuses']}; "
+                     f"nginx's time p50/p99 {seen['nginx']['p50_ms']}/{seen['nginx']['p99_ms']} ms, "
+                     f"gunicorn's part p50/p99 {seen['gunicorn']['p50_ms']}/{seen['gunicorn']['p99_ms']} ms")
     cpu = result.get("cpu_during_load_s")
     if cpu:
         lines.append(f"CPU seconds during the load: {cpu} over {result.get('load_seconds')} s")

@@ -11,8 +11,11 @@ Usage (from the repository root; ``make bench-shift-change`` installs the ``benc
    (``--seed small``: ``seed_small.py``; ``--seed city``: ``bench/city_seed.py``'s 包头).
 2. Starts gunicorn (repository's gunicorn.conf.py, ``--workers`` sync workers, 2) and a Celery
    worker with beat (``--celery-concurrency``, 1) against them, Redis db ``--redis-db`` (6) for the
-   limiter; then ``prepare.py plan``: tonight's shifts starting just after the load begins,
-   assignments through the API (their pushes go to the outbox), devices, consents, tokens.
+   limiter, and nginx in front of gunicorn as in production (``proxy.py``: buffering requests and
+   answers, stamping ``X-Request-Start``; ``--no-proxy``: the phones talk to gunicorn directly),
+   checked before the load (``Nginx.preflight``); then ``prepare.py plan``: tonight's shifts
+   starting just after the load begins, assignments through the API (their pushes go to the
+   outbox), devices, consents, tokens.
 3. Runs Locust headless (``locustfile.py``) for ``--minutes``: ``--volunteers`` phones spawned
    evenly over ``--checkin-window`` seconds (each checks in as it starts), track batches every
    30 s, schedule and inbox reads, check-outs over ``--checkout-window`` seconds (default the last
@@ -52,6 +55,7 @@ import sqlalchemy as sa  # noqa: E402
 from checkin import free_port, wait_ready  # noqa: E402  (bench/)
 from checks import OutboxSampler, read_acks, table_sizes, verify_acks, verify_pushes  # noqa: E402
 from cpu import endpoint_phases, spent, tree_ticks, wait_idle  # noqa: E402
+from proxy import Nginx, access_summary  # noqa: E402
 from report import markdown, read_locust, status_of  # noqa: E402
 from services import (  # noqa: E402
     BIN,
@@ -179,16 +183,22 @@ def main() -> int:
     parser.add_argument("--amqp-port", type=int, default=5673)
     parser.add_argument("--redis-db", type=int, default=6)
     parser.add_argument("--keep", action="store_true", help="keep the run directory (logs, data)")
+    parser.add_argument("--no-proxy", action="store_true",
+                        help="phones talk to gunicorn directly (the runs before nginx); default: through nginx, "
+                        "which stamps X-Request-Start itself")
     parser.add_argument(
         "--stamp-queue-start", action="store_true",
-        help="phones stamp X-Request-Start on each try, as a balancer would: requests that waited longer than "
-        "REQUEST_QUEUE_TIMEOUT_SECONDS are shed (503 overloaded, retried after Retry-After)",
+        help="with --no-proxy: phones stamp X-Request-Start on each try, standing in for a balancer: requests that "
+        "waited longer than REQUEST_QUEUE_TIMEOUT_SECONDS are shed (503 overloaded, retried after Retry-After)",
     )
     parser.add_argument("--plant-lost-ack", action="store_true",
                         help="self-test: one acknowledged check-in names an event never sent; the run must fail")
     args = parser.parse_args()
     if not (1 <= args.volunteers <= 100_000 and 1 <= args.minutes <= 60):
         raise SystemExit("out of bounds: --volunteers [1, 100000], --minutes [1, 60]")
+    if args.stamp_queue_start and not args.no_proxy:
+        raise SystemExit("--stamp-queue-start needs --no-proxy: through nginx, nginx stamps each request "
+                         "once it has read it, and replaces a phone's stamp")
     if args.checkin_window is None:
         args.checkin_window = min(600.0, args.minutes * 60 * 0.4)
     if args.checkout_window is None:
@@ -202,6 +212,8 @@ def main() -> int:
     pg, broker = Postgres(work_dir, args.pg_port), RabbitMq(work_dir, args.amqp_port)
     processes: dict[str, subprocess.Popen[bytes]] = {}
     fcm: FcmServer | None = None
+    nginx: Nginx | None = None
+    started: float | None = None
     engine: sa.Engine | None = None
     result: dict[str, Any] = {"settings": vars(args).copy(), "at": datetime.now(UTC).isoformat(timespec="seconds")}
     failures: list[str] = []
@@ -217,9 +229,17 @@ def main() -> int:
         subprocess.run([str(BIN / "python"), str(HERE / "prepare.py"), "seed", "--seed", args.seed,
                         "--volunteers", str(total)], env=env, check=True, stdout=log, stderr=log)
         port = free_port()
-        processes["gunicorn"] = start_gunicorn(port, args.workers, env, log)
+        upstream = None if args.no_proxy else work_dir / "gunicorn.sock"
+        processes["gunicorn"] = start_gunicorn(port, args.workers, env, log, unix_socket=upstream)
         processes["celery"] = start_celery(args.celery_concurrency, env, log)
         wait_ready(processes["gunicorn"], port, seconds=60)
+        phones_port = port  # where Locust sends the phones: gunicorn, or nginx in front of it
+        if upstream is not None:
+            nginx = Nginx(work_dir, free_port(), upstream)
+            nginx.start(log)
+            result["proxy"] = {"nginx_port": nginx.port, **nginx.preflight(port, args.workers)}
+            print(f"# nginx in front: {json.dumps(result['proxy'])}", file=sys.stderr)
+            phones_port = nginx.port
 
         # The shifts start a minute or two after the load begins (prepare.py moves them there at its end).
         since = datetime.now(UTC)
@@ -244,7 +264,10 @@ def main() -> int:
         sampler.start()
         roots = {"gunicorn": processes["gunicorn"].pid, "celery": processes["celery"].pid,
                  "postgres": int((pg.data / "postmaster.pid").read_text().split()[0]), "fcm": fcm.process.pid}
-        locust = run_locust(args, port, work_path, out, started, min(args.organisers, len(work["organisers"])))
+        if nginx is not None and nginx.process is not None:
+            roots["nginx"] = nginx.process.pid
+        locust = run_locust(args, phones_port, work_path, out, started,
+                            min(args.organisers, len(work["organisers"])))
         roots["locust"] = locust.pid
         before = tree_ticks(roots)
         faults = Faults(args, pg, broker, started)
@@ -289,6 +312,8 @@ def main() -> int:
                 from stats import stop_group  # bench/stats.py
 
                 stop_group(process)
+        if nginx is not None:
+            nginx.stop()  # its access log is complete once it has stopped
         if fcm is not None:
             fcm.stop()
         if engine is not None:
@@ -297,6 +322,8 @@ def main() -> int:
         pg.stop()
         log.close()
 
+    if nginx is not None and started is not None:
+        result["nginx_access"] = access_summary(nginx.folder, started)
     result["failures"] = failures
     results = ROOT / "bench" / "results"
     results.mkdir(exist_ok=True)

@@ -6,6 +6,7 @@
   so stopping it for a minute never disturbs the shared broker at 5672;
 - :func:`start_gunicorn` and :func:`start_celery`: the app's web server (the repository's
   ``gunicorn.conf.py``) and its Celery worker with beat embedded, as ``make serve`` and ``make worker``;
+- nginx in front of gunicorn is in ``proxy.py``;
 - :class:`FcmServer`: the local FCM v1 server (``python -m tests.push_servers.serve fcm``) in a
   process of its own, read back through ``GET /stats``.
 
@@ -173,11 +174,14 @@ class RabbitMq:
         self._ctl("stop", check=False)
 
 
-def start_gunicorn(port: int, workers: int, env: dict[str, str], log: IO[bytes]) -> subprocess.Popen[bytes]:
-    """The app as ``make serve`` runs it (repository's gunicorn.conf.py), in its own process group."""
+def start_gunicorn(port: int, workers: int, env: dict[str, str], log: IO[bytes],
+                   unix_socket: Path | None = None) -> subprocess.Popen[bytes]:
+    """The app as ``make serve`` runs it (repository's gunicorn.conf.py), in its own process group, on
+    127.0.0.1:``port`` and, for nginx in front (proxy.py), on ``unix_socket`` too."""
+    binds = ["-b", f"127.0.0.1:{port}", *(["-b", f"unix:{unix_socket}"] if unix_socket else [])]
     return subprocess.Popen(
         [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py", "-w", str(workers), "--threads", "1",
-         "-b", f"127.0.0.1:{port}", "app:create_app()"],
+         *binds, "app:create_app()"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
 
