@@ -230,6 +230,8 @@ def main() -> int:
                         "--volunteers", str(total)], env=env, check=True, stdout=log, stderr=log)
         port = free_port()
         upstream = None if args.no_proxy else work_dir / "gunicorn.sock"
+        if upstream is not None:
+            env["TRUSTED_PROXY_HOPS"] = "1"  # nginx appends the phone's address: per-phone login limits
         processes["gunicorn"] = start_gunicorn(port, args.workers, env, log, unix_socket=upstream)
         processes["celery"] = start_celery(args.celery_concurrency, env, log)
         wait_ready(processes["gunicorn"], port, seconds=60)
