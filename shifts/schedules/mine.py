@@ -95,10 +95,16 @@ _COLUMNS = (
 )
 
 
+def _status_in(statuses: Sequence[str]) -> sa.ColumnElement[bool]:
+    """``status IN ('…', …)`` written into the statement: a list given as values is an expanding
+    parameter, which SQLAlchemy re-renders into the cached statement at every execution."""
+    return _places.c.status.in_([sa.literal_column(f"'{AssignmentStatus(status).value}'") for status in statuses])
+
+
 def _past_default_statuses() -> sa.ColumnElement[bool]:
     """What a volunteer's record shows: shifts they held or missed, and late withdrawals."""
     return sa.or_(
-        _places.c.status.in_([AssignmentStatus.ASSIGNED, AssignmentStatus.ABSENT]),
+        _status_in([AssignmentStatus.ASSIGNED, AssignmentStatus.ABSENT]),
         sa.and_(_places.c.status == AssignmentStatus.WITHDRAWN, _places.c.late_withdrawal.is_(True)),
     )
 
@@ -124,7 +130,7 @@ def _page_statement(upcoming: bool, by_status: bool, from_cursor: bool) -> sa.Se
     if by_status:
         stmt = stmt.where(_places.c.status.in_(sa.bindparam("statuses", expanding=True)))
     elif upcoming:
-        stmt = stmt.where(_places.c.status.in_(LIVE_STATUSES))
+        stmt = stmt.where(_status_in(LIVE_STATUSES))
     else:
         stmt = stmt.where(_past_default_statuses())
     key = (_places.c.shift_starts_at, _places.c.id)
