@@ -8,6 +8,7 @@ a few tens of metres at the 20 km an open-shift search reaches.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import OrderedDict
 from collections.abc import Hashable
@@ -97,8 +98,9 @@ _PREPARED_CACHE_SIZE = 20_000
 _prepared: OrderedDict[Hashable, BaseGeometry] = OrderedDict()
 
 
-def contains(key: Hashable, geometry: dict[str, Any], lon: float, lat: float) -> bool:
-    """Point in polygon, boundary included.
+def contains(key: Hashable, geometry: dict[str, Any] | str, lon: float, lat: float) -> bool:
+    """Point in polygon, boundary included; ``geometry`` is GeoJSON, or its JSON text (parsed only
+    when the key is not cached yet: a read can leave the boundary as text, bench/README.md).
 
     ``key`` must change whenever the geometry does, e.g. (area id, boundary version, updated_at):
     the prepared shape is cached under it, so the GeoJSON is parsed once per key per process.
@@ -106,7 +108,7 @@ def contains(key: Hashable, geometry: dict[str, Any], lon: float, lat: float) ->
     """
     prepared = _prepared.get(key)
     if prepared is None:
-        prepared = shape(geometry)
+        prepared = shape(json.loads(geometry) if isinstance(geometry, str) else geometry)
         shapely.prepare(prepared)
         _prepared[key] = prepared
         if len(_prepared) > _PREPARED_CACHE_SIZE:

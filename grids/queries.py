@@ -159,53 +159,85 @@ class LocatedGrid:
 #: Above a grid: community, sub-district, district, city (CHILD_LEVEL fixes the depth).
 _GRID_ANCESTOR_LEVELS = 4
 _ANCESTOR_FIELDS = ("id", "level", "code", "name")
+#: What the answer shows of the grid (``LocateResultSchema`` without its box and ancestors).
+_GRID_FIELDS = (
+    "id", "parent_id", "level", "code", "name", "timezone", "path", "depth", "grid_kind", "households",
+    "version", "created_at", "updated_at",
+)
+_BOX = ("min_lon", "min_lat", "max_lon", "max_lat")
 
 
 def _grid_with_ancestors() -> sa.Select:
-    # Built once, with the point as bound parameters: building it per call (fresh aliases, new
-    # cache key) cost more than the query itself (bench/profile_request.py).
-    chain = [orm.aliased(Area, name=f"ancestor_{n}") for n in range(_GRID_ANCESTOR_LEVELS)]
-    stmt = sa.select(Area, *(getattr(a, f) for a in chain for f in _ANCESTOR_FIELDS)).options(
-        orm.lazyload(Area.parent)
-    )
-    child: Any = Area
+    """The grids whose box holds ``:lon``, ``:lat``, lowest id first: the answer's columns, the
+    cache key's (id, version, updated_at), the boundary as JSON text, then each of the four
+    ancestors' id, level, code and name by primary-key joins. Table columns: plain Core rows.
+
+    Built once, with the point as bound parameters: building it per call (fresh aliases, new
+    cache key) cost more than the query itself (bench/profile_request.py).
+    """
+    areas = Area.__table__
+    chain = [areas.alias(f"ancestor_{n}") for n in range(_GRID_ANCESTOR_LEVELS)]
+    # As text: the driver would parse every candidate's GeoJSON on every request; core.geo parses
+    # it only when its prepared polygon is not cached yet (bench/README.md, issue 19).
+    boundary = sa.cast(areas.c.boundary, sa.Text)
+    stmt = sa.select(
+        *(areas.c[name] for name in (*_GRID_FIELDS, *_BOX)),
+        boundary,
+        *(ancestor.c[name] for ancestor in chain for name in _ANCESTOR_FIELDS),
+    ).select_from(areas)
+    child: Any = areas
     for ancestor in chain:
-        stmt = stmt.outerjoin(ancestor, ancestor.id == child.parent_id)
+        stmt = stmt.outerjoin(ancestor, ancestor.c.id == child.c.parent_id)
         child = ancestor
     lon, lat = sa.bindparam("lon", type_=sa.Float), sa.bindparam("lat", type_=sa.Float)
     return stmt.where(
-        Area.min_lat <= lat,
-        Area.max_lat >= lat,
-        Area.min_lon <= lon,
-        Area.max_lon >= lon,
+        areas.c.min_lat <= lat,
+        areas.c.max_lat >= lat,
+        areas.c.min_lon <= lon,
+        areas.c.max_lon >= lon,
         # A literal, not a bound parameter: once psycopg prepares this statement, PostgreSQL's
         # generic plan for "level = $n" scanned every grid in ix_areas_level_path (bench/README.md).
-        Area.level == sa.literal_column(f"'{AreaLevel.GRID.value}'"),
-    ).order_by(Area.id)
+        areas.c.level == sa.literal_column(f"'{AreaLevel.GRID.value}'"),
+    ).order_by(areas.c.id)
 
 
 _LOCATE_WITH_ANCESTORS = _grid_with_ancestors()
+_ID, _VERSION, _UPDATED_AT = (_GRID_FIELDS.index(name) for name in ("id", "version", "updated_at"))
+_BOUNDARY = len(_GRID_FIELDS) + len(_BOX)
 
 
-def locate_grid(lon: float, lat: float) -> LocatedGrid:
-    """The grid whose boundary covers the point, and its ancestors, in one query.
+def locate(lon: float, lat: float) -> dict[str, Any]:
+    """The grid whose boundary covers the point, with its ancestors from the city down, as the
+    ``LocateResultSchema`` dict (``bbox`` included); 404 ``no_grid_here`` when none does.
 
-    The bounding-box columns narrow the grids to a handful through an index; each candidate comes
-    with its parent chain by primary-key joins; the exact test runs on prepared polygons that
-    core.geo caches by (id, version, updated_at). A point on a shared border belongs to both
-    grids: the lower id wins, so the answer is stable.
+    One query: the bounding-box columns narrow the grids to a handful through an index; each
+    candidate comes with its parent chain; the exact test runs on prepared polygons that core.geo
+    caches by (id, version, updated_at). A point on a shared border belongs to both grids: the
+    lower id wins, so the answer is stable.
     """
     # The boundaries come with the candidates on purpose. Measured on the 10,000-grid bench seed,
     # loading them only on a cache miss cost a round trip per miss (+0.5 ms a call while the cache
     # fills) and saved nothing measurable once it was warm.
-    rows = db.session.execute(_LOCATE_WITH_ANCESTORS, {"lon": lon, "lat": lat}).all()
-    for grid, *columns in rows:
-        if grid.boundary and geo.contains((grid.id, grid.version, grid.updated_at), grid.boundary, lon, lat):
-            width = len(_ANCESTOR_FIELDS)
-            ancestors = [
-                dict(zip(_ANCESTOR_FIELDS, columns[i : i + width], strict=True))
-                for i in range(0, len(columns), width)
-                if columns[i] is not None
+    rows = db.session.connection().execute(_LOCATE_WITH_ANCESTORS, {"lon": lon, "lat": lat}).tuples()
+    for row in rows:
+        boundary = row[_BOUNDARY]
+        if boundary and geo.contains((row[_ID], row[_VERSION], row[_UPDATED_AT]), boundary, lon, lat):
+            answer = dict(zip(_GRID_FIELDS, row, strict=False))
+            box = row[len(_GRID_FIELDS) : _BOUNDARY]
+            answer["bbox"] = None if box[0] is None else list(box)
+            width, chain = len(_ANCESTOR_FIELDS), row[_BOUNDARY + 1 :]
+            answer["ancestors"] = [
+                dict(zip(_ANCESTOR_FIELDS, chain[i : i + width], strict=True))
+                for i in range(len(chain) - width, -1, -width)  # city first
+                if chain[i] is not None
             ]
-            return LocatedGrid(grid, ancestors[::-1])  # city first
+            return answer
     raise NotFound(NO_GRID_HERE, code="no_grid_here")
+
+
+def locate_grid(lon: float, lat: float) -> LocatedGrid:
+    """:func:`locate`'s grid as the entity, with its ancestors (for services that keep it)."""
+    found = locate(lon, lat)
+    grid = db.session.get(Area, found["id"])
+    assert grid is not None, "located a moment ago"
+    return LocatedGrid(grid, found["ancestors"])

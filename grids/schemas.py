@@ -83,6 +83,8 @@ class AreaSummarySchema(ma.Schema):
     updated_at = Instant(required=True)
 
     def get_bbox(self, area: Any) -> list[float] | None:
+        if type(area) is dict:  # a grid read as plain values (``grids.queries.locate``): its box made
+            return area["bbox"]
         if area.min_lon is None:
             return None
         return [area.min_lon, area.min_lat, area.max_lon, area.max_lat]

@@ -165,24 +165,8 @@ def select_assignments() -> sa.Select:
 def shift_views(shifts: Sequence[Shift]) -> list[dict[str, Any]]:
     """Shifts as ``ShiftSchema`` dicts, with kind coverage and waitlist counted in two queries."""
     ids = [shift.id for shift in shifts]
-    kinds_assigned: dict[int, dict[str, int]] = defaultdict(dict)
+    kinds_assigned = kinds_assigned_to([shift.id for shift in shifts if shift.required_kinds])
     waitlists: dict[int, int] = {}
-    # Kinds assigned matter only to shifts that require some (most require none).
-    ids_with_kinds = [shift.id for shift in shifts if shift.required_kinds]
-    if ids_with_kinds:
-        by_kind = db.session.execute(
-            sa.select(Assignment.shift_id, VolunteerKind.code, sa.func.count())
-            .join(Volunteer, Volunteer.id == Assignment.volunteer_id)
-            .join(VolunteerKind, VolunteerKind.id == Volunteer.kind_id)
-            .where(
-                Assignment.shift_id.in_(ids_with_kinds),
-                Assignment.status == AssignmentStatus.ASSIGNED,
-                Assignment.role == AssignmentRole.PRIMARY,
-            )
-            .group_by(Assignment.shift_id, VolunteerKind.code)
-        )
-        for shift_id, code, count in by_kind:
-            kinds_assigned[shift_id][code] = count
     if ids:
         waiting = db.session.execute(
             sa.select(Assignment.shift_id, sa.func.count())
@@ -190,14 +174,38 @@ def shift_views(shifts: Sequence[Shift]) -> list[dict[str, Any]]:
             .group_by(Assignment.shift_id)
         )
         waitlists = dict(waiting.tuples().all())
-    return [_shift_view(shift, kinds_assigned[shift.id], waitlists.get(shift.id, 0)) for shift in shifts]
+    return [
+        shift_values_view(shift, shift.grid.name, shift.grid.parent_id, kinds_assigned[shift.id], waitlists.get(shift.id, 0))
+        for shift in shifts
+    ]
+
+
+def kinds_assigned_to(shift_ids: Sequence[int]) -> defaultdict[int, dict[str, int]]:
+    """Shift id → kind code → primaries of that kind assigned; one query, none without ids. Only
+    shifts that require kinds need it (most require none)."""
+    kinds_assigned: defaultdict[int, dict[str, int]] = defaultdict(dict)
+    if shift_ids:
+        by_kind = db.session.execute(
+            sa.select(Assignment.shift_id, VolunteerKind.code, sa.func.count())
+            .join(Volunteer, Volunteer.id == Assignment.volunteer_id)
+            .join(VolunteerKind, VolunteerKind.id == Volunteer.kind_id)
+            .where(
+                Assignment.shift_id.in_(list(shift_ids)),
+                Assignment.status == AssignmentStatus.ASSIGNED,
+                Assignment.role == AssignmentRole.PRIMARY,
+            )
+            .group_by(Assignment.shift_id, VolunteerKind.code)
+        )
+        for shift_id, code, count in by_kind:
+            kinds_assigned[shift_id][code] = count
+    return kinds_assigned
 
 
 def shift_view(shift: Shift) -> dict[str, Any]:
     return shift_views([shift])[0]
 
 
-def kind_coverage(shift: Shift, assigned_by_kind: dict[str, int]) -> list[dict[str, Any]]:
+def kind_coverage(shift: Any, assigned_by_kind: dict[str, int]) -> list[dict[str, Any]]:
     coverage = []
     for requirement in shift.required_kinds or []:
         assigned = assigned_by_kind.get(requirement["kind"], 0)
@@ -212,14 +220,18 @@ def kind_coverage(shift: Shift, assigned_by_kind: dict[str, int]) -> list[dict[s
     return coverage
 
 
-def _shift_view(shift: Shift, assigned_by_kind: dict[str, int], waitlist_count: int) -> dict[str, Any]:
+def shift_values_view(
+    shift: Any, grid_name: str, community_id: int | None, assigned_by_kind: dict[str, int], waitlist_count: int
+) -> dict[str, Any]:
+    """A shift as a ``ShiftSchema`` dict: ``shift`` is a ``Shift`` or anything with its column
+    attributes by the same names (a row read as plain values: the phone's schedule)."""
     tz = ZoneInfo(shift.timezone)
     coverage = kind_coverage(shift, assigned_by_kind)
     return {
         "id": shift.id,
         "grid_id": shift.grid_id,
-        "grid_name": shift.grid.name,
-        "community_id": shift.grid.parent_id,
+        "grid_name": grid_name,
+        "community_id": community_id,
         "series_id": shift.series_id,
         "occurrence": repeats.local_to_utc(shift.occurrence_local, tz) if shift.occurrence_local else None,
         "occurrence_local": shift.occurrence_local,
@@ -275,25 +287,35 @@ def assignment_views(
         shifts = {view["id"]: view for view in shift_views(list(unique.values()))}
     views = []
     for assignment in assignments:
-        view = {
-            "id": assignment.id,
-            "shift_id": assignment.shift_id,
-            "volunteer_id": assignment.volunteer_id,
-            "volunteer_name": assignment.volunteer.real_name,
-            "volunteer_kind": assignment.volunteer.kind.code,
-            "status": assignment.status,
-            "role": assignment.role,
-            "source": assignment.source,
-            "waitlist_position": positions.get(assignment.id),
-            "late_withdrawal": assignment.late_withdrawal,
-            "created_at": assignment.created_at,
-            "ended_at": assignment.ended_at,
-            "end_reason": assignment.end_reason,
-        }
+        view = place_values_view(
+            assignment, assignment.volunteer.real_name, assignment.volunteer.kind.code, positions.get(assignment.id)
+        )
         if with_shift:
             view["shift"] = shifts[assignment.shift_id]
         views.append(view)
     return views
+
+
+def place_values_view(
+    place: Any, volunteer_name: str | None, volunteer_kind: str, waitlist_position: int | None
+) -> dict[str, Any]:
+    """A place as an ``AssignmentSchema`` dict (without its shift): ``place`` is an ``Assignment``
+    or anything with its column attributes by the same names (the phone's schedule reads rows)."""
+    return {
+        "id": place.id,
+        "shift_id": place.shift_id,
+        "volunteer_id": place.volunteer_id,
+        "volunteer_name": volunteer_name,
+        "volunteer_kind": volunteer_kind,
+        "status": place.status,
+        "role": place.role,
+        "source": place.source,
+        "waitlist_position": waitlist_position,
+        "late_withdrawal": place.late_withdrawal,
+        "created_at": place.created_at,
+        "ended_at": place.ended_at,
+        "end_reason": place.end_reason,
+    }
 
 
 def assignment_view(assignment: Assignment, *, with_shift: bool = False) -> dict[str, Any]:

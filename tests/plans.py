@@ -119,17 +119,21 @@ def explain(statement: str, parameters: Any) -> dict[str, Any]:
     return (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
 
 
-def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def nodes(plan: dict[str, Any], *, subplans: bool = True) -> Iterator[dict[str, Any]]:
+    """The plan's nodes; with ``subplans`` False, not those of its subqueries (a correlated count
+    in the select list, run per row: ``SubPlan``, or once: ``InitPlan``)."""
     yield plan
     for child in plan.get("Plans", []):
-        yield from nodes(child)
+        if subplans or child.get("Parent Relationship") not in ("SubPlan", "InitPlan"):
+            yield from nodes(child, subplans=subplans)
 
 
-def rows_read(plan: dict[str, Any], table: str = "shift_assignments") -> tuple[int, list[str]]:
+def rows_read(plan: dict[str, Any], table: str = "shift_assignments", *, subplans: bool = True) -> tuple[int, list[str]]:
     """Rows of ``table`` its scans handed up or threw away, and the indexes they went by (a bitmap
-    scan's by its index scans; a scan of the whole table by its node type)."""
+    scan's by its index scans; a scan of the whole table by its node type); with ``subplans``
+    False only the scans of the statement's own FROM clause."""
     rows, paths = 0, []
-    for node in nodes(plan):
+    for node in nodes(plan, subplans=subplans):
         if node.get("Relation Name") != table:
             continue
         handed_up = node["Actual Rows"] + node.get("Rows Removed by Filter", 0) + node.get("Rows Removed by Index Recheck", 0)

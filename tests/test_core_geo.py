@@ -80,3 +80,17 @@ def test_distance_to_boundary_is_to_the_nearest_point_on_the_ground(lat: float, 
 def test_distance_to_boundary_is_zero_inside_and_on_the_edge() -> None:
     assert distance_to_boundary_m(TRIANGLE, 10.15, 60.01) == 0.0
     assert distance_to_boundary_m(TRIANGLE, 10.1, 60.0) == 0.0
+
+
+def test_a_boundary_given_as_json_text_is_parsed_only_while_its_key_is_not_cached() -> None:
+    import json
+
+    from core.geo import contains
+
+    square = {"type": "Polygon", "coordinates": [[[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [0.0, 0.0]]]}
+    key = ("test-text", 1)
+    assert contains(key, json.dumps(square), 0.5, 0.5) and not contains(key, json.dumps(square), 1.5, 0.5)
+    assert contains(key, "not JSON: read from the cache", 0.25, 0.75)  # cached: the text is not read
+    assert contains(("test-dict", 1), square, 1.0, 1.0)  # a dict as before, the border included
+    with pytest.raises(json.JSONDecodeError):
+        contains(("test-text", 2), "not JSON", 0.5, 0.5)  # a new key: parsed

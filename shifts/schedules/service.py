@@ -1,5 +1,5 @@
-"""Schedules: open shifts near a volunteer, my shifts, an area's schedule and a shift's roster.
-No HTTP here, and no writes. Coverage gaps live in ``shifts.schedules.coverage``.
+"""Schedules: open shifts near a volunteer, an area's schedule and a shift's roster. No HTTP here,
+and no writes. Coverage gaps live in ``shifts.schedules.coverage``, my shifts in ``shifts.schedules.mine``.
 
 Every list is keyset-paginated. Some orders run over columns of a joined table or over a computed
 distance, which ``core.pagination.paginate`` (single-entity rows) cannot read back from its items, so
@@ -15,7 +15,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.orm import joinedload, lazyload
 
 from core import geo, i18n
 from core.auth import Caller, Role
@@ -26,7 +25,7 @@ from core.pagination import SortColumn, decode_cursor, encode_cursor, paginate
 from grids.models import Area, AreaLevel
 from grids.paths import city_path
 from grids.service import in_subtree
-from shifts.models import LIVE_STATUSES, Assignment, AssignmentStatus, Shift, ShiftStatus
+from shifts.models import LIVE_STATUSES, Assignment, Shift, ShiftStatus
 from shifts.schedules.schemas import (
     DEFAULT_RADIUS_KM,
     MAX_RANGE_DAYS,
@@ -233,62 +232,6 @@ def _open_shift_views(
             {"id": place.id, "status": place.status, "role": place.role} if place else None
         )
     return views
-
-
-# ------------------------------------------------------------------------------- my shifts
-
-
-def _past_default_statuses() -> sa.ColumnElement[bool]:
-    """What a volunteer's record shows: shifts they held or missed, and late withdrawals."""
-    return sa.or_(
-        Assignment.status.in_([AssignmentStatus.ASSIGNED, AssignmentStatus.ABSENT]),
-        sa.and_(Assignment.status == AssignmentStatus.WITHDRAWN, Assignment.late_withdrawal.is_(True)),
-    )
-
-
-#: What the views of one's own places read, and no more: the phone's schedule is a hot read
-#: (bench/README.md, issue 19), and the volunteer's account, home grid, skills and availability
-#: would cost a join and two queries per page.
-_OWN_PLACES = sa.select(Assignment).options(
-    joinedload(Assignment.shift).options(lazyload("*"), joinedload(Shift.grid).defer(Area.boundary).lazyload("*")),
-    joinedload(Assignment.volunteer).options(lazyload("*"), joinedload(Volunteer.kind)),
-)
-
-
-#: The schedule's order, soonest first: the start and id of each place's copy of its shift's times.
-_BY_PLACE_START = (
-    SortKey(Assignment.shift_starts_at, lambda assignment: assignment.shift_starts_at, datetime),
-    SortKey(Assignment.id, lambda assignment: assignment.id, int),
-)
-
-
-def my_shifts(volunteer_id: int, args: dict[str, Any]) -> dict[str, Any]:
-    """The volunteer's assignments with their shifts: upcoming (not ended, soonest first) or past.
-
-    Read by the places' copies of their shifts' times (``Assignment``), never by a join, so a year
-    of history is not read to find the week ahead: upcoming is the range "ends after now" of
-    ``(volunteer_id, shift_ends_at)``, its few rows sorted; the past runs backwards along
-    ``(volunteer_id, shift_starts_at, id)`` from now, which bounds it (a shift ends after it
-    starts, so one ended by now started before now) and stops at the page's end.
-    """
-    now = utcnow()
-    upcoming = args["when"] == "upcoming"
-    stmt = _OWN_PLACES.where(Assignment.volunteer_id == volunteer_id)
-    if upcoming:
-        stmt = stmt.where(Assignment.shift_ends_at > now)
-    else:
-        stmt = stmt.where(Assignment.shift_ends_at <= now, Assignment.shift_starts_at < now)
-    if args.get("status"):
-        stmt = stmt.where(Assignment.status.in_(args["status"]))
-    elif upcoming:
-        stmt = stmt.where(Assignment.status.in_(LIVE_STATUSES))
-    else:
-        stmt = stmt.where(_past_default_statuses())
-    page = keyset_page(
-        stmt, _BY_PLACE_START, limit=args["limit"], cursor=args.get("cursor"), descending=not upcoming
-    )
-    page["items"] = assignment_views(page["items"], with_shift=True)
-    return page
 
 
 # ------------------------------------------------------------------------------- area schedule

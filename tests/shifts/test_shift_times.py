@@ -175,7 +175,7 @@ def test_an_applied_autofill_plan_gives_its_places_their_shifts_times(client, tr
 def now(monkeypatch: pytest.MonkeyPatch) -> datetime:
     """The schedule read's clock, held at one instant (a whole second ahead, microseconds apart below)."""
     instant = (utcnow() + DAY).replace(microsecond=0)
-    monkeypatch.setattr("shifts.schedules.service.utcnow", lambda: instant)
+    monkeypatch.setattr("shifts.schedules.mine.utcnow", lambda: instant)
     return instant
 
 
