@@ -4,6 +4,8 @@ kind of token, the same decision and the same request state as flask-jwt-extende
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -34,12 +36,16 @@ def _outcome(app: Flask, headers: dict[str, str], verify: Callable[[], Any]) -> 
         return ("ok", *(g.get(name) for name in _STATE), account)
 
 
+def _segment(claims: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+
+
 def _tokens(user: User) -> dict[str, dict[str, str]]:
     access = factories.token_for(user)
     issued = pyjwt.decode(access, options={"verify_signature": False})
     sid, claims = issued["sid"], {"role": user.role, "area_path": issued["area_path"]}
     secret = current_app.config["JWT_SECRET_KEY"]
-    header, payload, _signature = access.split(".")
+    header, _payload, _signature = access.split(".")
     future = int((utcnow() + timedelta(hours=1)).timestamp())
     cases = {
         "access": access,
@@ -52,7 +58,8 @@ def _tokens(user: User) -> dict[str, dict[str, str]]:
         "revoked_session": factories.token_for(user),
         "no_identity": pyjwt.encode({"type": "access", "sid": sid}, secret, algorithm="HS256"),
         "signed_elsewhere": pyjwt.encode({"sub": str(user.id), "type": "access"}, "another-key-that-is-long-enough-too"),
-        "tampered": f"{header}.{payload}x.{_signature}",
+        # Another role under the same signature: a valid segment, so only the signature tells.
+        "tampered": f"{header}.{_segment({**issued, 'role': 'admin'})}.{_signature}",
         "garbage": "not.a.jwt",
     }
     headers = {name: {"Authorization": f"Bearer {token}"} for name, token in cases.items()}
