@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from core.application import ShouwangFlask
 from core.config import build_config, refuse_per_process_limits
 from core.cookie_session import LazyCookieSessionInterface
 from core.db import configure_sqlite, render_migration_item
@@ -38,7 +39,7 @@ PACKAGES = ("core", "accounts", "grids", "volunteers", "shifts", "patrols", "not
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    app = Flask(__name__, instance_path=os.environ.get("INSTANCE_PATH") or None)
+    app = ShouwangFlask(__name__, instance_path=os.environ.get("INSTANCE_PATH") or None)
     # Flask's documented way to wrap its WSGI app; mypy sees a method replaced by a plain callable.
     app.wsgi_app = repair_query_string(app.wsgi_app)  # type: ignore[method-assign,assignment]
     # Ids are 32-bit on PostgreSQL: a larger id in a path is simply not found, never a 500.

@@ -75,20 +75,23 @@ def _session_check() -> sa.Select:
 
     Built once (again after a registration) with bound parameters, so SQLAlchemy reuses its cache
     key and compiled form, which per call cost more than the query's round trip
-    (bench/profile_request.py). Plain columns: Core rows, no entities.
+    (bench/profile_request.py). Table columns, run on the session's connection as plain Core: the
+    ORM's compile state and row loading for columns of entities cost a fifth of the statement's
+    CPU, and there is no entity to load (bench/README.md, issue 19).
     """
+    sessions, users, areas = AuthSession.__table__, User.__table__, Area.__table__
     return (
         sa.select(
-            AuthSession.revoked_at, AuthSession.expires_at, User.is_active,
-            User.id, User.phone, User.role, User.display_name, User.locale, User.area_id, User.created_at,
-            Area.id, Area.code, Area.name, Area.level, Area.path, Area.timezone,
-            *(column(User.__table__.c.id).label(f"link_{name}") for name, column in _LINKS.items()),
+            sessions.c.revoked_at, sessions.c.expires_at, users.c.is_active,
+            users.c.id, users.c.phone, users.c.role, users.c.display_name, users.c.locale, users.c.area_id,
+            users.c.created_at, areas.c.id, areas.c.code, areas.c.name, areas.c.level, areas.c.path, areas.c.timezone,
+            *(column(users.c.id).label(f"link_{name}") for name, column in _LINKS.items()),
         )
-        .select_from(User)
-        .join(AuthSession, AuthSession.user_id == User.id)
-        .join(Area, Area.id == User.area_id)
-        .where(AuthSession.id == sa.bindparam("sid"), User.id == sa.bindparam("uid"))
-    )
+        .select_from(users)
+        .join(sessions, sessions.c.user_id == users.c.id)
+        .join(areas, areas.c.id == users.c.area_id)
+        .where(sessions.c.id == sa.bindparam("sid"), users.c.id == sa.bindparam("uid"))
+    )  # fmt: skip
 
 
 _AREA_COLUMNS = 6
@@ -103,7 +106,7 @@ def session_is_revoked(session_id: str | None, user_id: int | None = None) -> bo
     """
     if not session_id or user_id is None:
         return True
-    row = db.session.execute(_session_check(), {"sid": session_id, "uid": user_id}).first()
+    row = db.session.connection().execute(_session_check(), {"sid": session_id, "uid": user_id}).first()
     if row is None or row[0] is not None or row[1] <= utcnow() or not row[2]:
         return True
     _revoked, _expires, _active, uid, phone, role, display_name, locale, area_id, created_at, *rest = row

@@ -41,26 +41,23 @@ import http.client
 import json
 import os
 import random
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-import sqlalchemy as sa  # noqa: E402
-from load import call, git_commit  # noqa: E402  (bench/ is the script directory)
+from checkin_checks import same_answers, verify  # noqa: E402  (bench/ is the script directory)
+from checkin_requests import READERS, Requests, Work  # noqa: E402
+from checkin_servers import free_port, start_server, stop, wait_ready  # noqa: E402
+from load import call, git_commit  # noqa: E402
 from stats import CpuMeter, Phase, drive, finish, machine, pooled, summarise  # noqa: E402
 
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/test_bench_checkin"
@@ -75,70 +72,11 @@ LABELS = {
     "shifts": "`GET /api/v1/me/shifts`",
     "locate": "`GET /api/v1/areas/locate`",
 }
-READ_PATHS = {"me": "/api/v1/me", "shifts": "/api/v1/me/shifts"}
-#: Volunteers whose tokens the reads use, in turn (their check-ins are left to the write phases).
-READERS = 1000
-
-
-class Work:
-    """The assignments not used yet, handed out one per check-in to any thread."""
-
-    def __init__(self, items: list[dict[str, Any]]) -> None:
-        self._items = iter(items)
-        self._lock = threading.Lock()
-        self.done: list[tuple[int, str]] = []  # (assignment_id, client_id) of check-ins answered 200
-        self.exhausted = False
-
-    def take(self) -> dict[str, Any] | None:
-        with self._lock:
-            item = next(self._items, None)
-        if item is None:
-            self.exhausted = True
-        return item
-
-
-def check_in_request(item: dict[str, Any], idempotency_key: bool) -> tuple[str, dict[str, str], bytes, str]:
-    client_id = str(uuid.uuid4())
-    body = json.dumps({
-        "client_id": client_id, "lat": item["lat"], "lon": item["lon"], "accuracy_m": 8.0,
-        "device_time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-    }).encode()
-    headers = {"Authorization": f"Bearer {item['token']}", "Content-Type": "application/json",
-               "Accept": "application/json"}
-    if idempotency_key:
-        headers["Idempotency-Key"] = str(uuid.uuid4())
-    return f"/api/v1/assignments/{item['assignment_id']}/check-in", headers, body, client_id
 
 
 def label(endpoint: str) -> str:
     base = endpoint.removesuffix("_floor")
     return f"floor: {LABELS[base]}" if endpoint.endswith("_floor") else LABELS[base]
-
-
-class Requests:
-    """What each endpoint sends: check-ins take a fresh assignment each, reads cycle through readers."""
-
-    def __init__(self, work: Work, readers: list[dict[str, Any]], idempotency_key: bool) -> None:
-        self.work, self.readers, self.idempotency_key = work, readers, idempotency_key
-
-    def next(self, endpoint: str, rng: random.Random) -> tuple[str, str, dict[str, str], bytes | None,
-                                                                   dict[str, Any] | None, str]:
-        """(method, path, headers, body, the check-in's work item, its client_id); path "" when exhausted."""
-        base = endpoint.removesuffix("_floor")
-        if base == "bare":
-            return "GET", "/healthz", {"Accept": "application/json"}, None, None, ""
-        if base == "checkin":
-            item = self.work.take()
-            if item is None:
-                return "POST", "", {}, None, None, ""
-            path, headers, body, client_id = check_in_request(item, self.idempotency_key)
-            return "POST", path, headers, body, item, client_id
-        reader = self.readers[rng.randrange(len(self.readers))]
-        headers = {"Accept": "application/json", "Authorization": f"Bearer {reader['token']}"}
-        if base == "locate":
-            return "GET", "/api/v1/areas/locate?" + urlencode({"lat": reader["lat"], "lon": reader["lon"]}), \
-                {"Accept": "application/json"}, None, None, ""
-        return "GET", READ_PATHS[base], headers, None, None, ""
 
 
 def run_phase(ports: dict[str, int], endpoint: str, round_no: int, seconds: float, connections: int,
@@ -224,122 +162,6 @@ def markdown(pooled: dict[str, dict[str, Any]], ratio: dict[str, dict[str, float
                if floor else " | | |")
         )
     return "\n".join(lines)
-
-
-def verify(url: str, done: list[tuple[int, str]], last_assignment: int) -> dict[str, Any]:
-    """Every check-in answered 200 is in the database exactly once, and nothing else was checked in.
-
-    Yesterday's seeded patrols (assignments above ``last_assignment``) are left out.
-    """
-    from core.config import normalise_database_url
-
-    engine = sa.create_engine(normalise_database_url(url))
-    try:
-        with engine.connect() as connection:
-            rows = connection.execute(sa.text(
-                "SELECT assignment_id, check_in_client_id, presence_status FROM patrols "
-                "WHERE check_in_client_id IS NOT NULL AND assignment_id <= :last"
-            ), {"last": last_assignment}).all()
-            idempotency_rows = connection.execute(sa.text(
-                "SELECT count(*) FROM idempotency_records WHERE request_hash <> repeat('0', 64)"
-            )).scalar()
-    finally:
-        engine.dispose()
-    stored: dict[str, list[int]] = {}
-    for assignment_id, client_id, _ in rows:
-        stored.setdefault(client_id, []).append(assignment_id)
-    answered = dict((client_id, assignment_id) for assignment_id, client_id in done)
-    missing = [c for c, a in answered.items() if stored.get(c) != [a]]
-    extra = [c for c in stored if c not in answered]
-    per_assignment: dict[int, int] = {}
-    for assignment_id, _, _ in rows:
-        per_assignment[assignment_id] = per_assignment.get(assignment_id, 0) + 1
-    statuses: dict[str, int] = {}
-    for _, _, status in rows:
-        statuses[str(status)] = statuses.get(str(status), 0) + 1
-    return {
-        "answered_200": len(answered),
-        "checked_in_rows": len(rows),
-        "missing_or_wrong": len(missing),
-        "written_without_200": len(extra),
-        "assignments_checked_in_twice": sum(1 for n in per_assignment.values() if n > 1),
-        "presence_status": statuses,
-        "idempotency_records": idempotency_rows,
-        "ok": not missing and not extra and len(answered) == len(done)
-        and all(n == 1 for n in per_assignment.values()),
-    }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(server: subprocess.Popen, port: int, seconds: float = 30) -> None:
-    """Until gunicorn on ``port`` answers ``/readyz`` 200; exits if it dies or takes longer than ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit("gunicorn exited early (see its log)")
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/readyz")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"gunicorn not ready on port {port} after {seconds:g}s")
-
-
-def stop(server: subprocess.Popen) -> None:
-    if server.poll() is None:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
-def same_answers(ports: dict[str, int], requests: Requests) -> None:
-    """Ours and the floor answer the reads with the same JSON, and a check-in through each is verified."""
-    rng = random.Random(1)
-    for endpoint in ("me", "shifts", "locate"):
-        for _ in range(5):
-            method, path, headers, _body, _item, _ = requests.next(endpoint, rng)
-            answers = []
-            for server in ("ours", "floor"):
-                connection = http.client.HTTPConnection("127.0.0.1", ports[server], timeout=30)
-                status, payload = call(connection, method, path, headers)
-                connection.close()
-                answers.append((status, json.loads(payload) if status == 200 else payload[:300]))
-            if answers[0] != answers[1] or answers[0][0] != 200:
-                raise SystemExit(f"{endpoint}: ours and the floor differ: {answers!r}")
-    for server in ("ours", "floor"):
-        method, path, headers, body, item, client_id = requests.next("checkin", rng)
-        assert item is not None
-        connection = http.client.HTTPConnection("127.0.0.1", ports[server], timeout=30)
-        status, payload = call(connection, method, path, headers, body)
-        connection.close()
-        answer = json.loads(payload) if status == 200 else {}
-        if answer.get("presence_status") != "verified":
-            raise SystemExit(f"preflight check-in ({server}): {status} {payload[:400]!r}")
-        requests.work.done.append((item["assignment_id"], client_id))
-
-
-def start_server(app: str, port: int, workers: int, threads: int, log: Any) -> subprocess.Popen:
-    """gunicorn as bench/run.sh starts it (the repository's gunicorn.conf.py is read from the root).
-
-    Only the floor finds its module in bench/, whose notifications.py would hide our package.
-    """
-    path = ["--pythonpath", str(HERE)] if app.startswith("checkin_floor") else []
-    return subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "gunicorn"), "-w", str(workers), "--threads", str(threads),
-         "-b", f"127.0.0.1:{port}", *path, "--log-level", "warning", app],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-    )
 
 
 def pool(phases: list[Phase], endpoint: str) -> dict[str, Any]:

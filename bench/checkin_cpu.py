@@ -28,7 +28,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from checkin import check_in_request  # noqa: E402  (bench/ is the script directory)
+from checkin_requests import check_in_request  # noqa: E402  (bench/ is the script directory)
 
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/test_bench_profile"
 ENDPOINTS = ("bare", "checkin", "me", "shifts", "locate")

@@ -60,7 +60,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from checkin import free_port, wait_ready  # noqa: E402  (bench/ is the script directory)
+from checkin_servers import free_port, wait_ready  # noqa: E402  (bench/ is the script directory)
 from load import git_commit  # noqa: E402
 from stats import machine, timed_rounds  # noqa: E402
 

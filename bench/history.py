@@ -44,7 +44,7 @@ ROOT = HERE.parent
 sys.path[:0] = [str(ROOT), str(HERE), str(HERE / "shift_change")]
 
 import sqlalchemy as sa  # noqa: E402
-from checkin import free_port, wait_ready  # noqa: E402  (bench/)
+from checkin_servers import free_port, wait_ready  # noqa: E402  (bench/)
 from services import start_gunicorn  # noqa: E402  (bench/shift_change)
 from stats import CpuMeter, Phase, pooled, stop_group  # noqa: E402  (bench/)
 

@@ -52,7 +52,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
-from checkin import free_port, wait_ready  # noqa: E402  (bench/ is the script directory)
+from checkin_servers import free_port, wait_ready  # noqa: E402  (bench/ is the script directory)
 from load import git_commit  # noqa: E402
 from stats import machine, stop_group, timed_rounds  # noqa: E402
 

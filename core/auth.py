@@ -23,9 +23,10 @@ from enum import StrEnum
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask_jwt_extended import get_jwt, verify_jwt_in_request
+from flask_jwt_extended import get_jwt
 
 from core.errors import MAX_DB_INT, ApiError, Forbidden, OutOfScope
+from core.extensions import jwt
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -135,7 +136,7 @@ def auth_required(*roles: Role) -> Callable[[F], F]:
     def decorator(func: F) -> F:
         @wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            verify_jwt_in_request()
+            jwt.verify_access_token()  # verify_jwt_in_request(), the token decoded once
             if roles and current_caller().role not in roles:
                 raise Forbidden("Your role may not do this.")
             return func(*args, **kwargs)

@@ -106,12 +106,26 @@ POOL_OVERFLOW = Gauge(
 )
 
 
+_POOL_READINGS = ((POOL_CHECKED_OUT, "checkedout"), (POOL_SIZE, "size"), (POOL_OVERFLOW, "overflow"))
+#: What this process (its id first) last wrote to each pool gauge: a gauge is written only when
+#: its value changes (at every checkout and checkin the size and overflow rarely do, and each write
+#: takes the gauge's lock, and under gunicorn writes the worker's file; bench/README.md, issue 19).
+#: A forked worker has files of its own, so it writes everything once.
+_pool_written: dict[Any, float] = {}
+
+
 def record_pool_use(pool: Any) -> None:
     """Set the pool gauges from ``pool`` (a QueuePool has the numbers; other pool types do not)."""
-    for gauge, reading in ((POOL_CHECKED_OUT, "checkedout"), (POOL_SIZE, "size"), (POOL_OVERFLOW, "overflow")):
+    if _pool_written.get("pid") != os.getpid():
+        _pool_written.clear()
+        _pool_written["pid"] = os.getpid()
+    for gauge, reading in _POOL_READINGS:
         read = getattr(pool, reading, None)
         if callable(read):
-            gauge.set(read())
+            value = read()
+            if _pool_written.get(gauge) != value:
+                gauge.set(value)
+                _pool_written[gauge] = value
 
 
 def _watch_pool(app: Flask) -> None:

@@ -38,6 +38,11 @@ HTTP_DURATION = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 
+#: The two metrics' children by (method, route, status), taken once: ``labels()`` checks and
+#: converts its values and takes the metric's lock on every call. Methods, routes and statuses
+#: are few (unknown methods and paths are one label each).
+_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
@@ -70,8 +75,12 @@ class RequestObserver:
         method = environ.get("REQUEST_METHOD", "")
         method = method if method in _METHODS else "other"  # a label per invented method would never end
         route = environ.get(_ROUTE_KEY) or UNMATCHED
-        HTTP_REQUESTS.labels(method, route, str(status)).inc()
-        HTTP_DURATION.labels(method, route).observe(seconds)
+        children = _children.get((method, route, status))
+        if children is None:
+            children = HTTP_REQUESTS.labels(method, route, str(status)), HTTP_DURATION.labels(method, route)
+            _children[(method, route, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
         # The path, never the query string (cursors, search terms); personal data in a path is
         # masked by the log formatter.
         path = (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""))[:512]

@@ -102,6 +102,7 @@ def test_requests_are_counted_by_route_rule_method_and_status(client: FlaskClien
     assert client.get("/no-such-path/12345").status_code == 404
     assert client.get("/no-such-path/67890").status_code == 404
     assert client.get(f"/api/v1/areas/{tree.grid_a.id}", headers=headers).status_code == 200
+    assert client.get("/api/v1/areas/999999", headers=headers).status_code == 404  # same rule, another status
     after = scrape(client)
 
     unmatched = {"method": "GET", "route": "unmatched", "status": "404"}
@@ -110,10 +111,14 @@ def test_requests_are_counted_by_route_rule_method_and_status(client: FlaskClien
     ) == 2
     area = {"method": "GET", "route": "/api/v1/areas/<int:area_id>", "status": "200"}
     assert value(after, "shouwang_http_requests_total", **area) - value(before, "shouwang_http_requests_total", **area) == 1
+    missing = {**area, "status": "404"}
+    assert value(after, "shouwang_http_requests_total", **missing) - value(
+        before, "shouwang_http_requests_total", **missing
+    ) == 1
     count = {"method": "GET", "route": "/api/v1/areas/<int:area_id>"}
     assert value(after, "shouwang_http_request_duration_seconds_count", **count) - value(
         before, "shouwang_http_request_duration_seconds_count", **count
-    ) == 1
+    ) == 2
     # The rule labels the series, never the raw path.
     assert not any("12345" in str(labels) for _, labels in after)
 

@@ -18,8 +18,10 @@ def _volunteer_of(_sender: Any, **asked: Unpack[account_signals.AccountLinksAske
 
 
 def _volunteer_id_of(user_id: sa.ColumnElement[int]) -> sa.ColumnElement[int | None]:
-    """The same answer as a column of the session check (accounts.tokens.register_account_link)."""
-    return sa.select(Volunteer.id).where(Volunteer.user_id == user_id).scalar_subquery()
+    """The same answer as a column of the session check (accounts.tokens.register_account_link),
+    of table columns: the check runs as plain Core."""
+    volunteers = Volunteer.__table__
+    return sa.select(volunteers.c.id).where(volunteers.c.user_id == user_id).scalar_subquery()
 
 
 def connect() -> None:

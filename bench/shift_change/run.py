@@ -52,7 +52,7 @@ ROOT = HERE.parents[1]
 sys.path[:0] = [str(ROOT), str(HERE.parent)]
 
 import sqlalchemy as sa  # noqa: E402
-from checkin import free_port, wait_ready  # noqa: E402  (bench/)
+from checkin_servers import free_port, wait_ready  # noqa: E402  (bench/)
 from checks import OutboxSampler, read_acks, table_sizes, verify_acks, verify_pushes  # noqa: E402
 from cpu import endpoint_phases, spent, tree_ticks, wait_idle  # noqa: E402
 from proxy import Nginx, access_summary  # noqa: E402

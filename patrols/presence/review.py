@@ -7,6 +7,7 @@ both ends are known (``presence.settling.settle``); a rejection means the patrol
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,7 +35,7 @@ i18n.register_messages(
 )
 
 
-def _event(patrol: Patrol | sa.Row[Any], end: str) -> dict[str, Any] | None:
+def _event(patrol: Patrol | SimpleNamespace, end: str) -> dict[str, Any] | None:
     client_id = getattr(patrol, f"{end}_client_id")
     if client_id is None and not (end == "check_out" and patrol.auto_closed):
         return None
@@ -49,9 +50,10 @@ def _event(patrol: Patrol | sa.Row[Any], end: str) -> dict[str, Any] | None:
     }
 
 
-def patrol_view(patrol: Patrol | sa.Row[Any], timezone: str | None = None) -> dict[str, Any]:
-    """``PatrolPresenceSchema``: of a ``Patrol``, or of its columns as the check-in's upsert returned
-    them; ``timezone``, the shift's, when the caller has it (else ``patrol.assignment.shift``'s)."""
+def patrol_view(patrol: Patrol | SimpleNamespace, timezone: str | None = None) -> dict[str, Any]:
+    """``PatrolPresenceSchema``: of a ``Patrol``, or of its values as the check-in wrote them and
+    its upsert returned the rest; ``timezone``, the shift's, when the caller has it (else
+    ``patrol.assignment.shift``'s)."""
     review = None
     if patrol.reviewed_at is not None:
         review = {

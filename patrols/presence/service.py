@@ -17,6 +17,8 @@ when both ends are known and presence counts, and ``shift_served`` is sent then.
 
 from __future__ import annotations
 
+from datetime import UTC
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -76,12 +78,15 @@ _NEW_PATROL = {
 }
 
 
-def _event_upsert(event_columns: tuple[str, ...], presence_sql: str) -> sa.TextualSelect:
+def _event_upsert(
+    event_columns: tuple[str, ...], presence_sql: str, returning: tuple[str, ...] | None = None
+) -> sa.TextualSelect:
     """Make the patrol with this event, or add the event to its row while the event is unset.
 
     One statement whichever of the phone's events comes first: an insert, or on the unique
     ``assignment_id`` an update guarded by ``<event>_client_id IS NULL`` (the first of two events
-    wins). No row comes back when the patrol already had such an event; else the row's columns.
+    wins). No row comes back when the patrol already had such an event; else the row's columns
+    (``returning``, or all of them).
     """
     table = Patrol.__table__
     columns = ["assignment_id", "volunteer_id", "shift_id", "created_at", "updated_at"]
@@ -90,14 +95,24 @@ def _event_upsert(event_columns: tuple[str, ...], presence_sql: str) -> sa.Textu
     update |= {"presence_status": presence_sql, "updated_at": "excluded.updated_at"}
     upsert = insert_on_conflict(
         table, columns, ["assignment_id"], update=update,
-        where=f"patrols.{event_columns[0]} IS NULL", returning=[column.name for column in table.columns],
+        where=f"patrols.{event_columns[0]} IS NULL",
+        returning=returning or [column.name for column in table.columns],
     )
     return upsert
 
 
+#: What the check-in's upsert returns: the row's id and what a row already there may hold besides
+#: the check-in (a check-out or an automatic close that came first, a track, a review), which the
+#: answer shows. The check-in's own columns and presence are not read back: insert and update
+#: both set them to the statement's parameters. All 36 columns cost psycopg a ``Column`` object
+#: each per statement, about 4% of a check-in (bench/README.md, issue 19).
+_CHECK_IN_RETURNING = (
+    "id", "volunteer_id", "shift_id", "check_out_client_id", "auto_closed", "served_minutes", "reviewed_at",
+    "distance_m", "track_point_count", "positions_purged_at",
+)
 # Presence is unset until the check-in (only a checked-in patrol can be reviewed), which sets it.
 # Run as Core: the check-in reads the row's values (see check_in).
-_CHECK_IN_UPSERT = _event_upsert(_CHECK_IN_COLUMNS, "excluded.presence_status")
+_CHECK_IN_UPSERT = _event_upsert(_CHECK_IN_COLUMNS, "excluded.presence_status", _CHECK_IN_RETURNING)
 # A flagged check-out sends verified presence to review; a decision already taken stands.
 _CHECK_OUT_UPSERT = sa.select(Patrol).from_statement(_event_upsert(
     _CHECK_OUT_COLUMNS,
@@ -148,7 +163,7 @@ def _presence_after_flags(patrol: Patrol) -> str:
     return PresenceStatus.NEEDS_REVIEW if flagged else PresenceStatus.VERIFIED
 
 
-def check_in(caller: Caller, assignment_id: int, event: PhoneEvent) -> tuple[Patrol | sa.Row[Any], str]:
+def check_in(caller: Caller, assignment_id: int, event: PhoneEvent) -> tuple[Patrol | SimpleNamespace, str]:
     """Record the volunteer's check-in (or return it again for the same ``client_id``): the patrol
     (its row's values, or the entity when more than the check-in was to do) and its shift's zone.
 
@@ -199,11 +214,17 @@ def check_in(caller: Caller, assignment_id: int, event: PhoneEvent) -> tuple[Pat
         raise Conflict("You have already checked in to this shift.", code="already_checked_in")
     if row.check_out_client_id == event.client_id:
         raise client_id_reused()  # the row's own check-out UUID: rolled back with the 409
-    patrol: Patrol | sa.Row[Any] = row
+    # The patrol as written: the check-in's columns are this statement's parameters (times as
+    # read back, in UTC).
+    as_written = {name: params[name] for name in _CHECK_IN_COLUMNS} | {
+        "check_in_device_at": event.device_time.astimezone(UTC), "presence_status": params["presence_status"],
+    }  # fmt: skip
+    patrol: Patrol | SimpleNamespace = SimpleNamespace(assignment_id=place.id, **as_written, **row._mapping)
     # A check-out came first: its flags may change presence, and the served minutes may settle.
     # Without one, presence is what was just written (only a check-in's flags) and nothing settles.
+    # (A review needs a check-in, so none is there; should one be, the entity shows it.)
     entity = None
-    if row.check_out_received_at is not None or row.auto_closed:
+    if row.check_out_client_id is not None or row.auto_closed or row.reviewed_at is not None:
         entity = db.session.get(Patrol, row.id, populate_existing=True)
         assert entity is not None  # written by this transaction
         patrol = entity
