@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import requests
@@ -113,6 +114,8 @@ class VendorProvider:
         self.http_timeout = http_timeout
         self.session = pooled_session(self.base_url, pool_size)
         self.tokens = TokenCache(self.fetch_token)
+        self._side_by_side: ThreadPoolExecutor | None = None
+        self._calls_lock = threading.Lock()
 
     # --- what a vendor writes -------------------------------------------------------------------
 
@@ -160,5 +163,17 @@ class VendorProvider:
             break
         return [result if result is not None else SendResult(Outcome.RETRY, error="not answered") for result in results]
 
+    def calls_pool(self, size: int) -> ThreadPoolExecutor:
+        """Threads for the calls a batch makes side by side, started on first use (a provider
+        that only ever sends one call at a time starts none) and stopped by :meth:`close`."""
+        with self._calls_lock:
+            if self._side_by_side is None:
+                self._side_by_side = ThreadPoolExecutor(size, thread_name_prefix=f"push-{self.channel}")
+            return self._side_by_side
+
     def close(self) -> None:
+        with self._calls_lock:
+            calls, self._side_by_side = self._side_by_side, None
+        if calls is not None:
+            calls.shutdown(wait=True)
         self.session.close()

@@ -24,7 +24,6 @@ import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import requests
@@ -128,8 +127,6 @@ class VivoProvider(VendorProvider):
         self.receipt_id = config.get("VIVO_RECEIPT_ID")
         self.push_mode = int(config["VIVO_PUSH_MODE"])
         self.concurrency = max(1, int(config["VIVO_CONCURRENCY"]))
-        self._executor: ThreadPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
         super().__init__(base, http_timeout, pool_size=max(10, self.concurrency + 2))
         if not self.auth_url.startswith(self.base_url):
             self.session.mount(self.auth_url, self.session.get_adapter(self.base_url))
@@ -192,7 +189,9 @@ class VivoProvider(VendorProvider):
         if len(batch) > 1 and not sends.stopped:
             helpers = min(self.concurrency, len(batch) - 1)
             if helpers > 1:
-                for running in [self._pool().submit(self._drain, token, bodies, sends) for _ in range(helpers)]:
+                for running in [
+                    self.calls_pool(self.concurrency).submit(self._drain, token, bodies, sends) for _ in range(helpers)
+                ]:
                     running.result()
             else:
                 self._drain(token, bodies, sends)
@@ -234,19 +233,6 @@ class VivoProvider(VendorProvider):
                     sends.answer(position, result, stop=stop)
             if first_only:
                 return
-
-    def _pool(self) -> ThreadPoolExecutor:
-        with self._pool_lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="push-vivo")
-            return self._executor
-
-    def close(self) -> None:
-        with self._pool_lock:
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=True)
-        super().close()
 
     def probe(self) -> bool:
         """An auth call with no credentials: any answer from vivo means it is up; it delivers nothing."""

@@ -23,10 +23,8 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import threading
 import urllib.parse
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -87,8 +85,6 @@ class XiaomiProvider(VendorProvider):
         self.callback_url: str | None = config.get("XIAOMI_CALLBACK_URL")
         self.callback_type = int(config["XIAOMI_CALLBACK_TYPE"])
         self.concurrency = max(1, int(config["XIAOMI_CONCURRENCY"]))
-        self._executor: ThreadPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
         super().__init__(config["XIAOMI_ENDPOINT"], http_timeout, pool_size=self.concurrency + 2)
 
     def fetch_token(self) -> AccessToken:
@@ -102,7 +98,7 @@ class XiaomiProvider(VendorProvider):
         # the pool: one call per notification, XIAOMI_CONCURRENCY of them at a time.
         calls = [(positions, self.form([batch[i] for i in positions])) for positions in groups.values()]
         if len(calls) > 1 and self.concurrency > 1:
-            answers = list(self._pool().map(lambda call: self._post(token, call[1]), calls))
+            answers = list(self.calls_pool(self.concurrency).map(lambda call: self._post(token, call[1]), calls))
         else:
             answers = [self._post(token, form) for _, form in calls]
         results: list[SendResult | None] = [None] * len(batch)
@@ -127,19 +123,6 @@ class XiaomiProvider(VendorProvider):
         except (requests.RequestException, ValueError) as error:
             # Down, timed out, or an answer we cannot read: the outbox tries again later.
             return _Answer(None, {}, f"{type(error).__name__}: {error}"[:200])
-
-    def _pool(self) -> ThreadPoolExecutor:
-        with self._pool_lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="mipush")
-            return self._executor
-
-    def close(self) -> None:
-        with self._pool_lock:
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=True)
-        super().close()
 
     def form(self, group: Sequence[PushMessage]) -> dict[str, str]:
         """The /v3/message/regid form for messages that differ only in their regid."""
@@ -204,7 +187,10 @@ def _results(answer: _Answer, group: Sequence[PushMessage]) -> list[SendResult]:
     if code == 0 and answer_body.get("result", "ok") == "ok":
         data = answer_body.get("data") if isinstance(answer_body.get("data"), dict) else {}
         bad = {regid for regid in str((data or {}).get("bad_regids") or "").split(",") if regid}
-        return [SendResult(Outcome.INVALID_TOKEN, error="bad regid") if m.token in bad else SendResult(Outcome.OK) for m in group]
+        return [
+            SendResult(Outcome.INVALID_TOKEN, error="bad regid") if m.token in bad else SendResult(Outcome.OK)
+            for m in group
+        ]
     if code in (_ALL_INVALID, _INVALID_DEVICE):
         # A group is one notification to one person's phones; MiPush names no survivor, so all are dead.
         return [SendResult(Outcome.INVALID_TOKEN, error=reason)] * len(group)
