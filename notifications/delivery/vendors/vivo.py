@@ -68,9 +68,8 @@ class AuthRefused(ValueError):
 
 
 def sign(app_id: str, app_key: str, timestamp: str, app_secret: str) -> str:
-    return hashlib.md5(
-        f"{app_id}{app_key}{timestamp}{app_secret}".encode()
-    ).hexdigest()  # vivo's rule, not our security
+    # MD5 is vivo's rule for this signature, not a choice of ours for security.
+    return hashlib.md5(f"{app_id}{app_key}{timestamp}{app_secret}".encode()).hexdigest()
 
 
 class _Sends:
